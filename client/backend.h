@@ -1,0 +1,38 @@
+/* client/backend.h — the private seam between client/ringkv.c (the public API, argument
+ * checks, synchronous calls built on submit+poll) and a transport: client/udp.c and
+ * client/shm.c. Not installed; only client/ includes it.
+ *
+ * A transport fills in struct rkv_backend; ringkv.c dispatches on the target prefix
+ * ("udp:" -> rkv_udp_open, "shm:" -> rkv_shm_open). */
+#ifndef RKV_CLIENT_BACKEND_H
+#define RKV_CLIENT_BACKEND_H
+
+#include "ringkv.h"
+
+struct rkv_backend {
+	/* Same contracts as rkv_submit / rkv_poll in ringkv.h; arguments already validated
+	 * (key length 1..250, op known). */
+	int (*submit)(struct rkv *c, struct rkv_op **ops, unsigned n);
+	int (*poll)(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms);
+	/* Optional fast path for a synchronous GET (shm one-sided read). Returns 1 if it could
+	 * not decide (caller falls back to submit+poll), else 0 or an enum rkv_err. */
+	int (*get_direct)(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
+			  size_t *vlen, uint64_t *version);
+	int (*stats)(struct rkv *c, char *buf, size_t cap);
+	void (*close)(struct rkv *c);  /* frees the transport state and c itself */
+};
+
+/* Every handle starts with this; transports embed it first in their own struct. */
+struct rkv {
+	const struct rkv_backend *be;
+	struct rkv_opts opts;          /* defaults applied */
+};
+
+/* Transport constructors: addr is the part after "udp:" / "shm:". NULL + *err on failure. */
+struct rkv *rkv_udp_open(const char *addr, const struct rkv_opts *opts, int *err);
+struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err);
+
+/* Map a wire reply status (enum rkv_status in core/proto.h) to enum rkv_err. */
+int rkv_err_from_status(int status);
+
+#endif

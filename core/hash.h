@@ -1,0 +1,53 @@
+/* core/hash.h — the one key hash of ringkv, and how its bits are split.
+ *
+ * Every component hashes a key exactly once with XXH3_64 (seed 0) through rkv_hash(), and
+ * derives three independent things from that one value (MICA's split):
+ *   - partition: the HIGH bits (rkv_hash_partition), so partitions stay balanced whatever the
+ *     table size;
+ *   - bucket: the LOW bits (rkv_hash_bucket), masked by the table's bucket count;
+ *   - tag: 16 MIDDLE bits (rkv_hash_tag), never 0 (0 marks an empty slot), so a tag match is
+ *     independent of the bucket choice.
+ * The ring uses the full 64-bit value as the key's position.
+ * XXH_INLINE_ALL is defined only here so short keys hash inline on the hot path. */
+#ifndef RKV_HASH_H
+#define RKV_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static inline uint64_t rkv_hash(const void *key, size_t len)
+{
+	return XXH3_64bits(key, len);
+}
+
+/* Hash with a seed: ring tokens (node id, vnode index) and checksums use this. */
+static inline uint64_t rkv_hash_seeded(const void *data, size_t len, uint64_t seed)
+{
+	return XXH3_64bits_withSeed(data, len, seed);
+}
+
+/* Partition index in [0, nparts): top bits, by multiply-shift so nparts need not be 2^k. */
+static inline uint32_t rkv_hash_partition(uint64_t h, uint32_t nparts)
+{
+	return (uint32_t)(((h >> 32) * (uint64_t)nparts) >> 32);
+}
+
+/* Bucket index: low bits under a power-of-two mask. */
+static inline uint64_t rkv_hash_bucket(uint64_t h, uint64_t mask)
+{
+	return h & mask;
+}
+
+/* 16-bit tag from bits 40..55: clear of the bucket bits for tables up to 2^40 buckets, and of
+ * the partition choice (driven by bits 56..63 for up to 256 partitions). 0 is reserved for
+ * "empty slot" and maps to 1. */
+static inline uint16_t rkv_hash_tag(uint64_t h)
+{
+	uint16_t tag = (uint16_t)(h >> 40);
+	return tag ? tag : 1;
+}
+
+#endif

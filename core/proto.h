@@ -1,0 +1,149 @@
+/* core/proto.h — ringkv's wire format (DESIGN §8), shared by server, clients, peers and bench.
+ *
+ * Every datagram is one fixed 40-byte little-endian header followed by a payload that is a
+ * slice of (key || value). A message whose key+value fits one frame is one datagram with
+ * seg_cnt == 1 and seg_off == 0; a larger one is cut into seg_cnt numbered segments, each
+ * carrying the full header (same req_id, op, klen, vlen) and its own seg_idx/seg_off.
+ *
+ * Decoding trusts nothing: every length is checked against the datagram before use and a bad
+ * message gets one explicit error code (enum rkv_proto_err), never a crash. Encoding never
+ * writes past the caller's buffer. Nothing here allocates except rkv_reasm_create().
+ *
+ * Layout (offsets in bytes, all integers little-endian):
+ *   0 u16 magic (RKV_MAGIC)   2 u8 version   3 u8 op       4 u8 flags   5 u8 consistency
+ *   6 u8 status               7 u8 klen      8 u64 req_id  16 u64 stamp
+ *  24 u32 vlen (total value length of the whole message)
+ *  28 u16 seg_idx            30 u16 seg_cnt  32 u32 seg_off (offset of this payload in key||value)
+ *  36 u32 aux (op-specific: STATS reply worker index, reserved = 0 otherwise)
+ */
+#ifndef RKV_PROTO_H
+#define RKV_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RKV_MAGIC          0x4b52u /* bytes 'R' 'K' on the wire */
+#define RKV_PROTO_VERSION  1u
+#define RKV_HDR_SIZE       40u
+#define RKV_KEY_MAX        250u
+#define RKV_VALUE_MAX      (1024u * 1024u)   /* protocol limit; a node may configure less */
+#define RKV_MTU_DEFAULT    1500u
+#define RKV_IPV4_UDP_OVERHEAD 28u            /* 20 B IPv4 + 8 B UDP */
+
+enum rkv_opcode {
+	RKV_OP_GET = 1,
+	RKV_OP_PUT = 2,
+	RKV_OP_DEL = 3,
+	RKV_OP_CAS = 4,   /* put only if stored version == stamp (0: only if absent) */
+	RKV_OP_STATS = 5, /* reply value: text "name value\n" lines */
+	RKV_OP_PING = 6,
+	RKV_OP_MAX_ = 7
+};
+
+enum rkv_flags {
+	RKV_F_REPLY = 1u << 0, /* server -> client */
+	RKV_F_ALL_ = RKV_F_REPLY
+};
+
+/* Reply status (byte 6 of a reply). Requests carry 0. */
+enum rkv_status {
+	RKV_S_OK = 0,
+	RKV_S_NOT_FOUND = 1,
+	RKV_S_VERSION_MISMATCH = 2, /* CAS lost */
+	RKV_S_TOO_BIG = 3,          /* value above the node's limit */
+	RKV_S_INVALID = 4,          /* bad key length, bad op, ... */
+	RKV_S_NO_SPACE = 5,         /* partition memory budget exhausted */
+	RKV_S_MALFORMED = 6,        /* request failed to decode */
+	RKV_S_BUSY = 7,             /* overloaded: retry later */
+	RKV_S_INTERNAL = 8,
+	RKV_S_MAX_ = 9
+};
+
+/* Decode errors, returned negated by rkv_proto_decode(). */
+enum rkv_proto_err {
+	RKV_PE_TRUNCATED = 1, /* shorter than the header */
+	RKV_PE_MAGIC,         /* wrong magic */
+	RKV_PE_VERSION,       /* unknown protocol version */
+	RKV_PE_OPCODE,        /* unknown opcode */
+	RKV_PE_FLAGS,         /* unknown flag bits */
+	RKV_PE_STATUS,        /* status on a request, or unknown status */
+	RKV_PE_KLEN,          /* key length 0 or > 250 where the op needs a key */
+	RKV_PE_VLEN,          /* value length > RKV_VALUE_MAX, or a value on an op without one */
+	RKV_PE_SEGMENT,       /* seg_cnt 0, seg_idx >= seg_cnt, or seg_off/len outside key||value */
+	RKV_PE_LENGTH,        /* payload length does not match what the header announces */
+	RKV_PE_RESERVED,      /* reserved field not zero */
+	RKV_PE_MAX_
+};
+
+/* A decoded header plus where this datagram's payload is. Pointers point into the caller's
+ * datagram (or a reassembly buffer) and are valid as long as that is. */
+struct rkv_msg {
+	uint8_t op, flags, consistency, status;
+	uint8_t klen;
+	uint32_t vlen;
+	uint64_t req_id;
+	uint64_t stamp;
+	uint32_t aux;
+	uint16_t seg_idx, seg_cnt;
+	uint32_t seg_off;
+	const uint8_t *payload; /* this segment's slice of key||value */
+	uint32_t payload_len;
+	/* Whole message only (seg_cnt == 1, or the output of reassembly): */
+	const uint8_t *key;     /* = payload */
+	const uint8_t *val;     /* = payload + klen */
+};
+
+/* Decode one datagram. Returns 0 or -enum rkv_proto_err. Checks: header length, magic,
+ * version, opcode, flags, status, klen per op, vlen limit, segment bounds, exact payload
+ * length (a datagram longer or shorter than announced is rejected), reserved bits. */
+int rkv_proto_decode(const void *buf, size_t len, struct rkv_msg *m);
+
+/* Encode a whole message that fits one datagram: header from m (seg fields ignored and set
+ * to 1/0), then key and value. Returns the datagram length, or 0 if cap is too small or a
+ * field is invalid. */
+size_t rkv_proto_encode(void *buf, size_t cap, const struct rkv_msg *m,
+			const void *key, const void *val);
+
+/* Largest key+value payload per datagram for a given MTU (IPv4+UDP overhead subtracted). */
+uint32_t rkv_proto_seg_payload(uint32_t mtu);
+
+/* Number of segments a message of klen+vlen needs with seg_payload bytes per segment (>= 1). */
+uint32_t rkv_proto_seg_count(uint32_t klen, uint32_t vlen, uint32_t seg_payload);
+
+/* Encode segment idx of a message (header fields from m; key/val the whole key and value).
+ * Returns the datagram length or 0 on error (cap too small, idx out of range). */
+size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
+			    const void *key, const void *val, uint32_t idx, uint32_t seg_payload);
+
+const char *rkv_proto_strerror(int err);   /* for -enum rkv_proto_err */
+const char *rkv_status_str(int status);    /* for enum rkv_status */
+
+/* Reassembly of segmented messages with bounded memory.
+ *
+ * A reassembler has a fixed number of slots and a fixed byte budget, both set at create and
+ * allocated then, never per message. A message is identified by (source, req_id). Segments may
+ * arrive in any order and more than once (duplicates are ignored). A message that does not
+ * complete within timeout_ms of its first segment is dropped by rkv_reasm_expire() (and its
+ * slot reused); a new message when all slots are busy evicts the oldest one. Single-threaded:
+ * one reassembler per worker. */
+struct rkv_reasm;
+
+struct rkv_reasm *rkv_reasm_create(uint32_t slots, uint32_t max_msg_bytes, uint32_t timeout_ms);
+void rkv_reasm_destroy(struct rkv_reasm *r);
+
+/* Feed one decoded segment (m->seg_cnt > 1). Returns 1 when the message is now complete and
+ * fills *out as a whole message (out->payload/key/val point into the reassembler's buffer,
+ * valid until rkv_reasm_release(r, out) or the next rkv_reasm_add); 0 if more segments are
+ * needed or it was a duplicate; -enum rkv_proto_err if the segment contradicts earlier ones
+ * (different klen/vlen/seg_cnt/op) or exceeds max_msg_bytes. */
+int rkv_reasm_add(struct rkv_reasm *r, uint64_t source, const struct rkv_msg *m,
+		  uint64_t now_ms, struct rkv_msg *out);
+void rkv_reasm_release(struct rkv_reasm *r, const struct rkv_msg *out);
+
+/* Drop messages older than the timeout; returns how many were dropped. */
+uint32_t rkv_reasm_expire(struct rkv_reasm *r, uint64_t now_ms);
+
+struct rkv_reasm_stats { uint64_t completed, duplicates, expired, evicted, rejected; };
+void rkv_reasm_get_stats(const struct rkv_reasm *r, struct rkv_reasm_stats *s);
+
+#endif

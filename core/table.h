@@ -1,0 +1,138 @@
+/* core/table.h — a partition: an index of 64-byte buckets over an append-only record log.
+ *
+ * One table per worker core. Exactly one writer, the owning core: every function with the
+ * _owner suffix may be called only by it. Readers (rkv_table_get*, also from other threads
+ * or other processes that mapped the table read-only) never block the writer and never
+ * return torn or mixed bytes: they read optimistically under the bucket's seqlock, verify the
+ * record's checksum and key, and retry (bounded) when anything moved.
+ *
+ * Index memory and log memory are regions (core/region.h) addressed by offsets, never by
+ * pointers, so a client that maps them at another address runs the same lookup code
+ * (rkv_table_open_view). Nothing here allocates or makes a syscall after create.
+ *
+ * Return codes: 0 or a negative errno:
+ *   -EINVAL   key length 0 or > RKV_TABLE_KEY_MAX, bad argument
+ *   -E2BIG    value longer than the table's max_value
+ *   -ENOENT   key not found (get, delete)
+ *   -ECANCELED conditional put: stored version differs from the expected one
+ *   -ENOSPC   memory budget exhausted and compaction freed nothing; nothing stored is harmed
+ *   -ENOBUFS  get: the value does not fit the caller's buffer (*vlen says how long it is)
+ *   -EAGAIN   optimistic read kept colliding with the writer; caller may retry or fall back
+ *   -EROFS    a write on a read-only view
+ */
+#ifndef RKV_TABLE_H
+#define RKV_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RKV_TABLE_KEY_MAX        250u
+#define RKV_TABLE_VALUE_DEFAULT  (10u * 1024u)
+#define RKV_TABLE_VALUE_LIMIT    (1024u * 1024u)
+#define RKV_TABLE_COMPRESS_DEFAULT 512u
+#define RKV_BURST                32u
+
+struct rkv_table;
+
+struct rkv_table_config {
+	uint64_t mem_bytes;      /* log budget in bytes (required, > 0) */
+	uint64_t expected_keys;  /* sizes the index up front; inserts past it still succeed */
+	uint32_t max_value;      /* 0: RKV_TABLE_VALUE_DEFAULT; at most RKV_TABLE_VALUE_LIMIT */
+	uint32_t compress_min;   /* values >= this many bytes are zstd-compressed when that saves
+				  * space; 0: RKV_TABLE_COMPRESS_DEFAULT; UINT32_MAX: never */
+	int shared;              /* nonzero: regions are memfds that rkv_table_layout() exports */
+};
+
+/* Create a table. Returns NULL and sets *err (negative errno) on failure. */
+struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err);
+void rkv_table_destroy(struct rkv_table *t);
+
+/* ---- writes: owner only --------------------------------------------------------------- */
+
+/* Store key -> value with this version (a hybrid-logical-clock stamp from core/clock.h). */
+int rkv_table_put_owner(struct rkv_table *t, const void *key, uint32_t klen,
+			const void *val, uint32_t vlen, uint64_t version);
+
+/* Store only if the stored version equals expect (expect == 0: only if the key is absent). */
+int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
+			   const void *val, uint32_t vlen, uint64_t version, uint64_t expect);
+
+/* Delete: appends a tombstone record carrying version and removes the key from the index. */
+int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, uint64_t version);
+
+/* Reclaim space of overwritten and deleted records, doing at most budget_bytes of log work.
+ * Returns the bytes reclaimed; *more (if not NULL) says whether more garbage remains.
+ * Puts call this themselves when the log is full; a poll loop may call it when idle. */
+uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int *more);
+
+/* ---- reads: any thread, any process with a view -------------------------------------- */
+
+/* Copy the value of key into buf (cap bytes). Sets *vlen and *version (either may be NULL). */
+int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
+		  void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version);
+
+/* ---- bursts: hash all, prefetch all buckets, then all records, then compare ------------ */
+
+struct rkv_get_req {
+	const void *key;   /* in */
+	uint32_t klen;     /* in */
+	uint32_t cap;      /* in: capacity of buf */
+	void *buf;         /* in: where the value is copied */
+	uint64_t hash;     /* in: rkv_hash(key, klen), or 0 to let the table compute it */
+	uint32_t vlen;     /* out */
+	int32_t status;    /* out: 0 or negative errno as above */
+	uint64_t version;  /* out */
+};
+
+struct rkv_put_req {
+	const void *key;   /* in */
+	const void *val;   /* in */
+	uint32_t klen;     /* in */
+	uint32_t vlen;     /* in */
+	uint64_t hash;     /* in: rkv_hash(key, klen), or 0 to let the table compute it */
+	uint64_t version;  /* in: the version to store */
+	uint64_t expect;   /* in: with RKV_PUT_IF, the version the stored one must equal */
+	uint32_t flags;    /* in: RKV_PUT_IF, RKV_PUT_DELETE */
+	int32_t status;    /* out */
+};
+
+enum { RKV_PUT_IF = 1u << 0, RKV_PUT_DELETE = 1u << 1 };
+
+/* Returns how many requests succeeded (status 0). n may be any size; the table works in
+ * groups of RKV_BURST internally. */
+unsigned rkv_table_get_burst(const struct rkv_table *t, struct rkv_get_req *reqs, unsigned n);
+unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs, unsigned n);
+
+/* ---- sharing with clients (DESIGN §7) --------------------------------------------------- */
+
+struct rkv_table_layout {
+	int index_fd, log_fd;          /* memfds (-1 unless cfg.shared); owned by the table */
+	uint64_t index_bytes, log_bytes;
+	uint64_t nbuckets;             /* main buckets (power of two) */
+	uint64_t noverflow;            /* overflow buckets after them in the index region */
+	uint32_t max_value, flags;
+	uint32_t magic, layout_version;
+};
+int rkv_table_layout(const struct rkv_table *t, struct rkv_table_layout *out);
+
+/* A read-only table over memory mapped by someone else (index_base, log_base mapped from the
+ * layout's fds with PROT_READ). rkv_table_get / get_burst work on it; writes return -EROFS.
+ * Returns NULL if the layout is inconsistent with the mapping sizes. Free with destroy. */
+struct rkv_table *rkv_table_open_view(const struct rkv_table_layout *l,
+				      const void *index_base, const void *log_base);
+
+/* ---- statistics ------------------------------------------------------------------------ */
+
+struct rkv_table_stats {
+	uint64_t keys;             /* live keys */
+	uint64_t index_bytes;      /* bucket memory in use (main + overflow) */
+	uint64_t log_bytes;        /* log bytes in use (live + garbage) */
+	uint64_t log_live_bytes;
+	uint64_t log_capacity;
+	uint64_t compactions, compacted_bytes;
+	uint64_t compressed_records;
+	uint64_t read_retries;     /* optimistic reads that had to retry (owner's view only) */
+};
+void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s);
+
+#endif

@@ -1,0 +1,47 @@
+#!/bin/bash
+# scripts/run-tests.sh — run every test given on the command line, one at a time, each under a
+# timeout; print one line per test and a summary "N passed, N failed, N skipped".
+#
+# Exit status 77 from a test means "cannot run here" and is reported as skipped, never as
+# passed. A test that times out is reported as failed with "(timeout after Ns)" so the hung one
+# is named. Logs go to build/test-logs/NAME.log; a failing test's last lines are printed.
+# A test may set its own limit with a line "# test-timeout: SECONDS" (scripts) or
+# TEST_TIMEOUT_<name>=S in the environment; the default is $TEST_TIMEOUT (300 s).
+set -u
+logdir=build/test-logs
+mkdir -p "$logdir"
+pass=0 fail=0 skip=0
+failed=()
+default=${TEST_TIMEOUT:-300}
+start_all=$(date +%s)
+for t in "$@"; do
+	name=$(basename "$t")
+	log="$logdir/$name.log"
+	limit=$default
+	if [ -f "$t" ] && head -c 4096 "$t" | grep -aq '^# test-timeout:'; then
+		limit=$(head -c 4096 "$t" | grep -a '^# test-timeout:' | head -1 | awk '{print $3}')
+	fi
+	var="TEST_TIMEOUT_${name//[^A-Za-z0-9_]/_}"
+	[ -n "${!var:-}" ] && limit=${!var}
+	t0=$(date +%s%N)
+	timeout --kill-after=10 "$limit" "$t" </dev/null >"$log" 2>&1
+	rc=$?
+	ms=$(( ($(date +%s%N) - t0) / 1000000 )); dt="$((ms / 1000)).$(( (ms % 1000) / 100 ))"
+	if [ $rc -eq 0 ]; then
+		pass=$((pass + 1)); echo "PASS $name (${dt}s)"
+	elif [ $rc -eq 77 ]; then
+		skip=$((skip + 1)); echo "SKIP $name: $(tail -n 1 "$log")"
+	else
+		fail=$((fail + 1)); failed+=("$name")
+		if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+			echo "FAIL $name (timeout after ${limit}s)"
+		else
+			echo "FAIL $name (exit $rc, ${dt}s)"
+		fi
+		tail -n 25 "$log" | sed 's/^/    | /'
+	fi
+done
+echo "total time $(( $(date +%s) - start_all ))s; logs in $logdir"
+[ $fail -gt 0 ] && echo "failed: ${failed[*]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
