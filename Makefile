@@ -20,7 +20,7 @@ OPT     ?= -O2 -g
 ifeq ($(NATIVE),1)
 OPT     += -march=native
 endif
-CPPFLAGS := -D_GNU_SOURCE -I. -Icore
+CPPFLAGS := -D_GNU_SOURCE -I. -Icore -Iclient
 CFLAGS   := -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC -pthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN     := -fsanitize=thread -fno-omit-frame-pointer
@@ -76,10 +76,11 @@ $(BUILD)/%.o: %.c
 $(BUILD)/dpdk-app/%.o $(BUILD)/bench/%.o: CFLAGS += $(PKG_DPDK_CFLAGS)
 
 $(LIBCORE): $(CORE_OBJ)
-	@mkdir -p $(@D)
+	@mkdir -p $(@D); rm -f $@
 	$(AR) rcs $@ $^
 
 $(LIBRINGKV): $(CLIENT_OBJ) $(CORE_OBJ)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(LIBRINGKV_SO): $(CLIENT_OBJ) $(CORE_OBJ)
@@ -111,13 +112,22 @@ $(BUILD)/tsan/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -MMD -MP $(CFLAGS) $(TSAN) -c $< -o $@
 
-$(BUILD)/tests/%: tests/%.c $(ASAN_LIB_OBJ) tests/testutil.h
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(SAN) -o $@ $< $(ASAN_LIB_OBJ) -lcmocka $(URING_LIBS) $(LDLIBS_CORE)
+# Tests link archives, so a test pulls in only the objects it uses.
+$(BUILD)/asan/libtest.a: $(ASAN_LIB_OBJ)
+	@mkdir -p $(@D); rm -f $@
+	$(AR) rcs $@ $^
 
-$(BUILD)/tests/tsan_%: tests/%.c $(TSAN_LIB_OBJ) tests/testutil.h
+$(BUILD)/tsan/libtest.a: $(TSAN_LIB_OBJ)
+	@mkdir -p $(@D); rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/asan/libtest.a tests/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(TSAN) -o $@ $< $(TSAN_LIB_OBJ) -lcmocka $(LDLIBS_CORE)
+	$(CC) $(CPPFLAGS) -Itests -Iclient $(CFLAGS) $(SAN) -o $@ $< $(BUILD)/asan/libtest.a -lcmocka $(URING_LIBS) $(LDLIBS_CORE)
+
+$(BUILD)/tests/tsan_%: tests/%.c $(BUILD)/tsan/libtest.a tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(TSAN) -o $@ $< $(BUILD)/tsan/libtest.a -lcmocka $(LDLIBS_CORE)
 
 test-build: all $(TESTS) $(TSAN_TESTS)
 
