@@ -1,0 +1,390 @@
+/* bench/workload.c — YCSB mixes, key choice (uniform / scrambled zipf), self-describing
+ * values and their verification for ringkv-bench (the scheme is described in workload.h).
+ *
+ * Invariant: every value this file produces is a pure function of (key index, generation,
+ * value size), so bench_value_check() can verify any reply without locks or shared buffers;
+ * the zipf scramble is a bijection on [0, nkeys) (a multiplier coprime with nkeys), so the
+ * popularity of ranks maps one to one onto keys. Never does I/O, never blocks; allocates only
+ * the key space's two generation arrays. No DPDK: unit tests include this file. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "workload.h"
+
+const char *bench_workload_name(enum bench_workload w)
+{
+	switch (w) {
+	case BENCH_WL_A: return "A";
+	case BENCH_WL_B: return "B";
+	case BENCH_WL_C: return "C";
+	case BENCH_WL_LOAD: return "load";
+	}
+	return "?";
+}
+
+const char *bench_mode_name(enum bench_mode m)
+{
+	switch (m) {
+	case BENCH_MODE_SHM: return "shm";
+	case BENCH_MODE_UDP: return "udp";
+	case BENCH_MODE_DPDK: return "dpdk";
+	}
+	return "?";
+}
+
+uint32_t bench_workload_read_pct(enum bench_workload w)
+{
+	switch (w) {
+	case BENCH_WL_A: return 50;
+	case BENCH_WL_B: return 95;
+	case BENCH_WL_C: return 100;
+	case BENCH_WL_LOAD: return 0;
+	}
+	return 0;
+}
+
+const char *bench_err_name(enum bench_err_kind k)
+{
+	static const char *const names[] = {
+#define X(n) #n,
+		BENCH_ERRORS(X)
+#undef X
+	};
+	return (unsigned)k < BENCH_E_COUNT_ ? names[k] : "?";
+}
+
+void bench_stats_init(struct bench_stats *s)
+{
+	atomic_store_explicit(&s->ops, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->all_ops, 0, memory_order_relaxed);
+	for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
+		atomic_store_explicit(&s->errors[k], 0, memory_order_relaxed);
+	atomic_store_explicit(&s->retries, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->late_replies, 0, memory_order_relaxed);
+	bench_hist_init(&s->hist);
+}
+
+uint64_t bench_stats_errors(const struct bench_stats *s)
+{
+	uint64_t n = 0;
+	for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
+		n += atomic_load_explicit(&s->errors[k], memory_order_relaxed);
+	return n;
+}
+
+/* ---- zipf: rejection-inversion (W. Hörmann, G. Derflinger, "Rejection-inversion to generate
+ * variates from monotone discrete distributions", 1996). h(x) = x^-theta is the unnormalised
+ * density, H its integral; a sample inverts H at a uniform point and accepts the rounded rank
+ * unless it falls in the thin sliver where the continuous hat exceeds the discrete mass. */
+static double helper1(double x)   /* log1p(x) / x, stable near 0 */
+{
+	return fabs(x) > 1e-8 ? log1p(x) / x : 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x));
+}
+
+static double helper2(double x)   /* expm1(x) / x, stable near 0 */
+{
+	return fabs(x) > 1e-8 ? expm1(x) / x : 1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x));
+}
+
+static double zipf_h(const struct bench_zipf *z, double x)
+{
+	return exp(-z->theta * log(x));
+}
+
+static double zipf_hint(const struct bench_zipf *z, double x)
+{
+	double lx = log(x);
+	return helper2((1.0 - z->theta) * lx) * lx;
+}
+
+static double zipf_hint_inv(const struct bench_zipf *z, double x)
+{
+	double t = x * (1.0 - z->theta);
+	if (t < -1.0)
+		t = -1.0;
+	return exp(helper1(t) * x);
+}
+
+int bench_zipf_init(struct bench_zipf *z, uint64_t n, double theta)
+{
+	if (n == 0 || !(theta > 0.0) || !isfinite(theta))
+		return -EINVAL;
+	z->n = n;
+	z->theta = theta;
+	z->h_x1 = zipf_hint(z, 1.5) - 1.0;
+	z->h_n = zipf_hint(z, (double)n + 0.5);
+	z->s = 2.0 - zipf_hint_inv(z, zipf_hint(z, 2.5) - zipf_h(z, 2.0));
+	return 0;
+}
+
+uint64_t bench_zipf_next(const struct bench_zipf *z, struct bench_rng *r)
+{
+	uint64_t k = 1;
+	/* Acceptance is >= ~0.8 for every theta: 64 rounds fail with probability < 1e-40;
+	 * the bound only keeps the loop finite by construction. */
+	for (int round = 0; round < 64; round++) {
+		double u = z->h_n + bench_rng_unit(r) * (z->h_x1 - z->h_n);
+		double x = zipf_hint_inv(z, u);
+		double kd = x + 0.5;
+		if (!(kd >= 1.0))
+			k = 1;
+		else if (kd >= (double)z->n)
+			k = z->n;
+		else
+			k = (uint64_t)kd;
+		if ((double)k - x <= z->s || u >= zipf_hint(z, (double)k + 0.5) - zipf_h(z, (double)k))
+			return k;
+	}
+	return k;
+}
+
+/* ---- keys and values ---------------------------------------------------------------------- */
+uint32_t bench_key_min_size(uint64_t nkeys)
+{
+	uint64_t top = nkeys ? nkeys - 1 : 0;
+	uint32_t digits = 1;
+	while (top >= 10) {
+		top /= 10;
+		digits++;
+	}
+	return digits + 1;
+}
+
+void bench_key_format(char *buf, uint32_t key_size, uint64_t idx)
+{
+	buf[0] = 'k';
+	for (uint32_t i = key_size; i > 1; i--) {
+		buf[i - 1] = (char)('0' + idx % 10);
+		idx /= 10;
+	}
+}
+
+int64_t bench_key_parse(const void *key, size_t len, uint32_t key_size)
+{
+	const char *p = key;
+	if (len != key_size || key_size < 2 || p[0] != 'k')
+		return -1;
+	uint64_t v = 0;
+	for (size_t i = 1; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9' || v > (uint64_t)INT64_MAX / 10 - 1)
+			return -1;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	return (int64_t)v;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* The filler word j of (idx, gen): counter-mode splitmix, so any word is computable alone. */
+static uint64_t filler_seed(uint64_t idx, uint32_t gen)
+{
+	return mix64(idx * 0x9e3779b97f4a7c15ull ^ ((uint64_t)gen << 32 | 0x5bd1e995u));
+}
+
+static uint64_t filler_word(uint64_t seed, uint64_t j)
+{
+	return mix64(seed + (j + 1) * 0x9e3779b97f4a7c15ull);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Covers the header's generation (and the size) so that a 16-byte value, which has no
+ * filler, still catches a corrupted generation. */
+static uint32_t header_check(uint64_t idx, uint32_t gen, uint32_t value_size)
+{
+	return (uint32_t)mix64(filler_seed(idx, gen) ^ value_size);
+}
+
+void bench_value_fill(void *buf, uint32_t value_size, uint64_t idx, uint32_t gen)
+{
+	uint8_t *p = buf;
+	put_le64(p, idx);
+	put_le32(p + 8, gen);
+	put_le32(p + 12, header_check(idx, gen, value_size));
+	uint64_t seed = filler_seed(idx, gen);
+	uint32_t off = BENCH_VALUE_HDR;
+	for (uint64_t j = 0; off < value_size; j++) {
+		uint64_t w = filler_word(seed, j);
+		uint32_t n = value_size - off < 8 ? value_size - off : 8;
+		for (uint32_t b = 0; b < n; b++)
+			p[off + b] = (uint8_t)(w >> (8 * b));
+		off += n;
+	}
+}
+
+int bench_value_check(const void *buf, size_t len, uint32_t value_size, uint64_t idx,
+		      uint32_t *gen, enum bench_err_kind *kind)
+{
+	const uint8_t *p = buf;
+	if (len >= 8 && get_le64(p) != idx) {
+		*kind = BENCH_E_wrong_key;
+		return -1;
+	}
+	if (len != value_size) {
+		*kind = BENCH_E_bad_length;
+		return -1;
+	}
+	uint32_t g = get_le32(p + 8);
+	if (get_le32(p + 12) != header_check(idx, g, value_size) || g == 0) {
+		*kind = BENCH_E_bad_value;
+		return -1;
+	}
+	uint64_t seed = filler_seed(idx, g);
+	uint32_t off = BENCH_VALUE_HDR;
+	for (uint64_t j = 0; off < value_size; j++) {
+		uint64_t w = filler_word(seed, j);
+		uint32_t n = value_size - off < 8 ? value_size - off : 8;
+		for (uint32_t b = 0; b < n; b++) {
+			if (p[off + b] != (uint8_t)(w >> (8 * b))) {
+				*kind = BENCH_E_bad_value;
+				return -1;
+			}
+		}
+		off += n;
+	}
+	*gen = g;
+	return 0;
+}
+
+/* ---- key space ---------------------------------------------------------------------------- */
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+int bench_keyspace_create(struct bench_keyspace *ks, uint64_t nkeys, uint32_t nthreads)
+{
+	if (nkeys == 0 || nthreads == 0 || nkeys < nthreads)
+		return -EINVAL;
+	ks->nkeys = nkeys;
+	ks->nthreads = nthreads;
+	uint64_t m = nkeys > 1 ? 0x9e3779b97f4a7c15ull % nkeys : 0;
+	while (nkeys > 1 && (m == 0 || gcd64(m, nkeys) != 1))
+		m = (m + 1) % nkeys;   /* m = 1 is coprime: the walk ends within nkeys steps */
+	ks->zipf_mul = m;
+	ks->issued = calloc(nkeys, sizeof(*ks->issued));
+	ks->acked = calloc(nkeys, sizeof(*ks->acked));
+	if (!ks->issued || !ks->acked) {
+		free(ks->issued);
+		free(ks->acked);
+		ks->issued = ks->acked = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void bench_keyspace_destroy(struct bench_keyspace *ks)
+{
+	free(ks->issued);
+	free(ks->acked);
+	ks->issued = ks->acked = NULL;
+}
+
+/* ---- generator ---------------------------------------------------------------------------- */
+uint64_t bench_owned_count(uint64_t nkeys, uint32_t nthreads, uint32_t tid)
+{
+	return tid < nkeys ? (nkeys - tid + nthreads - 1) / nthreads : 0;
+}
+
+void bench_gen_init(struct bench_gen *g, const struct bench_cfg *cfg,
+		    const struct bench_keyspace *ks, uint32_t tid)
+{
+	memset(g, 0, sizeof(*g));
+	g->rng.s = mix64(cfg->seed ^ mix64(0x7469647364656564ull + tid));
+	g->ks = ks;
+	g->read_pct = bench_workload_read_pct(cfg->workload);
+	g->tid = tid;
+	g->use_zipf = cfg->zipf > 0.0 && bench_zipf_init(&g->zipf, ks->nkeys, cfg->zipf) == 0;
+}
+
+static uint64_t draw_key(struct bench_gen *g)
+{
+	uint64_t n = g->ks->nkeys;
+	if (!g->use_zipf)
+		return bench_rng_below(&g->rng, n);
+	uint64_t rank = bench_zipf_next(&g->zipf, &g->rng) - 1;   /* 0 = hottest */
+	return (uint64_t)(((unsigned __int128)rank * g->ks->zipf_mul) % n);
+}
+
+static uint64_t own(const struct bench_gen *g, uint64_t idx)
+{
+	uint32_t t = g->ks->nthreads;
+	uint64_t k = idx - idx % t + g->tid;
+	return k < g->ks->nkeys ? k : k - t;   /* nkeys >= nthreads: k - t >= 0 here */
+}
+
+void bench_gen_next(struct bench_gen *g, enum bench_op *op, uint64_t *idx)
+{
+	uint64_t k = draw_key(g);
+	if (g->read_pct >= 100 || bench_rng_below(&g->rng, 100) < g->read_pct) {
+		*op = BENCH_OP_GET;
+		*idx = k;
+	} else {
+		*op = BENCH_OP_PUT;
+		*idx = own(g, k);
+	}
+}
+
+uint64_t bench_gen_next_owned(const struct bench_gen *g, uint64_t idx)
+{
+	uint64_t k = idx + g->ks->nthreads;
+	return k < g->ks->nkeys ? k : g->tid;
+}
+
+int bench_gen_sequential(struct bench_gen *g, uint64_t *idx, int wrap)
+{
+	uint64_t owned = bench_owned_count(g->ks->nkeys, g->ks->nthreads, g->tid);
+	if (owned == 0)
+		return 0;
+	if (g->cursor >= owned) {
+		if (!wrap)
+			return 0;
+		g->cursor = 0;
+	}
+	*idx = g->tid + g->cursor * g->ks->nthreads;
+	g->cursor++;
+	return 1;
+}
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,226 @@
+/* bench/workload.h — what a ringkv-bench load run does, independent of the transport: the run
+ * configuration, the YCSB operation mixes, key choice (uniform or scrambled zipf), the
+ * self-describing values and how every reply is verified, and the error kinds counted.
+ *
+ * Verification scheme (the invariant every reply is held to):
+ *   - Key i is the string "k" followed by i in decimal, zero-padded to key_size bytes.
+ *   - A value of key i at write generation g is V bytes: u64 i, u32 g, u32 check(i, g, V)
+ *     (little-endian), then filler bytes that are a pure function of (i, g). Any value read
+ *     back is checked in full (length, embedded key index == the key asked for, header check,
+ *     every filler byte), so a torn, mixed, truncated or misdirected value is always caught.
+ *   - Updates of key i are issued only by thread i % T (each thread owns a disjoint key
+ *     subset), at most one in flight per key. The owner publishes issued[i] = g before it
+ *     sends generation g, and acked[i] = g once the node acknowledged it. A read of key i that
+ *     starts after acked[i] == a and completes when issued[i] == b must return a generation in
+ *     [a, b]: older is "stale" (a lost or reordered write), newer is "future" (a value nobody
+ *     wrote). The load phase writes generation 1 of every key and checks every put.
+ * Every failure is counted by kind (BENCH_ERRORS); nothing is retried silently except by the
+ * transport's own documented retries. This module never blocks, never does I/O and allocates
+ * only in bench_keyspace_create() and bench_zipf_init() (nothing per operation). No DPDK. */
+#ifndef RKV_BENCH_WORKLOAD_H
+#define RKV_BENCH_WORKLOAD_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hist.h"
+
+/* ---- configuration ------------------------------------------------------------------------ */
+enum bench_mode { BENCH_MODE_SHM, BENCH_MODE_UDP, BENCH_MODE_DPDK };
+enum bench_workload { BENCH_WL_A, BENCH_WL_B, BENCH_WL_C, BENCH_WL_LOAD };
+
+#define BENCH_MAX_THREADS 256u
+#define BENCH_MAX_DEPTH   4096u
+#define BENCH_VALUE_HDR   16u     /* the smallest value that can carry its own identity */
+
+struct bench_cfg {
+	enum bench_mode mode;
+	const char *target;          /* as given, e.g. "udp:127.0.0.1:7700" */
+	const char *addr;            /* the part after "shm:" / "udp:" / "dpdk:" */
+	const char *eal;             /* --eal, DPDK mode only */
+	enum bench_workload workload;
+	uint32_t threads;
+	int threads_set;             /* --threads given explicitly */
+	uint32_t depth;
+	uint64_t keys;
+	uint32_t key_size;
+	uint32_t value_size;
+	double duration_s;
+	double warmup_s;
+	double zipf;                 /* 0: uniform */
+	uint64_t seed;
+	int json;
+	int progress;                /* live line on stderr (isatty) */
+	uint32_t ncpus;              /* --cpus: threads pinned round-robin over these */
+	uint32_t cpus[BENCH_MAX_THREADS];
+	uint32_t timeout_ms;         /* per attempt; 0: transport default */
+	uint32_t retries;            /* DPDK resends after a timeout */
+	uint32_t src_ip;             /* DPDK: host order */
+	uint8_t dst_mac[6];
+	int dst_mac_set;
+	uint32_t mtu;
+};
+
+const char *bench_workload_name(enum bench_workload w);
+const char *bench_mode_name(enum bench_mode m);
+/* Percent of operations that are reads in workload w (load: 0, all inserts). */
+uint32_t bench_workload_read_pct(enum bench_workload w);
+
+/* ---- errors by kind ----------------------------------------------------------------------- */
+#define BENCH_ERRORS(X) \
+	X(not_found)    /* a key the load phase wrote was missing */ \
+	X(timeout)      /* no reply within the timeout (after retries) */ \
+	X(conn)         /* node unreachable / went away */ \
+	X(busy)         /* node or client window overloaded */ \
+	X(no_space)     /* node partition full */ \
+	X(too_big)      /* node refused the value size */ \
+	X(invalid)      /* node said the request was invalid / malformed */ \
+	X(proto)        /* malformed reply */ \
+	X(other)        /* any other status from the node or library */ \
+	X(wrong_key)    /* value of another key returned */ \
+	X(bad_length)   /* value of the wrong length */ \
+	X(bad_value)    /* corrupt / torn value bytes */ \
+	X(stale)        /* generation older than one already acknowledged */ \
+	X(future)       /* generation newer than any written */ \
+	X(submit)       /* the library refused a submission */ \
+	X(lost)         /* still outstanding when the drain deadline passed */
+
+enum bench_err_kind {
+#define X(n) BENCH_E_##n,
+	BENCH_ERRORS(X)
+#undef X
+	BENCH_E_COUNT_
+};
+const char *bench_err_name(enum bench_err_kind k);
+
+/* Per-thread (per-lcore) results. Written only by the owner thread; the main thread reads
+ * them live (relaxed atomics) for the progress line and after the join for the totals. */
+struct bench_stats {
+	_Atomic uint64_t ops;            /* completed in the measured window */
+	_Atomic uint64_t all_ops;        /* completed at all (warmup, drain included) */
+	_Atomic uint64_t errors[BENCH_E_COUNT_];
+	_Atomic uint64_t retries;        /* resends (DPDK) */
+	_Atomic uint64_t late_replies;   /* replies to requests already completed or abandoned */
+	struct bench_hist hist;          /* latency in ns of ops in the measured window */
+} __attribute__((aligned(64)));
+
+void bench_stats_init(struct bench_stats *s);
+static inline void bench_stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	/* single writer: a plain load + store, race-free for relaxed readers */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+uint64_t bench_stats_errors(const struct bench_stats *s);
+
+/* ---- random numbers and zipf -------------------------------------------------------------- */
+struct bench_rng { uint64_t s; };
+static inline uint64_t bench_rng_next(struct bench_rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);   /* splitmix64 */
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+/* Uniform in [0, n). */
+static inline uint64_t bench_rng_below(struct bench_rng *r, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)bench_rng_next(r) * n) >> 64);
+}
+/* Uniform double in [0, 1). */
+static inline double bench_rng_unit(struct bench_rng *r)
+{
+	return (double)(bench_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* Zipf over ranks 1..n with exponent theta > 0 (any theta, 1 included), by Hörmann's
+ * rejection-inversion: O(1) setup, O(1) expected per sample (few rejections). */
+struct bench_zipf {
+	uint64_t n;
+	double theta;
+	double h_x1, h_n, s;
+};
+int bench_zipf_init(struct bench_zipf *z, uint64_t n, double theta);  /* 0 or -EINVAL */
+uint64_t bench_zipf_next(const struct bench_zipf *z, struct bench_rng *r);  /* 1..n */
+
+/* ---- keys and values ---------------------------------------------------------------------- */
+/* Smallest key size that holds every index below nkeys ("k" + digits). */
+uint32_t bench_key_min_size(uint64_t nkeys);
+/* Write key idx into buf (key_size bytes, no NUL). */
+void bench_key_format(char *buf, uint32_t key_size, uint64_t idx);
+/* Parse a key back to its index; -1 if it is not a bench key of that size. */
+int64_t bench_key_parse(const void *key, size_t len, uint32_t key_size);
+
+/* Fill buf (value_size >= BENCH_VALUE_HDR bytes) with generation gen of key idx. */
+void bench_value_fill(void *buf, uint32_t value_size, uint64_t idx, uint32_t gen);
+/* Check a value read for key idx: returns -1 and sets *kind on failure, else 0 and its
+ * generation in *gen (the caller checks the [acked, issued] window). */
+int bench_value_check(const void *buf, size_t len, uint32_t value_size, uint64_t idx,
+		      uint32_t *gen, enum bench_err_kind *kind);
+
+/* ---- the shared key space ----------------------------------------------------------------- */
+struct bench_keyspace {
+	uint64_t nkeys;
+	uint32_t nthreads;
+	uint64_t zipf_mul;           /* scramble: rank -> key is r * zipf_mul mod nkeys */
+	_Atomic uint32_t *issued;    /* highest generation sent for key i (owner writes) */
+	_Atomic uint32_t *acked;     /* highest generation acknowledged (owner writes) */
+};
+int bench_keyspace_create(struct bench_keyspace *ks, uint64_t nkeys, uint32_t nthreads);
+void bench_keyspace_destroy(struct bench_keyspace *ks);
+/* Generation a read must not be older than: load it before the read is sent. */
+static inline uint32_t bench_ks_read_floor(const struct bench_keyspace *ks, uint64_t i)
+{
+	/* acquire: pairs with the owner's release in bench_ks_put_done() */
+	return atomic_load_explicit(&ks->acked[i], memory_order_acquire);
+}
+/* Generation a read must not be newer than: load it after the reply arrived. */
+static inline uint32_t bench_ks_read_ceiling(const struct bench_keyspace *ks, uint64_t i)
+{
+	/* acquire: pairs with the owner's release in bench_ks_put_begin(), which happens
+	 * before the value left this process */
+	return atomic_load_explicit(&ks->issued[i], memory_order_acquire);
+}
+/* Owner only: next generation of key i, published as issued before it is sent. */
+static inline uint32_t bench_ks_put_begin(struct bench_keyspace *ks, uint64_t i)
+{
+	uint32_t g = atomic_load_explicit(&ks->issued[i], memory_order_relaxed) + 1u;
+	atomic_store_explicit(&ks->issued[i], g, memory_order_release);
+	return g;
+}
+/* Owner only: generation g of key i was acknowledged. */
+static inline void bench_ks_put_done(struct bench_keyspace *ks, uint64_t i, uint32_t g)
+{
+	if (g > atomic_load_explicit(&ks->acked[i], memory_order_relaxed))
+		atomic_store_explicit(&ks->acked[i], g, memory_order_release);
+}
+
+/* ---- the operation generator (one per thread) --------------------------------------------- */
+enum bench_op { BENCH_OP_GET, BENCH_OP_PUT };
+
+struct bench_gen {
+	struct bench_rng rng;
+	const struct bench_keyspace *ks;
+	struct bench_zipf zipf;
+	int use_zipf;
+	uint32_t read_pct;
+	uint32_t tid;
+	uint64_t cursor;             /* sequential owned-key walk (load phase, workload load) */
+};
+void bench_gen_init(struct bench_gen *g, const struct bench_cfg *cfg,
+		    const struct bench_keyspace *ks, uint32_t tid);
+/* Next operation of the mix: op and key index. A PUT is always on a key this thread owns. */
+void bench_gen_next(struct bench_gen *g, enum bench_op *op, uint64_t *idx);
+/* The next key owned by this thread after idx (to avoid a key with a put in flight). */
+uint64_t bench_gen_next_owned(const struct bench_gen *g, uint64_t idx);
+/* Sequential walk over this thread's keys: returns 0 at the end of one pass (load phase),
+ * or wraps around when wrap is set (workload load). */
+int bench_gen_sequential(struct bench_gen *g, uint64_t *idx, int wrap);
+/* Number of keys thread tid owns. */
+uint64_t bench_owned_count(uint64_t nkeys, uint32_t nthreads, uint32_t tid);
+
+/* Monotonic clock in ns (CLOCK_MONOTONIC). */
+uint64_t bench_now_ns(void);
+
+#endif
