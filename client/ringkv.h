@@ -6,7 +6,15 @@
  *   "udp:HOST:PORT"        any node over kernel UDP sockets (no DPDK in the client)
  *
  * Thread safety: a handle (struct rkv *) is used by one thread at a time; open one handle per
- * thread. rkv_strerror() is thread-safe. Different handles share nothing.
+ * thread. Different handles share nothing, so calls on different handles may run in parallel.
+ * Thread-safe with no handle involved: rkv_open(), rkv_strerror(). Not thread-safe on one
+ * handle: every other call (put/get/delete/put_if/stats, submit/poll, rkv_udp_counters,
+ * close). A handle may move between threads if the caller orders the hand-over (a mutex).
+ *
+ * Synchronous calls and the batch API: do not make a synchronous call (put/get/delete/put_if/
+ * stats) on a handle while asynchronous operations submitted there are not yet polled back;
+ * use a second handle. (A synchronous call waits only for its own operation; completions of
+ * others that it meets cannot be handed back.)
  *
  * Errors: every call returns 0 (or a count) on success and a negative enum rkv_err code on
  * failure; rkv_strerror() names each code. Values are binary-safe (pointer + length).
@@ -53,7 +61,12 @@ struct rkv_opts {
 struct rkv;
 
 /* Open a handle. opts may be NULL for defaults. On failure returns NULL and, if err is not
- * NULL, stores the reason. */
+ * NULL, stores the reason: RKV_EINVAL for a malformed target or option (target not
+ * "udp:HOST:PORT" / "shm:PATH", port not 1..65535, mtu outside 128..65535, max_inflight
+ * above 65536), RKV_ECONN when HOST does not resolve (IPv4) or the socket cannot be set up
+ * or, for shm, the node cannot be reached, RKV_ENOMEM. UDP: opening sends nothing, so an
+ * unreachable node shows up as RKV_ETIMEDOUT (or RKV_ECONN after an ICMP port unreachable)
+ * on the first request. rkv_close() drops operations still outstanding. */
 struct rkv *rkv_open(const char *target, const struct rkv_opts *opts, int *err);
 void rkv_close(struct rkv *c);
 
@@ -67,7 +80,8 @@ int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 	    size_t *vlen, uint64_t *version);
 int rkv_delete(struct rkv *c, const void *key, size_t klen);
 
-/* Node statistics as text "name value\n" lines, NUL-terminated in buf. Returns the length. */
+/* Node statistics as text "name value\n" lines, NUL-terminated in buf. Returns the length
+ * (without the NUL), RKV_ENOBUFS if the text needs more than cap - 1 bytes, or an error. */
 int rkv_stats(struct rkv *c, char *buf, size_t cap);
 
 /* ---- asynchronous batches ---------------------------------------------------------------- */
@@ -86,12 +100,46 @@ struct rkv_op {
 	uint64_t version;
 };
 
-/* Submit up to n operations; returns how many were accepted (fewer when the window is full),
- * or a negative error. Each accepted op must stay valid until rkv_poll() returns it. */
+/* Submit up to n operations; returns how many were accepted (fewer when the window of
+ * opts.max_inflight operations submitted and not yet polled back is full: poll, then submit
+ * the rest), or a negative error. Operations are checked in order and accepting stops at the
+ * first invalid one (key NULL or length 0 or > 250, unknown op, NULL buffer with a non-zero
+ * length): it is not accepted, and a batch that starts with it returns RKV_EINVAL (or
+ * RKV_ETOOBIG for a value above the protocol limit). Each accepted op must stay valid until
+ * rkv_poll() returns it. A failure of the transport while sending is reported per op, in its
+ * completion, not here. */
 int rkv_submit(struct rkv *c, struct rkv_op **ops, unsigned n);
 /* Collect up to max completed operations into done[], waiting at most timeout_ms (0: do not
- * wait). Returns how many completed, or a negative error. */
+ * wait; negative: wait until at least one completes, which every op does within
+ * timeout_ms x (retries + 1)). Returns as soon as at least one is there. Returns how many
+ * completed (0 when none did, or none is outstanding), or a negative error. Each op's own
+ * outcome is in op->status. */
 int rkv_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms);
+
+/* ---- UDP transport counters ------------------------------------------------------------- */
+#define RKV_UDP_COUNTERS(X) \
+	X(requests)        /* operations submitted */ \
+	X(datagrams_sent)  /* request datagrams handed to the kernel (segments and re-sends) */ \
+	X(resends)         /* attempts after a timeout (each re-sends every segment) */ \
+	X(timeouts)        /* operations failed with RKV_ETIMEDOUT */ \
+	X(send_errors)     /* sendmmsg failures (the op retries on its timer) */ \
+	X(datagrams_recv)  /* datagrams received */ \
+	X(replies)         /* replies that completed an operation */ \
+	X(stray)           /* well-formed replies matching no operation in flight (late,\
+			    * duplicate, or unknown request id) */ \
+	X(malformed)       /* datagrams that failed to decode, were not replies, or did not \
+			    * match their request (op or key) */ \
+	X(reasm_errors)    /* segments the reassembler rejected */ \
+	X(conn_refused)    /* ICMP port unreachable reported by the kernel */
+
+struct rkv_udp_counters {
+#define RKV_UDP_X_(n) uint64_t n;
+	RKV_UDP_COUNTERS(RKV_UDP_X_)
+#undef RKV_UDP_X_
+};
+
+/* Copy the counters of a UDP handle. Returns 0, or RKV_EINVAL if c is not a UDP handle. */
+int rkv_udp_counters(struct rkv *c, struct rkv_udp_counters *out);
 
 const char *rkv_strerror(int err);
 

@@ -1,0 +1,266 @@
+/* client/ringkv.c — the public face of libringkv: target parsing, argument checks, the
+ * synchronous calls, error names, and the wire-status -> rkv_err mapping.
+ *
+ * Invariant: nothing reaches a transport (client/udp.c, client/shm.c) unless it passed the
+ * checks here: a key of 1..RKV_KEY_MAX bytes with a non-NULL pointer, a value of at most
+ * RKV_VALUE_MAX bytes with a non-NULL pointer when it is not empty, a known op. Bad input is
+ * answered with RKV_EINVAL (or RKV_ETOOBIG for an oversized value), never a crash.
+ * Synchronous calls are one rkv_op submitted and polled until it completes; they keep no
+ * pointer to caller memory after returning. This file never does I/O itself and never
+ * allocates: the transports own their state. */
+#include <errno.h>
+#include <string.h>
+
+#include "ringkv.h"
+#include "backend.h"
+#include "proto.h"
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+const char *rkv_strerror(int err)
+{
+	switch (err) {
+	case RKV_OK:        return "success";
+	case RKV_ENOTFOUND: return "key not found";
+	case RKV_EVERSION:  return "version mismatch (conditional put lost)";
+	case RKV_ETOOBIG:   return "key or value too large";
+	case RKV_EINVAL:    return "invalid argument";
+	case RKV_ENOSPC:    return "node out of space";
+	case RKV_ETIMEDOUT: return "timed out (no reply after all retries)";
+	case RKV_ECONN:     return "cannot reach the node";
+	case RKV_EPROTO:    return "protocol error (malformed reply or request)";
+	case RKV_ENOBUFS:   return "buffer too small for the value";
+	case RKV_EBUSY:     return "node busy or too many operations in flight";
+	case RKV_ENOMEM:    return "out of memory";
+	case RKV_EINTERNAL: return "internal error in the node";
+	default:            return "unknown error";
+	}
+}
+
+int rkv_err_from_status(int status)
+{
+	switch (status) {
+	case RKV_S_OK:               return RKV_OK;
+	case RKV_S_NOT_FOUND:        return RKV_ENOTFOUND;
+	case RKV_S_VERSION_MISMATCH: return RKV_EVERSION;
+	case RKV_S_TOO_BIG:          return RKV_ETOOBIG;
+	case RKV_S_INVALID:          return RKV_EINVAL;
+	case RKV_S_NO_SPACE:         return RKV_ENOSPC;
+	case RKV_S_MALFORMED:        return RKV_EPROTO;
+	case RKV_S_BUSY:             return RKV_EBUSY;
+	case RKV_S_INTERNAL:         return RKV_EINTERNAL;
+	default:                     return RKV_EPROTO;
+	}
+}
+
+/* ---- the shm transport, when it is not built ----------------------------------------------- *
+ * A weak stand-in so the library links before client/shm.c exists. It is compiled only while
+ * shm.c is absent: a weak definition here would otherwise keep the linker from extracting
+ * shm.o out of libringkv.a (archive members are pulled in for undefined symbols only). */
+#if !__has_include("shm.c")
+__attribute__((weak)) struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts,
+					       int *err)
+{
+	(void)addr;
+	(void)opts;
+	if (err)
+		*err = RKV_ECONN; /* "shm transport not built" */
+	return NULL;
+}
+#endif
+
+/* ---- open / close --------------------------------------------------------------------------- */
+
+struct rkv *rkv_open(const char *target, const struct rkv_opts *opts, int *err)
+{
+	int e = RKV_EINVAL;
+	struct rkv *c = NULL;
+
+	if (!target)
+		goto fail;
+	if (strncmp(target, "udp:", 4) == 0)
+		c = rkv_udp_open(target + 4, opts, &e);
+	else if (strncmp(target, "shm:", 4) == 0)
+		c = rkv_shm_open(target + 4, opts, &e);
+	if (c) {
+		if (err)
+			*err = RKV_OK;
+		return c;
+	}
+	if (e >= 0 || e <= RKV_ERR_MIN_)
+		e = RKV_EINTERNAL; /* a transport must say why; never report success with NULL */
+fail:
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+void rkv_close(struct rkv *c)
+{
+	if (c)
+		c->be->close(c);
+}
+
+/* ---- argument checks ------------------------------------------------------------------------ */
+
+static int check_key(const void *key, size_t klen)
+{
+	return key && klen >= 1 && klen <= RKV_KEY_MAX ? 0 : RKV_EINVAL;
+}
+
+static int check_val(const void *val, size_t vlen)
+{
+	if (vlen && !val)
+		return RKV_EINVAL;
+	return vlen > RKV_VALUE_MAX ? RKV_ETOOBIG : 0;
+}
+
+static int check_op(const struct rkv_op *op)
+{
+	int e;
+
+	if (!op)
+		return RKV_EINVAL;
+	if ((e = check_key(op->key, op->klen)))
+		return e;
+	switch (op->op) {
+	case RKV_GET:
+		return op->cap && !op->buf ? RKV_EINVAL : 0;
+	case RKV_PUT:
+	case RKV_PUT_IF:
+		return check_val(op->val, op->vlen);
+	case RKV_DEL:
+		return 0;
+	default:
+		return RKV_EINVAL;
+	}
+}
+
+/* ---- asynchronous batches ------------------------------------------------------------------- */
+
+int rkv_submit(struct rkv *c, struct rkv_op **ops, unsigned n)
+{
+	unsigned ok;
+
+	if (!c || (n && !ops))
+		return RKV_EINVAL;
+	/* Accept the valid prefix; the first bad op is reported when it leads a batch. */
+	for (ok = 0; ok < n; ok++)
+		if (check_op(ops[ok]))
+			break;
+	if (ok == 0)
+		return n ? check_op(ops[0]) : 0;
+	return c->be->submit(c, ops, ok);
+}
+
+int rkv_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms)
+{
+	if (!c || (max && !done))
+		return RKV_EINVAL;
+	if (max == 0)
+		return 0;
+	return c->be->poll(c, done, max, timeout_ms);
+}
+
+/* ---- synchronous calls: one op, submitted and polled until it is back ----------------------- */
+
+static int run_one(struct rkv *c, struct rkv_op *op)
+{
+	struct rkv_op *p = op, *done = NULL;
+	int r;
+
+	op->status = 0;
+	op->out_len = 0;
+	op->version = 0;
+	r = c->be->submit(c, &p, 1);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return RKV_EBUSY; /* window full of asynchronous ops: see ringkv.h */
+	/* op lives on our caller's stack: never return while the transport still holds it.
+	 * Every op has a finite deadline (timeout x attempts), so this loop ends. A completion
+	 * of an asynchronous op found here is a misuse that ringkv.h rules out (synchronous
+	 * calls on a handle with asynchronous ops outstanding); it cannot be handed back. */
+	for (;;) {
+		r = c->be->poll(c, &done, 1, -1);
+		if (r < 0)
+			return r;
+		if (r == 1 && done == op)
+			return op->status;
+	}
+}
+
+int rkv_put(struct rkv *c, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct rkv_op op = { .op = RKV_PUT, .key = key, .klen = klen, .val = val, .vlen = vlen };
+	int e;
+
+	if (!c)
+		return RKV_EINVAL;
+	if ((e = check_op(&op)))
+		return e;
+	return run_one(c, &op);
+}
+
+int rkv_put_if(struct rkv *c, const void *key, size_t klen, const void *val, size_t vlen,
+	       uint64_t expect_version)
+{
+	struct rkv_op op = { .op = RKV_PUT_IF, .key = key, .klen = klen, .val = val, .vlen = vlen,
+			     .expect_version = expect_version };
+	int e;
+
+	if (!c)
+		return RKV_EINVAL;
+	if ((e = check_op(&op)))
+		return e;
+	return run_one(c, &op);
+}
+
+int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
+	    size_t *vlen, uint64_t *version)
+{
+	struct rkv_op op = { .op = RKV_GET, .key = key, .klen = klen, .buf = buf, .cap = cap };
+	int e;
+
+	if (!c)
+		return RKV_EINVAL;
+	if ((e = check_op(&op)))
+		return e;
+	if (c->be->get_direct) {
+		size_t l = 0;
+		uint64_t v = 0;
+		e = c->be->get_direct(c, key, klen, buf, cap, &l, &v);
+		if (e != 1) {
+			if (vlen && (e == 0 || e == RKV_ENOBUFS))
+				*vlen = l;
+			if (version && e == 0)
+				*version = v;
+			return e;
+		}
+	}
+	e = run_one(c, &op);
+	if (vlen && (e == 0 || e == RKV_ENOBUFS))
+		*vlen = op.out_len;
+	if (version && e == 0)
+		*version = op.version;
+	return e;
+}
+
+int rkv_delete(struct rkv *c, const void *key, size_t klen)
+{
+	struct rkv_op op = { .op = RKV_DEL, .key = key, .klen = klen };
+	int e;
+
+	if (!c)
+		return RKV_EINVAL;
+	if ((e = check_op(&op)))
+		return e;
+	return run_one(c, &op);
+}
+
+int rkv_stats(struct rkv *c, char *buf, size_t cap)
+{
+	if (!c || !buf || cap == 0)
+		return RKV_EINVAL;
+	return c->be->stats(c, buf, cap);
+}
