@@ -223,4 +223,29 @@ uint64_t bench_owned_count(uint64_t nkeys, uint32_t nthreads, uint32_t tid);
 /* Monotonic clock in ns (CLOCK_MONOTONIC). */
 uint64_t bench_now_ns(void);
 
+/* ---- a run's results, and the drivers (load.c: shm/udp and reporting; dpdk_load.c) -------- */
+struct bench_run {
+	struct bench_stats *stats;   /* one per thread / lcore; owned by the driver that made it */
+	uint32_t nstats;
+	double measured_s;           /* wall time of the measured window actually run */
+	uint64_t load_ops;           /* load phase: keys written (and acknowledged) */
+	double load_s;
+};
+
+/* Live progress line (stderr, once a second): call from the main thread / main lcore. */
+struct bench_progress;
+struct bench_progress *bench_progress_create(void);
+void bench_progress_tick(struct bench_progress *p, const struct bench_stats *stats,
+			 uint32_t n, uint64_t now_ns);
+void bench_progress_destroy(struct bench_progress *p);
+
+/* Set when SIGINT/SIGTERM asked the run to stop early (load.c installs the handler). */
+int bench_stop_requested(void);
+
+/* DPDK mode (dpdk_load.c): initialises the EAL from cfg->eal, runs the load phase and the
+ * measured run on every lcore, fills *run (cfg->threads becomes the number of lcores).
+ * Returns 0, or an exit status (1 run failed, 2 bad usage) after printing why. */
+int bench_dpdk_run(struct bench_cfg *cfg, struct bench_run *run);
+void bench_dpdk_release(struct bench_run *run);
+
 #endif

@@ -1,0 +1,1004 @@
+/* bench/load.c — ringkv-bench's load generator: option parsing, the shm/udp client driver
+ * (libringkv, one handle per thread), the live progress line, and the report (text, --json).
+ *
+ * A run is: a load phase that writes generation 1 of every key once (each thread its own keys,
+ * every put checked), then the measured phase: T threads each keep D operations of the YCSB mix
+ * in flight through rkv_submit/rkv_poll until the deadline, verifying every reply (the scheme
+ * is in workload.h), then drain what is still in flight. Every loop is bounded in count
+ * (keys per pass, D per window) and in time (load timeout, duration, drain deadline) and
+ * stops by itself; SIGINT/SIGTERM only shortens it. Errors are counted by kind, printed, and
+ * make the exit status 1; bad usage is exit 2. The DPDK driver is dpdk_load.c; this file
+ * never touches DPDK. Statistics are per thread and summed only when printed. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "bench.h"
+#include "proto.h"
+#include "ringkv.h"
+#include "workload.h"
+
+#define LOAD_TIMEOUT_DEFAULT_S 120.0
+#define SHOW_ERRORS_PER_THREAD 5
+
+/* ---- stop requests -------------------------------------------------------------------------- */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_signal = 1;
+}
+
+int bench_stop_requested(void)
+{
+	return stop_signal != 0;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- usage and option parsing --------------------------------------------------------------- */
+static void usage(FILE *out)
+{
+	fprintf(out,
+"  --target shm:PATH|udp:HOST:PORT|dpdk:IP:PORT   node to load (required)\n"
+"  --eal \"EAL ARGS\"     dpdk: EAL arguments, split on spaces (e.g. \"--no-huge -m 512\n"
+"                       --no-pci --file-prefix bench -l 1 --vdev=net_memif0,role=client,\n"
+"                       socket=/tmp/rkv-memif.sock\"); one worker per lcore\n"
+"  --workload A|B|C|load  YCSB mix: A 50%% read/50%% update, B 95/5, C read-only, load =\n"
+"                       inserts only (default A)\n"
+"  --threads T          client threads, one handle each (default 1; dpdk: = lcores)\n"
+"  --depth D            operations in flight per thread (default 32, max %u)\n"
+"  --keys K             key space (default 100000)\n"
+"  --key-size N         key bytes, 'k' + zero-padded index (default 16)\n"
+"  --value-size V       value bytes, %u..%u (default 32)\n"
+"  --duration S         measured seconds (default 5)\n"
+"  --warmup S           unmeasured seconds before (default 0)\n"
+"  --zipf THETA         zipf-distributed keys with exponent THETA > 0 (default uniform)\n"
+"  --seed N             random seed (default 1)\n"
+"  --cpus LIST          pin threads round-robin to these CPUs, e.g. 1,3-4\n"
+"  --timeout-ms N       per-attempt timeout (default: library / 200 ms for dpdk)\n"
+"  --retries N          resends after a timeout (udp, dpdk; default 3)\n"
+"  --load-timeout S     bound on the load phase (default %.0f)\n"
+"  --src-ip IP          dpdk: this port's address (default 198.18.0.2)\n"
+"  --dst-mac MAC        dpdk: the node's MAC (default: ARP, then broadcast)\n"
+"  --mtu N              dpdk: IP MTU (default 1500)\n"
+"  --json               print one JSON line last on stdout\n"
+"  Every reply is verified; any error makes the exit status 1 (2: bad usage).\n",
+		BENCH_MAX_DEPTH, BENCH_VALUE_HDR, RKV_VALUE_MAX, LOAD_TIMEOUT_DEFAULT_S);
+}
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+	fprintf(stderr, "ringkv-bench: bad value '%s' for %s: %s\n", val, opt, why);
+	return -1;
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return bad(opt, s, "not a non-negative integer");
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return bad(opt, s, "not a non-negative integer");
+	if (v < lo || v > hi) {
+		fprintf(stderr, "ringkv-bench: %s %s out of range [%" PRIu64 ", %" PRIu64 "]\n",
+			opt, s, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+	if (parse_u64(opt, s, lo, hi, &v))
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (!*s || errno || *end || !isfinite(v))
+		return bad(opt, s, "not a number");
+	if (v < lo || v > hi) {
+		fprintf(stderr, "ringkv-bench: %s %s out of range [%g, %g]\n", opt, s, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_cpus(const char *s, struct bench_cfg *cfg)
+{
+	const char *p = s;
+	cfg->ncpus = 0;
+	while (*p) {
+		char *end;
+		errno = 0;
+		unsigned long a = strtoul(p, &end, 10), b;
+		if (end == p || errno || a >= CPU_SETSIZE)
+			return bad("--cpus", s, "expected a list like 0,2-3");
+		b = a;
+		p = end;
+		if (*p == '-') {
+			p++;
+			b = strtoul(p, &end, 10);
+			if (end == p || errno || b >= CPU_SETSIZE || b < a)
+				return bad("--cpus", s, "expected a list like 0,2-3");
+			p = end;
+		}
+		for (unsigned long c = a; c <= b; c++) {
+			if (cfg->ncpus >= BENCH_MAX_THREADS)
+				return bad("--cpus", s, "too many CPUs");
+			cfg->cpus[cfg->ncpus++] = (uint32_t)c;
+		}
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return bad("--cpus", s, "expected a list like 0,2-3");
+	}
+	return cfg->ncpus ? 0 : bad("--cpus", s, "empty list");
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned m[6];
+	char tail;
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+		   &tail) != 6)
+		return bad("--dst-mac", s, "expected aa:bb:cc:dd:ee:ff");
+	for (int i = 0; i < 6; i++) {
+		if (m[i] > 255)
+			return bad("--dst-mac", s, "expected aa:bb:cc:dd:ee:ff");
+		mac[i] = (uint8_t)m[i];
+	}
+	return 0;
+}
+
+enum {
+	OPT_TARGET = 256, OPT_EAL, OPT_WORKLOAD, OPT_THREADS, OPT_DEPTH, OPT_KEYS, OPT_KEY_SIZE,
+	OPT_VALUE_SIZE, OPT_DURATION, OPT_WARMUP, OPT_ZIPF, OPT_SEED, OPT_JSON, OPT_CPUS,
+	OPT_TIMEOUT, OPT_RETRIES, OPT_LOAD_TIMEOUT, OPT_SRC_IP, OPT_DST_MAC, OPT_MTU, OPT_HELP
+};
+
+static double load_timeout_s = LOAD_TIMEOUT_DEFAULT_S;
+
+/* Returns 0 to run, 1 after --help, -1 on bad usage (message printed). */
+static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
+{
+	static const struct option opts[] = {
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "eal", required_argument, NULL, OPT_EAL },
+		{ "workload", required_argument, NULL, OPT_WORKLOAD },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "depth", required_argument, NULL, OPT_DEPTH },
+		{ "keys", required_argument, NULL, OPT_KEYS },
+		{ "key-size", required_argument, NULL, OPT_KEY_SIZE },
+		{ "value-size", required_argument, NULL, OPT_VALUE_SIZE },
+		{ "duration", required_argument, NULL, OPT_DURATION },
+		{ "warmup", required_argument, NULL, OPT_WARMUP },
+		{ "zipf", required_argument, NULL, OPT_ZIPF },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
+		{ "load-timeout", required_argument, NULL, OPT_LOAD_TIMEOUT },
+		{ "src-ip", required_argument, NULL, OPT_SRC_IP },
+		{ "dst-mac", required_argument, NULL, OPT_DST_MAC },
+		{ "mtu", required_argument, NULL, OPT_MTU },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	uint32_t key_size = 0;
+	int c;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->workload = BENCH_WL_A;
+	cfg->threads = 1;
+	cfg->depth = 32;
+	cfg->keys = 100000;
+	cfg->value_size = 32;
+	cfg->duration_s = 5;
+	cfg->seed = 1;
+	cfg->retries = 3;
+	cfg->src_ip = 0xc6120002u;   /* 198.18.0.2 */
+	cfg->mtu = RKV_MTU_DEFAULT;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_TARGET: cfg->target = optarg; break;
+		case OPT_EAL: cfg->eal = optarg; break;
+		case OPT_WORKLOAD:
+			if (!strcmp(optarg, "A") || !strcmp(optarg, "a"))
+				cfg->workload = BENCH_WL_A;
+			else if (!strcmp(optarg, "B") || !strcmp(optarg, "b"))
+				cfg->workload = BENCH_WL_B;
+			else if (!strcmp(optarg, "C") || !strcmp(optarg, "c"))
+				cfg->workload = BENCH_WL_C;
+			else if (!strcmp(optarg, "load"))
+				cfg->workload = BENCH_WL_LOAD;
+			else
+				return bad("--workload", optarg, "expected A, B, C or load");
+			break;
+		case OPT_THREADS:
+			if (parse_u32("--threads", optarg, 1, BENCH_MAX_THREADS, &cfg->threads))
+				return -1;
+			cfg->threads_set = 1;
+			break;
+		case OPT_DEPTH:
+			if (parse_u32("--depth", optarg, 1, BENCH_MAX_DEPTH, &cfg->depth))
+				return -1;
+			break;
+		case OPT_KEYS:
+			if (parse_u64("--keys", optarg, 1, UINT32_MAX, &cfg->keys))
+				return -1;
+			break;
+		case OPT_KEY_SIZE:
+			if (parse_u32("--key-size", optarg, 2, RKV_KEY_MAX, &key_size))
+				return -1;
+			break;
+		case OPT_VALUE_SIZE:
+			if (parse_u32("--value-size", optarg, BENCH_VALUE_HDR, RKV_VALUE_MAX,
+				      &cfg->value_size))
+				return -1;
+			break;
+		case OPT_DURATION:
+			if (parse_double("--duration", optarg, 0.001, 86400, &cfg->duration_s))
+				return -1;
+			break;
+		case OPT_WARMUP:
+			if (parse_double("--warmup", optarg, 0, 3600, &cfg->warmup_s))
+				return -1;
+			break;
+		case OPT_ZIPF:
+			if (parse_double("--zipf", optarg, 0, 100, &cfg->zipf))
+				return -1;
+			break;
+		case OPT_SEED:
+			if (parse_u64("--seed", optarg, 0, UINT64_MAX, &cfg->seed))
+				return -1;
+			break;
+		case OPT_JSON: cfg->json = 1; break;
+		case OPT_CPUS:
+			if (parse_cpus(optarg, cfg))
+				return -1;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_u32("--timeout-ms", optarg, 1, 600000, &cfg->timeout_ms))
+				return -1;
+			break;
+		case OPT_RETRIES:
+			if (parse_u32("--retries", optarg, 0, 100, &cfg->retries))
+				return -1;
+			break;
+		case OPT_LOAD_TIMEOUT:
+			if (parse_double("--load-timeout", optarg, 0.1, 86400, &load_timeout_s))
+				return -1;
+			break;
+		case OPT_SRC_IP: {
+			struct in_addr a;
+			if (inet_pton(AF_INET, optarg, &a) != 1)
+				return bad("--src-ip", optarg, "expected an IPv4 address");
+			cfg->src_ip = ntohl(a.s_addr);
+			break;
+		}
+		case OPT_DST_MAC:
+			if (parse_mac(optarg, cfg->dst_mac))
+				return -1;
+			cfg->dst_mac_set = 1;
+			break;
+		case OPT_MTU:
+			if (parse_u32("--mtu", optarg, 576, 9000, &cfg->mtu))
+				return -1;
+			break;
+		case OPT_HELP:
+		case 'h':
+			usage(stdout);
+			return 1;
+		case ':':
+			fprintf(stderr, "ringkv-bench: %s needs a value\n", argv[optind - 1]);
+			return -1;
+		default:
+			fprintf(stderr, "ringkv-bench: unknown option '%s'\n", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ringkv-bench: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (!cfg->target) {
+		fprintf(stderr, "ringkv-bench: --target shm:PATH|udp:HOST:PORT|dpdk:IP:PORT is required\n");
+		return -1;
+	}
+	if (!strncmp(cfg->target, "shm:", 4))
+		cfg->mode = BENCH_MODE_SHM;
+	else if (!strncmp(cfg->target, "udp:", 4))
+		cfg->mode = BENCH_MODE_UDP;
+	else if (!strncmp(cfg->target, "dpdk:", 5))
+		cfg->mode = BENCH_MODE_DPDK;
+	else
+		return bad("--target", cfg->target, "expected shm:PATH, udp:HOST:PORT or dpdk:IP:PORT");
+	cfg->addr = strchr(cfg->target, ':') + 1;
+	if (!*cfg->addr)
+		return bad("--target", cfg->target, "address missing");
+	if (cfg->mode == BENCH_MODE_DPDK && !cfg->eal) {
+		fprintf(stderr, "ringkv-bench: a dpdk: target needs --eal \"EAL ARGS\"\n");
+		return -1;
+	}
+	if (cfg->mode != BENCH_MODE_DPDK && (cfg->eal || cfg->dst_mac_set)) {
+		fprintf(stderr, "ringkv-bench: --eal / --dst-mac apply to dpdk: targets only\n");
+		return -1;
+	}
+	uint32_t kmin = bench_key_min_size(cfg->keys);
+	if (key_size && key_size < kmin) {
+		fprintf(stderr, "ringkv-bench: --key-size %u cannot hold %" PRIu64 " keys (needs >= %u)\n",
+			key_size, cfg->keys, kmin);
+		return -1;
+	}
+	cfg->key_size = key_size ? key_size : (kmin > 16 ? kmin : 16);
+	if (cfg->mode != BENCH_MODE_DPDK && cfg->keys < cfg->threads) {
+		fprintf(stderr, "ringkv-bench: --keys %" PRIu64 " is fewer than --threads %u\n",
+			cfg->keys, cfg->threads);
+		return -1;
+	}
+	cfg->progress = isatty(STDERR_FILENO);
+	return 0;
+}
+
+/* ---- progress line -------------------------------------------------------------------------- */
+struct bench_progress {
+	struct bench_hist *prev, *cur, *delta;
+	uint64_t prev_ops, last_ns, start_ns;
+	int printed;
+};
+
+struct bench_progress *bench_progress_create(void)
+{
+	struct bench_progress *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->prev = malloc(sizeof(*p->prev));
+	p->cur = malloc(sizeof(*p->cur));
+	p->delta = malloc(sizeof(*p->delta));
+	if (!p->prev || !p->cur || !p->delta) {
+		bench_progress_destroy(p);
+		return NULL;
+	}
+	bench_hist_init(p->prev);
+	return p;
+}
+
+void bench_progress_tick(struct bench_progress *p, const struct bench_stats *stats, uint32_t n,
+			 uint64_t now_ns)
+{
+	if (!p)
+		return;
+	if (!p->start_ns) {
+		p->start_ns = p->last_ns = now_ns;
+		return;
+	}
+	if (now_ns - p->last_ns < 1000000000ull)
+		return;
+	uint64_t ops = 0, errs = 0;
+	bench_hist_init(p->cur);
+	for (uint32_t i = 0; i < n; i++) {
+		ops += atomic_load_explicit(&stats[i].all_ops, memory_order_relaxed);
+		errs += bench_stats_errors(&stats[i]);
+		bench_hist_merge(p->cur, &stats[i].hist);
+	}
+	bench_hist_diff(p->delta, p->cur, p->prev);
+	double dt = (double)(now_ns - p->last_ns) / 1e9;
+	double rate = (double)(ops - p->prev_ops) / dt;
+	char p99[32];
+	if (bench_hist_count(p->delta))
+		snprintf(p99, sizeof(p99), "%.1f us", (double)bench_hist_percentile(p->delta, 99) / 1e3);
+	else
+		snprintf(p99, sizeof(p99), "-");
+	fprintf(stderr, "\r[%5.0fs] %12.0f ops/s  p99 %-10s errors %" PRIu64 "   ",
+		(double)(now_ns - p->start_ns) / 1e9, rate, p99, errs);
+	fflush(stderr);
+	p->printed = 1;
+	struct bench_hist *t = p->prev;
+	p->prev = p->cur;
+	p->cur = t;
+	p->prev_ops = ops;
+	p->last_ns = now_ns;
+}
+
+void bench_progress_destroy(struct bench_progress *p)
+{
+	if (!p)
+		return;
+	if (p->printed)
+		fputc('\n', stderr);
+	free(p->prev);
+	free(p->cur);
+	free(p->delta);
+	free(p);
+}
+
+/* ---- the libringkv driver ------------------------------------------------------------------- */
+enum slot_state { SLOT_FREE, SLOT_READY, SLOT_INFLIGHT };
+enum phase { PHASE_LOAD, PHASE_RUN };
+
+struct slot {
+	struct rkv_op op;            /* op.user = this slot */
+	enum slot_state state;
+	enum bench_op kind;
+	uint64_t idx;
+	uint32_t gen;                /* PUT: generation sent; GET: the acked floor at send */
+	uint64_t t0;
+	char *key;                   /* key_size bytes */
+	uint8_t *buf;                /* PUT: the value; GET: where the value goes */
+};
+
+struct ctl {                     /* shared by all client threads; read-only while they run */
+	const struct bench_cfg *cfg;
+	struct bench_keyspace ks;
+	pthread_mutex_t gate_lock;   /* the start gate: threads wait until go != 0 */
+	pthread_cond_t gate_cv;
+	int go;                      /* 1: run, -1: give up (a thread could not start) */
+	pthread_barrier_t barrier;   /* n + 1 parties, used only after go == 1 */
+	uint64_t load_deadline;      /* written before the gate opens */
+	uint64_t meas_start, meas_end; /* written between barrier 1 and 2, read after 2 */
+};
+
+struct cworker {
+	pthread_t th;
+	uint32_t tid;
+	struct ctl *ctl;
+	struct bench_stats *st;
+	struct rkv *c;
+	struct slot *slots;
+	struct rkv_op **batch, **done;
+	uint8_t *mem;
+	struct bench_gen gen;
+	uint64_t load_acked;
+	unsigned shown;              /* error details printed so far */
+	int dead;                    /* handle unusable: skip further phases */
+};
+
+static void note_error(struct cworker *w, enum bench_err_kind k, const struct slot *s,
+		       const char *detail)
+{
+	bench_stat_add(&w->st->errors[k], 1);
+	if (w->shown++ < SHOW_ERRORS_PER_THREAD)
+		fprintf(stderr, "ringkv-bench: thread %u: %s of key %" PRIu64 ": %s%s%s\n", w->tid,
+			s->kind == BENCH_OP_PUT ? "put" : "get", s->idx, bench_err_name(k),
+			detail ? ": " : "", detail ? detail : "");
+}
+
+static enum bench_err_kind err_kind(int e)
+{
+	switch (e) {
+	case RKV_ENOTFOUND: return BENCH_E_not_found;
+	case RKV_ETIMEDOUT: return BENCH_E_timeout;
+	case RKV_ECONN: return BENCH_E_conn;
+	case RKV_EBUSY: return BENCH_E_busy;
+	case RKV_ENOSPC: return BENCH_E_no_space;
+	case RKV_ETOOBIG: return BENCH_E_too_big;
+	case RKV_EINVAL: return BENCH_E_invalid;
+	case RKV_EPROTO: return BENCH_E_proto;
+	case RKV_ENOBUFS: return BENCH_E_bad_length;
+	default: return BENCH_E_other;
+	}
+}
+
+static int put_in_flight(const struct cworker *w, uint64_t idx)
+{
+	for (uint32_t i = 0; i < w->ctl->cfg->depth; i++) {
+		const struct slot *s = &w->slots[i];
+		if (s->state != SLOT_FREE && s->kind == BENCH_OP_PUT && s->idx == idx)
+			return 1;
+	}
+	return 0;
+}
+
+/* Choose the next operation for a free slot. Returns 1 if the slot is now READY, 0 if there
+ * is nothing to send (load pass done, or every candidate key has a put in flight). */
+static int prepare(struct cworker *w, struct slot *s, enum phase ph)
+{
+	const struct bench_cfg *cfg = w->ctl->cfg;
+	struct bench_keyspace *ks = &w->ctl->ks;
+	enum bench_op op = BENCH_OP_PUT;
+	uint64_t idx = 0;
+
+	if (ph == PHASE_LOAD) {
+		if (!bench_gen_sequential(&w->gen, &idx, 0))
+			return 0;
+	} else if (cfg->workload == BENCH_WL_LOAD) {
+		int tries = 0;
+		do {
+			if (!bench_gen_sequential(&w->gen, &idx, 1))
+				return 0;
+		} while (put_in_flight(w, idx) && ++tries < 8);
+		if (tries == 8)
+			return 0;
+	} else {
+		bench_gen_next(&w->gen, &op, &idx);
+		for (int tries = 0; op == BENCH_OP_PUT && put_in_flight(w, idx); tries++) {
+			if (tries == 8) {
+				op = BENCH_OP_GET;   /* hot owned keys all busy: read instead */
+				break;
+			}
+			idx = bench_gen_next_owned(&w->gen, idx);
+		}
+	}
+	bench_key_format(s->key, cfg->key_size, idx);
+	memset(&s->op, 0, sizeof(s->op));
+	s->op.key = s->key;
+	s->op.klen = cfg->key_size;
+	s->op.user = s;
+	s->kind = op;
+	s->idx = idx;
+	if (op == BENCH_OP_PUT) {
+		s->gen = bench_ks_put_begin(ks, idx);
+		bench_value_fill(s->buf, cfg->value_size, idx, s->gen);
+		s->op.op = RKV_PUT;
+		s->op.val = s->buf;
+		s->op.vlen = cfg->value_size;
+	} else {
+		s->gen = bench_ks_read_floor(ks, idx);
+		s->op.op = RKV_GET;
+		s->op.buf = s->buf;
+		s->op.cap = cfg->value_size + 16;   /* room to see a too-long value */
+	}
+	s->state = SLOT_READY;
+	return 1;
+}
+
+static void complete(struct cworker *w, struct slot *s, uint64_t now, enum phase ph)
+{
+	const struct bench_cfg *cfg = w->ctl->cfg;
+	struct bench_keyspace *ks = &w->ctl->ks;
+	int ok = 0;
+	char detail[96];
+
+	if (s->op.status != 0) {
+		note_error(w, err_kind(s->op.status), s, rkv_strerror(s->op.status));
+	} else if (s->kind == BENCH_OP_PUT) {
+		bench_ks_put_done(ks, s->idx, s->gen);
+		ok = 1;
+		if (ph == PHASE_LOAD)
+			w->load_acked++;
+	} else {
+		uint32_t g;
+		enum bench_err_kind k;
+		if (bench_value_check(s->buf, s->op.out_len, cfg->value_size, s->idx, &g, &k)) {
+			snprintf(detail, sizeof(detail), "%zu bytes", s->op.out_len);
+			note_error(w, k, s, detail);
+		} else if (g < s->gen) {
+			snprintf(detail, sizeof(detail), "generation %u < %u acknowledged", g, s->gen);
+			note_error(w, BENCH_E_stale, s, detail);
+		} else if (g > bench_ks_read_ceiling(ks, s->idx)) {
+			snprintf(detail, sizeof(detail), "generation %u never written", g);
+			note_error(w, BENCH_E_future, s, detail);
+		} else {
+			ok = 1;
+		}
+	}
+	bench_stat_add(&w->st->all_ops, 1);
+	if (ok && ph == PHASE_RUN && s->t0 >= w->ctl->meas_start && now < w->ctl->meas_end) {
+		bench_stat_add(&w->st->ops, 1);
+		bench_hist_record(&w->st->hist, now - s->t0);
+	}
+	s->state = SLOT_FREE;
+}
+
+static uint32_t drain_ms(const struct bench_cfg *cfg)
+{
+	uint32_t t = cfg->timeout_ms ? cfg->timeout_ms : 1000;
+	uint64_t ms = (uint64_t)t * (cfg->retries + 1) + 1000;
+	return ms > 600000 ? 600000 : (uint32_t)ms;
+}
+
+/* One phase on one thread: keep the window full until the phase ends, then drain. Bounded:
+ * it submits only before `until` (and only owned keys once in the load phase), and drains
+ * for at most drain_ms(). */
+static void run_phase(struct cworker *w, enum phase ph, uint64_t until)
+{
+	const struct bench_cfg *cfg = w->ctl->cfg;
+	uint32_t depth = cfg->depth, inflight = 0;
+	int exhausted = 0;
+	uint64_t now = bench_now_ns(), drain_until = 0;
+
+	for (;;) {
+		int stopping = now >= until || bench_stop_requested() || exhausted;
+		if (stopping && !drain_until)
+			drain_until = now + (uint64_t)drain_ms(cfg) * 1000000ull;
+		if (stopping && (inflight == 0 || now >= drain_until))
+			break;
+		if (!stopping) {
+			unsigned n = 0;
+			for (uint32_t i = 0; i < depth; i++) {
+				struct slot *s = &w->slots[i];
+				if (s->state == SLOT_FREE && !exhausted && !prepare(w, s, ph)) {
+					if (ph == PHASE_LOAD)
+						exhausted = 1;
+					continue;
+				}
+				if (s->state == SLOT_READY)
+					w->batch[n++] = &s->op;
+			}
+			if (exhausted && n == 0 && inflight == 0)
+				break;
+			if (n) {
+				uint64_t t0 = bench_now_ns();
+				int r = rkv_submit(w->c, w->batch, n);
+				if (r < 0) {
+					struct slot *s = w->batch[0]->user;
+					note_error(w, BENCH_E_submit, s, rkv_strerror(r));
+					if (r == RKV_ECONN) {
+						w->dead = 1;
+						break;
+					}
+					s->state = SLOT_FREE;   /* the op was refused: drop it */
+					r = 0;
+				}
+				for (int i = 0; i < r; i++) {
+					struct slot *s = w->batch[i]->user;
+					s->t0 = t0;
+					s->state = SLOT_INFLIGHT;
+				}
+				inflight += (uint32_t)r;
+			}
+		}
+		if (inflight) {
+			int r = rkv_poll(w->c, w->done, depth, 1);
+			now = bench_now_ns();
+			if (r < 0) {
+				bench_stat_add(&w->st->errors[err_kind(r)], 1);
+				if (w->shown++ < SHOW_ERRORS_PER_THREAD)
+					fprintf(stderr, "ringkv-bench: thread %u: poll: %s\n", w->tid,
+						rkv_strerror(r));
+				if (r == RKV_ECONN) {
+					w->dead = 1;
+					break;
+				}
+				continue;
+			}
+			for (int i = 0; i < r; i++) {
+				complete(w, w->done[i]->user, now, ph);
+				inflight--;
+			}
+		} else {
+			now = bench_now_ns();
+		}
+	}
+	for (uint32_t i = 0; i < depth; i++) {   /* abandoned: never answered */
+		struct slot *s = &w->slots[i];
+		if (s->state == SLOT_INFLIGHT)
+			note_error(w, BENCH_E_lost, s, "no completion before the drain deadline");
+		else if (s->state == SLOT_READY)
+			s->state = SLOT_FREE;
+	}
+}
+
+static void pin(uint32_t cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	int e = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (e)
+		fprintf(stderr, "ringkv-bench: cannot pin to cpu %u: %s\n", cpu, strerror(e));
+}
+
+static void *client_thread(void *arg)
+{
+	struct cworker *w = arg;
+	struct ctl *ctl = w->ctl;
+	const struct bench_cfg *cfg = ctl->cfg;
+
+	if (cfg->ncpus)
+		pin(cfg->cpus[w->tid % cfg->ncpus]);
+	pthread_mutex_lock(&ctl->gate_lock);
+	while (!ctl->go)   /* main opens the gate right after creating the threads */
+		pthread_cond_wait(&ctl->gate_cv, &ctl->gate_lock);
+	int go = ctl->go;
+	pthread_mutex_unlock(&ctl->gate_lock);
+	if (go < 0)
+		return NULL;
+	if (!w->dead && cfg->workload != BENCH_WL_LOAD)
+		run_phase(w, PHASE_LOAD, ctl->load_deadline);
+	pthread_barrier_wait(&ctl->barrier);                  /* 1: every key written */
+	pthread_barrier_wait(&ctl->barrier);                  /* 2: run times set */
+	if (!w->dead)
+		run_phase(w, PHASE_RUN, ctl->meas_end);
+	return NULL;
+}
+
+static int cworker_init(struct cworker *w, struct ctl *ctl, uint32_t tid, struct bench_stats *st)
+{
+	const struct bench_cfg *cfg = ctl->cfg;
+	uint32_t d = cfg->depth;
+	size_t keyb = (cfg->key_size + 7u) & ~7u, valb = (cfg->value_size + 16u + 7u) & ~7u;
+
+	memset(w, 0, sizeof(*w));
+	w->tid = tid;
+	w->ctl = ctl;
+	w->st = st;
+	w->slots = calloc(d, sizeof(*w->slots));
+	w->batch = calloc(d, sizeof(*w->batch));
+	w->done = calloc(d, sizeof(*w->done));
+	w->mem = malloc((keyb + valb) * d);
+	if (!w->slots || !w->batch || !w->done || !w->mem)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d; i++) {
+		w->slots[i].key = (char *)w->mem + (keyb + valb) * i;
+		w->slots[i].buf = w->mem + (keyb + valb) * i + keyb;
+	}
+	bench_gen_init(&w->gen, cfg, &ctl->ks, tid);
+	struct rkv_opts o = {
+		.timeout_ms = cfg->timeout_ms,
+		.retries = cfg->retries,
+		.max_inflight = d,
+	};
+	int err = 0;
+	w->c = rkv_open(cfg->target, &o, &err);
+	if (!w->c) {
+		fprintf(stderr, "ringkv-bench: thread %u: cannot open %s: %s\n", tid, cfg->target,
+			rkv_strerror(err));
+		bench_stat_add(&st->errors[BENCH_E_conn], 1);
+		w->dead = 1;
+	}
+	return 0;
+}
+
+static void cworker_fini(struct cworker *w)
+{
+	rkv_close(w->c);   /* first: the library may still hold pointers into the slots */
+	free(w->slots);
+	free(w->batch);
+	free(w->done);
+	free(w->mem);
+}
+
+static int client_run(struct bench_cfg *cfg, struct bench_run *run)
+{
+	uint32_t n = cfg->threads, started = 0;
+	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	struct cworker *w = calloc(n, sizeof(*w));
+	struct bench_stats *st = aligned_alloc(64, sizeof(*st) * n);
+	struct bench_progress *prog = NULL;
+	int rc = 1;
+
+	if (!ctl || !w || !st) {
+		fprintf(stderr, "ringkv-bench: out of memory\n");
+		goto out;
+	}
+	ctl->cfg = cfg;
+	if (bench_keyspace_create(&ctl->ks, cfg->keys, n)) {
+		fprintf(stderr, "ringkv-bench: cannot allocate the key space (%" PRIu64 " keys)\n",
+			cfg->keys);
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		bench_stats_init(&st[i]);
+	for (uint32_t i = 0; i < n; i++) {
+		if (cworker_init(&w[i], ctl, i, &st[i])) {
+			fprintf(stderr, "ringkv-bench: out of memory\n");
+			for (uint32_t j = 0; j <= i; j++)
+				cworker_fini(&w[j]);
+			goto out_ks;
+		}
+	}
+	pthread_mutex_init(&ctl->gate_lock, NULL);
+	pthread_cond_init(&ctl->gate_cv, NULL);
+	pthread_barrier_init(&ctl->barrier, NULL, n + 1);
+	for (; started < n; started++) {
+		if (pthread_create(&w[started].th, NULL, client_thread, &w[started])) {
+			fprintf(stderr, "ringkv-bench: cannot start thread %u\n", started);
+			break;
+		}
+	}
+	uint32_t opened = 0;
+	for (uint32_t i = 0; i < n; i++)
+		opened += !w[i].dead;   /* a run with a missing handle measures nothing valid */
+	uint64_t t = bench_now_ns();
+	ctl->load_deadline = t + (uint64_t)(load_timeout_s * 1e9);
+	pthread_mutex_lock(&ctl->gate_lock);
+	ctl->go = started == n && opened == n ? 1 : -1;
+	pthread_cond_broadcast(&ctl->gate_cv);
+	pthread_mutex_unlock(&ctl->gate_lock);
+	if (ctl->go < 0)
+		goto join;
+	if (cfg->progress && !cfg->json)
+		prog = bench_progress_create();
+	pthread_barrier_wait(&ctl->barrier);                  /* 1: load done */
+	uint64_t t1 = bench_now_ns();
+	run->load_s = (double)(t1 - t) / 1e9;
+	ctl->meas_start = t1 + (uint64_t)(cfg->warmup_s * 1e9);
+	ctl->meas_end = ctl->meas_start + (uint64_t)(cfg->duration_s * 1e9);
+	pthread_barrier_wait(&ctl->barrier);                  /* 2: go */
+	/* Bounded by meas_end: the workers stop themselves; this loop only reports. */
+	for (;;) {
+		uint64_t now = bench_now_ns();
+		if (now >= ctl->meas_end || bench_stop_requested())
+			break;
+		bench_progress_tick(prog, st, n, now);
+		uint64_t left = ctl->meas_end - now;
+		struct timespec ts = { 0, (long)(left < 100000000ull ? left : 100000000ull) };
+		nanosleep(&ts, NULL);
+	}
+	uint64_t t2 = bench_now_ns();
+	if (t2 > ctl->meas_end)
+		t2 = ctl->meas_end;
+	run->measured_s = t2 > ctl->meas_start ? (double)(t2 - ctl->meas_start) / 1e9 : 0;
+join:
+	for (uint32_t i = 0; i < started; i++)
+		pthread_join(w[i].th, NULL);
+	bench_progress_destroy(prog);
+	for (uint32_t i = 0; i < n; i++) {
+		run->load_ops += w[i].load_acked;
+		cworker_fini(&w[i]);
+	}
+	pthread_barrier_destroy(&ctl->barrier);
+	pthread_cond_destroy(&ctl->gate_cv);
+	pthread_mutex_destroy(&ctl->gate_lock);
+	if (cfg->workload != BENCH_WL_LOAD && run->load_ops < cfg->keys)
+		fprintf(stderr, "ringkv-bench: load phase wrote only %" PRIu64 " of %" PRIu64
+			" keys\n", run->load_ops, cfg->keys);
+	run->stats = st;
+	run->nstats = n;
+	st = NULL;
+	rc = ctl->go > 0 ? 0 : 1;
+out_ks:
+	bench_keyspace_destroy(&ctl->ks);
+out:
+	free(st);
+	free(w);
+	free(ctl);
+	return rc;
+}
+
+/* ---- report --------------------------------------------------------------------------------- */
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static int report(const struct bench_cfg *cfg, const struct bench_run *run)
+{
+	struct bench_hist *h = malloc(sizeof(*h));
+	uint64_t ops = 0, errs = 0, retries = 0, late = 0, by_kind[BENCH_E_COUNT_] = { 0 };
+
+	if (!h) {
+		fprintf(stderr, "ringkv-bench: out of memory\n");
+		return 1;
+	}
+	bench_hist_init(h);
+	for (uint32_t i = 0; i < run->nstats; i++) {
+		const struct bench_stats *s = &run->stats[i];
+		ops += atomic_load_explicit(&s->ops, memory_order_relaxed);
+		retries += atomic_load_explicit(&s->retries, memory_order_relaxed);
+		late += atomic_load_explicit(&s->late_replies, memory_order_relaxed);
+		for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
+			by_kind[k] += atomic_load_explicit(&s->errors[k], memory_order_relaxed);
+		bench_hist_merge(h, &s->hist);
+	}
+	for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
+		errs += by_kind[k];
+	double rate = run->measured_s > 0 ? (double)ops / run->measured_s : 0;
+	double p50 = (double)bench_hist_percentile(h, 50) / 1e3;
+	double p99 = (double)bench_hist_percentile(h, 99) / 1e3;
+	double p999 = (double)bench_hist_percentile(h, 99.9) / 1e3;
+	FILE *txt = cfg->json ? stderr : stdout;
+
+	fprintf(txt, "ringkv-bench %s %s: workload %s, %u threads x depth %u, %" PRIu64
+		" keys (%u B keys, %u B values), %s\n",
+		bench_mode_name(cfg->mode), cfg->target, bench_workload_name(cfg->workload),
+		cfg->threads, cfg->depth, cfg->keys, cfg->key_size, cfg->value_size,
+		cfg->zipf > 0 ? "zipf" : "uniform");
+	if (cfg->workload != BENCH_WL_LOAD)
+		fprintf(txt, "  load phase: %" PRIu64 " keys in %.2f s (%.0f puts/s)\n",
+			run->load_ops, run->load_s,
+			run->load_s > 0 ? (double)run->load_ops / run->load_s : 0.0);
+	fprintf(txt, "  %" PRIu64 " ops in %.2f s: %.0f ops/s\n", ops, run->measured_s, rate);
+	fprintf(txt, "  latency us: p50 %.2f  p99 %.2f  p99.9 %.2f  mean %.2f  max %.2f\n", p50,
+		p99, p999, bench_hist_mean(h) / 1e3,
+		ops ? (double)atomic_load(&h->max) / 1e3 : 0.0);
+	if (retries || late)
+		fprintf(txt, "  resends %" PRIu64 ", late replies %" PRIu64 "\n", retries, late);
+	fprintf(txt, "  errors: %" PRIu64, errs);
+	for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
+		if (by_kind[k])
+			fprintf(txt, " %s=%" PRIu64, bench_err_name(k), by_kind[k]);
+	fputc('\n', txt);
+	if (ops == 0)
+		fprintf(stderr, "ringkv-bench: no operation completed in the measured window\n");
+
+	if (cfg->json) {
+		printf("{\"mode\":\"%s\",\"target\":", bench_mode_name(cfg->mode));
+		json_string(stdout, cfg->target);
+		printf(",\"workload\":\"%s\",\"threads\":%u,\"depth\":%u,\"keys\":%" PRIu64
+		       ",\"key_size\":%u,\"value_size\":%u,\"zipf\":%g,\"duration_s\":%.3f,\"ops\":%"
+		       PRIu64 ",\"ops_per_sec\":%.1f,\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f"
+		       ",\"load_ops\":%" PRIu64 ",\"load_s\":%.3f,\"resends\":%" PRIu64
+		       ",\"late_replies\":%" PRIu64 ",\"errors\":%" PRIu64,
+		       bench_workload_name(cfg->workload), cfg->threads, cfg->depth, cfg->keys,
+		       cfg->key_size, cfg->value_size, cfg->zipf, run->measured_s, ops, rate, p50, p99,
+		       p999, run->load_ops, run->load_s, retries, late, errs);
+		printf(",\"errors_by_kind\":{");
+		int first = 1;
+		for (unsigned k = 0; k < BENCH_E_COUNT_; k++) {
+			if (by_kind[k]) {
+				printf("%s\"%s\":%" PRIu64, first ? "" : ",", bench_err_name(k), by_kind[k]);
+				first = 0;
+			}
+		}
+		printf("}}\n");
+	}
+	fflush(stdout);
+	free(h);
+	return errs || ops == 0 ? 1 : 0;
+}
+
+int bench_load_main(int argc, char **argv)
+{
+	struct bench_cfg cfg;
+	struct bench_run run;
+	int r = parse_args(argc, argv, &cfg);
+
+	if (r > 0)
+		return 0;
+	if (r < 0) {
+		fprintf(stderr, "usage: ringkv-bench --target T [options]; ringkv-bench --help\n");
+		return 2;
+	}
+	memset(&run, 0, sizeof(run));
+	install_signals();
+	if (cfg.mode == BENCH_MODE_DPDK) {
+		r = bench_dpdk_run(&cfg, &run);
+		if (r == 0)
+			r = report(&cfg, &run);
+		bench_dpdk_release(&run);
+		return r;
+	}
+	r = client_run(&cfg, &run);
+	if (run.stats) {
+		int rr = report(&cfg, &run);
+		r = r ? r : rr;
+	}
+	free(run.stats);
+	return r;
+}
