@@ -41,6 +41,10 @@ struct rkv_table_config {
 	uint32_t compress_min;   /* values >= this many bytes are zstd-compressed when that saves
 				  * space; 0: RKV_TABLE_COMPRESS_DEFAULT; UINT32_MAX: never */
 	int shared;              /* nonzero: regions are memfds that rkv_table_layout() exports */
+	int huge_pages;          /* >0: ask for transparent huge pages (index and log);
+				  * <0: refuse them; 0: the kernel's default policy */
+	uint64_t segment_bytes;  /* log segment size, a power of two >= the largest record;
+				  * 0: 1 MiB, smaller for small budgets (tests) */
 };
 
 /* Create a table. Returns NULL and sets *err (negative errno) on failure. */
@@ -60,9 +64,11 @@ int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
 /* Delete: appends a tombstone record carrying version and removes the key from the index. */
 int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, uint64_t version);
 
-/* Reclaim space of overwritten and deleted records, doing at most budget_bytes of log work.
- * Returns the bytes reclaimed; *more (if not NULL) says whether more garbage remains.
- * Puts call this themselves when the log is full; a poll loop may call it when idle. */
+/* Reclaim space of overwritten and deleted records, doing at most budget_bytes of log work
+ * (records examined; at least one). Works on log segments that are at least 1/16 garbage.
+ * Returns the bytes reclaimed (nonzero when a segment was freed by this call); *more (if not
+ * NULL) says whether such work remains. Puts compact by themselves when the log is full
+ * (then any garbage counts); a poll loop may call this when idle. */
 uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int *more);
 
 /* ---- reads: any thread, any process with a view -------------------------------------- */
@@ -120,6 +126,11 @@ int rkv_table_layout(const struct rkv_table *t, struct rkv_table_layout *out);
  * Returns NULL if the layout is inconsistent with the mapping sizes. Free with destroy. */
 struct rkv_table *rkv_table_open_view(const struct rkv_table_layout *l,
 				      const void *index_base, const void *log_base);
+
+/* A read-only handle over an owner's table for reader threads of the same process: it runs
+ * the same checks as a view of another process (seqlock and checksum) on the owner's own
+ * mapping. Free with rkv_table_destroy, before the owner's table. */
+struct rkv_table *rkv_table_open_reader(const struct rkv_table *owner);
 
 /* ---- statistics ------------------------------------------------------------------------ */
 

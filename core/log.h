@@ -1,0 +1,202 @@
+/* core/log.h — a partition's append-only record log, cut into fixed-size segments.
+ *
+ * Record = 16-byte header + key (zero-padded to 8 bytes) + stored value (zero-padded to 8):
+ *   0 u64 version   HLC stamp of the write
+ *   8 u32 csum      low 32 bits of XXH3(stored value, seed = f(key hash, version, meta)):
+ *                   covers header, key (through its hash, which every reader has already
+ *                   computed) and value, so a reader verifies it from its own copies without
+ *                   re-reading shared memory
+ *  12 u32 meta      bits 0..20 stored value length, 21..28 key length, 29..31 flags
+ * Records start 8-byte aligned, so key and value are read and written as whole 64-bit words
+ * (a 16 B key + 32 B value record is exactly 64 bytes: one cache line). A compressed value is
+ * stored as u32 original length + zstd frame.
+ *
+ * Segments (RAMCloud / log-structured style): the log region is nsegs segments of seg_bytes
+ * (a power of two, >= the largest record). Appends go to the head segment; when it is full a
+ * free segment becomes the head. Each segment tracks its live bytes; compaction (driven by
+ * core/table.c, which alone knows whether a record is still indexed) picks the full segment
+ * with the least live data, re-appends its live records and frees it whole. One free segment
+ * is held back for compaction, so compacting a segment can always finish (its live bytes are
+ * fewer than one segment), and one for deletes' tombstones, so a full log can still delete.
+ *
+ * Concurrency: only the owner calls anything here. Optimistic readers elsewhere may be
+ * reading any record at any time, so every store into log memory is a relaxed 64-bit atomic
+ * store (rkv_log_st64) and every racing read a relaxed atomic load (rkv_log_ld64): copying
+ * with those is what keeps racing accesses defined in C11 and clean under TSan; the seqlock
+ * in the index bucket (core/table.c) decides whether what was read may be used. Never
+ * allocates or makes a syscall after rkv_log_init.
+ */
+#ifndef RKV_LOG_H
+#define RKV_LOG_H
+
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hash.h"
+#include "region.h"
+
+#define RKV_REC_HDR 16u
+enum { RKV_REC_TOMB = 1u, RKV_REC_COMP = 2u };
+#define RKV_REC_SLEN_MAX ((1u << 21) - 1u)
+
+struct rkv_rec_hdr {
+	uint64_t version;
+	uint32_t csum;
+	uint32_t meta;
+};
+static_assert(sizeof(struct rkv_rec_hdr) == RKV_REC_HDR, "record header is 16 bytes");
+
+static inline uint32_t rkv_rec_meta(uint32_t klen, uint32_t slen, uint32_t flags)
+{
+	return slen | klen << 21 | flags << 29;
+}
+static inline uint32_t rkv_rec_slen(uint32_t meta) { return meta & RKV_REC_SLEN_MAX; }
+static inline uint32_t rkv_rec_klen(uint32_t meta) { return (meta >> 21) & 0xffu; }
+static inline uint32_t rkv_rec_flags(uint32_t meta) { return meta >> 29; }
+static inline uint64_t rkv_rec_pad8(uint64_t n) { return (n + 7) & ~7ull; }
+/* Offset of the value inside a record. */
+static inline uint64_t rkv_rec_voff(uint32_t klen) { return RKV_REC_HDR + rkv_rec_pad8(klen); }
+static inline uint64_t rkv_rec_size(uint32_t meta)
+{
+	return rkv_rec_voff(rkv_rec_klen(meta)) + rkv_rec_pad8(rkv_rec_slen(meta));
+}
+
+/* The record checksum (see the top of this file). khash = rkv_hash(key, klen). */
+static inline uint32_t rkv_rec_csum(uint64_t khash, uint64_t version, uint32_t meta,
+				    const void *val, uint32_t slen)
+{
+	uint64_t seed = khash ^ (version * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)meta << 32 | meta);
+	return (uint32_t)rkv_hash_seeded(val, slen, seed);
+}
+
+/* Racy word access to log memory (see the top of this file). p must be 8-byte aligned. */
+static inline uint64_t rkv_log_ld64(const void *p)
+{
+	return __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED); /* validated by seqlock */
+}
+static inline void rkv_log_st64(void *p, uint64_t v)
+{
+	__atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED); /* published by bucket seqlock */
+}
+
+/* Copy n bytes from 8-aligned log memory src to any dst with relaxed word loads. Reads up to
+ * 7 bytes of record padding past n, never past the record. */
+static inline void rkv_log_copy_out(void *dst, const uint8_t *src, uint64_t n)
+{
+	uint8_t *d = dst;
+	while (n >= 8) {
+		uint64_t w = rkv_log_ld64(src);
+		memcpy(d, &w, 8);
+		d += 8; src += 8; n -= 8;
+	}
+	if (n) {
+		uint64_t w = rkv_log_ld64(src);
+		memcpy(d, &w, n);
+	}
+}
+
+/* Compare n bytes of a caller's key with 8-aligned log memory (racy loads). 0 when equal. */
+static inline int rkv_log_keycmp(const uint8_t *logp, const void *key, uint32_t n)
+{
+	const uint8_t *k = key;
+	uint64_t diff = 0;
+	while (n >= 8) {
+		uint64_t a, b = rkv_log_ld64(logp);
+		memcpy(&a, k, 8);
+		diff |= a ^ b;
+		k += 8; logp += 8; n -= 8;
+	}
+	if (n) {
+		uint64_t a = 0, b = rkv_log_ld64(logp);
+		memcpy(&a, k, n);
+		diff |= (a ^ b) & (~0ull >> (64 - 8 * n));
+	}
+	return diff != 0;
+}
+
+enum { RKV_SEG_FREE = 0, RKV_SEG_HEAD = 1, RKV_SEG_FULL = 2 };
+#define RKV_SEG_NONE UINT32_MAX
+
+struct rkv_log_seg {
+	uint64_t live;    /* bytes of records still indexed */
+	uint32_t fill;    /* end of the last record (records are [0, fill)) */
+	uint32_t state;   /* RKV_SEG_* */
+};
+
+struct rkv_log {
+	struct rkv_region region;
+	uint64_t seg_bytes;
+	uint32_t seg_shift, nsegs;
+	struct rkv_log_seg *segs;
+	uint32_t *free_segs;     /* stack of free segment numbers */
+	uint32_t nfree;
+	uint32_t head;           /* head segment */
+	uint64_t head_pos;       /* absolute offset of the next append */
+	uint64_t head_end;       /* end of the head segment */
+	uint64_t live;           /* live bytes, all segments */
+	uint32_t nonfree;        /* segments not free (head included) */
+	uint32_t victim;         /* segment being compacted, or RKV_SEG_NONE */
+	uint64_t victim_pos;     /* absolute offset of its next unexamined record */
+	uint64_t victim_end;
+	uint64_t compactions, reclaimed;
+};
+
+/* Reserve a log of budget bytes (rounded down to whole segments; at least 4) whose records
+ * are at most max_record bytes. seg_bytes 0 picks one. Returns 0 or -errno (-EINVAL when the
+ * budget is too small for four segments of the largest record). */
+int rkv_log_init(struct rkv_log *l, uint64_t budget, uint64_t max_record, uint64_t seg_bytes,
+		 unsigned region_flags, const char *name);
+void rkv_log_fini(struct rkv_log *l);
+
+/* Who appends, by priority. A class may open a new head segment only while more than
+ * rkv_log_keep(class) segments are free, so puts leave one segment for tombstones (a full
+ * store can still delete, which is how it gets space back) and one for compaction (which can
+ * therefore always finish a victim: its live bytes fit in one segment). */
+enum rkv_log_class { RKV_LOG_PUT = 2, RKV_LOG_DELETE = 1, RKV_LOG_COMPACT = 0 };
+static inline uint32_t rkv_log_keep(enum rkv_log_class c) { return (uint32_t)c; }
+
+/* Reserve bytes (a record size) at the head and return its offset, or -ENOSPC. Puts and
+ * deletes also fail while a compaction that has taken the last free segment is unfinished
+ * (its records need the head). Nothing is written; the caller writes the record with
+ * rkv_log_write and then rkv_log_add_live. */
+int64_t rkv_log_alloc(struct rkv_log *l, uint64_t bytes, enum rkv_log_class cls);
+
+/* Write a whole record at off (from rkv_log_alloc). key/val are the caller's bytes. */
+void rkv_log_write(struct rkv_log *l, uint64_t off, uint64_t version, uint32_t csum,
+		   uint32_t meta, const void *key, const void *val);
+
+/* Copy a record of size bytes from one log offset to another (compaction). */
+void rkv_log_move(struct rkv_log *l, uint64_t dst, uint64_t src, uint64_t size);
+
+static inline void rkv_log_add_live(struct rkv_log *l, uint64_t off, uint64_t size)
+{
+	l->segs[off >> l->seg_shift].live += size;
+	l->live += size;
+}
+static inline void rkv_log_kill(struct rkv_log *l, uint64_t off, uint64_t size)
+{
+	l->segs[off >> l->seg_shift].live -= size;
+	l->live -= size;
+}
+
+/* Bytes held by segments that are not free (live + garbage + the head's unused tail). */
+static inline uint64_t rkv_log_used(const struct rkv_log *l)
+{
+	return (uint64_t)(l->nonfree - 1) * l->seg_bytes + (l->head_pos - (l->head_end - l->seg_bytes));
+}
+/* Bytes that compaction could give back (garbage in full segments and the head). */
+static inline uint64_t rkv_log_garbage(const struct rkv_log *l)
+{
+	return rkv_log_used(l) - l->live;
+}
+
+/* Compaction cursor. victim_begin picks the full segment with the least live bytes among
+ * those with at least min_garbage bytes of garbage (>= 1) and returns 0, or -ENOENT. The caller then examines the
+ * records in [victim_pos, victim_end), advancing victim_pos, re-appending the live ones, and
+ * calls victim_end when victim_pos reaches victim_end: the segment becomes free. */
+int rkv_log_victim_begin(struct rkv_log *l, uint64_t min_garbage);
+/* Frees the victim; returns the bytes that became free space (its garbage). */
+uint64_t rkv_log_victim_finish(struct rkv_log *l);
+
+#endif

@@ -1,0 +1,798 @@
+/* core/table.c — a partition: index of 64-byte buckets over a segmented record log.
+ *
+ * Concurrency: exactly one writer, the owning core (the _owner functions); any number of
+ * optimistic readers in any thread or process. A main bucket's version is a seqlock over its
+ * whole chain: the owner makes it odd, edits slots / links, makes it even. A reader loads the
+ * version (acquire), reads slots and the record with relaxed atomic loads, then re-loads the
+ * version behind an acquire fence and retries if it changed or was odd. Log memory is
+ * rewritten only after every slot that pointed into it changed (compaction moves live
+ * records first, overwrites and deletes change the slot), so a stable version proves that the
+ * record bytes read were the ones published. Views for other threads and processes also
+ * verify the record checksum; the owner's own handle skips it (the seqlock suffices, and the
+ * owner is never racing itself), which keeps its GET path to a version compare.
+ *
+ * Overflow, not growth: a full bucket chains to overflow buckets carved from an area
+ * reserved, untouched, at the end of the index region, sized so that it cannot run out
+ * before the log does (every indexed key holds a record of >= 24 bytes). Growth would move
+ * buckets under optimistic readers and force shared-memory clients to remap; a reservation
+ * costs address space only. Overflow buckets are never unlinked (chains only grow), so a
+ * reader can never follow a link into a reused bucket.
+ *
+ * Compaction (bounded): the log's full segment with the least live bytes is scanned a batch
+ * at a time (hash, prefetch buckets, then check); a record is live iff a slot holds exactly
+ * its offset; live ones are re-appended at the head under their bucket's seqlock; when the
+ * scan ends the segment is free. Puts compact on demand when no segment is free; a poll loop
+ * may call rkv_table_compact_owner with a budget.
+ *
+ * Never allocates or makes a syscall after create (compressed reads grow a per-thread
+ * scratch buffer once); never blocks.
+ */
+#include "table_internal.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_TRIES   4096u    /* optimistic attempts before -EAGAIN */
+#define MIN_RECORD   (RKV_REC_HDR + 8u)
+#define COMPACT_BATCH 16u
+#define COMPACT_WORTH 16u    /* on request, compact segments at least 1/16 garbage */
+#define NOADDR       UINT64_MAX
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static inline uint64_t slot_tag(uint64_t h)
+{
+	return (uint64_t)rkv_hash_tag(h) << RKV_SLOT_TAG_SHIFT;
+}
+
+static inline const struct rkv_bucket *bucket_next(const struct rkv_table *t,
+						   const struct rkv_bucket *b)
+{
+	uint32_t n = __atomic_load_n(&b->next, __ATOMIC_RELAXED); /* covered by head seqlock */
+	if (n == 0 || n > t->noverflow)
+		return NULL;
+	return &t->bk[t->nbuckets + n - 1];
+}
+
+/* ---- seqlock, writer side (owner only) ---------------------------------------------- */
+
+static inline void wr_begin(struct rkv_bucket *head)
+{
+	/* odd: readers of this chain will retry */
+	__atomic_store_n(&head->version, head->version + 1, __ATOMIC_RELAXED);
+	/* the odd version is ordered before every slot / log store that follows (now or in later
+	 * calls); pairs with the reader's acquire fence before its version re-check */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void wr_end(struct rkv_bucket *head)
+{
+	/* even again: publishes the slots and the records written before them; pairs with the
+	 * reader's acquire load of the version */
+	__atomic_store_n(&head->version, head->version + 1, __ATOMIC_RELEASE);
+}
+
+static inline void slot_store(uint64_t *s, uint64_t v)
+{
+	__atomic_store_n(s, v, __ATOMIC_RELAXED); /* inside wr_begin/wr_end of its head */
+}
+
+/* ---- owner-side lookup (no race with itself: plain reads of what it wrote) --------------- */
+
+struct loc {
+	struct rkv_bucket *b;
+	unsigned i;
+};
+
+static inline bool rec_is_key(const struct rkv_table *t, uint64_t addr, const void *key,
+			      uint32_t klen)
+{
+	const uint8_t *r = t->logb + addr;
+	uint32_t meta = (uint32_t)(rkv_log_ld64(r + 8) >> 32);
+	return rkv_rec_klen(meta) == klen && rkv_log_keycmp(r + RKV_REC_HDR, key, klen) == 0;
+}
+
+static bool owner_find(const struct rkv_table *t, struct rkv_bucket *head, uint64_t tag,
+		       const void *key, uint32_t klen, struct loc *out)
+{
+	for (struct rkv_bucket *b = head; b; b = (struct rkv_bucket *)bucket_next(t, b)) {
+		for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++) {
+			uint64_t s = b->slot[i];
+			if ((s & ~RKV_SLOT_ADDR_MASK) == tag &&
+			    rec_is_key(t, s & RKV_SLOT_ADDR_MASK, key, klen)) {
+				out->b = b;
+				out->i = i;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* First empty slot of the chain, or (*last = its last bucket) none. */
+static bool owner_find_empty(const struct rkv_table *t, struct rkv_bucket *head,
+			     struct loc *out, struct rkv_bucket **last)
+{
+	struct rkv_bucket *b = head;
+	for (;;) {
+		for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++) {
+			if (b->slot[i] == 0) {
+				out->b = b;
+				out->i = i;
+				return true;
+			}
+		}
+		struct rkv_bucket *n = (struct rkv_bucket *)bucket_next(t, b);
+		if (!n) {
+			*last = b;
+			return false;
+		}
+		b = n;
+	}
+}
+
+static inline uint64_t rec_meta_at(const struct rkv_table *t, uint64_t addr)
+{
+	return rkv_log_ld64(t->logb + addr + 8) >> 32;
+}
+
+/* ---- compaction ------------------------------------------------------------------------- */
+
+/* Examine victim records until budget bytes were examined or the victim is done. Returns the
+ * bytes reclaimed (nonzero only when the victim was freed by this call). */
+static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
+{
+	struct rkv_log *l = &t->log;
+	uint64_t work = 0;
+	while (l->victim_pos < l->victim_end && work < budget) {
+		uint64_t pos[COMPACT_BATCH], size[COMPACT_BATCH], hs[COMPACT_BATCH];
+		unsigned n = 0;
+		/* stage 1: walk records, hash keys of the non-tombstones, prefetch buckets */
+		while (n < COMPACT_BATCH && l->victim_pos < l->victim_end && work < budget) {
+			uint64_t p = l->victim_pos;
+			uint32_t meta = (uint32_t)rec_meta_at(t, p);
+			uint64_t sz = rkv_rec_size(meta);
+			l->victim_pos += sz;
+			work += sz;
+			if (rkv_rec_flags(meta) & RKV_REC_TOMB)
+				continue;
+			pos[n] = p;
+			size[n] = sz;
+			hs[n] = rkv_hash(t->logb + p + RKV_REC_HDR, rkv_rec_klen(meta));
+			__builtin_prefetch(&t->bk[hs[n] & t->mask]);
+			n++;
+		}
+		/* stage 2: a record is live iff a slot of its chain holds exactly its offset */
+		for (unsigned j = 0; j < n; j++) {
+			struct rkv_bucket *head = &t->bk[hs[j] & t->mask];
+			uint64_t want = slot_tag(hs[j]) | pos[j];
+			for (struct rkv_bucket *b = head; b; b = (struct rkv_bucket *)bucket_next(t, b)) {
+				unsigned i;
+				for (i = 0; i < RKV_BUCKET_SLOTS && b->slot[i] != want; i++)
+					;
+				if (i == RKV_BUCKET_SLOTS)
+					continue;
+				int64_t off = rkv_log_alloc(l, size[j], RKV_LOG_COMPACT);
+				if (off < 0) {
+					/* cannot happen (the reserve segment holds any victim's live
+					 * bytes); stop with the record still in place, still live */
+					l->victim_pos = pos[j];
+					return 0;
+				}
+				rkv_log_move(l, (uint64_t)off, pos[j], size[j]);
+				wr_begin(head);
+				slot_store(&b->slot[i], slot_tag(hs[j]) | (uint64_t)off);
+				wr_end(head);
+				rkv_log_kill(l, pos[j], size[j]);
+				rkv_log_add_live(l, (uint64_t)off, size[j]);
+				t->moved += size[j];
+				break;
+			}
+		}
+	}
+	if (l->victim_pos < l->victim_end)
+		return 0;
+	uint64_t freed = rkv_log_victim_finish(l);
+	uint64_t reclaimed = freed > t->moved ? freed - t->moved : 0;
+	t->moved = 0;
+	t->compacted_bytes += reclaimed;
+	return reclaimed;
+}
+
+/* Compact until cls may open a new segment, or -ENOSPC when the garbage left cannot free a
+ * segment. */
+static int make_room(struct rkv_table *t, enum rkv_log_class cls)
+{
+	struct rkv_log *l = &t->log;
+	for (uint32_t n = 0; n <= 2 * l->nsegs; n++) {
+		if (l->victim != RKV_SEG_NONE) {
+			compact_victim(t, UINT64_MAX);
+			if (l->victim != RKV_SEG_NONE)
+				return -ENOSPC;
+			continue;
+		}
+		if (l->nfree > rkv_log_keep(cls))
+			return 0;
+		if (rkv_log_garbage(l) < l->seg_bytes || rkv_log_victim_begin(l, 1) != 0)
+			return -ENOSPC;
+	}
+	return l->nfree > rkv_log_keep(cls) ? 0 : -ENOSPC;
+}
+
+static int64_t table_alloc(struct rkv_table *t, uint64_t size, enum rkv_log_class cls)
+{
+	for (int tries = 0;; tries++) {
+		int64_t off = rkv_log_alloc(&t->log, size, cls);
+		if (off >= 0 || tries == 2)
+			return off;
+		int err = make_room(t, cls);
+		if (err)
+			return err;
+	}
+}
+
+uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int *more)
+{
+	uint64_t got = 0;
+	if (t->view) {
+		if (more)
+			*more = 0;
+		return 0;
+	}
+	struct rkv_log *l = &t->log;
+	if (budget_bytes == 0)
+		budget_bytes = 1;
+	uint64_t worth = l->seg_bytes / COMPACT_WORTH;
+	if (l->victim != RKV_SEG_NONE || rkv_log_victim_begin(l, worth) == 0)
+		got = compact_victim(t, budget_bytes);
+	if (more) {
+		int m = l->victim != RKV_SEG_NONE;
+		for (uint32_t i = 0; !m && i < l->nsegs; i++)
+			m = l->segs[i].state == RKV_SEG_FULL &&
+			    l->segs[i].live + worth <= l->seg_bytes;
+		*more = m;
+	}
+	return got;
+}
+
+/* ---- writes ----------------------------------------------------------------------------- */
+
+static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen,
+		   const void *val, uint32_t vlen, uint64_t version, uint64_t expect,
+		   uint32_t flags)
+{
+	if (t->view)
+		return -EROFS;
+	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
+		return -EINVAL;
+	bool del = flags & RKV_PUT_DELETE;
+	if (del) {
+		vlen = 0;
+	} else {
+		if (vlen > t->max_value)
+			return -E2BIG;
+		if (vlen && !val)
+			return -EINVAL;
+	}
+	struct rkv_bucket *head = &t->bk[h & t->mask];
+	uint64_t tag = slot_tag(h);
+	struct loc at;
+	bool found = owner_find(t, head, tag, key, klen, &at);
+	if (flags & RKV_PUT_IF) {
+		uint64_t cur = found ? rkv_log_ld64(t->logb + (at.b->slot[at.i] & RKV_SLOT_ADDR_MASK)) : 0;
+		if (found ? cur != expect : expect != 0)
+			return -ECANCELED;
+	}
+	if (del && !found)
+		return -ENOENT;
+
+	const void *sval = val;
+	uint32_t slen = vlen, rflags = del ? RKV_REC_TOMB : 0;
+	if (!del && t->has_comp && vlen >= t->compress_min) {
+		uint32_t c = rkv_compress(&t->comp, val, vlen);
+		if (c) {
+			sval = t->comp.buf;
+			slen = c;
+			rflags |= RKV_REC_COMP;
+		}
+	}
+	uint32_t meta = rkv_rec_meta(klen, slen, rflags);
+	uint64_t size = rkv_rec_size(meta);
+
+	/* An insert finds its slot first: compaction (in table_alloc) moves addresses inside
+	 * slots but never fills or empties one, so the slot stays free. */
+	struct loc empty = { 0 };
+	struct rkv_bucket *last = NULL;
+	uint32_t link = 0;
+	if (!found && !owner_find_empty(t, head, &empty, &last)) {
+		if (t->ovf_used >= t->noverflow)
+			return -ENOSPC;
+		link = (uint32_t)++t->ovf_used;
+		empty.b = &t->bk[t->nbuckets + link - 1];
+		empty.i = 0;
+	}
+	int64_t off = table_alloc(t, size, del ? RKV_LOG_DELETE : RKV_LOG_PUT);
+	if (off < 0) {
+		if (link)
+			t->ovf_used--;   /* never linked, never written */
+		return (int)off;
+	}
+	rkv_log_write(&t->log, (uint64_t)off, version, rkv_rec_csum(h, version, meta, sval, slen),
+		      meta, key, sval);
+	wr_begin(head);
+	if (found) {
+		uint64_t old = at.b->slot[at.i] & RKV_SLOT_ADDR_MASK;  /* re-read: may have moved */
+		slot_store(&at.b->slot[at.i], del ? 0 : tag | (uint64_t)off);
+		wr_end(head);
+		rkv_log_kill(&t->log, old, rkv_rec_size((uint32_t)rec_meta_at(t, old)));
+	} else {
+		slot_store(&empty.b->slot[empty.i], tag | (uint64_t)off);
+		if (link)
+			__atomic_store_n(&last->next, link, __ATOMIC_RELAXED); /* inside the seqlock */
+		wr_end(head);
+		t->keys++;
+	}
+	if (del)
+		t->keys--;
+	else
+		rkv_log_add_live(&t->log, (uint64_t)off, size);
+	if (rflags & RKV_REC_COMP)
+		t->compressed_records++;
+	return 0;
+}
+
+int rkv_table_put_owner(struct rkv_table *t, const void *key, uint32_t klen,
+			const void *val, uint32_t vlen, uint64_t version)
+{
+	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
+		return -EINVAL;
+	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, 0, 0);
+}
+
+int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
+			   const void *val, uint32_t vlen, uint64_t version, uint64_t expect)
+{
+	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
+		return -EINVAL;
+	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, expect, RKV_PUT_IF);
+}
+
+int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, uint64_t version)
+{
+	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
+		return -EINVAL;
+	return put_one(t, rkv_hash(key, klen), key, klen, NULL, 0, version, 0, RKV_PUT_DELETE);
+}
+
+unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs, unsigned n)
+{
+	unsigned ok = 0;
+	for (unsigned base = 0; base < n; base += RKV_BURST) {
+		unsigned m = n - base < RKV_BURST ? n - base : RKV_BURST;
+		struct rkv_put_req *r = reqs + base;
+		/* stage 1: hash, prefetch buckets */
+		for (unsigned i = 0; i < m; i++) {
+			if (!r[i].key || r[i].klen == 0 || r[i].klen > RKV_TABLE_KEY_MAX)
+				continue;
+			if (!r[i].hash)
+				r[i].hash = rkv_hash(r[i].key, r[i].klen);
+			__builtin_prefetch(&t->bk[r[i].hash & t->mask]);
+		}
+		/* stage 2: prefetch the record of the first tag match (the likely old version) */
+		for (unsigned i = 0; i < m; i++) {
+			if (!r[i].key || r[i].klen == 0 || r[i].klen > RKV_TABLE_KEY_MAX)
+				continue;
+			const struct rkv_bucket *b = &t->bk[r[i].hash & t->mask];
+			uint64_t tag = slot_tag(r[i].hash);
+			for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
+				if ((b->slot[j] & ~RKV_SLOT_ADDR_MASK) == tag) {
+					__builtin_prefetch(t->logb + (b->slot[j] & RKV_SLOT_ADDR_MASK));
+					break;
+				}
+			}
+		}
+		/* stage 3: apply in order (a key twice in a burst: the later one wins) */
+		for (unsigned i = 0; i < m; i++) {
+			if (!r[i].key || r[i].klen == 0 || r[i].klen > RKV_TABLE_KEY_MAX) {
+				r[i].status = -EINVAL;
+				continue;
+			}
+			r[i].status = put_one(t, r[i].hash, r[i].key, r[i].klen, r[i].val, r[i].vlen,
+					      r[i].version, r[i].expect, r[i].flags);
+			ok += r[i].status == 0;
+		}
+	}
+	return ok;
+}
+
+/* ---- reads ------------------------------------------------------------------------------ */
+
+static inline void count_retry(const struct rkv_table *t)
+{
+	__atomic_fetch_add(&t->rs->read_retries, 1, __ATOMIC_RELAXED); /* statistics only */
+}
+
+/* The general optimistic read: any chain length, compressed values, retries. */
+static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint32_t klen,
+		    void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version)
+{
+	const struct rkv_bucket *head = &t->bk[h & t->mask];
+	uint64_t tag = slot_tag(h);
+	for (unsigned attempt = 0; attempt < READ_TRIES; attempt++) {
+		if (attempt)
+			count_retry(t);
+		/* pairs with wr_end's release store: slots and records published before it are
+		 * visible below */
+		uint32_t v1 = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+		if (v1 & 1) {
+			cpu_relax();
+			continue;
+		}
+		int rc = -ENOENT;
+		uint32_t slen = 0, meta = 0, csum = 0;
+		uint64_t ver = 0;
+		uint8_t *copy = NULL;
+		unsigned hops = 0;
+		for (const struct rkv_bucket *b = head; b && rc == -ENOENT; b = bucket_next(t, b)) {
+			if (++hops > t->noverflow + 1)
+				break;   /* only a torn read can look this long: re-check decides */
+			for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++) {
+				uint64_t s = __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED); /* seqlock */
+				if ((s & ~RKV_SLOT_ADDR_MASK) != tag)
+					continue;
+				uint64_t addr = s & RKV_SLOT_ADDR_MASK;
+				if (addr & 7 || addr + RKV_REC_HDR > t->log_bytes)
+					continue;
+				const uint8_t *r = t->logb + addr;
+				uint64_t w1 = rkv_log_ld64(r + 8);
+				meta = (uint32_t)(w1 >> 32);
+				if (rkv_rec_klen(meta) != klen ||
+				    rkv_rec_size(meta) > t->log_bytes - addr ||
+				    rkv_log_keycmp(r + RKV_REC_HDR, key, klen) != 0)
+					continue;
+				csum = (uint32_t)w1;
+				ver = rkv_log_ld64(r);
+				slen = rkv_rec_slen(meta);
+				const uint8_t *v = r + rkv_rec_voff(klen);
+				if (rkv_rec_flags(meta) & RKV_REC_COMP) {
+					copy = rkv_decompress_scratch(slen);
+					if (!copy)
+						return -ENOMEM;
+					rkv_log_copy_out(copy, v, slen);
+					rc = 1;
+				} else if (slen > cap) {
+					rc = -ENOBUFS;
+				} else {
+					rkv_log_copy_out(buf, v, slen);
+					rc = 0;
+				}
+				break;
+			}
+		}
+		/* orders the slot and record loads above before the re-check; pairs with
+		 * wr_begin's release fence */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != v1)
+			continue;
+		if (rc == -ENOENT)
+			return rc;
+		if (t->verify && rc >= 0 &&
+		    rkv_rec_csum(h, ver, meta, rc ? copy : buf, slen) != csum)
+			continue;
+		if (version)
+			*version = ver;
+		if (rc == 1) {
+			if (slen < RKV_COMP_PREFIX)
+				return -EIO;
+			uint32_t orig = rkv_compressed_orig_len(copy);
+			if (vlen)
+				*vlen = orig;
+			if (orig > cap)
+				return -ENOBUFS;
+			return rkv_decompress(buf, cap, copy, slen);
+		}
+		if (vlen)
+			*vlen = slen;
+		return rc;
+	}
+	return -EAGAIN;
+}
+
+int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
+		  void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version)
+{
+	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX || (!buf && cap))
+		return -EINVAL;
+	return read_one(t, rkv_hash(key, klen), key, klen, buf, cap, vlen, version);
+}
+
+/* One group of at most RKV_BURST. The fast path covers the common case (match in the main
+ * bucket, plain value that fits, no writer in the way); anything else goes to read_one. */
+static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsigned m)
+{
+	const struct rkv_bucket *bk[RKV_BURST];
+	uint64_t addr[RKV_BURST];
+	uint32_t ver[RKV_BURST];
+	unsigned ok = 0;
+
+	/* stage 1: hash, prefetch buckets */
+	for (unsigned i = 0; i < m; i++) {
+		if (!r[i].key || r[i].klen == 0 || r[i].klen > RKV_TABLE_KEY_MAX ||
+		    (!r[i].buf && r[i].cap)) {
+			bk[i] = NULL;
+			continue;
+		}
+		if (!r[i].hash)
+			r[i].hash = rkv_hash(r[i].key, r[i].klen);
+		bk[i] = &t->bk[r[i].hash & t->mask];
+		__builtin_prefetch(bk[i]);
+	}
+	/* stage 2: version, tag match, prefetch records */
+	for (unsigned i = 0; i < m; i++) {
+		addr[i] = NOADDR;
+		if (!bk[i])
+			continue;
+		/* pairs with wr_end's release store (see read_one) */
+		ver[i] = __atomic_load_n(&bk[i]->version, __ATOMIC_ACQUIRE);
+		uint64_t tag = slot_tag(r[i].hash);
+		for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
+			uint64_t s = __atomic_load_n(&bk[i]->slot[j], __ATOMIC_RELAXED); /* seqlock */
+			if ((s & ~RKV_SLOT_ADDR_MASK) == tag) {
+				addr[i] = s & RKV_SLOT_ADDR_MASK;
+				const uint8_t *rec = t->logb + addr[i];
+				__builtin_prefetch(rec);
+				uint64_t end = rkv_rec_voff(r[i].klen) + (r[i].cap < 64 ? r[i].cap : 64);
+				if (((uintptr_t)rec & 63) + end > 64)
+					__builtin_prefetch(rec + 64);
+				break;
+			}
+		}
+	}
+	/* stage 3: compare keys, copy values, re-check versions */
+	for (unsigned i = 0; i < m; i++) {
+		struct rkv_get_req *q = &r[i];
+		if (!bk[i]) {
+			q->status = -EINVAL;
+			continue;
+		}
+		int rc;
+		uint64_t a = addr[i];
+		if (ver[i] & 1)
+			goto slow;
+		if (a == NOADDR) {
+			if (__atomic_load_n(&bk[i]->next, __ATOMIC_RELAXED)) /* seqlock */
+				goto slow;
+			rc = -ENOENT;
+		} else {
+			if (a & 7 || a + RKV_REC_HDR > t->log_bytes)
+				goto slow;
+			const uint8_t *rec = t->logb + a;
+			uint64_t w1 = rkv_log_ld64(rec + 8);
+			uint32_t meta = (uint32_t)(w1 >> 32);
+			uint32_t slen = rkv_rec_slen(meta);
+			if (rkv_rec_klen(meta) != q->klen || rkv_rec_flags(meta) ||
+			    rkv_rec_size(meta) > t->log_bytes - a || slen > q->cap ||
+			    rkv_log_keycmp(rec + RKV_REC_HDR, q->key, q->klen) != 0)
+				goto slow;
+			q->version = rkv_log_ld64(rec);
+			rkv_log_copy_out(q->buf, rec + rkv_rec_voff(q->klen), slen);
+			q->vlen = slen;
+			if (t->verify && rkv_rec_csum(q->hash, q->version, meta, q->buf, slen) !=
+					 (uint32_t)w1)
+				goto slow;
+			rc = 0;
+		}
+		/* orders the loads above before the re-check; pairs with wr_begin's fence */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&bk[i]->version, __ATOMIC_RELAXED) != ver[i])
+			goto slow;
+		q->status = rc;
+		ok += rc == 0;
+		continue;
+slow:
+		q->status = read_one(t, q->hash, q->key, q->klen, q->buf, q->cap, &q->vlen,
+				     &q->version);
+		ok += q->status == 0;
+	}
+	return ok;
+}
+
+unsigned rkv_table_get_burst(const struct rkv_table *t, struct rkv_get_req *reqs, unsigned n)
+{
+	unsigned ok = 0;
+	for (unsigned base = 0; base < n; base += RKV_BURST)
+		ok += get_group(t, reqs + base, n - base < RKV_BURST ? n - base : RKV_BURST);
+	return ok;
+}
+
+/* ---- create, views, layout, stats -------------------------------------------------------- */
+
+static uint64_t pow2_ceil(uint64_t x)
+{
+	uint64_t p = 1;
+	while (p < x)
+		p <<= 1;
+	return p;
+}
+
+static struct rkv_table *table_alloc_struct(void)
+{
+	struct rkv_table *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->rs = aligned_alloc(64, sizeof(*t->rs));
+	if (!t->rs) {
+		free(t);
+		return NULL;
+	}
+	memset(t->rs, 0, sizeof(*t->rs));
+	t->index.fd = -1;
+	t->log.region.fd = -1;
+	return t;
+}
+
+struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err)
+{
+	int e = -EINVAL;
+	struct rkv_table *t = NULL;
+	if (!cfg || cfg->mem_bytes == 0 || cfg->max_value > RKV_TABLE_VALUE_LIMIT)
+		goto err_out;
+	t = table_alloc_struct();
+	if (!t) {
+		e = -ENOMEM;
+		goto err_out;
+	}
+	t->max_value = cfg->max_value ? cfg->max_value : RKV_TABLE_VALUE_DEFAULT;
+	t->compress_min = cfg->compress_min ? cfg->compress_min : RKV_TABLE_COMPRESS_DEFAULT;
+	t->verify = 0;
+	unsigned rflags = (cfg->shared ? RKV_REGION_SHARED : 0) |
+			  (cfg->huge_pages > 0 ? RKV_REGION_HUGE : 0) |
+			  (cfg->huge_pages < 0 ? RKV_REGION_NOHUGE : 0);
+
+	uint64_t max_record = RKV_REC_HDR + rkv_rec_pad8(RKV_TABLE_KEY_MAX) +
+			      rkv_rec_pad8(t->max_value);
+	e = rkv_log_init(&t->log, cfg->mem_bytes, max_record, cfg->segment_bytes, rflags,
+			 "ringkv-log");
+	if (e)
+		goto err_free;
+	t->logb = t->log.region.base;
+	t->log_bytes = t->log.region.bytes;
+
+	/* Main buckets: a power of two with at most 6 keys per 7 slots expected (<= 86%). */
+	uint64_t expect = cfg->expected_keys ? cfg->expected_keys : cfg->mem_bytes / 128;
+	t->nbuckets = pow2_ceil((expect + 5) / 6);
+	if (t->nbuckets < 16)
+		t->nbuckets = 16;
+	if (t->nbuckets > (1ull << 32)) {
+		e = -EINVAL;
+		goto err_log;
+	}
+	t->mask = t->nbuckets - 1;
+	/* Overflow: enough that every key the log can hold fits even if all overflowed. */
+	uint64_t max_keys = t->log_bytes / MIN_RECORD;
+	t->noverflow = t->nbuckets + (max_keys + RKV_BUCKET_SLOTS - 1) / RKV_BUCKET_SLOTS;
+	if (t->noverflow > UINT32_MAX - 1)
+		t->noverflow = UINT32_MAX - 1;
+	e = rkv_region_create(&t->index, (t->nbuckets + t->noverflow) * sizeof(struct rkv_bucket),
+			      rflags, "ringkv-index");
+	if (e)
+		goto err_log;
+	t->bk = (struct rkv_bucket *)t->index.base;
+
+	if (t->compress_min != UINT32_MAX) {
+		e = rkv_compressor_init(&t->comp, t->max_value, 1);
+		if (e)
+			goto err_index;
+		t->has_comp = 1;
+	}
+	return t;
+err_index:
+	rkv_region_destroy(&t->index);
+err_log:
+	rkv_log_fini(&t->log);
+err_free:
+	free(t->rs);
+	free(t);
+err_out:
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+void rkv_table_destroy(struct rkv_table *t)
+{
+	if (!t)
+		return;
+	if (!t->view) {
+		if (t->has_comp)
+			rkv_compressor_fini(&t->comp);
+		rkv_region_destroy(&t->index);
+		rkv_log_fini(&t->log);
+	}
+	free(t->rs);
+	free(t);
+}
+
+int rkv_table_layout(const struct rkv_table *t, struct rkv_table_layout *out)
+{
+	if (!t || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->index_fd = t->view ? -1 : t->index.fd;
+	out->log_fd = t->view ? -1 : t->log.region.fd;
+	out->index_bytes = (t->nbuckets + t->noverflow) * sizeof(struct rkv_bucket);
+	if (!t->view && t->index.bytes > out->index_bytes)
+		out->index_bytes = t->index.bytes;
+	out->log_bytes = t->log_bytes;
+	out->nbuckets = t->nbuckets;
+	out->noverflow = t->noverflow;
+	out->max_value = t->max_value;
+	out->flags = 0;
+	out->magic = RKV_TABLE_MAGIC;
+	out->layout_version = RKV_TABLE_LAYOUT_VERSION;
+	return 0;
+}
+
+static struct rkv_table *open_view(const struct rkv_table_layout *l, const void *index_base,
+				   const void *log_base)
+{
+	if (!l || !index_base || !log_base || l->magic != RKV_TABLE_MAGIC ||
+	    l->layout_version != RKV_TABLE_LAYOUT_VERSION || l->nbuckets == 0 ||
+	    (l->nbuckets & (l->nbuckets - 1)) || l->nbuckets > (1ull << 32) ||
+	    l->noverflow > UINT32_MAX || l->log_bytes < RKV_REC_HDR ||
+	    l->log_bytes > (1ull << 46) ||
+	    (l->nbuckets + l->noverflow) > l->index_bytes / sizeof(struct rkv_bucket) ||
+	    (uintptr_t)index_base % 64 || (uintptr_t)log_base % 8 ||
+	    l->max_value > RKV_TABLE_VALUE_LIMIT)
+		return NULL;
+	struct rkv_table *t = table_alloc_struct();
+	if (!t)
+		return NULL;
+	t->view = 1;
+	t->verify = 1;
+	t->bk = (struct rkv_bucket *)(uintptr_t)index_base;
+	t->nbuckets = l->nbuckets;
+	t->mask = l->nbuckets - 1;
+	t->noverflow = l->noverflow;
+	t->logb = log_base;
+	t->log_bytes = l->log_bytes & ~7ull;
+	t->max_value = l->max_value;
+	return t;
+}
+
+struct rkv_table *rkv_table_open_view(const struct rkv_table_layout *l,
+				      const void *index_base, const void *log_base)
+{
+	return open_view(l, index_base, log_base);
+}
+
+struct rkv_table *rkv_table_open_reader(const struct rkv_table *owner)
+{
+	struct rkv_table_layout l;
+	if (rkv_table_layout(owner, &l))
+		return NULL;
+	return open_view(&l, owner->bk, owner->logb);
+}
+
+void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->read_retries = __atomic_load_n(&t->rs->read_retries, __ATOMIC_RELAXED); /* stats */
+	s->log_capacity = t->log_bytes;
+	if (t->view)
+		return;
+	s->keys = t->keys;
+	s->index_bytes = (t->nbuckets + t->ovf_used) * sizeof(struct rkv_bucket);
+	s->log_bytes = rkv_log_used(&t->log);
+	s->log_live_bytes = t->log.live;
+	s->compactions = t->log.compactions;
+	s->compacted_bytes = t->compacted_bytes;
+	s->compressed_records = t->compressed_records;
+}

@@ -1,0 +1,64 @@
+/* core/table_internal.h — the layout behind core/table.h, for core/table.c and its tests only.
+ *
+ * Index = nbuckets main buckets (power of two, chosen by the hash's low bits) followed by
+ * noverflow overflow buckets, all in one region reserved at create time. A bucket is one
+ * cache line: a 32-bit seqlock version, a 32-bit link to the next bucket of its chain
+ * (overflow number + 1; 0 ends the chain) and 7 slots of (16-bit tag << 48 | 48-bit log
+ * offset); a slot of 0 is empty (tags are never 0). Only a main bucket's version is used: it
+ * covers every bucket of its chain. Nothing here is a pointer into shared memory, so a view
+ * mapped at another address reads the same bytes.
+ */
+#ifndef RKV_TABLE_INTERNAL_H
+#define RKV_TABLE_INTERNAL_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#include "compress.h"
+#include "log.h"
+#include "region.h"
+#include "table.h"
+
+#define RKV_BUCKET_SLOTS   7u
+#define RKV_SLOT_TAG_SHIFT 48
+#define RKV_SLOT_ADDR_MASK ((1ull << RKV_SLOT_TAG_SHIFT) - 1)
+#define RKV_TABLE_MAGIC    0x544b5652u   /* "RVKT" */
+#define RKV_TABLE_LAYOUT_VERSION 1u
+
+struct rkv_bucket {
+	uint32_t version;                  /* main buckets: odd while the owner edits the chain */
+	uint32_t next;                     /* overflow bucket number + 1, 0: end of chain */
+	uint64_t slot[RKV_BUCKET_SLOTS];   /* tag << 48 | log offset; 0: empty */
+} __attribute__((aligned(64)));
+static_assert(sizeof(struct rkv_bucket) == 64, "a bucket is one cache line");
+
+/* Counters that readers (any thread) update: relaxed atomic adds, only on retries. */
+struct rkv_table_rstats {
+	uint64_t read_retries;
+} __attribute__((aligned(64)));
+
+struct rkv_table {
+	/* read side: immutable after create/open, shared by every reader of this handle */
+	struct rkv_bucket *bk;       /* main buckets, then overflow */
+	uint64_t mask;               /* nbuckets - 1 */
+	uint64_t nbuckets, noverflow;
+	const uint8_t *logb;         /* log base */
+	uint64_t log_bytes;
+	uint32_t max_value, compress_min;
+	int view;                    /* read-only handle: writes return -EROFS */
+	int verify;                  /* verify record checksums (handles for other readers) */
+	struct rkv_table_rstats *rs;
+
+	/* owner side (unused in views) */
+	struct rkv_region index;
+	struct rkv_log log;
+	struct rkv_compressor comp;
+	int has_comp;
+	uint64_t ovf_used;           /* overflow buckets handed out (never given back) */
+	uint64_t keys;
+	uint64_t compressed_records;
+	uint64_t moved;              /* bytes re-appended from the current victim */
+	uint64_t compacted_bytes;
+};
+
+#endif

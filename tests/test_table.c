@@ -1,0 +1,462 @@
+/* tests/test_table.c — unit tests of core/table: put/get/overwrite/delete, limits,
+ * conditional put, -ENOSPC leaving stored data intact, compaction, compression, burst results
+ * equal to single-call results, and read-only views over the memfds (mapped PROT_READ at
+ * other addresses) reading while the owner writes. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "table.h"
+
+static struct rkv_table *mk(uint64_t mem, uint64_t keys, uint32_t maxv, uint32_t cmin, int shared)
+{
+	struct rkv_table_config c = { .mem_bytes = mem, .expected_keys = keys, .max_value = maxv,
+				      .compress_min = cmin, .shared = shared };
+	int err = 0;
+	struct rkv_table *t = rkv_table_create(&c, &err);
+	assert_non_null(t);
+	assert_int_equal(err, 0);
+	return t;
+}
+
+static void test_basic(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(8 << 20, 1000, 0, 0, 0);
+	char buf[64];
+	uint32_t vlen = 0;
+	uint64_t ver = 0;
+	assert_int_equal(rkv_table_get(t, "k1", 2, buf, sizeof(buf), &vlen, &ver), -ENOENT);
+	assert_int_equal(rkv_table_put_owner(t, "k1", 2, "hello", 5, 7), 0);
+	assert_int_equal(rkv_table_get(t, "k1", 2, buf, sizeof(buf), &vlen, &ver), 0);
+	assert_int_equal(vlen, 5);
+	assert_int_equal(ver, 7);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(rkv_table_put_owner(t, "k1", 2, "hi", 2, 8), 0);
+	assert_int_equal(rkv_table_get(t, "k1", 2, buf, sizeof(buf), &vlen, &ver), 0);
+	assert_int_equal(vlen, 2);
+	assert_int_equal(ver, 8);
+	assert_memory_equal(buf, "hi", 2);
+	/* empty value */
+	assert_int_equal(rkv_table_put_owner(t, "e", 1, NULL, 0, 9), 0);
+	assert_int_equal(rkv_table_get(t, "e", 1, NULL, 0, &vlen, &ver), 0);
+	assert_int_equal(vlen, 0);
+	/* too small a buffer */
+	assert_int_equal(rkv_table_get(t, "k1", 2, buf, 1, &vlen, &ver), -ENOBUFS);
+	assert_int_equal(vlen, 2);
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 2);
+	assert_int_equal(rkv_table_delete_owner(t, "k1", 2, 10), 0);
+	assert_int_equal(rkv_table_delete_owner(t, "k1", 2, 11), -ENOENT);
+	assert_int_equal(rkv_table_get(t, "k1", 2, buf, sizeof(buf), &vlen, &ver), -ENOENT);
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 1);
+	rkv_table_destroy(t);
+}
+
+static void test_limits(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(8 << 20, 100, 1000, 0, 0);
+	static uint8_t key[300], val[2000];
+	memset(key, 'k', sizeof(key));
+	uint8_t buf[2000];
+	uint32_t vlen;
+	assert_int_equal(rkv_table_put_owner(t, key, 0, val, 1, 1), -EINVAL);
+	assert_int_equal(rkv_table_put_owner(t, key, 251, val, 1, 1), -EINVAL);
+	assert_int_equal(rkv_table_put_owner(t, NULL, 3, val, 1, 1), -EINVAL);
+	assert_int_equal(rkv_table_put_owner(t, key, 250, val, 1001, 1), -E2BIG);
+	assert_int_equal(rkv_table_get(t, key, 250, buf, sizeof(buf), &vlen, NULL), -ENOENT);
+	assert_int_equal(rkv_table_put_owner(t, key, 250, val, 1000, 1), 0);
+	assert_int_equal(rkv_table_put_owner(t, key, 1, val, 0, 1), 0);
+	assert_int_equal(rkv_table_get(t, key, 250, buf, sizeof(buf), &vlen, NULL), 0);
+	assert_int_equal(vlen, 1000);
+	assert_int_equal(rkv_table_put_owner(t, key, 250, val, 1001, 2), -E2BIG);
+	assert_int_equal(rkv_table_get(t, key, 250, buf, sizeof(buf), &vlen, NULL), 0);
+	assert_int_equal(vlen, 1000);
+	assert_int_equal(rkv_table_get(t, key, 251, buf, sizeof(buf), &vlen, NULL), -EINVAL);
+	assert_int_equal(rkv_table_get(t, key, 0, buf, sizeof(buf), &vlen, NULL), -EINVAL);
+	rkv_table_destroy(t);
+
+	/* configuration limits */
+	struct rkv_table_config c = { .mem_bytes = 64 << 20, .max_value = RKV_TABLE_VALUE_LIMIT + 1 };
+	int err = 0;
+	assert_null(rkv_table_create(&c, &err));
+	assert_int_equal(err, -EINVAL);
+	c.max_value = 0;
+	c.mem_bytes = 0;
+	assert_null(rkv_table_create(&c, &err));
+	assert_int_equal(err, -EINVAL);
+	/* 1 MiB values work when configured */
+	t = mk(16 << 20, 16, RKV_TABLE_VALUE_LIMIT, UINT32_MAX, 0);
+	uint8_t *big = malloc(RKV_TABLE_VALUE_LIMIT), *out = malloc(RKV_TABLE_VALUE_LIMIT);
+	uint64_t s = 1;
+	tu_fill(&s, big, RKV_TABLE_VALUE_LIMIT);
+	assert_int_equal(rkv_table_put_owner(t, "big", 3, big, RKV_TABLE_VALUE_LIMIT, 1), 0);
+	assert_int_equal(rkv_table_put_owner(t, "big", 3, big, RKV_TABLE_VALUE_LIMIT + 1, 1), -E2BIG);
+	assert_int_equal(rkv_table_get(t, "big", 3, out, RKV_TABLE_VALUE_LIMIT, &vlen, NULL), 0);
+	assert_int_equal(vlen, RKV_TABLE_VALUE_LIMIT);
+	assert_memory_equal(big, out, RKV_TABLE_VALUE_LIMIT);
+	free(big);
+	free(out);
+	rkv_table_destroy(t);
+}
+
+static void test_conditional(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(8 << 20, 100, 0, 0, 0);
+	char buf[16];
+	uint32_t vlen;
+	uint64_t ver;
+	assert_int_equal(rkv_table_put_if_owner(t, "c", 1, "a", 1, 5, 3), -ECANCELED);
+	assert_int_equal(rkv_table_put_if_owner(t, "c", 1, "a", 1, 5, 0), 0);
+	assert_int_equal(rkv_table_put_if_owner(t, "c", 1, "b", 1, 6, 0), -ECANCELED);
+	assert_int_equal(rkv_table_put_if_owner(t, "c", 1, "b", 1, 6, 4), -ECANCELED);
+	assert_int_equal(rkv_table_get(t, "c", 1, buf, sizeof(buf), &vlen, &ver), 0);
+	assert_int_equal(ver, 5);
+	assert_int_equal(buf[0], 'a');
+	assert_int_equal(rkv_table_put_if_owner(t, "c", 1, "b", 1, 6, 5), 0);
+	assert_int_equal(rkv_table_get(t, "c", 1, buf, sizeof(buf), &vlen, &ver), 0);
+	assert_int_equal(ver, 6);
+	assert_int_equal(buf[0], 'b');
+	/* conditional delete through the burst API */
+	struct rkv_put_req r = { .key = "c", .klen = 1, .version = 7, .expect = 5,
+				 .flags = RKV_PUT_IF | RKV_PUT_DELETE };
+	assert_int_equal(rkv_table_put_burst_owner(t, &r, 1), 0);
+	assert_int_equal(r.status, -ECANCELED);
+	r.expect = 6;
+	r.hash = 0;
+	assert_int_equal(rkv_table_put_burst_owner(t, &r, 1), 1);
+	assert_int_equal(rkv_table_get(t, "c", 1, buf, sizeof(buf), &vlen, &ver), -ENOENT);
+	rkv_table_destroy(t);
+}
+
+static void mkkey(char *k, uint64_t i)
+{
+	snprintf(k, 32, "key-%012llu", (unsigned long long)i);
+}
+
+static void test_enospc_and_compaction(void **state)
+{
+	(void)state;
+	struct rkv_table_config c = { .mem_bytes = 1 << 20, .expected_keys = 4096,
+				      .segment_bytes = 64 << 10, .compress_min = UINT32_MAX };
+	int err;
+	struct rkv_table *t = rkv_table_create(&c, &err);
+	assert_non_null(t);
+	char k[32], val[256], buf[256];
+	uint32_t vlen;
+	uint64_t ver;
+	/* fill with distinct keys until -ENOSPC */
+	uint64_t n = 0;
+	for (;; n++) {
+		mkkey(k, n);
+		memset(val, (int)(n & 0xff), sizeof(val));
+		int rc = rkv_table_put_owner(t, k, 16, val, 200, n + 1);
+		if (rc == -ENOSPC)
+			break;
+		assert_int_equal(rc, 0);
+	}
+	assert_true(n > 3000);
+	/* everything stored is intact */
+	for (uint64_t i = 0; i < n; i++) {
+		mkkey(k, i);
+		assert_int_equal(rkv_table_get(t, k, 16, buf, sizeof(buf), &vlen, &ver), 0);
+		assert_int_equal(vlen, 200);
+		assert_int_equal(ver, i + 1);
+		assert_int_equal((uint8_t)buf[199], (uint8_t)(i & 0xff));
+	}
+	/* overwrites still fail (no garbage) and harm nothing */
+	mkkey(k, 0);
+	assert_int_equal(rkv_table_put_owner(t, k, 16, val, 200, 999), -ENOSPC);
+	assert_int_equal(rkv_table_get(t, k, 16, buf, sizeof(buf), &vlen, &ver), 0);
+	assert_int_equal(ver, 1);
+	/* delete half (tombstones need room: compaction finds it once enough is deleted) */
+	for (uint64_t i = 0; i < n; i += 2) {
+		mkkey(k, i);
+		assert_int_equal(rkv_table_delete_owner(t, k, 16, 5000 + i), 0);
+	}
+	/* now puts succeed again: compaction reclaims the deleted records */
+	for (uint64_t i = 0; i < n / 4; i++) {
+		mkkey(k, 100000 + i);
+		assert_int_equal(rkv_table_put_owner(t, k, 16, val, 200, 7), 0);
+	}
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_true(s.compactions > 0);
+	assert_true(s.log_bytes <= s.log_capacity);
+	/* old survivors are intact */
+	for (uint64_t i = 1; i < n; i += 2) {
+		mkkey(k, i);
+		assert_int_equal(rkv_table_get(t, k, 16, buf, sizeof(buf), &vlen, &ver), 0);
+		assert_int_equal(ver, i + 1);
+		assert_int_equal((uint8_t)buf[0], (uint8_t)(i & 0xff));
+	}
+	/* explicit compaction with a budget reports progress and terminates */
+	int more = 1;
+	for (int rounds = 0; more && rounds < 10000; rounds++)
+		rkv_table_compact_owner(t, 4096, &more);
+	assert_int_equal(more, 0);
+	rkv_table_destroy(t);
+}
+
+static void test_compression(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(16 << 20, 100, 0, 0, 0);
+	static uint8_t comp[10240], rnd[10240], buf[10240];
+	for (unsigned i = 0; i < sizeof(comp); i++)
+		comp[i] = (uint8_t)("abcdefgh"[i % 8] + (i / 1000));
+	uint64_t s = 42;
+	tu_fill(&s, rnd, sizeof(rnd));
+	uint32_t vlen;
+	assert_int_equal(rkv_table_put_owner(t, "c", 1, comp, sizeof(comp), 1), 0);
+	assert_int_equal(rkv_table_put_owner(t, "r", 1, rnd, sizeof(rnd), 1), 0);
+	assert_int_equal(rkv_table_put_owner(t, "s", 1, comp, 511, 1), 0);
+	struct rkv_table_stats st;
+	rkv_table_get_stats(t, &st);
+	assert_int_equal(st.compressed_records, 1);
+	assert_true(st.log_live_bytes < sizeof(rnd) + 1000 + 600);
+	assert_int_equal(rkv_table_get(t, "c", 1, buf, sizeof(buf), &vlen, NULL), 0);
+	assert_int_equal(vlen, sizeof(comp));
+	assert_memory_equal(buf, comp, sizeof(comp));
+	assert_int_equal(rkv_table_get(t, "c", 1, buf, 100, &vlen, NULL), -ENOBUFS);
+	assert_int_equal(vlen, sizeof(comp));
+	assert_int_equal(rkv_table_get(t, "r", 1, buf, sizeof(buf), &vlen, NULL), 0);
+	assert_memory_equal(buf, rnd, sizeof(rnd));
+	assert_int_equal(rkv_table_get(t, "s", 1, buf, sizeof(buf), &vlen, NULL), 0);
+	assert_int_equal(vlen, 511);
+	/* the same through a reader handle (checksums verified) and a burst */
+	struct rkv_table *rd = rkv_table_open_reader(t);
+	assert_non_null(rd);
+	struct rkv_get_req q = { .key = "c", .klen = 1, .buf = buf, .cap = sizeof(buf) };
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(rkv_table_get_burst(rd, &q, 1), 1);
+	assert_int_equal(q.vlen, sizeof(comp));
+	assert_memory_equal(buf, comp, sizeof(comp));
+	assert_int_equal(rkv_table_put_owner(rd, "x", 1, "y", 1, 1), -EROFS);
+	rkv_table_destroy(rd);
+	rkv_table_destroy(t);
+}
+
+static void test_burst_equals_single(void **state)
+{
+	(void)state;
+	uint64_t seed = tu_seed();
+	struct rkv_table *t = mk(32 << 20, 20000, 0, 0, 0);
+	enum { N = 20000 };
+	static char keys[N][32];
+	static uint8_t v[600];
+	for (unsigned i = 0; i < N; i++) {
+		mkkey(keys[i], i * 7 + 1);
+		tu_fill(&seed, v, sizeof(v));
+		uint32_t len = (uint32_t)(tu_next(&seed) % 600);
+		if (i % 3 == 0)
+			assert_int_equal(rkv_table_put_owner(t, keys[i], 1 + i % 20, v, len, i + 1), 0);
+	}
+	struct rkv_table *rd = rkv_table_open_reader(t);
+	for (unsigned round = 0; round < 200; round++) {
+		struct rkv_get_req q[77];
+		static uint8_t bb[77][600], sb[600];
+		unsigned n = 1 + (unsigned)(tu_next(&seed) % 77);
+		for (unsigned i = 0; i < n; i++) {
+			unsigned k = (unsigned)(tu_next(&seed) % N);
+			q[i] = (struct rkv_get_req){ .key = keys[k], .klen = 1 + k % 20, .buf = bb[i],
+						     .cap = (uint32_t)(tu_next(&seed) % 700) };
+		}
+		const struct rkv_table *which = round & 1 ? rd : t;
+		unsigned ok = rkv_table_get_burst(which, q, n), ok2 = 0;
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t vlen = 0;
+			uint64_t ver = 0;
+			int rc = rkv_table_get(t, q[i].key, q[i].klen, sb, q[i].cap, &vlen, &ver);
+			assert_int_equal(rc, q[i].status);
+			ok2 += rc == 0;
+			if (rc == 0 || rc == -ENOBUFS)
+				assert_int_equal(vlen, q[i].vlen);
+			if (rc == 0) {
+				assert_int_equal(ver, q[i].version);
+				assert_memory_equal(sb, bb[i], vlen);
+			}
+		}
+		assert_int_equal(ok, ok2);
+	}
+	/* put bursts equal single puts on a twin table */
+	rkv_table_destroy(rd);
+	rkv_table_destroy(t);
+	t = mk(32 << 20, 20000, 0, 0, 0);
+	struct rkv_table *t2 = mk(32 << 20, 20000, 0, 0, 0);
+	for (unsigned round = 0; round < 100; round++) {
+		struct rkv_put_req p[40];
+		unsigned n = 1 + (unsigned)(tu_next(&seed) % 40);
+		static uint8_t vals[40][64];
+		for (unsigned i = 0; i < n; i++) {
+			unsigned k = (unsigned)(tu_next(&seed) % 50);
+			tu_fill(&seed, vals[i], 64);
+			p[i] = (struct rkv_put_req){ .key = keys[k], .klen = 16, .val = vals[i],
+						     .vlen = (uint32_t)(tu_next(&seed) % 65),
+						     .version = round * 100 + i + 1 };
+			unsigned f = (unsigned)(tu_next(&seed) % 4);
+			if (f == 1) { p[i].flags = RKV_PUT_DELETE; }
+			if (f == 2) { p[i].flags = RKV_PUT_IF; p[i].expect = 0; }
+		}
+		unsigned ok = rkv_table_put_burst_owner(t2, p, n), ok2 = 0;
+		for (unsigned i = 0; i < n; i++) {
+			int rc;
+			if (p[i].flags == RKV_PUT_DELETE)
+				rc = rkv_table_delete_owner(t, p[i].key, 16, p[i].version);
+			else if (p[i].flags == RKV_PUT_IF)
+				rc = rkv_table_put_if_owner(t, p[i].key, 16, p[i].val, p[i].vlen, p[i].version, 0);
+			else
+				rc = rkv_table_put_owner(t, p[i].key, 16, p[i].val, p[i].vlen, p[i].version);
+			assert_int_equal(rc, p[i].status);
+			ok2 += rc == 0;
+		}
+		assert_int_equal(ok, ok2);
+	}
+	rkv_table_destroy(t2);
+	rkv_table_destroy(t);
+}
+
+static void test_overflow_chains(void **state)
+{
+	(void)state;
+	/* a tiny index (16 buckets) forced to hold 5000 keys: long overflow chains */
+	struct rkv_table *t = mk(8 << 20, 1, 0, 0, 0);
+	char k[32];
+	uint8_t buf[8];
+	uint32_t vlen;
+	uint64_t ver;
+	for (uint64_t i = 0; i < 5000; i++) {
+		mkkey(k, i);
+		assert_int_equal(rkv_table_put_owner(t, k, 16, &i, 8, i + 1), 0);
+	}
+	for (uint64_t i = 0; i < 5000; i++) {
+		mkkey(k, i);
+		assert_int_equal(rkv_table_get(t, k, 16, buf, 8, &vlen, &ver), 0);
+		assert_memory_equal(buf, &i, 8);
+	}
+	for (uint64_t i = 0; i < 5000; i += 2) {
+		mkkey(k, i);
+		assert_int_equal(rkv_table_delete_owner(t, k, 16, 1), 0);
+	}
+	for (uint64_t i = 0; i < 5000; i++) {
+		mkkey(k, i);
+		assert_int_equal(rkv_table_get(t, k, 16, buf, 8, &vlen, &ver), i & 1 ? 0 : -ENOENT);
+	}
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 2500);
+	assert_true(s.index_bytes > 16 * 64);
+	rkv_table_destroy(t);
+}
+
+struct view_arg {
+	struct rkv_table *view;
+	volatile int stop;
+	uint64_t reads, bad;
+};
+
+static void *view_reader(void *p)
+{
+	struct view_arg *a = p;
+	char k[32];
+	uint64_t v[4];
+	uint32_t vlen;
+	uint64_t ver;
+	uint64_t s = 99;
+	while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
+		uint64_t i = tu_next(&s) % 64;
+		mkkey(k, i);
+		int rc = rkv_table_get(a->view, k, 16, v, sizeof(v), &vlen, &ver);
+		if (rc == 0) {
+			if (vlen != sizeof(v) || v[0] != i || v[1] != ver || v[2] != ~i || v[3] != ver * 3)
+				a->bad++;
+			a->reads++;
+		} else if (rc != -ENOENT && rc != -EAGAIN) {
+			a->bad++;
+		}
+	}
+	return NULL;
+}
+
+static void test_shared_view(void **state)
+{
+	(void)state;
+	struct rkv_table_config c = { .mem_bytes = 1 << 20, .expected_keys = 64, .shared = 1,
+				      .segment_bytes = 64 << 10 };
+	int err;
+	struct rkv_table *t = rkv_table_create(&c, &err);
+	assert_non_null(t);
+	struct rkv_table_layout l;
+	assert_int_equal(rkv_table_layout(t, &l), 0);
+	assert_true(l.index_fd >= 0 && l.log_fd >= 0);
+	void *ib = mmap(NULL, l.index_bytes, PROT_READ, MAP_SHARED, l.index_fd, 0);
+	void *lb = mmap(NULL, l.log_bytes, PROT_READ, MAP_SHARED, l.log_fd, 0);
+	assert_true(ib != MAP_FAILED && lb != MAP_FAILED);
+	struct rkv_table_layout bad = l;
+	bad.magic ^= 1;
+	assert_null(rkv_table_open_view(&bad, ib, lb));
+	bad = l;
+	bad.index_bytes = 64;
+	assert_null(rkv_table_open_view(&bad, ib, lb));
+	struct view_arg a = { .view = rkv_table_open_view(&l, ib, lb) };
+	assert_non_null(a.view);
+	assert_int_equal(rkv_table_put_owner(a.view, "k", 1, "v", 1, 1), -EROFS);
+	char k[32];
+	uint64_t v[4];
+	for (uint64_t i = 0; i < 64; i++) {
+		mkkey(k, i);
+		v[0] = i; v[1] = 1; v[2] = ~i; v[3] = 3;
+		assert_int_equal(rkv_table_put_owner(t, k, 16, v, sizeof(v), 1), 0);
+	}
+	uint32_t vlen;
+	uint64_t ver;
+	mkkey(k, 5);
+	assert_int_equal(rkv_table_get(a.view, k, 16, v, sizeof(v), &vlen, &ver), 0);
+	assert_int_equal(v[0], 5);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, view_reader, &a), 0);
+	/* overwrite hot keys through many log cycles (compaction reuses segments) */
+	uint64_t s = 7;
+	for (uint64_t n = 2; n < 300000; n++) {
+		uint64_t i = tu_next(&s) % 64;
+		mkkey(k, i);
+		v[0] = i; v[1] = n; v[2] = ~i; v[3] = n * 3;
+		assert_int_equal(rkv_table_put_owner(t, k, 16, v, sizeof(v), n), 0);
+	}
+	__atomic_store_n(&a.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	fprintf(stderr, "view reads %llu bad %llu\n", (unsigned long long)a.reads,
+		(unsigned long long)a.bad);
+	assert_int_equal(a.bad, 0);
+	assert_true(a.reads > 0);
+	struct rkv_table_stats st;
+	rkv_table_get_stats(t, &st);
+	assert_true(st.compactions > 10);
+	rkv_table_destroy(a.view);
+	munmap(ib, l.index_bytes);
+	munmap(lb, l.log_bytes);
+	rkv_table_destroy(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_conditional),
+		cmocka_unit_test(test_enospc_and_compaction),
+		cmocka_unit_test(test_compression),
+		cmocka_unit_test(test_burst_equals_single),
+		cmocka_unit_test(test_overflow_chains),
+		cmocka_unit_test(test_shared_view),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
