@@ -1,0 +1,349 @@
+/* dpdk-app/main.c — ringkvd: start a node, run its workers, stop it cleanly on a signal.
+ *
+ * Order matters and is the same every time: parse our options (before EAL, so a bad one
+ * costs nothing and exits 2), start EAL, decide what is served (a port with --ip, the shm
+ * socket, or both), create one partition and one worker per lcore, the port, the shm server,
+ * print the banner, run worker 0 on the main lcore and the others on theirs. SIGINT/SIGTERM
+ * only set a flag; every worker leaves its loop, and main undoes everything in reverse order
+ * (shm server and its socket file, port, workers, tables, pools, EAL) and exits 0. A stale
+ * socket file or DPDK runtime directory left by a killed run never blocks the next start
+ * (shm.c replaces the socket; with --no-huge EAL's locks die with the process). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+
+#include "node.h"
+
+static struct node g_node;
+static int g_stop;
+
+int node_stopping(void)
+{
+	return __atomic_load_n(&g_stop, __ATOMIC_RELAXED); /* pairs with on_signal's store */
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	/* A flag only, no data behind it: relaxed; pairs with node_stopping()'s load. */
+	__atomic_store_n(&g_stop, 1, __ATOMIC_RELAXED);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The app arguments are those after "--"; returns the index of "--" or argc. */
+static int find_dashdash(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			return i;
+	return argc;
+}
+
+static void fmt_size(char *b, size_t cap, uint64_t v)
+{
+	if (v >= (1ull << 30) && v % (1ull << 30) == 0)
+		snprintf(b, cap, "%" PRIu64 " GiB", v >> 30);
+	else if (v >= (1ull << 20) && v % (1ull << 20) == 0)
+		snprintf(b, cap, "%" PRIu64 " MiB", v >> 20);
+	else if (v >= 1024 && v % 1024 == 0)
+		snprintf(b, cap, "%" PRIu64 " KiB", v >> 10);
+	else
+		snprintf(b, cap, "%" PRIu64 " B", v);
+}
+
+static void print_banner(const struct node *n)
+{
+	char ip[INET_ADDRSTRLEN] = "-", mac[RTE_ETHER_ADDR_FMT_SIZE] = "-", mem[32], mv[32];
+	char cores[256];
+	size_t cl = 0;
+
+	cores[0] = '\0';
+	for (unsigned i = 0; i < n->nworkers && cl < sizeof(cores) - 8; i++)
+		cl += (size_t)snprintf(cores + cl, sizeof(cores) - cl, "%s%u", i ? "," : "",
+				       n->workers[i].lcore);
+	fmt_size(mem, sizeof(mem), n->opts.mem_bytes);
+	fmt_size(mv, sizeof(mv), n->opts.max_value);
+	printf("ringkvd: node %u, %u worker%s on lcore%s %s, %s per partition, max value %s, %s\n",
+	       n->opts.node_id, n->nworkers, n->nworkers > 1 ? "s" : "",
+	       n->nworkers > 1 ? "s" : "", cores, mem, mv,
+	       n->opts.busy_poll ? "busy-poll" : "idle back-off");
+	if (n->net_on) {
+		inet_ntop(AF_INET, &n->opts.ip, ip, sizeof(ip));
+		rte_ether_format_addr(mac, sizeof(mac), &n->self.mac);
+		printf("ringkvd: udp %s:%u on port %u (%s), mac %s, %u queue pair%s, mtu %u\n",
+		       ip, n->opts.port, n->port_id, n->port_driver, mac, n->nb_queues,
+		       n->nb_queues > 1 ? "s" : "", n->opts.mtu);
+	} else {
+		printf("ringkvd: udp off (%s)\n",
+		       n->have_port ? "no --ip" : "no DPDK port");
+	}
+	if (n->shm)
+		printf("ringkvd: shm %s\n", n->opts.shm_path);
+	else
+		printf("ringkvd: shm off\n");
+	printf("ringkvd: ready\n");
+	fflush(stdout);
+}
+
+/* Decide which port (if any) we serve. Returns 0, or -1 with a message (exit 2). */
+static int pick_port(struct node *n)
+{
+	uint16_t pid, count = 0, first = RTE_MAX_ETHPORTS;
+	struct rte_eth_dev_info info;
+
+	RTE_ETH_FOREACH_DEV(pid) {
+		if (!count)
+			first = pid;
+		count++;
+	}
+	if (!count) {
+		if (n->opts.ip) {
+			fprintf(stderr, "ringkvd: --ip given but there is no DPDK port "
+				"(add e.g. --vdev=net_af_packet0,iface=IFACE)\n");
+			return -1;
+		}
+		return 0;
+	}
+	if (count > 1)
+		fprintf(stderr, "ringkvd: %u ports found; serving port %u only\n", count, first);
+	n->port_id = first;
+	if (rte_eth_dev_info_get(first, &info) == 0)
+		snprintf(n->port_driver, sizeof(n->port_driver), "%s", info.driver_name);
+	if (!n->opts.ip) {
+		if (strcmp(n->port_driver, "net_null") != 0) {
+			fprintf(stderr, "ringkvd: port %u (%s) needs --ip ADDR to be served\n",
+				first, n->port_driver);
+			return -1;
+		}
+		return 0; /* net_null without an address: shared memory only */
+	}
+	n->net_on = 1;
+	return 0;
+}
+
+static int create_tables(struct node *n)
+{
+	struct rkv_table_config cfg;
+	int err = 0;
+
+	n->tables = calloc(n->nworkers, sizeof(*n->tables));
+	if (!n->tables)
+		return -ENOMEM;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mem_bytes = n->opts.mem_bytes;
+	cfg.expected_keys = n->opts.mem_bytes / 256;
+	cfg.max_value = n->opts.max_value;
+	cfg.shared = n->opts.shm_path != NULL;
+	for (unsigned i = 0; i < n->nworkers; i++) {
+		n->tables[i] = rkv_table_create(&cfg, &err);
+		if (!n->tables[i]) {
+			fprintf(stderr, "ringkvd: partition %u: %s\n", i, strerror(-err));
+			return err ? err : -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int create_workers(struct node *n)
+{
+	unsigned lc, i = 0;
+	int rc;
+
+	n->workers = rte_zmalloc("rkv_workers", sizeof(struct worker) * n->nworkers,
+				 RTE_CACHE_LINE_SIZE);
+	if (!n->workers)
+		return -ENOMEM;
+	/* Worker 0 is the main lcore, the others follow in lcore order. */
+	rc = worker_init(n, &n->workers[i++], rte_get_main_lcore(), rte_get_main_lcore());
+	if (rc)
+		return rc;
+	RTE_LCORE_FOREACH_WORKER(lc) {
+		rc = worker_init(n, &n->workers[i], i, lc);
+		i++;
+		if (rc)
+			return rc;
+	}
+	if (n->net_on) {
+		unsigned slots = (unsigned)RTE_MIN(256u, RTE_MAX(8u, (64u << 20) / n->max_msg));
+		n->workers[0].reasm = rkv_reasm_create(slots, n->max_msg, 1000);
+		if (!n->workers[0].reasm)
+			return -ENOMEM;
+		unsigned elt = (unsigned)(sizeof(struct bigmsg) + n->max_msg);
+		unsigned count = (unsigned)RTE_MIN(1023u, RTE_MAX(63u, (64u << 20) / elt));
+		n->msgpool = rte_mempool_create("rkv_msgs", count, elt, 0, 0, NULL, NULL, NULL,
+						NULL, (int)rte_socket_id(), 0);
+		if (!n->msgpool)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void teardown(struct node *n)
+{
+	if (n->shm) {
+		shm_server_stop(n->shm);
+		n->shm = NULL;
+	}
+	port_close(n);
+	if (n->workers) {
+		for (unsigned i = 0; i < n->nworkers; i++) {
+			worker_fini(&n->workers[i]);
+			if (n->workers[i].reasm)
+				rkv_reasm_destroy(n->workers[i].reasm);
+		}
+		rte_free(n->workers);
+		n->workers = NULL;
+	}
+	if (n->tables) {
+		for (unsigned i = 0; i < n->nworkers; i++)
+			if (n->tables[i])
+				rkv_table_destroy(n->tables[i]);
+		free(n->tables);
+		n->tables = NULL;
+	}
+	if (n->ring) {
+		rkv_ring_free(n->ring);
+		n->ring = NULL;
+	}
+	rte_mempool_free(n->msgpool);
+	rte_mempool_free(n->pktpool);
+	n->msgpool = n->pktpool = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct node *n = &g_node;
+	int dd = find_dashdash(argc, argv);
+	int rc;
+
+	/* Our options first: "--help" or a bad option never starts EAL. */
+	for (int i = 1; i < dd; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			node_usage(stdout, "ringkvd");
+			return 0;
+		}
+	char *prog = argv[0];
+	if (dd < argc)
+		argv[dd] = prog; /* the app's argv starts at "--", renamed to the program */
+	rc = node_opts_parse(dd < argc ? argc - dd : 1, dd < argc ? argv + dd : &prog, &n->opts);
+	if (dd < argc)
+		argv[dd] = (char *)"--";
+	if (rc > 0)
+		return 0;
+	if (rc < 0)
+		return 2;
+	if (!n->opts.ip && !n->opts.shm_path) {
+		fprintf(stderr, "ringkvd: nothing to serve: give --ip ADDR (with a DPDK port) "
+			"and/or --shm PATH (see --help)\n");
+		return 2;
+	}
+	if (n->opts.shm_path && !shm_server_start) {
+		fprintf(stderr, "ringkvd: --shm: this build has no shared-memory server "
+			"(dpdk-app/shm.c)\n");
+		return 2;
+	}
+
+	install_signals();
+	rc = rte_eal_init(dd, argv);
+	if (rc < 0) {
+		int e = rte_errno;
+		fprintf(stderr, "ringkvd: EAL init failed: %s\n", rte_strerror(e));
+		return e == EINVAL ? 2 : 1;
+	}
+	n->tsc_hz = rte_get_tsc_hz();
+	n->start_tsc = rte_get_tsc_cycles();
+	n->nworkers = rte_lcore_count();
+	if (n->nworkers > RKVD_MAX_WORKERS) {
+		fprintf(stderr, "ringkvd: %u lcores; at most %u workers\n", n->nworkers,
+			RKVD_MAX_WORKERS);
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (((unsigned)n->opts.node_id + 1) * n->nworkers > RKV_CLOCK_ID_LIMIT) {
+		fprintf(stderr, "ringkvd: --node-id %u with %u workers: clock ids would pass %u\n",
+			n->opts.node_id, n->nworkers, RKV_CLOCK_ID_LIMIT);
+		rte_eal_cleanup();
+		return 2;
+	}
+	n->self.ip = n->opts.ip;
+	n->self.port_be = rte_cpu_to_be_16(n->opts.port);
+	n->seg_payload = rkv_proto_seg_payload(n->opts.mtu);
+	n->max_msg = RKV_KEY_MAX + n->opts.max_value;
+	if (pick_port(n) < 0) {
+		rte_eal_cleanup();
+		return 2;
+	}
+
+	int exit_code = 1;
+	/* The ring of a one-node cluster: this node owns every key (N = 1). */
+	struct rkv_ring_member self = { .id = n->opts.node_id, .weight = 1 };
+	n->self_id = self.id;
+	n->replicas = 1;
+	rc = rkv_ring_build(&self, 1, 0, &n->ring);
+	if (!rc)
+		rc = create_tables(n);
+	if (!rc)
+		rc = create_workers(n);
+	if (rc) {
+		fprintf(stderr, "ringkvd: start-up failed: %s\n", strerror(-rc));
+		goto out;
+	}
+	if (n->net_on && port_setup(n) != 0)
+		goto out;
+	if (n->opts.shm_path) {
+		struct shm_server_conf sc = {
+			.nworkers = n->nworkers,
+			.tables = n->tables,
+			.max_value = n->opts.max_value,
+			.max_clients = 0,
+		};
+		int err = 0;
+		n->shm = shm_server_start(n->opts.shm_path, &sc, &err);
+		if (!n->shm) {
+			fprintf(stderr, "ringkvd: --shm %s: %s\n", n->opts.shm_path, strerror(-err));
+			goto out;
+		}
+	}
+	print_banner(n);
+
+	unsigned lc, i = 1;
+	RTE_LCORE_FOREACH_WORKER(lc)
+		rte_eal_remote_launch(worker_main, &n->workers[i++], lc);
+	worker_main(&n->workers[0]);
+	rte_eal_mp_wait_lcore();
+
+	printf("ringkvd: stopping\n");
+	if (n->opts.stats_interval > 0)
+		stats_log(n);
+	exit_code = 0;
+out:
+	teardown(n);
+	rte_eal_cleanup();
+	if (!exit_code) {
+		printf("ringkvd: stopped\n");
+		fflush(stdout);
+	}
+	return exit_code;
+}

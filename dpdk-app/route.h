@@ -1,0 +1,39 @@
+/* dpdk-app/route.h — where a key goes: which node (the ring), then which worker (partition).
+ *
+ * Every request of ringkvd is routed here, so the cluster extends this code instead of
+ * replacing it: the key's hash is looked up on the consistent-hash ring (DESIGN §5) to get
+ * its preference list, and if this node is on it the local replica is the partition
+ * rkv_hash_partition(h, nworkers), owned by one worker. Pure functions of constant node
+ * state: no locks, no allocation, callable from any worker.
+ *
+ * For now the ring has one member, this node (main.c builds it), and N = 1: every key is
+ * local, but the lookup is the real one, so adding members and replicas changes data, not
+ * this code. */
+#ifndef RKVD_ROUTE_H
+#define RKVD_ROUTE_H
+
+#include <stdint.h>
+
+#include "hash.h"
+#include "node.h"
+#include "ring.h"
+
+/* Nonzero if this node is on the preference list of the key with hash h. */
+static inline int route_local(const struct node *n, uint64_t h)
+{
+	uint64_t ids[RKV_RING_MAX_N];
+	size_t k = rkv_ring_preference_list(n->ring, h, n->replicas, ids);
+
+	for (size_t i = 0; i < k; i++)
+		if (ids[i] == n->self_id)
+			return 1;
+	return 0;
+}
+
+/* The worker that owns the key with hash h on this node. */
+static inline unsigned route_worker(const struct node *n, uint64_t h)
+{
+	return rkv_hash_partition(h, n->nworkers);
+}
+
+#endif

@@ -1,0 +1,460 @@
+/* dpdk-app/worker.c — the poll-mode worker: one per lcore, one queue pair, one partition.
+ *
+ * Loop: take what other workers handed us (inbox), receive a burst from our RX queue,
+ * classify each frame (ARP/ICMP answered in place, junk dropped and counted), decode each
+ * datagram, and route each request by its key's hash: requests we own are executed here in
+ * one burst (ops.c), the others go to their owner's inbox, an rte_ring with one consumer.
+ * Segments of multi-datagram requests all go to worker 0, whose reassembler (one per node, so
+ * segments that RSS spreads over queues still meet) turns each complete message into a pooled
+ * buffer that is routed by key like any other request. Then shared-memory clients are served
+ * (shm_server_poll), housekeeping runs every RKVD_TICK_MS, and an idle worker backs off.
+ *
+ * Inbox entries are tagged pointers; mbufs and pool objects are cache-line aligned, so the two
+ * low bits are free: TAG_REQ an mbuf holding one whole request (already validated by the
+ * sender), TAG_SEG an mbuf holding one segment (worker 0 only), TAG_BIG a struct bigmsg. Every
+ * object is owned by exactly one worker at a time: the sender gives it up by enqueuing it.
+ *
+ * Never on this loop: a lock, a malloc, a syscall (except the idle back-off's nanosleep and
+ * worker 0's periodic stats line), or a wait on another worker (a full inbox is answered
+ * with RKV_S_BUSY). */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_pause.h>
+#include <rte_prefetch.h>
+
+#include "hash.h"
+#include "net.h"
+#include "node.h"
+#include "route.h"
+
+#define TAG_REQ 0u
+#define TAG_SEG 1u
+#define TAG_BIG 2u
+#define TAG_MASK 3u
+
+#define IDLE_SPINS       128u   /* idle iterations spent pausing before the first sleep */
+#define IDLE_SLEEP_SHIFT 10u    /* longest sleep 2^10 us, about 1 ms */
+
+struct stage {
+	unsigned n[RKVD_MAX_WORKERS];
+	void *obj[RKVD_MAX_WORKERS][RKVD_BURST];
+	uint64_t used;  /* bitmap of destinations with n > 0 (up to 64 workers) */
+};
+
+static void *tag(void *p, unsigned t) { return (void *)((uintptr_t)p | t); }
+static unsigned tag_of(void *p) { return (unsigned)((uintptr_t)p & TAG_MASK); }
+static void *untag(void *p) { return (void *)((uintptr_t)p & ~(uintptr_t)TAG_MASK); }
+
+static void count_malformed(struct worker *w, int err)
+{
+	if (err >= RKV_PE_TRUNCATED && err <= RKV_PE_CONFLICT)
+		cnt_add(&w->cnt, (enum worker_counter)(CNT_mal_truncated + (err - RKV_PE_TRUNCATED)),
+			1);
+	else
+		CNT_INC(w, mal_other);
+}
+
+/* A datagram that failed to decode gets RKV_S_MALFORMED back if it looks enough like ours
+ * (our magic, a whole header) to carry a request id; anything else is only counted. */
+static void reply_malformed(struct worker *w, const struct net_peer *peer, const uint8_t *p,
+			    uint32_t len)
+{
+	struct rkv_msg q;
+	uint64_t id;
+
+	if (len < RKV_HDR_SIZE || p[0] != (RKV_MAGIC & 0xff) || p[1] != (RKV_MAGIC >> 8) ||
+	    (p[4] & RKV_F_REPLY))
+		return;
+	memcpy(&id, p + 8, sizeof(id));
+	memset(&q, 0, sizeof(q));
+	q.op = RKV_OP_PING; /* an op that carries no key, whatever the request's claimed */
+	q.req_id = rte_le_to_cpu_64(id);
+	ops_reply(w, peer, &q, RKV_S_MALFORMED, 0, NULL, 0, NULL, 0, 0);
+}
+
+static void stage_put(struct worker *w, struct stage *st, unsigned dest, void *obj)
+{
+	(void)w;
+	st->obj[dest][st->n[dest]++] = obj;
+	st->used |= 1ull << dest;
+}
+
+/* Answer a request we could not hand over (the owner's inbox was full). */
+static void handoff_refused(struct worker *w, void *obj)
+{
+	struct net_peer peer;
+	struct rkv_msg q;
+	const uint8_t *p;
+	uint32_t len;
+
+	CNT_INC(w, handoff_full);
+	CNT_INC(w, err_busy);
+	switch (tag_of(obj)) {
+	case TAG_REQ: {
+		struct rte_mbuf *m = untag(obj);
+		net_udp_locate(m, &peer, &p, &len);
+		if (rkv_proto_decode(p, len, &q) == 0)
+			ops_reply(w, &peer, &q, RKV_S_BUSY, 0, q.key, q.klen, NULL, 0, 0);
+		rte_pktmbuf_free(m);
+		break;
+	}
+	case TAG_SEG: /* a lost segment: the client times out and sends the request again */
+		rte_pktmbuf_free(untag(obj));
+		break;
+	default: {
+		struct bigmsg *b = untag(obj);
+		ops_reply(w, &b->peer, &b->msg, RKV_S_BUSY, 0, b->msg.key, b->msg.klen, NULL, 0, 0);
+		rte_mempool_put(w->node->msgpool, b);
+		break;
+	}
+	}
+}
+
+static void stage_flush(struct worker *w, struct stage *st)
+{
+	while (st->used) {
+		unsigned d = (unsigned)__builtin_ctzll(st->used);
+		struct worker *dst = &w->node->workers[d];
+		unsigned k = rte_ring_mp_enqueue_burst(dst->inbox, st->obj[d], st->n[d], NULL);
+
+		cnt_add(&w->cnt, CNT_handoff_out, k);
+		for (unsigned i = k; i < st->n[d]; i++)
+			handoff_refused(w, st->obj[d][i]);
+		st->n[d] = 0;
+		st->used &= st->used - 1;
+	}
+}
+
+static void add_local(struct local_req *lr, unsigned *nlr, struct rte_mbuf *m, struct bigmsg *b,
+		      const struct net_peer *peer, const struct rkv_msg *msg, uint64_t h)
+{
+	struct local_req *r = &lr[(*nlr)++];
+
+	r->m = m;
+	r->b = b;
+	r->peer = *peer;
+	r->msg = *msg;
+	r->hash = h;
+}
+
+/* Route one whole request: to ourselves (lr) or to its owner (stage). */
+static void route_req(struct worker *w, struct stage *st, struct local_req *lr, unsigned *nlr,
+		      struct rte_mbuf *m, struct bigmsg *b, const struct net_peer *peer,
+		      const struct rkv_msg *msg)
+{
+	const struct node *n = w->node;
+	uint64_t h = 0;
+	unsigned dest = w->id;
+
+	if (msg->klen) {
+		h = rkv_hash(msg->key, msg->klen);
+		if (!route_local(n, h)) {
+			/* Not a replica here: with a one-member ring this cannot happen. */
+			CNT_INC(w, err_invalid);
+			ops_reply(w, peer, msg, RKV_S_INVALID, 0, msg->key, msg->klen, NULL, 0, 0);
+			if (m)
+				rte_pktmbuf_free(m);
+			if (b)
+				rte_mempool_put(n->msgpool, b);
+			return;
+		}
+		dest = route_worker(n, h);
+	}
+	if (dest == w->id)
+		add_local(lr, nlr, m, b, peer, msg, h);
+	else
+		stage_put(w, st, dest, m ? tag(m, TAG_REQ) : tag(b, TAG_BIG));
+}
+
+/* Worker 0: feed one segment to the reassembler; a completed message is copied into a pooled
+ * buffer and routed. Frees m. */
+static void reasm_feed(struct worker *w, struct stage *st, struct local_req *lr, unsigned *nlr,
+		       struct rte_mbuf *m, const struct net_peer *peer, const struct rkv_msg *seg)
+{
+	const struct node *n = w->node;
+	uint64_t src = ((uint64_t)rte_be_to_cpu_32(peer->ip) << 16) | rte_be_to_cpu_16(peer->port_be);
+	struct rkv_msg out;
+	struct bigmsg *b;
+
+	int rc = rkv_reasm_add(w->reasm, src, seg, w->now_ms, &out);
+	if (rc < 0) {
+		count_malformed(w, -rc); /* conflicting or impossible segment */
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (rc == 0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (rte_mempool_get(n->msgpool, (void **)&b) != 0) {
+		CNT_INC(w, err_busy);
+		ops_reply(w, peer, &out, RKV_S_BUSY, 0, out.key, out.klen, NULL, 0, 0);
+		rkv_reasm_release(w->reasm, &out);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	uint32_t total = (uint32_t)out.klen + out.vlen;
+	memcpy(b->data, out.payload, total);
+	rkv_reasm_release(w->reasm, &out);
+	rte_pktmbuf_free(m);
+
+	b->peer = *peer;
+	b->len = total;
+	b->msg = out;
+	b->msg.seg_idx = 0;
+	b->msg.seg_cnt = 1;
+	b->msg.seg_off = 0;
+	b->msg.payload = b->data;
+	b->msg.payload_len = total;
+	b->msg.key = b->data;
+	b->msg.val = b->data + out.klen;
+	route_req(w, st, lr, nlr, NULL, b, &b->peer, &b->msg);
+}
+
+/* A segmented request whose announced size is over our limit: answer once (on the segment
+ * that carries the key), drop the rest. */
+static void seg_too_big(struct worker *w, const struct net_peer *peer, const struct rkv_msg *q)
+{
+	if (q->seg_off == 0 && q->payload_len >= q->klen) {
+		CNT_INC(w, err_too_big);
+		ops_reply(w, peer, q, RKV_S_TOO_BIG, 0, q->payload, q->klen, NULL, 0, 0);
+	} else {
+		CNT_INC(w, seg_too_big);
+	}
+}
+
+/* One datagram payload from the network (fresh from RX, m still ours). */
+static void rx_datagram(struct worker *w, struct stage *st, struct local_req *lr, unsigned *nlr,
+			struct rte_mbuf *m, const struct net_peer *peer, const uint8_t *p,
+			uint32_t len)
+{
+	const struct node *n = w->node;
+	struct rkv_msg msg;
+
+	int rc = rkv_proto_decode(p, len, &msg);
+	if (rc < 0) {
+		count_malformed(w, -rc);
+		reply_malformed(w, peer, p, len);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (msg.flags & RKV_F_REPLY) {
+		CNT_INC(w, mal_reply);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (msg.seg_cnt > 1) {
+		CNT_INC(w, seg_rx);
+		if (msg.vlen > n->opts.max_value) {
+			seg_too_big(w, peer, &msg);
+			rte_pktmbuf_free(m);
+		} else if (w->id == 0) {
+			reasm_feed(w, st, lr, nlr, m, peer, &msg);
+		} else {
+			stage_put(w, st, 0, tag(m, TAG_SEG));
+		}
+		return;
+	}
+	route_req(w, st, lr, nlr, m, NULL, peer, &msg);
+}
+
+static unsigned worker_rx(struct worker *w, struct stage *st, struct local_req *lr,
+			  unsigned *nlr)
+{
+	const struct node *n = w->node;
+	struct rte_mbuf *pkts[RKVD_BURST];
+	struct net_peer peer;
+	const uint8_t *p;
+	uint32_t len;
+
+	uint16_t nb = rte_eth_rx_burst(n->port_id, (uint16_t)w->id, pkts, RKVD_BURST);
+	if (!nb)
+		return 0;
+	for (uint16_t i = 0; i < nb; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	cnt_add(&w->cnt, CNT_rx_pkts, nb);
+	for (uint16_t i = 0; i < nb; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		cnt_add(&w->cnt, CNT_rx_bytes, rte_pktmbuf_pkt_len(m));
+		switch (net_classify(w, m, &peer, &p, &len)) {
+		case NET_REPLY:
+			worker_tx(w, m);
+			break;
+		case NET_UDP:
+			rx_datagram(w, st, lr, nlr, m, &peer, p, len);
+			break;
+		default:
+			rte_pktmbuf_free(m);
+			break;
+		}
+	}
+	return nb;
+}
+
+/* Requests other workers handed us. They were validated by the sender; decoding again only
+ * rebuilds the pointers (a failure would be a bug, counted as mal_other). */
+static unsigned worker_inbox(struct worker *w, struct stage *st, struct local_req *lr,
+			     unsigned *nlr)
+{
+	void *objs[RKVD_BURST];
+	struct net_peer peer;
+	struct rkv_msg msg;
+	const uint8_t *p;
+	uint32_t len;
+
+	unsigned nb = rte_ring_sc_dequeue_burst(w->inbox, objs, RKVD_BURST, NULL);
+	if (!nb)
+		return 0;
+	cnt_add(&w->cnt, CNT_handoff_in, nb);
+	for (unsigned i = 0; i < nb; i++) {
+		void *o = untag(objs[i]);
+		unsigned t = tag_of(objs[i]);
+
+		if (t == TAG_BIG) {
+			struct bigmsg *b = o;
+			add_local(lr, nlr, NULL, b, &b->peer, &b->msg,
+				  rkv_hash(b->msg.key, b->msg.klen));
+			continue;
+		}
+		struct rte_mbuf *m = o;
+		net_udp_locate(m, &peer, &p, &len);
+		if (rkv_proto_decode(p, len, &msg) < 0) {
+			CNT_INC(w, mal_other);
+			rte_pktmbuf_free(m);
+		} else if (t == TAG_SEG) {
+			reasm_feed(w, st, lr, nlr, m, &peer, &msg);
+		} else {
+			add_local(lr, nlr, m, NULL, &peer, &msg,
+				  msg.klen ? rkv_hash(msg.key, msg.klen) : 0);
+		}
+	}
+	return nb;
+}
+
+/* Every RKVD_TICK_MS: publish gauges, expire reassembly, compact when idle, log stats. */
+static void worker_tick(struct worker *w, uint64_t now)
+{
+	struct node *n = w->node;
+
+	w->next_tick = now + n->tsc_hz * RKVD_TICK_MS / 1000;
+	w->now_ms = (now - n->start_tsc) * 1000 / n->tsc_hz;
+	if (w->reasm)
+		rkv_reasm_expire(w->reasm, w->now_ms);
+	if (w->idle > IDLE_SPINS)
+		rkv_table_compact_owner(w->table, 256u << 10, NULL);
+	stats_publish(w);
+	if (w->id == 0 && n->opts.stats_interval > 0 && now >= w->next_stats) {
+		w->next_stats = now + (uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
+		stats_log(n);
+	}
+}
+
+/* Nothing to do: pause a while, then sleep 1 us, 2 us, ... up to ~1 ms. */
+static void worker_idle(struct worker *w)
+{
+	if (w->idle < UINT32_MAX)
+		w->idle++;
+	if (w->idle < IDLE_SPINS) {
+		rte_pause();
+		return;
+	}
+	uint32_t shift = (w->idle - IDLE_SPINS) / 8;
+	if (shift > IDLE_SLEEP_SHIFT)
+		shift = IDLE_SLEEP_SHIFT;
+	struct timespec ts = { 0, (long)(1000u << shift) };
+	nanosleep(&ts, NULL);
+	CNT_INC(w, idle_sleeps);
+}
+
+int worker_main(void *arg)
+{
+	struct worker *w = arg;
+	const struct node *n = w->node;
+	struct local_req lr[RKVD_LOCAL_MAX];
+	struct stage *st = rte_zmalloc("rkv_stage", sizeof(*st), RTE_CACHE_LINE_SIZE);
+
+	if (!st) {
+		fprintf(stderr, "ringkvd: worker %u: out of memory\n", w->id);
+		return -ENOMEM;
+	}
+	w->next_tick = 0;
+	w->next_stats = rte_get_tsc_cycles() +
+		(uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
+	while (!node_stopping()) {
+		unsigned nlr = 0, work = 0;
+		uint64_t now = rte_get_tsc_cycles();
+
+		if (now >= w->next_tick)
+			worker_tick(w, now);
+		work += worker_inbox(w, st, lr, &nlr);
+		if (n->net_on)
+			work += worker_rx(w, st, lr, &nlr);
+		stage_flush(w, st);
+		if (nlr)
+			ops_execute(w, lr, nlr);
+		worker_tx_flush(w);
+		if (n->shm)
+			work += shm_server_poll(n->shm, w->id, w->table, &w->clock, &w->shm);
+		if (work)
+			w->idle = 0;
+		else if (!n->opts.busy_poll)
+			worker_idle(w);
+	}
+	worker_tx_flush(w);
+	stats_publish(w);
+	rte_free(st);
+	return 0;
+}
+
+int worker_init(struct node *n, struct worker *w, unsigned id, unsigned lcore)
+{
+	char name[RTE_RING_NAMESIZE];
+
+	w->id = id;
+	w->lcore = lcore;
+	w->node = n;
+	w->table = n->tables[id];
+	/* Clock ids must be unique per clock in the cluster (core/clock.h); main checked range. */
+	rkv_clock_init(&w->clock, (uint16_t)(n->opts.node_id * n->nworkers + id));
+	snprintf(name, sizeof(name), "rkv_inbox_%u", id);
+	w->inbox = rte_ring_create(name, RKVD_INBOX_SIZE, (int)rte_lcore_to_socket_id(lcore),
+				   RING_F_SC_DEQ);
+	if (!w->inbox)
+		return -rte_errno;
+	w->big = rte_malloc("rkv_big", n->max_msg, RTE_CACHE_LINE_SIZE);
+	w->small = rte_malloc("rkv_small", (size_t)RKVD_LOCAL_MAX * n->seg_payload,
+			      RTE_CACHE_LINE_SIZE);
+	w->stats_text = rte_malloc("rkv_stats", RKVD_STATS_TEXT, RTE_CACHE_LINE_SIZE);
+	if (!w->big || !w->small || !w->stats_text)
+		return -ENOMEM;
+	return 0;
+}
+
+/* After every worker stopped: give back whatever is still queued for w, and w's buffers. */
+void worker_fini(struct worker *w)
+{
+	void *obj;
+
+	if (w->inbox) {
+		while (rte_ring_sc_dequeue(w->inbox, &obj) == 0) {
+			if (tag_of(obj) == TAG_BIG)
+				rte_mempool_put(w->node->msgpool, untag(obj));
+			else
+				rte_pktmbuf_free(untag(obj));
+		}
+		rte_ring_free(w->inbox);
+		w->inbox = NULL;
+	}
+	rte_free(w->big);
+	rte_free(w->small);
+	rte_free(w->stats_text);
+	w->big = w->small = NULL;
+	w->stats_text = NULL;
+}

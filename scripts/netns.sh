@@ -1,0 +1,100 @@
+#!/bin/bash
+# scripts/netns.sh — a pair of network namespaces joined by a veth pair, for ringkvd on DPDK's
+# net_af_packet: the server namespace rkv-TAG-srv holds veth rkv-TAG-s with NO address (ringkvd
+# answers for 198.18.0.1 itself, so the kernel must not), the client namespace rkv-TAG-cli
+# holds veth rkv-TAG-c with 198.18.0.2/24. Addresses come from 198.18.0.0/15 (reserved for
+# benchmarks) and exist only inside these namespaces; nothing is added to the root namespace
+# and no traffic leaves the machine. Create and destroy are idempotent.
+#
+# Use as a library:   . scripts/netns.sh; rkv_netns_up TAG; ...; rkv_netns_down TAG
+# or as a command:    scripts/netns.sh up TAG | down TAG | names TAG
+# TAG: 1..9 characters [a-z0-9] (interface names are limited to 15 bytes). Needs root.
+#
+# After rkv_netns_names/up, these are set:
+#   RKV_NS_SRV RKV_NS_CLI   namespace names
+#   RKV_IF_SRV RKV_IF_CLI   veth names (server side, client side)
+#   RKV_IP_SRV RKV_IP_CLI   198.18.0.1 (served by ringkvd) and 198.18.0.2 (the client)
+
+rkv_netns_names() {
+	local tag=$1
+	if ! [[ $tag =~ ^[a-z0-9]{1,9}$ ]]; then
+		echo "netns.sh: bad tag '$tag' (want 1..9 of [a-z0-9])" >&2
+		return 2
+	fi
+	RKV_NS_SRV=rkv-$tag-srv
+	RKV_NS_CLI=rkv-$tag-cli
+	RKV_IF_SRV=rkv-$tag-s
+	RKV_IF_CLI=rkv-$tag-c
+	RKV_IP_SRV=198.18.0.1
+	RKV_IP_CLI=198.18.0.2
+}
+
+# Remove both namespaces (and with them the veth pair). Never fails.
+rkv_netns_down() {
+	rkv_netns_names "$1" || return 0
+	ip netns del "$RKV_NS_SRV" 2>/dev/null
+	ip netns del "$RKV_NS_CLI" 2>/dev/null
+	# A veth left in the root namespace by an interrupted create.
+	ip link del "$RKV_IF_SRV" 2>/dev/null
+	ip link del "$RKV_IF_CLI" 2>/dev/null
+	return 0
+}
+
+# Create (or re-create) both namespaces and the veth pair between them. 0 or 1 (message).
+rkv_netns_up() {
+	rkv_netns_names "$1" || return 2
+	if [ "$(id -u)" != 0 ]; then
+		echo "netns.sh: needs root" >&2
+		return 1
+	fi
+	rkv_netns_down "$1"
+	{
+		ip netns add "$RKV_NS_SRV" &&
+		ip netns add "$RKV_NS_CLI" &&
+		ip link add "$RKV_IF_SRV" type veth peer name "$RKV_IF_CLI" &&
+		ip link set "$RKV_IF_SRV" netns "$RKV_NS_SRV" &&
+		ip link set "$RKV_IF_CLI" netns "$RKV_NS_CLI" &&
+		ip -n "$RKV_NS_SRV" link set lo up &&
+		ip -n "$RKV_NS_CLI" link set lo up &&
+		ip -n "$RKV_NS_CLI" addr add "$RKV_IP_CLI/24" dev "$RKV_IF_CLI" &&
+		ip -n "$RKV_NS_SRV" link set "$RKV_IF_SRV" up &&
+		ip -n "$RKV_NS_CLI" link set "$RKV_IF_CLI" up
+	} || {
+		echo "netns.sh: cannot create namespaces/veth for tag $1" >&2
+		rkv_netns_down "$1"
+		return 1
+	}
+	# Quiet links: no IPv6 chatter for ringkvd to count as junk. Best effort.
+	ip netns exec "$RKV_NS_SRV" sysctl -qw "net.ipv6.conf.$RKV_IF_SRV.disable_ipv6=1" 2>/dev/null
+	ip netns exec "$RKV_NS_CLI" sysctl -qw "net.ipv6.conf.$RKV_IF_CLI.disable_ipv6=1" 2>/dev/null
+	# The server-side kernel must never answer for the server address; it has none, and
+	# ignores ARP for addresses it does not own.
+	ip netns exec "$RKV_NS_SRV" sysctl -qw "net.ipv4.conf.all.arp_ignore=1" 2>/dev/null
+	return 0
+}
+
+# Wait until ringkvd answers ARP for the server address in the client namespace: send one
+# datagram to the discard port (bash's /dev/udp, no extra tool) so the kernel resolves it, and
+# look for a MAC in the neighbour table. Bounded: $2 seconds (default 10). 0 when resolved.
+rkv_netns_wait_arp() {
+	rkv_netns_names "$1" || return 2
+	local deadline=$(( $(date +%s) + ${2:-10} ))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		ip netns exec "$RKV_NS_CLI" bash -c "echo > /dev/udp/$RKV_IP_SRV/9" 2>/dev/null
+		sleep 0.2
+		ip -n "$RKV_NS_CLI" neigh show "$RKV_IP_SRV" 2>/dev/null | grep -q lladdr && return 0
+	done
+	return 1
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	case "$1" in
+	up)    rkv_netns_up "$2" || exit $?
+	       echo "server ns $RKV_NS_SRV (veth $RKV_IF_SRV, ringkvd serves $RKV_IP_SRV)"
+	       echo "client ns $RKV_NS_CLI (veth $RKV_IF_CLI, $RKV_IP_CLI/24)" ;;
+	down)  rkv_netns_down "$2" ;;
+	names) rkv_netns_names "$2" || exit $?
+	       echo "$RKV_NS_SRV $RKV_NS_CLI $RKV_IF_SRV $RKV_IF_CLI $RKV_IP_SRV $RKV_IP_CLI" ;;
+	*)     echo "usage: $0 up|down|names TAG" >&2; exit 2 ;;
+	esac
+fi
