@@ -3,7 +3,8 @@
  *
  * The responder is a small server loop in a thread of this test, on 127.0.0.1 with a kernel
  * socket: it decodes requests with core/proto, reassembles segmented ones, runs them against
- * a real map and answers (segmenting large replies). Nothing of the client is mocked. Modes
+ * a real core/table partition (the thread is its owner) and answers (segmenting large
+ * replies). Nothing of the client is mocked. Modes
  * make it misbehave the ways a network and a node do: drop a fraction of datagrams both ways,
  * never answer, send malformed, stray and duplicate replies around the real ones. Every wait
  * in the test is bounded: the client's own timeouts end each operation, and the responder
@@ -21,86 +22,29 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+/* core/table.h names a put flag RKV_PUT_IF, as ringkv.h names an op: the responder takes the
+ * table's under another name, so that both headers fit in this one file. */
+#define RKV_PUT_IF RKV_TABLE_PUT_IF_FLAG_
+#include "table.h"
+#undef RKV_PUT_IF
 #include "ringkv.h"
 #include "backend.h"
 #include "proto.h"
 
-/* ---- the responder's map: a plain array (small and obviously right) -------------------- */
-
-#define MAP_CAP      4096
 #define RESP_MAX_VAL (64u * 1024u)   /* the responder's node limit: larger puts get TOO_BIG */
 
-struct entry {
-	uint8_t key[RKV_KEY_MAX];
-	uint8_t klen;
-	uint8_t *val;
-	uint32_t vlen;
-	uint64_t version;
-};
-
-struct map {
-	struct entry e[MAP_CAP];
-	unsigned n;
-};
-
-static struct entry *map_find(struct map *mp, const uint8_t *key, uint8_t klen)
+/* core/table's negative errno -> the wire status a node answers with. */
+static int table_status(int rc)
 {
-	for (unsigned i = 0; i < mp->n; i++)
-		if (mp->e[i].klen == klen && memcmp(mp->e[i].key, key, klen) == 0)
-			return &mp->e[i];
-	return NULL;
-}
-
-/* Store (CAS when cas is set: only if the stored version, 0 when absent, equals expect).
- * Returns a wire status; *ver gets the stored version (the current one on a mismatch). */
-static int map_put(struct map *mp, const uint8_t *key, uint8_t klen, const uint8_t *val,
-		   uint32_t vlen, uint64_t version, int cas, uint64_t expect, uint64_t *ver)
-{
-	struct entry *e = map_find(mp, key, klen);
-	uint8_t *copy;
-
-	if (vlen > RESP_MAX_VAL)
-		return RKV_S_TOO_BIG;
-	if (cas && (e ? e->version : 0) != expect) {
-		*ver = e ? e->version : 0;
-		return RKV_S_VERSION_MISMATCH;
+	switch (rc) {
+	case 0:           return RKV_S_OK;
+	case -ENOENT:     return RKV_S_NOT_FOUND;
+	case -ECANCELED:  return RKV_S_VERSION_MISMATCH;
+	case -E2BIG:      return RKV_S_TOO_BIG;
+	case -EINVAL:     return RKV_S_INVALID;
+	case -ENOSPC:     return RKV_S_NO_SPACE;
+	default:          return RKV_S_INTERNAL;
 	}
-	if (!e) {
-		if (mp->n == MAP_CAP)
-			return RKV_S_NO_SPACE;
-		e = &mp->e[mp->n++];
-		memcpy(e->key, key, klen);
-		e->klen = klen;
-		e->val = NULL;
-	}
-	copy = malloc(vlen ? vlen : 1);
-	if (!copy)
-		return RKV_S_INTERNAL;
-	memcpy(copy, val, vlen);
-	free(e->val);
-	e->val = copy;
-	e->vlen = vlen;
-	e->version = version;
-	*ver = version;
-	return RKV_S_OK;
-}
-
-static int map_del(struct map *mp, const uint8_t *key, uint8_t klen)
-{
-	struct entry *e = map_find(mp, key, klen);
-
-	if (!e)
-		return RKV_S_NOT_FOUND;
-	free(e->val);
-	*e = mp->e[--mp->n];
-	return RKV_S_OK;
-}
-
-static void map_free(struct map *mp)
-{
-	for (unsigned i = 0; i < mp->n; i++)
-		free(mp->e[i].val);
-	mp->n = 0;
 }
 
 /* ---- the responder ----------------------------------------------------------------------- */
@@ -116,8 +60,9 @@ struct responder {
 	int garbage;           /* before each reply: a malformed datagram and a stray reply */
 	int dup;               /* send each reply twice */
 	uint64_t rng;
-	/* state, owned by the thread */
-	struct map map;
+	/* state, owned by the thread (the table's owner) */
+	struct rkv_table *table;
+	uint8_t val[RESP_MAX_VAL];
 	struct rkv_reasm *reasm;
 	uint64_t version;
 	uint8_t rx[65536], tx[2048];
@@ -190,9 +135,11 @@ static void reply(struct responder *r, const struct sockaddr_in *to, const struc
 
 static void serve(struct responder *r, const struct sockaddr_in *from, const struct rkv_msg *q)
 {
-	struct entry *e;
+	struct rkv_table *t = r->table;
+	struct rkv_table_stats ts;
 	uint64_t ver = 0;
-	int st;
+	uint32_t vlen = 0;
+	int rc;
 	char text[128];
 
 	r->requests++;
@@ -200,24 +147,30 @@ static void serve(struct responder *r, const struct sockaddr_in *from, const str
 		return;
 	switch (q->op) {
 	case RKV_OP_GET:
-		e = map_find(&r->map, q->key, q->klen);
-		if (e)
-			reply(r, from, q, RKV_S_OK, e->version, e->val, e->vlen);
-		else
-			reply(r, from, q, RKV_S_NOT_FOUND, 0, NULL, 0);
+		rc = rkv_table_get(t, q->key, q->klen, r->val, sizeof r->val, &vlen, &ver);
+		reply(r, from, q, table_status(rc), ver, r->val, rc ? 0 : vlen);
 		return;
 	case RKV_OP_PUT:
+		ver = ++r->version;
+		rc = rkv_table_put_owner(t, q->key, q->klen, q->val, q->vlen, ver);
+		reply(r, from, q, table_status(rc), rc ? 0 : ver, NULL, 0);
+		return;
 	case RKV_OP_CAS:
-		st = map_put(&r->map, q->key, q->klen, q->val, q->vlen, ++r->version,
-			     q->op == RKV_OP_CAS, q->stamp, &ver);
-		reply(r, from, q, st, ver, NULL, 0);
+		ver = ++r->version;
+		rc = rkv_table_put_if_owner(t, q->key, q->klen, q->val, q->vlen, ver, q->stamp);
+		if (rc == -ECANCELED) /* answer with the version that is stored (0: none) */
+			(void)rkv_table_get(t, q->key, q->klen, r->val, sizeof r->val, &vlen, &ver);
+		reply(r, from, q, table_status(rc), rc && rc != -ECANCELED ? 0 : ver, NULL, 0);
 		return;
 	case RKV_OP_DEL:
-		reply(r, from, q, map_del(&r->map, q->key, q->klen), ++r->version, NULL, 0);
+		ver = ++r->version;
+		rc = rkv_table_delete_owner(t, q->key, q->klen, ver);
+		reply(r, from, q, table_status(rc), rc ? 0 : ver, NULL, 0);
 		return;
 	case RKV_OP_STATS:
-		snprintf(text, sizeof text, "requests %lu\nkeys %u\n",
-			 (unsigned long)r->requests, r->map.n);
+		rkv_table_get_stats(t, &ts);
+		snprintf(text, sizeof text, "requests %lu\nkeys %llu\n",
+			 (unsigned long)r->requests, (unsigned long long)ts.keys);
 		reply(r, from, q, RKV_S_OK, 0, text, (uint32_t)strlen(text));
 		return;
 	default:
@@ -286,6 +239,11 @@ static struct responder *responder_new(void)
 	r->port = ntohs(a.sin_port);
 	r->reasm = rkv_reasm_create(64, RKV_KEY_MAX + RESP_MAX_VAL + 4096, 2000);
 	assert_non_null(r->reasm);
+	struct rkv_table_config tc = { .mem_bytes = 64u << 20, .expected_keys = 4096,
+				       .max_value = RESP_MAX_VAL };
+	int terr = 0;
+	r->table = rkv_table_create(&tc, &terr);
+	assert_non_null(r->table);
 	return r;
 }
 
@@ -301,7 +259,7 @@ static void responder_free(struct responder *r)
 	assert_int_equal(r->errors, 0);
 	close(r->fd);
 	rkv_reasm_destroy(r->reasm);
-	map_free(&r->map);
+	rkv_table_destroy(r->table);
 	free(r);
 }
 
@@ -755,6 +713,7 @@ static void test_nobody_listening(void **state)
 	uint16_t port = r->port;
 	close(r->fd);
 	rkv_reasm_destroy(r->reasm);
+	rkv_table_destroy(r->table);
 	free(r);
 
 	char target[64];
