@@ -51,10 +51,16 @@ enum rkv_err {
 
 struct rkv_opts {
 	uint32_t timeout_ms;   /* per attempt; 0: 200 ms (UDP), 1000 ms (shm) */
-	uint32_t retries;      /* UDP re-sends after a timeout; 0: 3. GET/DEL/CAS are idempotent
-				* enough here: PUT re-sends carry the same version stamp */
-	uint32_t max_inflight; /* async batch window; 0: 256 */
-	uint32_t mtu;          /* UDP: 0: 1500 */
+	uint32_t retries;      /* UDP re-sends after a timeout; 0: 3. A re-send is the same
+				* datagrams (same req_id, same stamp: 0 on a PUT, which the node
+				* stamps; the expected version on a CAS), so GET/DEL/PUT are
+				* idempotent enough: a PUT applied twice stores the same value. A
+				* CAS whose first attempt was applied but whose reply was lost
+				* reports RKV_EVERSION on the re-send. */
+	uint32_t max_inflight; /* async batch window (submitted, not yet polled back), at most
+				* 65536; 0: 256 */
+	uint32_t mtu;          /* UDP: IP MTU that requests are segmented to, 128..65535;
+				* 0: 1500. Replies of any segment size are accepted. */
 	int no_one_sided;      /* shm: 1 disables one-sided GETs (always use the rings) */
 };
 
