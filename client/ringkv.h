@@ -60,7 +60,8 @@ struct rkv_opts {
 	uint32_t max_inflight; /* async batch window (submitted, not yet polled back), at most
 				* 65536; 0: 256 */
 	uint32_t mtu;          /* UDP: IP MTU that requests are segmented to, 128..65535;
-				* 0: 1500. Replies of any segment size are accepted. */
+				* 0: 1500. Reply datagrams up to max(9216, mtu - 28) bytes
+				* are accepted, whatever segment size the node chose. */
 	int no_one_sided;      /* shm: 1 disables one-sided GETs (always use the rings) */
 };
 
