@@ -57,4 +57,12 @@ void shm_server_stop(struct shm_server *s);
 /* Number of clients connected now (for the start banner and stats). */
 unsigned shm_server_clients(const struct shm_server *s);
 
+/* Optional: the text a shm client's STATS request gets ("name value\n" lines for the whole
+ * node, e.g. stats_format()). fn runs on worker 0 inside shm_server_poll(), must not block,
+ * writes at most cap bytes (NUL included) and returns the length without the NUL. Set it
+ * before the workers start polling. Without it each worker answers with its own shm
+ * counters as "wN.name value" lines. */
+typedef size_t (*shm_stats_fn)(void *arg, char *buf, size_t cap);
+void shm_server_set_stats(struct shm_server *s, shm_stats_fn fn, void *arg);
+
 #endif

@@ -1,0 +1,786 @@
+/* client/shm.c — the shared-memory transport of libringkv ("shm:/path/to/socket", DESIGN §7).
+ *
+ * rkv_shm_open() connects to the node's unix socket, receives the hello (core/shm_proto.h)
+ * with the channel memfd and the read-only table memfds, maps the channel read-write and the
+ * tables read-only, and opens a read-only table view per partition. Requests go to the ring
+ * of the worker that owns the key (rkv_hash_partition); a batch is written entry by entry and
+ * made visible with one release store per ring touched. Replies are matched to operations by
+ * request id (slot index + generation, so a late reply to an operation that already timed out
+ * is recognised and dropped). Synchronous GETs are served one-sided from the views when they
+ * can be (no server CPU); anything but a clean hit, a clean miss or a too-small buffer falls
+ * back to the rings.
+ *
+ * Invariants: every accepted operation completes exactly once (reply, RKV_ETIMEDOUT at its
+ * deadline, or RKV_ECONN when the server goes away), so a caller waiting for it never hangs.
+ * The request path makes no syscall and allocates nothing: waiting spins briefly, then yields,
+ * then sleeps, and checks the socket at most once a millisecond. A handle is used by one
+ * thread at a time (client/ringkv.h). Replies are checked against the ring bounds before use:
+ * a broken channel ends the session with RKV_ECONN, never a crash. */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* core/table.h and client/ringkv.h both define an enumerator RKV_PUT_IF (a put flag there, an
+ * op code here): take table.h with its flags renamed, then ringkv.h as it is. */
+#define RKV_PUT_IF RKV_TABLE_PUT_IF_
+#define RKV_PUT_DELETE RKV_TABLE_PUT_DELETE_
+#include "table.h"
+#undef RKV_PUT_IF
+#undef RKV_PUT_DELETE
+#include "backend.h"
+#include "hash.h"
+#include "proto.h"
+#include "shm_proto.h"
+
+#define SHM_TIMEOUT_DEFAULT   1000u
+#define SHM_INFLIGHT_DEFAULT  256u
+#define SHM_SPIN_NS           20000ull    /* busy-wait this long for a reply, then yield */
+#define SHM_YIELD_NS          200000ull   /* then yield this long, then sleep */
+#define SHM_SLEEP_MAX_NS      500000ull
+#define SHM_LIVE_CHECK_NS     1000000ull  /* socket check at most this often while waiting */
+#define SHM_DIRECT_CHECK      1024u       /* one-sided GETs between socket checks */
+#define OP_STATS_INTERNAL     0x7fff      /* rkv_op.op of the handle's own STATS requests */
+
+struct flight {
+	struct rkv_op *op;         /* NULL: free */
+	uint64_t deadline;         /* ns, CLOCK_MONOTONIC */
+	uint32_t gen;              /* bumped on every reuse: request id = gen << 32 | index */
+	uint32_t worker;
+	uint32_t next_free;
+	int internal;              /* a STATS request of rkv_shm stats(), not a caller's op */
+};
+
+struct shm_client {
+	struct rkv base;           /* first: the public handle */
+	int sock;
+	uint8_t *chan;
+	struct rkv_shm_geom g;
+	struct rkv_shm_chan_hdr *hdr;
+	struct rkv_spsc *req, *rsp;          /* per worker: producer / consumer */
+	uint32_t *touched, ntouched;         /* request rings written, not yet published */
+	uint8_t *is_touched;
+	/* one-sided GETs */
+	int one_sided;
+	struct rkv_table **view;
+	void **idx_map, **log_map;
+	uint64_t *idx_bytes, *log_bytes;
+	uint32_t direct_calls;
+	/* operations */
+	struct flight *fl;
+	uint32_t nfl, free_head, live;       /* live: flights in use */
+	struct rkv_op **doneq;               /* completed, not yet handed back: nfl entries */
+	uint32_t dq_head, dq_tail;
+	uint32_t outstanding;                /* caller's ops accepted and not yet polled back */
+	uint32_t stats_pending;
+	uint64_t next_expiry;                /* no deadline is earlier than this */
+	uint64_t last_live_check;
+	int dead;                            /* 0, or the error every op gets now */
+};
+
+#define FREE_END UINT32_MAX
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);  /* vDSO: no syscall */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- completions ------------------------------------------------------------------------- */
+
+static void dq_push(struct shm_client *c, struct rkv_op *op)
+{
+	c->doneq[c->dq_tail++ % c->nfl] = op;
+}
+
+/* Finish flight i with status (already set fields stay). Internal ops are not handed back. */
+static void complete(struct shm_client *c, uint32_t i, int status)
+{
+	struct flight *f = &c->fl[i];
+	struct rkv_op *op = f->op;
+
+	op->status = status;
+	if (f->internal)
+		c->stats_pending--;
+	else
+		dq_push(c, op);
+	f->op = NULL;
+	f->gen++;
+	f->next_free = c->free_head;
+	c->free_head = i;
+	c->live--;
+}
+
+/* The server is gone or the channel is broken: every operation in flight fails with err. */
+static void fail_all(struct shm_client *c, int err)
+{
+	uint32_t i;
+
+	c->dead = err;
+	for (i = 0; i < c->nfl; i++)
+		if (c->fl[i].op)
+			complete(c, i, err);
+}
+
+static int server_gone(struct shm_client *c)
+{
+	struct pollfd p = { .fd = c->sock, .events = POLLIN };
+
+	/* Relaxed: a flag the server sets when it drops us; it publishes no data. */
+	if (atomic_load_explicit(&c->hdr->server_state, memory_order_relaxed) != RKV_SHM_STATE_LIVE)
+		return 1;
+	/* The server sends nothing after the hello: any event is a hang-up or an error. */
+	return poll(&p, 1, 0) > 0;
+}
+
+static void check_live(struct shm_client *c, uint64_t now)
+{
+	if (c->dead || now - c->last_live_check < SHM_LIVE_CHECK_NS)
+		return;
+	c->last_live_check = now;
+	if (server_gone(c))
+		fail_all(c, RKV_ECONN);
+}
+
+static void expire(struct shm_client *c, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	uint32_t i;
+
+	if (now < c->next_expiry)
+		return;
+	for (i = 0; i < c->nfl; i++) {
+		if (!c->fl[i].op)
+			continue;
+		if (c->fl[i].deadline <= now)
+			complete(c, i, RKV_ETIMEDOUT);
+		else if (c->fl[i].deadline < next)
+			next = c->fl[i].deadline;
+	}
+	c->next_expiry = next;
+}
+
+/* Apply one reply (header copied out, data in the ring) to its operation. */
+static void apply(struct shm_client *c, uint32_t w, const struct rkv_shm_rep *r,
+		  const uint8_t *data)
+{
+	uint32_t i = (uint32_t)r->req_id, gen = (uint32_t)(r->req_id >> 32);
+	struct flight *f;
+	struct rkv_op *op;
+	int st;
+
+	if (i >= c->nfl)
+		return;
+	f = &c->fl[i];
+	if (!f->op || f->gen != gen || f->worker != w)
+		return;                          /* late reply to an op that timed out: drop */
+	op = f->op;
+	st = rkv_err_from_status(r->status);
+	if (op->op == RKV_GET || op->op == OP_STATS_INTERNAL) {
+		if (st == RKV_OK) {
+			op->out_len = r->vlen;
+			if (r->dlen != r->vlen || r->vlen > op->cap)
+				st = RKV_ENOBUFS;
+			else if (r->dlen)
+				memcpy(op->buf, data, r->dlen);
+		}
+	}
+	if (st == RKV_OK)
+		op->version = r->version;
+	complete(c, i, st);
+}
+
+/* Take every reply the workers have published. Returns how many were applied. */
+static unsigned reap(struct shm_client *c)
+{
+	unsigned got = 0;
+	uint32_t w;
+
+	for (w = 0; w < c->g.nworkers && !c->dead; w++) {
+		struct rkv_spsc *r = &c->rsp[w];
+		uint32_t avail;
+		int moved = 0;
+
+		if (rkv_spsc_cons_avail(r, &avail)) {
+			fail_all(c, RKV_ECONN);
+			break;
+		}
+		while (avail) {
+			struct rkv_shm_rep h;
+			const uint8_t *slot = rkv_spsc_slot(r, 0);
+			uint32_t contig = rkv_spsc_contig(r);
+
+			memcpy(&h, slot, sizeof h);
+			if (h.units < 1 || h.units > avail || h.units > contig ||
+			    (h.op != RKV_SHM_OP_PAD &&
+			     (h.dlen > c->g.data_max ||
+			      h.units != rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + h.dlen)))) {
+				fail_all(c, RKV_ECONN);  /* the channel cannot be trusted any more */
+				return got;
+			}
+			if (h.op != RKV_SHM_OP_PAD) {
+				apply(c, w, &h, slot + RKV_SHM_ENTRY_HDR);
+				got++;
+			}
+			rkv_spsc_cons_advance(r, h.units);
+			avail -= h.units;
+			moved = 1;
+		}
+		if (moved)
+			rkv_spsc_cons_release(r);
+	}
+	return got;
+}
+
+static unsigned drain(struct shm_client *c, struct rkv_op **done, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && c->dq_head != c->dq_tail) {
+		done[n++] = c->doneq[c->dq_head++ % c->nfl];
+		c->outstanding--;
+	}
+	return n;
+}
+
+/* Wait (spin, yield, sleep) until pred(c) or the time runs out; timeout_ms < 0: until pred.
+ * Every op has a deadline, so "until pred" ends when pred is "something completed". */
+static void wait_until(struct shm_client *c, int (*pred)(const struct shm_client *),
+		       int timeout_ms)
+{
+	uint64_t start = now_ns(), now = start, sleep_ns = 10000;
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000ull;
+	unsigned spins = 0;
+
+	for (;;) {
+		reap(c);
+		if (pred(c))
+			return;
+		if ((++spins & 31) == 0 || now - start >= SHM_SPIN_NS) {
+			now = now_ns();
+			expire(c, now);
+			check_live(c, now);
+			if (pred(c) || now >= end)
+				return;
+		}
+		if (now - start < SHM_SPIN_NS) {
+			cpu_relax();
+		} else if (now - start < SHM_SPIN_NS + SHM_YIELD_NS) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, (long)sleep_ns };
+			nanosleep(&ts, NULL);
+			if (sleep_ns < SHM_SLEEP_MAX_NS)
+				sleep_ns *= 2;
+		}
+	}
+}
+
+static int have_done(const struct shm_client *c)
+{
+	return c->dq_head != c->dq_tail;
+}
+
+static int stats_done(const struct shm_client *c)
+{
+	return c->stats_pending == 0;
+}
+
+/* ---- submit ------------------------------------------------------------------------------ */
+
+/* Put one request on worker w's ring. Returns 0, or -ENOBUFS when the ring is full. */
+static int enqueue(struct shm_client *c, uint32_t w, uint8_t op, const struct rkv_op *o,
+		   uint64_t req_id)
+{
+	struct rkv_spsc *r = &c->req[w];
+	uint32_t vlen = (op == RKV_OP_PUT || op == RKV_OP_CAS) ? (uint32_t)o->vlen : 0;
+	uint32_t klen = op == RKV_OP_STATS ? 0 : (uint32_t)o->klen;
+	uint32_t units = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + klen + vlen);
+	uint32_t contig = rkv_spsc_contig(r);
+	uint32_t need = units <= contig ? units : contig + units, space;
+	uint8_t *p;
+
+	space = rkv_spsc_prod_space_cached(r);
+	if (need > space) {
+		if (rkv_spsc_prod_space(r, &space)) {
+			fail_all(c, RKV_ECONN);
+			return -EPROTO;
+		}
+		if (need > space)
+			return -ENOBUFS;
+	}
+	if (units > contig) {
+		struct rkv_shm_req pad = { .units = contig, .op = RKV_SHM_OP_PAD };
+		memcpy(rkv_spsc_slot(r, 0), &pad, sizeof pad);
+		rkv_spsc_prod_advance(r, contig);
+	}
+	p = rkv_spsc_slot(r, 0);
+	struct rkv_shm_req h = {
+		.units = units, .op = op, .klen = (uint8_t)klen, .vlen = vlen,
+		.cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap,
+		.req_id = req_id, .expect = op == RKV_OP_CAS ? o->expect_version : 0,
+	};
+	memcpy(p, &h, sizeof h);
+	if (klen)
+		memcpy(p + RKV_SHM_ENTRY_HDR, o->key, klen);
+	if (vlen)
+		memcpy(p + RKV_SHM_ENTRY_HDR + klen, o->val, vlen);
+	rkv_spsc_prod_advance(r, units);
+	if (!c->is_touched[w]) {
+		c->is_touched[w] = 1;
+		c->touched[c->ntouched++] = w;
+	}
+	return 0;
+}
+
+static void publish(struct shm_client *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->ntouched; i++) {
+		rkv_spsc_prod_publish(&c->req[c->touched[i]]);
+		c->is_touched[c->touched[i]] = 0;
+	}
+	c->ntouched = 0;
+}
+
+/* Track op on worker w with deadline; returns the flight index (a free one must exist). */
+static uint32_t flight_take(struct shm_client *c, struct rkv_op *op, uint32_t w,
+			    uint64_t deadline, int internal)
+{
+	uint32_t i = c->free_head;
+	struct flight *f = &c->fl[i];
+
+	c->free_head = f->next_free;
+	f->op = op;
+	f->worker = w;
+	f->deadline = deadline;
+	f->internal = internal;
+	c->live++;
+	if (deadline < c->next_expiry)
+		c->next_expiry = deadline;
+	return i;
+}
+
+static void flight_drop(struct shm_client *c, uint32_t i)
+{
+	c->fl[i].op = NULL;
+	c->fl[i].next_free = c->free_head;
+	c->free_head = i;
+	c->live--;
+}
+
+static uint8_t wire_op(int op)
+{
+	switch (op) {
+	case RKV_GET:    return RKV_OP_GET;
+	case RKV_PUT:    return RKV_OP_PUT;
+	case RKV_DEL:    return RKV_OP_DEL;
+	case RKV_PUT_IF: return RKV_OP_CAS;
+	default:         return 0;
+	}
+}
+
+static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
+{
+	struct shm_client *c = (struct shm_client *)h;
+	uint64_t deadline = now_ns() + (uint64_t)c->base.opts.timeout_ms * 1000000ull;
+	unsigned i;
+
+	for (i = 0; i < n && c->outstanding < c->base.opts.max_inflight; i++) {
+		struct rkv_op *o = ops[i];
+		uint8_t op = wire_op(o->op);
+		uint32_t w, fi;
+
+		o->status = 0;
+		o->out_len = 0;
+		o->version = 0;
+		if (c->dead || !op || ((op == RKV_OP_PUT || op == RKV_OP_CAS) &&
+				       o->vlen > c->g.max_value)) {
+			/* Completes at once, through the same queue as replies. */
+			o->status = c->dead ? c->dead : op ? RKV_ETOOBIG : RKV_EINVAL;
+			dq_push(c, o);
+			c->outstanding++;
+			continue;
+		}
+		w = rkv_hash_partition(rkv_hash(o->key, o->klen), c->g.nworkers);
+		fi = flight_take(c, o, w, deadline, 0);
+		if (enqueue(c, w, op, o, (uint64_t)c->fl[fi].gen << 32 | fi)) {
+			flight_drop(c, fi);
+			if (c->dead)
+				continue;        /* broken channel: the next round completes it */
+			break;                   /* ring full: accept the rest later */
+		}
+		c->outstanding++;
+	}
+	publish(c);
+	return (int)i;
+}
+
+static int shm_poll(struct rkv *h, struct rkv_op **done, unsigned max, int timeout_ms)
+{
+	struct shm_client *c = (struct shm_client *)h;
+	unsigned n = drain(c, done, max);
+
+	if (n)
+		return (int)n;
+	reap(c);
+	if (!have_done(c) && c->live) {
+		if (timeout_ms == 0) {
+			uint64_t now = now_ns();
+			expire(c, now);
+			check_live(c, now);
+		} else {
+			wait_until(c, have_done, timeout_ms);
+		}
+	}
+	return (int)drain(c, done, max);
+}
+
+/* ---- one-sided GET ----------------------------------------------------------------------- */
+
+static int shm_get_direct(struct rkv *h, const void *key, size_t klen, void *buf, size_t cap,
+			  size_t *vlen, uint64_t *version)
+{
+	struct shm_client *c = (struct shm_client *)h;
+	uint32_t w, vl = 0;
+	uint64_t ver = 0;
+	int e;
+
+	if (!c->one_sided || c->dead)
+		return 1;
+	/* Relaxed: the server's "gone" flag; it publishes no data. */
+	if (atomic_load_explicit(&c->hdr->server_state, memory_order_relaxed) !=
+	    RKV_SHM_STATE_LIVE)
+		return 1;
+	if (++c->direct_calls % SHM_DIRECT_CHECK == 0 && server_gone(c))
+		return 1;                        /* the ring path reports RKV_ECONN */
+	w = rkv_hash_partition(rkv_hash(key, klen), c->g.nworkers);
+	e = rkv_table_get(c->view[w], key, (uint32_t)klen, buf,
+			  cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap, &vl, &ver);
+	switch (e) {
+	case 0:
+		*vlen = vl;
+		*version = ver;
+		return RKV_OK;
+	case -ENOENT:
+		return RKV_ENOTFOUND;
+	case -ENOBUFS:
+		*vlen = vl;
+		return RKV_ENOBUFS;
+	default:
+		return 1;                        /* -EAGAIN or anything else: ask the owner */
+	}
+}
+
+/* ---- stats ------------------------------------------------------------------------------- */
+
+static int shm_stats(struct rkv *h, char *buf, size_t cap)
+{
+	struct shm_client *c = (struct shm_client *)h;
+	uint32_t nw = c->g.nworkers, w;
+	struct rkv_op *ops;
+	uint8_t *text;
+	size_t len = 0;
+	int e = 0;
+
+	if (c->dead)
+		return c->dead;
+	ops = calloc(nw, sizeof *ops);
+	text = malloc((size_t)nw * RKV_SHM_STATS_MAX);
+	if (!ops || !text) {
+		free(ops);
+		free(text);
+		return RKV_ENOMEM;
+	}
+	uint64_t deadline = now_ns() + (uint64_t)c->base.opts.timeout_ms * 1000000ull;
+	for (w = 0; w < nw; w++) {
+		uint32_t fi;
+		ops[w].op = OP_STATS_INTERNAL;
+		ops[w].buf = text + (size_t)w * RKV_SHM_STATS_MAX;
+		ops[w].cap = RKV_SHM_STATS_MAX;
+		ops[w].status = RKV_ETIMEDOUT;
+		fi = flight_take(c, &ops[w], w, deadline, 1);
+		if (enqueue(c, w, RKV_OP_STATS, &ops[w], (uint64_t)c->fl[fi].gen << 32 | fi)) {
+			flight_drop(c, fi);
+			ops[w].status = c->dead ? c->dead : RKV_EBUSY;
+			continue;
+		}
+		c->stats_pending++;
+	}
+	publish(c);
+	wait_until(c, stats_done, -1);
+	for (w = 0; w < nw && !e; w++) {
+		if (ops[w].status) {
+			e = ops[w].status;
+		} else if (len + ops[w].out_len >= cap) {
+			e = RKV_ENOBUFS;
+		} else {
+			memcpy(buf + len, ops[w].buf, ops[w].out_len);
+			len += ops[w].out_len;
+		}
+	}
+	if (!e)
+		buf[len] = '\0';
+	free(ops);
+	free(text);
+	return e ? e : (int)len;
+}
+
+/* ---- open / close ------------------------------------------------------------------------ */
+
+static void unmap_views(struct shm_client *c)
+{
+	uint32_t w;
+
+	for (w = 0; w < c->g.nworkers; w++) {
+		if (c->view && c->view[w])
+			rkv_table_destroy(c->view[w]);
+		if (c->idx_map && c->idx_map[w])
+			munmap(c->idx_map[w], c->idx_bytes[w]);
+		if (c->log_map && c->log_map[w])
+			munmap(c->log_map[w], c->log_bytes[w]);
+		if (c->view)
+			c->view[w] = NULL;
+		if (c->idx_map)
+			c->idx_map[w] = c->log_map[w] = NULL;
+	}
+	c->one_sided = 0;
+}
+
+static void shm_close(struct rkv *h)
+{
+	struct shm_client *c = (struct shm_client *)h;
+
+	unmap_views(c);
+	if (c->chan)
+		munmap(c->chan, c->g.chan_bytes);
+	if (c->sock >= 0)
+		close(c->sock);
+	free(c->req);
+	free(c->rsp);
+	free(c->touched);
+	free(c->is_touched);
+	free(c->view);
+	free(c->idx_map);
+	free(c->log_map);
+	free(c->idx_bytes);
+	free(c->log_bytes);
+	free(c->fl);
+	free(c->doneq);
+	free(c);
+}
+
+static const struct rkv_backend shm_backend = {
+	.submit = shm_submit,
+	.poll = shm_poll,
+	.get_direct = shm_get_direct,
+	.stats = shm_stats,
+	.close = shm_close,
+};
+
+/* Map fd (at least bytes long) with prot; NULL on failure. */
+static void *map_fd(int fd, uint64_t bytes, int prot)
+{
+	struct stat st;
+	void *p;
+
+	if (bytes == 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < bytes)
+		return NULL;
+	p = mmap(NULL, bytes, prot, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Receive the hello and its fds, waiting at most timeout_ms. Returns the number of fds or -1;
+ * on failure no fd is left open. */
+static int recv_hello(int sock, struct rkv_shm_hello *h, int *fds, int timeout_ms)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * (1 + 2 * RKV_SHM_MAX_WORKERS))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = h, .iov_len = sizeof *h };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof u.buf };
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	struct cmsghdr *cm;
+	ssize_t r;
+	int n = 0, i;
+
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -1;
+	r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (r < 0)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (i = 0; i < k && n < 1 + 2 * (int)RKV_SHM_MAX_WORKERS; i++)
+			memcpy(&fds[n++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	if (r != (ssize_t)sizeof *h || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    h->magic != RKV_SHM_MAGIC || h->version != RKV_SHM_VERSION || h->nfds != (uint32_t)n ||
+	    n < 1) {
+		for (i = 0; i < n; i++)
+			close(fds[i]);
+		return -1;
+	}
+	return n;
+}
+
+/* Map the partitions read-only and open views; on any failure one-sided GETs stay off. */
+static void open_views(struct shm_client *c, const struct rkv_shm_hello *h, const int *fds)
+{
+	uint32_t w;
+
+	for (w = 0; w < c->g.nworkers; w++) {
+		const struct rkv_shm_table_desc *d = &h->tables[w];
+		struct rkv_table_layout l;
+
+		c->idx_bytes[w] = d->index_bytes;
+		c->log_bytes[w] = d->log_bytes;
+		c->idx_map[w] = map_fd(fds[1 + 2 * w], d->index_bytes, PROT_READ);
+		c->log_map[w] = map_fd(fds[2 + 2 * w], d->log_bytes, PROT_READ);
+		if (!c->idx_map[w] || !c->log_map[w])
+			goto fail;
+		l.index_fd = l.log_fd = -1;
+		l.index_bytes = d->index_bytes;
+		l.log_bytes = d->log_bytes;
+		l.nbuckets = d->nbuckets;
+		l.noverflow = d->noverflow;
+		l.max_value = d->max_value;
+		l.flags = d->flags;
+		l.magic = d->magic;
+		l.layout_version = d->layout_version;
+		c->view[w] = rkv_table_open_view(&l, c->idx_map[w], c->log_map[w]);
+		if (!c->view[w])
+			goto fail;
+	}
+	c->one_sided = 1;
+	return;
+fail:
+	unmap_views(c);
+}
+
+struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err)
+{
+	struct rkv_shm_hello *h = NULL;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fds[1 + 2 * RKV_SHM_MAX_WORKERS];
+	struct shm_client *c;
+	int nfds = 0, e = RKV_ENOMEM, i;
+	uint32_t w, nw;
+
+	if (!addr || !*addr || strlen(addr) >= sizeof a.sun_path) {
+		if (err)
+			*err = RKV_EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof *c);
+	h = calloc(1, sizeof *h);
+	if (!c || !h)
+		goto err;
+	c->sock = -1;
+	c->base.be = &shm_backend;
+	if (opts)
+		c->base.opts = *opts;
+	if (!c->base.opts.timeout_ms)
+		c->base.opts.timeout_ms = SHM_TIMEOUT_DEFAULT;
+	if (!c->base.opts.max_inflight)
+		c->base.opts.max_inflight = SHM_INFLIGHT_DEFAULT;
+	c->next_expiry = UINT64_MAX;
+
+	e = RKV_ECONN;
+	memcpy(a.sun_path, addr, strlen(addr) + 1);
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&a, sizeof a) < 0)
+		goto err;
+	nfds = recv_hello(c->sock, h, fds, (int)c->base.opts.timeout_ms);
+	if (nfds < 0) {
+		nfds = 0;
+		goto err;
+	}
+	e = RKV_EPROTO;
+	if (rkv_shm_geom_init(&c->g, h->nworkers, h->max_value) ||
+	    h->chan_bytes != c->g.chan_bytes ||
+	    (uint32_t)nfds != ((h->flags & RKV_SHM_HELLO_TABLES) ? 1 + 2 * h->nworkers : 1))
+		goto err_geom;
+	c->chan = map_fd(fds[0], c->g.chan_bytes, PROT_READ | PROT_WRITE);
+	if (!c->chan)
+		goto err_geom;
+	c->hdr = (struct rkv_shm_chan_hdr *)c->chan;
+	if (c->hdr->magic != RKV_SHM_MAGIC || c->hdr->version != RKV_SHM_VERSION ||
+	    c->hdr->nworkers != c->g.nworkers || c->hdr->ring_slots != c->g.ring_slots ||
+	    c->hdr->slot_size != RKV_SHM_SLOT || c->hdr->ring_bytes != c->g.ring_bytes ||
+	    c->hdr->rings_off != c->g.rings_off || c->hdr->chan_bytes != c->g.chan_bytes)
+		goto err_geom;
+
+	e = RKV_ENOMEM;
+	nw = c->g.nworkers;
+	c->req = calloc(nw, sizeof *c->req);
+	c->rsp = calloc(nw, sizeof *c->rsp);
+	c->touched = calloc(nw, sizeof *c->touched);
+	c->is_touched = calloc(nw, 1);
+	c->view = calloc(nw, sizeof *c->view);
+	c->idx_map = calloc(nw, sizeof *c->idx_map);
+	c->log_map = calloc(nw, sizeof *c->log_map);
+	c->idx_bytes = calloc(nw, sizeof *c->idx_bytes);
+	c->log_bytes = calloc(nw, sizeof *c->log_bytes);
+	c->nfl = c->base.opts.max_inflight + nw;
+	c->fl = calloc(c->nfl, sizeof *c->fl);
+	c->doneq = calloc(c->nfl, sizeof *c->doneq);
+	if (!c->req || !c->rsp || !c->touched || !c->is_touched || !c->view || !c->idx_map ||
+	    !c->log_map || !c->idx_bytes || !c->log_bytes || !c->fl || !c->doneq)
+		goto err_geom;
+	for (i = 0; i < (int)c->nfl; i++)
+		c->fl[i].next_free = i + 1 < (int)c->nfl ? (uint32_t)i + 1 : FREE_END;
+	c->free_head = 0;
+	e = RKV_EPROTO;
+	for (w = 0; w < nw; w++) {
+		/* A fresh channel: both cursors start at 0. */
+		if (rkv_spsc_attach(&c->req[w], c->chan + rkv_shm_ring_off(&c->g, w, 0),
+				    c->g.ring_slots, RKV_SHM_SLOT, 0) ||
+		    rkv_spsc_attach(&c->rsp[w], c->chan + rkv_shm_ring_off(&c->g, w, 1),
+				    c->g.ring_slots, RKV_SHM_SLOT, 0))
+			goto err_geom;
+	}
+	if ((h->flags & RKV_SHM_HELLO_TABLES) && !c->base.opts.no_one_sided)
+		open_views(c, h, fds);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	free(h);
+	if (err)
+		*err = RKV_OK;
+	return &c->base;
+
+err_geom:
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+err:
+	free(h);
+	if (c)
+		shm_close(&c->base);
+	if (err)
+		*err = e;
+	return NULL;
+}

@@ -1,0 +1,872 @@
+/* dpdk-app/shm.c — the server side of shared-memory clients (dpdk-app/shm.h, DESIGN §7).
+ *
+ * Two kinds of threads touch a channel. The control thread (one pthread, may block in poll())
+ * owns the unix socket, creates each client's channel memfd, sends the hello with the fds,
+ * watches every client socket, and reclaims channels. Worker w touches only its own cursors
+ * (struct wcur) and its own two rings of each live channel, in shm_server_poll(): no locks, no
+ * syscalls, no allocation.
+ *
+ * Reclamation is epoch based: to drop a channel the control thread marks it DEAD and bumps the
+ * global epoch; every poll loads the epoch first and, when done, publishes it as the epoch it
+ * has passed. Once every worker has passed the bump, none can still be inside the channel, and
+ * only then is it unmapped and its slot reused. A worker that never polls holds reclamation
+ * back (never safety); shm_server_stop() frees everything once the workers have stopped.
+ *
+ * Trust: nothing in a channel is believed. The geometry and each side's own ring cursor are
+ * kept in server memory; the client's ring indices are checked (rkv_spsc_* -EPROTO) and a
+ * channel with impossible indices is dropped; each entry header is copied out once and checked
+ * (op, lengths, extent within what the ring holds and before the wrap) before its key and value
+ * are copied out; a bad entry is counted (shm_malformed) and answered RKV_S_MALFORMED. Every
+ * poll does bounded work: at most SHM_BURST entries per channel. The channel memfd is sealed
+ * against shrinking (a client cannot make the server fault), and the table fds a client gets
+ * are read-only descriptions of the table memfds.
+ *
+ * This file includes no DPDK header, so tests compile it directly. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shm.h"
+#include "shm_proto.h"
+#include "hash.h"
+#include "proto.h"
+
+#define SHM_BURST          32u    /* entries per channel per poll */
+#define SHM_MAX_CLIENTS    64u
+#define SHM_TICK_MS        20     /* control thread: kill flags and reclamation */
+#define SHM_IDLE_MS        50     /* control thread: nothing to reclaim */
+
+enum chan_state { CH_FREE = 0, CH_LIVE = 1, CH_DEAD = 2 };
+
+/* Worker w's private cursors on one channel: written only by worker w while the channel is
+ * live, by the control thread only before LIVE is published or after reclamation. */
+struct wcur {
+	_Alignas(64) struct rkv_spsc req;   /* consumer side of the request ring */
+	struct rkv_spsc rsp;                /* producer side of the response ring */
+	int poisoned;                       /* ring indices were impossible: ignore until reclaim */
+};
+
+struct chan {
+	_Atomic uint32_t state;   /* enum chan_state: control thread writes, workers read */
+	_Atomic uint32_t kill;    /* set by a worker that found the channel corrupt */
+	/* Control-thread private: */
+	uint8_t *base;
+	int memfd, sock;
+	uint64_t dead_epoch;      /* reclaimable once every worker has passed this epoch */
+	struct wcur *cur;         /* nworkers cursors */
+};
+
+struct wseen {
+	_Alignas(64) _Atomic uint64_t seen;  /* epoch worker w loaded at the start of its last poll */
+};
+
+struct shm_server {
+	struct rkv_shm_geom g;
+	struct rkv_table **tables;
+	unsigned max_clients;
+	struct chan *chans;
+	struct wcur *curs;        /* max_clients * nworkers */
+	struct wseen *seen;       /* nworkers */
+	uint8_t **scratch;        /* per worker: g.data_max bytes */
+	shm_stats_fn stats_fn;
+	void *stats_arg;
+	_Alignas(64) _Atomic uint64_t epoch;
+	_Atomic uint32_t hiwater; /* chans[0..hiwater) have ever been used */
+	_Atomic uint32_t nclients;
+	/* Control thread: */
+	int lfd, evfd;
+	pthread_t thr;
+	struct pollfd *pfd;
+	unsigned *pmap;
+	uint32_t next_id;
+	struct rkv_shm_hello hello;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev;
+	ino_t ino;
+};
+
+/* ---- worker side ------------------------------------------------------------------------- */
+
+static uint8_t status_of(int err)
+{
+	switch (err) {
+	case 0:           return RKV_S_OK;
+	case -ENOENT:     return RKV_S_NOT_FOUND;
+	case -ECANCELED:  return RKV_S_VERSION_MISMATCH;
+	case -E2BIG:      return RKV_S_TOO_BIG;
+	case -EINVAL:     return RKV_S_INVALID;
+	case -ENOSPC:     return RKV_S_NO_SPACE;
+	case -EAGAIN:     return RKV_S_BUSY;
+	default:          return RKV_S_INTERNAL;
+	}
+}
+
+/* A ring index was impossible: stop serving the channel on this worker and ask the control
+ * thread to drop the client. */
+static void poison(struct chan *ch, struct wcur *k, struct shm_counters *c)
+{
+	k->poisoned = 1;
+	c->shm_malformed++;
+	/* Relaxed: a flag the control thread polls; it publishes no data (the channel's memory is
+	 * handed over through the epochs, not through this flag). */
+	atomic_store_explicit(&ch->kill, 1, memory_order_relaxed);
+}
+
+/* Reserve a reply of units slots at the response cursor, writing a PAD first when it would
+ * cross the wrap. Returns the reply's first slot, or NULL when the client has not freed
+ * enough room (nothing written then). *rfree is the free space known. */
+static uint8_t *rsp_reserve(struct rkv_spsc *r, uint32_t units, uint32_t *rfree)
+{
+	uint32_t contig = rkv_spsc_contig(r);
+
+	if (units <= contig) {
+		if (units > *rfree)
+			return NULL;
+	} else {
+		if ((uint64_t)contig + units > *rfree)
+			return NULL;
+		struct rkv_shm_rep pad = { .units = contig, .op = RKV_SHM_OP_PAD };
+		memcpy(rkv_spsc_slot(r, 0), &pad, sizeof pad);
+		rkv_spsc_prod_advance(r, contig);
+		*rfree -= contig;
+	}
+	return rkv_spsc_slot(r, 0);
+}
+
+/* Write the reply header at p (from rsp_reserve) and move the cursor past it and dlen bytes. */
+static void rsp_commit(struct rkv_spsc *r, uint8_t *p, uint32_t *rfree, uint8_t op,
+		       uint8_t status, uint64_t req_id, uint64_t version, uint32_t vlen,
+		       uint32_t dlen)
+{
+	struct rkv_shm_rep h = {
+		.units = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen),
+		.op = op, .status = status, .vlen = vlen, .dlen = dlen,
+		.req_id = req_id, .version = version,
+	};
+	memcpy(p, &h, sizeof h);
+	rkv_spsc_prod_advance(r, h.units);
+	*rfree -= h.units;
+}
+
+/* A header-only reply. Returns 0, or -ENOBUFS when the response ring is full. */
+static int reply_short(struct rkv_spsc *r, uint32_t *rfree, uint8_t op, uint8_t status,
+		       uint64_t req_id, uint64_t version)
+{
+	uint8_t *p = rsp_reserve(r, 1, rfree);
+
+	if (!p)
+		return -ENOBUFS;
+	rsp_commit(r, p, rfree, op, status, req_id, version, 0, 0);
+	return 0;
+}
+
+/* Is this request header one an honest client could have written? */
+static int req_valid(const struct rkv_shm_req *q, uint32_t max_value)
+{
+	if (q->flags)
+		return 0;
+	switch (q->op) {
+	case RKV_OP_GET:
+	case RKV_OP_DEL:
+		if (q->klen < 1 || q->klen > RKV_TABLE_KEY_MAX || q->vlen)
+			return 0;
+		break;
+	case RKV_OP_PUT:
+	case RKV_OP_CAS:
+		if (q->klen < 1 || q->klen > RKV_TABLE_KEY_MAX || q->vlen > max_value)
+			return 0;
+		break;
+	case RKV_OP_STATS:
+		if (q->klen || q->vlen)
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	return q->units == rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + q->klen + q->vlen);
+}
+
+static size_t stats_text(struct shm_server *s, unsigned w, const struct shm_counters *c,
+			 char *buf, size_t cap)
+{
+	size_t n = 0;
+	int r;
+
+	if (s->stats_fn)
+		return w == 0 ? s->stats_fn(s->stats_arg, buf, cap) : 0;
+#define X(name) \
+	r = snprintf(buf + n, cap - n, "w%u." #name " %llu\n", w, (unsigned long long)c->name); \
+	if (r < 0 || (size_t)r >= cap - n) \
+		return n; \
+	n += (size_t)r;
+	SHM_COUNTERS(X)
+#undef X
+	return n;
+}
+
+/* GET: copy the value straight into the response ring when the contiguous room there can take
+ * the largest answer, else through the worker's scratch buffer. Returns 0 or -ENOBUFS (ring
+ * full: the request stays for the next poll; a GET can be re-run). */
+static int do_get(struct shm_server *s, unsigned w, struct rkv_table *t, struct wcur *k,
+		  uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *key,
+		  struct shm_counters *c)
+{
+	uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
+	uint32_t need = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap);
+	uint32_t vlen = 0, dlen;
+	uint64_t ver = 0;
+	uint8_t *p, *dst;
+	int e;
+
+	if (need <= rkv_spsc_contig(&k->rsp) && need <= *rfree) {
+		p = rkv_spsc_slot(&k->rsp, 0);
+		dst = p + RKV_SHM_ENTRY_HDR;
+	} else {
+		p = NULL;
+		dst = s->scratch[w];
+	}
+	e = rkv_table_get(t, key, q->klen, dst, cap, &vlen, &ver);
+	if (e == 0 && vlen > cap)
+		e = -EIO;                    /* a table bug; never copy past cap */
+	dlen = e == 0 ? vlen : 0;
+	if (e == -ENOBUFS)
+		e = 0;                       /* found; too long for the client: dlen 0 says so */
+	if (!p) {
+		p = rsp_reserve(&k->rsp, rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen), rfree);
+		if (!p)
+			return -ENOBUFS;
+		if (dlen)
+			memcpy(p + RKV_SHM_ENTRY_HDR, dst, dlen);
+	}
+	if (e == 0)
+		c->shm_hits++;
+	else if (e == -ENOENT)
+		c->shm_misses++;
+	else
+		c->shm_errors++;
+	rsp_commit(&k->rsp, p, rfree, RKV_OP_GET, status_of(e), q->req_id, e ? 0 : ver,
+		   e ? 0 : vlen, dlen);
+	return 0;
+}
+
+/* Execute one validated request whose key and value start at src (in the ring). Returns 0, or
+ * -ENOBUFS when its reply does not fit now (nothing executed then). */
+static int execute(struct shm_server *s, unsigned w, struct rkv_table *t, struct wcur *k,
+		   uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *src,
+		   struct rkv_clock *clk, struct shm_counters *c)
+{
+	uint8_t key[RKV_TABLE_KEY_MAX];
+	uint64_t stamp = 0;
+	uint8_t *p;
+	int e;
+
+	if (q->op == RKV_OP_STATS) {
+		size_t cap = q->cap < RKV_SHM_STATS_MAX ? q->cap : RKV_SHM_STATS_MAX;
+		size_t n = stats_text(s, w, c, (char *)s->scratch[w], cap);
+		if (n > cap)
+			n = cap;
+		p = rsp_reserve(&k->rsp, rkv_shm_units(RKV_SHM_ENTRY_HDR + n), rfree);
+		if (!p)
+			return -ENOBUFS;
+		memcpy(p + RKV_SHM_ENTRY_HDR, s->scratch[w], n);
+		rsp_commit(&k->rsp, p, rfree, RKV_OP_STATS, RKV_S_OK, q->req_id, 0,
+			   (uint32_t)n, (uint32_t)n);
+		return 0;
+	}
+	if (*rfree < 1 || (q->op == RKV_OP_GET && *rfree < 2))
+		return -ENOBUFS;                         /* cheap early out before any work */
+	memcpy(key, src, q->klen);                       /* copied once: the client may rewrite it */
+	if (rkv_hash_partition(rkv_hash(key, q->klen), s->g.nworkers) != w) {
+		if (reply_short(&k->rsp, rfree, q->op, RKV_S_INVALID, q->req_id, 0))
+			return -ENOBUFS;
+		c->shm_wrong_worker++;
+		return 0;
+	}
+	if (q->op == RKV_OP_GET)
+		return do_get(s, w, t, k, rfree, q, key, c);
+
+	p = rsp_reserve(&k->rsp, 1, rfree);
+	if (!p)
+		return -ENOBUFS;
+	switch (q->op) {
+	case RKV_OP_PUT:
+	case RKV_OP_CAS:
+		/* Copied out first so the table checksums and stores the same bytes. */
+		memcpy(s->scratch[w], src + q->klen, q->vlen);
+		stamp = rkv_clock_now(clk);
+		e = q->op == RKV_OP_PUT
+			? rkv_table_put_owner(t, key, q->klen, s->scratch[w], q->vlen, stamp)
+			: rkv_table_put_if_owner(t, key, q->klen, s->scratch[w], q->vlen, stamp,
+						 q->expect);
+		break;
+	default: /* RKV_OP_DEL */
+		stamp = rkv_clock_now(clk);
+		e = rkv_table_delete_owner(t, key, q->klen, stamp);
+		if (e == -ENOENT)
+			c->shm_misses++;
+		break;
+	}
+	if (e && e != -ENOENT && e != -ECANCELED)
+		c->shm_errors++;
+	rsp_commit(&k->rsp, p, rfree, q->op, status_of(e), q->req_id, e ? 0 : stamp, 0, 0);
+	return 0;
+}
+
+static void count_op(uint8_t op, struct shm_counters *c)
+{
+	switch (op) {
+	case RKV_OP_GET: c->shm_gets++; break;
+	case RKV_OP_PUT: c->shm_puts++; break;
+	case RKV_OP_DEL: c->shm_dels++; break;
+	case RKV_OP_CAS: c->shm_cas++; break;
+	default: break;
+	}
+}
+
+/* Serve up to SHM_BURST entries of worker w's request ring in ch. Returns requests served. */
+static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct rkv_table *t,
+		      struct rkv_clock *clk, struct shm_counters *c)
+{
+	struct wcur *k = &ch->cur[w];
+	uint32_t avail, rfree, n, served = 0;
+	int moved = 0, replied = 0;
+
+	if (k->poisoned)
+		return 0;
+	if (rkv_spsc_cons_avail(&k->req, &avail)) {
+		poison(ch, k, c);
+		return 0;
+	}
+	if (avail == 0)
+		return 0;
+	if (rkv_spsc_prod_space(&k->rsp, &rfree)) {
+		poison(ch, k, c);
+		return 0;
+	}
+	for (n = 0; avail && n < SHM_BURST; n++) {
+		struct rkv_shm_req q;
+		uint32_t contig = rkv_spsc_contig(&k->req);
+		const uint8_t *slot = rkv_spsc_slot(&k->req, 0);
+		int sane;
+
+		memcpy(&q, slot, sizeof q);              /* copied once, checked on the copy */
+		sane = q.units >= 1 && q.units <= avail && q.units <= contig;
+		if (q.op == RKV_SHM_OP_PAD && sane) {
+			rkv_spsc_cons_advance(&k->req, q.units);
+			avail -= q.units;
+			moved = 1;
+			continue;
+		}
+		if (!sane || !req_valid(&q, s->g.max_value)) {
+			/* Answered once; a header whose extent is unusable takes everything the
+			 * client has published with it (there is no next entry to find). */
+			if (reply_short(&k->rsp, &rfree, q.op < RKV_OP_MAX_ ? q.op : RKV_OP_MAX_,
+					RKV_S_MALFORMED, q.req_id, 0)) {
+				c->shm_resp_full++;
+				break;
+			}
+			c->shm_requests++;
+			c->shm_malformed++;
+			rkv_spsc_cons_advance(&k->req, sane ? q.units : avail);
+			avail = sane ? avail - q.units : 0;
+			moved = replied = 1;
+			continue;
+		}
+		if (execute(s, w, t, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, clk, c)) {
+			c->shm_resp_full++;
+			break;
+		}
+		c->shm_requests++;
+		count_op(q.op, c);
+		rkv_spsc_cons_advance(&k->req, q.units);
+		avail -= q.units;
+		moved = replied = 1;
+		served++;
+	}
+	if (replied)
+		rkv_spsc_prod_publish(&k->rsp);
+	if (moved)
+		rkv_spsc_cons_release(&k->req);
+	return served;
+}
+
+unsigned shm_server_poll(struct shm_server *s, unsigned w, struct rkv_table *t,
+			 struct rkv_clock *clk, struct shm_counters *c)
+{
+	unsigned served = 0;
+	uint32_t i, hi;
+	uint64_t e;
+
+	if (!s || w >= s->g.nworkers)
+		return 0;
+	/* Pairs with the control thread's acq_rel fetch_add in chan_drop(): a poll that starts at
+	 * the bumped epoch sees the channel's DEAD state stored before it. */
+	e = atomic_load_explicit(&s->epoch, memory_order_acquire);
+	/* Pairs with the release store in chan_accept(): slots below hiwater are initialised. */
+	hi = atomic_load_explicit(&s->hiwater, memory_order_acquire);
+	for (i = 0; i < hi; i++) {
+		struct chan *ch = &s->chans[i];
+		/* Pairs with the release store of CH_LIVE in chan_accept(): the mapping and our
+		 * cursors are set up before we see LIVE. */
+		if (atomic_load_explicit(&ch->state, memory_order_acquire) == CH_LIVE)
+			served += serve(s, ch, w, t, clk, c);
+	}
+	/* Pairs with the acquire load in chan_reclaim(): all our accesses to channels in this and
+	 * earlier polls happen before the control thread unmaps one dropped before epoch e. */
+	atomic_store_explicit(&s->seen[w].seen, e, memory_order_release);
+	return served;
+}
+
+/* ---- control thread ---------------------------------------------------------------------- */
+
+static void desc_from_layout(struct rkv_shm_table_desc *d, const struct rkv_table_layout *l)
+{
+	d->index_bytes = l->index_bytes;
+	d->log_bytes = l->log_bytes;
+	d->nbuckets = l->nbuckets;
+	d->noverflow = l->noverflow;
+	d->max_value = l->max_value;
+	d->flags = l->flags;
+	d->magic = l->magic;
+	d->layout_version = l->layout_version;
+}
+
+/* Open a read-only description of a table memfd for the client (its mapping must be RO). */
+static int reopen_ro(int fd)
+{
+	char p[64];
+
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	return open(p, O_RDONLY | O_CLOEXEC);
+}
+
+/* Send the hello with the channel fd and, when every table is shared, the table fds. */
+static int send_hello(struct shm_server *s, struct chan *ch, uint32_t id)
+{
+	struct rkv_shm_hello *h = &s->hello;
+	int fds[1 + 2 * RKV_SHM_MAX_WORKERS];
+	unsigned nfds = 1, w, i;
+	union {
+		char buf[CMSG_SPACE(sizeof fds)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = h, .iov_len = sizeof *h };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf };
+	struct cmsghdr *cm;
+	ssize_t r;
+
+	memset(h, 0, sizeof *h);
+	memset(&u, 0, sizeof u);
+	h->magic = RKV_SHM_MAGIC;
+	h->version = RKV_SHM_VERSION;
+	h->nworkers = s->g.nworkers;
+	h->max_value = s->g.max_value;
+	h->chan_bytes = s->g.chan_bytes;
+	h->client_id = id;
+	h->flags = RKV_SHM_HELLO_TABLES;
+	fds[0] = ch->memfd;
+	for (w = 0; w < s->g.nworkers; w++) {
+		struct rkv_table_layout l;
+		int fi, fl;
+
+		if (rkv_table_layout(s->tables[w], &l) || l.index_fd < 0 || l.log_fd < 0) {
+			h->flags = 0;
+			break;
+		}
+		fi = reopen_ro(l.index_fd);
+		fl = fi >= 0 ? reopen_ro(l.log_fd) : -1;
+		if (fl < 0) {
+			if (fi >= 0)
+				close(fi);
+			h->flags = 0;
+			break;
+		}
+		fds[nfds++] = fi;
+		fds[nfds++] = fl;
+		desc_from_layout(&h->tables[w], &l);
+	}
+	if (!h->flags) {                 /* no one-sided GETs: the rings alone */
+		for (i = 1; i < nfds; i++)
+			close(fds[i]);
+		nfds = 1;
+		memset(h->tables, 0, sizeof h->tables);
+	}
+	h->nfds = nfds;
+	msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	r = sendmsg(ch->sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	for (i = 1; i < nfds; i++)
+		close(fds[i]);
+	return r == (ssize_t)sizeof *h ? 0 : -EIO;
+}
+
+static void chan_unmap(struct shm_server *s, struct chan *ch)
+{
+	if (ch->base)
+		munmap(ch->base, s->g.chan_bytes);
+	if (ch->memfd >= 0)
+		close(ch->memfd);
+	if (ch->sock >= 0)
+		close(ch->sock);
+	ch->base = NULL;
+	ch->memfd = ch->sock = -1;
+}
+
+/* Create slot i's channel for the connected socket fd and send the hello. */
+static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id)
+{
+	struct rkv_shm_chan_hdr *h;
+	unsigned w;
+
+	ch->sock = fd;
+	ch->memfd = memfd_create("ringkv-shm-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (ch->memfd < 0)
+		goto err;
+	if (ftruncate(ch->memfd, (off_t)s->g.chan_bytes) < 0 ||
+	    fcntl(ch->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		goto err;
+	ch->base = mmap(NULL, s->g.chan_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, ch->memfd, 0);
+	if (ch->base == MAP_FAILED) {
+		ch->base = NULL;
+		goto err;
+	}
+	h = (struct rkv_shm_chan_hdr *)ch->base;
+	h->magic = RKV_SHM_MAGIC;
+	h->version = RKV_SHM_VERSION;
+	h->nworkers = s->g.nworkers;
+	h->max_value = s->g.max_value;
+	h->ring_slots = s->g.ring_slots;
+	h->slot_size = RKV_SHM_SLOT;
+	h->ring_bytes = s->g.ring_bytes;
+	h->rings_off = s->g.rings_off;
+	h->chan_bytes = s->g.chan_bytes;
+	h->client_id = id;
+	atomic_init(&h->server_state, RKV_SHM_STATE_LIVE); /* not yet shared */
+	for (w = 0; w < s->g.nworkers; w++) {
+		struct wcur *k = &ch->cur[w];
+		void *rq = ch->base + rkv_shm_ring_off(&s->g, w, 0);
+		void *rp = ch->base + rkv_shm_ring_off(&s->g, w, 1);
+		rkv_spsc_init(rq);
+		rkv_spsc_init(rp);
+		if (rkv_spsc_attach(&k->req, rq, s->g.ring_slots, RKV_SHM_SLOT, 0) ||
+		    rkv_spsc_attach(&k->rsp, rp, s->g.ring_slots, RKV_SHM_SLOT, 0))
+			goto err;
+		k->poisoned = 0;
+	}
+	if (send_hello(s, ch, id))
+		goto err;
+	return 0;
+err:
+	chan_unmap(s, ch);
+	return -1;
+}
+
+static void chan_accept(struct shm_server *s)
+{
+	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	uint32_t i, hi;
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < s->max_clients; i++)
+		/* Relaxed: only this thread writes state; FREE slots are not touched by workers. */
+		if (atomic_load_explicit(&s->chans[i].state, memory_order_relaxed) == CH_FREE)
+			break;
+	if (i == s->max_clients) {
+		close(fd);                       /* full: the client sees EOF before any hello */
+		return;
+	}
+	if (chan_setup(s, &s->chans[i], fd, ++s->next_id))
+		return;
+	atomic_store_explicit(&s->chans[i].kill, 0, memory_order_relaxed); /* workers see LIVE after */
+	/* Pairs with the workers' acquire load of state: mapping and cursors before LIVE. */
+	atomic_store_explicit(&s->chans[i].state, CH_LIVE, memory_order_release);
+	hi = atomic_load_explicit(&s->hiwater, memory_order_relaxed); /* only we write it */
+	if (i + 1 > hi)
+		/* Pairs with the acquire load in shm_server_poll(). */
+		atomic_store_explicit(&s->hiwater, i + 1, memory_order_release);
+	/* Relaxed: a statistic for shm_server_clients(). */
+	atomic_fetch_add_explicit(&s->nclients, 1, memory_order_relaxed);
+}
+
+/* Stop serving a live channel: close the socket now (the client sees it), free later. */
+static void chan_drop(struct shm_server *s, struct chan *ch)
+{
+	struct rkv_shm_chan_hdr *h = (struct rkv_shm_chan_hdr *)ch->base;
+
+	/* Relaxed: tells a client still mapped that we are gone; it publishes no data. */
+	atomic_store_explicit(&h->server_state, RKV_SHM_STATE_CLOSED, memory_order_relaxed);
+	close(ch->sock);
+	ch->sock = -1;
+	/* Relaxed: ordered before the epoch bump below by its release half. */
+	atomic_store_explicit(&ch->state, CH_DEAD, memory_order_relaxed);
+	/* Pairs with the workers' acquire load of epoch in shm_server_poll(): a poll that loads
+	 * the new value sees DEAD and leaves the channel alone. */
+	ch->dead_epoch = atomic_fetch_add_explicit(&s->epoch, 1, memory_order_acq_rel) + 1;
+	/* Relaxed: a statistic. */
+	atomic_fetch_sub_explicit(&s->nclients, 1, memory_order_relaxed);
+}
+
+/* Free a dead channel once no worker can be inside it. Returns 1 when freed. */
+static int chan_reclaim(struct shm_server *s, struct chan *ch)
+{
+	unsigned w;
+
+	for (w = 0; w < s->g.nworkers; w++)
+		/* Pairs with the release store at the end of shm_server_poll(). */
+		if (atomic_load_explicit(&s->seen[w].seen, memory_order_acquire) < ch->dead_epoch)
+			return 0;
+	chan_unmap(s, ch);
+	/* Relaxed: workers skip anything that is not LIVE; reuse publishes LIVE with release. */
+	atomic_store_explicit(&ch->state, CH_FREE, memory_order_relaxed);
+	return 1;
+}
+
+static void *control_main(void *arg)
+{
+	struct shm_server *s = arg;
+
+	for (;;) {
+		unsigned n = 0, i, dead = 0;
+		int r;
+
+		s->pfd[n++] = (struct pollfd){ .fd = s->evfd, .events = POLLIN };
+		s->pfd[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+		for (i = 0; i < s->max_clients; i++) {
+			struct chan *ch = &s->chans[i];
+			uint32_t st = atomic_load_explicit(&ch->state, memory_order_relaxed); /* ours */
+			if (st == CH_DEAD)
+				dead++;
+			if (st != CH_LIVE)
+				continue;
+			/* Relaxed: see poison(). */
+			if (atomic_load_explicit(&ch->kill, memory_order_relaxed)) {
+				chan_drop(s, ch);
+				dead++;
+				continue;
+			}
+			s->pmap[n] = i;
+			s->pfd[n++] = (struct pollfd){ .fd = ch->sock, .events = POLLIN };
+		}
+		r = poll(s->pfd, n, dead ? SHM_TICK_MS : SHM_IDLE_MS);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r > 0 && s->pfd[0].revents)
+			break;                       /* shm_server_stop() */
+		if (r > 0 && (s->pfd[1].revents & POLLIN))
+			chan_accept(s);
+		for (i = 2; r > 0 && i < n; i++)
+			/* Clients send nothing after connecting: any event is a hang-up, an error,
+			 * or a protocol violation. */
+			if (s->pfd[i].revents)
+				chan_drop(s, &s->chans[s->pmap[i]]);
+		for (i = 0; i < s->max_clients; i++)
+			if (atomic_load_explicit(&s->chans[i].state, memory_order_relaxed) == CH_DEAD)
+				chan_reclaim(s, &s->chans[i]);
+	}
+	return NULL;
+}
+
+/* ---- start / stop ------------------------------------------------------------------------ */
+
+/* Make path free to bind: absent, or a socket nobody answers on (stale, removed). A live
+ * server's socket is never taken. */
+static int claim_path(const char *path, const struct sockaddr_un *a)
+{
+	struct stat st;
+	int fd, r, e;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "shm: %s exists and is not a socket\n", path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (const struct sockaddr *)a, sizeof *a);
+	e = errno;
+	close(fd);
+	if (r == 0 || e == EPROTOTYPE || e == EAGAIN) {
+		fprintf(stderr, "shm: %s is in use by a running server\n", path);
+		return -EADDRINUSE;
+	}
+	if (e == ECONNREFUSED) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	return e == ENOENT ? 0 : -e;
+}
+
+static void server_free(struct shm_server *s)
+{
+	unsigned w;
+
+	if (s->scratch)
+		for (w = 0; w < s->g.nworkers; w++)
+			free(s->scratch[w]);
+	free(s->scratch);
+	free(s->tables);
+	free(s->chans);
+	free(s->curs);
+	free(s->seen);
+	free(s->pfd);
+	free(s->pmap);
+	if (s->lfd >= 0)
+		close(s->lfd);
+	if (s->evfd >= 0)
+		close(s->evfd);
+	free(s);
+}
+
+struct shm_server *shm_server_start(const char *path, const struct shm_server_conf *conf,
+				    int *err)
+{
+	struct shm_server *s;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	unsigned i, w;
+	int e = -EINVAL;
+
+	if (!path || !conf || !conf->tables || strlen(path) == 0 ||
+	    strlen(path) >= sizeof a.sun_path) {
+		fprintf(stderr, "shm: bad socket path or configuration\n");
+		goto err0;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s) {
+		e = -ENOMEM;
+		goto err0;
+	}
+	s->lfd = s->evfd = -1;
+	if (rkv_shm_geom_init(&s->g, conf->nworkers,
+			      conf->max_value ? conf->max_value : RKV_TABLE_VALUE_DEFAULT)) {
+		fprintf(stderr, "shm: %u workers / max value %u not supported\n", conf->nworkers,
+			conf->max_value);
+		goto err1;
+	}
+	s->max_clients = conf->max_clients ? conf->max_clients : SHM_MAX_CLIENTS;
+	e = -ENOMEM;
+	s->tables = calloc(s->g.nworkers, sizeof *s->tables);
+	s->chans = calloc(s->max_clients, sizeof *s->chans);
+	s->curs = aligned_alloc(64, (size_t)s->max_clients * s->g.nworkers * sizeof *s->curs);
+	s->seen = aligned_alloc(64, s->g.nworkers * sizeof *s->seen);
+	s->scratch = calloc(s->g.nworkers, sizeof *s->scratch);
+	s->pfd = calloc(2 + s->max_clients, sizeof *s->pfd);
+	s->pmap = calloc(2 + s->max_clients, sizeof *s->pmap);
+	if (!s->tables || !s->chans || !s->curs || !s->seen || !s->scratch || !s->pfd || !s->pmap)
+		goto err1;
+	memset(s->curs, 0, (size_t)s->max_clients * s->g.nworkers * sizeof *s->curs);
+	for (w = 0; w < s->g.nworkers; w++) {
+		s->tables[w] = conf->tables[w];
+		atomic_init(&s->seen[w].seen, 0);
+		s->scratch[w] = malloc(s->g.data_max);
+		if (!s->scratch[w] || !s->tables[w])
+			goto err1;
+	}
+	for (i = 0; i < s->max_clients; i++) {
+		atomic_init(&s->chans[i].state, CH_FREE);
+		atomic_init(&s->chans[i].kill, 0);
+		s->chans[i].memfd = s->chans[i].sock = -1;
+		s->chans[i].cur = &s->curs[(size_t)i * s->g.nworkers];
+	}
+	atomic_init(&s->epoch, 0);
+	atomic_init(&s->hiwater, 0);
+	atomic_init(&s->nclients, 0);
+
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	snprintf(s->path, sizeof s->path, "%s", path);
+	if ((e = claim_path(path, &a)))
+		goto err1;
+	s->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->lfd < 0 || bind(s->lfd, (struct sockaddr *)&a, sizeof a) < 0) {
+		e = -errno;
+		fprintf(stderr, "shm: cannot bind %s: %s\n", path, strerror(errno));
+		goto err1;
+	}
+	if (listen(s->lfd, 64) < 0 || stat(path, &st) < 0) {
+		e = -errno;
+		fprintf(stderr, "shm: cannot listen on %s: %s\n", path, strerror(errno));
+		goto err2;
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->evfd = eventfd(0, EFD_CLOEXEC);
+	if (s->evfd < 0) {
+		e = -errno;
+		goto err2;
+	}
+	if ((e = -pthread_create(&s->thr, NULL, control_main, s))) {
+		fprintf(stderr, "shm: cannot start the control thread\n");
+		goto err2;
+	}
+	return s;
+err2:
+	unlink(path);
+err1:
+	server_free(s);
+err0:
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+void shm_server_stop(struct shm_server *s)
+{
+	uint64_t one = 1;
+	struct stat st;
+	unsigned i;
+
+	if (!s)
+		return;
+	if (write(s->evfd, &one, sizeof one) != sizeof one)
+		fprintf(stderr, "shm: cannot wake the control thread: %s\n", strerror(errno));
+	pthread_join(s->thr, NULL);
+	for (i = 0; i < s->max_clients; i++) {
+		struct chan *ch = &s->chans[i];
+		/* Relaxed: the control thread has exited (joined) and workers have stopped. */
+		uint32_t st_ = atomic_load_explicit(&ch->state, memory_order_relaxed);
+		if (st_ == CH_LIVE)
+			/* Relaxed: tells the client we are gone; it publishes no data. */
+			atomic_store_explicit(&((struct rkv_shm_chan_hdr *)ch->base)->server_state,
+					      RKV_SHM_STATE_CLOSED, memory_order_relaxed);
+		if (st_ != CH_FREE)
+			chan_unmap(s, ch);
+	}
+	/* Remove the socket file only if it is still ours (not a successor's). */
+	if (stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+		unlink(s->path);
+	server_free(s);
+}
+
+unsigned shm_server_clients(const struct shm_server *s)
+{
+	/* Relaxed: a statistic, exact only when nothing connects or leaves meanwhile. */
+	return s ? atomic_load_explicit(&((struct shm_server *)s)->nclients,
+					memory_order_relaxed) : 0;
+}
+
+void shm_server_set_stats(struct shm_server *s, shm_stats_fn fn, void *arg)
+{
+	if (s) {
+		s->stats_fn = fn;
+		s->stats_arg = arg;
+	}
+}
