@@ -3,9 +3,9 @@
  *
  * Invariant: at least one segment is free except while a compaction is re-appending a
  * victim's live records, because puts and deletes never take the last free segment (puts not
- * the last two) and a victim's live bytes always fit in one segment. So compaction can always finish, and a put
- * that meets a full log either gets the space compaction frees or -ENOSPC with nothing
- * stored harmed. Owner-only; never allocates or makes a syscall after rkv_log_init. The
+ * the last two) and a victim's live bytes always fit in one segment. So compaction can always
+ * finish, and a put that meets a full log either gets the space compaction frees or -ENOSPC
+ * with nothing stored harmed. Owner-only; never allocates or makes a syscall after rkv_log_init. The
  * log never decides whether a record is live: core/table.c (which owns the index) does.
  */
 #include "log.h"

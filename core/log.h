@@ -20,11 +20,13 @@
  * fewer than one segment), and one for deletes' tombstones, so a full log can still delete.
  *
  * Concurrency: only the owner calls anything here. Optimistic readers elsewhere may be
- * reading any record at any time, so every store into log memory is a relaxed 64-bit atomic
- * store (rkv_log_st64) and every racing read a relaxed atomic load (rkv_log_ld64): copying
- * with those is what keeps racing accesses defined in C11 and clean under TSan; the seqlock
- * in the index bucket (core/table.c) decides whether what was read may be used. Never
- * allocates or makes a syscall after rkv_log_init.
+ * reading any record at any time, so every store into log memory is a 64-bit atomic store
+ * (rkv_log_st64, release) and every racing read an atomic load (rkv_log_ld64, acquire):
+ * copying word by word with those keeps racing accesses defined in C11 and visible to TSan,
+ * and their ordering replaces the fences of a textbook seqlock (GCC rejects fences under
+ * TSan). On x86 both compile to plain movs, so this costs nothing over relaxed + fences. The
+ * seqlock in the index bucket (core/table.c) decides whether what was read may be used.
+ * Never allocates or makes a syscall after rkv_log_init.
  */
 #ifndef RKV_LOG_H
 #define RKV_LOG_H
@@ -73,14 +75,18 @@ static inline uint32_t rkv_rec_csum(uint64_t khash, uint64_t version, uint32_t m
 /* Racy word access to log memory (see the top of this file). p must be 8-byte aligned. */
 static inline uint64_t rkv_log_ld64(const void *p)
 {
-	return __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED); /* validated by seqlock */
+	/* pairs with rkv_log_st64: seeing a newer word means the reader's version re-check also
+	 * sees the slot change (odd version) the owner made before rewriting this memory */
+	return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
 }
 static inline void rkv_log_st64(void *p, uint64_t v)
 {
-	__atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED); /* published by bucket seqlock */
+	/* orders the owner's earlier stores (odd versions of slots that pointed here) before
+	 * this word; pairs with rkv_log_ld64 */
+	__atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE);
 }
 
-/* Copy n bytes from 8-aligned log memory src to any dst with relaxed word loads. Reads up to
+/* Copy n bytes from 8-aligned log memory src to any dst with atomic word loads. Reads up to
  * 7 bytes of record padding past n, never past the record. */
 static inline void rkv_log_copy_out(void *dst, const uint8_t *src, uint64_t n)
 {
@@ -96,7 +102,7 @@ static inline void rkv_log_copy_out(void *dst, const uint8_t *src, uint64_t n)
 	}
 }
 
-/* Compare n bytes of a caller's key with 8-aligned log memory (racy loads). 0 when equal. */
+/* Compare n bytes of a caller's key with 8-aligned log memory (atomic loads). 0: equal. */
 static inline int rkv_log_keycmp(const uint8_t *logp, const void *key, uint32_t n)
 {
 	const uint8_t *k = key;
@@ -192,11 +198,11 @@ static inline uint64_t rkv_log_garbage(const struct rkv_log *l)
 }
 
 /* Compaction cursor. victim_begin picks the full segment with the least live bytes among
- * those with at least min_garbage bytes of garbage (>= 1) and returns 0, or -ENOENT. The caller then examines the
- * records in [victim_pos, victim_end), advancing victim_pos, re-appending the live ones, and
- * calls victim_end when victim_pos reaches victim_end: the segment becomes free. */
+ * those with at least min_garbage bytes of garbage (>= 1) and returns 0, or -ENOENT. The
+ * caller then examines the records in [victim_pos, victim_end), advancing victim_pos,
+ * re-appending the live ones, and calls victim_finish when victim_pos reaches victim_end. */
 int rkv_log_victim_begin(struct rkv_log *l, uint64_t min_garbage);
-/* Frees the victim; returns the bytes that became free space (its garbage). */
+/* Frees the victim; returns its size (the caller subtracts what it re-appended). */
 uint64_t rkv_log_victim_finish(struct rkv_log *l);
 
 #endif

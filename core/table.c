@@ -3,9 +3,12 @@
  * Concurrency: exactly one writer, the owning core (the _owner functions); any number of
  * optimistic readers in any thread or process. A main bucket's version is a seqlock over its
  * whole chain: the owner makes it odd, edits slots / links, makes it even. A reader loads the
- * version (acquire), reads slots and the record with relaxed atomic loads, then re-loads the
- * version behind an acquire fence and retries if it changed or was odd. Log memory is
- * rewritten only after every slot that pointed into it changed (compaction moves live
+ * version (acquire), reads slots and the record with acquire loads, then re-loads the version
+ * and retries if it changed or was odd. The owner's slot and log stores are release stores,
+ * so a reader load that sees any of them makes every earlier owner store, the odd version
+ * included, visible to the re-check: the ordering a fence-based seqlock gets from fences,
+ * here on the accesses themselves (plain movs on x86; GCC rejects fences under TSan). Log
+ * memory is rewritten only after every slot that pointed into it changed (compaction moves live
  * records first, overwrites and deletes change the slot), so a stable version proves that the
  * record bytes read were the ones published. Views for other threads and processes also
  * verify the record checksum; the owner's own handle skips it (the seqlock suffices, and the
@@ -55,7 +58,7 @@ static inline uint64_t slot_tag(uint64_t h)
 static inline const struct rkv_bucket *bucket_next(const struct rkv_table *t,
 						   const struct rkv_bucket *b)
 {
-	uint32_t n = __atomic_load_n(&b->next, __ATOMIC_RELAXED); /* covered by head seqlock */
+	uint32_t n = __atomic_load_n(&b->next, __ATOMIC_ACQUIRE); /* pairs with link store */
 	if (n == 0 || n > t->noverflow)
 		return NULL;
 	return &t->bk[t->nbuckets + n - 1];
@@ -65,11 +68,9 @@ static inline const struct rkv_bucket *bucket_next(const struct rkv_table *t,
 
 static inline void wr_begin(struct rkv_bucket *head)
 {
-	/* odd: readers of this chain will retry */
+	/* odd: readers of this chain retry. Relaxed is enough: every slot / log store after it
+	 * is a release store, which orders it first (see the top of this file) */
 	__atomic_store_n(&head->version, head->version + 1, __ATOMIC_RELAXED);
-	/* the odd version is ordered before every slot / log store that follows (now or in later
-	 * calls); pairs with the reader's acquire fence before its version re-check */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 static inline void wr_end(struct rkv_bucket *head)
@@ -81,7 +82,14 @@ static inline void wr_end(struct rkv_bucket *head)
 
 static inline void slot_store(uint64_t *s, uint64_t v)
 {
-	__atomic_store_n(s, v, __ATOMIC_RELAXED); /* inside wr_begin/wr_end of its head */
+	/* orders the odd version and the record before the slot; pairs with slot_load */
+	__atomic_store_n(s, v, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t slot_load(const uint64_t *s)
+{
+	/* pairs with slot_store: seeing the new slot means the re-check sees the odd version */
+	return __atomic_load_n(s, __ATOMIC_ACQUIRE);
 }
 
 /* ---- owner-side lookup (no race with itself: plain reads of what it wrote) --------------- */
@@ -335,7 +343,8 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	} else {
 		slot_store(&empty.b->slot[empty.i], tag | (uint64_t)off);
 		if (link)
-			__atomic_store_n(&last->next, link, __ATOMIC_RELAXED); /* inside the seqlock */
+			/* orders the odd version before the link; pairs with bucket_next */
+			__atomic_store_n(&last->next, link, __ATOMIC_RELEASE);
 		wr_end(head);
 		t->keys++;
 	}
@@ -444,7 +453,7 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 			if (++hops > t->noverflow + 1)
 				break;   /* only a torn read can look this long: re-check decides */
 			for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++) {
-				uint64_t s = __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED); /* seqlock */
+				uint64_t s = slot_load(&b->slot[i]);
 				if ((s & ~RKV_SLOT_ADDR_MASK) != tag)
 					continue;
 				uint64_t addr = s & RKV_SLOT_ADDR_MASK;
@@ -476,9 +485,8 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 				break;
 			}
 		}
-		/* orders the slot and record loads above before the re-check; pairs with
-		 * wr_begin's release fence */
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		/* after the acquire loads above, so it cannot be hoisted before them; sees the odd
+		 * version of any change whose stores they saw */
 		if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != v1)
 			continue;
 		if (rc == -ENOENT)
@@ -543,7 +551,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 		ver[i] = __atomic_load_n(&bk[i]->version, __ATOMIC_ACQUIRE);
 		uint64_t tag = slot_tag(r[i].hash);
 		for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
-			uint64_t s = __atomic_load_n(&bk[i]->slot[j], __ATOMIC_RELAXED); /* seqlock */
+			uint64_t s = slot_load(&bk[i]->slot[j]);
 			if ((s & ~RKV_SLOT_ADDR_MASK) == tag) {
 				addr[i] = s & RKV_SLOT_ADDR_MASK;
 				const uint8_t *rec = t->logb + addr[i];
@@ -567,7 +575,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 		if (ver[i] & 1)
 			goto slow;
 		if (a == NOADDR) {
-			if (__atomic_load_n(&bk[i]->next, __ATOMIC_RELAXED)) /* seqlock */
+			if (__atomic_load_n(&bk[i]->next, __ATOMIC_ACQUIRE)) /* pairs with link */
 				goto slow;
 			rc = -ENOENT;
 		} else {
@@ -589,8 +597,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 				goto slow;
 			rc = 0;
 		}
-		/* orders the loads above before the re-check; pairs with wr_begin's fence */
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		/* after the acquire loads above (see read_one) */
 		if (__atomic_load_n(&bk[i]->version, __ATOMIC_RELAXED) != ver[i])
 			goto slow;
 		q->status = rc;
