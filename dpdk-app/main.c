@@ -96,8 +96,11 @@ static void print_banner(const struct node *n)
 		       ip, n->opts.port, n->port_id, n->port_driver, mac, n->nb_queues,
 		       n->nb_queues > 1 ? "s" : "", n->opts.mtu);
 	} else {
-		printf("ringkvd: udp off (%s)\n",
-		       n->have_port ? "no --ip" : "no DPDK port");
+		if (n->port_found)
+			printf("ringkvd: udp off (port %u, %s, not polled without --ip)\n",
+			       n->port_id, n->port_driver);
+		else
+			printf("ringkvd: udp off (no DPDK port)\n");
 	}
 	if (n->shm)
 		printf("ringkvd: shm %s\n", n->opts.shm_path);
@@ -129,6 +132,7 @@ static int pick_port(struct node *n)
 	if (count > 1)
 		fprintf(stderr, "ringkvd: %u ports found; serving port %u only\n", count, first);
 	n->port_id = first;
+	n->port_found = 1;
 	if (rte_eth_dev_info_get(first, &info) == 0)
 		snprintf(n->port_driver, sizeof(n->port_driver), "%s", info.driver_name);
 	if (!n->opts.ip) {
@@ -141,6 +145,12 @@ static int pick_port(struct node *n)
 	}
 	n->net_on = 1;
 	return 0;
+}
+
+/* The shm STATS reply: the same text as the UDP one (runs on worker 0, reads only). */
+static size_t shm_stats(void *arg, char *buf, size_t cap)
+{
+	return stats_format(arg, buf, cap);
 }
 
 static int create_tables(struct node *n)
@@ -325,6 +335,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ringkvd: --shm %s: %s\n", n->opts.shm_path, strerror(-err));
 			goto out;
 		}
+		if (shm_server_set_stats)
+			shm_server_set_stats(n->shm, shm_stats, n);
 	}
 	print_banner(n);
 

@@ -33,6 +33,7 @@
 #pragma weak shm_server_poll
 #pragma weak shm_server_stop
 #pragma weak shm_server_clients
+#pragma weak shm_server_set_stats
 
 #define RKVD_MAX_WORKERS   64u
 #define RKVD_BURST         32u       /* rx burst, inbox burst */
@@ -76,7 +77,8 @@ struct worker;
 struct node {
 	struct node_opts opts;
 	unsigned nworkers;
-	int have_port;            /* a DPDK port is configured and started */
+	int port_found;           /* EAL has a port (port_id, port_driver) */
+	int have_port;            /* ... and it is configured and started */
 	int net_on;               /* have_port && opts.ip: poll RX and serve UDP */
 	uint16_t port_id;
 	uint16_t nb_queues;

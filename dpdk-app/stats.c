@@ -127,7 +127,10 @@ size_t stats_format(const struct node *n, char *buf, size_t cap)
 	outf(&o, "max_value %u\n", n->opts.max_value);
 	outf(&o, "shm_clients %u\n", n->shm ? shm_server_clients(n->shm) : 0u);
 	/* Derived totals first: what tests and operators look at. */
-	outf(&o, "requests %" PRIu64 "\n", range_total(n, CNT_req_get, CNT_req_ping));
+	uint64_t shm_req = 0;
+	for (unsigned w = 0; w < n->nworkers; w++)
+		shm_req += shm_read(&n->workers[w].shm_pub, 0); /* shm_requests is first */
+	outf(&o, "requests %" PRIu64 "\n", range_total(n, CNT_req_get, CNT_req_ping) + shm_req);
 	outf(&o, "malformed %" PRIu64 "\n", range_total(n, CNT_mal_truncated, CNT_mal_other));
 	outf(&o, "dropped %" PRIu64 "\n", range_total(n, CNT_drop_ethertype, CNT_drop_no_network));
 	outf(&o, "errors %" PRIu64 "\n", range_total(n, CNT_err_too_big, CNT_err_internal));
