@@ -187,8 +187,6 @@ enum {
 	OPT_TIMEOUT, OPT_RETRIES, OPT_LOAD_TIMEOUT, OPT_SRC_IP, OPT_DST_MAC, OPT_MTU, OPT_HELP
 };
 
-static double load_timeout_s = LOAD_TIMEOUT_DEFAULT_S;
-
 /* Returns 0 to run, 1 after --help, -1 on bad usage (message printed). */
 static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 {
@@ -226,6 +224,7 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 	cfg->keys = 100000;
 	cfg->value_size = 32;
 	cfg->duration_s = 5;
+	cfg->load_timeout_s = LOAD_TIMEOUT_DEFAULT_S;
 	cfg->seed = 1;
 	cfg->retries = 3;
 	cfg->src_ip = 0xc6120002u;   /* 198.18.0.2 */
@@ -300,7 +299,7 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 				return -1;
 			break;
 		case OPT_LOAD_TIMEOUT:
-			if (parse_double("--load-timeout", optarg, 0.1, 86400, &load_timeout_s))
+			if (parse_double("--load-timeout", optarg, 0.1, 86400, &cfg->load_timeout_s))
 				return -1;
 			break;
 		case OPT_SRC_IP: {
@@ -352,6 +351,10 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 		return bad("--target", cfg->target, "address missing");
 	if (cfg->mode == BENCH_MODE_DPDK && !cfg->eal) {
 		fprintf(stderr, "ringkv-bench: a dpdk: target needs --eal \"EAL ARGS\"\n");
+		return -1;
+	}
+	if (cfg->mode == BENCH_MODE_DPDK && cfg->ncpus) {
+		fprintf(stderr, "ringkv-bench: --cpus does not apply to dpdk: targets (use -l in --eal)\n");
 		return -1;
 	}
 	if (cfg->mode != BENCH_MODE_DPDK && (cfg->eal || cfg->dst_mac_set)) {
@@ -825,7 +828,7 @@ static int client_run(struct bench_cfg *cfg, struct bench_run *run)
 	for (uint32_t i = 0; i < n; i++)
 		opened += !w[i].dead;   /* a run with a missing handle measures nothing valid */
 	uint64_t t = bench_now_ns();
-	ctl->load_deadline = t + (uint64_t)(load_timeout_s * 1e9);
+	ctl->load_deadline = t + (uint64_t)(cfg->load_timeout_s * 1e9);
 	pthread_mutex_lock(&ctl->gate_lock);
 	ctl->go = started == n && opened == n ? 1 : -1;
 	pthread_cond_broadcast(&ctl->gate_cv);

@@ -48,6 +48,7 @@ struct bench_cfg {
 	uint32_t value_size;
 	double duration_s;
 	double warmup_s;
+	double load_timeout_s;       /* bound on the load phase */
 	double zipf;                 /* 0: uniform */
 	uint64_t seed;
 	int json;
