@@ -222,8 +222,9 @@ static uint32_t frames_needed(const struct dl_shared *sh, const struct dl_req *r
 	return rkv_proto_seg_count(sh->cfg->key_size, vlen, sh->seg_payload);
 }
 
-/* Queue the frames of request r for TX. Returns 0, or -1 if mbufs ran out (nothing queued). */
-static int send_req(struct dl_worker *w, struct dl_req *r)
+/* Queue the frames of request r for TX at time now. Returns 0, or -1 if mbufs or TX room ran
+ * out (nothing queued). */
+static int send_req(struct dl_worker *w, struct dl_req *r, uint64_t now)
 {
 	struct dl_shared *sh = w->sh;
 	const struct bench_cfg *cfg = sh->cfg;
@@ -257,7 +258,7 @@ static int send_req(struct dl_worker *w, struct dl_req *r)
 		mb->data_len = mb->pkt_len = (uint32_t)(DL_HDRS + len);
 		w->tx[w->ntx++] = mb;
 	}
-	r->sent = rte_rdtsc();
+	r->sent = now;   /* the caller's clock: never ahead of the `now` timeouts compare with */
 	return 0;
 }
 
@@ -319,7 +320,7 @@ static int issue(struct dl_worker *w, uint32_t i, enum dl_phase ph, uint64_t now
 	r->gen = op == BENCH_OP_PUT ? bench_ks_put_begin(&sh->ks, idx) : bench_ks_read_floor(&sh->ks, idx);
 	r->t0 = now;
 	/* If it cannot be queued now (mbufs), check_timeouts() sends it on its next scan. */
-	r->tries = send_req(w, r) == 0 ? 1 : 0;
+	r->tries = send_req(w, r, now) == 0 ? 1 : 0;
 	w->inflight++;
 	return 1;
 }
@@ -475,10 +476,10 @@ static void check_timeouts(struct dl_worker *w, uint64_t now, enum dl_phase ph)
 	struct dl_shared *sh = w->sh;
 	for (uint32_t i = 0; i < sh->cfg->depth && w->inflight; i++) {
 		struct dl_req *r = &w->reqs[i];
-		if (!r->req_id || (r->tries && now - r->sent < sh->timeout_tsc))
+		if (!r->req_id || (r->tries && now < r->sent + sh->timeout_tsc))
 			continue;
 		if (r->tries <= sh->cfg->retries) {
-			if (send_req(w, r) == 0) {
+			if (send_req(w, r, now) == 0) {
 				if (r->tries)
 					bench_stat_add(&w->st->retries, 1);
 				r->tries++;
