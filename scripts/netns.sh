@@ -7,6 +7,7 @@
 # and no traffic leaves the machine. Create and destroy are idempotent.
 #
 # Use as a library:   . scripts/netns.sh; rkv_netns_up TAG; ...; rkv_netns_down TAG
+#                     (plus rkv_node_start/wait/stop and rkv_stat for tests, below)
 # or as a command:    scripts/netns.sh up TAG | down TAG | names TAG
 # TAG: 1..9 characters [a-z0-9] (interface names are limited to 15 bytes). Needs root.
 #
@@ -85,6 +86,56 @@ rkv_netns_wait_arp() {
 		ip -n "$RKV_NS_CLI" neigh show "$RKV_IP_SRV" 2>/dev/null | grep -q lladdr && return 0
 	done
 	return 1
+}
+
+# ---- ringkvd in the server namespace, for tests and run.sh ------------------------------
+# Paths are relative to the repository root (cd there first).
+
+# rkv_node_start TAG PREFIX LOG [EAL args...] -- [ringkvd options...]
+# Start build/bin/ringkvd in rkv-TAG-srv with the EAL flags that work without hugepages and
+# EAL file prefix PREFIX, output to LOG. The caller adds -l, --vdev and the app options.
+# Sets RKV_NODE_PID.
+rkv_node_start() {
+	rkv_netns_names "$1" || return 2
+	local prefix=$2 log=$3
+	shift 3
+	ip netns exec "$RKV_NS_SRV" build/bin/ringkvd --no-huge -m 512 --no-pci \
+		--file-prefix "$prefix" --no-telemetry "$@" >"$log" 2>&1 &
+	RKV_NODE_PID=$!
+}
+
+# rkv_node_wait PID TARGET [SECONDS] [NETNS]: until `ringkv --target TARGET stats` answers
+# (from NETNS, default the root namespace). Bounded (default 30 s); fails at once if PID died.
+rkv_node_wait() {
+	local pid=$1 target=$2 deadline=$(( $(date +%s) + ${3:-30} )) ns=${4:-}
+	local ex=()
+	[ -n "$ns" ] && ex=(ip netns exec "$ns")
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		kill -0 "$pid" 2>/dev/null || return 1
+		timeout 5 "${ex[@]}" build/bin/ringkv --timeout 300 --target "$target" stats \
+			>/dev/null 2>&1 && return 0
+		sleep 0.3
+	done
+	return 1
+}
+
+# rkv_node_stop PID [SECONDS]: SIGTERM, wait up to SECONDS (default 10), then SIGKILL.
+# Returns ringkvd's exit status (137 when it had to be killed).
+rkv_node_stop() {
+	local pid=$1 limit=$(( ${2:-10} * 10 ))
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq "$limit"); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+# rkv_stat NAME < stats-text: the value of one "name value" line (empty if absent).
+rkv_stat() {
+	awk -v n="$1" '$1 == n { print $2; exit }'
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
