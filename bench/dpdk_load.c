@@ -672,7 +672,8 @@ static int port_setup(struct dl_shared *sh, int *started)
 		}
 	}
 	if ((e = rte_eth_dev_start(sh->port)) != 0) {
-		fprintf(stderr, "ringkv-bench: start port %u: %s\n", sh->port, rte_strerror(-e));
+		fprintf(stderr, "ringkv-bench: start port %u: %s (memif: is ringkvd serving "
+			"role=server on that socket?)\n", sh->port, rte_strerror(-e));
 		return -1;
 	}
 	*started = 1;
@@ -863,7 +864,7 @@ int bench_dpdk_run(struct bench_cfg *cfg, struct bench_run *run)
 	if (port_setup(sh, &port_started) != 0)
 		goto out;
 	resolve_mac(sh);
-	if (cfg->progress && !cfg->json)
+	if (cfg->progress)
 		sh->prog = bench_progress_create();
 
 	uint64_t t0 = rte_rdtsc();

@@ -835,7 +835,7 @@ static int client_run(struct bench_cfg *cfg, struct bench_run *run)
 	pthread_mutex_unlock(&ctl->gate_lock);
 	if (ctl->go < 0)
 		goto join;
-	if (cfg->progress && !cfg->json)
+	if (cfg->progress)
 		prog = bench_progress_create();
 	pthread_barrier_wait(&ctl->barrier);                  /* 1: load done */
 	uint64_t t1 = bench_now_ns();
