@@ -808,6 +808,13 @@ int bench_dpdk_run(struct bench_cfg *cfg, struct bench_run *run)
 		goto out;
 	}
 	cfg->threads = sh->nworkers;
+	if (sizeof(struct rte_ether_hdr) + cfg->mtu > RTE_MBUF_DEFAULT_DATAROOM) {
+		fprintf(stderr, "ringkv-bench: --mtu %u: a frame must fit one %u-byte mbuf (mtu <= %u)\n",
+			cfg->mtu, RTE_MBUF_DEFAULT_DATAROOM,
+			RTE_MBUF_DEFAULT_DATAROOM - (unsigned)sizeof(struct rte_ether_hdr));
+		rc = 2;
+		goto out;
+	}
 	sh->seg_payload = rkv_proto_seg_payload(cfg->mtu);
 	sh->timeout_tsc = (uint64_t)(cfg->timeout_ms ? cfg->timeout_ms : 200) * sh->hz / 1000;
 	sh->drain_tsc = sh->timeout_tsc * (cfg->retries + 1) + sh->hz;
