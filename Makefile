@@ -85,6 +85,7 @@ $(LIBRINGKV): $(CLIENT_OBJ) $(CORE_OBJ)
 
 $(LIBRINGKV_SO): $(CLIENT_OBJ) $(CORE_OBJ)
 	$(CC) -shared -Wl,-soname,libringkv.so.0 -o $@ $^ $(LDLIBS_CORE)
+	ln -sf libringkv.so $(BUILD)/libringkv.so.0
 
 $(BUILD)/ringkv.pc: client/ringkv.pc.in
 	@mkdir -p $(@D)

@@ -26,6 +26,9 @@ struct rkv_backend {
 struct rkv {
 	const struct rkv_backend *be;
 	struct rkv_opts opts;          /* defaults applied */
+	unsigned outstanding;          /* async ops submitted and not yet polled (ringkv.c keeps
+					* it); synchronous calls refuse with RKV_EBUSY while > 0,
+					* since they would swallow those ops' completions */
 };
 
 /* Transport constructors: addr is the part after "udp:" / "shm:". NULL + *err on failure. */

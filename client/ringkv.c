@@ -152,7 +152,10 @@ int rkv_submit(struct rkv *c, struct rkv_op **ops, unsigned n)
 			break;
 	if (ok == 0)
 		return n ? check_op(ops[0]) : 0;
-	return c->be->submit(c, ops, ok);
+	int r = c->be->submit(c, ops, ok);
+	if (r > 0)
+		c->outstanding += (unsigned)r;
+	return r;
 }
 
 int rkv_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms)
@@ -161,7 +164,10 @@ int rkv_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms)
 		return RKV_EINVAL;
 	if (max == 0)
 		return 0;
-	return c->be->poll(c, done, max, timeout_ms);
+	int r = c->be->poll(c, done, max, timeout_ms);
+	if (r > 0)
+		c->outstanding -= (unsigned)r;
+	return r;
 }
 
 /* ---- synchronous calls: one op, submitted and polled until it is back ----------------------- */
@@ -171,6 +177,8 @@ static int run_one(struct rkv *c, struct rkv_op *op)
 	struct rkv_op *p = op, *done = NULL;
 	int r;
 
+	if (c->outstanding)
+		return RKV_EBUSY; /* would swallow asynchronous completions: see ringkv.h */
 	op->status = 0;
 	op->out_len = 0;
 	op->version = 0;

@@ -11,10 +11,9 @@
  * handle: every other call (put/get/delete/put_if/stats, submit/poll, rkv_udp_counters,
  * close). A handle may move between threads if the caller orders the hand-over (a mutex).
  *
- * Synchronous calls and the batch API: do not make a synchronous call (put/get/delete/put_if/
- * stats) on a handle while asynchronous operations submitted there are not yet polled back;
- * use a second handle. (A synchronous call waits only for its own operation; completions of
- * others that it meets cannot be handed back.)
+ * Synchronous calls and the batch API: a synchronous call (put/get/delete/put_if/stats) on a
+ * handle whose asynchronous operations are not all polled back returns RKV_EBUSY and does
+ * nothing (it would have to swallow their completions); use a second handle.
  *
  * Errors: every call returns 0 (or a count) on success and a negative enum rkv_err code on
  * failure; rkv_strerror() names each code. Values are binary-safe (pointer + length).
