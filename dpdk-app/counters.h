@@ -19,7 +19,8 @@
 	/* ARP and ICMP served for our address */ \
 	X(arp_replies) X(arp_ignored) X(icmp_echo) X(icmp_ignored) \
 	/* frames dropped before the protocol, by reason */ \
-	X(drop_ethertype) X(drop_ip_header) X(drop_ip_checksum) X(drop_ip_fragment) \
+	X(drop_ethertype) X(drop_ip_header) X(drop_ip_truncated) X(drop_ip_checksum) \
+	X(drop_ip_fragment) \
 	X(drop_ip_fragment_tail) X(drop_ip_not_us) X(drop_ip_proto) X(drop_udp_length) \
 	X(drop_udp_port) X(drop_nonlinear) X(drop_no_network) \
 	/* requests by op, and results */ \

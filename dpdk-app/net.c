@@ -106,8 +106,14 @@ enum net_verdict net_classify(struct worker *w, struct rte_mbuf *m, struct net_p
 	}
 	uint32_t hl = (uint32_t)(ip->version_ihl & 0xf) * 4u;
 	uint32_t iplen = rte_be_to_cpu_16(ip->total_length);
-	if (hl < sizeof(*ip) || hl > room || iplen < hl || iplen > room) {
+	if (hl < sizeof(*ip) || hl > room || iplen < hl) {
 		CNT_INC(w, drop_ip_header);
+		return NET_DROP;
+	}
+	if (iplen > room) {
+		/* Shorter than announced: cut by the capture (a datagram larger than the frame
+		 * size of net_af_packet's ring arrives so) or by the wire. */
+		CNT_INC(w, drop_ip_truncated);
 		return NET_DROP;
 	}
 	if (ip->dst_addr != self->ip) {
