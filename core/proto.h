@@ -5,6 +5,26 @@
  * seg_cnt == 1 and seg_off == 0; a larger one is cut into seg_cnt numbered segments, each
  * carrying the full header (same req_id, op, klen, vlen) and its own seg_idx/seg_off.
  *
+ * Segment layout: the total = klen + vlen bytes are spread evenly over seg_cnt segments, the
+ * first (total % seg_cnt) carrying one byte more: segment i starts at
+ * i * (total / seg_cnt) + min(i, total % seg_cnt). So every segment is non-empty, its offset
+ * and exact length follow from its own header, and a receiver needs no knowledge of the
+ * sender's MTU. seg_cnt must be the fewest segments of its largest size
+ * (seg_cnt == ceil(total / ceil(total / seg_cnt)), which rkv_proto_seg_count() always gives):
+ * the encoding is canonical, so a datagram that decodes re-encodes to the same bytes.
+ *
+ * Per-op rules (checked by decode and by encode, which never emits what decode rejects):
+ *   request: status 0, aux 0; reply (RKV_F_REPLY): any known status, aux 0 except on STATS.
+ *   op     request klen  request vlen   reply klen   reply vlen (status OK; otherwise 0)
+ *   GET    1..250        0              0..250       0..RKV_VALUE_MAX (the value)
+ *   PUT    1..250        0..MAX         0..250       0   (stamp: the version stored)
+ *   DEL    1..250        0              0..250       0
+ *   CAS    1..250        0..MAX         0..250       0   (request stamp: the expected version)
+ *   STATS  0             0              0            0..MAX (text; aux: worker index)
+ *   PING   0             0..MAX         0            0..MAX (the request's value, echoed)
+ * A reply may echo the request's key or carry none. consistency, req_id and stamp are not
+ * constrained by the decoder (the node checks consistency against its replica count).
+ *
  * Decoding trusts nothing: every length is checked against the datagram before use and a bad
  * message gets one explicit error code (enum rkv_proto_err), never a crash. Encoding never
  * writes past the caller's buffer. Nothing here allocates except rkv_reasm_create().
@@ -69,9 +89,10 @@ enum rkv_proto_err {
 	RKV_PE_STATUS,        /* status on a request, or unknown status */
 	RKV_PE_KLEN,          /* key length 0 or > 250 where the op needs a key */
 	RKV_PE_VLEN,          /* value length > RKV_VALUE_MAX, or a value on an op without one */
-	RKV_PE_SEGMENT,       /* seg_cnt 0, seg_idx >= seg_cnt, or seg_off/len outside key||value */
+	RKV_PE_SEGMENT,       /* seg_cnt 0 or not canonical, seg_idx >= seg_cnt, seg_off wrong */
 	RKV_PE_LENGTH,        /* payload length does not match what the header announces */
-	RKV_PE_RESERVED,      /* reserved field not zero */
+	RKV_PE_RESERVED,      /* reserved field not zero (aux outside a STATS reply) */
+	RKV_PE_CONFLICT,      /* reassembly: segment contradicts earlier ones of its message */
 	RKV_PE_MAX_
 };
 
@@ -93,25 +114,34 @@ struct rkv_msg {
 	const uint8_t *val;     /* = payload + klen */
 };
 
-/* Decode one datagram. Returns 0 or -enum rkv_proto_err. Checks: header length, magic,
- * version, opcode, flags, status, klen per op, vlen limit, segment bounds, exact payload
- * length (a datagram longer or shorter than announced is rejected), reserved bits. */
+/* Decode one datagram. Returns 0 or -enum rkv_proto_err; *m is written only on success.
+ * Checks, in this order (the first failing one names the error): header length (TRUNCATED),
+ * magic, version, opcode, flags, status, reserved (aux), klen per op, vlen per op and limit,
+ * segment fields, exact payload length (a datagram longer or shorter than announced: LENGTH).
+ * On a segment (seg_cnt > 1) m->key and m->val are NULL. */
 int rkv_proto_decode(const void *buf, size_t len, struct rkv_msg *m);
 
 /* Encode a whole message that fits one datagram: header from m (seg fields ignored and set
- * to 1/0), then key and value. Returns the datagram length, or 0 if cap is too small or a
- * field is invalid. */
+ * to 1/0; m->payload/key/val ignored), then key and value (either may be NULL when its length
+ * is 0). Returns the datagram length, or 0 if cap is too small or a field breaks the rules. */
 size_t rkv_proto_encode(void *buf, size_t cap, const struct rkv_msg *m,
 			const void *key, const void *val);
 
-/* Largest key+value payload per datagram for a given MTU (IPv4+UDP overhead subtracted). */
+/* Largest key+value payload per datagram for a given MTU (IPv4+UDP overhead and the header
+ * subtracted: 1432 for 1500). mtu 0 means RKV_MTU_DEFAULT; returns 0 if mtu <= 68. */
 uint32_t rkv_proto_seg_payload(uint32_t mtu);
 
-/* Number of segments a message of klen+vlen needs with seg_payload bytes per segment (>= 1). */
+/* Number of segments a message of klen+vlen needs with seg_payload bytes per segment (>= 1;
+ * 0 if seg_payload is 0). A message needs segmenting if this exceeds 1; more than 65535 can't
+ * be encoded. */
 uint32_t rkv_proto_seg_count(uint32_t klen, uint32_t vlen, uint32_t seg_payload);
 
-/* Encode segment idx of a message (header fields from m; key/val the whole key and value).
- * Returns the datagram length or 0 on error (cap too small, idx out of range). */
+/* Encode segment idx of a message (header fields from m; key/val the whole key and value)
+ * cut into rkv_proto_seg_count(klen, vlen, seg_payload) segments; each carries at most
+ * seg_payload bytes. Returns the datagram length or 0 on error (cap too small, idx out of
+ * range, a field breaks the rules, more than 65535 segments). With one segment the output is
+ * exactly rkv_proto_encode()'s. To re-encode a decoded segment, pass
+ * seg_payload = ceil((klen + vlen) / seg_cnt). */
 size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
 			    const void *key, const void *val, uint32_t idx, uint32_t seg_payload);
 
@@ -121,26 +151,38 @@ const char *rkv_status_str(int status);    /* for enum rkv_status */
 /* Reassembly of segmented messages with bounded memory.
  *
  * A reassembler has a fixed number of slots and a fixed byte budget, both set at create and
- * allocated then, never per message. A message is identified by (source, req_id). Segments may
- * arrive in any order and more than once (duplicates are ignored). A message that does not
- * complete within timeout_ms of its first segment is dropped by rkv_reasm_expire() (and its
- * slot reused); a new message when all slots are busy evicts the oldest one. Single-threaded:
- * one reassembler per worker. */
+ * allocated then, never per message: slots x max_msg_bytes of buffer plus a received-segment
+ * bitmap per slot (max_msg_bytes is clamped to RKV_KEY_MAX + RKV_VALUE_MAX). A message is
+ * identified by (source, req_id). Segments may arrive in any order and more than once
+ * (duplicates are ignored). A message that does not complete within timeout_ms of its first
+ * segment (now_ms - first > timeout_ms) is dropped by rkv_reasm_expire(), or by
+ * rkv_reasm_add() when its next segment arrives late (that segment then starts it afresh); a
+ * new message when all slots are busy evicts the one started first. A late duplicate of a
+ * message already completed starts a new message that will expire (so a client's re-send of
+ * a whole request is reassembled again). Single-threaded: one reassembler per worker.
+ * create returns NULL if slots or max_msg_bytes is 0 or memory is short. O(slots) per call. */
 struct rkv_reasm;
 
 struct rkv_reasm *rkv_reasm_create(uint32_t slots, uint32_t max_msg_bytes, uint32_t timeout_ms);
 void rkv_reasm_destroy(struct rkv_reasm *r);
 
-/* Feed one decoded segment (m->seg_cnt > 1). Returns 1 when the message is now complete and
- * fills *out as a whole message (out->payload/key/val point into the reassembler's buffer,
+/* Feed one decoded segment (m->seg_cnt > 1; m->payload must stay valid during the call and is
+ * copied). Returns 1 when the message is now complete and fills *out as a whole message
+ * (seg_cnt 1, seg_idx 0, seg_off 0; out->payload/key/val point into the reassembler's buffer,
  * valid until rkv_reasm_release(r, out) or the next rkv_reasm_add); 0 if more segments are
- * needed or it was a duplicate; -enum rkv_proto_err if the segment contradicts earlier ones
- * (different klen/vlen/seg_cnt/op) or exceeds max_msg_bytes. */
+ * needed or it was a duplicate; -RKV_PE_CONFLICT if the segment contradicts earlier ones of its
+ * message (any header field other than req_id/seg_idx/seg_off differs, or a duplicate carries
+ * other bytes) — the segment is dropped, the message kept; -RKV_PE_VLEN if klen + vlen exceeds
+ * max_msg_bytes; -RKV_PE_SEGMENT if m's segment fields are not a valid layout (m did not come
+ * from rkv_proto_decode). A whole message (seg_cnt == 1) is passed through: returns 1 with
+ * *out = *m, pointing into m's datagram, nothing stored. */
 int rkv_reasm_add(struct rkv_reasm *r, uint64_t source, const struct rkv_msg *m,
 		  uint64_t now_ms, struct rkv_msg *out);
+/* Give back the slot of a completed message (no-op if out is not the held one). */
 void rkv_reasm_release(struct rkv_reasm *r, const struct rkv_msg *out);
 
-/* Drop messages older than the timeout; returns how many were dropped. */
+/* Drop incomplete messages older than the timeout; returns how many were dropped. A message
+ * returned by rkv_reasm_add() and not yet released is never dropped. */
 uint32_t rkv_reasm_expire(struct rkv_reasm *r, uint64_t now_ms);
 
 struct rkv_reasm_stats { uint64_t completed, duplicates, expired, evicted, rejected; };
