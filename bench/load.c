@@ -81,6 +81,9 @@ static void usage(FILE *out)
 "  --src-ip IP          dpdk: this port's address (default 198.18.0.2)\n"
 "  --dst-mac MAC        dpdk: the node's MAC (default: ARP, then broadcast)\n"
 "  --mtu N              dpdk: IP MTU (default 1500)\n"
+"  --sync               shm/udp: synchronous rkv_get/rkv_put, one at a time (depth 1;\n"
+"                       shm GETs are then served one-sided when the library can)\n"
+"  --no-one-sided       shm: never read the node's table directly\n"
 "  --json               print one JSON line last on stdout\n"
 "  Every reply is verified; any error makes the exit status 1 (2: bad usage).\n",
 		BENCH_MAX_DEPTH, BENCH_VALUE_HDR, RKV_VALUE_MAX, LOAD_TIMEOUT_DEFAULT_S);
@@ -184,7 +187,8 @@ static int parse_mac(const char *s, uint8_t mac[6])
 enum {
 	OPT_TARGET = 256, OPT_EAL, OPT_WORKLOAD, OPT_THREADS, OPT_DEPTH, OPT_KEYS, OPT_KEY_SIZE,
 	OPT_VALUE_SIZE, OPT_DURATION, OPT_WARMUP, OPT_ZIPF, OPT_SEED, OPT_JSON, OPT_CPUS,
-	OPT_TIMEOUT, OPT_RETRIES, OPT_LOAD_TIMEOUT, OPT_SRC_IP, OPT_DST_MAC, OPT_MTU, OPT_HELP
+	OPT_TIMEOUT, OPT_RETRIES, OPT_LOAD_TIMEOUT, OPT_SRC_IP, OPT_DST_MAC, OPT_MTU, OPT_SYNC,
+	OPT_NO_ONE_SIDED, OPT_HELP
 };
 
 /* Returns 0 to run, 1 after --help, -1 on bad usage (message printed). */
@@ -211,6 +215,8 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 		{ "src-ip", required_argument, NULL, OPT_SRC_IP },
 		{ "dst-mac", required_argument, NULL, OPT_DST_MAC },
 		{ "mtu", required_argument, NULL, OPT_MTU },
+		{ "sync", no_argument, NULL, OPT_SYNC },
+		{ "no-one-sided", no_argument, NULL, OPT_NO_ONE_SIDED },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -318,6 +324,8 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 			if (parse_u32("--mtu", optarg, 576, 9000, &cfg->mtu))
 				return -1;
 			break;
+		case OPT_SYNC: cfg->sync = 1; break;
+		case OPT_NO_ONE_SIDED: cfg->no_one_sided = 1; break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);
@@ -353,6 +361,12 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 		fprintf(stderr, "ringkv-bench: a dpdk: target needs --eal \"EAL ARGS\"\n");
 		return -1;
 	}
+	if (cfg->mode == BENCH_MODE_DPDK && (cfg->sync || cfg->no_one_sided)) {
+		fprintf(stderr, "ringkv-bench: --sync / --no-one-sided apply to shm: and udp: targets\n");
+		return -1;
+	}
+	if (cfg->sync)
+		cfg->depth = 1;   /* one call at a time by definition */
 	if (cfg->mode == BENCH_MODE_DPDK && cfg->ncpus) {
 		fprintf(stderr, "ringkv-bench: --cpus does not apply to dpdk: targets (use -l in --eal)\n");
 		return -1;
@@ -617,6 +631,39 @@ static void complete(struct cworker *w, struct slot *s, uint64_t now, enum phase
 	s->state = SLOT_FREE;
 }
 
+/* --sync: one synchronous call at a time until `until` (or the load pass is done). Each call
+ * is bounded by the library's timeout and retries. */
+static void run_phase_sync(struct cworker *w, enum phase ph, uint64_t until)
+{
+	const struct bench_cfg *cfg = w->ctl->cfg;
+	struct slot *s = &w->slots[0];
+	uint64_t now = bench_now_ns();
+
+	while (now < until && !bench_stop_requested()) {
+		if (!prepare(w, s, ph)) {
+			if (ph == PHASE_LOAD)
+				break;
+			now = bench_now_ns();
+			continue;
+		}
+		s->t0 = bench_now_ns();
+		if (s->kind == BENCH_OP_PUT) {
+			s->op.status = rkv_put(w->c, s->key, cfg->key_size, s->buf, cfg->value_size);
+		} else {
+			size_t vlen = 0;
+			s->op.status = rkv_get(w->c, s->key, cfg->key_size, s->buf, s->op.cap, &vlen, NULL);
+			s->op.out_len = vlen;
+		}
+		now = bench_now_ns();
+		complete(w, s, now, ph);
+		if (s->op.status == RKV_ECONN) {
+			w->dead = 1;
+			break;
+		}
+	}
+	s->state = SLOT_FREE;
+}
+
 static uint32_t drain_ms(const struct bench_cfg *cfg)
 {
 	uint32_t t = cfg->timeout_ms ? cfg->timeout_ms : 1000;
@@ -731,12 +778,13 @@ static void *client_thread(void *arg)
 	pthread_mutex_unlock(&ctl->gate_lock);
 	if (go < 0)
 		return NULL;
+	void (*phase)(struct cworker *, enum phase, uint64_t) = cfg->sync ? run_phase_sync : run_phase;
 	if (!w->dead && cfg->workload != BENCH_WL_LOAD)
-		run_phase(w, PHASE_LOAD, ctl->load_deadline);
+		phase(w, PHASE_LOAD, ctl->load_deadline);
 	pthread_barrier_wait(&ctl->barrier);                  /* 1: every key written */
 	pthread_barrier_wait(&ctl->barrier);                  /* 2: run times set */
 	if (!w->dead)
-		run_phase(w, PHASE_RUN, ctl->meas_end);
+		phase(w, PHASE_RUN, ctl->meas_end);
 	return NULL;
 }
 
@@ -765,6 +813,7 @@ static int cworker_init(struct cworker *w, struct ctl *ctl, uint32_t tid, struct
 		.timeout_ms = cfg->timeout_ms,
 		.retries = cfg->retries,
 		.max_inflight = d,
+		.no_one_sided = cfg->no_one_sided,
 	};
 	int err = 0;
 	w->c = rkv_open(cfg->target, &o, &err);
@@ -927,11 +976,11 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 	double p999 = (double)bench_hist_percentile(h, 99.9) / 1e3;
 	FILE *txt = cfg->json ? stderr : stdout;
 
-	fprintf(txt, "ringkv-bench %s %s: workload %s, %u threads x depth %u, %" PRIu64
+	fprintf(txt, "ringkv-bench %s %s: workload %s, %u threads x %s %u, %" PRIu64
 		" keys (%u B keys, %u B values), %s\n",
 		bench_mode_name(cfg->mode), cfg->target, bench_workload_name(cfg->workload),
-		cfg->threads, cfg->depth, cfg->keys, cfg->key_size, cfg->value_size,
-		cfg->zipf > 0 ? "zipf" : "uniform");
+		cfg->threads, cfg->sync ? "sync, depth" : "depth", cfg->depth, cfg->keys,
+		cfg->key_size, cfg->value_size, cfg->zipf > 0 ? "zipf" : "uniform");
 	if (cfg->workload != BENCH_WL_LOAD)
 		fprintf(txt, "  load phase: %" PRIu64 " keys in %.2f s (%.0f puts/s)\n",
 			run->load_ops, run->load_s,
@@ -954,12 +1003,12 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		printf("{\"mode\":\"%s\",\"target\":", bench_mode_name(cfg->mode));
 		json_string(stdout, cfg->target);
 		printf(",\"workload\":\"%s\",\"threads\":%u,\"depth\":%u,\"keys\":%" PRIu64
-		       ",\"key_size\":%u,\"value_size\":%u,\"zipf\":%g,\"duration_s\":%.3f,\"ops\":%"
+		       ",\"sync\":%s,\"key_size\":%u,\"value_size\":%u,\"zipf\":%g,\"duration_s\":%.3f,\"ops\":%"
 		       PRIu64 ",\"ops_per_sec\":%.1f,\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f"
 		       ",\"load_ops\":%" PRIu64 ",\"load_s\":%.3f,\"resends\":%" PRIu64
 		       ",\"late_replies\":%" PRIu64 ",\"errors\":%" PRIu64,
 		       bench_workload_name(cfg->workload), cfg->threads, cfg->depth, cfg->keys,
-		       cfg->key_size, cfg->value_size, cfg->zipf, run->measured_s, ops, rate, p50, p99,
+		       cfg->sync ? "true" : "false", cfg->key_size, cfg->value_size, cfg->zipf, run->measured_s, ops, rate, p50, p99,
 		       p999, run->load_ops, run->load_s, retries, late, errs);
 		printf(",\"errors_by_kind\":{");
 		int first = 1;

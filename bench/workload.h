@@ -53,6 +53,9 @@ struct bench_cfg {
 	uint64_t seed;
 	int json;
 	int progress;                /* live line on stderr (isatty) */
+	int sync;                    /* shm/udp: one synchronous call at a time (rkv_get/put:
+				      * shm GETs may then be served one-sided) instead of D async */
+	int no_one_sided;            /* shm: never read the table directly */
 	uint32_t ncpus;              /* --cpus: threads pinned round-robin over these */
 	uint32_t cpus[BENCH_MAX_THREADS];
 	uint32_t timeout_ms;         /* per attempt; 0: transport default */
