@@ -87,7 +87,7 @@ enum rkv_proto_err {
 	RKV_PE_OPCODE,        /* unknown opcode */
 	RKV_PE_FLAGS,         /* unknown flag bits */
 	RKV_PE_STATUS,        /* status on a request, or unknown status */
-	RKV_PE_KLEN,          /* key length 0 or > 250 where the op needs a key */
+	RKV_PE_KLEN,          /* key length > 250, 0 where the op needs a key, or a key on STATS/PING */
 	RKV_PE_VLEN,          /* value length > RKV_VALUE_MAX, or a value on an op without one */
 	RKV_PE_SEGMENT,       /* seg_cnt 0 or not canonical, seg_idx >= seg_cnt, seg_off wrong */
 	RKV_PE_LENGTH,        /* payload length does not match what the header announces */
@@ -185,6 +185,9 @@ void rkv_reasm_release(struct rkv_reasm *r, const struct rkv_msg *out);
  * returned by rkv_reasm_add() and not yet released is never dropped. */
 uint32_t rkv_reasm_expire(struct rkv_reasm *r, uint64_t now_ms);
 
+/* completed: messages reassembled (pass-through whole messages are not counted); duplicates:
+ * segments ignored as already held; expired, evicted: incomplete messages dropped; rejected:
+ * segments refused with an error. */
 struct rkv_reasm_stats { uint64_t completed, duplicates, expired, evicted, rejected; };
 void rkv_reasm_get_stats(const struct rkv_reasm *r, struct rkv_reasm_stats *s);
 
