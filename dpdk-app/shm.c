@@ -527,7 +527,7 @@ static void chan_unmap(struct shm_server *s, struct chan *ch)
 	ch->memfd = ch->sock = -1;
 }
 
-/* Create slot i's channel for the connected socket fd and send the hello. */
+/* Create a channel for the connected socket fd (the hello is sent by the caller). */
 static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id)
 {
 	struct rkv_shm_chan_hdr *h;
@@ -568,13 +568,13 @@ static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id
 			goto err;
 		k->poisoned = 0;
 	}
-	if (send_hello(s, ch, id))
-		goto err;
 	return 0;
 err:
 	chan_unmap(s, ch);
 	return -1;
 }
+
+static void chan_drop(struct shm_server *s, struct chan *ch);
 
 static void chan_accept(struct shm_server *s)
 {
@@ -602,6 +602,9 @@ static void chan_accept(struct shm_server *s)
 		atomic_store_explicit(&s->hiwater, i + 1, memory_order_release);
 	/* Relaxed: a statistic for shm_server_clients(). */
 	atomic_fetch_add_explicit(&s->nclients, 1, memory_order_relaxed);
+	/* Last, so that a client holding the hello is already counted and served. */
+	if (send_hello(s, &s->chans[i], s->next_id))
+		chan_drop(s, &s->chans[i]);
 }
 
 /* Stop serving a live channel: close the socket now (the client sees it), free later. */

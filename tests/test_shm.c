@@ -1,0 +1,1104 @@
+/* tests/test_shm.c — shared-memory clients end to end in one process (DESIGN §7, issue 4).
+ *
+ * A real server (dpdk-app/shm.c, compiled in here: it has no DPDK dependency) owns real shared
+ * tables, one polling thread per worker; clients are real libringkv handles ("shm:PATH") and,
+ * for the hostile cases, a raw client that speaks core/shm_proto.h by hand and writes whatever
+ * it likes into its channel. Covered: every op through the rings and one-sided; async batches
+ * that wrap the rings; values up to 1 MiB; overwrites and compaction racing one-sided and ring
+ * GETs of self-checking values (never a torn or mixed value); hostile entries and ring indices
+ * (each rejected and counted, the server keeps serving); clients that die (channel reclaimed);
+ * a server that stops (RKV_ETIMEDOUT / RKV_ECONN, no hang); stale and live socket files.
+ * Every loop is bounded; threads never call cmocka asserts (they count failures). */
+#include "testutil.h"
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+/* The server under test (no DPDK inside). Tests could link build/dpdk-app/shm.o instead. */
+#include "../dpdk-app/shm.c"
+
+/* core/table.h (via shm.h) and client/ringkv.h both define an enumerator RKV_PUT_IF; the
+ * client's is renamed here (this file uses rkv_put_if(), not the enumerator). */
+#define RKV_PUT_IF RKV_PUT_IF_CLIENT_
+#include "ringkv.h"
+#undef RKV_PUT_IF
+
+#define MAXW 4
+
+/* ---- a server with polling workers ------------------------------------------------------- */
+
+struct wthread {
+	pthread_t thr;
+	unsigned id;
+	struct rkv_table *t;
+	struct rkv_clock clk;
+	struct shm_counters cnt;   /* read by the test only while the thread is stopped */
+};
+
+static struct srv {
+	char path[108];
+	unsigned nw;
+	struct rkv_table *tables[MAXW];
+	struct shm_server *s;
+	struct wthread w[MAXW];
+	_Atomic int stop;
+	int running;
+} S;
+
+static void *worker_loop(void *arg)
+{
+	struct wthread *w = arg;
+	unsigned idle = 0;
+
+	/* Relaxed: a stop flag; the join that follows orders everything else. */
+	while (!atomic_load_explicit(&S.stop, memory_order_relaxed)) {
+		if (shm_server_poll(S.s, w->id, w->t, &w->clk, &w->cnt)) {
+			idle = 0;
+		} else if (++idle < 64) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, 50000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+static void workers_start(void)
+{
+	atomic_store(&S.stop, 0);
+	for (unsigned i = 0; i < S.nw; i++)
+		assert_int_equal(pthread_create(&S.w[i].thr, NULL, worker_loop, &S.w[i]), 0);
+	S.running = 1;
+}
+
+static void workers_stop(void)
+{
+	if (!S.running)
+		return;
+	atomic_store(&S.stop, 1);
+	for (unsigned i = 0; i < S.nw; i++)
+		pthread_join(S.w[i].thr, NULL);
+	S.running = 0;
+}
+
+static uint64_t sum_malformed(void)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < S.nw; i++)
+		n += S.w[i].cnt.shm_malformed;
+	return n;
+}
+
+static void srv_up(unsigned nw, uint32_t max_value, uint64_t mem, uint32_t max_clients)
+{
+	struct rkv_table_config cfg = { .mem_bytes = mem, .expected_keys = 4096,
+					.max_value = max_value, .shared = 1 };
+	struct shm_server_conf conf = { .nworkers = nw, .tables = S.tables,
+					.max_value = max_value, .max_clients = max_clients };
+	int err = 0;
+
+	if (S.s) {                       /* a failed test left its server: tear it down */
+		workers_stop();
+		shm_server_stop(S.s);
+		for (unsigned i = 0; i < S.nw; i++)
+			rkv_table_destroy(S.tables[i]);
+	}
+	memset(&S, 0, sizeof S);
+	snprintf(S.path, sizeof S.path, "/tmp/rkv-test-shm-%d.sock", (int)getpid());
+	S.nw = nw;
+	for (unsigned i = 0; i < nw; i++) {
+		S.tables[i] = rkv_table_create(&cfg, &err);
+		assert_non_null(S.tables[i]);
+		S.w[i].id = i;
+		S.w[i].t = S.tables[i];
+		rkv_clock_init(&S.w[i].clk, 1);
+	}
+	S.s = shm_server_start(S.path, &conf, &err);
+	assert_non_null(S.s);
+	workers_start();
+}
+
+static void srv_down(void)
+{
+	workers_stop();
+	shm_server_stop(S.s);
+	S.s = NULL;
+	for (unsigned i = 0; i < S.nw; i++)
+		rkv_table_destroy(S.tables[i]);
+	assert_int_equal(access(S.path, F_OK), -1);   /* socket file removed */
+}
+
+static struct rkv *cli(int no_one_sided, uint32_t timeout_ms)
+{
+	char target[128];
+	struct rkv_opts o = { .timeout_ms = timeout_ms, .no_one_sided = no_one_sided };
+	int err = 0;
+	struct rkv *c;
+
+	snprintf(target, sizeof target, "shm:%s", S.path);
+	c = rkv_open(target, &o, &err);
+	if (!c)
+		fprintf(stderr, "rkv_open: %s\n", rkv_strerror(err));
+	return c;
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- basic ops, both paths --------------------------------------------------------------- */
+
+static void basic_ops(struct rkv *c)
+{
+	char buf[64];
+	size_t vl = 0;
+	uint64_t ver = 0, ver2 = 0;
+
+	assert_int_equal(rkv_put(c, "alpha", 5, "one", 3), 0);
+	assert_int_equal(rkv_get(c, "alpha", 5, buf, sizeof buf, &vl, &ver), 0);
+	assert_int_equal(vl, 3);
+	assert_memory_equal(buf, "one", 3);
+	assert_true(ver != 0);
+	assert_int_equal(rkv_get(c, "missing", 7, buf, sizeof buf, &vl, NULL), RKV_ENOTFOUND);
+	assert_int_equal(rkv_get(c, "alpha", 5, buf, 2, &vl, NULL), RKV_ENOBUFS);
+	assert_int_equal(vl, 3);
+	/* Conditional put: wins on the right version, loses on a stale one. */
+	assert_int_equal(rkv_put_if(c, "alpha", 5, "two", 3, ver), 0);
+	assert_int_equal(rkv_put_if(c, "alpha", 5, "three", 5, ver), RKV_EVERSION);
+	assert_int_equal(rkv_get(c, "alpha", 5, buf, sizeof buf, &vl, &ver2), 0);
+	assert_memory_equal(buf, "two", 3);
+	assert_true(ver2 > ver);
+	assert_int_equal(rkv_put_if(c, "fresh", 5, "x", 1, 0), 0);
+	assert_int_equal(rkv_put_if(c, "fresh", 5, "y", 1, 0), RKV_EVERSION);
+	/* Empty value, delete, delete again. */
+	assert_int_equal(rkv_put(c, "empty", 5, "", 0), 0);
+	assert_int_equal(rkv_get(c, "empty", 5, buf, sizeof buf, &vl, NULL), 0);
+	assert_int_equal(vl, 0);
+	assert_int_equal(rkv_delete(c, "alpha", 5), 0);
+	assert_int_equal(rkv_get(c, "alpha", 5, buf, sizeof buf, &vl, NULL), RKV_ENOTFOUND);
+	assert_int_equal(rkv_delete(c, "alpha", 5), RKV_ENOTFOUND);
+	assert_int_equal(rkv_delete(c, "fresh", 5), 0);
+	assert_int_equal(rkv_delete(c, "empty", 5), 0);
+}
+
+static void test_basic(void **state)
+{
+	struct rkv *a, *b;
+	char *big, *out, st[8192];
+	size_t vl = 0;
+	int n;
+
+	(void)state;
+	srv_up(2, 10 * 1024, 16u << 20, 0);
+	a = cli(0, 1000);
+	b = cli(1, 1000);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(shm_server_clients(S.s), 2);   /* counted before the hello is sent */
+	basic_ops(a);
+	basic_ops(b);
+	/* Largest value, and one byte more. */
+	big = malloc(10 * 1024 + 1);
+	out = malloc(10 * 1024 + 1);
+	memset(big, 'v', 10 * 1024 + 1);
+	assert_int_equal(rkv_put(b, "big", 3, big, 10 * 1024), 0);
+	assert_int_equal(rkv_get(a, "big", 3, out, 10 * 1024, &vl, NULL), 0);
+	assert_int_equal(vl, 10 * 1024);
+	assert_memory_equal(out, big, vl);
+	memset(out, 0, 10 * 1024);
+	assert_int_equal(rkv_get(b, "big", 3, out, 10 * 1024, &vl, NULL), 0);
+	assert_memory_equal(out, big, 10 * 1024);
+	assert_int_equal(rkv_put(b, "big", 3, big, 10 * 1024 + 1), RKV_ETOOBIG);
+	/* Stats: each worker's counters. */
+	n = rkv_stats(a, st, sizeof st);
+	assert_true(n > 0);
+	assert_non_null(strstr(st, "w0.shm_requests "));
+	assert_non_null(strstr(st, "w1.shm_puts "));
+	assert_int_equal(rkv_stats(a, st, 16), RKV_ENOBUFS);
+	free(big);
+	free(out);
+	rkv_close(a);
+	rkv_close(b);
+	workers_stop();
+	for (unsigned i = 0; i < S.nw; i++)
+		assert_int_equal(S.w[i].cnt.shm_malformed + S.w[i].cnt.shm_wrong_worker, 0);
+	srv_down();
+}
+
+/* ---- async batches that wrap the rings, large values --------------------------------------- */
+
+static size_t val_len(uint64_t *seed, size_t max)
+{
+	uint64_t r = tu_next(seed);
+	return (r & 3) == 0 ? (size_t)(r >> 8) % (max + 1) : (size_t)(r >> 8) % 200;
+}
+
+static void run_batches(struct rkv *c, size_t maxv, unsigned total, unsigned depth)
+{
+	struct rkv_op *ops = calloc(depth, sizeof *ops);
+	uint8_t **vals = calloc(depth, sizeof *vals), **outs = calloc(depth, sizeof *outs);
+	char (*keys)[32] = calloc(depth, 32);
+	size_t *lens = calloc(depth, sizeof *lens);
+	uint64_t seed = tu_seed();
+	unsigned done = 0, i, k;
+
+	for (i = 0; i < depth; i++) {
+		vals[i] = malloc(maxv + 1);
+		outs[i] = malloc(maxv + 1);
+	}
+	/* Round: PUT a batch, then GET it back through the rings, in one submit each. */
+	while (done < total) {
+		struct rkv_op *p[256], *d[256];
+		unsigned got = 0;
+		for (i = 0; i < depth; i++) {
+			size_t l = val_len(&seed, maxv);
+			int kl = snprintf(keys[i], 32, "batch-%u", done + i);
+			tu_fill(&seed, vals[i], l);
+			lens[i] = l;
+			ops[i] = (struct rkv_op){ .op = RKV_PUT, .key = keys[i], .klen = (size_t)kl,
+						  .val = vals[i], .vlen = l, .user = vals[i] };
+			p[i] = &ops[i];
+		}
+		for (k = 0; k < depth;) {
+			int r = rkv_submit(c, p + k, depth - k);
+			assert_true(r >= 0);
+			k += (unsigned)r;
+			if (k < depth) {
+				int q = rkv_poll(c, d + got, depth - got, 1000);
+				assert_true(q >= 0);
+				got += (unsigned)q;
+			}
+		}
+		while (got < depth) {
+			int q = rkv_poll(c, d + got, depth - got, 1000);
+			assert_true(q > 0);
+			got += (unsigned)q;
+		}
+		for (i = 0; i < depth; i++)
+			assert_int_equal(d[i]->status, 0);
+		for (i = 0; i < depth; i++) {
+			ops[i] = (struct rkv_op){ .op = RKV_GET, .key = keys[i], .klen = strlen(keys[i]),
+						  .buf = outs[i], .cap = maxv + 1, .user = vals[i] };
+			p[i] = &ops[i];
+		}
+		k = 0;
+		got = 0;
+		while (k < depth) {
+			int r = rkv_submit(c, p + k, depth - k);
+			assert_true(r >= 0);
+			k += (unsigned)r;
+			if (k < depth) {
+				int q = rkv_poll(c, d + got, depth - got, 1000);
+				assert_true(q >= 0);
+				got += (unsigned)q;
+			}
+		}
+		while (got < depth) {
+			int q = rkv_poll(c, d + got, depth - got, 1000);
+			assert_true(q > 0);
+			got += (unsigned)q;
+		}
+		for (i = 0; i < depth; i++) {
+			assert_int_equal(ops[i].status, 0);
+			assert_int_equal(ops[i].out_len, lens[i]);
+			if (lens[i])
+				assert_memory_equal(ops[i].buf, ops[i].user, ops[i].out_len);
+		}
+		done += depth;
+	}
+	for (i = 0; i < depth; i++) {
+		free(vals[i]);
+		free(outs[i]);
+	}
+	free(vals);
+	free(outs);
+	free(keys);
+	free(lens);
+	free(ops);
+}
+
+static void test_batches(void **state)
+{
+	struct rkv *c;
+
+	(void)state;
+	srv_up(3, 10 * 1024, 64u << 20, 0);
+	c = cli(1, 2000);
+	assert_non_null(c);
+	run_batches(c, 10 * 1024, 3000, 64);
+	rkv_close(c);
+	workers_stop();
+	assert_int_equal(sum_malformed(), 0);
+	srv_down();
+}
+
+static void test_large_values(void **state)
+{
+	struct rkv *a, *b;
+	uint8_t *v = malloc(1 << 20), *o = malloc(1 << 20);
+	uint64_t seed = 7;
+	size_t vl = 0;
+
+	(void)state;
+	srv_up(2, 1 << 20, 96u << 20, 0);
+	a = cli(0, 3000);
+	b = cli(1, 3000);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (int i = 0; i < 12; i++) {
+		size_t l = i == 0 ? (1u << 20) : (size_t)(tu_next(&seed) % (1u << 20));
+		char key[16];
+		int kl = snprintf(key, sizeof key, "L%d", i);
+		tu_fill(&seed, v, l);
+		assert_int_equal(rkv_put(b, key, (size_t)kl, v, l), 0);
+		memset(o, 0, l);
+		assert_int_equal(rkv_get(b, key, (size_t)kl, o, 1 << 20, &vl, NULL), 0);
+		assert_int_equal(vl, l);
+		assert_memory_equal(o, v, l);
+		memset(o, 0, l);
+		assert_int_equal(rkv_get(a, key, (size_t)kl, o, 1 << 20, &vl, NULL), 0);
+		assert_int_equal(vl, l);
+		assert_memory_equal(o, v, l);
+	}
+	run_batches(b, 1 << 20, 64, 16);
+	rkv_close(a);
+	rkv_close(b);
+	free(v);
+	free(o);
+	srv_down();
+}
+
+/* ---- torn reads: overwrites racing one-sided and ring GETs (issue 4, test 3) -------------- */
+
+#define TKEYS   48u
+#define TMAXV   (10u * 1024u)
+
+/* A value that says what it is: key, version, length, then bytes derived from them. Even
+ * versions are compressible (the table's zstd path), odd ones are not. */
+static size_t tval_len(uint32_t key, uint64_t ver)
+{
+	uint64_t s = (uint64_t)key << 32 ^ ver;
+	return 24 + (size_t)(tu_next(&s) % (TMAXV - 24 + 1));
+}
+
+static void tval_fill(uint8_t *b, uint32_t key, uint64_t ver)
+{
+	size_t len = tval_len(key, ver), i;
+	uint64_t s = ver * 1000003u + key;
+	uint32_t l32 = (uint32_t)len;
+
+	memcpy(b, &ver, 8);
+	memcpy(b + 8, &key, 4);
+	memcpy(b + 12, &l32, 4);
+	memcpy(b + 16, &s, 8);
+	if (ver & 1)
+		tu_fill(&s, b + 24, len - 24);
+	else
+		for (i = 24; i < len; i++)
+			b[i] = (uint8_t)(ver + i / 512);
+}
+
+/* 0 when buf[0..len) is exactly the value of (key, version it names); *ver gets it. */
+static int tval_check(const uint8_t *b, size_t len, uint32_t key, uint64_t *ver, uint8_t *tmp)
+{
+	uint32_t k, l32;
+
+	if (len < 24)
+		return -1;
+	memcpy(ver, b, 8);
+	memcpy(&k, b + 8, 4);
+	memcpy(&l32, b + 12, 4);
+	if (k != key || l32 != len || tval_len(key, *ver) != len)
+		return -1;
+	tval_fill(tmp, key, *ver);
+	return memcmp(tmp, b, len) ? -1 : 0;
+}
+
+#define TMIN_READS 3000u   /* each reader checks at least this many values... */
+#define TMAX_ROUNDS 2000u  /* ...unless the writer has done this many rounds of 32 puts */
+
+static _Atomic int t_writers_done;
+static _Atomic uint64_t t_fail, t_reads, t_found;
+static _Atomic uint64_t t_reader_found[2], t_reader_reads[2];
+
+struct treader {
+	int no_one_sided;
+	pthread_t thr;
+	struct rkv *c;
+};
+
+static void *tw_main(void *arg)
+{
+	struct rkv *c = arg;
+	uint8_t (*bufs)[TMAXV] = malloc(32 * sizeof *bufs);
+	char keys[32][16];
+	uint64_t ver[TKEYS] = { 0 };
+	uint64_t seed = 99;
+
+	/* Batches of 32 puts through the rings until both readers have checked enough. */
+	for (unsigned round = 0; round < TMAX_ROUNDS && bufs; round++) {
+		if (round >= 20 && atomic_load(&t_reader_found[0]) >= TMIN_READS &&
+		    atomic_load(&t_reader_found[1]) >= TMIN_READS)
+			break;
+		struct rkv_op ops[32], *p[32], *d[32];
+		unsigned got = 0, sub = 0;
+		for (unsigned i = 0; i < 32; i++) {
+			uint32_t key = (uint32_t)(tu_next(&seed) % TKEYS);
+			uint64_t v = ++ver[key];        /* strictly increasing per key */
+			int kl = snprintf(keys[i], sizeof keys[i], "torn-%u", key);
+			tval_fill(bufs[i], key, v);
+			ops[i] = (struct rkv_op){ .op = RKV_PUT, .key = keys[i], .klen = (size_t)kl,
+						  .val = bufs[i], .vlen = tval_len(key, v) };
+			p[i] = &ops[i];
+		}
+		/* Same key twice in one batch is fine: one ring per worker keeps their order. */
+		while (sub < 32) {
+			int r = rkv_submit(c, p + sub, 32 - sub);
+			if (r < 0)
+				break;
+			sub += (unsigned)r;
+			if (sub < 32) {
+				int q = rkv_poll(c, d + got, 32 - got, 1000);
+				if (q > 0)
+					got += (unsigned)q;
+			}
+		}
+		for (unsigned spins = 0; got < sub && spins < 100; spins++) {
+			int q = rkv_poll(c, d + got, sub - got, 1000);
+			if (q > 0)
+				got += (unsigned)q;
+		}
+		for (unsigned i = 0; i < got; i++)
+			if (d[i]->status)
+				atomic_fetch_add(&t_fail, 1);
+		if (got != 32)
+			atomic_fetch_add(&t_fail, 1);
+	}
+	free(bufs);
+	atomic_store(&t_writers_done, 1);
+	return NULL;
+}
+
+static void *tr_main(void *arg)
+{
+	struct treader *r = arg;
+	uint8_t *buf = malloc(TMAXV), *tmp = malloc(TMAXV);
+	uint64_t last[TKEYS] = { 0 };
+	uint64_t seed = 1234u + (unsigned)r->no_one_sided;
+	unsigned n = 0;
+
+	while (buf && tmp && n < 2000000) {
+		uint32_t key = (uint32_t)(tu_next(&seed) % TKEYS);
+		char k[16];
+		int kl = snprintf(k, sizeof k, "torn-%u", key);
+		size_t vl = 0;
+		uint64_t ver = 0, sv = 0;
+		int e = rkv_get(r->c, k, (size_t)kl, buf, TMAXV, &vl, &sv);
+		int done = atomic_load(&t_writers_done);
+
+		n++;
+		atomic_fetch_add(&t_reads, 1);
+		atomic_fetch_add(&t_reader_reads[r->no_one_sided], 1);
+		if (e == RKV_ENOTFOUND && last[key] == 0) {
+			/* not written yet */
+		} else if (e != 0) {
+			fprintf(stderr, "reader(%d): %s on key %u\n", r->no_one_sided, rkv_strerror(e),
+				key);
+			atomic_fetch_add(&t_fail, 1);
+		} else if (tval_check(buf, vl, key, &ver, tmp)) {
+			fprintf(stderr, "reader(%d): TORN value for key %u (len %zu)\n",
+				r->no_one_sided, key, vl);
+			atomic_fetch_add(&t_fail, 1);
+		} else if (ver < last[key]) {
+			fprintf(stderr, "reader(%d): key %u went back from %llu to %llu\n",
+				r->no_one_sided, key, (unsigned long long)last[key],
+				(unsigned long long)ver);
+			atomic_fetch_add(&t_fail, 1);
+		} else {
+			last[key] = ver;
+			atomic_fetch_add(&t_found, 1);
+			atomic_fetch_add(&t_reader_found[r->no_one_sided], 1);
+		}
+		if (done)
+			break;
+	}
+	free(buf);
+	free(tmp);
+	return NULL;
+}
+
+static void test_no_torn_values(void **state)
+{
+	struct treader rd[2] = { { .no_one_sided = 0 }, { .no_one_sided = 1 } };
+	struct rkv *wc;
+	pthread_t wt;
+	uint64_t gets = 0;
+
+	(void)state;
+	/* A small log so that overwrites force compaction while readers read. */
+	srv_up(2, TMAXV, 2u << 20, 0);
+	atomic_store(&t_writers_done, 0);
+	atomic_store(&t_fail, 0);
+	atomic_store(&t_reads, 0);
+	atomic_store(&t_found, 0);
+	atomic_store(&t_reader_found[0], 0);
+	atomic_store(&t_reader_found[1], 0);
+	atomic_store(&t_reader_reads[0], 0);
+	atomic_store(&t_reader_reads[1], 0);
+	wc = cli(1, 3000);
+	assert_non_null(wc);
+	for (int i = 0; i < 2; i++) {
+		rd[i].c = cli(rd[i].no_one_sided, 3000);
+		assert_non_null(rd[i].c);
+		assert_int_equal(pthread_create(&rd[i].thr, NULL, tr_main, &rd[i]), 0);
+	}
+	assert_int_equal(pthread_create(&wt, NULL, tw_main, wc), 0);
+	pthread_join(wt, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(rd[i].thr, NULL);
+	fprintf(stderr, "torn: %llu reads, %llu values checked (%llu one-sided, %llu rings)\n",
+		(unsigned long long)atomic_load(&t_reads), (unsigned long long)atomic_load(&t_found),
+		(unsigned long long)atomic_load(&t_reader_found[0]),
+		(unsigned long long)atomic_load(&t_reader_found[1]));
+	assert_int_equal(atomic_load(&t_fail), 0);
+	assert_true(atomic_load(&t_found) > 0);
+	for (int i = 0; i < 2; i++)
+		rkv_close(rd[i].c);
+	rkv_close(wc);
+	workers_stop();
+	for (unsigned i = 0; i < S.nw; i++) {
+		struct rkv_table_stats ts;
+		rkv_table_get_stats(S.tables[i], &ts);
+		fprintf(stderr, "worker %u: %llu compactions, %llu ring gets\n", i,
+			(unsigned long long)ts.compactions,
+			(unsigned long long)S.w[i].cnt.shm_gets);
+		gets += S.w[i].cnt.shm_gets;
+	}
+	/* Both paths were exercised, and the one-sided reader did not use the rings. */
+	assert_true(atomic_load(&t_reader_found[0]) > 0);
+	assert_true(atomic_load(&t_reader_found[1]) > 0);
+	assert_true(gets <= atomic_load(&t_reader_reads[1]) + atomic_load(&t_reader_reads[0]) / 10);
+	assert_int_equal(sum_malformed(), 0);
+	srv_down();
+}
+
+/* ---- a raw client that writes anything into its channel ---------------------------------- */
+
+struct raw {
+	int sock;
+	uint8_t *chan;
+	struct rkv_shm_geom g;
+	struct rkv_spsc req[MAXW], rsp[MAXW];
+};
+
+static int raw_open(struct raw *r)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct rkv_shm_hello *h = calloc(1, sizeof *h);
+	union { char b[CMSG_SPACE(sizeof(int) * 200)]; struct cmsghdr al; } u;
+	struct iovec iov = { .iov_base = h, .iov_len = sizeof *h };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			    .msg_controllen = sizeof u.b };
+	struct pollfd p;
+	int fds[200], n = 0;
+
+	memcpy(a.sun_path, S.path, strlen(S.path) + 1);
+	r->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (connect(r->sock, (struct sockaddr *)&a, sizeof a) < 0)
+		return -1;
+	p = (struct pollfd){ .fd = r->sock, .events = POLLIN };
+	if (poll(&p, 1, 2000) != 1 || recvmsg(r->sock, &m, MSG_CMSG_CLOEXEC) != sizeof *h)
+		return -1;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+			memcpy(&fds[n++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	if (n < 1 || rkv_shm_geom_init(&r->g, h->nworkers, h->max_value))
+		return -1;
+	/* The table fds are read-only: a writable mapping is refused. */
+	if (n > 1) {
+		void *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+		if (w != MAP_FAILED)
+			return -2;
+	}
+	r->chan = mmap(NULL, r->g.chan_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	/* The channel is sealed: a client cannot shrink it under the server. */
+	if (ftruncate(fds[0], 4096) == 0)
+		return -3;
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	free(h);
+	if (r->chan == MAP_FAILED)
+		return -1;
+	for (unsigned w = 0; w < r->g.nworkers; w++) {
+		rkv_spsc_attach(&r->req[w], r->chan + rkv_shm_ring_off(&r->g, w, 0),
+				r->g.ring_slots, RKV_SHM_SLOT, 0);
+		rkv_spsc_attach(&r->rsp[w], r->chan + rkv_shm_ring_off(&r->g, w, 1),
+				r->g.ring_slots, RKV_SHM_SLOT, 0);
+	}
+	return 0;
+}
+
+static void raw_close(struct raw *r)
+{
+	munmap(r->chan, r->g.chan_bytes);
+	close(r->sock);
+}
+
+/* Write header h plus body at the cursor of worker w's request ring, advance by adv slots
+ * and publish. */
+static void raw_send(struct raw *r, unsigned w, const struct rkv_shm_req *h, const void *body,
+		     size_t blen, uint32_t adv)
+{
+	uint8_t *p = rkv_spsc_slot(&r->req[w], 0);
+	memcpy(p, h, sizeof *h);
+	if (blen)
+		memcpy(p + RKV_SHM_ENTRY_HDR, body, blen);
+	rkv_spsc_prod_advance(&r->req[w], adv);
+	rkv_spsc_prod_publish(&r->req[w]);
+}
+
+/* Wait for one reply on worker w's response ring (2 s at most). */
+static int raw_reply(struct raw *r, unsigned w, struct rkv_shm_rep *out)
+{
+	uint64_t end = ms_now() + 2000;
+	uint32_t n;
+
+	while (ms_now() < end) {
+		if (rkv_spsc_cons_avail(&r->rsp[w], &n))
+			return -1;
+		if (n) {
+			memcpy(out, rkv_spsc_slot(&r->rsp[w], 0), sizeof *out);
+			if (out->op == RKV_SHM_OP_PAD) {
+				rkv_spsc_cons_advance(&r->rsp[w], out->units);
+				continue;
+			}
+			rkv_spsc_cons_advance(&r->rsp[w], out->units);
+			rkv_spsc_cons_release(&r->rsp[w]);
+			return 0;
+		}
+		sched_yield();
+	}
+	return -1;
+}
+
+/* A key that worker w owns (or does not own, when !owned), out of nw workers. */
+static int key_for(unsigned w, unsigned nw, int owned, char *k)
+{
+	for (unsigned i = 0;; i++) {
+		int kl = snprintf(k, 32, "hk-%u", i);
+		if ((rkv_hash_partition(rkv_hash(k, (size_t)kl), nw) == w) == !!owned)
+			return kl;
+	}
+}
+
+/* Send one hostile (or good) entry and expect a reply with status st. */
+static void expect(struct raw *r, unsigned w, struct rkv_shm_req h, const void *body,
+		   size_t blen, uint32_t adv, uint8_t st)
+{
+	struct rkv_shm_rep rep;
+	raw_send(r, w, &h, body, blen, adv);
+	assert_int_equal(raw_reply(r, w, &rep), 0);
+	assert_int_equal(rep.status, st);
+	assert_int_equal(rep.req_id, h.req_id);
+}
+
+static int wait_clients(unsigned n)
+{
+	for (int i = 0; i < 400; i++) {
+		if (shm_server_clients(S.s) == n)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int wait_reclaimed(void)
+{
+	for (int i = 0; i < 400; i++) {
+		int busy = 0;
+		for (unsigned k = 0; k < S.s->max_clients; k++)
+			/* The control thread writes state; a racy peek is enough for polling. */
+			if (atomic_load(&S.s->chans[k].state) == CH_DEAD)
+				busy = 1;
+		if (!busy)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void test_hostile(void **state)
+{
+	struct raw r;
+	struct rkv *good;
+	char k0[32], k1[32], buf[32];
+	uint8_t body[512];
+	int kl0, kl1;
+	uint64_t expected;
+	size_t vl;
+
+	(void)state;
+	srv_up(2, 1024, 8u << 20, 0);
+	good = cli(0, 1000);
+	assert_non_null(good);
+	assert_int_equal(raw_open(&r), 0);
+	kl0 = key_for(0, 2, 1, k0);
+	kl1 = key_for(0, 2, 0, k1);
+	memset(body, 'b', sizeof body);
+	memcpy(body, k0, (size_t)kl0);
+
+#define U(b) rkv_shm_units(RKV_SHM_ENTRY_HDR + (uint64_t)(b))
+	/* A good PUT first, and it works. */
+	expect(&r, 0, (struct rkv_shm_req){ .units = U(kl0 + 5), .op = RKV_OP_PUT, .klen = kl0,
+					    .vlen = 5, .req_id = 1 }, body, kl0 + 5, U(kl0 + 5),
+	       RKV_S_OK);
+	/* Each of these is one malformed entry with a sane extent. */
+	expect(&r, 0, (struct rkv_shm_req){ .units = 1, .op = 99, .klen = 1, .req_id = 2 },
+	       body, 1, 1, RKV_S_MALFORMED);                                   /* bogus op */
+	expect(&r, 0, (struct rkv_shm_req){ .units = 1, .op = 0, .req_id = 3 },
+	       NULL, 0, 1, RKV_S_MALFORMED);                                   /* op 0 */
+	expect(&r, 0, (struct rkv_shm_req){ .units = 1, .op = RKV_OP_GET, .klen = 0, .req_id = 4 },
+	       NULL, 0, 1, RKV_S_MALFORMED);                                   /* empty key */
+	expect(&r, 0, (struct rkv_shm_req){ .units = U(251), .op = RKV_OP_GET, .klen = 251,
+					    .req_id = 5 }, body, 251, U(251),
+	       RKV_S_MALFORMED);                                               /* key too long */
+	expect(&r, 0, (struct rkv_shm_req){ .units = U(kl0 + 1025), .op = RKV_OP_PUT,
+					    .klen = kl0, .vlen = 1025, .req_id = 6 },
+	       NULL, 0, U(kl0 + 1025), RKV_S_MALFORMED);                       /* value > max */
+	expect(&r, 0, (struct rkv_shm_req){ .units = 1, .op = RKV_OP_PUT, .klen = kl0,
+					    .vlen = 300, .req_id = 7 }, body, 32, 1,
+	       RKV_S_MALFORMED);                                               /* units lie */
+	expect(&r, 0, (struct rkv_shm_req){ .units = U(kl0 + 3), .op = RKV_OP_GET, .klen = kl0,
+					    .vlen = 3, .req_id = 8 }, body, kl0 + 3, U(kl0 + 3),
+	       RKV_S_MALFORMED);                                               /* GET with value */
+	expect(&r, 0, (struct rkv_shm_req){ .units = U(kl0), .op = RKV_OP_DEL, .klen = kl0,
+					    .flags = 0x40, .req_id = 9 }, body, kl0, U(kl0),
+	       RKV_S_MALFORMED);                                               /* unknown flag */
+	expect(&r, 0, (struct rkv_shm_req){ .units = 1, .op = RKV_OP_STATS, .klen = 3,
+					    .req_id = 10 }, body, 3, 1,
+	       RKV_S_MALFORMED);                                               /* STATS + key */
+	/* Extent unusable: the whole published batch goes with it, one count. */
+	expect(&r, 0, (struct rkv_shm_req){ .units = 0, .op = RKV_OP_GET, .klen = kl0,
+					    .req_id = 11 }, body, kl0, 3, RKV_S_MALFORMED);
+	expect(&r, 0, (struct rkv_shm_req){ .units = 1u << 30, .op = RKV_OP_GET, .klen = kl0,
+					    .req_id = 12 }, body, kl0, 2, RKV_S_MALFORMED);
+	expect(&r, 0, (struct rkv_shm_req){ .units = 7, .op = RKV_SHM_OP_PAD, .req_id = 13 },
+	       NULL, 0, 2, RKV_S_MALFORMED);                                   /* PAD past tail */
+	expected = 12;
+	/* A key of the other worker: answered INVALID, counted as wrong worker. */
+	memcpy(body, k1, (size_t)kl1);
+	expect(&r, 0, (struct rkv_shm_req){ .units = U(kl1), .op = RKV_OP_GET, .klen = kl1,
+					    .cap = 16, .req_id = 14 }, body, kl1, U(kl1),
+	       RKV_S_INVALID);
+	/* A legal PAD (skips slots silently), then a good GET of the first PUT. */
+	{
+		struct rkv_shm_req pad = { .units = 3, .op = RKV_SHM_OP_PAD };
+		raw_send(&r, 0, &pad, NULL, 0, 3);
+		memcpy(body, k0, (size_t)kl0);
+		struct rkv_shm_rep rep;
+		struct rkv_shm_req g = { .units = U(kl0), .op = RKV_OP_GET, .klen = kl0, .cap = 16,
+					 .req_id = 15 };
+		raw_send(&r, 0, &g, body, kl0, U(kl0));
+		assert_int_equal(raw_reply(&r, 0, &rep), 0);
+		assert_int_equal(rep.status, RKV_S_OK);
+		assert_int_equal(rep.req_id, 15);
+		assert_int_equal(rep.dlen, 5);
+	}
+	/* Random garbage headers (with sane and insane extents): each poll ends, each entry is
+	 * answered, and the channel stays usable (a good request afterwards gets its answer). */
+	{
+		uint64_t seed = 5;
+		for (int i = 0; i < 300; i++) {
+			struct rkv_shm_req h;
+			struct rkv_shm_rep rep;
+			tu_fill(&seed, &h, sizeof h);
+			if (h.op == RKV_SHM_OP_PAD)
+				h.op = 0;
+			h.units = (uint32_t)(tu_next(&seed) % 4);   /* 0..3: skip-all and sane */
+			h.req_id = 1000 + (uint64_t)i;
+			tu_fill(&seed, body, 200);
+			raw_send(&r, 0, &h, body, 200, 4);
+			assert_int_equal(raw_reply(&r, 0, &rep), 0);
+			assert_int_equal(rep.req_id, h.req_id);
+			/* Any unlikely-valid entry is answered, malformed or not. */
+			if (rep.status == RKV_S_MALFORMED)
+				expected++;
+			/* Drain what a sane-extent garbage entry left behind. */
+			for (int j = 0; j < 4; j++) {
+				uint32_t n;
+				rkv_spsc_cons_avail(&r.rsp[0], &n);
+				if (!n)
+					break;
+				raw_reply(&r, 0, &rep);
+				if (rep.status == RKV_S_MALFORMED)
+					expected++;
+			}
+			/* Resynchronise: wait until the server consumed all we published. */
+			for (int j = 0; j < 200 && atomic_load(&((struct rkv_spsc_hdr *)
+				(r.chan + rkv_shm_ring_off(&r.g, 0, 0)))->head) != r.req[0].pos; j++)
+				usleep(1000);
+		}
+	}
+	/* The good client never noticed. */
+	assert_int_equal(rkv_put(good, "still", 5, "here", 4), 0);
+	assert_int_equal(rkv_get(good, "still", 5, buf, sizeof buf, &vl, NULL), 0);
+	workers_stop();
+	assert_int_equal(sum_malformed(), expected);
+	assert_int_equal(S.w[0].cnt.shm_wrong_worker, 1);
+	workers_start();
+
+	/* Corrupt ring indices: the request tail far beyond the ring. Counted once, the client
+	 * is dropped (its socket closes) and its channel reclaimed; others keep working. */
+	atomic_store(&((struct rkv_spsc_hdr *)(r.chan + rkv_shm_ring_off(&r.g, 1, 0)))->tail,
+		     r.req[1].pos + r.g.ring_slots + 5);
+	{
+		struct pollfd p = { .fd = r.sock, .events = POLLIN };
+		assert_int_equal(poll(&p, 1, 3000), 1);
+		assert_true(p.revents & (POLLHUP | POLLIN));
+		assert_int_equal(atomic_load(&((struct rkv_shm_chan_hdr *)r.chan)->server_state),
+				 RKV_SHM_STATE_CLOSED);
+	}
+	raw_close(&r);
+	assert_int_equal(wait_clients(1), 0);
+	assert_int_equal(wait_reclaimed(), 0);
+	/* The response ring's head moved by the client beyond what was produced. */
+	assert_int_equal(raw_open(&r), 0);
+	atomic_store(&((struct rkv_spsc_hdr *)(r.chan + rkv_shm_ring_off(&r.g, 0, 1)))->head, 77);
+	memcpy(body, k0, (size_t)kl0);
+	{
+		struct rkv_shm_req g = { .units = U(kl0), .op = RKV_OP_GET, .klen = kl0, .cap = 16,
+					 .req_id = 16 };
+		struct pollfd p = { .fd = r.sock, .events = POLLIN };
+		raw_send(&r, 0, &g, body, kl0, U(kl0));
+		assert_int_equal(poll(&p, 1, 3000), 1);
+	}
+	raw_close(&r);
+	assert_int_equal(wait_clients(1), 0);
+	assert_int_equal(rkv_get(good, "still", 5, buf, sizeof buf, &vl, NULL), 0);
+	assert_int_equal(rkv_put(good, "after", 5, "ok", 2), 0);
+	workers_stop();
+	assert_int_equal(sum_malformed(), expected + 2);
+	rkv_close(good);
+	srv_down();
+#undef U
+}
+
+/* ---- clients that die, servers that stop, socket files ----------------------------------- */
+
+static void test_client_dies(void **state)
+{
+	(void)state;
+	srv_up(2, 1024, 8u << 20, 2);   /* two slots: reuse is forced */
+	for (int i = 0; i < 6; i++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct rkv *c = cli(i & 1, 1000);
+			int ok = c && rkv_put(c, "child", 5, "x", 1) == 0;
+			/* Dies holding its channel: no rkv_close(), a pending request left behind. */
+			if (c && (i & 1)) {
+				struct rkv_op op = { .op = RKV_PUT, .key = "k", .klen = 1, .val = "v",
+						     .vlen = 1 }, *p = &op;
+				rkv_submit(c, &p, 1);
+			}
+			_exit(ok ? 0 : 1);
+		}
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_int_equal(wait_clients(0), 0);
+		assert_int_equal(wait_reclaimed(), 0);
+	}
+	/* A client in this process that only closes its socket (here: rkv_close). */
+	for (int i = 0; i < 4; i++) {
+		struct rkv *a = cli(0, 1000), *b = cli(1, 1000);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_null(cli(0, 1000));         /* both slots taken: refused, not hung */
+		assert_int_equal(rkv_put(b, "k", 1, "v", 1), 0);
+		rkv_close(a);
+		rkv_close(b);
+		assert_int_equal(wait_clients(0), 0);
+		assert_int_equal(wait_reclaimed(), 0);
+	}
+	for (unsigned k = 0; k < S.s->max_clients; k++)
+		assert_int_equal(atomic_load(&S.s->chans[k].state), CH_FREE);
+	srv_down();
+}
+
+static void test_server_stops(void **state)
+{
+	struct rkv *a, *b;
+	char buf[16];
+	size_t vl;
+	uint64_t t0;
+	int e;
+
+	(void)state;
+	srv_up(2, 1024, 8u << 20, 0);
+	a = cli(0, 200);
+	b = cli(1, 200);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(rkv_put(a, "k", 1, "v", 1), 0);
+	/* Workers stop polling: ring requests time out (bounded), one-sided GETs still work. */
+	workers_stop();
+	t0 = ms_now();
+	assert_int_equal(rkv_put(b, "k", 1, "w", 1), RKV_ETIMEDOUT);
+	assert_true(ms_now() - t0 < 2000);
+	assert_int_equal(rkv_get(a, "k", 1, buf, sizeof buf, &vl, NULL), 0);
+	/* The server goes away: every call fails fast with RKV_ECONN. */
+	shm_server_stop(S.s);
+	S.s = NULL;
+	t0 = ms_now();
+	assert_int_equal(rkv_put(a, "k", 1, "v", 1), RKV_ECONN);
+	e = rkv_get(a, "k", 1, buf, sizeof buf, &vl, NULL);
+	assert_int_equal(e, RKV_ECONN);
+	e = rkv_get(b, "k", 1, buf, sizeof buf, &vl, NULL);
+	assert_true(e == RKV_ECONN || e == RKV_ETIMEDOUT);
+	assert_int_equal(rkv_delete(b, "k", 1), RKV_ECONN);
+	assert_true(ms_now() - t0 < 2000);
+	assert_null(cli(0, 200));
+	rkv_close(a);
+	rkv_close(b);
+	for (unsigned i = 0; i < S.nw; i++)
+		rkv_table_destroy(S.tables[i]);
+	assert_int_equal(access(S.path, F_OK), -1);
+}
+
+/* A server killed while a client waits: the socket closes and the wait ends with RKV_ECONN. */
+static void test_server_killed(void **state)
+{
+	int pfd[2];
+	pid_t pid;
+	char path[108], target[128];
+
+	(void)state;
+	snprintf(path, sizeof path, "/tmp/rkv-test-shmk-%d.sock", (int)getpid());
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Child: a server whose worker never polls, so requests wait until the kill. */
+		struct rkv_table_config cfg = { .mem_bytes = 4u << 20, .max_value = 1024,
+						.shared = 1 };
+		struct rkv_table *t[1];
+		struct shm_server_conf conf = { .nworkers = 1, .tables = t, .max_value = 1024 };
+		int err;
+		t[0] = rkv_table_create(&cfg, &err);
+		if (!t[0] || !shm_server_start(path, &conf, &err))
+			_exit(1);
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], target, 1), 1);
+	close(pfd[0]);
+	snprintf(target, sizeof target, "shm:%s", path);
+	struct rkv_opts o = { .timeout_ms = 5000, .no_one_sided = 1 };
+	int err;
+	struct rkv *c = rkv_open(target, &o, &err);
+	assert_non_null(c);
+	uint64_t t0 = ms_now();
+	kill(pid, SIGKILL);
+	assert_int_equal(rkv_put(c, "k", 1, "v", 1), RKV_ECONN);
+	assert_true(ms_now() - t0 < 2000);
+	rkv_close(c);
+	waitpid(pid, NULL, 0);
+	/* The killed server left its socket file: a new server replaces it. */
+	assert_int_equal(access(path, F_OK), 0);
+	memset(&S, 0, sizeof S);
+	{
+		struct rkv_table_config cfg = { .mem_bytes = 4u << 20, .max_value = 1024, .shared = 1 };
+		struct rkv_table *t[1] = { rkv_table_create(&cfg, &err) };
+		struct shm_server_conf conf = { .nworkers = 1, .tables = t, .max_value = 1024 };
+		struct shm_server *s = shm_server_start(path, &conf, &err);
+		assert_non_null(s);
+		shm_server_stop(s);
+		rkv_table_destroy(t[0]);
+	}
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_socket_files(void **state)
+{
+	struct rkv_table_config cfg = { .mem_bytes = 4u << 20, .max_value = 1024, .shared = 1 };
+	struct rkv_table *t[1];
+	struct shm_server_conf conf = { .nworkers = 1, .tables = t, .max_value = 1024 };
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char path[108];
+	struct shm_server *s1, *s2;
+	int err = 0, fd;
+
+	(void)state;
+	t[0] = rkv_table_create(&cfg, &err);
+	assert_non_null(t[0]);
+	snprintf(path, sizeof path, "/tmp/rkv-test-shmf-%d.sock", (int)getpid());
+	/* A stale socket (bound, never unlinked, nobody listening) is replaced. */
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	close(fd);
+	s1 = shm_server_start(path, &conf, &err);
+	assert_non_null(s1);
+	/* A live server's socket is not stolen. */
+	s2 = shm_server_start(path, &conf, &err);
+	assert_null(s2);
+	assert_int_equal(err, -EADDRINUSE);
+	assert_int_equal(access(path, F_OK), 0);
+	shm_server_stop(s1);
+	assert_int_equal(access(path, F_OK), -1);
+	/* A regular file is never removed. */
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_null(shm_server_start(path, &conf, &err));
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(path);
+	/* Bad configurations. */
+	conf.nworkers = 0;
+	assert_null(shm_server_start(path, &conf, &err));
+	conf.nworkers = 1;
+	assert_null(shm_server_start("", &conf, &err));
+	rkv_table_destroy(t[0]);
+	/* A target nobody serves. */
+	{
+		int e = 0;
+		struct rkv *c = rkv_open("shm:/tmp/rkv-test-nobody.sock", NULL, &e);
+		assert_null(c);
+		assert_int_equal(e, RKV_ECONN);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_batches),
+		cmocka_unit_test(test_large_values),
+		cmocka_unit_test(test_no_torn_values),
+		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_client_dies),
+		cmocka_unit_test(test_server_stops),
+		cmocka_unit_test(test_server_killed),
+		cmocka_unit_test(test_socket_files),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
