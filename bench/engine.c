@@ -6,8 +6,8 @@
  * then runs R rounds. Each round measures, in groups that share one random key sequence and
  * whose order flips every other round (so drift on this shared machine hits both sides):
  *   GET burst   ringkv: rkv_table_get_burst(hash = 0, the table hashes and copies the value)
- *               rte:    rte_hash_lookup_bulk_data (<= 64 keys a call), then copy the value
- *                       from the slot the data pointer names
+ *               rte:    rte_hash_lookup_bulk_data (<= 64 keys a call), prefetch every value
+ *                       slot the data pointers name, then copy each value
  *   GET single  ringkv: rkv_table_get           rte: rte_hash_lookup_data, then copy
  *   PUT         ringkv: rkv_table_put_owner (overwrite: appends a record, compacts when full)
  *               ringkv: rkv_table_put_burst_owner (same keys, reported on its own)
@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -82,6 +83,8 @@ struct engine {
 	uint64_t version;           /* last version given to the table */
 	uint64_t errors[PH_COUNT];
 	uint64_t shown[PH_COUNT];
+	uint64_t faults[PH_COUNT];  /* minor page faults taken inside the timed loops */
+	uint64_t load_faults[2];    /* ringkv, rte_hash */
 	double mops[PH_COUNT][1024];
 };
 
@@ -220,6 +223,10 @@ static void ph_rte_get_burst(struct engine *e, uint64_t ops, uint64_t rng)
 			uint64_t hit = 0;
 
 			rte_hash_lookup_bulk_data(e->h, e->kptr + c, m, &hit, e->data + c);
+			/* what a careful rte_hash user does: start every value's miss, then copy */
+			for (j = 0; j < m; j++)
+				if (hit >> j & 1)
+					__builtin_prefetch(e->data[c + j]);
 			for (j = 0; j < m; j++) {
 				uint8_t *dst = e->vbuf + (size_t)(c + j) * o->vsize;
 
@@ -352,6 +359,15 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Minor page faults of this thread so far: a first touch of fresh 4 KiB memory inside a timed
+ * loop is a kernel entry the figure pays for, so every phase reports how many it took. */
+static uint64_t minor_faults(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) ? 0 : (uint64_t)ru.ru_minflt;
 }
 
 static uint32_t rte_hash_xxh3(const void *key, uint32_t len, uint32_t init)
@@ -514,6 +530,7 @@ static int load_and_verify(struct engine *e, double *load_mops, double *rte_load
 {
 	const struct engine_opts *o = &e->o;
 	uint64_t i, next, bad = 0;
+	uint64_t f0 = minor_faults();
 	double t0;
 
 	t0 = now_s();
@@ -530,7 +547,9 @@ static int load_and_verify(struct engine *e, double *load_mops, double *rte_load
 		progress("loading ringkv", i, o->keys, &next);
 	}
 	*load_mops = (double)o->keys / (now_s() - t0) / 1e6;
+	e->load_faults[0] = minor_faults() - f0;
 
+	f0 = minor_faults();
 	t0 = now_s();
 	for (i = 0, next = o->keys / 10; i < o->keys; i++) {
 		uint64_t s = mix64(i);
@@ -547,6 +566,7 @@ static int load_and_verify(struct engine *e, double *load_mops, double *rte_load
 		progress("loading rte_hash", i, o->keys, &next);
 	}
 	*rte_load_mops = (double)o->keys / (now_s() - t0) / 1e6;
+	e->load_faults[1] = minor_faults() - f0;
 
 	fprintf(stderr, "engine: verifying every key in both\n");
 	for (i = 0; i < o->keys; i++) {
@@ -605,10 +625,12 @@ static void run_rounds(struct engine *e)
 				/* odd rounds run a group backwards: neither side always goes first */
 				unsigned p = groups[g].first + (r % 2 ? groups[g].count - 1 - k : k);
 				uint64_t ops = p >= PH_PUT ? o->put_ops : o->ops;
+				uint64_t f0 = minor_faults();
 				double t0 = now_s();
 
 				phase_run[p](e, ops, rng);
 				e->mops[p][r] = (double)ops / (now_s() - t0) / 1e6;
+				e->faults[p] += minor_faults() - f0;
 			}
 		}
 		fprintf(stderr, "engine: round %u/%u: get %.2f rte %.2f | single %.2f rte %.2f | "
@@ -633,6 +655,7 @@ static void print_json(const struct engine *e, const struct engine_result *res)
 {
 	const struct engine_opts *o = &e->o;
 	const double *m = res->med;
+	unsigned p;
 
 	printf("{\"keys\":%" PRIu64 ",\"key_size\":%u,\"value_size\":%u,\"page_kind\":\"%s\","
 	       "\"get_mops\":%.2f,\"get_mops_single\":%.2f,\"put_mops\":%.2f,"
@@ -648,12 +671,17 @@ static void print_json(const struct engine *e, const struct engine_result *res)
 	       "\"index_bytes\":%" PRIu64 ",\"log_bytes\":%" PRIu64 ",\"compactions\":%" PRIu64 ","
 	       "\"read_retries\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"rounds\":%u,\"burst\":%u,"
 	       "\"get_ops_per_round\":%" PRIu64 ",\"put_ops_per_round\":%" PRIu64 ","
-	       "\"rte_hash_func\":\"%s\",\"core\":%d,\"thp\":\"%s\"}\n",
+	       "\"rte_hash_func\":\"%s\",\"core\":%d,\"thp\":\"%s\",",
 	       m[PH_PUT_BURST], m[PH_RTE_GET1], res->load_mops, res->rte_load_mops,
 	       res->bytes_per_key_end, res->rte_bytes_per_key, res->st_load.index_bytes,
 	       res->st_load.log_bytes, res->st_end.compactions, res->st_end.read_retries,
 	       res->errors, o->rounds, o->burst, o->ops, o->put_ops,
 	       o->rte_xxh3 ? "xxh3" : "crc", o->core, res->thp);
+	printf("\"page_faults\":{\"load\":%" PRIu64 ",\"rte_load\":%" PRIu64,
+	       e->load_faults[0], e->load_faults[1]);
+	for (p = 0; p < PH_COUNT; p++)
+		printf(",\"%s\":%" PRIu64, phase_name[p], e->faults[p]);
+	printf("}}\n");
 }
 
 static void print_row(const struct engine *e, const char *what, int p, int rte)
@@ -675,6 +703,7 @@ static void print_row(const struct engine *e, const char *what, int p, int rte)
 static void print_table(const struct engine *e, const struct engine_result *res)
 {
 	const struct engine_opts *o = &e->o;
+	unsigned p;
 
 	printf("ringkv-bench engine: %" PRIu64 " keys, %u B keys, %u B values, burst %u, "
 	       "core %d, %s pages (THP %s), rte_hash with %s\n", o->keys, o->ksize, o->vsize,
@@ -695,6 +724,11 @@ static void print_table(const struct engine *e, const struct engine_result *res)
 	       res->bytes_per_key_end, res->rte_bytes_per_key);
 	printf("  compactions %" PRIu64 ", read retries %" PRIu64 ", errors %" PRIu64 "\n",
 	       res->st_end.compactions, res->st_end.read_retries, res->errors);
+	printf("  minor page faults in timed loops: load %" PRIu64 ", rte load %" PRIu64,
+	       e->load_faults[0], e->load_faults[1]);
+	for (p = 0; p < PH_COUNT; p++)
+		printf(", %s %" PRIu64, phase_name[p], e->faults[p]);
+	printf("\n");
 }
 
 static double bytes_per_key(const struct rkv_table_stats *s)
