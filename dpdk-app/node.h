@@ -83,6 +83,7 @@ struct node {
 	uint16_t port_id;
 	uint16_t nb_queues;
 	char port_driver[64];
+	int reply_via_rxq;        /* PMD queues are point-to-point (memif): reply by the RX queue */
 	struct net_self self;
 	uint32_t seg_payload;     /* key||value bytes per datagram at opts.mtu */
 	uint32_t max_msg;         /* RKV_KEY_MAX + max_value: largest request or reply */
@@ -107,6 +108,7 @@ struct net_peer {
 
 struct bigmsg {
 	struct net_peer peer;
+	uint16_t rxq;             /* queue the (last segment of the) request came by */
 	struct rkv_msg msg;       /* key/val/payload point into data[] */
 	uint32_t len;             /* bytes used in data[] (klen + vlen) */
 	uint8_t data[];           /* node.max_msg bytes */
@@ -132,6 +134,9 @@ struct worker {
 	uint32_t idle;            /* consecutive idle iterations */
 	uint16_t ip_id;
 	uint16_t ntx;
+	uint16_t cur_rxq;         /* where replies being built go: our queue or, with
+				   * reply_via_rxq, the request's RX queue (ops_execute) */
+	struct stage *stage;      /* objects for other workers' inboxes, flushed per loop */
 	struct rte_mbuf *txb[RKVD_TXB_MAX];
 	/* Published counters (cnt_add / cnt_read), on their own cache lines. */
 	struct worker_counters cnt __rte_cache_aligned;
@@ -163,6 +168,7 @@ struct local_req {
 	struct net_peer peer;
 	struct rkv_msg msg;
 	uint64_t hash;
+	uint16_t rxq;             /* queue the request came by */
 };
 
 /* Execute n requests in order on w's partition and queue their replies; frees m / b of
@@ -174,6 +180,8 @@ void ops_reply(struct worker *w, const struct net_peer *peer, const struct rkv_m
 	       const void *val, uint32_t vlen, uint32_t aux);
 /* Queue one frame for transmission on w's queue; flushes when the buffer is full. */
 void worker_tx(struct worker *w, struct rte_mbuf *m);
+/* Give frame m to worker q to send on its queue (worker.c; reply_via_rxq). */
+void worker_tx_return(struct worker *w, unsigned q, struct rte_mbuf *m);
 void worker_tx_flush(struct worker *w);
 
 /* ---- stats (stats.c) ------------------------------------------------------------------- */

@@ -22,9 +22,13 @@
 
 void worker_tx(struct worker *w, struct rte_mbuf *m)
 {
+	cnt_add(&w->cnt, CNT_tx_bytes, m->pkt_len);
+	if (w->cur_rxq != w->id) {
+		worker_tx_return(w, w->cur_rxq, m);
+		return;
+	}
 	if (w->ntx == RKVD_TXB_MAX)
 		worker_tx_flush(w);
-	cnt_add(&w->cnt, CNT_tx_bytes, m->pkt_len);
 	w->txb[w->ntx++] = m;
 }
 
@@ -271,15 +275,21 @@ static int is_write(uint8_t op)
 void ops_execute(struct worker *w, struct local_req *r, unsigned n)
 {
 	unsigned i = 0, j;
+	int via_rxq = w->node->reply_via_rxq;
 
 	while (i < n) {
 		uint8_t op = r[i].msg.op;
+		/* One queue per run: cut the run where the reply queue changes. */
+		uint16_t q = via_rxq ? r[i].rxq : (uint16_t)w->id;
+		w->cur_rxq = q;
 		if (op == RKV_OP_GET) {
-			for (j = i + 1; j < n && r[j].msg.op == RKV_OP_GET; j++)
+			for (j = i + 1; j < n && r[j].msg.op == RKV_OP_GET &&
+			     (!via_rxq || r[j].rxq == q); j++)
 				;
 			exec_gets(w, r + i, j - i);
 		} else if (is_write(op)) {
-			for (j = i + 1; j < n && is_write(r[j].msg.op); j++)
+			for (j = i + 1; j < n && is_write(r[j].msg.op) &&
+			     (!via_rxq || r[j].rxq == q); j++)
 				;
 			exec_writes(w, r + i, j - i);
 		} else {
@@ -288,4 +298,5 @@ void ops_execute(struct worker *w, struct local_req *r, unsigned n)
 		}
 		i = j;
 	}
+	w->cur_rxq = (uint16_t)w->id;
 }

@@ -85,6 +85,13 @@ int port_setup(struct node *n)
 	snprintf(n->port_driver, sizeof(n->port_driver), "%s", info.driver_name);
 	n->nb_queues = nq;
 	n->have_port = 1;
+	/* Queue pairs that are point-to-point rings to one peer queue each: a reply must leave
+	 * by the queue its request came by (worker.c). NICs and af_packet share one wire. */
+	static const char *const paired[] = { "net_memif", "net_ring", "net_vhost",
+					       "net_virtio_user" };
+	for (size_t i = 0; i < RTE_DIM(paired); i++)
+		if (nq > 1 && strcmp(info.driver_name, paired[i]) == 0)
+			n->reply_via_rxq = 1;
 	return 0;
 }
 

@@ -11,8 +11,14 @@
  *
  * Inbox entries are tagged pointers; mbufs and pool objects are cache-line aligned, so the two
  * low bits are free: TAG_REQ an mbuf holding one whole request (already validated by the
- * sender), TAG_SEG an mbuf holding one segment (worker 0 only), TAG_BIG a struct bigmsg. Every
- * object is owned by exactly one worker at a time: the sender gives it up by enqueuing it.
+ * sender), TAG_SEG an mbuf holding one segment (worker 0 only), TAG_BIG a struct bigmsg,
+ * TAG_TX a reply frame to send on our queue. Every object is owned by exactly one worker at a
+ * time: the sender gives it up by enqueuing it.
+ *
+ * Replies normally leave by the owner's TX queue. On PMDs whose queues are point-to-point
+ * rings (net_memif: our TX queue q reaches only the peer's RX queue q), node.reply_via_rxq
+ * is set and a reply goes back (TAG_TX) to the worker whose queue received the request, so
+ * it leaves by the queue pair the client sent on.
  *
  * Never on this loop: a lock, a malloc, a syscall (except the idle back-off's nanosleep and
  * worker 0's periodic stats line), or a wait on another worker (a full inbox is answered
@@ -36,6 +42,7 @@
 #define TAG_REQ 0u
 #define TAG_SEG 1u
 #define TAG_BIG 2u
+#define TAG_TX  3u
 #define TAG_MASK 3u
 
 #define IDLE_SPINS       128u   /* idle iterations spent pausing before the first sleep */
@@ -78,26 +85,26 @@ static void reply_malformed(struct worker *w, const struct net_peer *peer, const
 	ops_reply(w, peer, &q, RKV_S_MALFORMED, 0, NULL, 0, NULL, 0, 0);
 }
 
-static void stage_put(struct worker *w, struct stage *st, unsigned dest, void *obj)
-{
-	(void)w;
-	st->obj[dest][st->n[dest]++] = obj;
-	st->used |= 1ull << dest;
-}
-
-/* Answer a request we could not hand over (the owner's inbox was full). */
+/* Answer a request we could not hand over (the owner's inbox was full). The answer leaves by
+ * our own queue, whatever reply_via_rxq says: rare, and a lost one is retried by the client. */
 static void handoff_refused(struct worker *w, void *obj)
 {
 	struct net_peer peer;
 	struct rkv_msg q;
 	const uint8_t *p;
 	uint32_t len;
+	uint16_t saved = w->cur_rxq;
 
 	CNT_INC(w, handoff_full);
-	CNT_INC(w, err_busy);
+	w->cur_rxq = (uint16_t)w->id;
 	switch (tag_of(obj)) {
+	case TAG_TX: /* a reply frame: lost, the client retries */
+		CNT_INC(w, tx_dropped);
+		rte_pktmbuf_free(untag(obj));
+		break;
 	case TAG_REQ: {
 		struct rte_mbuf *m = untag(obj);
+		CNT_INC(w, err_busy);
 		net_udp_locate(m, &peer, &p, &len);
 		if (rkv_proto_decode(p, len, &q) == 0)
 			ops_reply(w, &peer, &q, RKV_S_BUSY, 0, q.key, q.klen, NULL, 0, 0);
@@ -109,30 +116,53 @@ static void handoff_refused(struct worker *w, void *obj)
 		break;
 	default: {
 		struct bigmsg *b = untag(obj);
+		CNT_INC(w, err_busy);
 		ops_reply(w, &b->peer, &b->msg, RKV_S_BUSY, 0, b->msg.key, b->msg.klen, NULL, 0, 0);
 		rte_mempool_put(w->node->msgpool, b);
 		break;
 	}
 	}
+	w->cur_rxq = saved;
 }
 
-static void stage_flush(struct worker *w, struct stage *st)
+/* Hand what is staged for worker d to its inbox; what does not fit is refused. */
+static void stage_flush_one(struct worker *w, unsigned d)
 {
-	while (st->used) {
-		unsigned d = (unsigned)__builtin_ctzll(st->used);
-		struct worker *dst = &w->node->workers[d];
-		unsigned k = rte_ring_mp_enqueue_burst(dst->inbox, st->obj[d], st->n[d], NULL);
+	struct stage *st = w->stage;
+	unsigned cnt = st->n[d];
 
-		cnt_add(&w->cnt, CNT_handoff_out, k);
-		for (unsigned i = k; i < st->n[d]; i++)
-			handoff_refused(w, st->obj[d][i]);
-		st->n[d] = 0;
-		st->used &= st->used - 1;
-	}
+	st->n[d] = 0;
+	st->used &= ~(1ull << d);
+	unsigned k = rte_ring_mp_enqueue_burst(w->node->workers[d].inbox, st->obj[d], cnt, NULL);
+	cnt_add(&w->cnt, CNT_handoff_out, k);
+	for (unsigned i = k; i < cnt; i++)
+		handoff_refused(w, st->obj[d][i]);
+}
+
+static void stage_flush(struct worker *w)
+{
+	while (w->stage->used)
+		stage_flush_one(w, (unsigned)__builtin_ctzll(w->stage->used));
+}
+
+static void stage_put(struct worker *w, unsigned dest, void *obj)
+{
+	struct stage *st = w->stage;
+
+	if (st->n[dest] == RKVD_BURST)
+		stage_flush_one(w, dest);
+	st->obj[dest][st->n[dest]++] = obj;
+	st->used |= 1ull << dest;
+}
+
+void worker_tx_return(struct worker *w, unsigned q, struct rte_mbuf *m)
+{
+	stage_put(w, q, tag(m, TAG_TX));
 }
 
 static void add_local(struct local_req *lr, unsigned *nlr, struct rte_mbuf *m, struct bigmsg *b,
-		      const struct net_peer *peer, const struct rkv_msg *msg, uint64_t h)
+		      const struct net_peer *peer, const struct rkv_msg *msg, uint64_t h,
+		      uint16_t rxq)
 {
 	struct local_req *r = &lr[(*nlr)++];
 
@@ -141,12 +171,13 @@ static void add_local(struct local_req *lr, unsigned *nlr, struct rte_mbuf *m, s
 	r->peer = *peer;
 	r->msg = *msg;
 	r->hash = h;
+	r->rxq = rxq;
 }
 
 /* Route one whole request: to ourselves (lr) or to its owner (stage). */
-static void route_req(struct worker *w, struct stage *st, struct local_req *lr, unsigned *nlr,
+static void route_req(struct worker *w, struct local_req *lr, unsigned *nlr,
 		      struct rte_mbuf *m, struct bigmsg *b, const struct net_peer *peer,
-		      const struct rkv_msg *msg)
+		      const struct rkv_msg *msg, uint16_t rxq)
 {
 	const struct node *n = w->node;
 	uint64_t h = 0;
@@ -167,15 +198,16 @@ static void route_req(struct worker *w, struct stage *st, struct local_req *lr, 
 		dest = route_worker(n, h);
 	}
 	if (dest == w->id)
-		add_local(lr, nlr, m, b, peer, msg, h);
+		add_local(lr, nlr, m, b, peer, msg, h, rxq);
 	else
-		stage_put(w, st, dest, m ? tag(m, TAG_REQ) : tag(b, TAG_BIG));
+		stage_put(w, dest, m ? tag(m, TAG_REQ) : tag(b, TAG_BIG));
 }
 
 /* Worker 0: feed one segment to the reassembler; a completed message is copied into a pooled
  * buffer and routed. Frees m. */
-static void reasm_feed(struct worker *w, struct stage *st, struct local_req *lr, unsigned *nlr,
-		       struct rte_mbuf *m, const struct net_peer *peer, const struct rkv_msg *seg)
+static void reasm_feed(struct worker *w, struct local_req *lr, unsigned *nlr,
+		       struct rte_mbuf *m, const struct net_peer *peer, const struct rkv_msg *seg,
+		       uint16_t rxq)
 {
 	const struct node *n = w->node;
 	uint64_t src = ((uint64_t)rte_be_to_cpu_32(peer->ip) << 16) | rte_be_to_cpu_16(peer->port_be);
@@ -205,6 +237,7 @@ static void reasm_feed(struct worker *w, struct stage *st, struct local_req *lr,
 	rte_pktmbuf_free(m);
 
 	b->peer = *peer;
+	b->rxq = rxq; /* the queue of the segment that completed it */
 	b->len = total;
 	b->msg = out;
 	b->msg.seg_idx = 0;
@@ -214,7 +247,7 @@ static void reasm_feed(struct worker *w, struct stage *st, struct local_req *lr,
 	b->msg.payload_len = total;
 	b->msg.key = b->data;
 	b->msg.val = b->data + out.klen;
-	route_req(w, st, lr, nlr, NULL, b, &b->peer, &b->msg);
+	route_req(w, lr, nlr, NULL, b, &b->peer, &b->msg, rxq);
 }
 
 /* A segmented request whose announced size is over our limit: answer once (on the segment
@@ -230,7 +263,7 @@ static void seg_too_big(struct worker *w, const struct net_peer *peer, const str
 }
 
 /* One datagram payload from the network (fresh from RX, m still ours). */
-static void rx_datagram(struct worker *w, struct stage *st, struct local_req *lr, unsigned *nlr,
+static void rx_datagram(struct worker *w, struct local_req *lr, unsigned *nlr,
 			struct rte_mbuf *m, const struct net_peer *peer, const uint8_t *p,
 			uint32_t len)
 {
@@ -255,17 +288,16 @@ static void rx_datagram(struct worker *w, struct stage *st, struct local_req *lr
 			seg_too_big(w, peer, &msg);
 			rte_pktmbuf_free(m);
 		} else if (w->id == 0) {
-			reasm_feed(w, st, lr, nlr, m, peer, &msg);
+			reasm_feed(w, lr, nlr, m, peer, &msg, 0);
 		} else {
-			stage_put(w, st, 0, tag(m, TAG_SEG));
+			stage_put(w, 0, tag(m, TAG_SEG));
 		}
 		return;
 	}
-	route_req(w, st, lr, nlr, m, NULL, peer, &msg);
+	route_req(w, lr, nlr, m, NULL, peer, &msg, (uint16_t)w->id);
 }
 
-static unsigned worker_rx(struct worker *w, struct stage *st, struct local_req *lr,
-			  unsigned *nlr)
+static unsigned worker_rx(struct worker *w, struct local_req *lr, unsigned *nlr)
 {
 	const struct node *n = w->node;
 	struct rte_mbuf *pkts[RKVD_BURST];
@@ -288,7 +320,8 @@ static unsigned worker_rx(struct worker *w, struct stage *st, struct local_req *
 			worker_tx(w, m);
 			break;
 		case NET_UDP:
-			rx_datagram(w, st, lr, nlr, m, &peer, p, len);
+			m->hash.usr = w->id; /* the queue it came by, for reply_via_rxq */
+			rx_datagram(w, lr, nlr, m, &peer, p, len);
 			break;
 		default:
 			rte_pktmbuf_free(m);
@@ -300,8 +333,7 @@ static unsigned worker_rx(struct worker *w, struct stage *st, struct local_req *
 
 /* Requests other workers handed us. They were validated by the sender; decoding again only
  * rebuilds the pointers (a failure would be a bug, counted as mal_other). */
-static unsigned worker_inbox(struct worker *w, struct stage *st, struct local_req *lr,
-			     unsigned *nlr)
+static unsigned worker_inbox(struct worker *w, struct local_req *lr, unsigned *nlr)
 {
 	void *objs[RKVD_BURST];
 	struct net_peer peer;
@@ -320,19 +352,23 @@ static unsigned worker_inbox(struct worker *w, struct stage *st, struct local_re
 		if (t == TAG_BIG) {
 			struct bigmsg *b = o;
 			add_local(lr, nlr, NULL, b, &b->peer, &b->msg,
-				  rkv_hash(b->msg.key, b->msg.klen));
+				  b->msg.klen ? rkv_hash(b->msg.key, b->msg.klen) : 0, b->rxq);
 			continue;
 		}
 		struct rte_mbuf *m = o;
+		if (t == TAG_TX) {
+			worker_tx(w, m);
+			continue;
+		}
 		net_udp_locate(m, &peer, &p, &len);
 		if (rkv_proto_decode(p, len, &msg) < 0) {
 			CNT_INC(w, mal_other);
 			rte_pktmbuf_free(m);
 		} else if (t == TAG_SEG) {
-			reasm_feed(w, st, lr, nlr, m, &peer, &msg);
+			reasm_feed(w, lr, nlr, m, &peer, &msg, (uint16_t)m->hash.usr);
 		} else {
 			add_local(lr, nlr, m, NULL, &peer, &msg,
-				  msg.klen ? rkv_hash(msg.key, msg.klen) : 0);
+				  msg.klen ? rkv_hash(msg.key, msg.klen) : 0, (uint16_t)m->hash.usr);
 		}
 	}
 	return nb;
@@ -378,12 +414,8 @@ int worker_main(void *arg)
 	struct worker *w = arg;
 	const struct node *n = w->node;
 	struct local_req lr[RKVD_LOCAL_MAX];
-	struct stage *st = rte_zmalloc("rkv_stage", sizeof(*st), RTE_CACHE_LINE_SIZE);
 
-	if (!st) {
-		fprintf(stderr, "ringkvd: worker %u: out of memory\n", w->id);
-		return -ENOMEM;
-	}
+	w->cur_rxq = (uint16_t)w->id;
 	w->next_tick = 0;
 	w->next_stats = rte_get_tsc_cycles() +
 		(uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
@@ -393,12 +425,14 @@ int worker_main(void *arg)
 
 		if (now >= w->next_tick)
 			worker_tick(w, now);
-		work += worker_inbox(w, st, lr, &nlr);
+		work += worker_inbox(w, lr, &nlr);
 		if (n->net_on)
-			work += worker_rx(w, st, lr, &nlr);
-		stage_flush(w, st);
-		if (nlr)
+			work += worker_rx(w, lr, &nlr);
+		stage_flush(w);
+		if (nlr) {
 			ops_execute(w, lr, nlr);
+			stage_flush(w); /* replies going back to the queue they came by */
+		}
 		worker_tx_flush(w);
 		if (n->shm)
 			work += shm_server_poll(n->shm, w->id, w->table, &w->clock, &w->shm);
@@ -409,7 +443,6 @@ int worker_main(void *arg)
 	}
 	worker_tx_flush(w);
 	stats_publish(w);
-	rte_free(st);
 	return 0;
 }
 
@@ -432,7 +465,8 @@ int worker_init(struct node *n, struct worker *w, unsigned id, unsigned lcore)
 	w->small = rte_malloc("rkv_small", (size_t)RKVD_LOCAL_MAX * n->seg_payload,
 			      RTE_CACHE_LINE_SIZE);
 	w->stats_text = rte_malloc("rkv_stats", RKVD_STATS_TEXT, RTE_CACHE_LINE_SIZE);
-	if (!w->big || !w->small || !w->stats_text)
+	w->stage = rte_zmalloc("rkv_stage", sizeof(*w->stage), RTE_CACHE_LINE_SIZE);
+	if (!w->big || !w->small || !w->stats_text || !w->stage)
 		return -ENOMEM;
 	return 0;
 }
@@ -444,7 +478,7 @@ void worker_fini(struct worker *w)
 
 	if (w->inbox) {
 		while (rte_ring_sc_dequeue(w->inbox, &obj) == 0) {
-			if (tag_of(obj) == TAG_BIG)
+			if (tag_of(obj) == TAG_BIG) /* every other tag is an mbuf */
 				rte_mempool_put(w->node->msgpool, untag(obj));
 			else
 				rte_pktmbuf_free(untag(obj));
@@ -455,6 +489,8 @@ void worker_fini(struct worker *w)
 	rte_free(w->big);
 	rte_free(w->small);
 	rte_free(w->stats_text);
+	rte_free(w->stage);
+	w->stage = NULL;
 	w->big = w->small = NULL;
 	w->stats_text = NULL;
 }
