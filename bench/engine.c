@@ -45,7 +45,7 @@
 #include "table.h"
 
 #define ENGINE_BURST_MAX   256u
-#define ENGINE_KEYS_MAX    (1ull << 30)   /* RTE_HASH_ENTRIES_MAX */
+#define ENGINE_KEYS_MAX    (900ull << 20) /* rte_entries() stays under RTE_HASH_ENTRIES_MAX */
 #define ENGINE_ERR_SHOWN   3u             /* errors printed per phase; all are counted */
 
 struct engine_opts {
@@ -389,12 +389,20 @@ static uint64_t pow2_ceil(uint64_t x)
 /* Memory rte_hash 22.11 allocates for n keys without extra flags: 8-slot buckets for the
  * next power of two of n, a key store of n+1 entries (data pointer + key, 16-B aligned) and
  * a ring of free slot indexes; plus our value slots. */
+/* rte_hash's capacity for n keys: its cuckoo insert fails (-ENOSPC) when the 8-slot buckets
+ * of pow2(entries) slots are nearly full (1M keys in 2^20 slots: 7% of adds fail), so give it
+ * 1/8 headroom, as a user sizing it would. */
+static uint64_t rte_entries(const struct engine_opts *o)
+{
+	return o->keys + o->keys / 8 + 8;
+}
+
 static uint64_t rte_bytes_needed(const struct engine_opts *o)
 {
-	uint64_t slots = pow2_ceil(o->keys);
-	uint64_t buckets = slots / 8 * 64;
-	uint64_t keystore = (o->keys + 1) * ((8 + o->ksize + 15) / 16 * 16);
-	uint64_t ring = pow2_ceil(o->keys + 1) * 4 * 2;
+	uint64_t entries = rte_entries(o);
+	uint64_t buckets = pow2_ceil(entries) / 8 * 64;
+	uint64_t keystore = (entries + 1) * ((8 + o->ksize + 15) / 16 * 16);
+	uint64_t ring = pow2_ceil(entries + 1) * 4 * 2;
 
 	return buckets + keystore + ring + o->keys * (o->vsize ? o->vsize : 1);
 }
@@ -671,12 +679,13 @@ static void print_json(const struct engine *e, const struct engine_result *res)
 	       "\"index_bytes\":%" PRIu64 ",\"log_bytes\":%" PRIu64 ",\"compactions\":%" PRIu64 ","
 	       "\"read_retries\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"rounds\":%u,\"burst\":%u,"
 	       "\"get_ops_per_round\":%" PRIu64 ",\"put_ops_per_round\":%" PRIu64 ","
-	       "\"rte_hash_func\":\"%s\",\"core\":%d,\"thp\":\"%s\",",
+	       "\"rte_hash_func\":\"%s\",\"rte_hash_entries\":%" PRIu64 ",\"core\":%d,"
+	       "\"thp\":\"%s\",",
 	       m[PH_PUT_BURST], m[PH_RTE_GET1], res->load_mops, res->rte_load_mops,
 	       res->bytes_per_key_end, res->rte_bytes_per_key, res->st_load.index_bytes,
 	       res->st_load.log_bytes, res->st_end.compactions, res->st_end.read_retries,
 	       res->errors, o->rounds, o->burst, o->ops, o->put_ops,
-	       o->rte_xxh3 ? "xxh3" : "crc", o->core, res->thp);
+	       o->rte_xxh3 ? "xxh3" : "crc", rte_entries(o), o->core, res->thp);
 	printf("\"page_faults\":{\"load\":%" PRIu64 ",\"rte_load\":%" PRIu64,
 	       e->load_faults[0], e->load_faults[1]);
 	for (p = 0; p < PH_COUNT; p++)
@@ -983,7 +992,7 @@ int bench_engine_main(int argc, char **argv)
 	rte_malloc_get_socket_stats(0, &ms0);
 	hp = (struct rte_hash_parameters){
 		.name = "ringkv-bench",
-		.entries = (uint32_t)e.o.keys,
+		.entries = (uint32_t)rte_entries(&e.o),
 		.key_len = e.o.ksize,
 		.hash_func = e.o.rte_xxh3 ? rte_hash_xxh3 : rte_hash_crc,
 		.socket_id = 0,
