@@ -22,7 +22,7 @@
 	X(drop_ethertype) X(drop_ip_header) X(drop_ip_truncated) X(drop_ip_checksum) \
 	X(drop_ip_fragment) \
 	X(drop_ip_fragment_tail) X(drop_ip_not_us) X(drop_ip_proto) X(drop_udp_length) \
-	X(drop_udp_port) X(drop_nonlinear) X(drop_no_network) \
+	X(drop_udp_port) X(drop_nonlinear) \
 	/* requests by op, and results */ \
 	X(req_get) X(req_put) X(req_del) X(req_cas) X(req_stats) X(req_ping) \
 	X(hits) X(misses) \

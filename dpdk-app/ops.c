@@ -22,11 +22,11 @@
 
 void worker_tx(struct worker *w, struct rte_mbuf *m)
 {
-	cnt_add(&w->cnt, CNT_tx_bytes, m->pkt_len);
 	if (w->cur_rxq != w->id) {
-		worker_tx_return(w, w->cur_rxq, m);
+		worker_tx_return(w, w->cur_rxq, m); /* counted by the worker that sends it */
 		return;
 	}
+	cnt_add(&w->cnt, CNT_tx_bytes, m->pkt_len);
 	if (w->ntx == RKVD_TXB_MAX)
 		worker_tx_flush(w);
 	w->txb[w->ntx++] = m;

@@ -132,7 +132,7 @@ size_t stats_format(const struct node *n, char *buf, size_t cap)
 		shm_req += shm_read(&n->workers[w].shm_pub, 0); /* shm_requests is first */
 	outf(&o, "requests %" PRIu64 "\n", range_total(n, CNT_req_get, CNT_req_ping) + shm_req);
 	outf(&o, "malformed %" PRIu64 "\n", range_total(n, CNT_mal_truncated, CNT_mal_other));
-	outf(&o, "dropped %" PRIu64 "\n", range_total(n, CNT_drop_ethertype, CNT_drop_no_network));
+	outf(&o, "dropped %" PRIu64 "\n", range_total(n, CNT_drop_ethertype, CNT_drop_nonlinear));
 	outf(&o, "errors %" PRIu64 "\n", range_total(n, CNT_err_too_big, CNT_err_internal));
 	for (int c = 0; c < CNT__COUNT; c++)
 		outf(&o, "%s %" PRIu64 "\n", worker_counter_names[c],
@@ -177,7 +177,7 @@ void stats_log(const struct node *n)
 	outf(&o, "ringkvd stats: t=%.1fs ops/s=%.0f", (double)(now - n->start_tsc) / (double)n->tsc_hz,
 	     dt > 0 ? (double)(req - prev_req) / dt : 0.0);
 	outf(&o, " malformed=%" PRIu64, range_total(n, CNT_mal_truncated, CNT_mal_other));
-	outf(&o, " dropped=%" PRIu64, range_total(n, CNT_drop_ethertype, CNT_drop_no_network));
+	outf(&o, " dropped=%" PRIu64, range_total(n, CNT_drop_ethertype, CNT_drop_nonlinear));
 	for (int c = 0; c < CNT__COUNT; c++) {
 		uint64_t v = total(n, (enum worker_counter)c);
 		if (v && c != CNT_idle_sleeps)
