@@ -19,7 +19,7 @@
  * are copied out; a bad entry is counted (shm_malformed) and answered RKV_S_MALFORMED. Every
  * poll does bounded work: at most SHM_BURST entries per channel. The channel memfd is sealed
  * against shrinking (a client cannot make the server fault), and the table fds a client gets
- * are read-only descriptions of the table memfds.
+ * are read-only descriptions of the table memfds (mode 0400: see reopen_ro()).
  *
  * This file includes no DPDK header, so tests compile it directly. */
 #include <errno.h>
@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shm.h"
@@ -442,13 +443,21 @@ static void desc_from_layout(struct rkv_shm_table_desc *d, const struct rkv_tabl
 	d->layout_version = l->layout_version;
 }
 
-/* Open a read-only description of a table memfd for the client (its mapping must be RO). */
+/* Open a read-only description of a table memfd for the client: it cannot map it writable.
+ * A memfd can be reopened read-write through /proc/PID/fd whatever the description, unless
+ * its mode forbids it: 0400 does for a client of our uid without CAP_DAC_OVERRIDE (a root
+ * client is stopped only by F_SEAL_FUTURE_WRITE, which the table's memfd cannot take today).
+ * The mode is checked on open only, so our own writable mapping is unaffected. */
 static int reopen_ro(int fd)
 {
 	char p[64];
+	int ro;
 
 	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
-	return open(p, O_RDONLY | O_CLOEXEC);
+	ro = open(p, O_RDONLY | O_CLOEXEC);
+	if (ro >= 0)
+		(void)fchmod(ro, 0400);   /* best effort: defence in depth, see above */
+	return ro;
 }
 
 /* Send the hello with the channel fd and, when every table is shared, the table fds. */
@@ -667,8 +676,11 @@ static void *control_main(void *arg)
 			s->pfd[n++] = (struct pollfd){ .fd = ch->sock, .events = POLLIN };
 		}
 		r = poll(s->pfd, n, dead ? SHM_TICK_MS : SHM_IDLE_MS);
-		if (r < 0 && errno != EINTR)
-			break;
+		if (r < 0 && errno != EINTR) {
+			struct timespec ts = { 0, SHM_TICK_MS * 1000000L };
+			nanosleep(&ts, NULL);         /* transient (ENOMEM): keep serving */
+			continue;
+		}
 		if (r > 0 && s->pfd[0].revents)
 			break;                       /* shm_server_stop() */
 		if (r > 0 && (s->pfd[1].revents & POLLIN))
@@ -864,6 +876,20 @@ unsigned shm_server_clients(const struct shm_server *s)
 	/* Relaxed: a statistic, exact only when nothing connects or leaves meanwhile. */
 	return s ? atomic_load_explicit(&((struct shm_server *)s)->nclients,
 					memory_order_relaxed) : 0;
+}
+
+unsigned shm_server_channels(const struct shm_server *s)
+{
+	unsigned i, n = 0;
+
+	if (!s)
+		return 0;
+	for (i = 0; i < s->max_clients; i++)
+		/* Relaxed: a statistic; only the control thread writes state. */
+		if (atomic_load_explicit(&((struct shm_server *)s)->chans[i].state,
+					 memory_order_relaxed) != CH_FREE)
+			n++;
+	return n;
 }
 
 void shm_server_set_stats(struct shm_server *s, shm_stats_fn fn, void *arg)

@@ -57,6 +57,10 @@ void shm_server_stop(struct shm_server *s);
 /* Number of clients connected now (for the start banner and stats). */
 unsigned shm_server_clients(const struct shm_server *s);
 
+/* Channels still mapped: connected clients plus dropped ones whose memory waits for every
+ * worker to pass a poll (0 once everything is reclaimed and no client is connected). */
+unsigned shm_server_channels(const struct shm_server *s);
+
 /* Optional: the text a shm client's STATS request gets ("name value\n" lines for the whole
  * node, e.g. stats_format()). fn runs on worker 0 inside shm_server_poll(), must not block,
  * writes at most cap bytes (NUL included) and returns the length without the NUL. Set it
