@@ -46,7 +46,7 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
-rkv_netns_up "$tag" || { echo "FAIL: cannot create namespaces"; exit 1; }
+rkv_netns_up "$tag" || { echo "skip: cannot create network namespaces and a veth pair here"; exit 77; }
 port=7700
 target=udp:$RKV_IP_SRV:$port
 cli() { timeout 20 ip netns exec "$RKV_NS_CLI" build/bin/ringkv --target "$target" "$@"; }

@@ -45,7 +45,7 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
-rkv_netns_up "$tag" || { echo "FAIL: cannot create namespaces"; exit 1; }
+rkv_netns_up "$tag" || { echo "skip: cannot create network namespaces and a veth pair here"; exit 77; }
 target=udp:$RKV_IP_SRV:7700
 cli() { timeout 20 ip netns exec "$RKV_NS_CLI" build/bin/ringkv --target "$target" "$@"; }
 
