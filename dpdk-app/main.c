@@ -249,11 +249,21 @@ int main(int argc, char **argv)
 	int rc;
 
 	/* Our options first: "--help" or a bad option never starts EAL. */
-	for (int i = 1; i < dd; i++)
+	for (int i = 1; i < dd; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			node_usage(stdout, "ringkvd");
 			return 0;
 		}
+		static const char *const ours[] = { "--ip", "--port", "--shm", "--mem",
+			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval" };
+		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
+			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&
+			    (argv[i][strlen(ours[k])] == '\0' || argv[i][strlen(ours[k])] == '=')) {
+				fprintf(stderr, "ringkvd: %s is a ringkvd option: put it after '--' "
+					"(ringkvd [EAL args] -- [options])\n", ours[k]);
+				return 2;
+			}
+	}
 	char *prog = argv[0];
 	if (dd < argc)
 		argv[dd] = prog; /* the app's argv starts at "--", renamed to the program */
