@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -828,7 +829,14 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		e = -errno;
 		goto err2;
 	}
-	if ((e = -pthread_create(&s->thr, NULL, control_main, s))) {
+	/* The control thread blocks every signal (it inherits the mask): SIGINT/SIGTERM go to
+	 * the node's own threads, which handle them. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = -pthread_create(&s->thr, NULL, control_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
 		fprintf(stderr, "shm: cannot start the control thread\n");
 		goto err2;
 	}
