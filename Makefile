@@ -45,8 +45,9 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ    := $(APP_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ  := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
+# dpdk-app/shm.c is the one server file with no DPDK inside: tests drive it in-process.
 ASAN_LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/asan/%.o) $(CLIENT_SRC:%.c=$(BUILD)/asan/%.o) \
-		$(IO_SRC:%.c=$(BUILD)/asan/%.o)
+		$(IO_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/dpdk-app/shm.o
 TSAN_LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/tsan/%.o)
 
 TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -124,11 +125,11 @@ $(BUILD)/tsan/libtest.a: $(TSAN_LIB_OBJ)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/asan/libtest.a tests/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests -Iclient $(CFLAGS) $(SAN) -o $@ $< $(BUILD)/asan/libtest.a -lcmocka $(URING_LIBS) $(LDLIBS_CORE)
+	$(CC) $(CPPFLAGS) -MMD -MP -Itests $(CFLAGS) $(SAN) -o $@ $< $(BUILD)/asan/libtest.a -lcmocka $(URING_LIBS) $(LDLIBS_CORE)
 
 $(BUILD)/tests/tsan_%: tests/%.c $(BUILD)/tsan/libtest.a tests/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(TSAN) -o $@ $< $(BUILD)/tsan/libtest.a -lcmocka $(LDLIBS_CORE)
+	$(CC) $(CPPFLAGS) -MMD -MP -Itests $(CFLAGS) $(TSAN) -o $@ $< $(BUILD)/tsan/libtest.a -lcmocka $(LDLIBS_CORE)
 
 test-build: all $(TESTS) $(TSAN_TESTS)
 

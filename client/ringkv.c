@@ -53,24 +53,6 @@ int rkv_err_from_status(int status)
 	}
 }
 
-/* ---- the shm transport, when it is not built ----------------------------------------------- *
- * A weak stand-in so the library links before client/shm.c exists. It is compiled only while
- * shm.c is absent: a weak definition here would otherwise keep the linker from extracting
- * shm.o out of libringkv.a (archive members are pulled in for undefined symbols only), and
- * every static link (the CLI, bench, tests) would get the stand-in. make does not know that
- * this file depends on whether shm.c exists: rebuild ringkv.o when shm.c comes or goes. */
-#if !__has_include("shm.c")
-__attribute__((weak)) struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts,
-					       int *err)
-{
-	(void)addr;
-	(void)opts;
-	if (err)
-		*err = RKV_ECONN; /* "shm transport not built" */
-	return NULL;
-}
-#endif
-
 /* ---- open / close --------------------------------------------------------------------------- */
 
 struct rkv *rkv_open(const char *target, const struct rkv_opts *opts, int *err)

@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential pkg-config make gcc clang llvm libclang-rt-14-dev \
 libdpdk-dev dpdk liburing-dev libxxhash-dev libcmocka-dev libzstd-dev \
-iproute2 procps psmisc redis-server redis-tools"
+iproute2 iputils-ping procps psmisc redis-server redis-tools"
 
 missing=""
 for p in $PKGS; do

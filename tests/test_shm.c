@@ -24,10 +24,8 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-/* The server under test: dpdk-app/ is not in the test archive, and shm.c has no DPDK inside,
- * so it is compiled in here. Only its public API (shm.h) is used below, so linking an ASan
- * build of it instead works unchanged. */
-#include "../dpdk-app/shm.c"
+/* The server under test, dpdk-app/shm.c, has no DPDK inside: the Makefile puts its ASan build
+ * in the test archive, and only its public API (shm.h) is used here. */
 #include "dpdk-app/shm.h"
 #include "clock.h"
 #include "hash.h"
