@@ -121,6 +121,27 @@ void rkv_region_destroy(struct rkv_region *r)
 	r->fd = -1;
 }
 
+int rkv_region_populate(struct rkv_region *r, uint64_t off, uint64_t len)
+{
+	if (!r->base || off > r->bytes || len > r->bytes - off)
+		return -EINVAL;
+	uint64_t start = off & ~(RKV_PAGE - 1), end = round_up(off + len, RKV_PAGE);
+	if (end > r->bytes)
+		end = r->bytes;
+	if (start >= end)
+		return 0;
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(r->base + start, end - start, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+#endif
+	/* Kernels before 5.14: write each page once (it is zero, and stays zero). */
+	for (uint64_t p = start; p < end; p += RKV_PAGE)
+		__atomic_store_n(r->base + p, r->base[p], __ATOMIC_RELAXED); /* no reader yet */
+	return 0;
+}
+
 int rkv_region_discard(struct rkv_region *r, uint64_t off, uint64_t len)
 {
 	if (!r->map || (off | len) & (RKV_PAGE - 1) || off > r->bytes || len > r->bytes - off)

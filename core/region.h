@@ -41,6 +41,10 @@ void rkv_region_borrow(struct rkv_region *r, const void *base, uint64_t bytes);
 /* Unmap (if owned) and close the fd. Safe on a zeroed or already destroyed region. */
 void rkv_region_destroy(struct rkv_region *r);
 
+/* Commit the pages of [off, off + len) now (rounded out to pages), so the hot path never
+ * takes a page fault on them. Returns 0 or -errno. */
+int rkv_region_populate(struct rkv_region *r, uint64_t off, uint64_t len);
+
 /* Give the pages of [off, off + len) back to the kernel; they read as zeros afterwards.
  * off and len must be page aligned. Returns 0 or -errno. Never call while readers may still
  * be reading that range under a version they will not re-check. */

@@ -43,6 +43,18 @@
 #define COMPACT_WORTH 16u    /* on request, compact segments at least 1/16 garbage */
 #define NOADDR       UINT64_MAX
 
+/* A prefetch the compiler must keep. GCC 12 at -O2 deletes __builtin_prefetch calls in some
+ * loops (an inlined helper with a conditional second prefetch vanished from get_group's
+ * stage 2, measured: half the GET rate), so on x86 it is a volatile asm. */
+static inline void prefetch(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p);
+#endif
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -174,7 +186,7 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 			pos[n] = p;
 			size[n] = sz;
 			hs[n] = rkv_hash(t->logb + p + RKV_REC_HDR, rkv_rec_klen(meta));
-			__builtin_prefetch(&t->bk[hs[n] & t->mask]);
+			prefetch(&t->bk[hs[n] & t->mask]);
 			n++;
 		}
 		/* stage 2: a record is live iff a slot of its chain holds exactly its offset */
@@ -292,14 +304,23 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	struct rkv_bucket *head = &t->bk[h & t->mask];
 	uint64_t tag = slot_tag(h);
 	struct loc at;
-	bool found = owner_find(t, head, tag, key, klen, &at);
-	if (flags & RKV_PUT_IF) {
-		uint64_t cur = found ? rkv_log_ld64(t->logb + (at.b->slot[at.i] & RKV_SLOT_ADDR_MASK)) : 0;
-		if (found ? cur != expect : expect != 0)
-			return -ECANCELED;
+	bool found = false, looked = flags & (RKV_PUT_IF | RKV_PUT_DELETE);
+	if (looked) {
+		/* conditional puts and deletes decide before they write anything */
+		found = owner_find(t, head, tag, key, klen, &at);
+		if (flags & RKV_PUT_IF) {
+			uint64_t cur = found ? rkv_log_ld64(t->logb + (at.b->slot[at.i] &
+								   RKV_SLOT_ADDR_MASK)) : 0;
+			if (found ? cur != expect : expect != 0)
+				return -ECANCELED;
+		}
+		if (del && !found)
+			return -ENOENT;
+	} else {
+		/* A plain put writes its record first and looks the key up after: the record
+		 * work does not depend on the index, so it overlaps this bucket miss. */
+		prefetch(head);
 	}
-	if (del && !found)
-		return -ENOENT;
 
 	const void *sval = val;
 	uint32_t slen = vlen, rflags = del ? RKV_REC_TOMB : 0;
@@ -313,44 +334,42 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	}
 	uint32_t meta = rkv_rec_meta(klen, slen, rflags);
 	uint64_t size = rkv_rec_size(meta);
-
-	/* An insert finds its slot first: compaction (in table_alloc) moves addresses inside
-	 * slots but never fills or empties one, so the slot stays free. */
-	struct loc empty = { 0 };
-	struct rkv_bucket *last = NULL;
-	uint32_t link = 0;
-	if (!found && !owner_find_empty(t, head, &empty, &last)) {
-		if (t->ovf_used >= t->noverflow)
-			return -ENOSPC;
-		link = (uint32_t)++t->ovf_used;
-		empty.b = &t->bk[t->nbuckets + link - 1];
-		empty.i = 0;
-	}
+	/* Compaction inside table_alloc moves addresses inside slots but never fills, empties or
+	 * relocates a slot, so a location found before stays valid (its address is re-read). */
 	int64_t off = table_alloc(t, size, del ? RKV_LOG_DELETE : RKV_LOG_PUT);
-	if (off < 0) {
-		if (link)
-			t->ovf_used--;   /* never linked, never written */
+	if (off < 0)
 		return (int)off;
-	}
 	rkv_log_write(&t->log, (uint64_t)off, version, rkv_rec_csum(h, version, meta, sval, slen),
 		      meta, key, sval);
-	wr_begin(head);
+	if (!looked)
+		found = owner_find(t, head, tag, key, klen, &at);
 	if (found) {
-		uint64_t old = at.b->slot[at.i] & RKV_SLOT_ADDR_MASK;  /* re-read: may have moved */
+		uint64_t old = at.b->slot[at.i] & RKV_SLOT_ADDR_MASK;
+		wr_begin(head);
 		slot_store(&at.b->slot[at.i], del ? 0 : tag | (uint64_t)off);
 		wr_end(head);
 		rkv_log_kill(&t->log, old, rkv_rec_size((uint32_t)rec_meta_at(t, old)));
+		if (del)
+			t->keys--;
 	} else {
-		slot_store(&empty.b->slot[empty.i], tag | (uint64_t)off);
+		struct rkv_bucket *last = NULL;
+		uint32_t link = 0;
+		if (!owner_find_empty(t, head, &at, &last)) {
+			if (t->ovf_used >= t->noverflow)
+				return -ENOSPC;   /* unreachable by sizing; the record stays garbage */
+			link = (uint32_t)++t->ovf_used;
+			at.b = &t->bk[t->nbuckets + link - 1];
+			at.i = 0;
+		}
+		wr_begin(head);
+		slot_store(&at.b->slot[at.i], tag | (uint64_t)off);
 		if (link)
 			/* orders the odd version before the link; pairs with bucket_next */
 			__atomic_store_n(&last->next, link, __ATOMIC_RELEASE);
 		wr_end(head);
 		t->keys++;
 	}
-	if (del)
-		t->keys--;
-	else
+	if (!del)
 		rkv_log_add_live(&t->log, (uint64_t)off, size);
 	if (rflags & RKV_REC_COMP)
 		t->compressed_records++;
@@ -392,7 +411,7 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 				continue;
 			if (!r[i].hash)
 				r[i].hash = rkv_hash(r[i].key, r[i].klen);
-			__builtin_prefetch(&t->bk[r[i].hash & t->mask]);
+			prefetch(&t->bk[r[i].hash & t->mask]);
 		}
 		/* stage 2: prefetch the record of the first tag match (the likely old version) */
 		for (unsigned i = 0; i < m; i++) {
@@ -402,7 +421,7 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 			uint64_t tag = slot_tag(r[i].hash);
 			for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
 				if ((b->slot[j] & ~RKV_SLOT_ADDR_MASK) == tag) {
-					__builtin_prefetch(t->logb + (b->slot[j] & RKV_SLOT_ADDR_MASK));
+					prefetch(t->logb + (b->slot[j] & RKV_SLOT_ADDR_MASK));
 					break;
 				}
 			}
@@ -513,22 +532,110 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 	return -EAGAIN;
 }
 
+#define FAST_SLOW 1   /* fast path could not decide: use read_one */
+
+/* Scan one bucket for the first slot with this tag: its log offset, or NOADDR. */
+static inline uint64_t bucket_match(const struct rkv_bucket *b, uint64_t tag)
+{
+	for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
+		uint64_t s = slot_load(&b->slot[j]);
+		if ((s & ~RKV_SLOT_ADDR_MASK) == tag)
+			return s & RKV_SLOT_ADDR_MASK;
+	}
+	return NOADDR;
+}
+
+static inline void prefetch_record(const struct rkv_table *t, uint64_t a, uint32_t klen,
+				   uint32_t cap)
+{
+	const uint8_t *rec = t->logb + a;
+	prefetch(rec);
+	/* the header, key and the value bytes the caller can take: a second line if they
+	 * cross one (never for 16 B keys + 32 B values, whose records are lines) */
+	uint64_t end = rkv_rec_voff(klen) + (cap < 64 ? cap : 64);
+	if (((uintptr_t)rec & 63) + end > 64)
+		prefetch(rec + 64);
+}
+
+/* The common case of a read: the first tag match (at a, found in a bucket of head's chain
+ * while head's version was ver) is the key, holds a plain value that fits, and nothing
+ * changed meanwhile. a == NOADDR: the chain was scanned to its end without a match.
+ * Returns 0, -ENOENT, or FAST_SLOW when read_one must decide. */
+static inline __attribute__((always_inline)) int
+get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint32_t ver, uint64_t a,
+	 uint64_t h, const void *key, uint32_t klen, void *buf, uint32_t cap, uint32_t *vlen,
+	 uint64_t *version)
+{
+	if (ver & 1)
+		return FAST_SLOW;
+	if (a != NOADDR) {
+		if (a & 7 || a + RKV_REC_HDR > t->log_bytes)
+			return FAST_SLOW;
+		const uint8_t *rec = t->logb + a;
+		uint64_t w1 = rkv_log_ld64(rec + 8);
+		uint32_t meta = (uint32_t)(w1 >> 32);
+		uint32_t slen = rkv_rec_slen(meta);
+		if (rkv_rec_klen(meta) != klen || rkv_rec_flags(meta) ||
+		    rkv_rec_size(meta) > t->log_bytes - a || slen > cap ||
+		    rkv_log_keycmp(rec + RKV_REC_HDR, key, klen) != 0)
+			return FAST_SLOW;
+		uint64_t v = rkv_log_ld64(rec);
+		rkv_log_copy_out(buf, rec + rkv_rec_voff(klen), slen);
+		if (t->verify && rkv_rec_csum(h, v, meta, buf, slen) != (uint32_t)w1)
+			return FAST_SLOW;
+		/* after the acquire loads above, so it cannot be hoisted before them; sees the
+		 * odd version of any change whose stores they saw (see read_one) */
+		if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != ver)
+			return FAST_SLOW;
+		*vlen = slen;
+		*version = v;
+		return 0;
+	}
+	/* as above: after the slot loads */
+	if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != ver)
+		return FAST_SLOW;
+	return -ENOENT;
+}
+
 int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
 		  void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version)
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX || (!buf && cap))
 		return -EINVAL;
-	return read_one(t, rkv_hash(key, klen), key, klen, buf, cap, vlen, version);
+	uint64_t h = rkv_hash(key, klen);
+	const struct rkv_bucket *head = &t->bk[h & t->mask];
+	/* pairs with wr_end's release store (see read_one) */
+	uint32_t ver = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+	uint64_t a = bucket_match(head, slot_tag(h));
+	if (a != NOADDR || !bucket_next(t, head)) {
+		uint32_t vl;
+		uint64_t v;
+		int rc = get_fast(t, head, ver, a, h, key, klen, buf, cap, &vl, &v);
+		if (rc != FAST_SLOW) {
+			if (rc == 0) {
+				if (vlen)
+					*vlen = vl;
+				if (version)
+					*version = v;
+			}
+			return rc;
+		}
+	}
+	return read_one(t, h, key, klen, buf, cap, vlen, version);
 }
 
-/* One group of at most RKV_BURST. The fast path covers the common case (match in the main
- * bucket, plain value that fits, no writer in the way); anything else goes to read_one. */
+/* One group of at most RKV_BURST, in stages so that cache misses overlap: hash all and
+ * prefetch the buckets; scan the buckets and prefetch the records (or, for the few keys
+ * whose main bucket overflowed, the overflow bucket); finish the keys whose records are on
+ * their way; then scan the overflow buckets, prefetch those records and finish those keys.
+ * Anything unusual (a writer in the way, a second-level chain, a compressed value, a
+ * buffer too small) goes to read_one. */
 static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsigned m)
 {
-	const struct rkv_bucket *bk[RKV_BURST];
+	const struct rkv_bucket *bk[RKV_BURST], *ob[RKV_BURST];
 	uint64_t addr[RKV_BURST];
 	uint32_t ver[RKV_BURST];
-	unsigned ok = 0;
+	unsigned ok = 0, novf = 0;
 
 	/* stage 1: hash, prefetch buckets */
 	for (unsigned i = 0; i < m; i++) {
@@ -540,27 +647,21 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 		if (!r[i].hash)
 			r[i].hash = rkv_hash(r[i].key, r[i].klen);
 		bk[i] = &t->bk[r[i].hash & t->mask];
-		__builtin_prefetch(bk[i]);
+		prefetch(bk[i]);
 	}
-	/* stage 2: version, tag match, prefetch records */
+	/* stage 2: version, tag match, prefetch records (or overflow buckets) */
 	for (unsigned i = 0; i < m; i++) {
-		addr[i] = NOADDR;
+		ob[i] = NULL;
 		if (!bk[i])
 			continue;
 		/* pairs with wr_end's release store (see read_one) */
 		ver[i] = __atomic_load_n(&bk[i]->version, __ATOMIC_ACQUIRE);
-		uint64_t tag = slot_tag(r[i].hash);
-		for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
-			uint64_t s = slot_load(&bk[i]->slot[j]);
-			if ((s & ~RKV_SLOT_ADDR_MASK) == tag) {
-				addr[i] = s & RKV_SLOT_ADDR_MASK;
-				const uint8_t *rec = t->logb + addr[i];
-				__builtin_prefetch(rec);
-				uint64_t end = rkv_rec_voff(r[i].klen) + (r[i].cap < 64 ? r[i].cap : 64);
-				if (((uintptr_t)rec & 63) + end > 64)
-					__builtin_prefetch(rec + 64);
-				break;
-			}
+		addr[i] = bucket_match(bk[i], slot_tag(r[i].hash));
+		if (addr[i] != NOADDR) {
+			prefetch_record(t, addr[i], r[i].klen, r[i].cap);
+		} else if ((ob[i] = bucket_next(t, bk[i])) != NULL) {
+			prefetch(ob[i]);
+			novf++;
 		}
 	}
 	/* stage 3: compare keys, copy values, re-check versions */
@@ -570,43 +671,39 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 			q->status = -EINVAL;
 			continue;
 		}
-		int rc;
-		uint64_t a = addr[i];
-		if (ver[i] & 1)
-			goto slow;
-		if (a == NOADDR) {
-			if (__atomic_load_n(&bk[i]->next, __ATOMIC_ACQUIRE)) /* pairs with link */
-				goto slow;
-			rc = -ENOENT;
-		} else {
-			if (a & 7 || a + RKV_REC_HDR > t->log_bytes)
-				goto slow;
-			const uint8_t *rec = t->logb + a;
-			uint64_t w1 = rkv_log_ld64(rec + 8);
-			uint32_t meta = (uint32_t)(w1 >> 32);
-			uint32_t slen = rkv_rec_slen(meta);
-			if (rkv_rec_klen(meta) != q->klen || rkv_rec_flags(meta) ||
-			    rkv_rec_size(meta) > t->log_bytes - a || slen > q->cap ||
-			    rkv_log_keycmp(rec + RKV_REC_HDR, q->key, q->klen) != 0)
-				goto slow;
-			q->version = rkv_log_ld64(rec);
-			rkv_log_copy_out(q->buf, rec + rkv_rec_voff(q->klen), slen);
-			q->vlen = slen;
-			if (t->verify && rkv_rec_csum(q->hash, q->version, meta, q->buf, slen) !=
-					 (uint32_t)w1)
-				goto slow;
-			rc = 0;
-		}
-		/* after the acquire loads above (see read_one) */
-		if (__atomic_load_n(&bk[i]->version, __ATOMIC_RELAXED) != ver[i])
-			goto slow;
+		if (ob[i])
+			continue;
+		int rc = get_fast(t, bk[i], ver[i], addr[i], q->hash, q->key, q->klen, q->buf,
+				  q->cap, &q->vlen, &q->version);
+		if (rc == FAST_SLOW)
+			rc = read_one(t, q->hash, q->key, q->klen, q->buf, q->cap, &q->vlen,
+				      &q->version);
 		q->status = rc;
 		ok += rc == 0;
-		continue;
-slow:
-		q->status = read_one(t, q->hash, q->key, q->klen, q->buf, q->cap, &q->vlen,
-				     &q->version);
-		ok += q->status == 0;
+	}
+	if (!novf)
+		return ok;
+	/* stage 2b and 3b: the keys whose main bucket overflowed */
+	for (unsigned i = 0; i < m; i++) {
+		if (!ob[i])
+			continue;
+		addr[i] = bucket_match(ob[i], slot_tag(r[i].hash));
+		if (addr[i] != NOADDR)
+			prefetch_record(t, addr[i], r[i].klen, r[i].cap);
+	}
+	for (unsigned i = 0; i < m; i++) {
+		struct rkv_get_req *q = &r[i];
+		if (!ob[i])
+			continue;
+		int rc = FAST_SLOW;
+		if (addr[i] != NOADDR || !bucket_next(t, ob[i]))
+			rc = get_fast(t, bk[i], ver[i], addr[i], q->hash, q->key, q->klen, q->buf,
+				      q->cap, &q->vlen, &q->version);
+		if (rc == FAST_SLOW)
+			rc = read_one(t, q->hash, q->key, q->klen, q->buf, q->cap, &q->vlen,
+				      &q->version);
+		q->status = rc;
+		ok += rc == 0;
 	}
 	return ok;
 }
@@ -692,6 +789,14 @@ struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err)
 	if (e)
 		goto err_log;
 	t->bk = (struct rkv_bucket *)t->index.base;
+	if (!cfg->lazy_commit) {
+		/* the log and the main buckets; overflow buckets stay a reservation */
+		e = rkv_region_populate(&t->log.region, 0, t->log_bytes);
+		if (!e)
+			e = rkv_region_populate(&t->index, 0, t->nbuckets * sizeof(struct rkv_bucket));
+		if (e)
+			goto err_index;
+	}
 
 	if (t->compress_min != UINT32_MAX) {
 		e = rkv_compressor_init(&t->comp, t->max_value, 1);

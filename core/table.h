@@ -45,6 +45,9 @@ struct rkv_table_config {
 				  * <0: refuse them; 0: the kernel's default policy */
 	uint64_t segment_bytes;  /* log segment size, a power of two >= the largest record;
 				  * 0: 1 MiB, smaller for small budgets (tests) */
+	int lazy_commit;         /* nonzero: commit log and index pages on first use; default:
+				  * commit them at create (like DPDK memory), so puts and gets
+				  * never page-fault */
 };
 
 /* Create a table. Returns NULL and sets *err (negative errno) on failure. */

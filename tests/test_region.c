@@ -1,5 +1,5 @@
 /* tests/test_region.c — core/region: anonymous and memfd regions reserve without committing,
- * are 2 MiB aligned (anonymous), readable at a second read-only mapping of the memfd, sealed
+ * are 2 MiB aligned (anonymous), can be committed up front (populate), readable at a second read-only mapping of the memfd, sealed
  * against resizing, and discard gives pages back as zeros. */
 #include "testutil.h"
 
@@ -28,6 +28,9 @@ static void test_anon(void **state)
 	assert_int_equal(r.base[r.bytes - 1], 2);
 	assert_int_equal(rkv_region_discard(&r, 1, 4096), -EINVAL);
 	assert_int_equal(rkv_region_discard(&r, 0, r.bytes + 4096), -EINVAL);
+	assert_int_equal(rkv_region_populate(&r, 4096, 3 * 4096), 0);
+	assert_int_equal(rkv_region_populate(&r, 0, r.bytes + 1), -EINVAL);
+	assert_int_equal(r.base[4096], 0);
 	rkv_region_destroy(&r);
 	rkv_region_destroy(&r);   /* idempotent */
 	assert_int_equal(rkv_region_create(&r, 5000, RKV_REGION_HUGE, NULL), 0);
@@ -47,6 +50,8 @@ static void test_memfd(void **state)
 	memcpy(r.base + 12345, "ringkv", 6);
 	assert_memory_equal(ro + 12345, "ringkv", 6);
 	assert_true(ftruncate(r.fd, 4096) < 0);   /* sealed: clients never see it shrink */
+	assert_int_equal(rkv_region_populate(&r, 0, r.bytes), 0);
+	assert_memory_equal(ro + 12345, "ringkv", 6);   /* populating keeps contents */
 	assert_int_equal(rkv_region_discard(&r, 8192, 8192), 0);
 	assert_int_equal(ro[12345], 0);
 	munmap(ro, r.bytes);
