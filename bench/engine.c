@@ -392,7 +392,7 @@ static uint64_t pow2_ceil(uint64_t x)
  * next power of two of n, a key store of n+1 entries (data pointer + key, 16-B aligned) and
  * a ring of free slot indexes; plus our value slots. */
 /* rte_hash's capacity for n keys: its cuckoo insert fails (-ENOSPC) when the 8-slot buckets
- * of pow2(entries) slots are nearly full (1M keys in 2^20 slots: 7% of adds fail), so give it
+ * of pow2(entries) slots are nearly full (1M keys in 2^20 slots: 3.6% of adds fail), so give it
  * 1/8 headroom, as a user sizing it would. */
 static uint64_t rte_entries(const struct engine_opts *o)
 {
