@@ -88,6 +88,8 @@ struct engine {
 	uint64_t faults[PH_COUNT];  /* minor page faults taken inside the timed loops */
 	uint64_t load_faults[2];    /* ringkv, rte_hash */
 	double mops[PH_COUNT][1024];
+	double share[PH_COUNT][1024]; /* thread CPU time / wall time of each timed loop */
+	double mops_cpu[PH_COUNT][1024]; /* Mops per second of thread CPU time */
 };
 
 /* ---- keys, values, random indexes ------------------------------------------------------- */
@@ -360,6 +362,15 @@ static double now_s(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of this thread: wall time minus what other work on the machine took from it. */
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -660,10 +671,14 @@ static void run_rounds(struct engine *e)
 				unsigned p = groups[g].first + (r % 2 ? groups[g].count - 1 - k : k);
 				uint64_t ops = p >= PH_PUT ? o->put_ops : o->ops;
 				uint64_t f0 = minor_faults();
-				double t0 = now_s();
+				double c0 = cpu_s(), t0 = now_s(), wall;
 
 				phase_run[p](e, ops, rng);
-				e->mops[p][r] = (double)ops / (now_s() - t0) / 1e6;
+				wall = now_s() - t0;
+				e->mops[p][r] = (double)ops / wall / 1e6;
+				e->share[p][r] = (cpu_s() - c0) / wall;
+				e->mops_cpu[p][r] = e->share[p][r] > 0 ? e->mops[p][r] / e->share[p][r]
+								       : e->mops[p][r];
 				e->faults[p] += minor_faults() - f0;
 			}
 		}
@@ -718,6 +733,14 @@ static void print_json(const struct engine *e, const struct engine_result *res)
 	       e->load_faults[0], e->load_faults[1]);
 	for (p = 0; p < PH_COUNT; p++)
 		printf(",\"%s\":%" PRIu64, phase_name[p], e->faults[p]);
+	printf("},\"cpu_share\":{");
+	for (p = 0; p < PH_COUNT; p++)
+		printf("%s\"%s\":%.2f", p ? "," : "", phase_name[p],
+		       median(e->share[p], o->rounds));
+	printf("},\"mops_per_cpu_s\":{");
+	for (p = 0; p < PH_COUNT; p++)
+		printf("%s\"%s\":%.2f", p ? "," : "", phase_name[p],
+		       median(e->mops_cpu[p], o->rounds));
 	printf("}}\n");
 }
 
@@ -730,7 +753,8 @@ static void print_row(const struct engine *e, const char *what, int p, int rte)
 		printf(" %7.2f", e->mops[p][r]);
 	if (e->o.rounds > 8)
 		printf("     ...");
-	printf("  | median %7.2f", median(e->mops[p], e->o.rounds));
+	printf("  | median %7.2f  cpu %3.0f%%", median(e->mops[p], e->o.rounds),
+	       100 * median(e->share[p], e->o.rounds));
 	if (rte >= 0)
 		printf("  (x%.2f rte_hash)",
 		       median(e->mops[p], e->o.rounds) / median(e->mops[rte], e->o.rounds));
@@ -745,7 +769,8 @@ static void print_table(const struct engine *e, const struct engine_result *res)
 	printf("ringkv-bench engine: %" PRIu64 " keys, %u B keys, %u B values, burst %u, "
 	       "core %d, %s pages (THP %s), rte_hash with %s\n", o->keys, o->ksize, o->vsize,
 	       o->burst, o->core, res->page_kind, res->thp, o->rte_xxh3 ? "XXH3" : "rte_hash_crc");
-	printf("  %-22s %s  | Mops per round\n", "phase", "rounds...");
+	printf("  %-22s Mops in each round, then their median and the CPU share the bench got\n",
+	       "phase");
 	print_row(e, "ringkv GET burst", PH_GET, PH_RTE_GET);
 	print_row(e, "rte_hash bulk lookup", PH_RTE_GET, -1);
 	print_row(e, "ringkv GET single", PH_GET1, PH_RTE_GET1);
