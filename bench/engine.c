@@ -17,6 +17,9 @@
  * (as a server finds it in a packet just received, never from a precomputed array), and check
  * every result: found, right length, every value byte equal to what was stored. A wrong
  * result is counted as an error and makes the exit status 1. Figures are medians over rounds.
+ * Memory: both sides on anonymous 4 KiB pages, committed before the load (the table commits
+ * its own at create; the EAL runs --no-huge and the bench commits its memory), and every
+ * timed loop reports the page faults and the CPU share it got.
  *
  * Invariant: both structures see identical key sequences and do comparable work per op; the
  * rte_hash side is, if anything, favoured (its value slot is known without a lookup and never

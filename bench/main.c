@@ -3,9 +3,9 @@
  * `ringkv-bench engine ...` runs the engine microbenchmark (bench/engine.c); every other
  * invocation goes to the load generators (bench/load.c, `--target shm:|udp:|dpdk:`);
  * `ringkv-bench --help` prints the usage of both. Invariant: main.c parses nothing but the
- * first word, so each mode owns its flags. The weak definitions below let the binary link
- * while a mode's file is not in the tree yet; a real definition in bench/ replaces them at
- * link time. Never does benchmark work itself. */
+ * first word, so each mode owns its flags. The weak bench_load_main below lets the binary
+ * link without bench/load.c; the real one replaces it at link time. Never does benchmark work
+ * itself. */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,19 +22,6 @@ __attribute__((weak)) int bench_load_main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "ringkv-bench: load modes not built\n");
-	return 2;
-}
-
-__attribute__((weak)) void bench_engine_usage(FILE *out)
-{
-	fprintf(out, "  (engine mode not built into this binary)\n");
-}
-
-__attribute__((weak)) int bench_engine_main(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "ringkv-bench: engine mode not built\n");
 	return 2;
 }
 
