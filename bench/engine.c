@@ -423,10 +423,22 @@ static uint64_t rte_bytes_needed(const struct engine_opts *o)
 	return buckets + keystore + ring + o->keys * (o->vsize ? o->vsize : 1);
 }
 
+/* The table's log budget. Generous, because the record header and the log's segment size are
+ * internal to core/ (bytes_per_key comes from stats, not from this): 64 bytes of header and
+ * padding per record and 1/4 headroom for overwrites; and, for values too large to pack many to
+ * a segment, whole segments (assumed a power of two >= 1 MiB holding the largest record) for
+ * every few records, plus spares. */
 static uint64_t table_mem_bytes(const struct engine_opts *o)
 {
-	/* Generous: the record header is internal to core/; bytes_per_key comes from stats. */
-	return (uint64_t)((double)o->keys * (o->ksize + o->vsize + 64) * 1.25) + (1u << 20);
+	uint64_t rec = o->ksize + o->vsize + 64;
+	uint64_t packed = (uint64_t)((double)o->keys * (double)rec * 1.25) + (1u << 20);
+	uint64_t seg = pow2_ceil(rec + RKV_TABLE_KEY_MAX > (1u << 20) ? rec + RKV_TABLE_KEY_MAX
+								     : (1u << 20));
+	uint64_t per_seg = seg / rec;
+	uint64_t segs = (o->keys + per_seg - 1) / per_seg;
+
+	segs += segs / 4 + 4;
+	return packed > segs * seg ? packed : segs * seg;
 }
 
 static uint64_t mem_available(void)
