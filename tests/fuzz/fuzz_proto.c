@@ -10,8 +10,12 @@
  *     them (as encoded, or with a byte corrupted), feeds raw bytes as a datagram, or moves the
  *     clock / expires / releases. Whatever completes must be a valid whole message, and a
  *     message that only ever received its own true segments must come out byte-exact.
- * Crashes, sanitizer reports and failed checks (abort) are findings. Never writes files, never
- * keeps state between inputs. Build and run: `make fuzz FUZZ_SECONDS=N`. */
+ * Crashes, sanitizer reports and failed checks (abort) are findings. Keeps no state between
+ * inputs. The only file it writes: when the corpus directory it is given is empty, a few seed
+ * datagrams (one per op and direction, and segments), so the decoder's accepting paths are
+ * reached from the first run (no binary corpus in git). Build and run:
+ * `make fuzz FUZZ_SECONDS=N`. */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +240,77 @@ static void run_script(const uint8_t *data, size_t size)
 	rkv_reasm_get_stats(r, &st);
 	CHECK(st.completed == completed);
 	rkv_reasm_destroy(r);
+}
+
+/* ---- seeds -------------------------------------------------------------------------------- */
+
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return 0; /* not a directory (a crash file to replay): leave it alone */
+	struct dirent *e;
+	int empty = 1;
+	while (empty && (e = readdir(d)) != NULL)
+		empty = e->d_name[0] == '.';
+	closedir(d);
+	return empty;
+}
+
+static void write_seed(const char *dir, int n, const uint8_t *b, size_t len)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/seed-%02d", dir, n);
+	FILE *f = fopen(path, "wb");
+	if (f == NULL)
+		return;
+	fwrite(b, 1, len, f);
+	fclose(f);
+}
+
+static void write_seeds(const char *dir)
+{
+	static const uint8_t kv[] = "user:42some value bytes to store";
+	static const struct { uint8_t op, flags, status, klen; uint32_t vlen, aux; } s[] = {
+		{ RKV_OP_GET, 0, 0, 7, 0, 0 },   { RKV_OP_GET, RKV_F_REPLY, 0, 0, 25, 0 },
+		{ RKV_OP_GET, RKV_F_REPLY, RKV_S_NOT_FOUND, 7, 0, 0 },
+		{ RKV_OP_PUT, 0, 0, 7, 25, 0 },  { RKV_OP_PUT, RKV_F_REPLY, 0, 0, 0, 0 },
+		{ RKV_OP_DEL, 0, 0, 7, 0, 0 },   { RKV_OP_DEL, RKV_F_REPLY, 0, 7, 0, 0 },
+		{ RKV_OP_CAS, 0, 0, 7, 25, 0 },
+		{ RKV_OP_CAS, RKV_F_REPLY, RKV_S_VERSION_MISMATCH, 0, 0, 0 },
+		{ RKV_OP_STATS, 0, 0, 0, 0, 0 }, { RKV_OP_STATS, RKV_F_REPLY, 0, 0, 25, 3 },
+		{ RKV_OP_PING, 0, 0, 0, 8, 0 },  { RKV_OP_PING, RKV_F_REPLY, 0, 0, 8, 0 },
+	};
+	uint8_t b[RKV_HDR_SIZE + sizeof kv];
+	int n = 0;
+	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+		struct rkv_msg m = {
+			.op = s[i].op, .flags = s[i].flags, .status = s[i].status, .klen = s[i].klen,
+			.vlen = s[i].vlen, .aux = s[i].aux, .consistency = 2, .req_id = 1000 + i,
+			.stamp = 0x0123456789abcdefull,
+		};
+		size_t len = rkv_proto_encode(b, sizeof b, &m, kv, kv + m.klen);
+		if (len)
+			write_seed(dir, n++, b, len);
+		if (m.klen + m.vlen >= 3) /* and two segments of it cut in three */
+			for (uint32_t idx = 0; idx < 3; idx += 2) {
+				uint32_t p = (m.klen + m.vlen + 2) / 3;
+				len = rkv_proto_encode_seg(b, sizeof b, &m, kv, kv + m.klen, idx, p);
+				if (len)
+					write_seed(dir, n++, b, len);
+			}
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	for (int i = 1; i < *argc; i++)
+		if ((*argv)[i][0] != '-') {
+			if (dir_is_empty((*argv)[i]))
+				write_seeds((*argv)[i]);
+			break; /* libFuzzer adds new inputs to the first corpus directory */
+		}
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
