@@ -137,7 +137,7 @@ tsan: $(TSAN_TESTS)
 
 test: deps
 	@$(MAKE) --no-print-directory -s test-build >$(BUILD).log 2>&1 || { cat $(BUILD).log; exit 1; }
-	@scripts/run-tests.sh $(TESTS) $(TSAN_TESTS) $(sort $(wildcard tests/*.sh))
+	@scripts/run-tests.sh $(TESTS) $(TSAN_TESTS) $(sort $(wildcard tests/test_*.sh))
 
 # ---- benchmarks, main job, fuzzing -------------------------------------------------------
 bench: deps

@@ -138,6 +138,25 @@ rkv_stat() {
 	awk -v n="$1" '$1 == n { print $2; exit }'
 }
 
+# rkv_test_init BIN...: the common start of an integration test: exit 77 (skipped) unless we
+# are root and every build/bin/BIN exists; then define fails=0, fail() and ok().
+rkv_test_init() {
+	local b
+	if [ "$(id -u)" != 0 ]; then
+		echo "skip: needs root to create network namespaces"
+		exit 77
+	fi
+	for b in "$@"; do
+		if [ ! -x "build/bin/$b" ]; then
+			echo "skip: build/bin/$b is missing"
+			exit 77
+		fi
+	done
+	fails=0
+	fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+	ok() { echo "ok: $*"; }
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	case "$1" in
 	up)    rkv_netns_up "$2" || exit $?

@@ -17,16 +17,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 . scripts/netns.sh
 
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root to create network namespaces"
-	exit 77
-fi
-for b in ringkvd ringkv ringkv-bench; do
-	if [ ! -x build/bin/$b ]; then
-		echo "skip: build/bin/$b is missing"
-		exit 77
-	fi
-done
+rkv_test_init ringkvd ringkv ringkv-bench
 
 tag=naf$$
 tag=${tag:0:9}
@@ -40,10 +31,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
-
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
 
 rkv_netns_up "$tag" || { echo "skip: cannot create network namespaces and a veth pair here"; exit 77; }
 target=udp:$RKV_IP_SRV:7700
