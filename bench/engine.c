@@ -59,6 +59,7 @@ struct engine_opts {
 	int core;
 	int json;
 	int rte_xxh3;   /* 0: rte_hash_crc, 1: XXH3 folded to 32 bits */
+	int thp;        /* 1: both sides on transparent 2 MiB pages; 0: both refuse them */
 };
 
 enum engine_phase {
@@ -456,6 +457,22 @@ static uint64_t mem_available(void)
 	return (uint64_t)kb * 1024;
 }
 
+/* MiB of this process's anonymous memory the kernel backs with huge pages right now. */
+static uint64_t anon_huge_mb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	unsigned long long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb / 1024;
+}
+
 static void read_thp(char *buf, size_t cap)
 {
 	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
@@ -502,18 +519,27 @@ static int eal_start(const struct engine_opts *o, char *prefix, size_t cap)
 	return 0;
 }
 
-/* Commit every page of the EAL's memory now. The table commits its log and buckets at create
- * (core/table.c, unless lazy_commit), as DPDK does with huge pages; --no-huge memory is
- * anonymous and would otherwise fault page by page during the rte_hash load. Both sides then
- * start measured work with committed 4 KiB pages. */
+/* Give the EAL's memory the table's page kind and commit all of it, before rte_hash touches
+ * any. The table commits its log and buckets at create (core/table.c, unless lazy_commit) and
+ * is told to refuse or ask for THP (cfg.huge_pages); --no-huge memory is anonymous, so the
+ * same madvise applies, and committing it keeps page faults out of the rte_hash load. */
+struct eal_commit {
+	uint64_t bytes;   /* out: bytes committed */
+	int thp;          /* in: ask for THP (else refuse it) */
+};
+
 static int eal_commit_list(const struct rte_memseg_list *msl, void *arg)
 {
-	uint64_t *bytes = arg;
+	struct eal_commit *c = arg;
+	uint64_t *bytes = &c->bytes;
 	volatile uint8_t *p = msl->base_va;
 	size_t off;
 
 	if (msl->external || !msl->base_va || !msl->len)
 		return 0;
+	/* advisory: a kernel without THP ignores it; anon_huge_mb in the report says what
+	 * the kernel really did */
+	(void)madvise(msl->base_va, msl->len, c->thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #ifdef MADV_POPULATE_WRITE
 	if (madvise(msl->base_va, msl->len, MADV_POPULATE_WRITE) == 0) {
 		*bytes += msl->len;
@@ -712,6 +738,7 @@ struct engine_result {
 	struct rkv_table_stats st_load, st_end;
 	uint64_t errors;
 	uint64_t rte_committed;   /* EAL bytes committed before the load */
+	uint64_t anon_huge_mb;    /* AnonHugePages after the load: 0 unless --thp */
 	char thp[32];
 	const char *page_kind;
 };
@@ -737,13 +764,13 @@ static void print_json(const struct engine *e, const struct engine_result *res)
 	       "\"read_retries\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"rounds\":%u,\"burst\":%u,"
 	       "\"get_ops_per_round\":%" PRIu64 ",\"put_ops_per_round\":%" PRIu64 ","
 	       "\"rte_hash_func\":\"%s\",\"rte_hash_entries\":%" PRIu64 ",\"core\":%d,"
-	       "\"thp\":\"%s\",\"eal_committed_mb\":%" PRIu64 ",",
+	       "\"thp\":\"%s\",\"anon_huge_mb\":%" PRIu64 ",\"eal_committed_mb\":%" PRIu64 ",",
 	       m[PH_PUT_BURST], m[PH_RTE_GET1], res->load_mops, res->rte_load_mops,
 	       res->bytes_per_key_end, res->rte_bytes_per_key, res->st_load.index_bytes,
 	       res->st_load.log_bytes, res->st_end.compactions, res->st_end.read_retries,
 	       res->errors, o->rounds, o->burst, o->ops, o->put_ops,
 	       o->rte_xxh3 ? "xxh3" : "crc", rte_entries(o), o->core, res->thp,
-	       res->rte_committed >> 20);
+	       res->anon_huge_mb, res->rte_committed >> 20);
 	printf("\"page_faults\":{\"load\":%" PRIu64 ",\"rte_load\":%" PRIu64,
 	       e->load_faults[0], e->load_faults[1]);
 	for (p = 0; p < PH_COUNT; p++)
@@ -801,7 +828,8 @@ static void print_table(const struct engine *e, const struct engine_result *res)
 	       res->bytes_per_key_end, res->rte_bytes_per_key);
 	printf("  compactions %" PRIu64 ", read retries %" PRIu64 ", errors %" PRIu64 "\n",
 	       res->st_end.compactions, res->st_end.read_retries, res->errors);
-	printf("  EAL memory committed before the load: %" PRIu64 " MiB\n", res->rte_committed >> 20);
+	printf("  EAL memory committed before the load: %" PRIu64 " MiB; anonymous memory on huge "
+	       "pages: %" PRIu64 " MiB\n", res->rte_committed >> 20, res->anon_huge_mb);
 	printf("  minor page faults in timed loops: load %" PRIu64 ", rte load %" PRIu64,
 	       e->load_faults[0], e->load_faults[1]);
 	for (p = 0; p < PH_COUNT; p++)
@@ -821,7 +849,7 @@ void bench_engine_usage(FILE *out)
 	fprintf(out,
 		"  ringkv-bench engine [--keys N] [--key-size B] [--value-size B] [--burst B]\n"
 		"                      [--rounds R] [--ops N] [--put-ops N] [--core C]\n"
-		"                      [--rte-hash-func crc|xxh3] [--seed S] [--json]\n"
+		"                      [--rte-hash-func crc|xxh3] [--seed S] [--thp] [--json]\n"
 		"  Loads N keys into one ringkv table partition and one DPDK rte_hash on one pinned\n"
 		"  core, then measures random GET (burst and single) and PUT (overwrite) on both in\n"
 		"  alternating rounds; prints medians. Every result is verified.\n"
@@ -836,8 +864,11 @@ void bench_engine_usage(FILE *out)
 		"    --core C          CPU to pin to (default 1 if allowed, else the first allowed)\n"
 		"    --rte-hash-func F rte_hash's hash: crc (rte_hash_crc, default) or xxh3\n"
 		"    --seed S          seed of the key sequence (default 1)\n"
+		"    --thp             both sides on transparent 2 MiB pages (madvise; default: both\n"
+		"                      refuse THP and run on 4 KiB pages)\n"
 		"    --json            print one JSON line last on stdout instead of a table\n"
-		"  Uses the DPDK EAL with --no-huge (anonymous 4 KiB pages for both structures).\n",
+		"  Uses the DPDK EAL with --no-huge: both structures on anonymous memory, committed\n"
+		"  before the load.\n",
 		RKV_TABLE_KEY_MAX, RKV_TABLE_VALUE_LIMIT, ENGINE_BURST_MAX);
 }
 
@@ -898,6 +929,7 @@ static int parse_opts(int argc, char **argv, struct engine_opts *o)
 		{ "core", required_argument, NULL, 'c' },
 		{ "rte-hash-func", required_argument, NULL, 'f' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "thp", no_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -969,6 +1001,9 @@ static int parse_opts(int argc, char **argv, struct engine_opts *o)
 		case 'j':
 			o->json = 1;
 			break;
+		case 't':
+			o->thp = 1;
+			break;
 		case 'h':
 			bench_engine_usage(stdout);
 			return 1;
@@ -1016,6 +1051,7 @@ int bench_engine_main(int argc, char **argv)
 	struct rte_malloc_socket_stats ms0, ms1;
 	struct rkv_table_config cfg;
 	struct rte_hash_parameters hp;
+	struct eal_commit commit = { 0, 0 };
 	char prefix[64];
 	uint64_t need, avail;
 	int rc, err = 0, status = 1;
@@ -1033,8 +1069,12 @@ int bench_engine_main(int argc, char **argv)
 		return 2;
 	}
 	read_thp(res.thp, sizeof res.thp);
-	if (!strcmp(res.thp, "always"))
-		res.page_kind = "4k+thp";   /* both anonymous; the kernel may back either with 2M */
+	if (e.o.thp && !strcmp(res.thp, "never")) {
+		fprintf(stderr, "ringkv-bench engine: --thp: transparent huge pages are disabled "
+			"here (/sys/kernel/mm/transparent_hugepage/enabled: never)\n");
+		return 2;
+	}
+	res.page_kind = e.o.thp ? "2M-thp" : "4k";
 	if ((rc = pin_to_core(e.o.core))) {
 		fprintf(stderr, "engine: cannot pin to core %d: %s\n", e.o.core, strerror(rc));
 		return 1;
@@ -1045,12 +1085,16 @@ int bench_engine_main(int argc, char **argv)
 	}
 	if (eal_start(&e.o, prefix, sizeof prefix))
 		goto out_free;
+	commit.thp = e.o.thp;
+	rte_memseg_list_walk(eal_commit_list, &commit);
+	res.rte_committed = commit.bytes;
 
 	cfg = (struct rkv_table_config){
 		.mem_bytes = table_mem_bytes(&e.o),
 		.expected_keys = e.o.keys,
 		.max_value = e.o.vsize > RKV_TABLE_VALUE_DEFAULT ? e.o.vsize : 0,
 		.compress_min = UINT32_MAX,   /* measure the table, not zstd */
+		.huge_pages = e.o.thp ? 1 : -1,
 	};
 	e.t = rkv_table_create(&cfg, &err);
 	if (!e.t) {
@@ -1075,13 +1119,13 @@ int bench_engine_main(int argc, char **argv)
 		goto out_rte;
 	}
 	rte_malloc_get_socket_stats(0, &ms1);
-	rte_memseg_list_walk(eal_commit_list, &res.rte_committed);
 	res.rte_bytes_per_key = (double)(ms1.heap_allocsz_bytes - ms0.heap_allocsz_bytes) /
 				(double)e.o.keys;
 
 	if (load_and_verify(&e, &res.load_mops, &res.rte_load_mops))
 		goto out_rte;
 	rkv_table_get_stats(e.t, &res.st_load);
+	res.anon_huge_mb = anon_huge_mb();
 	res.bytes_per_key = bytes_per_key(&res.st_load);
 
 	run_rounds(&e);
