@@ -474,9 +474,16 @@ static int shm_get_direct(struct rkv *h, const void *key, size_t klen, void *buf
 		return 1;
 	if (++c->direct_calls % SHM_DIRECT_CHECK == 0 && server_gone(c))
 		return 1;                        /* the ring path reports RKV_ECONN */
-	w = rkv_hash_partition(rkv_hash(key, klen), c->g.nworkers);
-	e = rkv_table_get(c->view[w], key, (uint32_t)klen, buf,
-			  cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap, &vl, &ver);
+	/* One hash for both the partition and the table (rkv_table_get would hash again). */
+	struct rkv_get_req q = {
+		.key = key, .klen = (uint32_t)klen, .buf = buf,
+		.cap = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap, .hash = rkv_hash(key, klen),
+	};
+	w = rkv_hash_partition(q.hash, c->g.nworkers);
+	rkv_table_get_burst(c->view[w], &q, 1);
+	e = q.status;
+	vl = q.vlen;
+	ver = q.version;
 	switch (e) {
 	case 0:
 		*vlen = vl;
