@@ -592,7 +592,10 @@ static int worker_main(void *arg)
 		if (atomic_load_explicit(&sh->run_go, memory_order_acquire) < 0)
 			return 0;
 	}
+	uint64_t c0 = bench_thread_cpu_ns(), t0 = bench_now_ns();
 	run_phase(w, DL_RUN, sh->meas_end);
+	w->st->run_cpu_ns = bench_thread_cpu_ns() - c0;
+	w->st->run_wall_ns = bench_now_ns() - t0;
 	atomic_fetch_add_explicit(&sh->run_done, 1, memory_order_release);
 	/* Keep forwarding for lcores still draining (bounded by their drain deadline). */
 	wait_for(w, &sh->run_done, sh->nworkers, sh->meas_end + sh->drain_tsc + sh->hz);

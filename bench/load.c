@@ -637,16 +637,16 @@ static void run_phase_sync(struct cworker *w, enum phase ph, uint64_t until)
 {
 	const struct bench_cfg *cfg = w->ctl->cfg;
 	struct slot *s = &w->slots[0];
-	uint64_t now = bench_now_ns();
+	uint64_t now = bench_fast_ns();
 
 	while (now < until && !bench_stop_requested()) {
 		if (!prepare(w, s, ph)) {
 			if (ph == PHASE_LOAD)
 				break;
-			now = bench_now_ns();
+			now = bench_fast_ns();
 			continue;
 		}
-		s->t0 = bench_now_ns();
+		s->t0 = bench_fast_ns();
 		if (s->kind == BENCH_OP_PUT) {
 			s->op.status = rkv_put(w->c, s->key, cfg->key_size, s->buf, cfg->value_size);
 		} else {
@@ -654,7 +654,7 @@ static void run_phase_sync(struct cworker *w, enum phase ph, uint64_t until)
 			s->op.status = rkv_get(w->c, s->key, cfg->key_size, s->buf, s->op.cap, &vlen, NULL);
 			s->op.out_len = vlen;
 		}
-		now = bench_now_ns();
+		now = bench_fast_ns();
 		complete(w, s, now, ph);
 		if (s->op.status == RKV_ECONN) {
 			w->dead = 1;
@@ -679,7 +679,7 @@ static void run_phase(struct cworker *w, enum phase ph, uint64_t until)
 	const struct bench_cfg *cfg = w->ctl->cfg;
 	uint32_t depth = cfg->depth, inflight = 0;
 	int exhausted = 0;
-	uint64_t now = bench_now_ns(), drain_until = 0;
+	uint64_t now = bench_fast_ns(), drain_until = 0;
 
 	for (;;) {
 		int stopping = now >= until || bench_stop_requested() || exhausted;
@@ -702,7 +702,7 @@ static void run_phase(struct cworker *w, enum phase ph, uint64_t until)
 			if (exhausted && n == 0 && inflight == 0)
 				break;
 			if (n) {
-				uint64_t t0 = bench_now_ns();
+				uint64_t t0 = bench_fast_ns();
 				int r = rkv_submit(w->c, w->batch, n);
 				if (r < 0) {
 					struct slot *s = w->batch[0]->user;
@@ -724,7 +724,7 @@ static void run_phase(struct cworker *w, enum phase ph, uint64_t until)
 		}
 		if (inflight) {
 			int r = rkv_poll(w->c, w->done, depth, 1);
-			now = bench_now_ns();
+			now = bench_fast_ns();
 			if (r < 0) {
 				bench_stat_add(&w->st->errors[err_kind(r)], 1);
 				if (w->shown++ < SHOW_ERRORS_PER_THREAD)
@@ -741,7 +741,7 @@ static void run_phase(struct cworker *w, enum phase ph, uint64_t until)
 				inflight--;
 			}
 		} else {
-			now = bench_now_ns();
+			now = bench_fast_ns();
 		}
 	}
 	for (uint32_t i = 0; i < depth; i++) {   /* abandoned: never answered */
@@ -783,8 +783,12 @@ static void *client_thread(void *arg)
 		phase(w, PHASE_LOAD, ctl->load_deadline);
 	pthread_barrier_wait(&ctl->barrier);                  /* 1: every key written */
 	pthread_barrier_wait(&ctl->barrier);                  /* 2: run times set */
-	if (!w->dead)
+	if (!w->dead) {
+		uint64_t c0 = bench_thread_cpu_ns(), t0 = bench_now_ns();
 		phase(w, PHASE_RUN, ctl->meas_end);
+		w->st->run_cpu_ns = bench_thread_cpu_ns() - c0;
+		w->st->run_wall_ns = bench_now_ns() - t0;
+	}
 	return NULL;
 }
 
@@ -876,7 +880,7 @@ static int client_run(struct bench_cfg *cfg, struct bench_run *run)
 	uint32_t opened = 0;
 	for (uint32_t i = 0; i < n; i++)
 		opened += !w[i].dead;   /* a run with a missing handle measures nothing valid */
-	uint64_t t = bench_now_ns();
+	uint64_t t = bench_fast_ns();
 	ctl->load_deadline = t + (uint64_t)(cfg->load_timeout_s * 1e9);
 	pthread_mutex_lock(&ctl->gate_lock);
 	ctl->go = started == n && opened == n ? 1 : -1;
@@ -887,14 +891,14 @@ static int client_run(struct bench_cfg *cfg, struct bench_run *run)
 	if (cfg->progress)
 		prog = bench_progress_create();
 	pthread_barrier_wait(&ctl->barrier);                  /* 1: load done */
-	uint64_t t1 = bench_now_ns();
+	uint64_t t1 = bench_fast_ns();
 	run->load_s = (double)(t1 - t) / 1e9;
 	ctl->meas_start = t1 + (uint64_t)(cfg->warmup_s * 1e9);
 	ctl->meas_end = ctl->meas_start + (uint64_t)(cfg->duration_s * 1e9);
 	pthread_barrier_wait(&ctl->barrier);                  /* 2: go */
 	/* Bounded by meas_end: the workers stop themselves; this loop only reports. */
 	for (;;) {
-		uint64_t now = bench_now_ns();
+		uint64_t now = bench_fast_ns();
 		if (now >= ctl->meas_end || bench_stop_requested())
 			break;
 		bench_progress_tick(prog, st, n, now);
@@ -902,7 +906,7 @@ static int client_run(struct bench_cfg *cfg, struct bench_run *run)
 		struct timespec ts = { 0, (long)(left < 100000000ull ? left : 100000000ull) };
 		nanosleep(&ts, NULL);
 	}
-	uint64_t t2 = bench_now_ns();
+	uint64_t t2 = bench_fast_ns();
 	if (t2 > ctl->meas_end)
 		t2 = ctl->meas_end;
 	run->measured_s = t2 > ctl->meas_start ? (double)(t2 - ctl->meas_start) / 1e9 : 0;
@@ -953,6 +957,7 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 {
 	struct bench_hist *h = malloc(sizeof(*h));
 	uint64_t ops = 0, errs = 0, retries = 0, late = 0, by_kind[BENCH_E_COUNT_] = { 0 };
+	uint64_t cpu_ns = 0, wall_ns = 0;
 
 	if (!h) {
 		fprintf(stderr, "ringkv-bench: out of memory\n");
@@ -967,10 +972,16 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
 			by_kind[k] += atomic_load_explicit(&s->errors[k], memory_order_relaxed);
 		bench_hist_merge(h, &s->hist);
+		cpu_ns += s->run_cpu_ns;
+		wall_ns += s->run_wall_ns;
 	}
 	for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
 		errs += by_kind[k];
 	double rate = run->measured_s > 0 ? (double)ops / run->measured_s : 0;
+	/* The machine may be shared: the CPU the client threads got in the run phase, and the
+	 * rate per CPU-second of theirs (the server's share is not in it: judge both figures). */
+	double share = wall_ns ? (double)cpu_ns / (double)wall_ns : 0;
+	double rate_cpu = share > 0 ? rate / share : 0;
 	double p50 = (double)bench_hist_percentile(h, 50) / 1e3;
 	double p99 = (double)bench_hist_percentile(h, 99) / 1e3;
 	double p999 = (double)bench_hist_percentile(h, 99.9) / 1e3;
@@ -985,7 +996,8 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		fprintf(txt, "  load phase: %" PRIu64 " keys in %.2f s (%.0f puts/s)\n",
 			run->load_ops, run->load_s,
 			run->load_s > 0 ? (double)run->load_ops / run->load_s : 0.0);
-	fprintf(txt, "  %" PRIu64 " ops in %.2f s: %.0f ops/s\n", ops, run->measured_s, rate);
+	fprintf(txt, "  %" PRIu64 " ops in %.2f s: %.0f ops/s (client threads got %.0f%% of their "
+		"CPUs: %.0f ops per CPU-second)\n", ops, run->measured_s, rate, share * 100, rate_cpu);
 	fprintf(txt, "  latency us: p50 %.2f  p99 %.2f  p99.9 %.2f  mean %.2f  max %.2f\n", p50,
 		p99, p999, bench_hist_mean(h) / 1e3,
 		ops ? (double)atomic_load(&h->max) / 1e3 : 0.0);
@@ -1006,10 +1018,11 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		       ",\"sync\":%s,\"key_size\":%u,\"value_size\":%u,\"zipf\":%g,\"duration_s\":%.3f,\"ops\":%"
 		       PRIu64 ",\"ops_per_sec\":%.1f,\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f"
 		       ",\"load_ops\":%" PRIu64 ",\"load_s\":%.3f,\"resends\":%" PRIu64
-		       ",\"late_replies\":%" PRIu64 ",\"errors\":%" PRIu64,
+		       ",\"late_replies\":%" PRIu64 ",\"client_cpu_share\":%.3f"
+		       ",\"ops_per_client_cpu_s\":%.1f,\"errors\":%" PRIu64,
 		       bench_workload_name(cfg->workload), cfg->threads, cfg->depth, cfg->keys,
 		       cfg->sync ? "true" : "false", cfg->key_size, cfg->value_size, cfg->zipf, run->measured_s, ops, rate, p50, p99,
-		       p999, run->load_ops, run->load_s, retries, late, errs);
+		       p999, run->load_ops, run->load_s, retries, late, share, rate_cpu, errs);
 		printf(",\"errors_by_kind\":{");
 		int first = 1;
 		for (unsigned k = 0; k < BENCH_E_COUNT_; k++) {
@@ -1039,6 +1052,7 @@ int bench_load_main(int argc, char **argv)
 	}
 	memset(&run, 0, sizeof(run));
 	install_signals();
+	bench_clock_init();   /* before any thread reads the clock */
 	if (cfg.mode == BENCH_MODE_DPDK) {
 		r = bench_dpdk_run(&cfg, &run);
 		if (r == 0)

@@ -106,6 +106,9 @@ struct bench_stats {
 	_Atomic uint64_t errors[BENCH_E_COUNT_];
 	_Atomic uint64_t retries;        /* resends (DPDK) */
 	_Atomic uint64_t late_replies;   /* replies to requests already completed or abandoned */
+	/* Owner writes once its run phase ended; read after the join (which orders them). */
+	uint64_t run_wall_ns;            /* wall time of the run phase on this thread */
+	uint64_t run_cpu_ns;             /* CPU time this thread got meanwhile (shared machine) */
 	struct bench_hist hist;          /* latency in ns of ops in the measured window */
 } __attribute__((aligned(64)));
 
@@ -168,8 +171,12 @@ struct bench_keyspace {
 	uint64_t nkeys;
 	uint32_t nthreads;
 	uint64_t zipf_mul;           /* scramble: rank -> key is r * zipf_mul mod nkeys */
-	_Atomic uint32_t *issued;    /* highest generation sent for key i (owner writes) */
-	_Atomic uint32_t *acked;     /* highest generation acknowledged (owner writes) */
+	/* gens[i]: key i's generations side by side, so that the floor read before a request
+	 * and the ceiling read after it cost one cache miss, not two. */
+	struct bench_key_gens {
+		_Atomic uint32_t issued;   /* highest generation sent for key i (owner writes) */
+		_Atomic uint32_t acked;    /* highest generation acknowledged (owner writes) */
+	} *gens;
 };
 int bench_keyspace_create(struct bench_keyspace *ks, uint64_t nkeys, uint32_t nthreads);
 void bench_keyspace_destroy(struct bench_keyspace *ks);
@@ -177,27 +184,27 @@ void bench_keyspace_destroy(struct bench_keyspace *ks);
 static inline uint32_t bench_ks_read_floor(const struct bench_keyspace *ks, uint64_t i)
 {
 	/* acquire: pairs with the owner's release in bench_ks_put_done() */
-	return atomic_load_explicit(&ks->acked[i], memory_order_acquire);
+	return atomic_load_explicit(&ks->gens[i].acked, memory_order_acquire);
 }
 /* Generation a read must not be newer than: load it after the reply arrived. */
 static inline uint32_t bench_ks_read_ceiling(const struct bench_keyspace *ks, uint64_t i)
 {
 	/* acquire: pairs with the owner's release in bench_ks_put_begin(), which happens
 	 * before the value left this process */
-	return atomic_load_explicit(&ks->issued[i], memory_order_acquire);
+	return atomic_load_explicit(&ks->gens[i].issued, memory_order_acquire);
 }
 /* Owner only: next generation of key i, published as issued before it is sent. */
 static inline uint32_t bench_ks_put_begin(struct bench_keyspace *ks, uint64_t i)
 {
-	uint32_t g = atomic_load_explicit(&ks->issued[i], memory_order_relaxed) + 1u;
-	atomic_store_explicit(&ks->issued[i], g, memory_order_release);
+	uint32_t g = atomic_load_explicit(&ks->gens[i].issued, memory_order_relaxed) + 1u;
+	atomic_store_explicit(&ks->gens[i].issued, g, memory_order_release);
 	return g;
 }
 /* Owner only: generation g of key i was acknowledged. */
 static inline void bench_ks_put_done(struct bench_keyspace *ks, uint64_t i, uint32_t g)
 {
-	if (g > atomic_load_explicit(&ks->acked[i], memory_order_relaxed))
-		atomic_store_explicit(&ks->acked[i], g, memory_order_release);
+	if (g > atomic_load_explicit(&ks->gens[i].acked, memory_order_relaxed))
+		atomic_store_explicit(&ks->gens[i].acked, g, memory_order_release);
 }
 
 /* ---- the operation generator (one per thread) --------------------------------------------- */
@@ -226,6 +233,31 @@ uint64_t bench_owned_count(uint64_t nkeys, uint32_t nthreads, uint32_t tid);
 
 /* Monotonic clock in ns (CLOCK_MONOTONIC). */
 uint64_t bench_now_ns(void);
+/* CPU time of the calling thread in ns (a syscall: once per phase, never per operation). */
+uint64_t bench_thread_cpu_ns(void);
+
+/* A cheaper clock for per-operation timestamps: the invariant TSC scaled to nanoseconds on
+ * the CLOCK_MONOTONIC time line (calibrated once by bench_clock_init(), within ~0.01 %), or
+ * bench_now_ns() itself where there is no invariant TSC. Call bench_clock_init() once before
+ * any thread uses bench_fast_ns(); the parameters are read-only afterwards. */
+void bench_clock_init(void);
+struct bench_tsc_clock {
+	uint64_t tsc0, ns0;
+	uint64_t mult;               /* ns per tick << 32 */
+	int ok;                      /* 0: no invariant TSC, use bench_now_ns() */
+};
+extern struct bench_tsc_clock bench_tsc_clock;
+static inline uint64_t bench_fast_ns(void)
+{
+#if defined(__x86_64__)
+	if (bench_tsc_clock.ok) {
+		uint64_t t = __builtin_ia32_rdtsc() - bench_tsc_clock.tsc0;
+		return bench_tsc_clock.ns0 +
+		       (uint64_t)(((unsigned __int128)t * bench_tsc_clock.mult) >> 32);
+	}
+#endif
+	return bench_now_ns();
+}
 
 /* ---- a run's results, and the drivers (load.c: shm/udp and reporting; dpdk_load.c) -------- */
 struct bench_run {
