@@ -69,6 +69,12 @@ struct chan {
 	struct wcur *cur;         /* nworkers cursors */
 };
 
+/* Worker w's staging for the cache-warming pass over a burst (see warm()). */
+struct wwarm {
+	_Alignas(64) struct rkv_get_req q[SHM_BURST];
+	uint8_t key[SHM_BURST][RKV_TABLE_KEY_MAX];
+};
+
 struct wseen {
 	_Alignas(64) _Atomic uint64_t seen;  /* epoch worker w loaded at the start of its last poll */
 };
@@ -81,6 +87,7 @@ struct shm_server {
 	struct wcur *curs;        /* max_clients * nworkers */
 	struct wseen *seen;       /* nworkers */
 	uint8_t **scratch;        /* per worker: g.data_max bytes */
+	struct wwarm *warm;       /* per worker */
 	shm_stats_fn stats_fn;
 	void *stats_arg;
 	_Alignas(64) _Atomic uint64_t epoch;
@@ -336,6 +343,42 @@ static void count_op(uint8_t op, struct shm_counters *c)
 	}
 }
 
+/* Before a burst of up to SHM_BURST entries is executed one by one (in order, as the client
+ * wrote them), look every key of it up once as a batch (rkv_table_get_burst with no buffer:
+ * hash all, prefetch all buckets, then all records), so that the burst's cache misses overlap
+ * instead of costing two serial misses per request; the in-order pass then finds them cached.
+ * Only a hint: the results are discarded and the entries are copied and checked again by
+ * serve() (the client may rewrite them meanwhile). Keys are copied out before hashing. */
+static void warm(struct shm_server *s, unsigned w, struct rkv_table *t, const struct wcur *k,
+		 uint32_t avail)
+{
+	struct wwarm *m = &s->warm[w];
+	uint32_t off = 0;
+	unsigned n = 0;
+
+	for (unsigned e = 0; e < SHM_BURST && off < avail; e++) {
+		struct rkv_shm_req q;
+		const uint8_t *slot = rkv_spsc_slot(&k->req, off);
+		uint32_t contig = k->req.nslots - ((k->req.pos + off) & k->req.mask);
+
+		memcpy(&q, slot, sizeof q);
+		if (q.units < 1 || q.units > avail - off || q.units > contig)
+			break;
+		off += q.units;
+		if (q.op == RKV_SHM_OP_PAD || q.op == RKV_OP_STATS || !req_valid(&q, s->g.max_value))
+			continue;
+		memcpy(m->key[n], slot + RKV_SHM_ENTRY_HDR, q.klen);
+		m->q[n].key = m->key[n];
+		m->q[n].klen = q.klen;
+		m->q[n].buf = NULL;
+		m->q[n].cap = 0;                 /* look up and touch, copy nothing */
+		m->q[n].hash = rkv_hash(m->key[n], q.klen);
+		n++;
+	}
+	if (n > 1)                               /* one alone has nothing to overlap with */
+		rkv_table_get_burst(t, m->q, n);
+}
+
 /* Serve up to SHM_BURST entries of worker w's request ring in ch. Returns requests served. */
 static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct rkv_table *t,
 		      struct rkv_clock *clk, struct shm_counters *c)
@@ -356,6 +399,8 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		poison(ch, k, c);
 		return 0;
 	}
+	if (avail > 1 && rfree > 1)
+		warm(s, w, t, k, avail);
 	for (n = 0; avail && n < SHM_BURST; n++) {
 		struct rkv_shm_req q;
 		uint32_t contig = rkv_spsc_contig(&k->req);
@@ -739,6 +784,7 @@ static void server_free(struct shm_server *s)
 		for (w = 0; w < s->g.nworkers; w++)
 			free(s->scratch[w]);
 	free(s->scratch);
+	free(s->warm);
 	free(s->tables);
 	free(s->chans);
 	free(s->curs);
@@ -785,9 +831,11 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 	s->curs = aligned_alloc(64, (size_t)s->max_clients * s->g.nworkers * sizeof *s->curs);
 	s->seen = aligned_alloc(64, s->g.nworkers * sizeof *s->seen);
 	s->scratch = calloc(s->g.nworkers, sizeof *s->scratch);
+	s->warm = aligned_alloc(64, s->g.nworkers * sizeof *s->warm);
 	s->pfd = calloc(2 + s->max_clients, sizeof *s->pfd);
 	s->pmap = calloc(2 + s->max_clients, sizeof *s->pmap);
-	if (!s->tables || !s->chans || !s->curs || !s->seen || !s->scratch || !s->pfd || !s->pmap)
+	if (!s->tables || !s->chans || !s->curs || !s->seen || !s->scratch || !s->warm ||
+	    !s->pfd || !s->pmap)
 		goto err1;
 	memset(s->curs, 0, (size_t)s->max_clients * s->g.nworkers * sizeof *s->curs);
 	for (w = 0; w < s->g.nworkers; w++) {
