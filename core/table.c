@@ -534,15 +534,20 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 
 #define FAST_SLOW 1   /* fast path could not decide: use read_one */
 
-/* Scan one bucket for the first slot with this tag: its log offset, or NOADDR. */
+/* Scan one bucket for the first slot with this tag: its log offset, or NOADDR. Branch-free:
+ * the scan runs while the bucket is still arriving, and a branch on each slot would be
+ * mispredicted when it resolves. */
 static inline uint64_t bucket_match(const struct rkv_bucket *b, uint64_t tag)
 {
+	uint64_t s[RKV_BUCKET_SLOTS];
+	unsigned hit = 0;
 	for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
-		uint64_t s = slot_load(&b->slot[j]);
-		if ((s & ~RKV_SLOT_ADDR_MASK) == tag)
-			return s & RKV_SLOT_ADDR_MASK;
+		s[j] = slot_load(&b->slot[j]);
+		hit |= (unsigned)((s[j] & ~RKV_SLOT_ADDR_MASK) == tag) << j;
 	}
-	return NOADDR;
+	if (!hit)
+		return NOADDR;
+	return s[__builtin_ctz(hit)] & RKV_SLOT_ADDR_MASK;
 }
 
 static inline void prefetch_record(const struct rkv_table *t, uint64_t a, uint32_t klen,
@@ -630,49 +635,57 @@ int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
  * their way; then scan the overflow buckets, prefetch those records and finish those keys.
  * Anything unusual (a writer in the way, a second-level chain, a compressed value, a
  * buffer too small) goes to read_one. */
+static_assert(RKV_BURST <= 32, "get_group keeps one bit per request in a uint32_t");
+
 static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsigned m)
 {
 	const struct rkv_bucket *bk[RKV_BURST], *ob[RKV_BURST];
 	uint64_t addr[RKV_BURST];
 	uint32_t ver[RKV_BURST];
 	unsigned ok = 0, novf = 0;
+	uint32_t bad = 0;   /* bit i: request i is invalid (it rides along on bucket 0) */
 
-	/* stage 1: hash, prefetch buckets */
+	/* stage 1: hash all, then prefetch all buckets from a tight loop: a prefetch sits in
+	 * the reorder buffer until it is translated and under way, so the fewer instructions
+	 * between prefetches, the more are in flight (measured: 8-key chunks of hash + prefetch
+	 * were 10% slower than this) */
 	for (unsigned i = 0; i < m; i++) {
-		if (!r[i].key || r[i].klen == 0 || r[i].klen > RKV_TABLE_KEY_MAX ||
-		    (!r[i].buf && r[i].cap)) {
-			bk[i] = NULL;
-			continue;
-		}
-		if (!r[i].hash)
+		bool valid = r[i].key && r[i].klen && r[i].klen <= RKV_TABLE_KEY_MAX &&
+			     (r[i].buf || !r[i].cap);
+		if (valid && !r[i].hash)
 			r[i].hash = rkv_hash(r[i].key, r[i].klen);
-		bk[i] = &t->bk[r[i].hash & t->mask];
-		prefetch(bk[i]);
+		bk[i] = &t->bk[valid ? r[i].hash & t->mask : 0];
+		bad |= (uint32_t)!valid << i;
 	}
-	/* stage 2: version, tag match, prefetch records (or overflow buckets) */
+	for (unsigned i = 0; i < m; i++)
+		prefetch(bk[i]);
+	/* stage 2: version, tag match (or the overflow bucket to look in) */
 	for (unsigned i = 0; i < m; i++) {
-		ob[i] = NULL;
-		if (!bk[i])
-			continue;
 		/* pairs with wr_end's release store (see read_one) */
 		ver[i] = __atomic_load_n(&bk[i]->version, __ATOMIC_ACQUIRE);
 		addr[i] = bucket_match(bk[i], slot_tag(r[i].hash));
-		if (addr[i] != NOADDR) {
-			prefetch_record(t, addr[i], r[i].klen, r[i].cap);
-		} else if ((ob[i] = bucket_next(t, bk[i])) != NULL) {
-			prefetch(ob[i]);
-			novf++;
+		ob[i] = addr[i] == NOADDR ? bucket_next(t, bk[i]) : NULL;
+		if (bad >> i & 1) {
+			addr[i] = NOADDR;
+			ob[i] = NULL;
 		}
+		novf += ob[i] != NULL;
+	}
+	for (unsigned i = 0; i < m; i++) {
+		if (addr[i] != NOADDR)
+			prefetch_record(t, addr[i], r[i].klen, r[i].cap);
+		else if (ob[i])
+			prefetch(ob[i]);
 	}
 	/* stage 3: compare keys, copy values, re-check versions */
 	for (unsigned i = 0; i < m; i++) {
 		struct rkv_get_req *q = &r[i];
-		if (!bk[i]) {
+		if (ob[i])
+			continue;
+		if (bad >> i & 1) {
 			q->status = -EINVAL;
 			continue;
 		}
-		if (ob[i])
-			continue;
 		int rc = get_fast(t, bk[i], ver[i], addr[i], q->hash, q->key, q->klen, q->buf,
 				  q->cap, &q->vlen, &q->version);
 		if (rc == FAST_SLOW)
@@ -683,7 +696,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 	}
 	if (!novf)
 		return ok;
-	/* stage 2b and 3b: the keys whose main bucket overflowed */
+	/* stages 2 and 3 again for the keys whose main bucket overflowed (a few percent) */
 	for (unsigned i = 0; i < m; i++) {
 		if (!ob[i])
 			continue;

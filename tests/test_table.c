@@ -269,6 +269,8 @@ static void test_burst_equals_single(void **state)
 			unsigned k = (unsigned)(tu_next(&seed) % N);
 			q[i] = (struct rkv_get_req){ .key = keys[k], .klen = 1 + k % 20, .buf = bb[i],
 						     .cap = (uint32_t)(tu_next(&seed) % 700) };
+			if (tu_next(&seed) % 23 == 0)   /* invalid requests ride along */
+				q[i].klen = tu_next(&seed) & 1 ? 0 : RKV_TABLE_KEY_MAX + 1;
 		}
 		const struct rkv_table *which = round & 1 ? rd : t;
 		unsigned ok = rkv_table_get_burst(which, q, n), ok2 = 0;
