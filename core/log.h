@@ -39,7 +39,10 @@
 #include "region.h"
 
 #define RKV_REC_HDR 16u
-enum { RKV_REC_TOMB = 1u, RKV_REC_COMP = 2u };
+/* TOMB: a delete. COMP: the value is zstd-compressed. DEAD: set by the owner once no slot
+ * points at the record any more (overwritten or deleted), so compaction skips it without an
+ * index lookup; a reader that meets it is looking at a changed bucket and will retry. */
+enum { RKV_REC_TOMB = 1u, RKV_REC_COMP = 2u, RKV_REC_DEAD = 4u };
 #define RKV_REC_SLEN_MAX ((1u << 21) - 1u)
 
 struct rkv_rec_hdr {
@@ -140,6 +143,7 @@ struct rkv_log {
 	uint32_t head;           /* head segment */
 	uint64_t head_pos;       /* absolute offset of the next append */
 	uint64_t head_end;       /* end of the head segment */
+	uint64_t pf_pos;         /* log lines before this one were prefetched for writing */
 	uint64_t live;           /* live bytes, all segments */
 	uint32_t nonfree;        /* segments not free (head included) */
 	uint32_t victim;         /* segment being compacted, or RKV_SEG_NONE */
@@ -184,6 +188,12 @@ static inline void rkv_log_kill(struct rkv_log *l, uint64_t off, uint64_t size)
 {
 	l->segs[off >> l->seg_shift].live -= size;
 	l->live -= size;
+}
+/* Flag a record that no slot points at any more (after the slot changed under the seqlock). */
+static inline void rkv_log_mark_dead(struct rkv_log *l, uint64_t off)
+{
+	uint8_t *w = l->region.base + off + 8;
+	rkv_log_st64(w, rkv_log_ld64(w) | (uint64_t)RKV_REC_DEAD << (32 + 29));
 }
 
 /* Bytes held by segments that are not free (live + garbage + the head's unused tail). */

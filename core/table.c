@@ -22,10 +22,12 @@
  * reader can never follow a link into a reused bucket.
  *
  * Compaction (bounded): the log's full segment with the least live bytes is scanned a batch
- * at a time (hash, prefetch buckets, then check); a record is live iff a slot holds exactly
- * its offset; live ones are re-appended at the head under their bucket's seqlock; when the
- * scan ends the segment is free. Puts compact on demand when no segment is free; a poll loop
- * may call rkv_table_compact_owner with a budget.
+ * at a time (hash, prefetch buckets, then check). Overwritten and deleted records carry a
+ * DEAD flag (set when their slot changes, while their line is still in cache), so only live
+ * records cost an index lookup: a record is live iff a slot holds exactly its offset. Live
+ * ones are re-appended at the head under their bucket's seqlock; when the scan ends the
+ * segment is free. Puts compact on demand when no segment is free; a poll loop may call
+ * rkv_table_compact_owner with a budget.
  *
  * Never allocates or makes a syscall after create (compressed reads grow a per-thread
  * scratch buffer once); never blocks.
@@ -39,7 +41,7 @@
 
 #define READ_TRIES   4096u    /* optimistic attempts before -EAGAIN */
 #define MIN_RECORD   (RKV_REC_HDR + 8u)
-#define COMPACT_BATCH 16u
+#define COMPACT_BATCH 32u
 #define COMPACT_WORTH 16u    /* on request, compact segments at least 1/16 garbage */
 #define NOADDR       UINT64_MAX
 
@@ -102,6 +104,22 @@ static inline uint64_t slot_load(const uint64_t *s)
 {
 	/* pairs with slot_store: seeing the new slot means the re-check sees the odd version */
 	return __atomic_load_n(s, __ATOMIC_ACQUIRE);
+}
+
+/* Scan one bucket for the first slot with this tag: its log offset, or NOADDR. Branch-free:
+ * the scan runs while the bucket is still arriving, and a branch on each slot would be
+ * mispredicted when it resolves. */
+static inline uint64_t bucket_match(const struct rkv_bucket *b, uint64_t tag)
+{
+	uint64_t s[RKV_BUCKET_SLOTS];
+	unsigned hit = 0;
+	for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
+		s[j] = slot_load(&b->slot[j]);
+		hit |= (unsigned)((s[j] & ~RKV_SLOT_ADDR_MASK) == tag) << j;
+	}
+	if (!hit)
+		return NOADDR;
+	return s[__builtin_ctz(hit)] & RKV_SLOT_ADDR_MASK;
 }
 
 /* ---- owner-side lookup (no race with itself: plain reads of what it wrote) --------------- */
@@ -174,21 +192,22 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 	while (l->victim_pos < l->victim_end && work < budget) {
 		uint64_t pos[COMPACT_BATCH], size[COMPACT_BATCH], hs[COMPACT_BATCH];
 		unsigned n = 0;
-		/* stage 1: walk records, hash keys of the non-tombstones, prefetch buckets */
+		/* stage 1: walk records, hash keys of the non-tombstones; prefetch their buckets */
 		while (n < COMPACT_BATCH && l->victim_pos < l->victim_end && work < budget) {
 			uint64_t p = l->victim_pos;
 			uint32_t meta = (uint32_t)rec_meta_at(t, p);
 			uint64_t sz = rkv_rec_size(meta);
 			l->victim_pos += sz;
 			work += sz;
-			if (rkv_rec_flags(meta) & RKV_REC_TOMB)
-				continue;
+			if (rkv_rec_flags(meta) & (RKV_REC_TOMB | RKV_REC_DEAD))
+				continue;   /* no slot points here: no index lookup needed */
 			pos[n] = p;
 			size[n] = sz;
 			hs[n] = rkv_hash(t->logb + p + RKV_REC_HDR, rkv_rec_klen(meta));
-			prefetch(&t->bk[hs[n] & t->mask]);
 			n++;
 		}
+		for (unsigned j = 0; j < n; j++)   /* a tight loop: see get_group */
+			prefetch(&t->bk[hs[j] & t->mask]);
 		/* stage 2: a record is live iff a slot of its chain holds exactly its offset */
 		for (unsigned j = 0; j < n; j++) {
 			struct rkv_bucket *head = &t->bk[hs[j] & t->mask];
@@ -349,6 +368,7 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 		slot_store(&at.b->slot[at.i], del ? 0 : tag | (uint64_t)off);
 		wr_end(head);
 		rkv_log_kill(&t->log, old, rkv_rec_size((uint32_t)rec_meta_at(t, old)));
+		rkv_log_mark_dead(&t->log, old);
 		if (del)
 			t->keys--;
 	} else {
@@ -405,33 +425,25 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 	for (unsigned base = 0; base < n; base += RKV_BURST) {
 		unsigned m = n - base < RKV_BURST ? n - base : RKV_BURST;
 		struct rkv_put_req *r = reqs + base;
-		/* stage 1: hash, prefetch buckets */
+		const struct rkv_bucket *bk[RKV_BURST];
+		uint64_t old[RKV_BURST];
+		/* stage 1: hash all, then prefetch the buckets from a tight loop (see get_group) */
 		for (unsigned i = 0; i < m; i++) {
-			if (!r[i].key || r[i].klen == 0 || r[i].klen > RKV_TABLE_KEY_MAX)
-				continue;
-			if (!r[i].hash)
+			bool valid = r[i].key && r[i].klen && r[i].klen <= RKV_TABLE_KEY_MAX;
+			if (valid && !r[i].hash)
 				r[i].hash = rkv_hash(r[i].key, r[i].klen);
-			prefetch(&t->bk[r[i].hash & t->mask]);
+			bk[i] = &t->bk[valid ? r[i].hash & t->mask : 0];
 		}
-		/* stage 2: prefetch the record of the first tag match (the likely old version) */
-		for (unsigned i = 0; i < m; i++) {
-			if (!r[i].key || r[i].klen == 0 || r[i].klen > RKV_TABLE_KEY_MAX)
-				continue;
-			const struct rkv_bucket *b = &t->bk[r[i].hash & t->mask];
-			uint64_t tag = slot_tag(r[i].hash);
-			for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
-				if ((b->slot[j] & ~RKV_SLOT_ADDR_MASK) == tag) {
-					prefetch(t->logb + (b->slot[j] & RKV_SLOT_ADDR_MASK));
-					break;
-				}
-			}
-		}
+		for (unsigned i = 0; i < m; i++)
+			prefetch(bk[i]);
+		/* stage 2: the first tag match is likely the old version: prefetch its record */
+		for (unsigned i = 0; i < m; i++)
+			old[i] = bucket_match(bk[i], slot_tag(r[i].hash));
+		for (unsigned i = 0; i < m; i++)
+			if (old[i] != NOADDR)
+				prefetch(t->logb + old[i]);
 		/* stage 3: apply in order (a key twice in a burst: the later one wins) */
 		for (unsigned i = 0; i < m; i++) {
-			if (!r[i].key || r[i].klen == 0 || r[i].klen > RKV_TABLE_KEY_MAX) {
-				r[i].status = -EINVAL;
-				continue;
-			}
 			r[i].status = put_one(t, r[i].hash, r[i].key, r[i].klen, r[i].val, r[i].vlen,
 					      r[i].version, r[i].expect, r[i].flags);
 			ok += r[i].status == 0;
@@ -533,22 +545,6 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 }
 
 #define FAST_SLOW 1   /* fast path could not decide: use read_one */
-
-/* Scan one bucket for the first slot with this tag: its log offset, or NOADDR. Branch-free:
- * the scan runs while the bucket is still arriving, and a branch on each slot would be
- * mispredicted when it resolves. */
-static inline uint64_t bucket_match(const struct rkv_bucket *b, uint64_t tag)
-{
-	uint64_t s[RKV_BUCKET_SLOTS];
-	unsigned hit = 0;
-	for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
-		s[j] = slot_load(&b->slot[j]);
-		hit |= (unsigned)((s[j] & ~RKV_SLOT_ADDR_MASK) == tag) << j;
-	}
-	if (!hit)
-		return NOADDR;
-	return s[__builtin_ctz(hit)] & RKV_SLOT_ADDR_MASK;
-}
 
 static inline void prefetch_record(const struct rkv_table *t, uint64_t a, uint32_t klen,
 				   uint32_t cap)
