@@ -35,7 +35,8 @@
 struct rkv_table;
 
 struct rkv_table_config {
-	uint64_t mem_bytes;      /* log budget in bytes (required, > 0) */
+	uint64_t mem_bytes;      /* log budget in bytes: at least 4 log segments, a segment being
+				  * a power of two >= max_value + 272 (else -EINVAL) */
 	uint64_t expected_keys;  /* sizes the index up front; inserts past it still succeed */
 	uint32_t max_value;      /* 0: RKV_TABLE_VALUE_DEFAULT; at most RKV_TABLE_VALUE_LIMIT */
 	uint32_t compress_min;   /* values >= this many bytes are zstd-compressed when that saves
