@@ -170,7 +170,7 @@ EAL_SRV="--no-huge -m 512 --no-pci --no-telemetry --file-prefix $SRV_PREFIX -l $
 
 # node_start KIND: start ringkvd for shm | memif | afpacket and wait until it serves.
 node_start() {
-	local kind=$1 log=$tmp/ringkvd.log i
+	local kind=$1 log=$tmp/ringkvd.log
 	: >"$log"
 	case "$kind" in
 	shm)
@@ -186,7 +186,7 @@ node_start() {
 		$NODE_CMD >"$log" 2>&1 &
 		NODE_PID=$! ;;
 	esac
-	for i in $(seq 300); do   # 30 s at most
+	for _ in $(seq 300); do   # 30 s at most
 		grep -q "ready" "$log" && break
 		kill -0 "$NODE_PID" 2>/dev/null || break
 		sleep 0.1
@@ -197,7 +197,7 @@ node_start() {
 		return 1
 	fi
 	if [ "$kind" = shm ]; then
-		for i in $(seq 100); do
+		for _ in $(seq 100); do
 			timeout 5 "$CLI" --timeout 300 --target "shm:$tmp/node.sock" stats >/dev/null 2>&1 && return 0
 			sleep 0.1
 		done
@@ -241,7 +241,7 @@ rkv_run() {
 REDIS_SOCK=
 REDIS_IP=198.18.0.3
 redis_start() {
-	local kind=$1 i
+	local kind=$1
 	REDIS_SOCK=$tmp/redis.sock
 	if [ "$kind" = unix ]; then
 		REDIS_CMD="taskset -c $SRV_CPU redis-server --port 0 --unixsocket $REDIS_SOCK --save '' --appendonly no --daemonize no"
@@ -255,7 +255,7 @@ redis_start() {
 			--daemonize no >"$tmp/redis.log" 2>&1 &
 		REDIS_PID=$!
 	fi
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		if [ "$kind" = unix ]; then
 			[ -S "$REDIS_SOCK" ] && return 0
 		else
@@ -413,7 +413,7 @@ one_round() {
 	else
 		FAILED=1
 	fi
-	REDIS_LAST_CMD="$REDIS_CMD; $(rb_cmd $rargs -n ${REDIS_N:-N})"
+	REDIS_LAST_CMD="$REDIS_CMD; $(rb_cmd "$rargs" -n "${REDIS_N:-N}")"
 }
 
 BENCH_COMMON="--keys $KEYS --value-size $VSIZE --duration $DURATION --json"
