@@ -694,6 +694,18 @@ static double median(const double *v, unsigned n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* Median over rounds of a/b within each round (v = e->mops or e->mops_cpu): the two sides of
+ * a round ran back to back, so this ratio shrugs off load that changes between rounds. */
+static double ratio_median(const double (*v)[1024], int a, int b, unsigned rounds)
+{
+	double q[1024];
+	unsigned r;
+
+	for (r = 0; r < rounds; r++)
+		q[r] = v[b][r] > 0 ? v[a][r] / v[b][r] : 0;
+	return median(q, rounds);
+}
+
 static const struct { unsigned first, count; } groups[] = {
 	{ PH_GET, 2 }, { PH_GET1, 2 }, { PH_PUT, 3 },
 };
@@ -775,7 +787,13 @@ static void print_json(const struct engine *e, const struct engine_result *res)
 	       e->load_faults[0], e->load_faults[1]);
 	for (p = 0; p < PH_COUNT; p++)
 		printf(",\"%s\":%" PRIu64, phase_name[p], e->faults[p]);
-	printf("},\"cpu_share\":{");
+	printf("},\"get_ratio_round_median\":%.3f,\"put_ratio_round_median\":%.3f,"
+	       "\"get_ratio_per_cpu\":%.3f,\"put_ratio_per_cpu\":%.3f",
+	       ratio_median(e->mops, PH_GET, PH_RTE_GET, o->rounds),
+	       ratio_median(e->mops, PH_PUT, PH_RTE_PUT, o->rounds),
+	       ratio_median(e->mops_cpu, PH_GET, PH_RTE_GET, o->rounds),
+	       ratio_median(e->mops_cpu, PH_PUT, PH_RTE_PUT, o->rounds));
+	printf(",\"cpu_share\":{");
 	for (p = 0; p < PH_COUNT; p++)
 		printf("%s\"%s\":%.2f", p ? "," : "", phase_name[p],
 		       median(e->share[p], o->rounds));
@@ -798,8 +816,9 @@ static void print_row(const struct engine *e, const char *what, int p, int rte)
 	printf("  | median %7.2f  cpu %3.0f%%", median(e->mops[p], e->o.rounds),
 	       100 * median(e->share[p], e->o.rounds));
 	if (rte >= 0)
-		printf("  (x%.2f rte_hash)",
-		       median(e->mops[p], e->o.rounds) / median(e->mops[rte], e->o.rounds));
+		printf("  x%.2f rte_hash (per round x%.2f)",
+		       median(e->mops[p], e->o.rounds) / median(e->mops[rte], e->o.rounds),
+		       ratio_median(e->mops, p, rte, e->o.rounds));
 	printf("\n");
 }
 
