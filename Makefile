@@ -149,9 +149,12 @@ run: deps
 	@scripts/run.sh
 
 FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 400
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC)
 	@mkdir -p $(@D)
-	$(CLANG) $(CPPFLAGS) -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
+	$(CLANG) $(CPPFLAGS) -std=gnu11 -O1 -g -Wall -Wextra -Werror \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 
 fuzz-build: $(FUZZERS)
 
@@ -160,8 +163,10 @@ fuzz: deps
 	@for f in $(FUZZERS); do \
 		mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
 		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			$(BUILD)/fuzz/corpus-$$(basename $$f) 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || exit 1; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$(basename $$f) >$(BUILD)/fuzz/$$(basename $$f).log 2>&1; \
+		rc=$$?; grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' $(BUILD)/fuzz/$$(basename $$f).log; \
+		[ $$rc -eq 0 ] || { echo "fuzz: $$f failed (exit $$rc), log in $(BUILD)/fuzz/$$(basename $$f).log"; exit 1; }; \
 	done
 
 clean:
