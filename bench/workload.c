@@ -382,7 +382,7 @@ static uint64_t own(const struct bench_gen *g, uint64_t idx)
 	return k < g->ks->nkeys ? k : k - t;   /* nkeys >= nthreads: k - t >= 0 here */
 }
 
-void bench_gen_next(struct bench_gen *g, enum bench_op *op, uint64_t *idx)
+static void draw_op(struct bench_gen *g, enum bench_op *op, uint64_t *idx)
 {
 	uint64_t k = draw_key(g);
 	if (g->read_pct >= 100 || bench_rng_below(&g->rng, 100) < g->read_pct) {
@@ -392,6 +392,22 @@ void bench_gen_next(struct bench_gen *g, enum bench_op *op, uint64_t *idx)
 		*op = BENCH_OP_PUT;
 		*idx = own(g, k);
 	}
+	__builtin_prefetch(&g->ks->gens[*idx]);   /* read (floor / put_begin) BENCH_GEN_AHEAD ops on */
+}
+
+void bench_gen_next(struct bench_gen *g, enum bench_op *op, uint64_t *idx)
+{
+	if (!g->primed) {
+		for (uint32_t i = 0; i < BENCH_GEN_AHEAD; i++)
+			draw_op(g, &g->ahead[i].op, &g->ahead[i].idx);
+		g->ahead_pos = 0;
+		g->primed = 1;
+	}
+	uint32_t i = g->ahead_pos;
+	*op = g->ahead[i].op;
+	*idx = g->ahead[i].idx;
+	draw_op(g, &g->ahead[i].op, &g->ahead[i].idx);
+	g->ahead_pos = (i + 1) % BENCH_GEN_AHEAD;
 }
 
 uint64_t bench_gen_next_owned(const struct bench_gen *g, uint64_t idx)

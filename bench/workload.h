@@ -210,6 +210,8 @@ static inline void bench_ks_put_done(struct bench_keyspace *ks, uint64_t i, uint
 /* ---- the operation generator (one per thread) --------------------------------------------- */
 enum bench_op { BENCH_OP_GET, BENCH_OP_PUT };
 
+#define BENCH_GEN_AHEAD 16u        /* operations drawn ahead of use (see bench_gen_next) */
+
 struct bench_gen {
 	struct bench_rng rng;
 	const struct bench_keyspace *ks;
@@ -218,10 +220,16 @@ struct bench_gen {
 	uint32_t read_pct;
 	uint32_t tid;
 	uint64_t cursor;             /* sequential owned-key walk (load phase, workload load) */
+	uint32_t ahead_pos;          /* next entry of ahead[] to hand out */
+	int primed;                  /* ahead[] is full */
+	struct { uint64_t idx; enum bench_op op; } ahead[BENCH_GEN_AHEAD];
 };
 void bench_gen_init(struct bench_gen *g, const struct bench_cfg *cfg,
 		    const struct bench_keyspace *ks, uint32_t tid);
-/* Next operation of the mix: op and key index. A PUT is always on a key this thread owns. */
+/* Next operation of the mix: op and key index. A PUT is always on a key this thread owns.
+ * Operations are drawn BENCH_GEN_AHEAD calls before they are handed out (the same sequence,
+ * in the same order) and each one's key-space entry is prefetched when drawn: at 100 k keys
+ * that entry is a cache miss, which otherwise stalled every operation the bench issued. */
 void bench_gen_next(struct bench_gen *g, enum bench_op *op, uint64_t *idx);
 /* The next key owned by this thread after idx (to avoid a key with a put in flight). */
 uint64_t bench_gen_next_owned(const struct bench_gen *g, uint64_t idx);
