@@ -730,6 +730,8 @@ static void run_rounds(struct engine *e)
 				wall = now_s() - t0;
 				e->mops[p][r] = (double)ops / wall / 1e6;
 				e->share[p][r] = (cpu_s() - c0) / wall;
+				if (e->share[p][r] > 1)   /* clock granularity on tiny loops */
+					e->share[p][r] = 1;
 				e->mops_cpu[p][r] = e->share[p][r] > 0 ? e->mops[p][r] / e->share[p][r]
 								       : e->mops[p][r];
 				e->faults[p] += minor_faults() - f0;
