@@ -10,7 +10,7 @@
  *                       slot the data pointers name, then copy each value
  *   GET single  ringkv: rkv_table_get           rte: rte_hash_lookup_data, then copy
  *   PUT         ringkv: rkv_table_put_owner (overwrite: appends a record, compacts when full)
- *               ringkv: rkv_table_put_burst_owner (same keys, reported on its own)
+ *               ringkv: rkv_table_put_burst_owner (its own key sequence, reported alone)
  *               rte:    copy the value into the key's slot, then rte_hash_add_key_data with
  *                       the slot pointer (finds the existing key and overwrites its data)
  * Both sides, per op: draw an index from a splitmix64 stream, build the key from the index
@@ -65,13 +65,14 @@ struct engine_opts {
 enum engine_phase {
 	PH_GET, PH_RTE_GET,          /* group 0: bursts */
 	PH_GET1, PH_RTE_GET1,        /* group 1: one at a time */
-	PH_PUT, PH_PUT_BURST, PH_RTE_PUT, /* group 2: overwrites */
+	PH_PUT, PH_RTE_PUT,          /* group 2: overwrites */
+	PH_PUT_BURST,                /* group 3: overwrites, its own keys (see groups[]) */
 	PH_COUNT
 };
 
 static const char *const phase_name[PH_COUNT] = {
 	"get_burst", "rte_get_burst", "get_single", "rte_get_single",
-	"put", "put_burst", "rte_put",
+	"put", "rte_put", "put_burst",
 };
 
 /* Everything a run owns. Buffers are per-burst scratch (a packet's worth), not per key. */
@@ -356,7 +357,7 @@ typedef void (*phase_fn)(struct engine *, uint64_t ops, uint64_t rng);
 
 static const phase_fn phase_run[PH_COUNT] = {
 	ph_get_burst, ph_rte_get_burst, ph_get_single, ph_rte_get_single,
-	ph_put, ph_put_burst, ph_rte_put,
+	ph_put, ph_rte_put, ph_put_burst,
 };
 
 /* ---- set-up ------------------------------------------------------------------------------ */
@@ -706,8 +707,11 @@ static double ratio_median(const double (*v)[1024], int a, int b, unsigned round
 	return median(q, rounds);
 }
 
+/* The phases of a group draw the same key sequence. The two ringkv PUT phases must not share
+ * one: the first lays the new records out in the order the second then reads them, which
+ * turns its random record reads into sequential ones (measured: the second ran 1.5x faster). */
 static const struct { unsigned first, count; } groups[] = {
-	{ PH_GET, 2 }, { PH_GET1, 2 }, { PH_PUT, 3 },
+	{ PH_GET, 2 }, { PH_GET1, 2 }, { PH_PUT, 2 }, { PH_PUT_BURST, 1 },
 };
 
 static void run_rounds(struct engine *e)
