@@ -74,6 +74,8 @@ struct dl_worker {
 	struct bench_stats *st;
 	struct bench_gen gen;
 	struct dl_req *reqs;
+	uint32_t *free_slots;        /* stack of the indices of free reqs (req_id 0) */
+	uint32_t nfree;
 	uint32_t inflight;
 	uint64_t seq;
 	struct rkv_reasm *reasm;     /* only when replies can be segmented */
@@ -98,6 +100,7 @@ struct dl_shared {
 	uint32_t nworkers;
 	struct dl_worker *w;
 	uint64_t hz;
+	double ns_per_tick;          /* 1e9 / hz: a multiply per latency, not a division */
 	uint64_t timeout_tsc, drain_tsc;
 	uint64_t load_deadline;      /* tsc; written before launch */
 	uint64_t meas_start, meas_end; /* tsc; written before run_go is released */
@@ -109,7 +112,7 @@ struct dl_shared {
 
 static double tsc_to_ns(const struct dl_shared *sh, uint64_t c)
 {
-	return (double)c * 1e9 / (double)sh->hz;
+	return (double)c * sh->ns_per_tick;
 }
 
 /* ---- frames ------------------------------------------------------------------------------- */
@@ -346,6 +349,7 @@ static void finish(struct dl_worker *w, struct dl_req *r, uint64_t now, enum dl_
 		bench_hist_record(&w->st->hist, (uint64_t)tsc_to_ns(sh, now - r->t0));
 	}
 	r->req_id = 0;
+	w->free_slots[w->nfree++] = (uint32_t)(r - w->reqs);
 	w->inflight--;
 }
 
@@ -501,6 +505,10 @@ static void run_phase(struct dl_worker *w, enum dl_phase ph, uint64_t until)
 	uint64_t now = rte_rdtsc(), drain_until = 0, next_scan = now, next_tick = now;
 	int exhausted = 0;
 
+	w->nfree = 0;   /* every free slot on the stack: issuing never scans the window */
+	for (uint32_t i = depth; i-- > 0;)
+		if (!w->reqs[i].req_id)
+			w->free_slots[w->nfree++] = i;
 	for (;;) {
 		int stopping = now >= until || exhausted || bench_stop_requested();
 		if (stopping && !drain_until)
@@ -509,19 +517,14 @@ static void run_phase(struct dl_worker *w, enum dl_phase ph, uint64_t until)
 			break;
 		poll_rx(w, ph);
 		now = rte_rdtsc();
-		if (!stopping && w->inflight < depth) {
-			for (uint32_t i = 0; i < depth && w->inflight < depth; i++) {
-				if (w->reqs[i].req_id)
-					continue;
-				int r = issue(w, i, ph, now);
-				if (r < 0)
-					break;
-				if (r == 0) {
-					if (ph == DL_LOAD)
-						exhausted = 1;
-					break;
-				}
+		while (!stopping && w->nfree) {
+			int r = issue(w, w->free_slots[w->nfree - 1], ph, now);
+			if (r <= 0) {   /* -1: no TX room or mbufs now; 0: nothing to send */
+				if (r == 0 && ph == DL_LOAD)
+					exhausted = 1;
+				break;
 			}
+			w->nfree--;
 		}
 		flush_tx(w);
 		if (now >= next_scan) {
@@ -753,6 +756,7 @@ static void teardown(struct dl_shared *sh, int port_started)
 			rte_ring_free(w->fwd);
 			rkv_reasm_destroy(w->reasm);
 			free(w->reqs);
+			free(w->free_slots);
 			free(w->val);
 		}
 		free(sh->w);
@@ -797,6 +801,7 @@ int bench_dpdk_run(struct bench_cfg *cfg, struct bench_run *run)
 		return 1;
 	}
 	sh->hz = rte_get_tsc_hz();
+	sh->ns_per_tick = 1e9 / (double)sh->hz;
 	sh->nworkers = rte_lcore_count();
 	if (cfg->threads_set && cfg->threads != sh->nworkers) {
 		fprintf(stderr, "ringkv-bench: --threads %u but the EAL has %u lcores (one worker per lcore: use -l)\n",
@@ -854,7 +859,8 @@ int bench_dpdk_run(struct bench_cfg *cfg, struct bench_run *run)
 		bench_gen_init(&w->gen, cfg, &sh->ks, wi);
 		w->reqs = calloc(cfg->depth, sizeof(*w->reqs));
 		w->val = malloc(cfg->value_size);
-		if (!w->reqs || !w->val)
+		w->free_slots = calloc(cfg->depth, sizeof(*w->free_slots));
+		if (!w->reqs || !w->val || !w->free_slots)
 			goto out;
 		if (cfg->value_size + cfg->key_size > sh->seg_payload) {
 			uint32_t slots = cfg->depth + 8 < 256 ? cfg->depth + 8 : 256;
