@@ -18,8 +18,17 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+/* Same value as XXH3_64bits(key, len). GCC 12 does not inline the public entry point (it
+ * carries the long-input path), so keys up to 128 bytes, almost all of ours, take the
+ * force-inlined short-input paths directly: about 30 fewer instructions and no call per key.
+ * tests/test_hash.c checks the equality for every length 0..300. */
 static inline uint64_t rkv_hash(const void *key, size_t len)
 {
+	if (len <= 16)
+		return XXH3_len_0to16_64b((const xxh_u8 *)key, len, XXH3_kSecret, 0);
+	if (len <= 128)
+		return XXH3_len_17to128_64b((const xxh_u8 *)key, len, XXH3_kSecret,
+					    sizeof(XXH3_kSecret), 0);
 	return XXH3_64bits(key, len);
 }
 

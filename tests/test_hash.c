@@ -14,6 +14,18 @@ static void test_known_answers(void **state)
 	assert_int_equal(rkv_hash("abc", 3), 0x78AF5F94892F3950ull);
 }
 
+/* rkv_hash takes XXH3's short-input paths itself: it must equal the public entry point. */
+static void test_equals_xxh3_every_length(void **state)
+{
+	(void)state;
+	uint64_t seed = tu_seed();
+	uint8_t buf[301];
+	tu_fill(&seed, buf, sizeof buf);
+	for (size_t len = 0; len <= 300; len++)
+		for (size_t off = 0; off + len <= sizeof buf && off < 4; off++)
+			assert_int_equal(rkv_hash(buf + off, len), XXH3_64bits(buf + off, len));
+}
+
 static void test_split_independent(void **state)
 {
 	(void)state;
@@ -45,6 +57,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answers),
+		cmocka_unit_test(test_equals_xxh3_every_length),
 		cmocka_unit_test(test_split_independent),
 		cmocka_unit_test(test_partition_balance),
 	};
