@@ -12,7 +12,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 BIN=build/bin/ringkv-bench
-BENCHES=${BENCHES:-engine}
+BENCHES=${BENCHES:-engine node}
 
 machine() {
 	model=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -30,6 +30,14 @@ load() {
 bench_engine() {
 	# shellcheck disable=SC2086 # ENGINE_ARGS is a list of flags
 	"$BIN" engine --json ${ENGINE_ARGS:-}
+}
+
+# The node against Redis over shm, memif and af_packet (issue 4): scripts/bench-node.sh starts
+# and stops ringkvd, redis-server and its namespaces itself. Needs root.
+# shellcheck disable=SC2317
+bench_node() {
+	# shellcheck disable=SC2086 # NODE_ARGS is a list of flags
+	"$(dirname "$0")/bench-node.sh" ${NODE_ARGS:-}
 }
 
 if [ ! -x "$BIN" ]; then
