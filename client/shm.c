@@ -29,13 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* core/table.h and client/ringkv.h both define an enumerator RKV_PUT_IF (a put flag there, an
- * op code here): take table.h with its flags renamed, then ringkv.h as it is. */
-#define RKV_PUT_IF RKV_TABLE_PUT_IF_
-#define RKV_PUT_DELETE RKV_TABLE_PUT_DELETE_
 #include "table.h"
-#undef RKV_PUT_IF
-#undef RKV_PUT_DELETE
 #include "backend.h"
 #include "hash.h"
 #include "proto.h"

@@ -312,7 +312,7 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 		return -EROFS;
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	bool del = flags & RKV_PUT_DELETE;
+	bool del = flags & RKV_TABLE_PUT_DELETE;
 	if (del) {
 		vlen = 0;
 	} else {
@@ -324,11 +324,11 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	struct rkv_bucket *head = &t->bk[h & t->mask];
 	uint64_t tag = slot_tag(h);
 	struct loc at;
-	bool found = false, looked = flags & (RKV_PUT_IF | RKV_PUT_DELETE);
+	bool found = false, looked = flags & (RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE);
 	if (looked) {
 		/* conditional puts and deletes decide before they write anything */
 		found = owner_find(t, head, tag, key, klen, &at);
-		if (flags & RKV_PUT_IF) {
+		if (flags & RKV_TABLE_PUT_IF) {
 			uint64_t cur = found ? rkv_log_ld64(t->logb + (at.b->slot[at.i] &
 								   RKV_SLOT_ADDR_MASK)) : 0;
 			if (found ? cur != expect : expect != 0)
@@ -410,14 +410,14 @@ int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, expect, RKV_PUT_IF);
+	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, expect, RKV_TABLE_PUT_IF);
 }
 
 int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, uint64_t version)
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	return put_one(t, rkv_hash(key, klen), key, klen, NULL, 0, version, 0, RKV_PUT_DELETE);
+	return put_one(t, rkv_hash(key, klen), key, klen, NULL, 0, version, 0, RKV_TABLE_PUT_DELETE);
 }
 
 unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs, unsigned n)

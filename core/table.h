@@ -101,12 +101,12 @@ struct rkv_put_req {
 	uint32_t vlen;     /* in */
 	uint64_t hash;     /* in: rkv_hash(key, klen), or 0 to let the table compute it */
 	uint64_t version;  /* in: the version to store */
-	uint64_t expect;   /* in: with RKV_PUT_IF, the version the stored one must equal */
-	uint32_t flags;    /* in: RKV_PUT_IF, RKV_PUT_DELETE */
+	uint64_t expect;   /* in: with RKV_TABLE_PUT_IF, the version the stored one must equal */
+	uint32_t flags;    /* in: RKV_TABLE_PUT_IF, RKV_TABLE_PUT_DELETE */
 	int32_t status;    /* out */
 };
 
-enum { RKV_PUT_IF = 1u << 0, RKV_PUT_DELETE = 1u << 1 };
+enum { RKV_TABLE_PUT_IF = 1u << 0, RKV_TABLE_PUT_DELETE = 1u << 1 };
 
 /* Returns how many requests succeeded (status 0). n may be any size; the table works in
  * groups of RKV_BURST internally. */

@@ -215,13 +215,13 @@ static void exec_writes(struct worker *w, struct local_req *r, unsigned n)
 			p[i].val = q->val;
 			p[i].vlen = q->vlen;
 			p[i].expect = q->stamp;
-			p[i].flags = RKV_PUT_IF;
+			p[i].flags = RKV_TABLE_PUT_IF;
 			break;
 		default: /* RKV_OP_DEL */
 			CNT_INC(w, req_del);
 			if (q->stamp)
 				rkv_clock_observe(&w->clock, q->stamp);
-			p[i].flags = RKV_PUT_DELETE;
+			p[i].flags = RKV_TABLE_PUT_DELETE;
 			break;
 		}
 		p[i].version = rkv_clock_now(&w->clock);

@@ -22,11 +22,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-/* core/table.h names a put flag RKV_PUT_IF, as ringkv.h names an op: the responder takes the
- * table's under another name, so that both headers fit in this one file. */
-#define RKV_PUT_IF RKV_TABLE_PUT_IF_FLAG_
 #include "table.h"
-#undef RKV_PUT_IF
 #include "ringkv.h"
 #include "backend.h"
 #include "proto.h"

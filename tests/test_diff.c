@@ -174,7 +174,7 @@ static void test_diff(void **state)
 			if (tu_next(&seed) % 4 == 0) {
 				struct rkv_put_req p = { .key = m->key, .klen = m->klen, .version = version,
 							 .expect = expect,
-							 .flags = RKV_PUT_IF | RKV_PUT_DELETE };
+							 .flags = RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE };
 				rkv_table_put_burst_owner(t, &p, 1);
 				if (p.status == -ENOSPC) {
 					enospc++;

@@ -33,11 +33,7 @@
 #include "spsc.h"
 #include "table.h"
 
-/* core/table.h (via shm.h) and client/ringkv.h both define an enumerator RKV_PUT_IF; the
- * client's is renamed here (this file uses rkv_put_if(), not the enumerator). */
-#define RKV_PUT_IF RKV_PUT_IF_CLIENT_
 #include "ringkv.h"
-#undef RKV_PUT_IF
 
 #define MAXW 4
 

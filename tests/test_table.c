@@ -127,7 +127,7 @@ static void test_conditional(void **state)
 	assert_int_equal(buf[0], 'b');
 	/* conditional delete through the burst API */
 	struct rkv_put_req r = { .key = "c", .klen = 1, .version = 7, .expect = 5,
-				 .flags = RKV_PUT_IF | RKV_PUT_DELETE };
+				 .flags = RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE };
 	assert_int_equal(rkv_table_put_burst_owner(t, &r, 1), 0);
 	assert_int_equal(r.status, -ECANCELED);
 	r.expect = 6;
@@ -305,15 +305,15 @@ static void test_burst_equals_single(void **state)
 						     .vlen = (uint32_t)(tu_next(&seed) % 65),
 						     .version = round * 100 + i + 1 };
 			unsigned f = (unsigned)(tu_next(&seed) % 4);
-			if (f == 1) { p[i].flags = RKV_PUT_DELETE; }
-			if (f == 2) { p[i].flags = RKV_PUT_IF; p[i].expect = 0; }
+			if (f == 1) { p[i].flags = RKV_TABLE_PUT_DELETE; }
+			if (f == 2) { p[i].flags = RKV_TABLE_PUT_IF; p[i].expect = 0; }
 		}
 		unsigned ok = rkv_table_put_burst_owner(t2, p, n), ok2 = 0;
 		for (unsigned i = 0; i < n; i++) {
 			int rc;
-			if (p[i].flags == RKV_PUT_DELETE)
+			if (p[i].flags == RKV_TABLE_PUT_DELETE)
 				rc = rkv_table_delete_owner(t, p[i].key, 16, p[i].version);
-			else if (p[i].flags == RKV_PUT_IF)
+			else if (p[i].flags == RKV_TABLE_PUT_IF)
 				rc = rkv_table_put_if_owner(t, p[i].key, 16, p[i].val, p[i].vlen, p[i].version, 0);
 			else
 				rc = rkv_table_put_owner(t, p[i].key, 16, p[i].val, p[i].vlen, p[i].version);
