@@ -169,7 +169,11 @@ static int create_tables(struct node *n)
 	for (unsigned i = 0; i < n->nworkers; i++) {
 		n->tables[i] = rkv_table_create(&cfg, &err);
 		if (!n->tables[i]) {
-			fprintf(stderr, "ringkvd: partition %u: %s\n", i, strerror(-err));
+			fprintf(stderr, "ringkvd: partition %u: cannot create its table (--mem %llu KiB, "
+				"--max-value %u B): %s%s\n", i,
+				(unsigned long long)(cfg.mem_bytes >> 10), cfg.max_value,
+				strerror(-err), err == -EINVAL ? "; the log needs at least 4 segments "
+				"of a power of two above the largest record: raise --mem" : "");
 			return err ? err : -ENOMEM;
 		}
 	}
