@@ -275,8 +275,9 @@ static void flush_tx(struct dl_worker *w)
 	w->ntx -= n;
 }
 
-static int put_in_flight(const struct dl_worker *w, uint64_t idx)
+static int put_in_flight(const void *arg, uint64_t idx)
 {
+	const struct dl_worker *w = arg;
 	for (uint32_t i = 0; i < w->sh->cfg->depth; i++)
 		if (w->reqs[i].req_id && w->reqs[i].kind == BENCH_OP_PUT && w->reqs[i].idx == idx)
 			return 1;
@@ -295,27 +296,9 @@ static int issue(struct dl_worker *w, uint32_t i, enum dl_phase ph, uint64_t now
 
 	if (DL_TXBUF - w->ntx < rkv_proto_seg_count(cfg->key_size, cfg->value_size, sh->seg_payload))
 		return -1;
-	if (ph == DL_LOAD) {
-		if (!bench_gen_sequential(&w->gen, &idx, 0))
-			return 0;
-	} else if (cfg->workload == BENCH_WL_LOAD) {
-		int tries = 0;
-		do {
-			if (!bench_gen_sequential(&w->gen, &idx, 1))
-				return 0;
-		} while (put_in_flight(w, idx) && ++tries < 8);
-		if (tries == 8)
-			return 0;
-	} else {
-		bench_gen_next(&w->gen, &op, &idx);
-		for (int tries = 0; op == BENCH_OP_PUT && put_in_flight(w, idx); tries++) {
-			if (tries == 8) {
-				op = BENCH_OP_GET;
-				break;
-			}
-			idx = bench_gen_next_owned(&w->gen, idx);
-		}
-	}
+	if (!bench_gen_choose(&w->gen, ph == DL_LOAD, cfg->workload == BENCH_WL_LOAD, put_in_flight,
+			      w, &op, &idx))
+		return 0;
 	w->seq = (w->seq + 1) & DL_SEQ_MASK;
 	r->req_id = (uint64_t)w->wid << 56 | w->seq << DL_SLOT_BITS | i;
 	r->kind = op;

@@ -530,8 +530,9 @@ static enum bench_err_kind err_kind(int e)
 	}
 }
 
-static int put_in_flight(const struct cworker *w, uint64_t idx)
+static int put_in_flight(const void *arg, uint64_t idx)
 {
+	const struct cworker *w = arg;
 	for (uint32_t i = 0; i < w->ctl->cfg->depth; i++) {
 		const struct slot *s = &w->slots[i];
 		if (s->state != SLOT_FREE && s->kind == BENCH_OP_PUT && s->idx == idx)
@@ -549,27 +550,9 @@ static int prepare(struct cworker *w, struct slot *s, enum phase ph)
 	enum bench_op op = BENCH_OP_PUT;
 	uint64_t idx = 0;
 
-	if (ph == PHASE_LOAD) {
-		if (!bench_gen_sequential(&w->gen, &idx, 0))
-			return 0;
-	} else if (cfg->workload == BENCH_WL_LOAD) {
-		int tries = 0;
-		do {
-			if (!bench_gen_sequential(&w->gen, &idx, 1))
-				return 0;
-		} while (put_in_flight(w, idx) && ++tries < 8);
-		if (tries == 8)
-			return 0;
-	} else {
-		bench_gen_next(&w->gen, &op, &idx);
-		for (int tries = 0; op == BENCH_OP_PUT && put_in_flight(w, idx); tries++) {
-			if (tries == 8) {
-				op = BENCH_OP_GET;   /* hot owned keys all busy: read instead */
-				break;
-			}
-			idx = bench_gen_next_owned(&w->gen, idx);
-		}
-	}
+	if (!bench_gen_choose(&w->gen, ph == PHASE_LOAD, cfg->workload == BENCH_WL_LOAD,
+			      put_in_flight, w, &op, &idx))
+		return 0;
 	bench_key_format(s->key, cfg->key_size, idx);
 	memset(&s->op, 0, sizeof(s->op));
 	s->op.key = s->key;

@@ -431,6 +431,33 @@ int bench_gen_sequential(struct bench_gen *g, uint64_t *idx, int wrap)
 	return 1;
 }
 
+int bench_gen_choose(struct bench_gen *g, int load_phase, int insert_only,
+		     int (*busy)(const void *arg, uint64_t idx), const void *arg,
+		     enum bench_op *op, uint64_t *idx)
+{
+	*op = BENCH_OP_PUT;
+	if (load_phase)
+		return bench_gen_sequential(g, idx, 0);
+	if (insert_only) {
+		for (int tries = 0; tries < 8; tries++) {
+			if (!bench_gen_sequential(g, idx, 1))
+				return 0;
+			if (!busy(arg, *idx))
+				return 1;
+		}
+		return 0;
+	}
+	bench_gen_next(g, op, idx);
+	for (int tries = 0; *op == BENCH_OP_PUT && busy(arg, *idx); tries++) {
+		if (tries == 8) {
+			*op = BENCH_OP_GET;   /* hot owned keys all busy: read instead */
+			break;
+		}
+		*idx = bench_gen_next_owned(g, *idx);
+	}
+	return 1;
+}
+
 uint64_t bench_now_ns(void)
 {
 	struct timespec ts;

@@ -236,6 +236,16 @@ uint64_t bench_gen_next_owned(const struct bench_gen *g, uint64_t idx);
 /* Sequential walk over this thread's keys: returns 0 at the end of one pass (load phase),
  * or wraps around when wrap is set (workload load). */
 int bench_gen_sequential(struct bench_gen *g, uint64_t *idx, int wrap);
+/* The next operation a free request slot should carry, shared by every load mode:
+ *   load_phase          the next key of one sequential pass (returns 0 at its end);
+ *   insert_only         workload "load": sequential puts, wrapping around;
+ *   otherwise           the workload mix (bench_gen_next).
+ * A PUT never goes to a key with a put in flight (busy(arg, idx) != 0): the next owned key is
+ * tried, up to 8 times; then workload "load" sends nothing and the mix reads instead.
+ * Returns 1 with *op and *idx set, or 0 when there is nothing to send. */
+int bench_gen_choose(struct bench_gen *g, int load_phase, int insert_only,
+		     int (*busy)(const void *arg, uint64_t idx), const void *arg,
+		     enum bench_op *op, uint64_t *idx);
 /* Number of keys thread tid owns. */
 uint64_t bench_owned_count(uint64_t nkeys, uint32_t nthreads, uint32_t tid);
 
