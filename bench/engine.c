@@ -443,35 +443,33 @@ static uint64_t table_mem_bytes(const struct engine_opts *o)
 	return packed > segs * seg ? packed : segs * seg;
 }
 
-static uint64_t mem_available(void)
+/* The "NAME: N kB" line of a /proc file such as meminfo, in bytes (0 if absent). */
+static uint64_t proc_kb_field(const char *path, const char *name)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen(path, "r");
 	char line[256];
+	size_t n = strlen(name);
 	unsigned long long kb = 0;
 
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+		if (!strncmp(line, name, n) && line[n] == ':' &&
+		    sscanf(line + n + 1, "%llu kB", &kb) == 1)
 			break;
 	fclose(f);
 	return (uint64_t)kb * 1024;
 }
 
+static uint64_t mem_available(void)
+{
+	return proc_kb_field("/proc/meminfo", "MemAvailable");
+}
+
 /* MiB of this process's anonymous memory the kernel backs with huge pages right now. */
 static uint64_t anon_huge_mb(void)
 {
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[256];
-	unsigned long long kb = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (uint64_t)kb / 1024;
+	return proc_kb_field("/proc/self/smaps_rollup", "AnonHugePages") >> 20;
 }
 
 static void read_thp(char *buf, size_t cap)

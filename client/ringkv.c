@@ -154,6 +154,12 @@ int rkv_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms)
 
 /* ---- synchronous calls: one op, submitted and polled until it is back ----------------------- */
 
+/* The checks every synchronous call starts with: a handle, and an op check_op accepts. */
+static int check_sync(const struct rkv *c, const struct rkv_op *op)
+{
+	return c ? check_op(op) : RKV_EINVAL;
+}
+
 static int run_one(struct rkv *c, struct rkv_op *op)
 {
 	struct rkv_op *p = op, *done = NULL;
@@ -185,13 +191,9 @@ static int run_one(struct rkv *c, struct rkv_op *op)
 int rkv_put(struct rkv *c, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct rkv_op op = { .op = RKV_PUT, .key = key, .klen = klen, .val = val, .vlen = vlen };
-	int e;
+	int e = check_sync(c, &op);
 
-	if (!c)
-		return RKV_EINVAL;
-	if ((e = check_op(&op)))
-		return e;
-	return run_one(c, &op);
+	return e ? e : run_one(c, &op);
 }
 
 int rkv_put_if(struct rkv *c, const void *key, size_t klen, const void *val, size_t vlen,
@@ -199,24 +201,18 @@ int rkv_put_if(struct rkv *c, const void *key, size_t klen, const void *val, siz
 {
 	struct rkv_op op = { .op = RKV_PUT_IF, .key = key, .klen = klen, .val = val, .vlen = vlen,
 			     .expect_version = expect_version };
-	int e;
+	int e = check_sync(c, &op);
 
-	if (!c)
-		return RKV_EINVAL;
-	if ((e = check_op(&op)))
-		return e;
-	return run_one(c, &op);
+	return e ? e : run_one(c, &op);
 }
 
 int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 	    size_t *vlen, uint64_t *version)
 {
 	struct rkv_op op = { .op = RKV_GET, .key = key, .klen = klen, .buf = buf, .cap = cap };
-	int e;
+	int e = check_sync(c, &op);
 
-	if (!c)
-		return RKV_EINVAL;
-	if ((e = check_op(&op)))
+	if (e)
 		return e;
 	if (c->be->get_direct) {
 		size_t l = 0;
@@ -241,13 +237,9 @@ int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 int rkv_delete(struct rkv *c, const void *key, size_t klen)
 {
 	struct rkv_op op = { .op = RKV_DEL, .key = key, .klen = klen };
-	int e;
+	int e = check_sync(c, &op);
 
-	if (!c)
-		return RKV_EINVAL;
-	if ((e = check_op(&op)))
-		return e;
-	return run_one(c, &op);
+	return e ? e : run_one(c, &op);
 }
 
 int rkv_stats(struct rkv *c, char *buf, size_t cap)
