@@ -326,8 +326,11 @@ int main(int argc, char **argv)
 	n->self_id = self.id;
 	n->replicas = 1;
 	rc = rkv_ring_build(&self, 1, 0, &n->ring);
-	if (!rc)
+	if (!rc) {
 		rc = create_tables(n);
+		if (rc == -EINVAL)
+			exit_code = 2; /* options the table rejects (--mem vs --max-value): bad usage */
+	}
 	if (!rc)
 		rc = create_workers(n);
 	if (rc) {

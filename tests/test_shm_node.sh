@@ -50,7 +50,7 @@ stop_pid() { # PID: TERM, wait up to 5 s, then KILL
 cleanup() {
 	stop_pid "$bench_pid"
 	stop_pid "$srv_pid"
-	rm -rf "/var/run/dpdk/$tag" "/var/run/dpdk/${tag}b" "$tmp"
+	rm -rf "/var/run/dpdk/$tag" "/var/run/dpdk/${tag}b" "/var/run/dpdk/${tag}c" "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
@@ -202,6 +202,17 @@ else
 	fail "second ringkvd on the live socket: exit $rc"
 fi
 expect 0 "the first node still serves" get key-1
+
+# ---- a budget too small for the value limit is bad usage: exit 2 with a message ------------
+timeout 30 build/bin/ringkvd --no-huge -m 512 --no-pci --file-prefix "${tag}c" -l 0 \
+	--vdev=net_null0 -- --shm "$tmp/small.sock" --mem 4M --max-value 1M >"$tmp/small.log" 2>&1
+rc=$?
+rm -rf "/var/run/dpdk/${tag}c"
+if [ $rc -eq 2 ] && grep -q 'raise --mem' "$tmp/small.log"; then
+	ok "--mem 4M with --max-value 1M refused (exit 2, says to raise --mem)"
+else
+	fail "--mem 4M with --max-value 1M: exit $rc: $(tail -n 1 "$tmp/small.log")"
+fi
 
 # ---- SIGKILL under load: no client hangs; restart in the same place ----------------------
 if [ $have_bench = 1 ]; then
