@@ -157,6 +157,31 @@ rkv_test_init() {
 	ok() { echo "ok: $*"; }
 }
 
+# rkv_test_netns NAME: the common set-up of a node test on a veth pair: sets tag (NAME + pid,
+# 9 characters at most), prefix (the EAL file prefix rkv-test-TAG), tmp (a private directory)
+# and RKV_NODE_PID, arms an EXIT trap that kills the pids in bg_pids, stops the node, removes
+# the namespaces, tmp and DPDK's runtime directory, and brings the namespaces up (exit 77 if
+# they cannot be created here).
+rkv_test_netns() {
+	tag=$1$$
+	tag=${tag:0:9}
+	prefix=rkv-test-$tag
+	tmp=$(mktemp -d "/tmp/rkv-$tag.XXXXXX")
+	RKV_NODE_PID=
+	bg_pids=()
+	trap rkv_test_cleanup EXIT
+	trap 'exit 2' INT TERM
+	rkv_netns_up "$tag" || { echo "skip: cannot create network namespaces and a veth pair here"; exit 77; }
+}
+
+rkv_test_cleanup() {
+	local p
+	for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	[ -n "$RKV_NODE_PID" ] && rkv_node_stop "$RKV_NODE_PID" 5
+	rkv_netns_down "$tag"
+	rm -rf "$tmp" "/var/run/dpdk/$prefix"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	case "$1" in
 	up)    rkv_netns_up "$2" || exit $?

@@ -18,23 +18,8 @@ cd "$(dirname "$0")/.." || exit 1
 
 rkv_test_init ringkvd ringkv ringkv-bench
 
-tag=kil$$
-tag=${tag:0:9}
-prefix=rkv-test-$tag
-tmp=$(mktemp -d /tmp/rkv-$tag.XXXXXX)
+rkv_test_netns kil
 sock=$tmp/node.sock
-RKV_NODE_PID=
-bg_pids=()
-cleanup() {
-	for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	[ -n "$RKV_NODE_PID" ] && rkv_node_stop "$RKV_NODE_PID" 5
-	rkv_netns_down "$tag"
-	rm -rf "$tmp" "/var/run/dpdk/$prefix"
-}
-trap cleanup EXIT
-trap 'exit 2' INT TERM
-
-rkv_netns_up "$tag" || { echo "skip: cannot create network namespaces and a veth pair here"; exit 77; }
 target=udp:$RKV_IP_SRV:7700
 cli() { timeout 20 ip netns exec "$RKV_NS_CLI" build/bin/ringkv --target "$target" "$@"; }
 shm() { timeout 20 build/bin/ringkv --target "shm:$sock" "$@"; }

@@ -20,20 +20,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 rkv_test_init ringkvd ringkv ringkv-bench
 
-tag=mal$$
-tag=${tag:0:9}
-prefix=rkv-test-$tag
-tmp=$(mktemp -d /tmp/rkv-$tag.XXXXXX)
-RKV_NODE_PID=
-cleanup() {
-	[ -n "$RKV_NODE_PID" ] && rkv_node_stop "$RKV_NODE_PID" 5
-	rkv_netns_down "$tag"
-	rm -rf "$tmp" "/var/run/dpdk/$prefix"
-}
-trap cleanup EXIT
-trap 'exit 2' INT TERM
-
-rkv_netns_up "$tag" || { echo "skip: cannot create network namespaces and a veth pair here"; exit 77; }
+rkv_test_netns mal
 port=7700
 target=udp:$RKV_IP_SRV:$port
 cli() { timeout 20 ip netns exec "$RKV_NS_CLI" build/bin/ringkv --target "$target" "$@"; }
