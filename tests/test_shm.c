@@ -249,6 +249,28 @@ static size_t val_len(uint64_t *seed, size_t max)
 	return (r & 3) == 0 ? (size_t)(r >> 8) % (max + 1) : (size_t)(r >> 8) % 200;
 }
 
+/* Submit all n ops (polling while the window is full), then poll until all n are back in d. */
+static void submit_all(struct rkv *c, struct rkv_op **p, struct rkv_op **d, unsigned n)
+{
+	unsigned k = 0, got = 0;
+
+	while (k < n) {
+		int r = rkv_submit(c, p + k, n - k);
+		assert_true(r >= 0);
+		k += (unsigned)r;
+		if (k < n) {
+			int q = rkv_poll(c, d + got, n - got, 1000);
+			assert_true(q >= 0);
+			got += (unsigned)q;
+		}
+	}
+	while (got < n) {
+		int q = rkv_poll(c, d + got, n - got, 1000);
+		assert_true(q > 0);
+		got += (unsigned)q;
+	}
+}
+
 static void run_batches(struct rkv *c, size_t maxv, unsigned total, unsigned depth)
 {
 	struct rkv_op *ops = calloc(depth, sizeof *ops);
@@ -256,7 +278,7 @@ static void run_batches(struct rkv *c, size_t maxv, unsigned total, unsigned dep
 	char (*keys)[32] = calloc(depth, 32);
 	size_t *lens = calloc(depth, sizeof *lens);
 	uint64_t seed = tu_seed();
-	unsigned done = 0, i, k;
+	unsigned done = 0, i;
 
 	for (i = 0; i < depth; i++) {
 		vals[i] = malloc(maxv + 1);
@@ -265,7 +287,6 @@ static void run_batches(struct rkv *c, size_t maxv, unsigned total, unsigned dep
 	/* Round: PUT a batch, then GET it back through the rings, in one submit each. */
 	while (done < total) {
 		struct rkv_op *p[256], *d[256];
-		unsigned got = 0;
 		for (i = 0; i < depth; i++) {
 			size_t l = val_len(&seed, maxv);
 			int kl = snprintf(keys[i], 32, "batch-%u", done + i);
@@ -275,21 +296,7 @@ static void run_batches(struct rkv *c, size_t maxv, unsigned total, unsigned dep
 						  .val = vals[i], .vlen = l, .user = vals[i] };
 			p[i] = &ops[i];
 		}
-		for (k = 0; k < depth;) {
-			int r = rkv_submit(c, p + k, depth - k);
-			assert_true(r >= 0);
-			k += (unsigned)r;
-			if (k < depth) {
-				int q = rkv_poll(c, d + got, depth - got, 1000);
-				assert_true(q >= 0);
-				got += (unsigned)q;
-			}
-		}
-		while (got < depth) {
-			int q = rkv_poll(c, d + got, depth - got, 1000);
-			assert_true(q > 0);
-			got += (unsigned)q;
-		}
+		submit_all(c, p, d, depth);
 		for (i = 0; i < depth; i++)
 			assert_int_equal(d[i]->status, 0);
 		for (i = 0; i < depth; i++) {
@@ -297,23 +304,7 @@ static void run_batches(struct rkv *c, size_t maxv, unsigned total, unsigned dep
 						  .buf = outs[i], .cap = maxv + 1, .user = vals[i] };
 			p[i] = &ops[i];
 		}
-		k = 0;
-		got = 0;
-		while (k < depth) {
-			int r = rkv_submit(c, p + k, depth - k);
-			assert_true(r >= 0);
-			k += (unsigned)r;
-			if (k < depth) {
-				int q = rkv_poll(c, d + got, depth - got, 1000);
-				assert_true(q >= 0);
-				got += (unsigned)q;
-			}
-		}
-		while (got < depth) {
-			int q = rkv_poll(c, d + got, depth - got, 1000);
-			assert_true(q > 0);
-			got += (unsigned)q;
-		}
+		submit_all(c, p, d, depth);
 		for (i = 0; i < depth; i++) {
 			assert_int_equal(ops[i].status, 0);
 			assert_int_equal(ops[i].out_len, lens[i]);
