@@ -21,6 +21,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- header layout ------------------------------------------------------------------------ */
 
@@ -50,9 +51,9 @@ static inline void st64(uint8_t *p, uint64_t v) { st32(p, (uint32_t)v); st32(p +
 enum key_rule { KEY_NONE, KEY_REQUIRED, KEY_OPTIONAL }; /* klen 0 / 1..250 / 0..250 */
 enum val_rule { VAL_NONE, VAL_ANY };                    /* vlen 0 / 0..RKV_VALUE_MAX */
 
-/* Requests carry status 0 and aux 0. Replies: any known status; a status other than OK never
- * carries a value; aux is the worker index on a STATS reply and 0 everywhere else. Replies to
- * keyed ops may echo the key or leave it out. */
+/* Requests carry status 0 and aux 0 (peer requests: aux is op-specific). Replies: any known
+ * status; a status other than OK never carries a value; aux is the worker index on a STATS
+ * reply and the ring epoch on others. Replies to keyed ops may echo the key or leave it out. */
 static const struct op_rule {
 	uint8_t req_key, req_val, rep_key, rep_val;
 } op_rules[RKV_OP_MAX_] = {
@@ -63,6 +64,8 @@ static const struct op_rule {
 	[RKV_OP_CAS]   = { KEY_REQUIRED, VAL_ANY,  KEY_OPTIONAL, VAL_NONE }, /* stamp: expected */
 	[RKV_OP_STATS] = { KEY_NONE,     VAL_NONE, KEY_NONE,     VAL_ANY  }, /* reply: text */
 	[RKV_OP_PING]  = { KEY_NONE,     VAL_ANY,  KEY_NONE,     VAL_ANY  }, /* value echoed */
+	[RKV_OP_GOSSIP] = { KEY_NONE,    VAL_ANY,  KEY_NONE,     VAL_ANY  }, /* membership */
+	[RKV_OP_RING]  = { KEY_NONE,     VAL_NONE, KEY_NONE,     VAL_ANY  }, /* ring info */
 };
 
 /* Everything about a header except magic, version and the segment fields. Returns 0 or
@@ -76,7 +79,7 @@ static int check_fields(const struct rkv_msg *m)
 	int reply = m->flags & RKV_F_REPLY;
 	if (reply ? m->status >= RKV_S_MAX_ : m->status != RKV_S_OK)
 		return -RKV_PE_STATUS;
-	if (m->aux != 0 && !(reply && m->op == RKV_OP_STATS))
+	if (m->aux != 0 && !reply && !(m->flags & RKV_F_PEER))
 		return -RKV_PE_RESERVED;
 
 	const struct op_rule *r = &op_rules[m->op];
@@ -272,8 +275,28 @@ const char *rkv_status_str(int status)
 		[RKV_S_MALFORMED] = "malformed request",
 		[RKV_S_BUSY] = "busy",
 		[RKV_S_INTERNAL] = "internal error",
+		[RKV_S_UNAVAILABLE] = "unavailable",
+		[RKV_S_TIMEOUT] = "timed out",
+		[RKV_S_CLOCK] = "version stamp too far ahead of the node's clock",
 	};
 	return status >= 0 && status < RKV_S_MAX_ ? msg[status] : "unknown status";
+}
+
+const char *rkv_cl_name(unsigned cl)
+{
+	static const char *const names[RKV_CL_MAX_] = {
+		[RKV_CL_DEFAULT] = "DEFAULT", [RKV_CL_ONE] = "ONE", [RKV_CL_TWO] = "TWO",
+		[RKV_CL_QUORUM] = "QUORUM", [RKV_CL_ALL] = "ALL",
+	};
+	return cl < RKV_CL_MAX_ ? names[cl] : "?";
+}
+
+int rkv_cl_parse(const char *s)
+{
+	for (unsigned cl = 0; s && cl < RKV_CL_MAX_; cl++)
+		if (strcasecmp(s, rkv_cl_name(cl)) == 0)
+			return (int)cl;
+	return -1;
 }
 
 /* ---- reassembly --------------------------------------------------------------------------- */

@@ -22,8 +22,25 @@
  *   CAS    1..250        0..MAX         0..250       0   (request stamp: the expected version)
  *   STATS  0             0              0            0..MAX (text; aux: worker index)
  *   PING   0             0..MAX         0            0..MAX (the request's value, echoed)
+ *   GOSSIP 0             0..MAX         0            0..MAX (membership, core/member.h)
+ *   RING   0             0              0            0..MAX (ring description, core/ringinfo.h)
  * A reply may echo the request's key or carry none. consistency, req_id and stamp are not
  * constrained by the decoder (the node checks consistency against its replica count).
+ *
+ * Cluster fields (DESIGN §5):
+ *   consistency  on a client request: enum rkv_consistency, R for GET, W for PUT/DEL/CAS.
+ *   stamp        on a client PUT/DEL: the version the client library chose for this write
+ *                (0: the coordinator stamps it); a retry carries the same stamp, so replicas
+ *                apply it at most once. On CAS: the expected version. On a reply: the version
+ *                stored or read; on RKV_S_UNAVAILABLE / RKV_S_TIMEOUT: rkv_avail_pack() counts.
+ *   RKV_F_PEER   node to node: a replica operation. PUT/DEL carry the coordinator's version in
+ *                stamp and are applied last-writer-wins on the receiving node's own partition,
+ *                never coordinated again; GET reads the local replica (reply stamp: the version
+ *                held, also on NOT_FOUND when a tombstone is held). aux is op-specific on peer
+ *                requests (0 unless a later op defines it).
+ *   aux          on a reply other than STATS: the low 32 bits of the sender's ring epoch, so a
+ *                ring-aware client notices a membership change; 0 on a request without
+ *                RKV_F_PEER.
  *
  * Decoding trusts nothing: every length is checked against the datagram before use and a bad
  * message gets one explicit error code (enum rkv_proto_err), never a crash. Encoding never
@@ -34,7 +51,8 @@
  *   6 u8 status               7 u8 klen      8 u64 req_id  16 u64 stamp
  *  24 u32 vlen (total value length of the whole message)
  *  28 u16 seg_idx            30 u16 seg_cnt  32 u32 seg_off (offset of this payload in key||value)
- *  36 u32 aux (op-specific: STATS reply worker index, reserved = 0 otherwise)
+ *  36 u32 aux (STATS reply: worker index; other replies: ring epoch; peer requests:
+ *           op-specific; 0 on other requests)
  */
 #ifndef RKV_PROTO_H
 #define RKV_PROTO_H
@@ -57,12 +75,15 @@ enum rkv_opcode {
 	RKV_OP_CAS = 4,   /* put only if stored version == stamp (0: only if absent) */
 	RKV_OP_STATS = 5, /* reply value: text "name value\n" lines */
 	RKV_OP_PING = 6,
-	RKV_OP_MAX_ = 7
+	RKV_OP_GOSSIP = 7, /* node to node (RKV_F_PEER): membership exchange, push-pull */
+	RKV_OP_RING = 8,   /* reply value: the ring (members, states, weights, epoch, N) */
+	RKV_OP_MAX_ = 9
 };
 
 enum rkv_flags {
 	RKV_F_REPLY = 1u << 0, /* server -> client */
-	RKV_F_ALL_ = RKV_F_REPLY
+	RKV_F_PEER = 1u << 1,  /* node -> node replica operation (see above) */
+	RKV_F_ALL_ = RKV_F_REPLY | RKV_F_PEER
 };
 
 /* Reply status (byte 6 of a reply). Requests carry 0. */
@@ -76,8 +97,55 @@ enum rkv_status {
 	RKV_S_MALFORMED = 6,        /* request failed to decode */
 	RKV_S_BUSY = 7,             /* overloaded: retry later */
 	RKV_S_INTERNAL = 8,
-	RKV_S_MAX_ = 9
+	RKV_S_UNAVAILABLE = 9,      /* fewer live replicas than the consistency level needs;
+				     * nothing was sent (stamp: rkv_avail_pack counts) */
+	RKV_S_TIMEOUT = 10,         /* too few replicas answered in time (stamp: counts); a write
+				     * may still have been applied on some replicas */
+	RKV_S_CLOCK = 11,           /* the request's stamp is too far ahead of the node's clock */
+	RKV_S_MAX_ = 12
 };
+
+/* Consistency level of a request (byte 5): how many of the key's N replicas must answer
+ * (R for GET, W for writes). DEFAULT lets the node choose (its configured default). */
+enum rkv_consistency {
+	RKV_CL_DEFAULT = 0,
+	RKV_CL_ONE = 1,
+	RKV_CL_TWO = 2,
+	RKV_CL_QUORUM = 3,
+	RKV_CL_ALL = 4,
+	RKV_CL_MAX_ = 5
+};
+
+/* Replicas a level needs out of n (QUORUM: n / 2 + 1); 0 for DEFAULT or an unknown level.
+ * May exceed n (TWO with n = 1): such a request is unavailable. */
+static inline unsigned rkv_cl_needed(unsigned cl, unsigned n)
+{
+	switch (cl) {
+	case RKV_CL_ONE: return 1;
+	case RKV_CL_TWO: return 2;
+	case RKV_CL_QUORUM: return n / 2 + 1;
+	case RKV_CL_ALL: return n;
+	default: return 0;
+	}
+}
+/* "ONE", "TWO", "QUORUM", "ALL", "DEFAULT"; "?" otherwise. */
+const char *rkv_cl_name(unsigned cl);
+/* Parse a level name (case-insensitive); -1 if unknown. */
+int rkv_cl_parse(const char *s);
+
+/* The stamp of an UNAVAILABLE / TIMEOUT reply: got (replicas up, or replicas that answered),
+ * of n replicas, needed by the level. Each field 0..255 (clamped). */
+static inline uint64_t rkv_avail_pack(unsigned got, unsigned n, unsigned needed)
+{
+	return (uint64_t)(got > 255 ? 255 : got) | (uint64_t)(n > 255 ? 255 : n) << 8 |
+	       (uint64_t)(needed > 255 ? 255 : needed) << 16;
+}
+static inline void rkv_avail_unpack(uint64_t s, unsigned *got, unsigned *n, unsigned *needed)
+{
+	*got = (unsigned)(s & 255);
+	*n = (unsigned)(s >> 8 & 255);
+	*needed = (unsigned)(s >> 16 & 255);
+}
 
 /* Decode errors, returned negated by rkv_proto_decode(). */
 enum rkv_proto_err {

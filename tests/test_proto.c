@@ -51,21 +51,23 @@ static int ref_verdict(const uint8_t *b, size_t len)
 	unsigned op = b[3], flags = b[4], status = b[6], klen = b[7];
 	uint32_t vlen = le32(b + 24), off = le32(b + 32), aux = le32(b + 36);
 	uint32_t idx = le16(b + 28), cnt = le16(b + 30);
-	if (op < RKV_OP_GET || op > RKV_OP_PING)
+	if (op < RKV_OP_GET || op > RKV_OP_RING)
 		return -RKV_PE_OPCODE;
-	if (flags > 1)
+	if (flags > 3)
 		return -RKV_PE_FLAGS;
-	int reply = flags == 1;
-	if ((!reply && status != 0) || status > RKV_S_INTERNAL)
+	int reply = flags & 1, peer = flags & 2;
+	if ((!reply && status != 0) || status > RKV_S_CLOCK)
 		return -RKV_PE_STATUS;
-	if (aux != 0 && !(reply && op == RKV_OP_STATS))
+	if (aux != 0 && !reply && !peer)
 		return -RKV_PE_RESERVED;
 	int keyed = op <= RKV_OP_CAS;
 	if (klen > 250 || (!keyed && klen != 0) || (keyed && !reply && klen == 0))
 		return -RKV_PE_KLEN;
 	int may_have_value = reply ? status == 0 && (op == RKV_OP_GET || op == RKV_OP_STATS ||
-						     op == RKV_OP_PING)
-				   : (op == RKV_OP_PUT || op == RKV_OP_CAS || op == RKV_OP_PING);
+						     op == RKV_OP_PING || op == RKV_OP_GOSSIP ||
+						     op == RKV_OP_RING)
+				   : (op == RKV_OP_PUT || op == RKV_OP_CAS || op == RKV_OP_PING ||
+				      op == RKV_OP_GOSSIP);
 	if (vlen > 1024 * 1024 || (!may_have_value && vlen != 0))
 		return -RKV_PE_VLEN;
 	uint64_t total = klen + (uint64_t)vlen;
@@ -246,7 +248,7 @@ static void test_encode_rejects(void **state)
 	assert_int_equal(rkv_proto_encode(buf, sizeof buf, &m, "key", NULL), 0);
 	m = mk(RKV_OP_PUT, 0, 3, 0); m.aux = 1;
 	assert_int_equal(rkv_proto_encode(buf, sizeof buf, &m, "key", NULL), 0);
-	m = mk(RKV_OP_PUT, 0, 3, 0); m.flags = 2;
+	m = mk(RKV_OP_PUT, 0, 3, 0); m.flags = 4;
 	assert_int_equal(rkv_proto_encode(buf, sizeof buf, &m, "key", NULL), 0);
 	m = mk(0, 0, 3, 0);
 	assert_int_equal(rkv_proto_encode(buf, sizeof buf, &m, "key", NULL), 0);
@@ -365,9 +367,10 @@ static void test_targeted_corruption(void **state)
 	PATCH8(put, np, 3, RKV_OP_STATS, -RKV_PE_KLEN);   /* STATS has no key */
 	PATCH8(put, np, 3, RKV_OP_CAS, 0);                /* CAS has the PUT shape */
 	/* flags */
-	PATCH8(put, np, 4, 0x02, -RKV_PE_FLAGS);
+	PATCH8(put, np, 4, RKV_F_PEER, 0);                 /* a replica write */
+	PATCH8(put, np, 4, 0x04, -RKV_PE_FLAGS);
 	PATCH8(put, np, 4, 0x80, -RKV_PE_FLAGS);
-	PATCH8(put, np, 4, 0x03, -RKV_PE_FLAGS);
+	PATCH8(put, np, 4, 0x07, -RKV_PE_FLAGS);
 	PATCH8(put, np, 4, RKV_F_REPLY, -RKV_PE_VLEN);    /* a PUT reply has no value */
 	PATCH8(get, ng, 4, RKV_F_REPLY, 0);               /* GET reply echoing the key, no value */
 	/* status */
@@ -411,7 +414,13 @@ static void test_targeted_corruption(void **state)
 	/* reserved: aux */
 	PATCH32(put, np, 36, 1, -RKV_PE_RESERVED);
 	PATCH32(put, np, 36, 0x80000000u, -RKV_PE_RESERVED);
-	PATCH32(rep, nr, 36, 1, -RKV_PE_RESERVED);
+	PATCH32(rep, nr, 36, 1, 0);                                /* ring epoch on a reply */
+	{
+		uint8_t b[80];
+		memcpy(b, put, np);
+		b[4] = RKV_F_PEER;
+		PATCH32(b, np, 36, 0xabcdef01u, 0);                /* op-specific on a peer op */
+	}
 	PATCH32(st, ns, 36, 0xffffffffu, 0);                       /* worker index on STATS */
 	/* precedence: the first failing check names the error */
 	{
@@ -490,7 +499,7 @@ static void test_every_bit_flip(void **state)
 	for (size_t i = 0; i < n; i++) {
 		struct rkv_msg orig;
 		assert_int_equal(rkv_proto_decode(s[i].buf, s[i].len, &orig), 0);
-		int stats_reply = orig.op == RKV_OP_STATS && (orig.flags & RKV_F_REPLY);
+		int aux_free = (orig.flags & (RKV_F_REPLY | RKV_F_PEER)) != 0;
 		for (size_t bit = 0; bit < s[i].len * 8; bit++) {
 			uint8_t b[sizeof s[i].buf];
 			memcpy(b, s[i].buf, s[i].len);
@@ -503,7 +512,7 @@ static void test_every_bit_flip(void **state)
 				assert_int_equal(rc, -RKV_PE_MAGIC);
 			else if (at == 2)
 				assert_int_equal(rc, -RKV_PE_VERSION);
-			else if (at == 4 && bit % 8 != 0)
+			else if (at == 4 && bit % 8 > 1)
 				assert_int_equal(rc, -RKV_PE_FLAGS);
 			else if (at == 6 && !(orig.flags & RKV_F_REPLY))
 				assert_int_equal(rc, -RKV_PE_STATUS);
@@ -514,7 +523,7 @@ static void test_every_bit_flip(void **state)
 			else if (at >= 32 && at < 36)
 				assert_int_equal(rc, -RKV_PE_SEGMENT); /* seg_off */
 			else if (at >= 36 && at < 40)
-				assert_int_equal(rc, stats_reply ? 0 : -RKV_PE_RESERVED);
+				assert_int_equal(rc, aux_free ? 0 : -RKV_PE_RESERVED);
 			else if (at == 7 || (at >= 24 && at < 28))
 				/* 0: a segment can also be one of a slightly longer or shorter
 				 * message (37 bytes in 5 segments start like 38 bytes in 5). */
