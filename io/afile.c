@@ -75,7 +75,7 @@ static void flush(struct rkv_io_flusher *fl)
 		submit_batch(f);
 		return;
 	}
-	if (f->inflight || f->fill == 0 || f->reserved)
+	if (f->inflight || f->fill == 0 || f->reserved || f->hold)
 		return; /* the completion re-queues us if something is staged */
 	f->fl_off = f->stage_off;
 	f->fl_len = f->fill;
@@ -250,6 +250,22 @@ static int recover(int fd, rkv_afile_rec_fn fn, void *arg, struct rkv_scan_stats
 	*epoch = s.max_epoch;
 	*ident = s.file;
 	return 0;
+}
+
+int rkv_afile_scan(int dirfd, const char *name, rkv_afile_rec_fn fn, void *arg,
+		   struct rkv_scan_stats *st, uint64_t *valid_end)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint64_t end = 0;
+	uint32_t epoch;
+	struct rkv_frame_file ff;
+	int rc = recover(fd, fn, arg, st, &end, &epoch, &ff);
+	close(fd);
+	if (valid_end)
+		*valid_end = end;
+	return rc;
 }
 
 int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char *name,

@@ -85,6 +85,8 @@ struct rkv_afile {
 	uint64_t stage_off;          /* file offset of buf[cur][0] */
 	uint64_t stage_seq;          /* seq of the staged batch */
 	int inflight;                /* 0 none, 1 SQEs out, 2 waiting for SQ space */
+	int hold;                    /* 1: stage but send no batch (io/segdir.c: the previous
+				      * segment is still finishing); clear, then queue a flush */
 	int fl_cqes, fl_synced, fl_err;
 	uint64_t fl_off, fl_seq;
 	uint32_t fl_len, fl_done, fl_nrec;
@@ -144,6 +146,11 @@ int rkv_afile_drain(struct rkv_afile *f, int timeout_ms);
 /* Give up the fd (unregistered; the caller closes it) and free the buffers. The file must be
  * idle (drain first); -EBUSY otherwise. Returns the fd. */
 int rkv_afile_detach(struct rkv_afile *f);
+/* Scan dir/name read-only (blocking): good records to fn (may be NULL), counts added to *st
+ * (may be NULL), *valid_end (may be NULL) = end of its last good frame. 0, -EBADMSG (bad
+ * FILE frame; records none), or -errno. Nothing is modified. */
+int rkv_afile_scan(int dirfd, const char *name, rkv_afile_rec_fn fn, void *arg,
+		   struct rkv_scan_stats *st, uint64_t *valid_end);
 /* drain + detach + close(2). 0 or -errno. */
 int rkv_afile_close(struct rkv_afile *f);
 
