@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 int rkv_io_init(struct rkv_io *io, const struct rkv_io_cfg *cfg)
 {
@@ -31,13 +32,17 @@ int rkv_io_init(struct rkv_io *io, const struct rkv_io_cfg *cfg)
 	} else {
 		p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	}
+	if (cfg->no_coop)
+		p.flags &= ~(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
 	int rc = io_uring_queue_init_params(entries, &io->ring, &p);
-	if (rc == -EINVAL && !cfg->sqpoll) { /* older kernel: no cooperative task work */
-		memset(&p, 0, sizeof p);
+	if (rc == -EINVAL && (p.flags & IORING_SETUP_COOP_TASKRUN)) {
+		/* older kernel: no cooperative task work */
+		p.flags &= ~(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
 		rc = io_uring_queue_init_params(entries, &io->ring, &p);
 	}
 	if (rc < 0)
 		return rc;
+	io->coop = (p.flags & IORING_SETUP_COOP_TASKRUN) != 0;
 	io->sqpoll = cfg->sqpoll;
 	if (!cfg->no_register) {
 		io->have_fixed_files = io_uring_register_files_sparse(&io->ring, RKV_IO_FIXED_FILES) == 0;
@@ -110,13 +115,31 @@ int rkv_io_poll(struct rkv_io *io)
 	return (int)n;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Completions are waiting: in the CQ ring, or as task work / overflow in the kernel. */
+static int events_pending(struct rkv_io *io)
+{
+	return io_uring_cq_ready(&io->ring) ||
+	       (IO_URING_READ_ONCE(*io->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
+}
+
 int rkv_io_wait(struct rkv_io *io, int timeout_ms)
 {
-	if (io_uring_sq_ready(&io->ring))
-		rkv_io_poll(io); /* submit what is pending before sleeping on it */
-	if (io_uring_cq_ready(&io->ring) == 0) {
+	if (io->flush_head || io_uring_sq_ready(&io->ring))
+		rkv_io_poll(io); /* prepare and submit what is pending before sleeping on it */
+	int64_t deadline = mono_ms() + timeout_ms;
+	while (!events_pending(io)) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0)
+			break;
 		struct __kernel_timespec ts = {
-			.tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+			.tv_sec = left / 1000, .tv_nsec = (long long)(left % 1000) * 1000000,
 		};
 		struct io_uring_cqe *cqe;
 		int rc = io_uring_wait_cqe_timeout(&io->ring, &cqe, &ts);

@@ -68,12 +68,14 @@ struct rkv_io_cfg {
 	unsigned sqpoll_idle_ms; /* SQPOLL thread idle time before sleeping; 0: 50 */
 	int sqpoll_cpu;          /* -1: not pinned */
 	int no_register;         /* 1: no registered files/buffers (for measuring their gain) */
+	int no_coop;             /* 1: no COOP_TASKRUN: the kernel interrupts the task (IPI) to
+				  * post completions instead of raising IORING_SQ_TASKRUN */
 };
 
 struct rkv_io {
 	struct io_uring ring;
 	struct rkv_io_flusher *flush_head;
-	int sqpoll;
+	int sqpoll, coop;        /* coop: set up with COOP_TASKRUN + TASKRUN_FLAG */
 	int have_fixed_files, have_fixed_bufs;
 	uint8_t file_used[RKV_IO_FIXED_FILES];
 	uint8_t buf_used[RKV_IO_FIXED_BUFS];

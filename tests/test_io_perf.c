@@ -54,7 +54,8 @@ static void on_batch(struct rkv_afile *f, uint64_t seq, int err, void *arg)
 #define MAXLAT 100000
 static uint64_t g_lat[MAXLAT];
 
-static void closed_loop(struct rkv_io *io, const char *label, uint32_t b, int no_register)
+static void closed_loop(struct rkv_io *io, const char *label, uint32_t b, int no_register,
+			int sleep_wait)
 {
 	struct run r = { 0 };
 	struct rkv_afile f;
@@ -78,14 +79,18 @@ static void closed_loop(struct rkv_io *io, const char *label, uint32_t b, int no
 			seq = (uint64_t)s;
 			n++;
 		}
-		while (r.durable_seq < seq)
-			rkv_io_poll(io); /* the worker's loop: busy polling, no blocking call */
+		while (r.durable_seq < seq) {
+			if (sleep_wait)
+				rkv_io_wait(io, 100); /* sleeps in io_uring_enter: CPU for the kernel */
+			else
+				rkv_io_poll(io); /* the worker's loop: busy polling, no blocking call */
+		}
 		g_lat[nb++] = now_ns() - t;
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
 	qsort(g_lat, nb, sizeof *g_lat, cmp_u64);
-	printf("  %-10s batch %3u: %9.0f records/s  %6llu fdatasync  %5.0f fdatasync/s  "
-	       "latency p50 %6.1f us p99 %7.1f us\n", label, b, (double)n / secs,
+	printf("  %-10s batch %3u%-7s: %9.0f records/s  %6llu fdatasync  %5.0f fdatasync/s  "
+	       "latency p50 %6.1f us p99 %7.1f us\n", label, b, sleep_wait ? " (wait)" : "", (double)n / secs,
 	       (unsigned long long)(f.st.fsyncs - s0), (double)(f.st.fsyncs - s0) / secs,
 	       (double)g_lat[nb / 2] / 1e3, (double)g_lat[nb * 99 / 100] / 1e3);
 	assert_int_equal(f.st.batches - b0, nb);
@@ -127,8 +132,8 @@ static void stream(struct rkv_io *io, const char *label, int no_register)
 		rkv_io_poll(io);
 	double secs = (double)(now_ns() - t0) / 1e9;
 	uint64_t nb = f.st.batches - b0;
-	printf("  %-10s stream:    %9.0f records/s  %6llu fdatasync  %5.0f fdatasync/s  "
-	       "%.0f records/batch, %llu syscalls in %llu polls\n", label, (double)n / secs,
+	printf("  %-10s stream:           %9.0f records/s  %6llu fdatasync  %5.0f fdatasync/s  "
+	       "%.0f records/batch, %llu submits+get_events in %llu polls\n", label, (double)n / secs,
 	       (unsigned long long)(f.st.fsyncs - s0), (double)(f.st.fsyncs - s0) / secs,
 	       (double)n / (double)(nb ? nb : 1),
 	       (unsigned long long)(io->st.submits + io->st.get_events - sys0),
@@ -172,7 +177,9 @@ static void run_config(const char *label, const struct rkv_io_cfg *c)
 	}
 	static const uint32_t sizes[] = { 1, 16, 256 };
 	for (size_t i = 0; i < 3; i++)
-		closed_loop(&io, label, sizes[i], c->no_register);
+		closed_loop(&io, label, sizes[i], c->no_register, 0);
+	if (!c->sqpoll && !c->no_register)
+		closed_loop(&io, label, 1, c->no_register, 1);
 	stream(&io, label, c->no_register);
 	printf("  %-10s ring: %llu registered buffers, %llu registered files, %llu get_events\n",
 	       label, (unsigned long long)io.st.reg_bufs, (unsigned long long)io.st.reg_files,
@@ -192,6 +199,8 @@ static void test_group_commit_figures(void **state)
 	run_config("sqpoll", &sq);
 	struct rkv_io_cfg noreg = { .no_register = 1, .sqpoll_cpu = -1 };
 	run_config("noregister", &noreg);
+	struct rkv_io_cfg nocoop = { .no_coop = 1, .sqpoll_cpu = -1 };
+	run_config("nocoop", &nocoop);
 }
 
 int main(void)
