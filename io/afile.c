@@ -287,6 +287,11 @@ int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char
 		rc = -errno;
 		goto err_close;
 	}
+	/* a file that may be new: its name must be durable before a record in it is */
+	if (end == 0 && fsync(dirfd) < 0) {
+		rc = -errno;
+		goto err_close;
+	}
 	rc = setup(f, io, fd, cfg);
 	if (rc)
 		goto err_close;

@@ -105,8 +105,9 @@ struct rkv_afile {
  * torn tail is truncated and the truncation synced; appends continue after its last good
  * record with a higher epoch. A new or empty file (or one shorter than a FILE frame: a
  * creation cut short) gets a FILE frame for ident (its salt is drawn here), written with the
- * first batch. Returns 0, -EBADMSG when an existing file's FILE frame is bad (the file is left
- * untouched), -EINVAL for a bad cfg, or another -errno. */
+ * first batch; the directory is fsync'd first, so the file's name is durable. Returns 0,
+ * -EBADMSG when an existing file's FILE frame is bad (the file is left untouched), -EINVAL
+ * for a bad cfg, or another -errno. */
 int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char *name,
 		   const struct rkv_afile_cfg *cfg, const struct rkv_frame_file *ident,
 		   rkv_afile_rec_fn fn, void *arg, struct rkv_scan_stats *st);

@@ -326,7 +326,7 @@ static int open_head(struct rkv_segdir *d, uint64_t no, int existing, struct rep
 	if (rc)
 		return rc;
 	if (!existing) {
-		rc = fsync(d->dirfd) < 0 ? -errno : push_seg(d, no);
+		rc = push_seg(d, no); /* rkv_afile_open synced the directory */
 		if (rc) {
 			rkv_afile_close(&d->af[0]);
 			return rc;
