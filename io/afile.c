@@ -94,6 +94,7 @@ static void flush(struct rkv_io_flusher *fl)
 static void fail_batch(struct rkv_afile *f)
 {
 	int err = f->fl_err;
+	f->last_err = err;
 	f->st.failed_batches++;
 	f->st.failed_records += f->fl_nrec;
 	uint64_t seq = f->fl_seq, staged_seq = f->stage_seq;
@@ -131,6 +132,7 @@ static void batch_done(struct rkv_afile *f)
 	} else {
 		f->durable_end = f->fl_off + f->fl_len;
 		f->durable_seq = f->fl_seq;
+		f->last_err = 0;
 		f->st.bytes += f->fl_len;
 		if (f->cb)
 			f->cb(f, f->fl_seq, 0, f->cb_arg);

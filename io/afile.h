@@ -92,6 +92,7 @@ struct rkv_afile {
 	uint32_t fl_len, fl_done, fl_nrec;
 	uint64_t durable_end;        /* [0, durable_end) is on disk */
 	uint64_t durable_seq;        /* last batch reported durable */
+	int last_err;                /* result of the last batch that ended: 0 or -errno */
 	uint64_t salt;
 	uint32_t epoch;
 	struct rkv_frame_file ident; /* FILE frame of this file */
@@ -139,6 +140,13 @@ static inline uint64_t rkv_afile_end(const struct rkv_afile *f)
 static inline uint64_t rkv_afile_durable_seq(const struct rkv_afile *f)
 {
 	return f->durable_seq;
+}
+/* 0 if the last batch that ended was durable, else its -errno. The node can refuse writes
+ * up front while it is -ENOSPC (letting one through now and then to see space come back),
+ * instead of applying them to the table and failing them at the callback. */
+static inline int rkv_afile_last_err(const struct rkv_afile *f)
+{
+	return f->last_err;
 }
 
 /* Blocking: poll the ring until the file is idle or timeout_ms passed. 0, -ETIMEDOUT, or

@@ -137,6 +137,7 @@ static void test_enospc(void **state)
 	rkv_afile_drain(&f, 5000);
 	assert_true(g.fails > fails0);
 	assert_int_equal(g.last_err, -ENOSPC);
+	assert_int_equal(rkv_afile_last_err(&f), -ENOSPC);
 
 	/* space comes back: appends are durable again */
 	assert_int_equal(unlinkat(g_dirfd, "ballast", 0), 0);
@@ -146,6 +147,7 @@ static void test_enospc(void **state)
 		assert_int_equal(append_one(&f), 0);
 	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
 	assert_true(g.durable_seq > dseq);
+	assert_int_equal(rkv_afile_last_err(&f), 0);
 	for (uint32_t i = from; i < g.n; i++)
 		assert_true(g.acked[i]);
 	assert_int_equal(rkv_afile_close(&f), 0);
