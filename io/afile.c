@@ -8,6 +8,7 @@
  * failure that rewinds the file also discards the staged batch (see afile.h). Allocates only
  * in open/attach; never blocks outside open/drain/close. */
 #include "afile.h"
+#include "uring_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

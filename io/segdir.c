@@ -7,6 +7,7 @@
  * only in open/drain/close; allocates only there and at rotation (the new segment's staging
  * buffers, the segs[] array when it grows). */
 #include "segdir.h"
+#include "uring_internal.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -6,19 +6,22 @@
  * never interrupts the polling worker to post completions; it raises IORING_SQ_TASKRUN instead
  * and rkv_io_poll enters the kernel (io_uring_get_events) only when that flag or a CQ overflow
  * says completions are waiting outside the CQ ring. Never sleeps outside rkv_io_wait. */
-#include "uring.h"
+#include "uring_internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
 
-int rkv_io_init(struct rkv_io *io, const struct rkv_io_cfg *cfg)
+int rkv_io_create(struct rkv_io **out, const struct rkv_io_cfg *cfg)
 {
 	static const struct rkv_io_cfg defaults = { .sqpoll_cpu = -1 };
 	if (cfg == NULL)
 		cfg = &defaults;
-	memset(io, 0, sizeof *io);
+	struct rkv_io *io = calloc(1, sizeof *io);
+	if (io == NULL)
+		return -ENOMEM;
 	unsigned entries = cfg->entries ? cfg->entries : 256;
 	struct io_uring_params p;
 	memset(&p, 0, sizeof p);
@@ -40,25 +43,55 @@ int rkv_io_init(struct rkv_io *io, const struct rkv_io_cfg *cfg)
 		p.flags &= ~(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
 		rc = io_uring_queue_init_params(entries, &io->ring, &p);
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		free(io);
 		return rc;
+	}
 	io->coop = (p.flags & IORING_SETUP_COOP_TASKRUN) != 0;
 	io->sqpoll = cfg->sqpoll;
 	if (!cfg->no_register) {
 		io->have_fixed_files = io_uring_register_files_sparse(&io->ring, RKV_IO_FIXED_FILES) == 0;
 		io->have_fixed_bufs = io_uring_register_buffers_sparse(&io->ring, RKV_IO_FIXED_BUFS) == 0;
 	}
+	*out = io;
 	return 0;
 }
 
-void rkv_io_fini(struct rkv_io *io)
+void rkv_io_destroy(struct rkv_io *io)
 {
+	if (io == NULL)
+		return;
 	if (io->have_fixed_files)
 		io_uring_unregister_files(&io->ring);
 	if (io->have_fixed_bufs)
 		io_uring_unregister_buffers(&io->ring);
 	io_uring_queue_exit(&io->ring);
-	memset(io, 0, sizeof *io);
+	free(io);
+}
+
+void rkv_io_queue_flush(struct rkv_io *io, struct rkv_io_flusher *fl)
+{
+	if (!fl->queued) {
+		fl->queued = 1;
+		fl->next = io->flush_head;
+		io->flush_head = fl;
+	}
+}
+
+void rkv_io_cancel_flush(struct rkv_io *io, struct rkv_io_flusher *fl)
+{
+	for (struct rkv_io_flusher **pp = &io->flush_head; *pp; pp = &(*pp)->next)
+		if (*pp == fl) {
+			*pp = fl->next;
+			break;
+		}
+	fl->queued = 0;
+	fl->next = NULL;
+}
+
+const struct rkv_io_stats *rkv_io_get_stats(const struct rkv_io *io)
+{
+	return &io->st;
 }
 
 static unsigned reap(struct rkv_io *io)

@@ -18,12 +18,14 @@
  * ring barriers. Registered buffers and files are offered where they pay: a sparse table of
  * each is created at init; rkv_io_buf_register/rkv_io_file_register fill a slot (one
  * io_uring_register call each: at open, not per request) and return -1 when the kernel or the
- * table refuses, and callers then use the plain form. This is the only header of ringkv that
- * includes liburing. */
+ * table refuses, and callers then use the plain form (io/afile.c, io/segdir.c).
+ * This header does not include liburing: struct rkv_io is opaque outside io/ (its layout and
+ * the SQE helpers are in io/uring_internal.h, for the .c files of io/ only), so dpdk-app/ never sees a
+ * liburing type. */
 #ifndef RKV_IO_URING_H
 #define RKV_IO_URING_H
 
-#include <liburing.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define RKV_IO_FIXED_FILES 64
@@ -72,21 +74,14 @@ struct rkv_io_cfg {
 				  * post completions instead of raising IORING_SQ_TASKRUN */
 };
 
-struct rkv_io {
-	struct io_uring ring;
-	struct rkv_io_flusher *flush_head;
-	int sqpoll, coop;        /* coop: set up with COOP_TASKRUN + TASKRUN_FLAG */
-	int have_fixed_files, have_fixed_bufs;
-	uint8_t file_used[RKV_IO_FIXED_FILES];
-	uint8_t buf_used[RKV_IO_FIXED_BUFS];
-	struct rkv_io_stats st;
-};
+struct rkv_io; /* opaque: layout in io/uring_internal.h, for io/ only */
 
-/* 0 or -errno (io_uring_queue_init_params's error; -EPERM/-ENOSYS when io_uring is off). */
-int rkv_io_init(struct rkv_io *io, const struct rkv_io_cfg *cfg);
-/* Unregisters and tears down the ring. In-flight operations are cancelled by the kernel
- * (callbacks are not called): the owners have been closed first (rkv_afile_close). */
-void rkv_io_fini(struct rkv_io *io);
+/* A ring for the calling worker (cfg NULL: defaults): 0 and *out, or -errno
+ * (io_uring_queue_init_params's error; -EPERM/-ENOSYS when io_uring is off, -ENOMEM). */
+int rkv_io_create(struct rkv_io **out, const struct rkv_io_cfg *cfg);
+/* Unregisters and tears down the ring, frees it. In-flight operations are cancelled by the
+ * kernel (callbacks are not called): the owners have been closed first (rkv_afile_close). */
+void rkv_io_destroy(struct rkv_io *io);
 
 /* One loop iteration: reap + callbacks, flushers, one submit. Returns completions reaped. */
 int rkv_io_poll(struct rkv_io *io);
@@ -94,47 +89,11 @@ int rkv_io_poll(struct rkv_io *io);
  * shutdown and tests only. Returns completions reaped (0 on timeout) or -errno. */
 int rkv_io_wait(struct rkv_io *io, int timeout_ms);
 
-/* An SQE for owner op with kind (0..7), or NULL when the SQ ring is full (count it with
- * rkv_io_sq_full and retry next iteration). Submitted by the next rkv_io_poll. */
-static inline struct io_uring_sqe *rkv_io_sqe(struct rkv_io *io, struct rkv_io_op *op,
-					      unsigned kind)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
-	if (sqe)
-		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | (kind & 7u));
-	return sqe;
-}
-static inline unsigned rkv_io_sq_space(struct rkv_io *io)
-{
-	return io_uring_sq_space_left(&io->ring);
-}
 /* Ask for fl->flush to run in the next rkv_io_poll (idempotent). */
-static inline void rkv_io_queue_flush(struct rkv_io *io, struct rkv_io_flusher *fl)
-{
-	if (!fl->queued) {
-		fl->queued = 1;
-		fl->next = io->flush_head;
-		io->flush_head = fl;
-	}
-}
-
+void rkv_io_queue_flush(struct rkv_io *io, struct rkv_io_flusher *fl);
 /* Take fl off the flush list (its owner is going away). */
-static inline void rkv_io_cancel_flush(struct rkv_io *io, struct rkv_io_flusher *fl)
-{
-	for (struct rkv_io_flusher **pp = &io->flush_head; *pp; pp = &(*pp)->next)
-		if (*pp == fl) {
-			*pp = fl->next;
-			break;
-		}
-	fl->queued = 0;
-	fl->next = NULL;
-}
-
-/* Register a buffer / file in the ring's sparse tables: the slot index, or -1 (use the plain
- * form). Unregister with the index when the buffer is freed / the file closed. */
-int rkv_io_buf_register(struct rkv_io *io, void *buf, size_t len);
-void rkv_io_buf_unregister(struct rkv_io *io, int idx);
-int rkv_io_file_register(struct rkv_io *io, int fd);
-void rkv_io_file_unregister(struct rkv_io *io, int idx);
+void rkv_io_cancel_flush(struct rkv_io *io, struct rkv_io_flusher *fl);
+/* The ring's counters (summed by whoever prints them). */
+const struct rkv_io_stats *rkv_io_get_stats(const struct rkv_io *io);
 
 #endif

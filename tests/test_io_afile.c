@@ -20,7 +20,7 @@
 
 static char g_dir[256];
 static int g_dirfd = -1;
-static struct rkv_io g_io;
+static struct rkv_io *g_io;
 
 static int setup(void **state)
 {
@@ -30,13 +30,13 @@ static int setup(void **state)
 	if (mkdtemp(g_dir) == NULL)
 		return -1;
 	g_dirfd = open(g_dir, O_RDONLY | O_DIRECTORY);
-	return g_dirfd < 0 ? -1 : rkv_io_init(&g_io, NULL);
+	return g_dirfd < 0 ? -1 : rkv_io_create(&g_io, NULL);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	rkv_io_fini(&g_io);
+	rkv_io_destroy(g_io);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
 	close(g_dirfd);
@@ -103,7 +103,7 @@ static void open_file(struct rkv_afile *f, const char *name, struct cbs *c, stru
 	memset(c, 0, sizeof *c); /* batch seqs start again at 1 in each open */
 	if (g)
 		memset(g, 0, sizeof *g);
-	assert_int_equal(rkv_afile_open(f, &g_io, g_dirfd, name, &cfg, &g_ident, on_rec, g, st), 0);
+	assert_int_equal(rkv_afile_open(f, g_io, g_dirfd, name, &cfg, &g_ident, on_rec, g, st), 0);
 }
 
 static off_t file_size(const char *name)
@@ -142,15 +142,15 @@ static void test_group_commit_and_reopen(void **state)
 	assert_int_equal(rkv_afile_durable_seq(&f), seq);
 	printf("1000 records: %llu batch, %llu fdatasync, %llu bytes, %llu SQEs in %llu submits\n",
 	       (unsigned long long)f.st.batches, (unsigned long long)f.st.fsyncs,
-	       (unsigned long long)f.st.bytes, (unsigned long long)g_io.st.sqes,
-	       (unsigned long long)g_io.st.submits);
+	       (unsigned long long)f.st.bytes, (unsigned long long)rkv_io_get_stats(g_io)->sqes,
+	       (unsigned long long)rkv_io_get_stats(g_io)->submits);
 	uint64_t end = rkv_afile_end(&f);
 	assert_int_equal(file_size("gc.log"), (off_t)end);
 	/* a second batch, appended across several iterations while the first flies */
 	for (uint32_t i = 1000; i < 1100; i++) {
 		assert_true(append_id(&f, i) > 0);
 		if (i % 10 == 0)
-			rkv_io_poll(&g_io);
+			rkv_io_poll(g_io);
 	}
 	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
 	assert_true(f.st.batches >= 2 && f.st.batches <= 11);
@@ -325,7 +325,7 @@ static void test_backpressure(void **state)
 		n++;
 	assert_int_equal(s, -ENOBUFS);
 	assert_int_equal(f.st.full, 1);
-	rkv_io_poll(&g_io); /* batch 1 goes out; the next fills the other buffer */
+	rkv_io_poll(g_io); /* batch 1 goes out; the next fills the other buffer */
 	while ((s = append_id(&f, n)) > 0)
 		n++;
 	assert_int_equal(s, -ENOBUFS);
@@ -340,13 +340,13 @@ static void test_backpressure(void **state)
 int main(void)
 {
 	tu_seed();
-	struct rkv_io probe;
-	int rc = rkv_io_init(&probe, NULL);
+	struct rkv_io *probe;
+	int rc = rkv_io_create(&probe, NULL);
 	if (rc < 0) {
 		printf("io_uring unavailable here (%s)\n", strerror(-rc));
 		return TEST_SKIP_EXIT;
 	}
-	rkv_io_fini(&probe);
+	rkv_io_destroy(probe);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_group_commit_and_reopen),
 		cmocka_unit_test(test_torn_tail),

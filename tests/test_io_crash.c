@@ -41,13 +41,13 @@ static void child_cb(struct rkv_segdir *d, uint64_t seq, int err, void *arg)
 
 static void child_run(int fd, uint64_t first)
 {
-	struct rkv_io io;
-	if (rkv_io_init(&io, NULL))
+	struct rkv_io *io;
+	if (rkv_io_create(&io, NULL))
 		_exit(2);
 	struct rkv_segdir d;
 	struct rkv_segdir_cfg cfg = { .prefix = "c", .seg_bytes = 256 << 10, .kind = 1,
 				      .batch_bytes = 64 << 10, .cb = child_cb };
-	if (rkv_segdir_open(&d, &io, g_dir, &cfg, NULL, NULL, NULL))
+	if (rkv_segdir_open(&d, io, g_dir, &cfg, NULL, NULL, NULL))
 		_exit(2);
 	g_ch.fd = fd;
 	g_ch.next_id = first;
@@ -65,7 +65,7 @@ static void child_run(int fd, uint64_t first)
 			g_ch.batch_last[(uint64_t)s % 4096] = id;
 			g_ch.next_id++;
 		}
-		rkv_io_poll(&io);
+		rkv_io_poll(io);
 	}
 }
 
@@ -134,14 +134,14 @@ static void test_kill9_rounds(void **state)
 			acked = v + 1;
 		close(pfd[0]);
 
-		struct rkv_io io;
-		assert_int_equal(rkv_io_init(&io, NULL), 0);
+		struct rkv_io *io;
+		assert_int_equal(rkv_io_create(&io, NULL), 0);
 		struct rkv_segdir d;
 		struct rkv_segdir_cfg cfg = { .prefix = "c", .seg_bytes = 256 << 10, .kind = 1,
 					      .batch_bytes = 64 << 10 };
 		struct rkv_scan_stats st = { 0 };
 		struct rec_check c = { 0 };
-		assert_int_equal(rkv_segdir_open(&d, &io, g_dir, &cfg, on_rec, &c, &st), 0);
+		assert_int_equal(rkv_segdir_open(&d, io, g_dir, &cfg, on_rec, &c, &st), 0);
 		uint32_t nseg;
 		rkv_segdir_list(&d, &nseg);
 		printf("round %d: ran %llu ms, %llu acks, acknowledged %llu, recovered %llu records "
@@ -155,19 +155,19 @@ static void test_kill9_rounds(void **state)
 		assert_int_equal(st.corrupt + st.bad_file, 0);
 		recovered = c.n;
 		assert_int_equal(rkv_segdir_close(&d), 0);
-		rkv_io_fini(&io);
+		rkv_io_destroy(io);
 	}
 }
 
 int main(void)
 {
-	struct rkv_io probe;
-	int rc = rkv_io_init(&probe, NULL);
+	struct rkv_io *probe;
+	int rc = rkv_io_create(&probe, NULL);
 	if (rc < 0) {
 		printf("io_uring unavailable here (%s)\n", strerror(-rc));
 		return TEST_SKIP_EXIT;
 	}
-	rkv_io_fini(&probe);
+	rkv_io_destroy(probe);
 	const char *t = getenv("TMPDIR");
 	snprintf(g_dir, sizeof g_dir, "%s/rkv-io-crash-XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(g_dir) == NULL)

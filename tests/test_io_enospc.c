@@ -19,7 +19,7 @@
 
 static char g_dir[256];
 static int g_dirfd = -1;
-static struct rkv_io g_io;
+static struct rkv_io *g_io;
 
 #define MAXREC 4096
 #define RECLEN 1000
@@ -89,10 +89,10 @@ static void append_until_fail(struct rkv_afile *f, uint32_t max)
 	for (uint32_t k = 0; k < max && g.fails == fails0; k++) {
 		int rc;
 		while ((rc = append_one(f)) == -ENOBUFS)
-			rkv_io_wait(&g_io, 100);
+			rkv_io_wait(g_io, 100);
 		assert_int_equal(rc, 0);
 		if (k % 8 == 7)
-			rkv_io_poll(&g_io);
+			rkv_io_poll(g_io);
 	}
 	rkv_afile_drain(f, 5000);
 }
@@ -105,7 +105,7 @@ static void test_enospc(void **state)
 	struct rkv_afile f;
 	struct rkv_afile_cfg cfg = { .batch_bytes = 16 << 10, .cb = on_batch };
 	struct rkv_scan_stats sst = { 0 };
-	assert_int_equal(rkv_afile_open(&f, &g_io, g_dirfd, "log", &cfg, &g_ident, NULL, NULL,
+	assert_int_equal(rkv_afile_open(&f, g_io, g_dirfd, "log", &cfg, &g_ident, NULL, NULL,
 					&sst), 0);
 	/* ballast: freed later to give space back */
 	int bfd = openat(g_dirfd, "ballast", O_CREAT | O_WRONLY, 0644);
@@ -156,7 +156,7 @@ static void test_enospc(void **state)
 	struct rkv_afile f2;
 	cfg.cb = NULL;
 	memset(&sst, 0, sizeof sst);
-	assert_int_equal(rkv_afile_open(&f2, &g_io, g_dirfd, "log", &cfg, &g_ident, on_rec, NULL,
+	assert_int_equal(rkv_afile_open(&f2, g_io, g_dirfd, "log", &cfg, &g_ident, on_rec, NULL,
 					&sst), 0);
 	uint32_t j = 0;
 	for (uint32_t i = 0; i < g.n; i++)
@@ -194,7 +194,7 @@ int main(void)
 		return TEST_SKIP_EXIT;
 	}
 	g_dirfd = open(g_dir, O_RDONLY | O_DIRECTORY);
-	int rc = g_dirfd < 0 ? -errno : rkv_io_init(&g_io, NULL);
+	int rc = g_dirfd < 0 ? -errno : rkv_io_create(&g_io, NULL);
 	if (rc < 0) {
 		printf("io_uring unavailable here (%s)\n", strerror(-rc));
 		umount2(g_dir, MNT_DETACH);
@@ -203,7 +203,7 @@ int main(void)
 	}
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_enospc) };
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rkv_io_fini(&g_io);
+	rkv_io_destroy(g_io);
 	close(g_dirfd);
 	umount2(g_dir, MNT_DETACH);
 	rmdir(g_dir);

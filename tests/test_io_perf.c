@@ -114,8 +114,8 @@ static void stream(struct rkv_io *io, const char *label, int no_register)
 	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
 	uint8_t rec[64] = { 0 };
 	uint64_t t0 = now_ns(), end = t0 + (uint64_t)g_ms * 1000000ull, n = 0;
-	uint64_t b0 = f.st.batches, s0 = f.st.fsyncs, full = 0, polls = io->st.polls,
-		 sys0 = io->st.submits + io->st.get_events;
+	uint64_t b0 = f.st.batches, s0 = f.st.fsyncs, full = 0, polls = rkv_io_get_stats(io)->polls,
+		 sys0 = rkv_io_get_stats(io)->submits + rkv_io_get_stats(io)->get_events;
 	while (now_ns() < end) {
 		for (int i = 0; i < 16; i++) {
 			memcpy(rec, &n, 8);
@@ -136,8 +136,8 @@ static void stream(struct rkv_io *io, const char *label, int no_register)
 	       "%.0f records/batch, %llu submits+get_events in %llu polls\n", label, (double)n / secs,
 	       (unsigned long long)(f.st.fsyncs - s0), (double)(f.st.fsyncs - s0) / secs,
 	       (double)n / (double)(nb ? nb : 1),
-	       (unsigned long long)(io->st.submits + io->st.get_events - sys0),
-	       (unsigned long long)(io->st.polls - polls));
+	       (unsigned long long)(rkv_io_get_stats(io)->submits + rkv_io_get_stats(io)->get_events - sys0),
+	       (unsigned long long)(rkv_io_get_stats(io)->polls - polls));
 	assert_int_equal(f.st.fsyncs - s0, nb);
 	assert_int_equal(r.errs, 0);
 	assert_int_equal(f.st.records, n);
@@ -169,22 +169,22 @@ static void baseline(void)
 
 static void run_config(const char *label, const struct rkv_io_cfg *c)
 {
-	struct rkv_io io;
-	int rc = rkv_io_init(&io, c);
+	struct rkv_io *io;
+	int rc = rkv_io_create(&io, c);
 	if (rc < 0) {
 		printf("  %-10s: ring setup failed (%s), not measured\n", label, strerror(-rc));
 		return;
 	}
 	static const uint32_t sizes[] = { 1, 16, 256 };
 	for (size_t i = 0; i < 3; i++)
-		closed_loop(&io, label, sizes[i], c->no_register, 0);
+		closed_loop(io, label, sizes[i], c->no_register, 0);
 	if (!c->sqpoll && !c->no_register)
-		closed_loop(&io, label, 1, c->no_register, 1);
-	stream(&io, label, c->no_register);
+		closed_loop(io, label, 1, c->no_register, 1);
+	stream(io, label, c->no_register);
 	printf("  %-10s ring: %llu registered buffers, %llu registered files, %llu get_events\n",
-	       label, (unsigned long long)io.st.reg_bufs, (unsigned long long)io.st.reg_files,
-	       (unsigned long long)io.st.get_events);
-	rkv_io_fini(&io);
+	       label, (unsigned long long)rkv_io_get_stats(io)->reg_bufs, (unsigned long long)rkv_io_get_stats(io)->reg_files,
+	       (unsigned long long)rkv_io_get_stats(io)->get_events);
+	rkv_io_destroy(io);
 }
 
 static void test_group_commit_figures(void **state)
@@ -206,13 +206,13 @@ static void test_group_commit_figures(void **state)
 int main(void)
 {
 	tu_seed();
-	struct rkv_io probe;
-	int rc = rkv_io_init(&probe, NULL);
+	struct rkv_io *probe;
+	int rc = rkv_io_create(&probe, NULL);
 	if (rc < 0) {
 		printf("io_uring unavailable here (%s)\n", strerror(-rc));
 		return TEST_SKIP_EXIT;
 	}
-	rkv_io_fini(&probe);
+	rkv_io_destroy(probe);
 	const char *e = getenv("RKV_IO_PERF_MS");
 	if (e && atoi(e) > 0)
 		g_ms = atoi(e);

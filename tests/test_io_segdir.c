@@ -16,7 +16,7 @@
 #include "io/segdir.h"
 
 static char g_dir[256];
-static struct rkv_io g_io;
+static struct rkv_io *g_io;
 
 static int setup(void **state)
 {
@@ -25,13 +25,13 @@ static int setup(void **state)
 	snprintf(g_dir, sizeof g_dir, "%s/rkv-io-segdir-XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(g_dir) == NULL)
 		return -1;
-	return rkv_io_init(&g_io, NULL);
+	return rkv_io_create(&g_io, NULL);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	rkv_io_fini(&g_io);
+	rkv_io_destroy(g_io);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
 	return system(cmd) == 0 ? 0 : -1;
@@ -98,7 +98,7 @@ static void open_dir(struct rkv_segdir *d, struct ctx *c, struct rkv_scan_stats 
 	memset(st, 0, sizeof *st);
 	c->found = 0;
 	c->next_seq = 1;
-	assert_int_equal(rkv_segdir_open(d, &g_io, g_dir, &cfg, on_rec, c, st), 0);
+	assert_int_equal(rkv_segdir_open(d, g_io, g_dir, &cfg, on_rec, c, st), 0);
 }
 
 static void append_rec(struct rkv_segdir *d, struct ctx *c, uint32_t id)
@@ -113,7 +113,7 @@ static void append_rec(struct rkv_segdir *d, struct ctx *c, uint32_t id)
 	void *p;
 	int rc;
 	while ((rc = rkv_segdir_reserve(d, rkv_datarec_len(r.klen, r.vlen), &p)) == -ENOBUFS)
-		rkv_io_wait(&g_io, 100); /* backpressure: let the batch in flight finish */
+		rkv_io_wait(g_io, 100); /* backpressure: let the batch in flight finish */
 	assert_int_equal(rc, 0);
 	assert_int_equal(rkv_datarec_encode(p, &r), rkv_datarec_len(r.klen, r.vlen));
 	rkv_segdir_commit(d, RKV_FRAME_DATA, c->pos[id]);
@@ -132,7 +132,7 @@ static void test_rotate_replay_remove(void **state)
 	for (uint32_t id = 0; id < NREC; id++) {
 		append_rec(&d, c, id);
 		if (id % 16 == 15)
-			rkv_io_poll(&g_io); /* one poll-loop iteration per 16 writes */
+			rkv_io_poll(g_io); /* one poll-loop iteration per 16 writes */
 	}
 	assert_int_equal(rkv_segdir_drain(&d, 10000), 0);
 	uint32_t n;
@@ -238,13 +238,13 @@ static void test_leftovers_and_bad_head(void **state)
 int main(void)
 {
 	tu_seed();
-	struct rkv_io probe;
-	int rc = rkv_io_init(&probe, NULL);
+	struct rkv_io *probe;
+	int rc = rkv_io_create(&probe, NULL);
 	if (rc < 0) {
 		printf("io_uring unavailable here (%s)\n", strerror(-rc));
 		return TEST_SKIP_EXIT;
 	}
-	rkv_io_fini(&probe);
+	rkv_io_destroy(probe);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rotate_replay_remove),
 		cmocka_unit_test(test_leftovers_and_bad_head),
