@@ -173,14 +173,50 @@ static void complete(struct rkv_io_op *op, unsigned kind, int res)
 		batch_done(f);
 }
 
+int rkv_afile_bufs_alloc(struct rkv_io *io, uint32_t cap, int no_register,
+			 struct rkv_afile_bufs *b)
+{
+	memset(b, 0, sizeof *b);
+	b->cap = cap;
+	for (int i = 0; i < 2; i++) {
+		void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			rkv_afile_bufs_free(io, b);
+			return -ENOMEM;
+		}
+		b->buf[i] = p;
+		b->fixed[i] = no_register ? -1 : rkv_io_buf_register(io, p, cap);
+	}
+	return 0;
+}
+
+void rkv_afile_bufs_free(struct rkv_io *io, struct rkv_afile_bufs *b)
+{
+	for (int i = 0; i < 2; i++) {
+		if (b->buf[i] == NULL)
+			continue;
+		rkv_io_buf_unregister(io, b->fixed[i]);
+		munmap(b->buf[i], b->cap);
+		b->buf[i] = NULL;
+		b->fixed[i] = -1;
+	}
+}
+
 static int setup(struct rkv_afile *f, struct rkv_io *io, int fd, const struct rkv_afile_cfg *cfg)
 {
 	static const struct rkv_afile_cfg defaults;
 	if (cfg == NULL)
 		cfg = &defaults;
-	uint32_t cap = cfg->batch_bytes ? cfg->batch_bytes : 1u << 20;
+	uint32_t cap = cfg->bufs ? cfg->bufs->cap : cfg->batch_bytes ? cfg->batch_bytes : 1u << 20;
 	if (cap < 4096 || (cap & 7))
 		return -EINVAL;
+	struct rkv_afile_bufs b;
+	if (cfg->bufs && cfg->bufs->buf[0]) {
+		b = *cfg->bufs;
+		memset(cfg->bufs, 0, sizeof *cfg->bufs);
+	} else if (rkv_afile_bufs_alloc(io, cap, cfg->no_register, &b)) {
+		return -ENOMEM;
+	}
 	memset(f, 0, sizeof *f);
 	f->op.cb = complete;
 	f->fl.flush = flush;
@@ -190,14 +226,8 @@ static int setup(struct rkv_afile *f, struct rkv_io *io, int fd, const struct rk
 	f->cb = cfg->cb;
 	f->cb_arg = cfg->cb_arg;
 	for (int i = 0; i < 2; i++) {
-		void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED) {
-			if (i)
-				munmap(f->buf[0], cap);
-			return -ENOMEM;
-		}
-		f->buf[i] = p;
-		f->fixed_buf[i] = cfg->no_register ? -1 : rkv_io_buf_register(io, p, cap);
+		f->buf[i] = b.buf[i];
+		f->fixed_buf[i] = b.fixed[i];
 	}
 	f->fixed_file = cfg->no_register ? -1 : rkv_io_file_register(io, fd);
 	return 0;
@@ -304,7 +334,7 @@ int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char
 		f->ident.version = RKV_FRAME_VERSION;
 		if (getrandom(&f->ident.salt, sizeof f->ident.salt, 0) != sizeof f->ident.salt) {
 			rc = -EIO;
-			rkv_afile_detach(f);
+			rkv_afile_detach(f, NULL);
 			goto err_close;
 		}
 		f->salt = f->ident.salt;
@@ -384,17 +414,21 @@ int rkv_afile_drain(struct rkv_afile *f, int timeout_ms)
 	return f->st.failed_batches != failed0 ? -EIO : 0;
 }
 
-int rkv_afile_detach(struct rkv_afile *f)
+int rkv_afile_detach(struct rkv_afile *f, struct rkv_afile_bufs *keep)
 {
 	if (!rkv_afile_idle(f) || f->reserved)
 		return -EBUSY;
+	struct rkv_afile_bufs b = { .cap = f->cap };
 	for (int i = 0; i < 2; i++) {
-		rkv_io_buf_unregister(f->io, f->fixed_buf[i]);
-		if (f->buf[i])
-			munmap(f->buf[i], f->cap);
+		b.buf[i] = f->buf[i];
+		b.fixed[i] = f->fixed_buf[i];
 		f->buf[i] = NULL;
 		f->fixed_buf[i] = -1;
 	}
+	if (keep)
+		*keep = b;
+	else
+		rkv_afile_bufs_free(f->io, &b);
 	rkv_io_file_unregister(f->io, f->fixed_file);
 	f->fixed_file = -1;
 	int fd = f->fd;
@@ -408,7 +442,7 @@ int rkv_afile_close(struct rkv_afile *f)
 	int rc = rkv_afile_drain(f, 10000);
 	if (rc == -ETIMEDOUT)
 		return rc;
-	int fd = rkv_afile_detach(f);
+	int fd = rkv_afile_detach(f, NULL);
 	if (fd < 0)
 		return fd;
 	return close(fd) < 0 ? -errno : rc;

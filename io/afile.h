@@ -64,8 +64,22 @@ typedef void (*rkv_afile_cb)(struct rkv_afile *f, uint64_t seq, int err, void *a
 /* A record found by rkv_afile_open's recovery scan. */
 typedef void (*rkv_afile_rec_fn)(void *arg, const struct rkv_frame *fr);
 
+/* A pair of staging buffers (registered with the ring where it could). */
+struct rkv_afile_bufs {
+	uint8_t *buf[2];
+	int fixed[2];           /* registered buffer slots, or -1 */
+	uint32_t cap;
+};
+/* Allocate (mmap) and register a pair of cap bytes each: 0 or -ENOMEM. Free with
+ * rkv_afile_bufs_free (a pair with no buffers is a no-op). */
+int rkv_afile_bufs_alloc(struct rkv_io *io, uint32_t cap, int no_register,
+			 struct rkv_afile_bufs *b);
+void rkv_afile_bufs_free(struct rkv_io *io, struct rkv_afile_bufs *b);
+
 struct rkv_afile_cfg {
 	uint32_t batch_bytes;   /* staging buffer (two of them): the largest batch; 0: 1 MiB */
+	struct rkv_afile_bufs *bufs; /* non-NULL: take these buffers (batch_bytes = bufs->cap)
+				      * instead of allocating; *bufs is left empty */
 	int no_register;        /* 1: plain fd and buffers even if the ring could register them */
 	rkv_afile_cb cb;        /* may be NULL (poll rkv_afile_durable_seq instead) */
 	void *cb_arg;
@@ -152,9 +166,10 @@ static inline int rkv_afile_last_err(const struct rkv_afile *f)
 /* Blocking: poll the ring until the file is idle or timeout_ms passed. 0, -ETIMEDOUT, or
  * -errno of the last failed batch. Start-up, shutdown, tests. */
 int rkv_afile_drain(struct rkv_afile *f, int timeout_ms);
-/* Give up the fd (unregistered; the caller closes it) and free the buffers. The file must be
- * idle (drain first); -EBUSY otherwise. Returns the fd. */
-int rkv_afile_detach(struct rkv_afile *f);
+/* Give up the fd (unregistered; the caller closes it) and the buffers: into *keep if not
+ * NULL (for the next file: no allocation at rotation), else freed. The file must be idle
+ * (drain first); -EBUSY otherwise. Returns the fd. */
+int rkv_afile_detach(struct rkv_afile *f, struct rkv_afile_bufs *keep);
 /* Scan dir/name read-only (blocking): good records to fn (may be NULL), counts added to *st
  * (may be NULL), *valid_end (may be NULL) = end of its last good frame. 0, -EBADMSG (bad
  * FILE frame; records none), or -errno. Nothing is modified. */

@@ -4,8 +4,8 @@
  * append files are open (the head and, while old_busy, the previous head finishing its last
  * batch; the new head's batches are held until then, so callbacks stay in seq order); the
  * next segment is created (and the directory synced) before any record goes into it. Blocks
- * only in open/drain/close; allocates only there and at rotation (the new segment's staging
- * buffers, the segs[] array when it grows). */
+ * only in open/drain/close; allocates only there and, at rotation, when the segs[] array
+ * grows (staging buffers pass from the old head to the next one through `spare`). */
 #include "segdir.h"
 #include "uring_internal.h"
 
@@ -135,7 +135,7 @@ static void finish_old(struct rkv_segdir *d)
 	if (old->inflight || old->nrec || old->reserved)
 		return;
 	old->fill = 0; /* at most a FILE frame re-staged after a failed first batch */
-	int fd = rkv_afile_detach(old);
+	int fd = rkv_afile_detach(old, d->spare.buf[0] ? NULL : &d->spare);
 	d->old_busy = 0;
 	struct io_uring_sqe *sqe = fd >= 0 ? rkv_io_sqe(d->io, &d->close_op, K_CLOSE) : NULL;
 	if (sqe) {
@@ -189,6 +189,7 @@ static void rotate(struct rkv_segdir *d)
 		.kind = d->cfg.kind,
 	};
 	struct rkv_afile_cfg cfg = af_cfg(d);
+	cfg.bufs = d->spare.buf[0] ? &d->spare : NULL; /* else (never seen) allocate */
 	if (push_seg(d, ident.file_no) ||
 	    rkv_afile_attach_new(nw, d->io, d->next_fd, &cfg, &ident, first_seq)) {
 		d->st.late++;
@@ -403,6 +404,11 @@ int rkv_segdir_open(struct rkv_segdir *d, struct rkv_io *io, const char *path,
 		rc = open_head(d, d->segs[d->nsegs - 1] + 1, 0, &r, st);
 	if (rc)
 		goto err;
+	rc = rkv_afile_bufs_alloc(io, d->af[0].cap, d->cfg.no_register, &d->spare);
+	if (rc) {
+		rkv_afile_close(&d->af[0]);
+		goto err;
+	}
 	return 0;
 err:
 	close(d->dirfd);
@@ -451,6 +457,7 @@ int rkv_segdir_close(struct rkv_segdir *d)
 		fsync(d->dirfd);
 		d->next_fd = -1;
 	}
+	rkv_afile_bufs_free(d->io, &d->spare);
 	close(d->dirfd);
 	free(d->segs);
 	d->segs = NULL;

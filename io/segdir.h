@@ -104,6 +104,8 @@ struct rkv_segdir {
 	struct rkv_segdir_nameop create;   /* the next segment, created ahead of time */
 	int next_fd;              /* its fd once created and the directory synced, else -1 */
 	uint64_t create_retry_at; /* records appended before a failed create is retried */
+	struct rkv_afile_bufs spare; /* staging buffers for the next head: rotation allocates
+				      * nothing (the old head's come back here) */
 	struct rkv_io_op close_op;
 	int closes;               /* IORING_OP_CLOSE in flight */
 	struct rkv_segdir_nameop rm[RKV_SEGDIR_RM_SLOTS];

@@ -2,7 +2,8 @@
  * appended from a poll loop rotate through small segments (created ahead through the ring),
  * batch callbacks arrive once per seq and in order across segments, a reopen replays every
  * record in order at the (segment, offset) its commit reported, removal through the ring
- * drops exactly a segment's records, an unused segment created ahead is cleaned up, and a
+ * drops exactly a segment's records, rotation registers no new buffers (they are handed
+ * along), an unused segment created ahead is cleaned up, and a
  * head whose FILE frame is damaged is skipped (counted) with a new head started after it. */
 #include "testutil.h"
 
@@ -127,6 +128,7 @@ static void test_rotate_replay_remove(void **state)
 	struct rkv_segdir d;
 	struct rkv_scan_stats st;
 	struct ctx *c = &g_c;
+	uint64_t reg0 = rkv_io_get_stats(g_io)->reg_bufs;
 	open_dir(&d, c, &st);
 	assert_int_equal(c->found, 0);
 	for (uint32_t id = 0; id < NREC; id++) {
@@ -143,6 +145,8 @@ static void test_rotate_replay_remove(void **state)
 	       (unsigned long long)c->cb_calls);
 	assert_true(n >= 5);
 	assert_int_equal(d.st.rotations, n - 1);
+	/* two buffers for the head, two spare, handed along at each rotation: none added */
+	assert_int_equal(rkv_io_get_stats(g_io)->reg_bufs - reg0, 4);
 	assert_int_equal(c->cb_errs, 0);
 	assert_int_equal(d.st.create_errs + d.st.close_errs, 0);
 	for (uint32_t i = 0; i < n; i++)
