@@ -202,6 +202,7 @@ static void rotate(struct rkv_segdir *d)
 	d->old_busy = 1;
 	d->st.rotations++;
 	finish_old(d); /* at once if the old head is already idle */
+	create_next(d); /* the one after: ready long before this head fills */
 }
 
 int rkv_segdir_reserve(struct rkv_segdir *d, uint32_t len, void **payload)

@@ -5,9 +5,9 @@
  * the head, the only one written. Appends go to the head with group commit (io/afile.h); once
  * the head reaches seg_bytes, the next append starts the next segment (rotation). Rotation,
  * closing and removal all go through the ring, never blocking the worker:
- *  - the next segment is created ahead of time (openat O_CREAT|O_EXCL linked to an fsync of
- *    the directory, so its name is durable before any record in it is acknowledged) once the
- *    head is half full;
+ *  - the next segment is created ahead of time (openat O_CREAT linked to an fsync of the
+ *    directory, so its name is durable before any record in it is acknowledged) as soon as a
+ *    head starts (retried from half full on if that failed);
  *  - at rotation, records go to the new segment's staging buffer at once, but its first batch
  *    is held until the old head has no batch in flight: batch callbacks stay in seq order
  *    across segments (one seq space per directory) and only the last segment can ever have a
