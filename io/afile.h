@@ -18,12 +18,12 @@
  *    (space freed): no sticky state.
  * A failed record is never reported durable; a durable record is never rewritten.
  *
- * How the node uses it (`--durability sync`): apply a write to the table, append its DATA
- * record here (rkv_afile_reserve + rkv_datarec_encode + rkv_afile_commit, or rkv_afile_append),
- * park the reply with the returned seq, and send it from the durable callback (or refuse with
- * RKV_ENOSPC / an error when the callback reports one). `async`: reply at once; the batch
- * still goes out in the next poll iteration. -ENOBUFS from an append means the staging buffer is full while a batch is
- * in flight: stop taking writes for this iteration (backpressure), retry after the callback.
+ * How the node uses it (`--durability sync`): apply a write to the table, append its DATA record
+ * here (rkv_afile_reserve + rkv_datarec_encode + rkv_afile_commit, or rkv_afile_append), park the
+ * reply with the returned seq, and send it from the durable callback (or refuse with RKV_ENOSPC /
+ * an error when the callback reports one). `async`: reply at once; the batch still goes out in
+ * the next poll iteration. -ENOBUFS from an append means the staging buffer is full while a batch
+ * is in flight: stop taking writes for this iteration (backpressure), retry after the callback.
  *
  * Only the owning worker calls anything here (no locks). The only blocking calls are
  * rkv_afile_open (start-up: open, scan, truncate), rkv_afile_drain and rkv_afile_close (which
@@ -127,7 +127,8 @@ int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char
 		   const struct rkv_afile_cfg *cfg, const struct rkv_frame_file *ident,
 		   rkv_afile_rec_fn fn, void *arg, struct rkv_scan_stats *st);
 /* Start appending to fd, an empty file just created (by io/segdir.c through the ring); the
- * first batch seq is first_seq (>= 1); ident->salt must be random (the caller draws it). Allocates the staging buffers; 0 or -errno. */
+ * first batch seq is first_seq (>= 1); ident->salt must be random (the caller draws it).
+ * Takes or allocates the staging buffers (cfg->bufs); 0 or -errno. */
 int rkv_afile_attach_new(struct rkv_afile *f, struct rkv_io *io, int fd,
 			 const struct rkv_afile_cfg *cfg, const struct rkv_frame_file *ident,
 			 uint64_t first_seq);

@@ -85,7 +85,8 @@ static inline uint32_t rkv_hintrec_len(uint32_t klen, uint32_t vlen)
 }
 
 /* A hint for node target: returns the length, or 0 if r is invalid. */
-static inline uint32_t rkv_hintrec_encode(uint8_t *dst, uint32_t target, const struct rkv_datarec *r)
+static inline uint32_t rkv_hintrec_encode(uint8_t *dst, uint32_t target,
+					  const struct rkv_datarec *r)
 {
 	uint32_t n = rkv_datarec_encode(dst + RKV_HINTREC_HDR, r);
 	if (n == 0)

@@ -20,16 +20,17 @@
  * disk for an operator); if it is the head, a new head is started after it.
  *
  * How the node uses it:
- *  - Partition log: one segdir per partition, prefix "p<partition>", kind RKV_SEGDIR_DATA,
- *    owner = partition index. At start, rkv_segdir_open replays each DATA record (decode with
+ *  - Partition log: one segdir per partition, prefix "p<partition>", kind RKV_SEGDIR_DATA, owner
+ *    = partition index. At start, rkv_segdir_open replays each DATA record (decode with
  *    io/datarec.h) into the table with last-writer-wins (RKV_TABLE_PUT_LWW; tombstones with
  *    RKV_TABLE_PUT_DELETE), so order across segments does not matter for correctness. Each
- *    applied write or delete appends its DATA record (rkv_segdir_reserve +
- *    rkv_datarec_encode + rkv_segdir_commit); with --durability sync the reply waits for the
- *    batch callback of the returned seq (RKV_ENOSPC when it reports -ENOSPC: the table must
- *    then be brought back in line, e.g. by applying the write only after the callback, or by
- *    re-reading the key's last durable record). Compaction re-appends the live records of an
- *    old segment and, once the batch holding the last of them is durable, removes it.
+ *    applied write or delete appends its DATA record (rkv_segdir_reserve + rkv_datarec_encode +
+ *    rkv_segdir_commit); with --durability sync the reply waits for the batch callback of the
+ *    returned seq (RKV_ENOSPC when it reports -ENOSPC; while
+ *    rkv_afile_last_err(rkv_segdir_head(d)) is -ENOSPC, refuse writes before applying them,
+ *    letting one through now and then to see space come back). Compaction re-appends the live
+ *    records of an old segment and, once the batch holding the last of them is durable, removes
+ *    it.
  *  - Hint spool: one segdir per target node, prefix "h<node id>", kind RKV_SEGDIR_HINT,
  *    owner = node id; each hint is a HINT record (rkv_hintrec_encode). Delivery progress
  *    can be appended as MARK records (rkv_markrec: a = segment, b = offset delivered through);

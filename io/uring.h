@@ -16,12 +16,12 @@
  *
  * Only the owning worker touches a struct rkv_io: no locks, no atomics beyond liburing's own
  * ring barriers. Registered buffers and files are offered where they pay: a sparse table of
- * each is created at init; rkv_io_buf_register/rkv_io_file_register fill a slot (one
+ * each is created by rkv_io_create; rkv_io_buf_register/rkv_io_file_register fill a slot (one
  * io_uring_register call each: at open, not per request) and return -1 when the kernel or the
  * table refuses, and callers then use the plain form (io/afile.c, io/segdir.c).
- * This header does not include liburing: struct rkv_io is opaque outside io/ (its layout and
- * the SQE helpers are in io/uring_internal.h, for the .c files of io/ only), so dpdk-app/ never sees a
- * liburing type. */
+ * This header does not include liburing: struct rkv_io is opaque outside io/ (its layout
+ * and the SQE helpers are in io/uring_internal.h, for the .c files of io/ only), so
+ * dpdk-app/ never sees a liburing type. */
 #ifndef RKV_IO_URING_H
 #define RKV_IO_URING_H
 

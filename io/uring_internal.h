@@ -1,6 +1,6 @@
-/* io/uring_internal.h — the layout of struct rkv_io and the SQE helpers, for the .c files of io/ only
- * (the one place in ringkv that includes liburing). Public contract: io/uring.h. Everything
- * here is called by the ring's owner thread only. */
+/* io/uring_internal.h — the layout of struct rkv_io and the SQE helpers, for the .c files
+ * of io/ only (the one place in ringkv that includes liburing). Public contract: io/uring.h.
+ * Everything here is called by the ring's owner thread only. */
 #ifndef RKV_IO_URING_INTERNAL_H
 #define RKV_IO_URING_INTERNAL_H
 
