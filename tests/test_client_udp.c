@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "table.h"
 #include "ringkv.h"
@@ -1308,6 +1309,126 @@ static void test_seed_list_without_ring(void **state)
 	assert_int_equal(err, RKV_EINVAL);
 }
 
+/* ---- the CLI (build/bin/ringkv) against the fake cluster: status, errors with counts ----- */
+
+/* Run build/bin/ringkv with args; stdout and stderr into out/err (NUL-terminated). Returns
+ * the exit status, or -1 when the binary is not built. */
+static int run_cli(const char *args, char *out, size_t outcap, char *err, size_t errcap)
+{
+	char cmd[1024], fo[] = "/tmp/rkv-cli-outXXXXXX", fe[] = "/tmp/rkv-cli-errXXXXXX";
+	int ofd, efd, st;
+
+	if (access("build/bin/ringkv", X_OK) != 0)
+		return -1;
+	ofd = mkstemp(fo);
+	efd = mkstemp(fe);
+	assert_true(ofd >= 0 && efd >= 0);
+	snprintf(cmd, sizeof cmd, "timeout 20 build/bin/ringkv %s >%s 2>%s", args, fo, fe);
+	st = system(cmd);
+	assert_true(st != -1 && WIFEXITED(st));
+	ssize_t n = read(ofd, out, outcap - 1);
+	out[n > 0 ? n : 0] = '\0';
+	n = read(efd, err, errcap - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(ofd);
+	close(efd);
+	unlink(fo);
+	unlink(fe);
+	return WEXITSTATUS(st);
+}
+
+static void test_cli_status_and_errors(void **state)
+{
+	(void)state;
+	struct responder *rs[3];
+	for (int i = 0; i < 3; i++)
+		rs[i] = responder_new();
+	struct rkv_ring *ring = describe(rs, 3, 7, 4, 3, 0);    /* member 3 down */
+	/* counters and shares as a node fills them */
+	struct rkv_ringinfo *ri = calloc(1, sizeof *ri);
+	assert_non_null(ri);
+	assert_int_equal(rkv_ringinfo_decode(rs[0]->ring[0], rs[0]->ring_len[0], ri), 0);
+	for (unsigned i = 0; i < ri->count; i++) {
+		ri->m[i].owns = rkv_ringinfo_share_fixed(rkv_ring_share(ring, ri->m[i].id));
+		ri->m[i].keys = 100u * (i + 1);
+		ri->m[i].bytes = 12345u * (i + 1);
+	}
+	ri->self = 1;
+	for (int i = 0; i < 3; i++)
+		rs[i]->ring_len[0] = rkv_ringinfo_encode(rs[i]->ring[0], RKV_RINGINFO_MAX_SIZE, ri);
+	for (int i = 0; i < 3; i++)
+		responder_start(rs[i]);
+	char args[256], out[4096], err[1024], json[1024];
+	int rc;
+
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u status --json", rs[0]->port);
+	rc = run_cli(args, out, sizeof out, err, sizeof err);
+	if (rc == -1) {
+		print_message("build/bin/ringkv not built: CLI checks skipped\n");
+		goto done;
+	}
+	assert_int_equal(rc, 0);
+	int off = snprintf(json, sizeof json, "{\"epoch\": %u, \"replicas\": 3, \"members\": [",
+			   ri->epoch);
+	for (unsigned i = 0; i < 3; i++)
+		off += snprintf(json + off, sizeof json - (size_t)off,
+				"%s{\"id\": %u, \"address\": \"127.0.0.1:%u\", \"state\": \"%s\", "
+				"\"weight\": 1, \"owns\": %.4f, \"keys\": %u, \"bytes\": %u}",
+				i ? ", " : "", i + 1, rs[i]->port, i == 2 ? "down" : "up",
+				rkv_ring_share(ring, i + 1), 100u * (i + 1), 12345u * (i + 1));
+	snprintf(json + off, sizeof json - (size_t)off, "]}\n");
+	assert_string_equal(out, json);
+	assert_string_equal(err, "");
+
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u status", rs[1]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 0);
+	print_message("%s", out);
+	char line[128];
+	snprintf(line, sizeof line, "Ring epoch %08x, replicas N=3\n", ri->epoch);
+	assert_non_null(strstr(out, line));
+	snprintf(line, sizeof line, "DN  127.0.0.1:%-11u     3      1", rs[2]->port);
+	assert_non_null(strstr(out, line));
+	snprintf(line, sizeof line, "UN  127.0.0.1:%-11u     1      1", rs[0]->port);
+	assert_non_null(strstr(out, line));
+
+	/* a coordinator short of replicas: the counts in the message, exit 2 */
+	for (int i = 0; i < 3; i++) {
+		atomic_store(&rs[i]->force_stamp, rkv_avail_pack(2, 3, 3));
+		atomic_store(&rs[i]->force_status, RKV_S_UNAVAILABLE);
+	}
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u --consistency ALL get k",
+		 rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	assert_string_equal(err, "ringkv: get k: unavailable (2 of 3 replicas up, ALL needs 3)\n");
+	assert_string_equal(out, "");
+	for (int i = 0; i < 3; i++) {
+		atomic_store(&rs[i]->force_stamp, rkv_avail_pack(1, 3, 2));
+		atomic_store(&rs[i]->force_status, RKV_S_TIMEOUT);
+	}
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u -c quorum put k v", rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	assert_string_equal(err,
+			    "ringkv: put k: timed out (1 of 3 replicas answered, QUORUM needs 2)\n");
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u --consistency MOST get k",
+		 rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	assert_non_null(strstr(err, "--consistency MOST"));
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u --json get k", rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u status --yaml", rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	for (int i = 0; i < 3; i++)
+		atomic_store(&rs[i]->force_status, 0);
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u,127.0.0.1:%u -c ONE put k v",
+		 rs[2]->port, rs[1]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 0);
+done:
+	free(ri);
+	rkv_ring_free(ring);
+	for (int i = 0; i < 3; i++)
+		responder_free(rs[i]);
+}
+
 /* ---- bad arguments, option checks, errors ------------------------------------------------ */
 
 static void test_bad_arguments(void **state)
@@ -1462,6 +1583,7 @@ int main(void)
 		cmocka_unit_test(test_ring_epoch_change),
 		cmocka_unit_test(test_failover_dead_replica),
 		cmocka_unit_test(test_seed_list_without_ring),
+		cmocka_unit_test(test_cli_status_and_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
