@@ -85,11 +85,11 @@ enum rkv_err {
 struct rkv_opts {
 	uint32_t timeout_ms;   /* per attempt; 0: 200 ms (UDP), 1000 ms (shm) */
 	uint32_t retries;      /* UDP re-sends after a timeout; 0: 3. A re-send is the same
-				* datagrams (same req_id, same stamp: 0 on a PUT, which the node
-				* stamps; the expected version on a CAS), so GET/DEL/PUT are
-				* idempotent enough: a PUT applied twice stores the same value. A
-				* CAS whose first attempt was applied but whose reply was lost
-				* reports RKV_EVERSION on the re-send. */
+				* request (same req_id, same stamp: the client's stamp on a PUT or
+				* DEL, the expected version on a CAS), to the next replica of the
+				* key when the ring is known, so a PUT or DEL is applied at most
+				* once per replica. A CAS whose first attempt was applied but whose
+				* reply was lost reports RKV_EVERSION on the re-send. */
 	uint32_t max_inflight; /* async batch window (submitted, not yet polled back), at most
 				* 65536; 0: 256 */
 	uint32_t mtu;          /* UDP: IP MTU that requests are segmented to, 128..65535;
@@ -113,9 +113,10 @@ struct rkv;
 
 /* Open a handle. opts may be NULL for defaults. On failure returns NULL and, if err is not
  * NULL, stores the reason: RKV_EINVAL for a malformed target or option (target not
- * "udp:HOST:PORT" / "shm:PATH", port not 1..65535, mtu outside 128..65535, max_inflight
+ * "udp:HOST:PORT[,HOST:PORT...]" (at most 16) / "shm:PATH", port not 1..65535, mtu outside 128..65535, max_inflight
  * above 65536), RKV_ECONN when HOST does not resolve (IPv4) or the socket cannot be set up
- * or, for shm, the node cannot be reached, RKV_ENOMEM. UDP: opening sends nothing, so an
+ * or, for shm, the node cannot be reached, RKV_ENOMEM. UDP: opening asks the seeds for the
+ * ring (one attempt each, at most timeout_ms per seed) and succeeds whatever they answer; an
  * unreachable node shows up as RKV_ETIMEDOUT (or RKV_ECONN after an ICMP port unreachable)
  * on the first request. rkv_close() drops operations still outstanding. */
 struct rkv *rkv_open(const char *target, const struct rkv_opts *opts, int *err);

@@ -81,6 +81,7 @@
 #define UDP_MAX_PEERS         (UDP_MAX_SEEDS + 2u * RKV_RINGINFO_MAX_MEMBERS)
 #define UDP_REFRESH_GAP_MS    1000u   /* at most one ring refresh started per second */
 #define UDP_SUSPECT_MS        1000u   /* a node that timed out is tried last this long */
+#define UDP_RING_MAX_TOKENS   (1u << 22)  /* largest ring a description may make us build */
 
 _Static_assert(UDP_MAX_TARGETS >= UDP_MAX_SEEDS, "a slot holds every seed as a target");
 
@@ -349,8 +350,7 @@ static void target_key(struct udp *u, struct slot *s, const void *key, size_t kl
 /* ---- sending -------------------------------------------------------------------------------- */
 
 /* Stage every datagram of slot s's request for its current target. Returns 0, or an rkv_err
- * when the request cannot be encoded or the target's socket cannot be opened (then nothing
- * of it is worth waiting for). */
+ * when the request cannot be encoded (then nothing of it is worth waiting for). */
 static int send_slot(struct udp *u, const struct slot *s)
 {
 	const struct rkv_op *op = s->op;
@@ -360,10 +360,15 @@ static int send_slot(struct udp *u, const struct slot *s)
 	struct rkv_msg m;
 	uint32_t nseg, i;
 	size_t len;
-	int e;
 
-	if ((e = peer_open(u, pi)))
-		return e;
+	if (peer_open(u, pi) != 0) {
+		/* No socket to this node (an address the kernel refuses): an attempt that failed
+		 * at once. The timer moves on to the next target, or ends with RKV_ECONN. */
+		u->peers[pi].refused = 1;
+		u->peers[pi].suspect_until = now_ms() + UDP_SUSPECT_MS;
+		u->refused_event = 1;
+		return 0;
+	}
 	if (s->wire_op == RKV_OP_RING)
 		u->cnt.ring_fetches++;
 	memset(&m, 0, sizeof m);
@@ -416,6 +421,17 @@ static void ring_install(struct udp *u, size_t len)
 		rkv_ring_free(u->ring);
 		u->ring = NULL;
 		u->epoch = ri->epoch;
+		return;
+	}
+	/* A bound on what one description may make us build (a node's bug or a hostile one
+	 * must not cost the client 160 MiB): 4 M tokens, 8x a full ring of 255 unit members. */
+	uint64_t tokens = 0;
+	for (unsigned i = 0; i < ri->count; i++)
+		if (ri->m[i].flags & RKV_RINGINFO_F_IN_RING)
+			tokens += (uint64_t)ri->m[i].ring_weight *
+				  (ri->vnodes ? ri->vnodes : RKV_RING_VNODES_DEFAULT);
+	if (tokens > UDP_RING_MAX_TOKENS) {
+		u->cnt.ring_errors++;
 		return;
 	}
 	if (rkv_ringinfo_build_ring(ri, &ring) != 0 || rkv_ringinfo_epoch(ring) != ri->epoch) {

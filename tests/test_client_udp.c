@@ -1264,6 +1264,45 @@ static void test_failover_dead_replica(void **state)
 		responder_free(rs[i]);
 }
 
+/* A description that fails to decode, or whose ring does not match its epoch, is refused:
+ * counted, no routing, the seed still serves every request. */
+static void test_ring_refused(void **state)
+{
+	(void)state;
+	struct responder *rs[2];
+	for (int i = 0; i < 2; i++)
+		rs[i] = responder_new();
+	struct rkv_ring *ring = describe(rs, 2, 3, 0, 2, 0);
+	(void)describe(rs, 2, 3, 0, 2, 1);
+	rkv_ring_free(ring);
+	for (int i = 0; i < 2; i++) {
+		rs[i]->ring[0][4] ^= 1;       /* epoch field: no longer the ring's */
+		rs[i]->epoch[0] ^= 1;         /* (and replies carry that, so no refresh loop) */
+		rs[i]->ring_len[1] -= 1;      /* truncated */
+	}
+	for (int i = 0; i < 2; i++)
+		responder_start(rs[i]);
+	const unsigned seed0 = 0;
+	char buf[8];
+	for (int ver = 0; ver < 2; ver++) {
+		for (int i = 0; i < 2; i++)
+			atomic_store(&rs[i]->ring_ver, ver);
+		struct rkv *c = open_seeds(rs, &seed0, 1, &patient);
+		assert_int_equal(rkv_put(c, "k", 1, "v", 1), 0);
+		assert_int_equal(rkv_get(c, "k", 1, buf, sizeof buf, NULL, NULL), 0);
+		struct rkv_udp_counters k = counters(c);
+		assert_int_equal(k.ring_errors, 1);
+		assert_int_equal(k.ring_refreshes, 0);
+		assert_int_equal(k.routed, 0);
+		rkv_close(c);
+	}
+	for (int i = 0; i < 2; i++)
+		responder_stop(rs[i]);
+	assert_int_equal(count_log(rs[1], RKV_OP_PUT) + count_log(rs[1], RKV_OP_GET), 0);
+	for (int i = 0; i < 2; i++)
+		responder_free(rs[i]);
+}
+
 /* A comma list of seeds, the first with nobody listening, no ring (an old node): requests go
  * to the seed that answers. */
 static void test_seed_list_without_ring(void **state)
@@ -1582,6 +1621,7 @@ int main(void)
 		cmocka_unit_test(test_ring_routing),
 		cmocka_unit_test(test_ring_epoch_change),
 		cmocka_unit_test(test_failover_dead_replica),
+		cmocka_unit_test(test_ring_refused),
 		cmocka_unit_test(test_seed_list_without_ring),
 		cmocka_unit_test(test_cli_status_and_errors),
 	};
