@@ -1272,9 +1272,8 @@ static void test_ring_refused(void **state)
 	struct responder *rs[2];
 	for (int i = 0; i < 2; i++)
 		rs[i] = responder_new();
-	struct rkv_ring *ring = describe(rs, 2, 3, 0, 2, 0);
-	(void)describe(rs, 2, 3, 0, 2, 1);
-	rkv_ring_free(ring);
+	rkv_ring_free(describe(rs, 2, 3, 0, 2, 0));
+	rkv_ring_free(describe(rs, 2, 3, 0, 2, 1));
 	for (int i = 0; i < 2; i++) {
 		rs[i]->ring[0][4] ^= 1;       /* epoch field: no longer the ring's */
 		rs[i]->epoch[0] ^= 1;         /* (and replies carry that, so no refresh loop) */
