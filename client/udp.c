@@ -413,7 +413,7 @@ static int send_slot(struct udp *u, const struct slot *s)
 
 /* ---- the ring ------------------------------------------------------------------------------- */
 
-/* Install the description in u->ringbuf (len bytes), sent by peer `from`. A description of
+/* Install the description in u->ringbuf (len bytes). A description of
  * one member leaves routing off (a cluster of one: the seed is that node) but records its
  * epoch; one that fails to decode, or whose ring does not match its epoch, is refused and
  * the ring in use kept. */
