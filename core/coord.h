@@ -18,7 +18,8 @@
  * Semantics.
  * - WRITE (PUT/DEL with the coordinator's version): sent to every replica that is up; the
  *   client gets OK (stamp = the version) after `needed` acks, exactly once; the rest complete
- *   in the background (counted). Fewer replicas up than needed: UNAVAILABLE at start, nothing
+ *   in the background (counted). A replica's OK or NOT_FOUND (a DEL of an absent key) is an
+ *   ack. Fewer replicas up than needed: UNAVAILABLE at start, nothing
  *   sent. Too few acks by the deadline: TIMEOUT with counts (the write may have been applied on
  *   some replicas: the client learns "unknown", never a false success).
  * - READ: sent to `needed` up replicas (`self` first when it is one and up, then preference
@@ -28,7 +29,8 @@
  *   caller keeps that reply's packet, see RKV_COORD_A_KEEP); a tombstone newer than every value
  *   or nothing at all -> NOT_FOUND. Once every contacted replica answered (or the deadline
  *   passed) the result lists the replicas that answered an older version, or did not answer,
- *   as repair targets: the caller writes the newest record (value, or tombstone as a DEL)
+ *   as repair targets (A_KEEP may come after A_REPLY when a late replica holds a newer value:
+ *   keep it, the repair writes that one back): the caller writes the newest record (value, or tombstone as a DEL)
  *   back to them with its version (F_PEER, LWW), off the client's critical path.
  * - CAS: phase 1 goes to the first up replica of the preference list only (it checks the
  *   expected version and stores the new version). Its OK counts as the first ack and the

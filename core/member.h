@@ -151,7 +151,7 @@ struct rkv_member_stats {
 	uint64_t ring_changes;   /* == rkv_member_ring_version */
 };
 
-/* The whole state: fixed size (about 300 KiB), owned and placed by the caller. Fields are
+/* The whole state: fixed size (about 90 KiB), owned and placed by the caller. Fields are
  * private: use the functions. */
 struct rkv_member_slot {
 	uint8_t status, alive, have_sample, pad;
@@ -166,15 +166,18 @@ struct rkv_member_slot {
 	double phi;
 };
 
+struct rkv_member_target { struct rkv_member_addr to; uint8_t id; };
+
 struct rkv_member {
 	struct rkv_member_config cfg;
 	struct rkv_member_addr seeds[RKV_MEMBER_MAX_SEEDS];
 	unsigned n_seeds;
 	struct rkv_member_slot m[RKV_MEMBER_MAX + 1];   /* index = id; m[self_id] is us */
 	uint64_t rng;
-	uint64_t start_ms, next_gossip, phase_end;
-	int phase;                    /* 0 probing, 1 joining/normal */
-	bool started;
+	uint64_t start_ms, last_tick, next_gossip, phase_end;
+	int phase;                    /* 0 probing, 1 joining, 2 up (or leaving/left) */
+	struct rkv_member_target pending[3];   /* this round's targets not yet returned */
+	unsigned n_pending;
 	uint64_t ring_version;
 	uint8_t conflict_id;          /* != 0: conflict seen (our id) */
 	struct rkv_member_addr conflict_addr;
