@@ -210,9 +210,9 @@ int rkv_member_init(struct rkv_member *m, const struct rkv_member_config *cfg, u
 	if (m->cfg.join_ms == 0)
 		m->cfg.join_ms = 2 * m->cfg.interval_ms;
 	if (m->cfg.min_std_ms == 0)
-		m->cfg.min_std_ms = m->cfg.interval_ms / 2;
+		m->cfg.min_std_ms = m->cfg.interval_ms * 3 / 5;
 	if (m->cfg.max_std_ms == 0)
-		m->cfg.max_std_ms = m->cfg.interval_ms * 3 / 4;
+		m->cfg.max_std_ms = m->cfg.interval_ms;
 	if (m->cfg.max_std_ms < m->cfg.min_std_ms)
 		m->cfg.max_std_ms = m->cfg.min_std_ms;
 	for (unsigned i = 0; i < cfg->n_seeds; i++) {
@@ -403,8 +403,20 @@ int rkv_member_recv(struct rkv_member *m, const void *payload, size_t len,
 		m->mismatch_n = b[5];
 		rc = -RKV_MEMBER_E_REPLICAS;
 	}
+	if (reply)
+		reply->len = 0;
 	if (rc) {
 		m->st.rx_err[-rc]++;
+		if (rc == -RKV_MEMBER_E_REPLICAS && b[3] == KIND_PUSH && reply) {
+			/* tell the sender our N: a header without entries, which it refuses in turn
+			 * and reports */
+			reply->to = src;
+			reply->to_id = b[4];
+			reply->len = RKV_MEMBER_HDR_SIZE;
+			memcpy(reply->buf, (const uint8_t[]){ 'M', 'G', WIRE_VERSION, KIND_REPLY,
+				m->cfg.self_id, m->cfg.replicas, 0, 0 }, RKV_MEMBER_HDR_SIZE);
+			m->st.tx++;
+		}
 		return rc;
 	}
 	uint8_t from = b[4];

@@ -99,8 +99,11 @@ struct rkv_member_config {
 	uint32_t interval_ms;       /* gossip round; 0 means 1000 */
 	uint32_t probe_ms;          /* 0 means 2 * interval (no seeds: no probing) */
 	uint32_t join_ms;           /* joining -> up after this; 0 means 2 * interval */
-	uint32_t min_std_ms;        /* floor of the detector's std deviation; 0: interval / 2 */
+	uint32_t min_std_ms;        /* floor of the detector's std deviation; 0: 0.6 interval */
 	uint32_t max_std_ms;        /* cap of the detector's std deviation; 0: interval */
+	/* With phi 8 a member is down about mean + 5.2 std after its last new heartbeat: 4 s
+	 * for steady 1 s gossip, at most about 7.5 s (std capped), so a killed node is down
+	 * everywhere within 10 s, while a gap of 2x the usual interval gives phi < 2. */
 };
 
 /* Errors of rkv_member_recv (returned negated) — each has a counter in rkv_member_stats. */
@@ -194,7 +197,10 @@ int rkv_member_init(struct rkv_member *m, const struct rkv_member_config *cfg, u
 /* One gossip payload from address src. Merges it and, for a push, writes the reply to *reply
  * (addressed to src) and returns 1; returns 0 when there is nothing to send; -enum
  * rkv_member_err when the payload is refused (counted; nothing merged). Never crashes on any
- * bytes. */
+ * bytes. reply->len is 0 whenever there is nothing to send, except after a refused push with
+ * another N (-RKV_MEMBER_E_REPLICAS): then reply->len > 0 and the caller should send it too
+ * (an empty reply carrying our N, so the sender reports the mismatch as well). reply may be
+ * NULL (no reply wanted). */
 int rkv_member_recv(struct rkv_member *m, const void *payload, size_t len,
 		    struct rkv_member_addr src, uint64_t now, struct rkv_member_msg *reply);
 
