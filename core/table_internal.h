@@ -55,7 +55,11 @@ struct rkv_table {
 	struct rkv_compressor comp;
 	int has_comp;
 	uint64_t ovf_used;           /* overflow buckets handed out (never given back) */
-	uint64_t keys;
+	uint64_t keys;               /* live records in the index */
+	uint64_t tombs;              /* tombstones in the index (last-writer-wins deletes) */
+	uint64_t tombs_dropped;      /* tombstones dropped by compaction (also: slots emptied) */
+	uint64_t now_ms;             /* rkv_table_set_now_owner; 0: tombstones never expire */
+	uint64_t grace_ms;           /* tombstone grace period */
 	uint64_t compressed_records;
 	uint64_t moved;              /* bytes re-appended from the current victim */
 	uint64_t compacted_bytes;

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "table.h"
 
 static struct rkv_table *mk(uint64_t mem, uint64_t keys, uint32_t maxv, uint32_t cmin, int shared)
@@ -140,6 +141,204 @@ static void test_conditional(void **state)
 static void mkkey(char *k, uint64_t i)
 {
 	snprintf(k, 32, "key-%012llu", (unsigned long long)i);
+}
+
+/* One last-writer-wins request through the burst API: its status, *held the version held. */
+static int lww(struct rkv_table *t, const char *key, const char *val, uint64_t version, int del,
+	       uint64_t *held)
+{
+	struct rkv_put_req r = { .key = key, .klen = (uint32_t)strlen(key), .val = val,
+				 .vlen = val ? (uint32_t)strlen(val) : 0, .version = version,
+				 .flags = RKV_TABLE_PUT_LWW | (del ? RKV_TABLE_PUT_DELETE : 0) };
+	unsigned ok = rkv_table_put_burst_owner(t, &r, 1);
+	assert_int_equal(ok, r.status == 0);
+	if (held)
+		*held = r.held;
+	return r.status;
+}
+
+/* get through the owner, a reader handle and a burst: all three must agree */
+static int get3(struct rkv_table *t, const char *key, char *buf, uint32_t *vlen, uint64_t *ver)
+{
+	struct rkv_table *rd = rkv_table_open_reader(t);
+	assert_non_null(rd);
+	uint32_t klen = (uint32_t)strlen(key), vl2 = 0;
+	uint64_t v2 = 77;
+	char b2[64];
+	*ver = 99;
+	int rc = rkv_table_get(t, key, klen, buf, 64, vlen, ver);
+	assert_int_equal(rkv_table_get(rd, key, klen, b2, sizeof(b2), &vl2, &v2), rc);
+	assert_int_equal(v2, *ver);
+	struct rkv_get_req q = { .key = key, .klen = klen, .buf = b2, .cap = sizeof(b2),
+				 .version = 55 };
+	rkv_table_get_burst(rd, &q, 1);
+	assert_int_equal(q.status, rc);
+	assert_int_equal(q.version, *ver);
+	q = (struct rkv_get_req){ .key = key, .klen = klen, .buf = b2, .cap = sizeof(b2) };
+	rkv_table_get_burst(t, &q, 1);
+	assert_int_equal(q.status, rc);
+	assert_int_equal(q.version, *ver);
+	if (rc == 0) {
+		assert_int_equal(vl2, *vlen);
+		assert_memory_equal(b2, buf, *vlen);
+	}
+	rkv_table_destroy(rd);
+	return rc;
+}
+
+static void test_lww(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(8 << 20, 1000, 0, 0, 0);
+	char buf[64];
+	uint32_t vlen;
+	uint64_t ver, held;
+	/* nothing held: -ENOENT with version 0 */
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 0);
+	/* out-of-order delivery: the newer write (20) arrives first, the older (10) later */
+	assert_int_equal(lww(t, "a", "new", 20, 0, &held), 0);
+	assert_int_equal(held, 20);
+	assert_int_equal(lww(t, "a", "old", 10, 0, &held), -EALREADY);
+	assert_int_equal(held, 20);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), 0);
+	assert_int_equal(ver, 20);
+	assert_memory_equal(buf, "new", 3);
+	/* equal version: the same write retried, not applied again */
+	assert_int_equal(lww(t, "a", "dup", 20, 0, &held), -EALREADY);
+	assert_int_equal(held, 20);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), 0);
+	assert_memory_equal(buf, "new", 3);
+	/* in-order: a newer one replaces */
+	assert_int_equal(lww(t, "a", "newer", 21, 0, &held), 0);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), 0);
+	assert_int_equal(ver, 21);
+	assert_memory_equal(buf, "newer", 5);
+
+	/* a tombstone: get says -ENOENT with its version; older writes do not resurrect */
+	assert_int_equal(lww(t, "a", NULL, 30, 1, &held), 0);
+	assert_int_equal(held, 30);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 30);
+	assert_int_equal(lww(t, "a", "late", 25, 0, &held), -EALREADY);
+	assert_int_equal(held, 30);
+	assert_int_equal(lww(t, "a", NULL, 30, 1, &held), -EALREADY);   /* retried delete */
+	assert_int_equal(lww(t, "a", NULL, 29, 1, &held), -EALREADY);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 30);
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 0);
+	assert_int_equal(s.tombstones, 1);
+	/* a plain delete of a tombstoned key: nothing live to delete */
+	assert_int_equal(rkv_table_delete_owner(t, "a", 1, 31), -ENOENT);
+	/* put_if with expect 0 treats a tombstone as absent */
+	assert_int_equal(rkv_table_put_if_owner(t, "a", 1, "c", 1, 29, 30), -ECANCELED);
+	/* a newer write brings the key back */
+	assert_int_equal(lww(t, "a", "back", 31, 0, &held), 0);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), 0);
+	assert_int_equal(ver, 31);
+	assert_memory_equal(buf, "back", 4);
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 1);
+	assert_int_equal(s.tombstones, 0);
+
+	/* a delete that arrives before the write it supersedes (key never seen) */
+	assert_int_equal(lww(t, "b", NULL, 50, 1, &held), 0);
+	assert_int_equal(held, 50);
+	assert_int_equal(lww(t, "b", "early", 40, 0, &held), -EALREADY);
+	assert_int_equal(held, 50);
+	assert_int_equal(get3(t, "b", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 50);
+	/* a plain put over a tombstone replaces it unconditionally (not last-writer-wins) */
+	assert_int_equal(rkv_table_put_if_owner(t, "b", 1, "cas", 3, 60, 0), 0);
+	assert_int_equal(get3(t, "b", buf, &vlen, &ver), 0);
+	assert_int_equal(ver, 60);
+	/* a plain delete leaves nothing held */
+	assert_int_equal(rkv_table_delete_owner(t, "b", 1, 61), 0);
+	assert_int_equal(get3(t, "b", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 0);
+	assert_int_equal(lww(t, "b", "any", 1, 0, &held), 0);
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 2);
+	assert_int_equal(s.tombstones, 0);
+	rkv_table_destroy(t);
+}
+
+/* Tombstones survive compaction inside their grace period and are dropped after it. */
+static void test_tombstone_grace(void **state)
+{
+	(void)state;
+	const uint64_t t0 = 1700000000000ull, grace = 60000;
+	struct rkv_table_config c = { .mem_bytes = 1 << 20, .expected_keys = 4096,
+				      .segment_bytes = 64 << 10, .compress_min = UINT32_MAX,
+				      .tombstone_grace_ms = grace };
+	int err;
+	struct rkv_table *t = rkv_table_create(&c, &err);
+	assert_non_null(t);
+	char k[32], buf[64], val[200];
+	uint32_t vlen;
+	uint64_t ver, held;
+	memset(val, 'v', sizeof(val));
+	val[sizeof(val) - 1] = 0;
+	enum { N = 500 };
+	/* N tombstones stamped at t0 (some keys written first, some never seen) */
+	for (unsigned i = 0; i < N; i++) {
+		mkkey(k, i);
+		if (i & 1)
+			assert_int_equal(lww(t, k, "x", rkv_stamp_make(t0 - 1000, 0, 1), 0, NULL), 0);
+		assert_int_equal(lww(t, k, NULL, rkv_stamp_make(t0, 0, 1), 1, &held), 0);
+	}
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.tombstones, N);
+	assert_int_equal(s.keys, 0);
+	/* churn other keys through many compactions with the clock inside the grace period */
+	rkv_table_set_now_owner(t, t0 + grace - 1);
+	uint64_t v = rkv_stamp_make(t0 + 1, 0, 2);
+	for (unsigned n = 0; n < 40000; n++) {
+		mkkey(k, 100000 + n % 64);
+		assert_int_equal(lww(t, k, val, v++, 0, NULL), 0);
+	}
+	rkv_table_get_stats(t, &s);
+	uint64_t comp = s.compactions;
+	assert_true(comp > 50);
+	assert_int_equal(s.tombstones, N);
+	assert_int_equal(s.tombstones_dropped, 0);
+	for (unsigned i = 0; i < N; i++) {
+		mkkey(k, i);
+		assert_int_equal(get3(t, k, buf, &vlen, &ver), -ENOENT);
+		assert_int_equal(ver, rkv_stamp_make(t0, 0, 1));
+		/* the late older write is still refused */
+		assert_int_equal(lww(t, k, "late", rkv_stamp_make(t0 - 1, 0, 1), 0, NULL), -EALREADY);
+	}
+	/* past the grace period: compaction drops them; older writes then apply (the grace
+	 * period is the promise, nothing beyond it) */
+	rkv_table_set_now_owner(t, t0 + grace);
+	for (unsigned n = 0; n < 40000; n++) {
+		mkkey(k, 100000 + n % 64);
+		assert_int_equal(lww(t, k, val, v++, 0, NULL), 0);
+	}
+	int more = 1;
+	for (int r = 0; more && r < 100000; r++)
+		rkv_table_compact_owner(t, 1 << 20, &more);
+	rkv_table_get_stats(t, &s);
+	assert_true(s.tombstones_dropped > 0);
+	assert_int_equal(s.tombstones + s.tombstones_dropped, N);
+	unsigned gone = 0;
+	for (unsigned i = 0; i < N; i++) {
+		mkkey(k, i);
+		int rc = get3(t, k, buf, &vlen, &ver);
+		assert_int_equal(rc, -ENOENT);
+		if (ver == 0) {
+			gone++;
+			assert_int_equal(lww(t, k, "late", rkv_stamp_make(t0 - 1, 0, 1), 0, NULL), 0);
+		} else {
+			assert_int_equal(ver, rkv_stamp_make(t0, 0, 1));
+		}
+	}
+	assert_int_equal(gone, s.tombstones_dropped);
+	rkv_table_destroy(t);
 }
 
 static void test_enospc_and_compaction(void **state)
@@ -454,6 +653,8 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_conditional),
+		cmocka_unit_test(test_lww),
+		cmocka_unit_test(test_tombstone_grace),
 		cmocka_unit_test(test_enospc_and_compaction),
 		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_burst_equals_single),
