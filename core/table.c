@@ -1,25 +1,27 @@
 /* core/table.c — a partition: index of 64-byte buckets over a segmented record log.
  *
  * Concurrency: exactly one writer, the owning core (the _owner functions); any number of
- * optimistic readers in any thread or process. A main bucket's version is a seqlock over its
- * whole chain: the owner makes it odd, edits slots / links, makes it even. A reader loads the
- * version (acquire), reads slots and the record with acquire loads, then re-loads the version
- * and retries if it changed or was odd. The owner's slot and log stores are release stores,
- * so a reader load that sees any of them makes every earlier owner store, the odd version
- * included, visible to the re-check: the ordering a fence-based seqlock gets from fences,
- * here on the accesses themselves (plain movs on x86; GCC rejects fences under TSan). Log
- * memory is rewritten only after every slot that pointed into it changed (compaction moves live
- * records first, overwrites and deletes change the slot), so a stable version proves that the
- * record bytes read were the ones published. Views for other threads and processes also
- * verify the record checksum; the owner's own handle skips it (the seqlock suffices, and the
- * owner is never racing itself), which keeps its GET path to a version compare.
+ * optimistic readers in any thread or process. A main bucket's version is a 64-bit seqlock
+ * over its whole chain: the owner makes it odd, edits slots / links, makes it even. A reader
+ * loads the version (acquire), reads slots and the record with acquire loads, then re-loads
+ * the version and retries if it changed or was odd. The owner's slot and log stores are
+ * release stores, so a reader load that sees any of them makes every earlier owner store, the
+ * odd version included, visible to the re-check: the ordering a fence-based seqlock gets from
+ * fences, here on the accesses themselves (plain movs on x86; GCC rejects fences under TSan).
+ * Log memory is rewritten only after every slot that pointed into it changed (compaction
+ * moves live records first, overwrites and deletes change the slot), so a stable version
+ * proves that the record bytes read were the ones published. The version is 64 bits so it
+ * never comes back to a value a stalled reader holds (a 32-bit one did after 2^31 writes to a
+ * hot bucket). Views for other threads and processes also verify the record checksum; the
+ * owner's own handle skips it (the seqlock suffices, and the owner is never racing itself),
+ * which keeps its GET path to a version compare.
  *
  * Overflow, not growth: a full bucket chains to overflow buckets carved from an area
  * reserved, untouched, at the end of the index region, sized so that it cannot run out
  * before the log does (every indexed key holds a record of >= 24 bytes). Growth would move
  * buckets under optimistic readers and force shared-memory clients to remap; a reservation
- * costs address space only. Overflow buckets are never unlinked (chains only grow), so a
- * reader can never follow a link into a reused bucket.
+ * costs address space only. The link to the next bucket is the last slot of a full bucket
+ * (core/table_internal.h): chaining moves that slot's entry into the new overflow bucket.
  *
  * Compaction (bounded): the log's full segment with the least live bytes is scanned a batch
  * at a time (hash, prefetch buckets, then check). Overwritten and deleted records carry a
@@ -74,8 +76,9 @@ static inline uint64_t slot_tag(uint64_t h)
 static inline const struct rkv_bucket *bucket_next(const struct rkv_table *t,
 						   const struct rkv_bucket *b)
 {
-	uint32_t n = __atomic_load_n(&b->next, __ATOMIC_ACQUIRE); /* pairs with link store */
-	if (n == 0 || n > t->noverflow)
+	/* pairs with the owner's release store of the link (slot_store) */
+	uint64_t n = __atomic_load_n(&b->slot[RKV_LINK_SLOT], __ATOMIC_ACQUIRE);
+	if (!rkv_slot_is_link(n) || n > t->noverflow)
 		return NULL;
 	return &t->bk[t->nbuckets + n - 1];
 }
@@ -444,20 +447,24 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 		return -ENOENT;
 	} else {
 		struct rkv_bucket *last = NULL;
-		uint32_t link = 0;
 		if (!owner_find_empty(t, head, &at, &last)) {
+			/* the chain is full: a new overflow bucket takes the last slot's entry and
+			 * the new one, and the last slot becomes the link to it */
 			if (t->ovf_used >= t->noverflow)
 				return -ENOSPC;   /* unreachable by sizing; the record stays garbage */
-			link = (uint32_t)++t->ovf_used;
-			at.b = &t->bk[t->nbuckets + link - 1];
-			at.i = 0;
+			uint64_t link = ++t->ovf_used;
+			struct rkv_bucket *nb = &t->bk[t->nbuckets + link - 1];
+			wr_begin(head);
+			slot_store(&nb->slot[0], last->slot[RKV_LINK_SLOT]);
+			slot_store(&nb->slot[1], tag | (uint64_t)off);
+			/* after the entries it leads to: a reader that follows it finds them */
+			slot_store(&last->slot[RKV_LINK_SLOT], link);
+			wr_end(head);
+		} else {
+			wr_begin(head);
+			slot_store(&at.b->slot[at.i], tag | (uint64_t)off);
+			wr_end(head);
 		}
-		wr_begin(head);
-		slot_store(&at.b->slot[at.i], tag | (uint64_t)off);
-		if (link)
-			/* orders the odd version before the link; pairs with bucket_next */
-			__atomic_store_n(&last->next, link, __ATOMIC_RELEASE);
-		wr_end(head);
 		t->keys += !del;
 		t->tombs += del;
 	}
@@ -548,7 +555,7 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 			count_retry(t);
 		/* pairs with wr_end's release store: slots and records published before it are
 		 * visible below */
-		uint32_t v1 = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+		uint64_t v1 = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
 		if (v1 & 1) {
 			cpu_relax();
 			continue;
@@ -649,7 +656,7 @@ static inline void prefetch_record(const struct rkv_table *t, uint64_t a, uint32
  * changed meanwhile. a == NOADDR: the chain was scanned to its end without a match.
  * Returns 0, -ENOENT, or FAST_SLOW when read_one must decide. */
 static inline __attribute__((always_inline)) int
-get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint32_t ver, uint64_t a,
+get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint64_t ver, uint64_t a,
 	 uint64_t h, const void *key, uint32_t klen, void *buf, uint32_t cap, uint32_t *vlen,
 	 uint64_t *version)
 {
@@ -693,7 +700,7 @@ int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
 	uint64_t h = rkv_hash(key, klen);
 	const struct rkv_bucket *head = &t->bk[h & t->mask];
 	/* pairs with wr_end's release store (see read_one) */
-	uint32_t ver = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+	uint64_t ver = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
 	uint64_t a = bucket_match(head, slot_tag(h));
 	if (a != NOADDR || !bucket_next(t, head)) {
 		uint32_t vl;
@@ -722,7 +729,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 {
 	const struct rkv_bucket *bk[RKV_BURST], *ob[RKV_BURST];
 	uint64_t addr[RKV_BURST];
-	uint32_t ver[RKV_BURST];
+	uint64_t ver[RKV_BURST];
 	unsigned ok = 0, novf = 0;
 	uint32_t bad = 0;   /* bit i: request i is invalid (it rides along on bucket 0) */
 
