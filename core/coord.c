@@ -63,6 +63,18 @@ struct rkv_coord *rkv_coord_create(uint32_t slots, uint32_t timeout_ms)
 	return c;
 }
 
+void rkv_coord_seed(struct rkv_coord *c, uint64_t seed)
+{
+	for (uint32_t i = 0; i < c->nslots; i++) {
+		seed += 0x9e3779b97f4a7c15ull;
+		uint64_t z = seed;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		if (!c->s[i].busy)
+			c->s[i].gen = (uint32_t)(z ^ (z >> 31));
+	}
+}
+
 void rkv_coord_destroy(struct rkv_coord *c)
 {
 	if (!c)

@@ -115,6 +115,10 @@ struct rkv_coord;   /* opaque: core/coord.c */
  * timeout_ms from its start to be fully answered. NULL on bad arguments or no memory. */
 struct rkv_coord *rkv_coord_create(uint32_t slots, uint32_t timeout_ms);
 void rkv_coord_destroy(struct rkv_coord *c);
+/* Start each free slot's generation at a value drawn from seed (e.g. the node's generation),
+ * so that after a restart a peer's late reply to the previous process's request does not
+ * match a new request that reuses its slot id. Call once after create. */
+void rkv_coord_seed(struct rkv_coord *c, uint64_t seed);
 
 /* Start a request. ids[0..n) = the key's preference list (n = N, 1..RKV_COORD_MAX_N, ids
  * distinct and != 0), up_mask bit i = ids[i] is up (use rkv_member_upset), needed =

@@ -312,6 +312,12 @@ static void merge_entry(struct rkv_member *m, const struct rkv_member_info *e, b
 		if (e->status != RKV_MS_LEFT && alive &&
 		    (!addr_eq(e->addr, me->addr) || e->generation > me->generation))
 			note_conflict(m, e);
+		else if (addr_eq(e->addr, me->addr) && e->generation < me->generation &&
+			 e->generation >= m->prev_gen) {
+			/* our previous incarnation: a restart keeps the place it had */
+			m->prev_gen = e->generation;
+			m->prev_status = e->status;
+		}
 		return;
 	}
 	struct rkv_member_slot *s = &m->m[e->id];
@@ -421,6 +427,8 @@ int rkv_member_recv(struct rkv_member *m, const void *payload, size_t len,
 	}
 	uint8_t from = b[4];
 	uint16_t count = get16(b + 6);
+	if (from != m->cfg.self_id)
+		m->heard = true;
 	for (unsigned i = 0; i < count; i++) {
 		struct rkv_member_info e;
 		bool alive;
@@ -507,10 +515,19 @@ int rkv_member_tick(struct rkv_member *m, uint64_t now, struct rkv_member_msg *o
 	if (now > m->last_tick)
 		m->last_tick = now;
 	if (m->n_pending == 0) {
-		if (m->phase == 0 && now >= m->phase_end && !m->conflict_id) {
-			m->phase = 1;
-			m->phase_end = now + m->cfg.join_ms;
-			self_set_status(m, RKV_MS_JOINING);
+		/* probing ends once someone answered (or nobody did for 5 probe times: we are
+		 * the first); a restart of a member that was up or leaving goes back to that at
+		 * once, so restarts never change the ring */
+		if (m->phase == 0 && now >= m->phase_end && !m->conflict_id &&
+		    (m->heard || now >= m->start_ms + 5ull * m->cfg.probe_ms)) {
+			if (m->prev_status == RKV_MS_UP || m->prev_status == RKV_MS_LEAVING) {
+				m->phase = 2;
+				self_set_status(m, m->prev_status);
+			} else {
+				m->phase = 1;
+				m->phase_end = now + m->cfg.join_ms;
+				self_set_status(m, RKV_MS_JOINING);
+			}
 		} else if (m->phase == 1 && now >= m->phase_end &&
 			   m->m[m->cfg.self_id].status == RKV_MS_JOINING) {
 			m->phase = 2;
@@ -544,7 +561,7 @@ uint64_t rkv_member_next_deadline(const struct rkv_member *m)
 	uint64_t check = m->last_tick + (m->cfg.interval_ms / 4 ? m->cfg.interval_ms / 4 : 1);
 	if (check < d)
 		d = check;
-	if (m->phase < 2 && m->phase_end < d && !m->conflict_id)
+	if (m->phase < 2 && m->phase_end < d && !m->conflict_id && m->phase_end > m->last_tick)
 		d = m->phase_end;
 	return d;
 }
@@ -667,6 +684,8 @@ void rkv_member_upset(const struct rkv_member *m, struct rkv_member_upset *out)
 size_t rkv_member_ring_members(const struct rkv_member *m, struct rkv_ring_member *out)
 {
 	size_t k = 0;
+	if (m->phase == 0)
+		return 0;   /* probing: we do not know the cluster yet, so no ring */
 	for (unsigned id = 1; id <= RKV_MEMBER_MAX; id++) {
 		long w = ring_weight(&m->m[id]);
 		if (w >= 0)

@@ -25,14 +25,16 @@
  * gossiped entry carries the sender's verdict as one bit ("alive"), used only to initialise the
  * verdict of a member learnt for the first time and to detect id conflicts.
  *
- * Start-up: a node first probes (for probe_ms) — its gossip carries the table it knows but
- * not its own entry, so a node that is about to refuse its id never pollutes the cluster. A
+ * Start-up: a node first probes (for probe_ms, and until some member answered or 5 x probe_ms
+ * passed) — its gossip carries the table it knows but not its own entry, so a node that is
+ * about to refuse its id never pollutes the cluster, and it has no ring yet. A
  * live member with our id but another address, or a newer generation, seen during probing or
  * later, is an id conflict (rkv_member_conflict): the caller must refuse to start (or report
  * it). Our own old incarnation (same address, older generation: a restart) is not a conflict;
- * our new generation simply wins everywhere. After probing the node gossips itself as joining,
- * and after join_ms more as up (no data streaming yet: later issue). A node without seeds is a
- * cluster of one and is up at once.
+ * our new generation simply wins everywhere, and a restarted member that was up (or leaving)
+ * before comes back in that status at once, so a restart never changes the ring. A new member
+ * gossips itself as joining after probing, and after join_ms more as up (no data streaming
+ * yet: later issue). A node without seeds is a cluster of one and is up at once.
  *
  * Replication factor: every payload carries the sender's N; a payload with another N is
  * refused (RKV_MEMBER_E_REPLICAS, counted, rkv_member_replicas_mismatch() tells which member
@@ -181,6 +183,9 @@ struct rkv_member {
 	int phase;                    /* 0 probing, 1 joining, 2 up (or leaving/left) */
 	struct rkv_member_target pending[3];   /* this round's targets not yet returned */
 	unsigned n_pending;
+	bool heard;                   /* a payload from another member arrived */
+	uint8_t prev_status;          /* our previous incarnation's status, if seen */
+	uint64_t prev_gen;
 	uint64_t ring_version;
 	uint8_t conflict_id;          /* != 0: conflict seen (our id) */
 	struct rkv_member_addr conflict_addr;
@@ -243,7 +248,8 @@ int rkv_member_state(const struct rkv_member *m, uint8_t id);
 void rkv_member_upset(const struct rkv_member *m, struct rkv_member_upset *out);
 
 /* Ring. The ring's member list: status joining (weight 0), up, leaving with their weight
- * (down is a local verdict and changes nothing); not left, not ourselves while probing.
+ * (down is a local verdict and changes nothing); not left; empty while we are probing (do not
+ * coordinate before we know the cluster: answer UNAVAILABLE).
  * Writes at most 255 entries to out; returns the count. It is a pure function of the
  * gossiped entries, so all nodes that agree on membership build the same ring (same epoch).
  * ring_version increments each time this list changes: rebuild when it differs from the one

@@ -166,20 +166,27 @@ static void test_probing_hides_self(void **st)
 	assert_int_equal(w.from_id, 2);
 	struct rkv_ring_member rl[RKV_MEMBER_MAX];
 	assert_int_equal(rkv_member_ring_members(&m, rl), 0);
-	/* after probing: joining (on the ring with weight 0), then up */
+	/* nobody answered: still probing after probe_ms, for up to 5 probe times */
 	while (rkv_member_tick(&m, 2000, &msg) == 1)
+		;
+	assert_int_equal(rkv_member_state(&m, 2), RKV_MS_NONE);
+	while (rkv_member_tick(&m, 9999, &msg) == 1)
+		;
+	assert_int_equal(rkv_member_state(&m, 2), RKV_MS_NONE);
+	/* then we are the first: joining (on the ring with weight 0), then up */
+	while (rkv_member_tick(&m, 10000, &msg) == 1)
 		;
 	assert_int_equal(rkv_member_state(&m, 2), RKV_MS_JOINING);
 	assert_int_equal(rkv_member_ring_members(&m, rl), 1);
 	assert_int_equal(rl[0].weight, 0);
 	struct rkv_ring *r;
 	assert_int_equal(rkv_member_build_ring(&m, 16, &r, NULL), -ENOENT);
-	while (rkv_member_tick(&m, 4000, &msg) == 1)
+	while (rkv_member_tick(&m, 12000, &msg) == 1)
 		;
 	assert_int_equal(rkv_member_state(&m, 2), RKV_MS_UP);
 	assert_int_equal(rkv_member_ring_members(&m, rl), 1);
 	assert_int_equal(rl[0].weight, 1);
-	assert_true(rkv_member_next_deadline(&m) <= 4000 + 1000);
+	assert_true(rkv_member_next_deadline(&m) <= 12000 + 1000);
 
 	/* no seeds: a cluster of one, up at once, N = 1 */
 	cfg_of(&c, 9, 5, NULL, 0);
@@ -500,12 +507,27 @@ static void test_kill_seen_by_all_and_rejoin(void **st)
 	cfg_of(&c, 3, 500, seed, 1);
 	assert_int_equal(rkv_member_init(&t.node[2], &c, t.now), 0);
 	t.dead[2] = false;
-	step(&t, 15000);
+	uint64_t rv0 = rkv_member_ring_version(&t.node[0]);
+	int seen_joining = 0;
+	for (int s = 0; s < 300; s++) {
+		step(&t, 50);
+		for (int i = 0; i < 5; i++)
+			seen_joining += rkv_member_state(&t.node[i], 3) == RKV_MS_JOINING;
+	}
 	assert_int_equal(rkv_member_conflict(&t.node[2], NULL), 0);
 	assert_true(all_up(&t));
 	struct rkv_member_info e;
 	assert_int_equal(rkv_member_get(&t.node[0], 3, &e), 0);
 	assert_int_equal(e.generation, 500);
+	/* a restart comes back up at once: never joining, the ring never changed */
+	assert_int_equal(seen_joining, 0);
+	assert_int_equal(rkv_member_ring_version(&t.node[0]), rv0);
+	for (int i = 0; i < 5; i++) {
+		uint32_t ep;
+		assert_int_equal(rkv_member_build_ring(&t.node[i], 16, &r, &ep), 0);
+		rkv_ring_free(r);
+		assert_int_equal(ep, e0);
+	}
 }
 
 static void test_id_conflict(void **st)
