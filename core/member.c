@@ -48,6 +48,7 @@ static bool addr_eq(struct rkv_member_addr a, struct rkv_member_addr b)
 
 static void entry_write(uint8_t *p, const struct rkv_member_info *e, bool alive)
 {
+	/* keep the layout comment in core/member.h in step */
 	memset(p, 0, RKV_MEMBER_ENTRY_SIZE);
 	p[0] = e->id;
 	p[1] = e->status;
@@ -57,6 +58,7 @@ static void entry_write(uint8_t *p, const struct rkv_member_info *e, bool alive)
 	put16(p + 10, e->weight);
 	put64(p + 16, e->generation);
 	put32(p + 24, e->heartbeat);
+	put32(p + 28, e->age_ms);
 	put64(p + 32, e->keys);
 	put64(p + 40, e->bytes);
 }
@@ -73,6 +75,7 @@ static void entry_read(const uint8_t *p, struct rkv_member_info *e, bool *alive)
 	e->weight = get16(p + 10);
 	e->generation = get64(p + 16);
 	e->heartbeat = get32(p + 24);
+	e->age_ms = get32(p + 28);
 	e->keys = get64(p + 32);
 	e->bytes = get64(p + 40);
 }
@@ -101,7 +104,7 @@ static int validate(const uint8_t *b, size_t len)
 		const uint8_t *p = b + RKV_MEMBER_HDR_SIZE + (size_t)i * RKV_MEMBER_ENTRY_SIZE;
 		if (p[0] == 0 || !status_on_wire(p[1]) || (p[2] & ~FLAG_ALIVE) || p[3] ||
 		    get16(p + 8) == 0 || get16(p + 10) > RKV_MEMBER_MAX_WEIGHT ||
-		    get32(p + 12) || get64(p + 16) == 0 || get32(p + 28))
+		    get32(p + 12) || get64(p + 16) == 0)
 			return -RKV_MEMBER_E_FIELD;
 		if (seen[p[0] >> 6] >> (p[0] & 63) & 1)
 			return -RKV_MEMBER_E_DUPLICATE;
@@ -325,26 +328,36 @@ static void merge_entry(struct rkv_member *m, const struct rkv_member_info *e, b
 	/* the member's own word, or a relay that believes it alive, proves it was alive after
 	 * what we held */
 	bool fresh = from == e->id || alive;
+	/* when the heartbeat was new to the sender: a relayed heartbeat is as old as the relay
+	 * says (its own measure, no clock agreement needed), so gossip's detours do not hide a
+	 * dead member for longer */
+	uint64_t age = from == e->id ? 0 : e->age_ms;
+	uint64_t arrival = now > age ? now - age : 0;
+	bool recent = age <= 2ull * m->cfg.interval_ms;
 	if (s->status == RKV_MS_NONE) {
 		memset(s, 0, sizeof(*s));
-		s->alive = fresh && e->status != RKV_MS_LEFT;
-		s->last_arrival = now;
+		s->alive = fresh && recent && e->status != RKV_MS_LEFT;
+		s->last_arrival = arrival;
 	} else if (e->generation > s->generation) {
 		/* a new incarnation: its rhythm starts afresh */
 		s->win_n = s->win_pos = 0;
-		if (fresh && !s->alive && is_active(e->status)) {
+		if (fresh && !s->alive && is_active(e->status) && recent) {
 			s->alive = 1;
 			m->st.up_marks++;
 		}
-		s->last_arrival = now;
+		s->last_arrival = arrival;
 	} else if (e->generation == s->generation && e->heartbeat > s->heartbeat) {
 		if (fresh) {
-			if (s->alive)
-				add_interval(m, s, now);
-			else if (is_active(e->status))
-				m->st.up_marks++;
-			s->alive = 1;
-			s->last_arrival = now;
+			if (arrival < s->last_arrival)
+				arrival = s->last_arrival;
+			if (s->alive) {
+				add_interval(m, s, arrival);
+			} else if (recent) {
+				if (is_active(e->status))
+					m->st.up_marks++;
+				s->alive = 1;
+			}
+			s->last_arrival = arrival;
 		}
 	} else {
 		return;
@@ -363,7 +376,8 @@ static void merge_entry(struct rkv_member *m, const struct rkv_member_info *e, b
 
 /* ---- messages ---- */
 
-static uint32_t build_payload(const struct rkv_member *m, uint8_t kind, uint8_t *buf)
+static uint32_t build_payload(const struct rkv_member *m, uint8_t kind, uint64_t now,
+			      uint8_t *buf)
 {
 	buf[0] = 'M';
 	buf[1] = 'G';
@@ -381,6 +395,10 @@ static uint32_t build_payload(const struct rkv_member *m, uint8_t kind, uint8_t 
 			.generation = s->generation, .heartbeat = s->heartbeat, .keys = s->keys,
 			.bytes = s->bytes,
 		};
+		if (id != m->cfg.self_id) {
+			uint64_t age = now > s->last_arrival ? now - s->last_arrival : 0;
+			e.age_ms = age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
+		}
 		entry_write(buf + RKV_MEMBER_HDR_SIZE + (size_t)count * RKV_MEMBER_ENTRY_SIZE, &e,
 			    s->alive);
 		count++;
@@ -390,11 +408,11 @@ static uint32_t build_payload(const struct rkv_member *m, uint8_t kind, uint8_t 
 }
 
 static void make_msg(struct rkv_member *m, uint8_t kind, struct rkv_member_addr to, uint8_t id,
-		     struct rkv_member_msg *out)
+		     uint64_t now, struct rkv_member_msg *out)
 {
 	out->to = to;
 	out->to_id = id;
-	out->len = build_payload(m, kind, out->buf);
+	out->len = build_payload(m, kind, now, out->buf);
 	m->st.tx++;
 }
 
@@ -437,7 +455,7 @@ int rkv_member_recv(struct rkv_member *m, const void *payload, size_t len,
 	}
 	if (b[3] != KIND_PUSH || !reply)
 		return 0;
-	make_msg(m, KIND_REPLY, src, from, reply);
+	make_msg(m, KIND_REPLY, src, from, now, reply);
 	return 1;
 }
 
@@ -549,7 +567,7 @@ int rkv_member_tick(struct rkv_member *m, uint64_t now, struct rkv_member_msg *o
 		}
 	}
 	struct rkv_member_target t = m->pending[--m->n_pending];
-	make_msg(m, KIND_PUSH, t.to, t.id, out);
+	make_msg(m, KIND_PUSH, t.to, t.id, now, out);
 	return 1;
 }
 
@@ -619,6 +637,10 @@ static void info_of(const struct rkv_member *m, unsigned id, struct rkv_member_i
 	e->keys = s->keys;
 	e->bytes = s->bytes;
 	e->phi = id == m->cfg.self_id ? 0 : s->phi;
+	if (id != m->cfg.self_id && m->last_tick > s->last_arrival) {
+		uint64_t age = m->last_tick - s->last_arrival;
+		e->age_ms = age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
+	}
 }
 
 int rkv_member_conflict(const struct rkv_member *m, struct rkv_member_info *info)

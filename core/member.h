@@ -49,7 +49,9 @@
  *     2 u8 flags (bit 0: alive in the sender's view; other bits 0)  3 u8 reserved (0)
  *     4 u32 IPv4 address (host order value, stored LE)  8 u16 UDP port (!= 0)
  *     10 u16 weight (0..RKV_MEMBER_MAX_WEIGHT)  12 u32 reserved (0)
- *     16 u64 generation (!= 0)  24 u32 heartbeat  28 u32 reserved (0)
+ *     16 u64 generation (!= 0)  24 u32 heartbeat  28 u32 age: ms since the sender saw this
+ *     member's heartbeat advance (0 in the sender's own entry; the receiver dates a relayed
+ *     heartbeat that far back, so gossip detours do not delay detection)
  *     32 u64 keys  40 u64 bytes   (gauges for `ringkv status`, set by the member itself)
  *   payload length must be exactly 8 + count * 48.
  * Sizes: at most 8 + 255 * 48 = 12248 bytes: the caller segments it like any value.
@@ -138,6 +140,8 @@ struct rkv_member_info {
 	uint32_t heartbeat;
 	uint64_t keys, bytes;
 	double phi;            /* detector value at the last tick (0 for self) */
+	uint32_t age_ms;       /* ms since its heartbeat last advanced, as of the last tick (0
+				* for self); on the wire: the sender's age */
 };
 
 /* Set of member ids (bit id of w[id / 64]): the live replicas a coordinator may use. */
