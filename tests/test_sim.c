@@ -20,7 +20,8 @@
  *      the version of a delete, or not-found with version 0 when no write could be seen;
  *   2. no read returns a version older than the newest write acknowledged before the read
  *      began (R + W > N);
- *   3. the ring never changes during the run (failures and restarts do not move data);
+ *   3. the ring never changes during the run (failures and restarts do not move data), and no
+ *      node ever goes back to an older (generation, heartbeat) of a member;
  *   4. after healing and a quiet period, membership has converged (every node sees every node
  *      up, with the same ring epoch) and every key read at ALL returns a version at least as
  *      new as every acknowledged write to it; after read repair all replicas hold it.
@@ -257,6 +258,8 @@ struct node {
 	uint32_t epoch;
 	struct cslot slot[SLOTS];
 	uint64_t clock_refused;
+	uint64_t seen_gen[MAXNODES];   /* newest (generation, heartbeat) this node held */
+	uint32_t seen_hb[MAXNODES];
 };
 
 static struct node nodes[MAXNODES];
@@ -308,6 +311,8 @@ static void node_start(struct node *n)
 	n->ring = NULL;
 	n->ring_ver = UINT64_MAX;
 	memset(n->slot, 0, sizeof(n->slot));
+	memset(n->seen_gen, 0, sizeof(n->seen_gen));   /* a restarted process knows nothing */
+	memset(n->seen_hb, 0, sizeof(n->seen_hb));
 	n->alive = true;
 }
 
@@ -518,6 +523,24 @@ static void node_replica(struct node *n, const struct smsg *m)
 	net_send(&rep);
 }
 
+/* Membership never goes back: the (generation, heartbeat) a node holds for each member only
+ * grows (the merge rule), whatever order gossip arrives in. */
+static void node_check_versions(struct node *n)
+{
+	for (int j = 0; j < nnodes; j++) {
+		struct rkv_member_info e;
+		if (j == n->id - 1 || rkv_member_get(&n->mem, (uint8_t)(j + 1), &e) != 0)
+			continue;
+		uint64_t *g = &n->seen_gen[j];
+		uint32_t *h = &n->seen_hb[j];
+		if (e.generation < *g || (e.generation == *g && e.heartbeat < *h))
+			fail("node %u went back to member %d's (gen %" PRIu64 ", hb %u) after (gen %"
+			     PRIu64 ", hb %u)", n->id, j + 1, e.generation, e.heartbeat, *g, *h);
+		*g = e.generation;
+		*h = e.heartbeat;
+	}
+}
+
 static void node_deliver(struct node *n, const struct smsg *m)
 {
 	if (m->type == M_GOSSIP) {
@@ -533,6 +556,7 @@ static void node_deliver(struct node *n, const struct smsg *m)
 			net_send(&g);
 		}
 		node_refresh_ring(n);
+		node_check_versions(n);
 	} else if (m->type == M_REQ) {
 		node_replica(n, m);
 	} else if (!m->repair) {
