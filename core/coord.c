@@ -282,6 +282,8 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 		return -EALREADY;
 	}
 	s->answered |= 1u << j;
+	if (status >= RKV_S_MAX_)
+		status = RKV_S_INTERNAL;   /* a peer's unknown status never reaches a client */
 	uint32_t actions = 0;
 	bool success;
 	if (s->op == RKV_COORD_READ) {

@@ -126,7 +126,8 @@ void rkv_coord_seed(struct rkv_coord *c, uint64_t seed);
  * none; a read asks it first when it is a replica and up), version = the write's version
  * (WRITE; CAS: ignored), cookie = the caller's. Fills *r:
  *   - UNAVAILABLE (A_REPLY | A_DONE, stamp = rkv_avail_pack(up, n, needed)) when fewer than
- *     needed replicas are up (CAS: none up, or fewer than needed); no slot is used;
+ *     needed replicas are up (CAS: none up, or fewer than needed); no slot is used
+ *     (r->slot = UINT32_MAX, r->id = 0);
  *   - otherwise A_SEND with the replicas to contact, r->id the slot id to put in their req_id.
  * Returns 0, -EBUSY (no free slot: counted; answer the client BUSY), -EINVAL (bad arguments). */
 int rkv_coord_start(struct rkv_coord *c, enum rkv_coord_op op, const uint64_t *ids, unsigned n,
@@ -134,9 +135,11 @@ int rkv_coord_start(struct rkv_coord *c, enum rkv_coord_op op, const uint64_t *i
 		    uint64_t cookie, uint64_t now, struct rkv_coord_result *r);
 
 /* A replica's reply: id = the reply's req_id (top 8 bits ignored), replica = its sender's
- * member id, status = enum rkv_status of its reply, version = its stamp. Fills *r (actions
- * may be 0: nothing to do). Returns 0, or -ESTALE for a late/unknown id, -EALREADY for a
- * duplicate, -ENOENT for a replica that was not asked (each counted, *r.actions = 0). */
+ * member id, status = enum rkv_status of its reply (an unknown value counts as INTERNAL),
+ * version = its stamp (check it with rkv_clock_observe_bounded before: a peer's wild stamp
+ * would otherwise win every read). Fills *r (actions may be 0: nothing to do). Returns 0, or
+ * -ESTALE for a late/unknown id, -EALREADY for a duplicate, -ENOENT for a replica that was
+ * not asked (each counted, *r.actions = 0). */
 int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t status,
 		   uint64_t version, uint64_t now, struct rkv_coord_result *r);
 

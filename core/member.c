@@ -287,7 +287,7 @@ static void add_interval(struct rkv_member *m, struct rkv_member_slot *s, uint64
 	uint64_t d = now - s->last_arrival;
 	/* a gap longer than a few rounds is an outage or a partition, not the member's rhythm:
 	 * keeping it would blunt the detector for the next failure */
-	if (now < s->last_arrival || d > 5ull * m->cfg.interval_ms)
+	if (now <= s->last_arrival || d > 5ull * m->cfg.interval_ms)
 		return;
 	s->win[s->win_pos] = (uint32_t)d;
 	s->win_pos = (s->win_pos + 1) % RKV_MEMBER_WINDOW;

@@ -150,6 +150,17 @@ static inline bool rkv_member_upset_has(const struct rkv_member_upset *s, uint64
 {
 	return id < 256 && (s->w[id >> 6] >> (id & 63) & 1);
 }
+/* Bit i set when ids[i] is in the set: the up_mask rkv_coord_start takes for a preference
+ * list (n <= 32). */
+static inline uint32_t rkv_member_up_mask(const struct rkv_member_upset *s, const uint64_t *ids,
+					  unsigned n)
+{
+	uint32_t m = 0;
+	for (unsigned i = 0; i < n && i < 32; i++)
+		if (rkv_member_upset_has(s, ids[i]))
+			m |= 1u << i;
+	return m;
+}
 
 struct rkv_member_stats {
 	uint64_t rx, rx_err[RKV_MEMBER_E_MAX_];  /* payloads received; refused, per error */

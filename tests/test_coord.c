@@ -256,10 +256,16 @@ static void test_replica_errors(void **st)
 	assert_int_equal(r.status, RKV_S_NO_SPACE);
 	assert_int_equal(rkv_coord_recv(c, id, 9, RKV_S_OK, 5, 1, &r), 0);
 	assert_int_equal(r.actions, RKV_COORD_A_DONE);
+	/* a peer's unknown status reaches the client as INTERNAL */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_WRITE, IDS, 3, 7, 3, 0, 5, 1, 0, &r), 0);
+	id = r.id;
+	assert_int_equal(rkv_coord_recv(c, id, 7, 200, 0, 1, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_REPLY);
+	assert_int_equal(r.status, RKV_S_INTERNAL);
 	struct rkv_coord_stats s;
 	rkv_coord_get_stats(c, &s);
-	assert_int_equal(s.replica_errors, 2);
-	assert_int_equal(s.replied, 1);
+	assert_int_equal(s.replica_errors, 3);
+	assert_int_equal(s.replied, 2);
 	rkv_coord_destroy(c);
 }
 

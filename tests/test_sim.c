@@ -456,10 +456,7 @@ static void node_client_request(struct node *n, int h, unsigned cl, const uint8_
 	size_t cnt = rkv_ring_preference_list(n->ring, rkv_hash(kb, klen), NREPL, ids);
 	struct rkv_member_upset up;
 	rkv_member_upset(&n->mem, &up);
-	uint32_t mask = 0;
-	for (size_t i = 0; i < cnt; i++)
-		if (rkv_member_upset_has(&up, ids[i]))
-			mask |= 1u << i;
+	uint32_t mask = rkv_member_up_mask(&up, ids, (unsigned)cnt);
 	unsigned needed = rkv_cl_needed(cl, (unsigned)cnt);
 	struct rkv_coord_result r;
 	int rc = rkv_coord_start(n->coord, o->kind == H_GET ? RKV_COORD_READ : RKV_COORD_WRITE,
