@@ -121,8 +121,10 @@ void rkv_coord_destroy(struct rkv_coord *c);
 void rkv_coord_seed(struct rkv_coord *c, uint64_t seed);
 
 /* Start a request. ids[0..n) = the key's preference list (n = N, 1..RKV_COORD_MAX_N, ids
- * distinct and != 0), up_mask bit i = ids[i] is up (use rkv_member_upset), needed =
- * rkv_cl_needed(cl, n) (1..n; more than n is simply unavailable), self = this node's id (0 if
+ * distinct and != 0), up_mask bit i = ids[i] is up (rkv_member_up_mask), needed =
+ * rkv_cl_needed(cl, N) with N the cluster's replication factor, not n (a ring with fewer
+ * than N members must not make QUORUM weaker; needed > n is simply unavailable), self = this
+ * node's id (0 if
  * none; a read asks it first when it is a replica and up), version = the write's version
  * (WRITE; CAS: ignored), cookie = the caller's. Fills *r:
  *   - UNAVAILABLE (A_REPLY | A_DONE, stamp = rkv_avail_pack(up, n, needed)) when fewer than

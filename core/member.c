@@ -209,7 +209,7 @@ int rkv_member_init(struct rkv_member *m, const struct rkv_member_config *cfg, u
 	if (m->cfg.interval_ms == 0)
 		m->cfg.interval_ms = 1000;
 	if (m->cfg.probe_ms == 0)
-		m->cfg.probe_ms = 2 * m->cfg.interval_ms;
+		m->cfg.probe_ms = m->cfg.interval_ms;
 	if (m->cfg.join_ms == 0)
 		m->cfg.join_ms = 2 * m->cfg.interval_ms;
 	if (m->cfg.min_std_ms == 0)
@@ -218,6 +218,7 @@ int rkv_member_init(struct rkv_member *m, const struct rkv_member_config *cfg, u
 		m->cfg.max_std_ms = m->cfg.interval_ms;
 	if (m->cfg.max_std_ms < m->cfg.min_std_ms)
 		m->cfg.max_std_ms = m->cfg.min_std_ms;
+	m->first_seed = cfg->n_seeds > 0 && addr_eq(cfg->seeds[0], cfg->self);
 	for (unsigned i = 0; i < cfg->n_seeds; i++) {
 		if (addr_eq(cfg->seeds[i], cfg->self) || cfg->seeds[i].port == 0)
 			continue;   /* the one seed list names us too: skip ourselves */
@@ -238,8 +239,10 @@ int rkv_member_init(struct rkv_member *m, const struct rkv_member_config *cfg, u
 	m->last_tick = now;
 	m->next_gossip = now;
 	m->ring_version = 0;
-	if (m->n_seeds == 0) {
-		/* nobody to ask: a cluster of one (or the first seed), up at once */
+	if (cfg->n_seeds == 0) {
+		/* no seed list at all: a cluster of one, up at once. (A seed list that names only
+		 * us still probes: others will contact us, and a restarted seed must learn the
+		 * cluster before it coordinates anything.) */
 		m->phase = 2;
 		self_set_status(m, RKV_MS_UP);
 	} else {
@@ -445,13 +448,16 @@ int rkv_member_recv(struct rkv_member *m, const void *payload, size_t len,
 	}
 	uint8_t from = b[4];
 	uint16_t count = get16(b + 6);
-	if (from != m->cfg.self_id)
-		m->heard = true;
 	for (unsigned i = 0; i < count; i++) {
 		struct rkv_member_info e;
 		bool alive;
 		entry_read(b + RKV_MEMBER_HDR_SIZE + (size_t)i * RKV_MEMBER_ENTRY_SIZE, &e, &alive);
 		merge_entry(m, &e, alive, from, now);
+		/* a member out of probing (its own entry is there) answered: it knows the
+		 * cluster. A fellow prober's table does not count: two nodes restarting
+		 * together must not take each other's partial view for the cluster. */
+		if (e.id == from && from != m->cfg.self_id)
+			m->heard = true;
 	}
 	if (b[3] != KIND_PUSH || !reply)
 		return 0;
@@ -537,7 +543,7 @@ int rkv_member_tick(struct rkv_member *m, uint64_t now, struct rkv_member_msg *o
 		 * the first); a restart of a member that was up or leaving goes back to that at
 		 * once, so restarts never change the ring */
 		if (m->phase == 0 && now >= m->phase_end && !m->conflict_id &&
-		    (m->heard || now >= m->start_ms + 5ull * m->cfg.probe_ms)) {
+		    (m->heard || (m->first_seed && now >= m->start_ms + 5ull * m->cfg.probe_ms))) {
 			if (m->prev_status == RKV_MS_UP || m->prev_status == RKV_MS_LEAVING) {
 				m->phase = 2;
 				self_set_status(m, m->prev_status);
@@ -581,6 +587,9 @@ uint64_t rkv_member_next_deadline(const struct rkv_member *m)
 		d = check;
 	if (m->phase < 2 && m->phase_end < d && !m->conflict_id && m->phase_end > m->last_tick)
 		d = m->phase_end;
+	uint64_t alone = m->start_ms + 5ull * m->cfg.probe_ms;
+	if (m->phase == 0 && m->first_seed && alone > m->last_tick && alone < d)
+		d = alone;
 	return d;
 }
 

@@ -25,8 +25,11 @@
  * gossiped entry carries the sender's verdict as one bit ("alive"), used only to initialise the
  * verdict of a member learnt for the first time and to detect id conflicts.
  *
- * Start-up: a node first probes (for probe_ms, and until some member answered or 5 x probe_ms
- * passed) — its gossip carries the table it knows but not its own entry, so a node that is
+ * Start-up: a node first probes (for probe_ms, and until a member out of probing answered —
+ * someone who knows the cluster; only the first seed of the list, after 5 x probe_ms without
+ * an answer, starts a cluster on its own: a cold start. Any other node waits, so a node
+ * restarted inside a partition never mistakes itself for a new member and moves the ring)
+ * — its gossip carries the table it knows but not its own entry, so a node that is
  * about to refuse its id never pollutes the cluster, and it has no ring yet. A
  * live member with our id but another address, or a newer generation, seen during probing or
  * later, is an id conflict (rkv_member_conflict): the caller must refuse to start (or report
@@ -34,7 +37,13 @@
  * our new generation simply wins everywhere, and a restarted member that was up (or leaving)
  * before comes back in that status at once, so a restart never changes the ring. A new member
  * gossips itself as joining after probing, and after join_ms more as up (no data streaming
- * yet: later issue). A node without seeds is a cluster of one and is up at once.
+ * yet: later issue). A node without a seed list is a cluster of one and is up at once; a
+ * node whose seed list names itself probes like the others, waiting to be contacted; the
+ * first seed of the list is up (joining, then up) after 5 x probe_ms if nobody comes. The
+ * seed list must be the same on every node (its first entry starts a cold cluster). Known
+ * limit until durability (next issue) lets a node remember it was a member: the first seed,
+ * restarted while cut off from every other member for 5 x probe_ms, takes itself for a cold
+ * start and joins anew (the ring changes until it hears the others).
  *
  * Replication factor: every payload carries the sender's N; a payload with another N is
  * refused (RKV_MEMBER_E_REPLICAS, counted, rkv_member_replicas_mismatch() tells which member
@@ -101,7 +110,7 @@ struct rkv_member_config {
 	uint64_t rng_seed;          /* seeds target choice; any value (e.g. generation ^ id) */
 	double phi;                 /* down threshold; 0 means 8 */
 	uint32_t interval_ms;       /* gossip round; 0 means 1000 */
-	uint32_t probe_ms;          /* 0 means 2 * interval (no seeds: no probing) */
+	uint32_t probe_ms;          /* 0 means interval (no seed list: no probing) */
 	uint32_t join_ms;           /* joining -> up after this; 0 means 2 * interval */
 	uint32_t min_std_ms;        /* floor of the detector's std deviation; 0: 0.6 interval */
 	uint32_t max_std_ms;        /* cap of the detector's std deviation; 0: interval */
@@ -198,7 +207,8 @@ struct rkv_member {
 	int phase;                    /* 0 probing, 1 joining, 2 up (or leaving/left) */
 	struct rkv_member_target pending[3];   /* this round's targets not yet returned */
 	unsigned n_pending;
-	bool heard;                   /* a payload from another member arrived */
+	bool heard;                   /* a member out of probing answered */
+	bool first_seed;              /* we are the seed list's first entry */
 	uint8_t prev_status;          /* our previous incarnation's status, if seen */
 	uint64_t prev_gen;
 	uint64_t ring_version;

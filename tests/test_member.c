@@ -152,9 +152,17 @@ static void test_cluster_forms_same_epoch(void **st)
 static void test_probing_hides_self(void **st)
 {
 	(void)st;
-	struct rkv_member_addr seeds[2] = {{ IP(1), 7000 }, { IP(2), 7000 }};
+	struct rkv_member_addr seeds[2] = {{ IP(2), 7000 }, { IP(1), 7000 }};
 	struct rkv_member_config c;
 	static struct rkv_member m;
+	/* not the first seed: waits for a member that knows the cluster, however long */
+	cfg_of(&c, 1, 5, seeds, 2);
+	assert_int_equal(rkv_member_init(&m, &c, 0), 0);
+	for (uint64_t t = 0; t <= 60000; t += 100)
+		while (rkv_member_tick(&m, t, &msg) == 1)
+			assert_int_equal(msg.to.ip, IP(2));
+	assert_int_equal(rkv_member_state(&m, 1), RKV_MS_NONE);
+	/* the first seed: starts the cluster alone after 5 probe times */
 	cfg_of(&c, 2, 5, seeds, 2);
 	assert_int_equal(rkv_member_init(&m, &c, 0), 0);
 	assert_int_equal(m.n_seeds, 1);    /* our own address in the seed list is skipped */
@@ -166,27 +174,36 @@ static void test_probing_hides_self(void **st)
 	assert_int_equal(w.from_id, 2);
 	struct rkv_ring_member rl[RKV_MEMBER_MAX];
 	assert_int_equal(rkv_member_ring_members(&m, rl), 0);
-	/* nobody answered: still probing after probe_ms, for up to 5 probe times */
-	while (rkv_member_tick(&m, 2000, &msg) == 1)
+	/* nobody answered: still probing after probe_ms, for up to 5 probe times; a fellow
+	 * prober's empty table does not end it */
+	while (rkv_member_tick(&m, 1000, &msg) == 1)
 		;
 	assert_int_equal(rkv_member_state(&m, 2), RKV_MS_NONE);
-	while (rkv_member_tick(&m, 9999, &msg) == 1)
+	static struct rkv_member_wire pw;
+	memset(&pw, 0, sizeof(pw));
+	pw.kind = 1;
+	pw.from_id = 1;
+	pw.replicas = 3;
+	static uint8_t pbuf[RKV_MEMBER_PAYLOAD_MAX];
+	size_t plen = rkv_member_encode(pbuf, sizeof(pbuf), &pw);
+	assert_int_equal(rkv_member_recv(&m, pbuf, plen, seeds[1], 1500, &reply), 1);
+	while (rkv_member_tick(&m, 4999, &msg) == 1)
 		;
 	assert_int_equal(rkv_member_state(&m, 2), RKV_MS_NONE);
 	/* then we are the first: joining (on the ring with weight 0), then up */
-	while (rkv_member_tick(&m, 10000, &msg) == 1)
+	while (rkv_member_tick(&m, 5000, &msg) == 1)
 		;
 	assert_int_equal(rkv_member_state(&m, 2), RKV_MS_JOINING);
 	assert_int_equal(rkv_member_ring_members(&m, rl), 1);
 	assert_int_equal(rl[0].weight, 0);
 	struct rkv_ring *r;
 	assert_int_equal(rkv_member_build_ring(&m, 16, &r, NULL), -ENOENT);
-	while (rkv_member_tick(&m, 12000, &msg) == 1)
+	while (rkv_member_tick(&m, 7000, &msg) == 1)
 		;
 	assert_int_equal(rkv_member_state(&m, 2), RKV_MS_UP);
 	assert_int_equal(rkv_member_ring_members(&m, rl), 1);
 	assert_int_equal(rl[0].weight, 1);
-	assert_true(rkv_member_next_deadline(&m) <= 12000 + 1000);
+	assert_true(rkv_member_next_deadline(&m) <= 7000 + 1000);
 
 	/* no seeds: a cluster of one, up at once, N = 1 */
 	cfg_of(&c, 9, 5, NULL, 0);
