@@ -41,6 +41,22 @@
  * - A replica error status (NO_SPACE, BUSY, CLOCK, INTERNAL, ...) is an answer that does
  *   not count towards `needed`; when `needed` can no longer be reached the client gets that
  *   error status.
+ *
+ * Wiring in a worker (tests/test_sim.c's node_client_request / node_result do exactly this):
+ *   client request: n = rkv_ring_preference_list(ring, hash, N, ids);
+ *     rkv_coord_start(c, op, ids, n, rkv_member_up_mask(&up, ids, n),
+ *                     rkv_cl_needed(cl, N), self_id, version, client_ctx, now, &r);
+ *     save the client route and the value in your per-slot array [r.slot]; handle(r)
+ *   peer reply (F_PEER|F_REPLY): rkv_coord_recv(c, req_id, sender_id, status, stamp, now, &r);
+ *     handle(r) with this reply's packet at hand
+ *   timer: if (now >= rkv_coord_next_deadline(c)) k = rkv_coord_tick(c, now, res, cap);
+ *     handle each
+ *   handle(r): A_SEND -> for each bit i of send_mask: F_PEER op to ids[i], req_id = r.id
+ *     (| your worker bits << 56), stamp = version (CAS phase 2: r.newest_version); A_KEEP ->
+ *     keep this reply's value for [r.slot]; A_REPLY -> answer the client (r.status, r.stamp,
+ *     the kept value for a read OK); A_REPAIR -> F_PEER PUT of the kept value (or DEL when
+ *     r.newest_tombstone) with stamp r.newest_version to each ids[i] of repair_mask, no
+ *     coordination (ignore its reply); A_DONE -> release [r.slot].
  */
 #ifndef RKV_COORD_H
 #define RKV_COORD_H
