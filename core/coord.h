@@ -38,6 +38,12 @@
  *   other up replicas (RKV_COORD_A_SEND again); any other status (VERSION_MISMATCH, ...) is
  *   the client's answer at once. Guarantee: the check is atomic on that replica; under a
  *   failover two coordinators may check on different first replicas (documented limit).
+ *   The replica must answer OK when the version it holds is the CAS's own version (a
+ *   duplicated request applied by its first copy; without that a CAS answered
+ *   VERSION_MISMATCH becomes visible: test_sim finds it in 4 of 1000 seeds). Left open: a
+ *   duplicate that arrives after a newer write to the key still answers VERSION_MISMATCH.
+ *   The coordinator chooses the CAS's version (after observing the expected one), so a
+ *   CAS is not retried by clients with the same version the way a PUT is.
  * - A replica error status (NO_SPACE, BUSY, CLOCK, INTERNAL, ...) is an answer that does
  *   not count towards `needed`; when `needed` can no longer be reached the client gets that
  *   error status.
