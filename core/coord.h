@@ -45,8 +45,9 @@
  *   The coordinator chooses the CAS's version (after observing the expected one), so a
  *   CAS is not retried by clients with the same version the way a PUT is.
  * - A replica error status (NO_SPACE, BUSY, CLOCK, INTERNAL, ...) is an answer that does
- *   not count towards `needed`; when `needed` can no longer be reached the client gets that
- *   error status.
+ *   not count towards `needed`. A read then asks an up replica it has not asked yet, if any
+ *   (A_SEND from rkv_coord_recv); when `needed` can no longer be reached the client gets
+ *   that error status.
  *
  * Wiring in a worker (tests/test_sim.c's node_client_request / node_result do exactly this):
  *   client request: n = rkv_ring_preference_list(ring, hash, N, ids);
@@ -129,6 +130,7 @@ struct rkv_coord_stats {
 	uint64_t unexpected;       /* a reply from a replica that was not asked */
 	uint64_t repairs;          /* replicas named as repair targets */
 	uint64_t replica_errors;   /* replica answers with an error status */
+	uint64_t fallbacks;        /* reads that asked one more replica after an error */
 };
 
 struct rkv_coord;   /* opaque: core/coord.c */
