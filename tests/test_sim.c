@@ -66,7 +66,7 @@
 #define VAL_MAX    24
 #define GOSSIP_MAX (RKV_MEMBER_HDR_SIZE + MAXNODES * RKV_MEMBER_ENTRY_SIZE)
 #define MAXMSG     4096
-#define MAXHIST    4096
+#define MAXHIST    8192
 #define PORT       7000
 #define IP(n)      (0xc6120000u + (uint32_t)(n))   /* 198.18.0.n */
 #define T0_MS      1767225600000ull                 /* 2026-01-01: sim time 0 */
