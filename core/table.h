@@ -53,6 +53,9 @@ struct rkv_table_config {
 	int lazy_commit;         /* nonzero: commit log and index pages on first use; default:
 				  * commit them at create (like DPDK memory), so puts and gets
 				  * never page-fault */
+	uint64_t hash_seed;      /* secret for the bucket index (hash flooding: core/hash.h);
+				  * 0: drawn at create (getrandom). Views read it from the index
+				  * memory. Set only for reproducible tests. */
 	uint64_t tombstone_grace_ms; /* last-writer-wins tombstones are kept at least this long
 				  * after their version's time before compaction may drop
 				  * them; 0: RKV_TABLE_TOMBSTONE_GRACE_DEFAULT */
@@ -103,7 +106,8 @@ struct rkv_get_req {
 	uint32_t klen;     /* in */
 	uint32_t cap;      /* in: capacity of buf */
 	void *buf;         /* in: where the value is copied */
-	uint64_t hash;     /* in: rkv_hash(key, klen), or 0 to let the table compute it */
+	uint64_t hash;     /* unused by the table, which indexes by its own keyed hash of the
+			    * key (core/hash.h); callers may keep their rkv_hash here */
 	uint32_t vlen;     /* out */
 	int32_t status;    /* out: 0 or negative errno as above */
 	uint64_t version;  /* out */
@@ -114,7 +118,7 @@ struct rkv_put_req {
 	const void *val;   /* in */
 	uint32_t klen;     /* in */
 	uint32_t vlen;     /* in */
-	uint64_t hash;     /* in: rkv_hash(key, klen), or 0 to let the table compute it */
+	uint64_t hash;     /* unused by the table (see rkv_get_req) */
 	uint64_t version;  /* in: the version to store */
 	uint64_t expect;   /* in: with RKV_TABLE_PUT_IF, the version the stored one must equal */
 	uint32_t flags;    /* in: RKV_TABLE_PUT_IF, RKV_TABLE_PUT_DELETE, RKV_TABLE_PUT_LWW */
@@ -166,7 +170,8 @@ struct rkv_table_stats {
 	uint64_t keys;             /* live keys */
 	uint64_t tombstones;       /* last-writer-wins tombstones in the index */
 	uint64_t tombstones_dropped; /* ... dropped by compaction after their grace period */
-	uint64_t index_bytes;      /* bucket memory in use (main + overflow) */
+	uint64_t index_bytes;      /* bucket memory in use (main + overflow buckets in chains) */
+	uint64_t chain_full;       /* inserts refused: their bucket chain is at its limit */
 	uint64_t log_bytes;        /* log bytes in use (live + garbage) */
 	uint64_t log_live_bytes;
 	uint64_t log_capacity;

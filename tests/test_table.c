@@ -442,6 +442,170 @@ static void test_reader_checksum(void **state)
 	rkv_table_destroy(t);
 }
 
+
+/* Longest bucket chain of a table, in buckets (white-box: walks every main bucket). */
+static unsigned longest_chain(const struct rkv_table *t)
+{
+	unsigned best = 0;
+	for (uint64_t i = 0; i < t->nbuckets; i++) {
+		unsigned n = 1;
+		const struct rkv_bucket *b = &t->bk[i];
+		for (uint64_t s = b->slot[RKV_LINK_SLOT]; rkv_slot_is_link(s);
+		     s = t->bk[t->nbuckets + s - 1].slot[RKV_LINK_SLOT])
+			n++;
+		if (n > best)
+			best = n;
+	}
+	return best;
+}
+
+/* Issue 9 item 5: keys chosen (from the public hash) to share one bucket of a table indexed
+ * by rkv_hash's low bits. A table must not put them in one chain: its bucket index is keyed
+ * with a secret of its own, which views of it share (through the index memory). */
+static void test_hash_flooding(void **state)
+{
+	(void)state;
+	enum { N = 3000 };
+	static char keys[N][32];
+	struct rkv_table_config c = { .mem_bytes = 8 << 20, .expected_keys = 6000, .shared = 1 };
+	int err;
+	struct rkv_table *t = rkv_table_create(&c, &err), *t2;
+	assert_non_null(t);
+	uint64_t mask = t->mask, found = 0;
+	assert_int_equal(mask, 1023);
+	/* the attack: every key's public hash has the same low bits */
+	for (uint64_t i = 0; found < N; i++) {
+		char k[32];
+		snprintf(k, sizeof(k), "flood-%09llu", (unsigned long long)i);
+		if ((rkv_hash(k, 15) & mask) == 7)
+			memcpy(keys[found++], k, 16);
+	}
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(rkv_table_put_owner(t, keys[i], 15, &i, sizeof(i), i + 1), 0);
+	unsigned longest = longest_chain(t);
+	fprintf(stderr, "flooded keys: longest chain %u buckets\n", longest);
+	assert_true(longest <= 4);   /* 3 keys per bucket on average: a chain of 1..2 */
+	/* a view in another mapping indexes the same way (the secret is in the index memory) */
+	struct rkv_table_layout l;
+	assert_int_equal(rkv_table_layout(t, &l), 0);
+	void *ib = mmap(NULL, l.index_bytes, PROT_READ, MAP_SHARED, l.index_fd, 0);
+	void *lb = mmap(NULL, l.log_bytes, PROT_READ, MAP_SHARED, l.log_fd, 0);
+	assert_true(ib != MAP_FAILED && lb != MAP_FAILED);
+	struct rkv_table *view = rkv_table_open_view(&l, ib, lb);
+	assert_non_null(view);
+	for (unsigned i = 0; i < N; i++) {
+		unsigned v = 0;
+		uint32_t vlen;
+		assert_int_equal(rkv_table_get(view, keys[i], 15, &v, sizeof(v), &vlen, NULL), 0);
+		assert_int_equal(v, i);
+	}
+	rkv_table_destroy(view);
+	munmap(ib, l.index_bytes);
+	munmap(lb, l.log_bytes);
+	/* two tables draw different secrets: the same keys land in different buckets */
+	t2 = rkv_table_create(&c, &err);
+	assert_non_null(t2);
+	assert_memory_not_equal(t->secret, t2->secret, sizeof(t->secret));
+	rkv_table_destroy(t2);
+	rkv_table_destroy(t);
+}
+
+/* Issue 9 item 5: an attacker who knows a table's secret (here: the test sets it) can still
+ * fill one chain; the chain stops at RKV_CHAIN_MAX buckets (inserts refused and counted,
+ * nothing stored harmed), so no operation walks further. */
+static void test_chain_bound(void **state)
+{
+	(void)state;
+	struct rkv_table_config c = { .mem_bytes = 8 << 20, .expected_keys = 16,
+				      .hash_seed = 12345 };
+	int err;
+	struct rkv_table *t = rkv_table_create(&c, &err);
+	assert_non_null(t);
+	uint8_t secret[RKV_HASH_SECRET_BYTES];
+	rkv_hash_secret_init(secret, 12345);
+	assert_memory_equal(secret, t->secret, sizeof(secret));
+	unsigned stored = 0, refused = 0;
+	char k[32];
+	for (uint64_t i = 0; refused < 10; i++) {
+		snprintf(k, sizeof(k), "chain-%09llu", (unsigned long long)i);
+		if ((rkv_hash_keyed(k, 15, secret) & t->mask) != 3)
+			continue;
+		int rc = rkv_table_put_owner(t, k, 15, &i, sizeof(i), 1);
+		if (rc == -ENOSPC)
+			refused++;
+		else
+			assert_int_equal(rc, 0), stored++;
+	}
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.chain_full, 10);
+	assert_int_equal(s.keys, stored);
+	assert_int_equal(longest_chain(t), RKV_CHAIN_MAX);
+	assert_int_equal(stored, RKV_CHAIN_MAX * (RKV_BUCKET_SLOTS - 1) + 1);
+	/* everything stored reads back; keys of other buckets still go in */
+	unsigned back = 0;
+	for (uint64_t i = 0; back < stored; i++) {
+		snprintf(k, sizeof(k), "chain-%09llu", (unsigned long long)i);
+		if ((rkv_hash_keyed(k, 15, secret) & t->mask) != 3)
+			continue;
+		uint64_t v;
+		uint32_t vlen;
+		assert_int_equal(rkv_table_get(t, k, 15, &v, sizeof(v), &vlen, NULL), 0);
+		assert_int_equal(v, i);
+		back++;
+	}
+	assert_int_equal(rkv_table_put_owner(t, "other", 5, "x", 1, 1), 0);
+	rkv_table_destroy(t);
+}
+
+/* Issue 9 item 5: fill-and-delete cycles on overflowing chains give every overflow bucket
+ * back (they used to stay linked for good, so cycles aimed at new buckets ran them out). */
+static void test_overflow_reclaim(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(16 << 20, 1, 0, 0, 0);   /* 16 buckets */
+	char k[32];
+	uint8_t buf[8];
+	uint32_t vlen;
+	uint64_t ver;
+	struct rkv_table_stats s;
+	uint64_t high = 0;
+	for (unsigned cycle = 0; cycle < 20; cycle++) {
+		const unsigned n = 1500;
+		uint64_t base = (uint64_t)cycle * 100000;
+		for (uint64_t i = 0; i < n; i++) {
+			mkkey(k, base + i);
+			assert_int_equal(rkv_table_put_owner(t, k, 16, &i, 8, i + 1), 0);
+		}
+		rkv_table_get_stats(t, &s);
+		if (s.index_bytes > high)
+			high = s.index_bytes;
+		assert_true(s.index_bytes > 16 * 64 * 10);
+		/* delete every other key (buckets in the middle of chains empty out), check the
+		 * rest, then delete the rest */
+		for (int pass = 0; pass < 2; pass++) {
+			for (uint64_t i = (uint64_t)pass; i < n; i += 2) {
+				mkkey(k, base + i);
+				assert_int_equal(rkv_table_delete_owner(t, k, 16, 1), 0);
+			}
+			for (uint64_t i = 0; i < n; i++) {
+				mkkey(k, base + i);
+				int want = pass || !(i & 1) ? -ENOENT : 0;
+				assert_int_equal(rkv_table_get(t, k, 16, buf, 8, &vlen, &ver), want);
+				if (!want)
+					assert_memory_equal(buf, &i, 8);
+			}
+		}
+		rkv_table_get_stats(t, &s);
+		assert_int_equal(s.keys, 0);
+		assert_int_equal(s.index_bytes, 16 * 64);   /* every overflow bucket given back */
+		assert_int_equal(longest_chain(t), 1);
+	}
+	/* reuse: the high-water mark of carved buckets is that of one cycle */
+	assert_true(t->ovf_used * 64 <= high);
+	rkv_table_destroy(t);
+}
+
 static void test_enospc_and_compaction(void **state)
 {
 	(void)state;
@@ -758,6 +922,9 @@ int main(void)
 		cmocka_unit_test(test_tombstone_grace),
 		cmocka_unit_test(test_seqlock_no_wrap),
 		cmocka_unit_test(test_reader_checksum),
+		cmocka_unit_test(test_hash_flooding),
+		cmocka_unit_test(test_chain_bound),
+		cmocka_unit_test(test_overflow_reclaim),
 		cmocka_unit_test(test_enospc_and_compaction),
 		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_burst_equals_single),
