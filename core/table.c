@@ -305,6 +305,7 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 					/* cannot happen (the reserve segment holds any victim's live
 					 * bytes); stop with the record still in place, still live */
 					l->victim_pos = pos[j];
+					t->compact_work += work;
 					return 0;
 				}
 				rkv_log_move(l, (uint64_t)off, pos[j], size[j]);
@@ -318,6 +319,7 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 			}
 		}
 	}
+	t->compact_work += work;
 	if (l->victim_pos < l->victim_end)
 		return 0;
 	uint64_t freed = rkv_log_victim_finish(l);
@@ -327,36 +329,85 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 	return reclaimed;
 }
 
-/* Compact until cls may open a new segment, or -ENOSPC when the garbage left cannot free a
- * segment. */
+/* Compaction inside writes, in two bounded doses (issue 9 item 6: one write used to run
+ * whole-victim compactions until a segment was free, up to 2x the segment count, tens of MiB
+ * copied while the worker polled nothing):
+ * - pacing: once free segments are down to PACE_FREE above what puts must leave, every write
+ *   examines PACE_FACTOR times its own record size of the best victim, so compaction keeps up
+ *   with the writes in small steps (at the live-set limit, garbage is >= 1/8 of the log, so a
+ *   victim gives back >= 1 byte per 8 examined);
+ * - the wall: a write that still finds no room examines at most WALL_SEGS segments' worth;
+ *   if that did not free a segment it fails with -EBUSY (nothing harmed; the node answers
+ *   RKV_S_BUSY and compacts in the background, rkv_table_compact_wanted). -ENOSPC only when
+ *   the garbage left could never free a segment. */
+#define PACE_FREE   2u
+#define PACE_FACTOR 16u
+#define WALL_SEGS   2u
+
+/* Examine up to budget bytes of victims (starting new ones: least live, any garbage). */
+static void compact_step(struct rkv_table *t, uint64_t budget)
+{
+	struct rkv_log *l = &t->log;
+	uint64_t end = t->compact_work + budget;
+	while (t->compact_work < end) {
+		if (l->victim == RKV_SEG_NONE && rkv_log_victim_begin(l, 1) != 0)
+			return;   /* no full segment holds garbage */
+		compact_victim(t, end - t->compact_work);
+	}
+}
+
+static inline void pace(struct rkv_table *t, uint64_t size)
+{
+	if (t->log.nfree <= rkv_log_keep(RKV_LOG_PUT) + PACE_FREE)
+		compact_step(t, size * PACE_FACTOR);
+}
+
+/* Compact until cls may open a new segment: 0, -EBUSY when this write's bound was spent
+ * first, -ENOSPC when the garbage left cannot free a segment. */
 static int make_room(struct rkv_table *t, enum rkv_log_class cls)
 {
 	struct rkv_log *l = &t->log;
-	for (uint32_t n = 0; n <= 2 * l->nsegs; n++) {
+	uint64_t end = t->compact_work + WALL_SEGS * l->seg_bytes;
+	for (;;) {
 		if (l->victim != RKV_SEG_NONE) {
-			compact_victim(t, UINT64_MAX);
-			if (l->victim != RKV_SEG_NONE)
-				return -ENOSPC;
+			if (t->compact_work >= end)
+				return -EBUSY;
+			compact_victim(t, end - t->compact_work);
 			continue;
 		}
 		if (l->nfree > rkv_log_keep(cls))
 			return 0;
 		if (rkv_log_garbage(l) < l->seg_bytes || rkv_log_victim_begin(l, 1) != 0)
 			return -ENOSPC;
+		if (t->compact_work >= end)
+			return -EBUSY;
 	}
-	return l->nfree > rkv_log_keep(cls) ? 0 : -ENOSPC;
 }
 
 static int64_t table_alloc(struct rkv_table *t, uint64_t size, enum rkv_log_class cls)
 {
+	pace(t, size);
 	for (int tries = 0;; tries++) {
 		int64_t off = rkv_log_alloc(&t->log, size, cls);
 		if (off >= 0 || tries == 2)
 			return off;
 		int err = make_room(t, cls);
-		if (err)
+		if (err) {
+			t->busy += err == -EBUSY;
 			return err;
+		}
 	}
+}
+
+int rkv_table_compact_wanted(const struct rkv_table *t)
+{
+	const struct rkv_log *l = &t->log;
+	if (t->view)
+		return 0;
+	/* a victim half done, or free segments close to where writes start paying */
+	return l->victim != RKV_SEG_NONE ||
+	       (l->nfree <= rkv_log_keep(RKV_LOG_PUT) + PACE_FREE + 2 &&
+		rkv_log_garbage(l) >= l->seg_bytes);
 }
 
 uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int *more)
@@ -370,7 +421,8 @@ uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int
 	struct rkv_log *l = &t->log;
 	if (budget_bytes == 0)
 		budget_bytes = 1;
-	uint64_t worth = l->seg_bytes / COMPACT_WORTH;
+	/* while writes are paying for compaction any garbage is worth it, else 1/16 */
+	uint64_t worth = rkv_table_compact_wanted(t) ? 1 : l->seg_bytes / COMPACT_WORTH;
 	if (l->victim != RKV_SEG_NONE || rkv_log_victim_begin(l, worth) == 0)
 		got = compact_victim(t, budget_bytes);
 	if (more) {
@@ -470,8 +522,26 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	}
 	uint32_t meta = rkv_rec_meta(klen, slen, rflags);
 	uint64_t size = rkv_rec_size(meta);
-	/* Deletes of a live record shrink the live set: they may use the delete reserve. */
-	enum rkv_log_class cls = del && found && !cur_tomb ? RKV_LOG_DELETE : RKV_LOG_PUT;
+	/* Admission (issue 9 item 6b): near the live-set limit, only writes that do not grow the
+	 * live set go in (overwrites no larger than the record they replace, deletes), and they
+	 * may use the delete reserve, so a full store still takes them; growth gets -ENOSPC. */
+	uint64_t new_live = del && !lww ? 0 : size;
+	enum rkv_log_class cls = RKV_LOG_PUT;
+	if (!looked && t->log.live + new_live > t->live_limit) {
+		looked = true;   /* the plain put must know what it replaces */
+		found = owner_find(t, head, tag, key, klen, &at);
+		*held = found ? slot_version(t, &at, &cur_tomb) : 0;
+	}
+	if (looked) {
+		uint64_t old_live = found ? rkv_rec_size((uint32_t)rec_meta_at(t,
+					at.b->slot[at.i] & RKV_SLOT_ADDR_MASK)) : 0;
+		if (new_live > old_live) {
+			if (t->log.live + (new_live - old_live) > t->live_limit)
+				return -ENOSPC;
+		} else {
+			cls = RKV_LOG_DELETE;
+		}
+	}
 	/* Compaction inside table_alloc moves addresses inside slots but never fills or relocates
 	 * a slot; it empties one only to drop an expired tombstone (counted in tombs_dropped),
 	 * after which a location found before is looked up again. */
@@ -936,6 +1006,10 @@ struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err)
 		goto err_free;
 	t->logb = t->log.region.base;
 	t->log_bytes = t->log.region.bytes;
+	/* the live set may fill 7/8 of the segments beyond three kept back (the head, the
+	 * compaction and the delete reserves): the rest is garbage compaction can always find */
+	uint64_t usable = (uint64_t)(t->log.nsegs - 3) * t->log.seg_bytes;
+	t->live_limit = usable - usable / 8;
 
 	/* Main buckets: a power of two with at most 6 keys per 7 slots expected (<= 86%). */
 	uint64_t expect = cfg->expected_keys ? cfg->expected_keys : cfg->mem_bytes / 128;
@@ -1096,6 +1170,9 @@ void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s)
 	s->tombstones_dropped = t->tombs_dropped;
 	s->index_bytes = (t->nbuckets + t->ovf_inuse) * sizeof(struct rkv_bucket);
 	s->chain_full = t->chain_full;
+	s->live_limit = t->live_limit;
+	s->busy = t->busy;
+	s->compact_work = t->compact_work;
 	s->log_bytes = rkv_log_used(&t->log);
 	s->log_live_bytes = t->log.live;
 	s->compactions = t->log.compactions;

@@ -19,7 +19,12 @@
  *             (live record or tombstone); not an error for replication (equal = the same
  *             write retried)
  *   -ECANCELED conditional put: stored version differs from the expected one
- *   -ENOSPC   memory budget exhausted and compaction freed nothing; nothing stored is harmed
+ *   -ENOSPC   the write would grow the live set past its limit (7/8 of the log beyond three
+ *             reserve segments; overwrites that do not grow and deletes always go in), or an
+ *             index chain is full; nothing stored is harmed
+ *   -EBUSY    the log is full and the compaction this write may do (bounded: two segments'
+ *             worth of records examined) did not free a segment; nothing stored is harmed;
+ *             retry after rkv_table_compact_owner (a server answers RKV_S_BUSY)
  *   -ENOBUFS  get: the value does not fit the caller's buffer (*vlen says how long it is)
  *   -EAGAIN   optimistic read kept colliding with the writer; caller may retry or fall back
  *   -EROFS    a write on a read-only view
@@ -92,6 +97,12 @@ void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms);
  * NULL) says whether such work remains. Puts compact by themselves when the log is full
  * (then any garbage counts); a poll loop may call this when idle. */
 uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int *more);
+
+/* Nonzero when background compaction should run now, whether the owner is idle or not (free
+ * segments are close to the level where writes start paying for compaction, or a victim is
+ * half done). O(1): a busy-polling owner may ask every iteration or every tick and then call
+ * rkv_table_compact_owner with a budget. */
+int rkv_table_compact_wanted(const struct rkv_table *t);
 
 /* ---- reads: any thread, any process with a view -------------------------------------- */
 
@@ -172,6 +183,9 @@ struct rkv_table_stats {
 	uint64_t tombstones_dropped; /* ... dropped by compaction after their grace period */
 	uint64_t index_bytes;      /* bucket memory in use (main + overflow buckets in chains) */
 	uint64_t chain_full;       /* inserts refused: their bucket chain is at its limit */
+	uint64_t live_limit;       /* live bytes beyond which growing writes get -ENOSPC */
+	uint64_t busy;             /* writes refused with -EBUSY */
+	uint64_t compact_work;     /* record bytes compaction has examined (all callers) */
 	uint64_t log_bytes;        /* log bytes in use (live + garbage) */
 	uint64_t log_live_bytes;
 	uint64_t log_capacity;

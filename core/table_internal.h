@@ -87,6 +87,9 @@ struct rkv_table {
 				      * link is in each one's version word), 0: empty */
 	uint64_t ovf_inuse;          /* overflow buckets linked into chains */
 	uint64_t chain_full;         /* inserts refused: their chain is RKV_CHAIN_MAX long */
+	uint64_t live_limit;         /* live bytes beyond which writes that grow them fail */
+	uint64_t busy;               /* writes refused with -EBUSY (compaction bound spent) */
+	uint64_t compact_work;       /* record bytes compaction examined, all time */
 	uint64_t keys;               /* live records in the index */
 	uint64_t tombs;              /* tombstones in the index (last-writer-wins deletes) */
 	uint64_t tombs_dropped;      /* tombstones dropped by compaction (also: slots emptied) */
