@@ -1,7 +1,11 @@
 /* tests/test_table.c — unit tests of core/table: put/get/overwrite/delete, limits,
- * conditional put, -ENOSPC leaving stored data intact, compaction, compression, burst results
- * equal to single-call results, and read-only views over the memfds (mapped PROT_READ at
- * other addresses) reading while the owner writes. */
+ * conditional put, last-writer-wins writes and tombstones (out-of-order delivery, late
+ * writes, retries, the grace period), the 64-bit seqlock, readers' checksum checks, the keyed
+ * bucket index against flooding, chain bounds and overflow reclaim, keys forced to share a
+ * bucket and tag, the live-set limit (a full budget still takes overwrites and deletes) and
+ * the bounded compaction work per write, -ENOSPC leaving stored data intact, compaction,
+ * compression, burst results equal to single-call results, and read-only views over the
+ * memfds (mapped PROT_READ at other addresses) reading while the owner writes. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -606,6 +610,110 @@ static void test_overflow_reclaim(void **state)
 	rkv_table_destroy(t);
 }
 
+
+/* Key compare, forced: keys that share bucket AND 16-bit tag under the table's secret (known
+ * here through hash_seed), so only the full key compare tells them apart: a pair that differs
+ * only in its last 4 bytes, and a key with a longer twin that starts with it. Every path that
+ * compares keys runs on them: owner gets, reader gets, bursts, puts, deletes, compaction. */
+static void test_same_tag_keys(void **state)
+{
+	(void)state;
+	struct rkv_table_config c = { .mem_bytes = 1 << 20, .expected_keys = 16,
+				      .segment_bytes = 64 << 10, .hash_seed = 777 };
+	int err;
+	struct rkv_table *t = rkv_table_create(&c, &err);
+	assert_non_null(t);
+	struct rkv_table *rd = rkv_table_open_reader(t);
+	assert_non_null(rd);
+	uint8_t secret[RKV_HASH_SECRET_BYTES];
+	rkv_hash_secret_init(secret, 777);
+	enum { NK = 4 };
+	char k[NK][64];
+	uint32_t kl[NK];
+	/* pair 1: 32 bytes that differ only in their last 4; pair 2: 20 bytes and 28 bytes that
+	 * start with them (found by trying last-4-byte values of the second key) */
+	uint64_t want = 0;
+	for (int pair = 0; pair < 2; pair++) {
+		char *a = k[2 * pair], *b = k[2 * pair + 1];
+		uint32_t la = pair ? 20 : 32, lb = pair ? 28 : 32;
+		memset(a, 'p' + pair, 64);
+		memset(b, 'p' + pair, 64);
+		uint64_t ha = rkv_hash_keyed(a, la, secret);
+		want = (ha & t->mask) | (uint64_t)rkv_hash_tag(ha) << 32;
+		uint64_t i;
+		for (i = 1; i < (1ull << 32); i++) {
+			memcpy(b + lb - 4, &i, 4);
+			uint64_t hb = rkv_hash_keyed(b, lb, secret);
+			if (((hb & t->mask) | (uint64_t)rkv_hash_tag(hb) << 32) == want &&
+			    (la != lb || memcmp(a, b, la) != 0))
+				break;
+		}
+		assert_true(i < (1ull << 32));
+		kl[2 * pair] = la;
+		kl[2 * pair + 1] = lb;
+	}
+	/* the twins really are distinct keys with one bucket and tag; pair 2's shorter key is a
+	 * prefix of the longer one */
+	for (int j = 0; j < NK; j += 2) {
+		uint64_t ha = rkv_hash_keyed(k[j], kl[j], secret);
+		uint64_t hb = rkv_hash_keyed(k[j + 1], kl[j + 1], secret);
+		assert_int_equal(ha & t->mask, hb & t->mask);
+		assert_int_equal(rkv_hash_tag(ha), rkv_hash_tag(hb));
+		assert_true(kl[j] != kl[j + 1] || memcmp(k[j], k[j + 1], kl[j]) != 0);
+	}
+	assert_memory_equal(k[2], k[3], kl[2]);
+	assert_memory_equal(k[0], k[1], 28);
+	uint64_t v[2];
+	uint32_t vlen;
+	uint64_t ver;
+	/* write and read in every order, through every path, with compaction in between */
+	for (uint64_t round = 1; round <= 1000; round++) {
+		for (int j = 0; j < NK; j++) {
+			if ((round + (unsigned)j) % 5 == 0) {
+				int rc = rkv_table_delete_owner(t, k[j], kl[j], round * 10 + j);
+				assert_true(rc == 0 || rc == -ENOENT);
+			} else {
+				v[0] = (uint64_t)j;
+				v[1] = round;
+				assert_int_equal(rkv_table_put_owner(t, k[j], kl[j], v, sizeof(v),
+								     round * 10 + j), 0);
+			}
+		}
+		for (int j = 0; j < NK; j++) {
+			int gone = (round + (unsigned)j) % 5 == 0;
+			const struct rkv_table *h = round & 1 ? rd : t;
+			memset(v, 0xff, sizeof(v));
+			int rc = rkv_table_get(h, k[j], kl[j], v, sizeof(v), &vlen, &ver);
+			assert_int_equal(rc, gone ? -ENOENT : 0);
+			if (!gone) {
+				assert_int_equal(v[0], (uint64_t)j);
+				assert_int_equal(v[1], round);
+				assert_int_equal(ver, round * 10 + j);
+			}
+			struct rkv_get_req q = { .key = k[j], .klen = kl[j], .buf = v, .cap = sizeof(v) };
+			memset(v, 0xff, sizeof(v));
+			rkv_table_get_burst(h, &q, 1);
+			assert_int_equal(q.status, gone ? -ENOENT : 0);
+			if (!gone) {
+				assert_int_equal(v[0], (uint64_t)j);
+				assert_int_equal(q.version, round * 10 + j);
+			}
+		}
+		/* pad the log so compaction moves these records around */
+		for (int f = 0; f < 20; f++) {
+			char pad[16];
+			snprintf(pad, sizeof(pad), "pad-%02d", f);
+			static const uint8_t zero[200];
+			assert_int_equal(rkv_table_put_owner(t, pad, 6, zero, sizeof(zero), round), 0);
+		}
+	}
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_true(s.compactions > 20);
+	rkv_table_destroy(rd);
+	rkv_table_destroy(t);
+}
+
 static void test_enospc_and_compaction(void **state)
 {
 	(void)state;
@@ -1060,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_hash_flooding),
 		cmocka_unit_test(test_chain_bound),
 		cmocka_unit_test(test_overflow_reclaim),
+		cmocka_unit_test(test_same_tag_keys),
 		cmocka_unit_test(test_enospc_and_compaction),
 		cmocka_unit_test(test_full_budget),
 		cmocka_unit_test(test_write_work_bound),
