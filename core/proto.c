@@ -259,7 +259,6 @@ const char *rkv_proto_strerror(int err)
 		[RKV_PE_LENGTH] = "payload length differs from the header",
 		[RKV_PE_RESERVED] = "reserved field not zero",
 		[RKV_PE_CONFLICT] = "segment contradicts earlier segments of its message",
-		[RKV_PE_BUSY] = "no reassembly slot free for a new message",
 	};
 	if (err < 0)
 		err = -err;
@@ -519,7 +518,7 @@ int rkv_reasm_add_src(struct rkv_reasm *r, uint64_t source, int validated,
 	} else {
 		int32_t c = slot_claim(r, validated, mine, own_oldest);
 		if (c < 0)
-			return -RKV_PE_BUSY;
+			return 0;        /* dropped like a lost datagram; counted in refused */
 		i = (uint32_t)c;
 		s = &r->slot[i];
 		s->validated = validated != 0;

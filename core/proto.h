@@ -161,8 +161,6 @@ enum rkv_proto_err {
 	RKV_PE_LENGTH,        /* payload length does not match what the header announces */
 	RKV_PE_RESERVED,      /* reserved field not zero (aux outside a STATS reply) */
 	RKV_PE_CONFLICT,      /* reassembly: segment contradicts earlier ones of its message */
-	RKV_PE_BUSY,          /* reassembly: no slot for a new message (all held by validated
-			       * sources); the segment is dropped, the sender retries */
 	RKV_PE_MAX_
 };
 
@@ -239,8 +237,9 @@ const char *rkv_status_str(int status);    /* for enum rkv_status */
  *   - validated sources: rkv_reasm_add_src(..., validated = 1, ...) marks a message as coming
  *     from a source whose address is proven (an address-validation token, issue 9 item 1, or
  *     a configured peer). When all slots are busy, a new message evicts the oldest message of
- *     an unvalidated source; a new unvalidated message never evicts a validated one (it is
- *     refused instead: -RKV_PE_BUSY, counted in `refused`); a new validated message evicts
+ *     an unvalidated source; a new unvalidated message never evicts a validated one (its
+ *     segment is dropped instead, as a lost datagram would be: rkv_reasm_add_src returns 0
+ *     and counts it in `refused`; the sender retries); a new validated message evicts
  *     the oldest validated one only when no unvalidated message is left.
  *   rkv_reasm_add() is rkv_reasm_add_src() with validated = 0 (every source is untrusted,
  *   which with all-untrusted traffic is the old rule: the message started first is evicted). */
@@ -262,8 +261,8 @@ void rkv_reasm_destroy(struct rkv_reasm *r);
 int rkv_reasm_add(struct rkv_reasm *r, uint64_t source, const struct rkv_msg *m,
 		  uint64_t now_ms, struct rkv_msg *out);
 /* rkv_reasm_add() for a message whose source is (validated = 1) or is not (0) proven; the
- * flag is taken from the segment that starts the message. Returns what rkv_reasm_add() does,
- * or -RKV_PE_BUSY when a new message finds no slot it may take (see above). */
+ * flag is taken from the segment that starts the message. Returns what rkv_reasm_add() does;
+ * a new message that finds no slot it may take is dropped with 0 (counted in `refused`). */
 int rkv_reasm_add_src(struct rkv_reasm *r, uint64_t source, int validated,
 		      const struct rkv_msg *m, uint64_t now_ms, struct rkv_msg *out);
 /* Incomplete messages one source may hold at a time (1..slots; 0 restores the default). */
@@ -277,9 +276,9 @@ uint32_t rkv_reasm_expire(struct rkv_reasm *r, uint64_t now_ms);
 
 /* completed: messages reassembled (pass-through whole messages are not counted); duplicates:
  * segments ignored as already held; expired, evicted: incomplete messages dropped (evicted
- * includes quota evictions); rejected: segments refused with an error other than BUSY;
+ * includes quota evictions); rejected: segments refused with an error;
  * quota: new messages that evicted their own source's oldest (at its quota); refused: new
- * messages refused with -RKV_PE_BUSY (every slot held by validated sources). */
+ * messages dropped for want of a slot they may take (every slot held by validated sources). */
 struct rkv_reasm_stats {
 	uint64_t completed, duplicates, expired, evicted, rejected, quota, refused;
 };
