@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -99,6 +100,7 @@ struct shm_server {
 	struct pollfd *pfd;
 	unsigned *pmap;
 	uint32_t next_id;
+	uint64_t boot_gen;        /* random, non-zero, per start: in every hello and channel */
 	struct rkv_shm_hello hello;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev;
@@ -529,6 +531,7 @@ static int send_hello(struct shm_server *s, struct chan *ch, uint32_t id)
 	h->max_value = s->g.max_value;
 	h->chan_bytes = s->g.chan_bytes;
 	h->client_id = id;
+	h->boot_gen = s->boot_gen;
 	h->flags = RKV_SHM_HELLO_TABLES;
 	fds[0] = ch->memfd;
 	for (w = 0; w < s->g.nworkers; w++) {
@@ -611,6 +614,7 @@ static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id
 	h->rings_off = s->g.rings_off;
 	h->chan_bytes = s->g.chan_bytes;
 	h->client_id = id;
+	h->boot_gen = s->boot_gen;
 	atomic_init(&h->server_state, RKV_SHM_STATE_LIVE); /* not yet shared */
 	for (w = 0; w < s->g.nworkers; w++) {
 		struct wcur *k = &ch->cur[w];
@@ -851,6 +855,13 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		s->chans[i].memfd = s->chans[i].sock = -1;
 		s->chans[i].cur = &s->curs[(size_t)i * s->g.nworkers];
 	}
+	if (getrandom(&s->boot_gen, sizeof s->boot_gen, GRND_NONBLOCK) != sizeof s->boot_gen) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);   /* no entropy yet: time and pid differ anyway */
+		s->boot_gen = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^
+			      ((uint64_t)getpid() << 40);
+	}
+	s->boot_gen |= 1;                             /* never 0 */
 	atomic_init(&s->epoch, 0);
 	atomic_init(&s->hiwater, 0);
 	atomic_init(&s->nclients, 0);
@@ -946,6 +957,11 @@ unsigned shm_server_channels(const struct shm_server *s)
 					 memory_order_relaxed) != CH_FREE)
 			n++;
 	return n;
+}
+
+uint64_t shm_server_boot_gen(const struct shm_server *s)
+{
+	return s ? s->boot_gen : 0;
 }
 
 void shm_server_set_stats(struct shm_server *s, shm_stats_fn fn, void *arg)

@@ -61,6 +61,9 @@ unsigned shm_server_clients(const struct shm_server *s);
  * worker to pass a poll (0 once everything is reclaimed and no client is connected). */
 unsigned shm_server_channels(const struct shm_server *s);
 
+/* This start's boot generation (random, non-zero; sent in every hello and channel header). */
+uint64_t shm_server_boot_gen(const struct shm_server *s);
+
 /* Optional: the text a shm client's STATS request gets ("name value\n" lines for the whole
  * node, e.g. stats_format()). fn runs on worker 0 inside shm_server_poll(), must not block,
  * writes at most cap bytes (NUL included) and returns the length without the NUL. Set it
