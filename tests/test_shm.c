@@ -15,7 +15,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -102,12 +104,18 @@ static uint64_t sum_malformed(void)
 	return n;
 }
 
+/* Access settings for the next srv_up() (zero: the defaults). */
+static struct shm_server_conf srv_access;
+
 static void srv_up(unsigned nw, uint32_t max_value, uint64_t mem, uint32_t max_clients)
 {
 	struct rkv_table_config cfg = { .mem_bytes = mem, .expected_keys = 4096,
 					.max_value = max_value, .shared = 1 };
 	struct shm_server_conf conf = { .nworkers = nw, .tables = S.tables,
-					.max_value = max_value, .max_clients = max_clients };
+					.max_value = max_value, .max_clients = max_clients,
+					.sock_mode = srv_access.sock_mode,
+					.has_group = srv_access.has_group, .group = srv_access.group,
+					.max_per_uid = srv_access.max_per_uid };
 	int err = 0;
 
 	if (S.s) {                       /* a failed test left its server: tear it down */
@@ -623,11 +631,23 @@ static int raw_open(struct raw *r)
 	if (n < 1 || rkv_shm_geom_init(&r->g, h->nworkers, h->max_value))
 		return -1;
 	r->boot_gen = h->boot_gen;
-	/* The table fds are read-only: a writable mapping is refused. */
-	if (n > 1) {
-		void *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+	/* The table fds are read-only: a writable mapping is refused. Reopened read-write
+	 * through /proc (as root here, so the 0400 mode does not stop it), the memfd is still
+	 * sealed against writable mappings and writes (F_SEAL_FUTURE_WRITE, issue 9 item 8). */
+	for (int i = 1; i < n; i++) {
+		char pp[64];
+		void *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
 		if (w != MAP_FAILED)
 			return -2;
+		snprintf(pp, sizeof pp, "/proc/self/fd/%d", fds[i]);
+		int rw = open(pp, O_RDWR | O_CLOEXEC);
+		if (rw < 0)
+			continue;                /* not root: the file mode already refuses */
+		w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+		ssize_t wr = pwrite(rw, "x", 1, 0);
+		close(rw);
+		if (w != MAP_FAILED || wr >= 0)
+			return -4;
 	}
 	r->chan = mmap(NULL, r->g.chan_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 	/* The channel is sealed: a client cannot shrink it under the server. */
@@ -1040,6 +1060,7 @@ static void test_server_killed(void **state)
 		struct rkv_table *t[1];
 		struct shm_server_conf conf = { .nworkers = 1, .tables = t, .max_value = 1024 };
 		int err;
+		prctl(PR_SET_PDEATHSIG, SIGKILL);   /* a failed parent never leaves us behind */
 		t[0] = rkv_table_create(&cfg, &err);
 		if (!t[0] || rkv_table_put_owner(t[0], "k", 1, "old", 3, 1) ||
 		    !shm_server_start(path, &conf, &err))
@@ -1131,6 +1152,135 @@ static void test_sync_get_busy(void **state)
 	srv_down();
 }
 
+/* In a child: become uid/gid 65534 with the given supplementary groups, try to connect.
+ * Exit status 0: got a handle, 1: refused (no hello), 2: could not drop privileges. */
+static int child_connect(const char *path, unsigned gid, const gid_t *groups, int ngroups)
+{
+	pid_t pid = fork();
+	int st = -1;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char target[128];
+		struct rkv_opts o = { .timeout_ms = 1000 };
+		int err = 0;
+		if (setgroups((size_t)ngroups, groups) || setgid(gid) || setuid(65534))
+			_exit(2);
+		snprintf(target, sizeof target, "shm:%s", path);
+		struct rkv *c = rkv_open(target, &o, &err);
+		_exit(c ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* Who may connect and how much one client may take (issue 9 item 9): the socket file's mode
+ * (default 0600) and group, the same rule on each peer's credentials at accept (a widened
+ * file mode does not let another uid in), the per-uid channel cap, and the STATS rate. */
+static void test_access(void **state)
+{
+	struct shm_ctl_stats cs;
+	struct stat st;
+	struct raw r;
+
+	(void)state;
+	/* The rule itself. */
+	unsigned g1[] = { 7, 4242 };
+	assert_true(shm_peer_allowed(0, 0, NULL, 0, 1000, 1000, 0600));       /* root */
+	assert_true(shm_peer_allowed(1000, 5, NULL, 0, 1000, 1000, 0600));    /* owner */
+	assert_false(shm_peer_allowed(1001, 1000, NULL, 0, 1000, 1000, 0600));
+	assert_true(shm_peer_allowed(1001, 1000, NULL, 0, 1000, 1000, 0660)); /* primary gid */
+	assert_true(shm_peer_allowed(1001, 9, g1, 2, 1000, 4242, 0660));      /* supplementary */
+	assert_false(shm_peer_allowed(1001, 9, g1, 1, 1000, 4242, 0660));
+	assert_true(shm_peer_allowed(1001, 9, NULL, 0, 1000, 4242, 0666));    /* anyone */
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_access: not root, the uid/gid switching part is skipped\n");
+		return;
+	}
+	memset(&srv_access, 0, sizeof srv_access);
+	srv_access.max_per_uid = 2;
+	srv_up(1, 1024, 4u << 20, 4);
+	assert_int_equal(stat(S.path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* Per-uid cap: two channels for our uid, the third refused, room again after a close. */
+	struct rkv *a = cli(0, 1000), *b = cli(1, 1000);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_null(cli(0, 1000));
+	shm_server_ctl_stats(S.s, &cs);
+	assert_int_equal(cs.refused_uid, 1);
+	assert_int_equal(cs.accepted, 2);
+	rkv_close(a);
+	assert_int_equal(wait_clients(1), 0);
+	a = cli(0, 1000);
+	assert_non_null(a);
+	rkv_close(a);
+	rkv_close(b);
+	assert_int_equal(wait_clients(0), 0);
+	/* Another uid: the file mode keeps it out; a file mode widened by hand does not let it
+	 * in either (the peer check at accept), and it is counted. */
+	gid_t none[1] = { 65534 };
+	assert_int_equal(child_connect(S.path, 65534, none, 1), 1);
+	assert_int_equal(chmod(S.path, 0666), 0);
+	assert_int_equal(child_connect(S.path, 65534, none, 1), 1);
+	shm_server_ctl_stats(S.s, &cs);
+	assert_int_equal(cs.refused_cred, 1);
+	/* STATS: a burst of 20 at once from one client gets at most the burst of 8 (9 if the
+	 * refill tick falls inside it) answered, the rest BUSY, each counted. */
+	assert_int_equal(raw_open(&r), 0);
+	{
+		struct rkv_shm_req q = { .units = 1, .op = RKV_OP_STATS, .cap = 32 };
+		uint8_t *p = rkv_spsc_slot(&r.req[0], 0);
+		unsigned ok = 0, busy = 0;
+		for (unsigned i = 0; i < 20; i++) {
+			q.req_id = 100 + i;
+			memcpy(p + (size_t)i * RKV_SHM_SLOT, &q, sizeof q);
+		}
+		rkv_spsc_prod_advance(&r.req[0], 20);
+		rkv_spsc_prod_publish(&r.req[0]);
+		for (unsigned i = 0; i < 20; i++) {
+			struct rkv_shm_rep rep;
+			assert_int_equal(raw_reply(&r, 0, &rep), 0);
+			assert_int_equal(rep.req_id, 100 + i);
+			ok += rep.status == RKV_S_OK;
+			busy += rep.status == RKV_S_BUSY;
+		}
+		assert_int_equal(ok + busy, 20);
+		assert_true(ok >= 8 && ok <= 9);
+		workers_stop();
+		assert_int_equal(S.w[0].cnt.shm_stats_limited, busy);
+		workers_start();
+		/* Later, the bucket has refilled. */
+		usleep(100 * 1000);
+		q.req_id = 200;
+		struct rkv_shm_rep rep;
+		raw_send(&r, 0, &q, NULL, 0, 1);
+		assert_int_equal(raw_reply(&r, 0, &rep), 0);
+		assert_int_equal(rep.status, RKV_S_OK);
+	}
+	raw_close(&r);
+	srv_down();
+
+	/* A group: mode 0660 and group 4242; a uid in it (primary or supplementary) connects. */
+	srv_access.sock_mode = 0660;
+	srv_access.has_group = 1;
+	srv_access.group = 4242;
+	srv_up(1, 1024, 4u << 20, 4);
+	assert_int_equal(stat(S.path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0660);
+	assert_int_equal(st.st_gid, 4242);
+	gid_t grp[1] = { 4242 };
+	assert_int_equal(child_connect(S.path, 4242, none, 1), 0);
+	assert_int_equal(child_connect(S.path, 65534, grp, 1), 0);
+	shm_server_ctl_stats(S.s, &cs);
+	assert_int_equal(cs.refused_cred, 0);
+	assert_int_equal(wait_clients(0), 0);
+	srv_down();
+	memset(&srv_access, 0, sizeof srv_access);
+}
+
 static void test_socket_files(void **state)
 {
 	struct rkv_table_config cfg = { .mem_bytes = 4u << 20, .max_value = 1024, .shared = 1 };
@@ -1193,6 +1343,7 @@ int main(void)
 		cmocka_unit_test(test_server_stops),
 		cmocka_unit_test(test_server_killed),
 		cmocka_unit_test(test_sync_get_busy),
+		cmocka_unit_test(test_access),
 		cmocka_unit_test(test_socket_files),
 	};
 	signal(SIGPIPE, SIG_IGN);
