@@ -45,9 +45,10 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ    := $(APP_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ  := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-# dpdk-app/shm.c is the one server file with no DPDK inside: tests drive it in-process.
+# dpdk-app/shm.c and exec.c (the executor it shares with UDP) have no DPDK inside: tests drive
+# them in-process.
 ASAN_LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/asan/%.o) $(CLIENT_SRC:%.c=$(BUILD)/asan/%.o) \
-		$(IO_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/dpdk-app/shm.o
+		$(IO_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/dpdk-app/shm.o $(BUILD)/asan/dpdk-app/exec.o
 TSAN_LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/tsan/%.o)
 
 TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
