@@ -1,25 +1,27 @@
 /* core/table.c — a partition: index of 64-byte buckets over a segmented record log.
  *
  * Concurrency: exactly one writer, the owning core (the _owner functions); any number of
- * optimistic readers in any thread or process. A main bucket's version is a seqlock over its
- * whole chain: the owner makes it odd, edits slots / links, makes it even. A reader loads the
- * version (acquire), reads slots and the record with acquire loads, then re-loads the version
- * and retries if it changed or was odd. The owner's slot and log stores are release stores,
- * so a reader load that sees any of them makes every earlier owner store, the odd version
- * included, visible to the re-check: the ordering a fence-based seqlock gets from fences,
- * here on the accesses themselves (plain movs on x86; GCC rejects fences under TSan). Log
- * memory is rewritten only after every slot that pointed into it changed (compaction moves live
- * records first, overwrites and deletes change the slot), so a stable version proves that the
- * record bytes read were the ones published. Views for other threads and processes also
- * verify the record checksum; the owner's own handle skips it (the seqlock suffices, and the
- * owner is never racing itself), which keeps its GET path to a version compare.
+ * optimistic readers in any thread or process. A main bucket's version is a 64-bit seqlock
+ * over its whole chain: the owner makes it odd, edits slots / links, makes it even. A reader
+ * loads the version (acquire), reads slots and the record with acquire loads, then re-loads
+ * the version and retries if it changed or was odd. The owner's slot and log stores are
+ * release stores, so a reader load that sees any of them makes every earlier owner store, the
+ * odd version included, visible to the re-check: the ordering a fence-based seqlock gets from
+ * fences, here on the accesses themselves (plain movs on x86; GCC rejects fences under TSan).
+ * Log memory is rewritten only after every slot that pointed into it changed (compaction
+ * moves live records first, overwrites and deletes change the slot), so a stable version
+ * proves that the record bytes read were the ones published. The version is 64 bits so it
+ * never comes back to a value a stalled reader holds (a 32-bit one did after 2^31 writes to a
+ * hot bucket). Views for other threads and processes also verify the record checksum; the
+ * owner's own handle skips it (the seqlock suffices, and the owner is never racing itself),
+ * which keeps its GET path to a version compare.
  *
  * Overflow, not growth: a full bucket chains to overflow buckets carved from an area
  * reserved, untouched, at the end of the index region, sized so that it cannot run out
  * before the log does (every indexed key holds a record of >= 24 bytes). Growth would move
  * buckets under optimistic readers and force shared-memory clients to remap; a reservation
- * costs address space only. Overflow buckets are never unlinked (chains only grow), so a
- * reader can never follow a link into a reused bucket.
+ * costs address space only. The link to the next bucket is the last slot of a full bucket
+ * (core/table_internal.h): chaining moves that slot's entry into the new overflow bucket.
  *
  * Compaction (bounded): the log's full segment with the least live bytes is scanned a batch
  * at a time (hash, prefetch buckets, then check). Overwritten and deleted records carry a
@@ -33,6 +35,8 @@
  * scratch buffer once); never blocks.
  */
 #include "table_internal.h"
+
+#include "clock.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -72,8 +76,9 @@ static inline uint64_t slot_tag(uint64_t h)
 static inline const struct rkv_bucket *bucket_next(const struct rkv_table *t,
 						   const struct rkv_bucket *b)
 {
-	uint32_t n = __atomic_load_n(&b->next, __ATOMIC_ACQUIRE); /* pairs with link store */
-	if (n == 0 || n > t->noverflow)
+	/* pairs with the owner's release store of the link (slot_store) */
+	uint64_t n = __atomic_load_n(&b->slot[RKV_LINK_SLOT], __ATOMIC_ACQUIRE);
+	if (!rkv_slot_is_link(n) || n > t->noverflow)
 		return NULL;
 	return &t->bk[t->nbuckets + n - 1];
 }
@@ -184,6 +189,15 @@ static inline uint64_t rec_meta_at(const struct rkv_table *t, uint64_t addr)
 
 /* ---- compaction ------------------------------------------------------------------------- */
 
+/* A tombstone record (indexed, at addr) whose grace period is over. */
+static inline bool tomb_expired(const struct rkv_table *t, uint64_t addr)
+{
+	if (!(rkv_rec_flags((uint32_t)rec_meta_at(t, addr)) & RKV_REC_TOMB) || !t->now_ms)
+		return false;
+	uint64_t ms = rkv_stamp_ms(rkv_log_ld64(t->logb + addr));
+	return t->now_ms >= ms && t->now_ms - ms >= t->grace_ms;
+}
+
 /* Examine victim records until budget bytes were examined or the victim is done. Returns the
  * bytes reclaimed (nonzero only when the victim was freed by this call). */
 static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
@@ -200,7 +214,7 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 			uint64_t sz = rkv_rec_size(meta);
 			l->victim_pos += sz;
 			work += sz;
-			if (rkv_rec_flags(meta) & (RKV_REC_TOMB | RKV_REC_DEAD))
+			if (rkv_rec_flags(meta) & RKV_REC_DEAD)
 				continue;   /* no slot points here: no index lookup needed */
 			pos[n] = p;
 			size[n] = sz;
@@ -219,6 +233,16 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 					;
 				if (i == RKV_BUCKET_SLOTS)
 					continue;
+				if (tomb_expired(t, pos[j])) {
+					/* past its grace period: nothing to keep it for */
+					wr_begin(head);
+					slot_store(&b->slot[i], 0);
+					wr_end(head);
+					rkv_log_kill(l, pos[j], size[j]);
+					t->tombs--;
+					t->tombs_dropped++;
+					break;
+				}
 				int64_t off = rkv_log_alloc(l, size[j], RKV_LOG_COMPACT);
 				if (off < 0) {
 					/* cannot happen (the reserve segment holds any victim's live
@@ -302,17 +326,44 @@ uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int
 	return got;
 }
 
+void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms)
+{
+	if (!t->view)
+		t->now_ms = unix_ms;
+}
+
 /* ---- writes ----------------------------------------------------------------------------- */
+
+/* The version and tombstone flag of the record a slot of the owner's index points at. */
+static inline uint64_t slot_version(const struct rkv_table *t, const struct loc *at, bool *tomb)
+{
+	const uint8_t *r = t->logb + (at->b->slot[at->i] & RKV_SLOT_ADDR_MASK);
+	*tomb = rkv_rec_flags((uint32_t)(rkv_log_ld64(r + 8) >> 32)) & RKV_REC_TOMB;
+	return rkv_log_ld64(r);
+}
+
+/* The version held for a key (live or tombstone), 0 if none: for the out field of a put that
+ * failed before it looked the key up. */
+static uint64_t held_version(const struct rkv_table *t, uint64_t h, const void *key,
+			     uint32_t klen)
+{
+	struct loc at;
+	bool tomb;
+	if (!owner_find(t, &t->bk[h & t->mask], slot_tag(h), key, klen, &at))
+		return 0;
+	return slot_version(t, &at, &tomb);
+}
 
 static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen,
 		   const void *val, uint32_t vlen, uint64_t version, uint64_t expect,
-		   uint32_t flags)
+		   uint32_t flags, uint64_t *held)
 {
+	*held = 0;
 	if (t->view)
 		return -EROFS;
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	bool del = flags & RKV_TABLE_PUT_DELETE;
+	bool del = flags & RKV_TABLE_PUT_DELETE, lww = flags & RKV_TABLE_PUT_LWW;
 	if (del) {
 		vlen = 0;
 	} else {
@@ -324,26 +375,34 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	struct rkv_bucket *head = &t->bk[h & t->mask];
 	uint64_t tag = slot_tag(h);
 	struct loc at;
-	bool found = false, looked = flags & (RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE);
+	bool found = false, cur_tomb = false;
+	bool looked = flags & (RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE | RKV_TABLE_PUT_LWW);
 	if (looked) {
-		/* conditional puts and deletes decide before they write anything */
+		/* conditional puts, deletes and last-writer-wins writes decide before they write */
 		found = owner_find(t, head, tag, key, klen, &at);
+		uint64_t cur = found ? slot_version(t, &at, &cur_tomb) : 0;
+		*held = cur;
 		if (flags & RKV_TABLE_PUT_IF) {
-			uint64_t cur = found ? rkv_log_ld64(t->logb + (at.b->slot[at.i] &
-								   RKV_SLOT_ADDR_MASK)) : 0;
-			if (found ? cur != expect : expect != 0)
+			/* a tombstone is no live record: it matches expect == 0 */
+			if ((found && !cur_tomb ? cur : 0) != expect)
 				return -ECANCELED;
 		}
-		if (del && !found)
+		if (lww && version <= cur)
+			return -EALREADY;
+		if (del && !lww && (!found || cur_tomb))
 			return -ENOENT;
 	} else {
 		/* A plain put writes its record first and looks the key up after: the record
 		 * work does not depend on the index, so it overlaps this bucket miss. */
 		prefetch(head);
 	}
+	/* a tombstone that stays indexed (last-writer-wins delete), or one only logged */
+	bool tomb_indexed = del && lww;
 
 	const void *sval = val;
 	uint32_t slen = vlen, rflags = del ? RKV_REC_TOMB : 0;
+	if (del && !lww)
+		rflags |= RKV_REC_DEAD;   /* no slot will point at it: compaction skips it */
 	if (!del && t->has_comp && vlen >= t->compress_min) {
 		uint32_t c = rkv_compress(&t->comp, val, vlen);
 		if (c) {
@@ -354,46 +413,66 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	}
 	uint32_t meta = rkv_rec_meta(klen, slen, rflags);
 	uint64_t size = rkv_rec_size(meta);
-	/* Compaction inside table_alloc moves addresses inside slots but never fills, empties or
-	 * relocates a slot, so a location found before stays valid (its address is re-read). */
-	int64_t off = table_alloc(t, size, del ? RKV_LOG_DELETE : RKV_LOG_PUT);
-	if (off < 0)
+	/* Deletes of a live record shrink the live set: they may use the delete reserve. */
+	enum rkv_log_class cls = del && found && !cur_tomb ? RKV_LOG_DELETE : RKV_LOG_PUT;
+	/* Compaction inside table_alloc moves addresses inside slots but never fills or relocates
+	 * a slot; it empties one only to drop an expired tombstone (counted in tombs_dropped),
+	 * after which a location found before is looked up again. */
+	uint64_t dropped = t->tombs_dropped;
+	int64_t off = table_alloc(t, size, cls);
+	if (off < 0) {
+		if (!looked)
+			*held = held_version(t, h, key, klen);
 		return (int)off;
+	}
 	rkv_log_write(&t->log, (uint64_t)off, version, rkv_rec_csum(h, version, meta, sval, slen),
 		      meta, key, sval);
-	if (!looked)
+	if (!looked || (found && t->tombs_dropped != dropped)) {
 		found = owner_find(t, head, tag, key, klen, &at);
+		if (found)
+			(void)slot_version(t, &at, &cur_tomb);
+	}
 	if (found) {
 		uint64_t old = at.b->slot[at.i] & RKV_SLOT_ADDR_MASK;
 		wr_begin(head);
-		slot_store(&at.b->slot[at.i], del ? 0 : tag | (uint64_t)off);
+		slot_store(&at.b->slot[at.i], del && !lww ? 0 : tag | (uint64_t)off);
 		wr_end(head);
 		rkv_log_kill(&t->log, old, rkv_rec_size((uint32_t)rec_meta_at(t, old)));
 		rkv_log_mark_dead(&t->log, old);
-		if (del)
-			t->keys--;
+		t->keys += !del - !cur_tomb;
+		t->tombs += tomb_indexed - cur_tomb;
+	} else if (del && !lww) {
+		/* cannot happen: a plain delete found a live record before it allocated, and
+		 * compaction never drops live records */
+		return -ENOENT;
 	} else {
 		struct rkv_bucket *last = NULL;
-		uint32_t link = 0;
 		if (!owner_find_empty(t, head, &at, &last)) {
+			/* the chain is full: a new overflow bucket takes the last slot's entry and
+			 * the new one, and the last slot becomes the link to it */
 			if (t->ovf_used >= t->noverflow)
 				return -ENOSPC;   /* unreachable by sizing; the record stays garbage */
-			link = (uint32_t)++t->ovf_used;
-			at.b = &t->bk[t->nbuckets + link - 1];
-			at.i = 0;
+			uint64_t link = ++t->ovf_used;
+			struct rkv_bucket *nb = &t->bk[t->nbuckets + link - 1];
+			wr_begin(head);
+			slot_store(&nb->slot[0], last->slot[RKV_LINK_SLOT]);
+			slot_store(&nb->slot[1], tag | (uint64_t)off);
+			/* after the entries it leads to: a reader that follows it finds them */
+			slot_store(&last->slot[RKV_LINK_SLOT], link);
+			wr_end(head);
+		} else {
+			wr_begin(head);
+			slot_store(&at.b->slot[at.i], tag | (uint64_t)off);
+			wr_end(head);
 		}
-		wr_begin(head);
-		slot_store(&at.b->slot[at.i], tag | (uint64_t)off);
-		if (link)
-			/* orders the odd version before the link; pairs with bucket_next */
-			__atomic_store_n(&last->next, link, __ATOMIC_RELEASE);
-		wr_end(head);
-		t->keys++;
+		t->keys += !del;
+		t->tombs += del;
 	}
-	if (!del)
+	if (!del || tomb_indexed)
 		rkv_log_add_live(&t->log, (uint64_t)off, size);
 	if (rflags & RKV_REC_COMP)
 		t->compressed_records++;
+	*held = del && !lww ? 0 : version;
 	return 0;
 }
 
@@ -402,7 +481,8 @@ int rkv_table_put_owner(struct rkv_table *t, const void *key, uint32_t klen,
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, 0, 0);
+	uint64_t held;
+	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, 0, 0, &held);
 }
 
 int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
@@ -410,14 +490,18 @@ int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, expect, RKV_TABLE_PUT_IF);
+	uint64_t held;
+	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, expect,
+		       RKV_TABLE_PUT_IF, &held);
 }
 
 int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, uint64_t version)
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	return put_one(t, rkv_hash(key, klen), key, klen, NULL, 0, version, 0, RKV_TABLE_PUT_DELETE);
+	uint64_t held;
+	return put_one(t, rkv_hash(key, klen), key, klen, NULL, 0, version, 0,
+		       RKV_TABLE_PUT_DELETE, &held);
 }
 
 unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs, unsigned n)
@@ -446,7 +530,7 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 		/* stage 3: apply in order (a key twice in a burst: the later one wins) */
 		for (unsigned i = 0; i < m; i++) {
 			r[i].status = put_one(t, r[i].hash, r[i].key, r[i].klen, r[i].val, r[i].vlen,
-					      r[i].version, r[i].expect, r[i].flags);
+					      r[i].version, r[i].expect, r[i].flags, &r[i].held);
 			ok += r[i].status == 0;
 		}
 	}
@@ -471,7 +555,7 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 			count_retry(t);
 		/* pairs with wr_end's release store: slots and records published before it are
 		 * visible below */
-		uint32_t v1 = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+		uint64_t v1 = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
 		if (v1 & 1) {
 			cpu_relax();
 			continue;
@@ -502,7 +586,10 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 				ver = rkv_log_ld64(r);
 				slen = rkv_rec_slen(meta);
 				const uint8_t *v = r + rkv_rec_voff(klen);
-				if (rkv_rec_flags(meta) & RKV_REC_COMP) {
+				if (rkv_rec_flags(meta) & RKV_REC_TOMB) {
+					rc = 2;   /* a tombstone: -ENOENT with its version */
+					slen = 0;
+				} else if (rkv_rec_flags(meta) & RKV_REC_COMP) {
 					copy = rkv_decompress_scratch(slen);
 					if (!copy)
 						return -ENOMEM;
@@ -521,13 +608,18 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 		 * version of any change whose stores they saw */
 		if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != v1)
 			continue;
-		if (rc == -ENOENT)
+		if (rc == -ENOENT) {
+			if (version)
+				*version = 0;
 			return rc;
+		}
 		if (t->verify && rc >= 0 &&
-		    rkv_rec_csum(h, ver, meta, rc ? copy : buf, slen) != csum)
+		    rkv_rec_csum(h, ver, meta, rc == 1 ? copy : buf, slen) != csum)
 			continue;
 		if (version)
 			*version = ver;
+		if (rc == 2)
+			return -ENOENT;
 		if (rc == 1) {
 			if (slen < RKV_COMP_PREFIX)
 				return -EIO;
@@ -564,7 +656,7 @@ static inline void prefetch_record(const struct rkv_table *t, uint64_t a, uint32
  * changed meanwhile. a == NOADDR: the chain was scanned to its end without a match.
  * Returns 0, -ENOENT, or FAST_SLOW when read_one must decide. */
 static inline __attribute__((always_inline)) int
-get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint32_t ver, uint64_t a,
+get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint64_t ver, uint64_t a,
 	 uint64_t h, const void *key, uint32_t klen, void *buf, uint32_t cap, uint32_t *vlen,
 	 uint64_t *version)
 {
@@ -596,6 +688,7 @@ get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint32_t ver,
 	/* as above: after the slot loads */
 	if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != ver)
 		return FAST_SLOW;
+	*version = 0;   /* nothing held */
 	return -ENOENT;
 }
 
@@ -607,19 +700,17 @@ int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
 	uint64_t h = rkv_hash(key, klen);
 	const struct rkv_bucket *head = &t->bk[h & t->mask];
 	/* pairs with wr_end's release store (see read_one) */
-	uint32_t ver = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+	uint64_t ver = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
 	uint64_t a = bucket_match(head, slot_tag(h));
 	if (a != NOADDR || !bucket_next(t, head)) {
 		uint32_t vl;
 		uint64_t v;
 		int rc = get_fast(t, head, ver, a, h, key, klen, buf, cap, &vl, &v);
 		if (rc != FAST_SLOW) {
-			if (rc == 0) {
-				if (vlen)
-					*vlen = vl;
-				if (version)
-					*version = v;
-			}
+			if (rc == 0 && vlen)
+				*vlen = vl;
+			if (version)
+				*version = v;   /* 0 on -ENOENT */
 			return rc;
 		}
 	}
@@ -638,7 +729,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 {
 	const struct rkv_bucket *bk[RKV_BURST], *ob[RKV_BURST];
 	uint64_t addr[RKV_BURST];
-	uint32_t ver[RKV_BURST];
+	uint64_t ver[RKV_BURST];
 	unsigned ok = 0, novf = 0;
 	uint32_t bad = 0;   /* bit i: request i is invalid (it rides along on bucket 0) */
 
@@ -766,6 +857,8 @@ struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err)
 	t->max_value = cfg->max_value ? cfg->max_value : RKV_TABLE_VALUE_DEFAULT;
 	t->compress_min = cfg->compress_min ? cfg->compress_min : RKV_TABLE_COMPRESS_DEFAULT;
 	t->verify = 0;
+	t->grace_ms = cfg->tombstone_grace_ms ? cfg->tombstone_grace_ms
+					      : RKV_TABLE_TOMBSTONE_GRACE_DEFAULT;
 	unsigned rflags = (cfg->shared ? RKV_REGION_SHARED : 0) |
 			  (cfg->huge_pages > 0 ? RKV_REGION_HUGE : 0) |
 			  (cfg->huge_pages < 0 ? RKV_REGION_NOHUGE : 0);
@@ -911,6 +1004,8 @@ void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s)
 	if (t->view)
 		return;
 	s->keys = t->keys;
+	s->tombstones = t->tombs;
+	s->tombstones_dropped = t->tombs_dropped;
 	s->index_bytes = (t->nbuckets + t->ovf_used) * sizeof(struct rkv_bucket);
 	s->log_bytes = rkv_log_used(&t->log);
 	s->log_live_bytes = t->log.live;

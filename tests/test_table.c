@@ -10,7 +10,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "table.h"
+#include "table_internal.h"
 
 static struct rkv_table *mk(uint64_t mem, uint64_t keys, uint32_t maxv, uint32_t cmin, int shared)
 {
@@ -140,6 +142,304 @@ static void test_conditional(void **state)
 static void mkkey(char *k, uint64_t i)
 {
 	snprintf(k, 32, "key-%012llu", (unsigned long long)i);
+}
+
+/* One last-writer-wins request through the burst API: its status, *held the version held. */
+static int lww(struct rkv_table *t, const char *key, const char *val, uint64_t version, int del,
+	       uint64_t *held)
+{
+	struct rkv_put_req r = { .key = key, .klen = (uint32_t)strlen(key), .val = val,
+				 .vlen = val ? (uint32_t)strlen(val) : 0, .version = version,
+				 .flags = RKV_TABLE_PUT_LWW | (del ? RKV_TABLE_PUT_DELETE : 0) };
+	unsigned ok = rkv_table_put_burst_owner(t, &r, 1);
+	assert_int_equal(ok, r.status == 0);
+	if (held)
+		*held = r.held;
+	return r.status;
+}
+
+/* get through the owner, a reader handle and a burst: all three must agree */
+static int get3(struct rkv_table *t, const char *key, char *buf, uint32_t *vlen, uint64_t *ver)
+{
+	struct rkv_table *rd = rkv_table_open_reader(t);
+	assert_non_null(rd);
+	uint32_t klen = (uint32_t)strlen(key), vl2 = 0;
+	uint64_t v2 = 77;
+	char b2[64];
+	*ver = 99;
+	int rc = rkv_table_get(t, key, klen, buf, 64, vlen, ver);
+	assert_int_equal(rkv_table_get(rd, key, klen, b2, sizeof(b2), &vl2, &v2), rc);
+	assert_int_equal(v2, *ver);
+	struct rkv_get_req q = { .key = key, .klen = klen, .buf = b2, .cap = sizeof(b2),
+				 .version = 55 };
+	rkv_table_get_burst(rd, &q, 1);
+	assert_int_equal(q.status, rc);
+	assert_int_equal(q.version, *ver);
+	q = (struct rkv_get_req){ .key = key, .klen = klen, .buf = b2, .cap = sizeof(b2) };
+	rkv_table_get_burst(t, &q, 1);
+	assert_int_equal(q.status, rc);
+	assert_int_equal(q.version, *ver);
+	if (rc == 0) {
+		assert_int_equal(vl2, *vlen);
+		assert_memory_equal(b2, buf, *vlen);
+	}
+	rkv_table_destroy(rd);
+	return rc;
+}
+
+static void test_lww(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(8 << 20, 1000, 0, 0, 0);
+	char buf[64];
+	uint32_t vlen;
+	uint64_t ver, held;
+	/* nothing held: -ENOENT with version 0 */
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 0);
+	/* out-of-order delivery: the newer write (20) arrives first, the older (10) later */
+	assert_int_equal(lww(t, "a", "new", 20, 0, &held), 0);
+	assert_int_equal(held, 20);
+	assert_int_equal(lww(t, "a", "old", 10, 0, &held), -EALREADY);
+	assert_int_equal(held, 20);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), 0);
+	assert_int_equal(ver, 20);
+	assert_memory_equal(buf, "new", 3);
+	/* equal version: the same write retried, not applied again */
+	assert_int_equal(lww(t, "a", "dup", 20, 0, &held), -EALREADY);
+	assert_int_equal(held, 20);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), 0);
+	assert_memory_equal(buf, "new", 3);
+	/* in-order: a newer one replaces */
+	assert_int_equal(lww(t, "a", "newer", 21, 0, &held), 0);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), 0);
+	assert_int_equal(ver, 21);
+	assert_memory_equal(buf, "newer", 5);
+
+	/* a tombstone: get says -ENOENT with its version; older writes do not resurrect */
+	assert_int_equal(lww(t, "a", NULL, 30, 1, &held), 0);
+	assert_int_equal(held, 30);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 30);
+	assert_int_equal(lww(t, "a", "late", 25, 0, &held), -EALREADY);
+	assert_int_equal(held, 30);
+	assert_int_equal(lww(t, "a", NULL, 30, 1, &held), -EALREADY);   /* retried delete */
+	assert_int_equal(lww(t, "a", NULL, 29, 1, &held), -EALREADY);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 30);
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 0);
+	assert_int_equal(s.tombstones, 1);
+	/* a plain delete of a tombstoned key: nothing live to delete */
+	assert_int_equal(rkv_table_delete_owner(t, "a", 1, 31), -ENOENT);
+	/* put_if with expect 0 treats a tombstone as absent */
+	assert_int_equal(rkv_table_put_if_owner(t, "a", 1, "c", 1, 29, 30), -ECANCELED);
+	/* a newer write brings the key back */
+	assert_int_equal(lww(t, "a", "back", 31, 0, &held), 0);
+	assert_int_equal(get3(t, "a", buf, &vlen, &ver), 0);
+	assert_int_equal(ver, 31);
+	assert_memory_equal(buf, "back", 4);
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 1);
+	assert_int_equal(s.tombstones, 0);
+
+	/* a delete that arrives before the write it supersedes (key never seen) */
+	assert_int_equal(lww(t, "b", NULL, 50, 1, &held), 0);
+	assert_int_equal(held, 50);
+	assert_int_equal(lww(t, "b", "early", 40, 0, &held), -EALREADY);
+	assert_int_equal(held, 50);
+	assert_int_equal(get3(t, "b", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 50);
+	/* a plain put over a tombstone replaces it unconditionally (not last-writer-wins) */
+	assert_int_equal(rkv_table_put_if_owner(t, "b", 1, "cas", 3, 60, 0), 0);
+	assert_int_equal(get3(t, "b", buf, &vlen, &ver), 0);
+	assert_int_equal(ver, 60);
+	/* a plain delete leaves nothing held */
+	assert_int_equal(rkv_table_delete_owner(t, "b", 1, 61), 0);
+	assert_int_equal(get3(t, "b", buf, &vlen, &ver), -ENOENT);
+	assert_int_equal(ver, 0);
+	assert_int_equal(lww(t, "b", "any", 1, 0, &held), 0);
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, 2);
+	assert_int_equal(s.tombstones, 0);
+	rkv_table_destroy(t);
+}
+
+/* Tombstones survive compaction inside their grace period and are dropped after it. */
+static void test_tombstone_grace(void **state)
+{
+	(void)state;
+	const uint64_t t0 = 1700000000000ull, grace = 60000;
+	struct rkv_table_config c = { .mem_bytes = 1 << 20, .expected_keys = 4096,
+				      .segment_bytes = 64 << 10, .compress_min = UINT32_MAX,
+				      .tombstone_grace_ms = grace };
+	int err;
+	struct rkv_table *t = rkv_table_create(&c, &err);
+	assert_non_null(t);
+	char k[32], buf[64], val[200];
+	uint32_t vlen;
+	uint64_t ver, held;
+	memset(val, 'v', sizeof(val));
+	val[sizeof(val) - 1] = 0;
+	enum { N = 500 };
+	/* N tombstones stamped at t0 (some keys written first, some never seen) */
+	for (unsigned i = 0; i < N; i++) {
+		mkkey(k, i);
+		if (i & 1)
+			assert_int_equal(lww(t, k, "x", rkv_stamp_make(t0 - 1000, 0, 1), 0, NULL), 0);
+		assert_int_equal(lww(t, k, NULL, rkv_stamp_make(t0, 0, 1), 1, &held), 0);
+	}
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.tombstones, N);
+	assert_int_equal(s.keys, 0);
+	/* churn other keys through many compactions with the clock inside the grace period */
+	rkv_table_set_now_owner(t, t0 + grace - 1);
+	uint64_t v = rkv_stamp_make(t0 + 1, 0, 2);
+	for (unsigned n = 0; n < 40000; n++) {
+		mkkey(k, 100000 + n % 64);
+		assert_int_equal(lww(t, k, val, v++, 0, NULL), 0);
+	}
+	rkv_table_get_stats(t, &s);
+	uint64_t comp = s.compactions;
+	assert_true(comp > 50);
+	assert_int_equal(s.tombstones, N);
+	assert_int_equal(s.tombstones_dropped, 0);
+	for (unsigned i = 0; i < N; i++) {
+		mkkey(k, i);
+		assert_int_equal(get3(t, k, buf, &vlen, &ver), -ENOENT);
+		assert_int_equal(ver, rkv_stamp_make(t0, 0, 1));
+		/* the late older write is still refused */
+		assert_int_equal(lww(t, k, "late", rkv_stamp_make(t0 - 1, 0, 1), 0, NULL), -EALREADY);
+	}
+	/* past the grace period: compaction drops them; older writes then apply (the grace
+	 * period is the promise, nothing beyond it) */
+	rkv_table_set_now_owner(t, t0 + grace);
+	for (unsigned n = 0; n < 40000; n++) {
+		mkkey(k, 100000 + n % 64);
+		assert_int_equal(lww(t, k, val, v++, 0, NULL), 0);
+	}
+	int more = 1;
+	for (int r = 0; more && r < 100000; r++)
+		rkv_table_compact_owner(t, 1 << 20, &more);
+	rkv_table_get_stats(t, &s);
+	assert_true(s.tombstones_dropped > 0);
+	assert_int_equal(s.tombstones + s.tombstones_dropped, N);
+	unsigned gone = 0;
+	for (unsigned i = 0; i < N; i++) {
+		mkkey(k, i);
+		int rc = get3(t, k, buf, &vlen, &ver);
+		assert_int_equal(rc, -ENOENT);
+		if (ver == 0) {
+			gone++;
+			assert_int_equal(lww(t, k, "late", rkv_stamp_make(t0 - 1, 0, 1), 0, NULL), 0);
+		} else {
+			assert_int_equal(ver, rkv_stamp_make(t0, 0, 1));
+		}
+	}
+	assert_int_equal(gone, s.tombstones_dropped);
+	rkv_table_destroy(t);
+}
+
+
+/* The only main bucket in use of a table holding one key. */
+static struct rkv_bucket *only_bucket(struct rkv_table *t)
+{
+	struct rkv_bucket *hit = NULL;
+	for (uint64_t i = 0; i < t->nbuckets; i++)
+		for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++)
+			if (t->bk[i].slot[j]) {
+				assert_null(hit == &t->bk[i] ? NULL : hit);
+				hit = &t->bk[i];
+			}
+	assert_non_null(hit);
+	return hit;
+}
+
+/* Issue 9 item 7: a reader that loaded a bucket's version, stalled while the owner wrote
+ * 2^31 times to that chain, then re-checked, must see a different version (with a 32-bit
+ * seqlock it saw the same one and accepted what it had read). The 2^31 - 1 writes are
+ * fast-forwarded by adding their version steps; the last one is a real write. */
+static void test_seqlock_no_wrap(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(8 << 20, 100, 0, 0, 0);
+	assert_int_equal(rkv_table_put_owner(t, "k", 1, "v1", 2, 1), 0);
+	struct rkv_bucket *head = only_bucket(t);
+	uint64_t seen = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);   /* the reader */
+	assert_int_equal(seen & 1, 0);
+	head->version = seen + (1ull << 32) - 2;   /* 2^31 - 1 writes later (2 per write) */
+	assert_int_equal(rkv_table_put_owner(t, "k", 1, "v2", 2, 2), 0);
+	uint64_t now = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+	assert_int_equal(now & 1, 0);
+	assert_int_not_equal(now, seen);           /* the reader's re-check fails: it retries */
+	char buf[8];
+	uint32_t vlen;
+	uint64_t ver;
+	assert_int_equal(rkv_table_get(t, "k", 1, buf, sizeof(buf), &vlen, &ver), 0);
+	assert_int_equal(ver, 2);
+	rkv_table_destroy(t);
+}
+
+/* Readers other than the owner verify each record's checksum: a record whose bytes differ
+ * from what was written (here: one value byte flipped under a stable version, as a stray
+ * write or a torn read the seqlock missed would leave them) is never returned as a value. */
+static void test_reader_checksum(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(8 << 20, 100, 0, UINT32_MAX, 1);
+	struct rkv_table *rd = rkv_table_open_reader(t);
+	struct rkv_table_layout l;
+	assert_int_equal(rkv_table_layout(t, &l), 0);
+	void *ib = mmap(NULL, l.index_bytes, PROT_READ, MAP_SHARED, l.index_fd, 0);
+	void *lb = mmap(NULL, l.log_bytes, PROT_READ, MAP_SHARED, l.log_fd, 0);
+	assert_true(ib != MAP_FAILED && lb != MAP_FAILED);
+	struct rkv_table *view = rkv_table_open_view(&l, ib, lb);
+	assert_non_null(rd);
+	assert_non_null(view);
+	const char *val = "0123456789abcdef0123456789abcdef";
+	assert_int_equal(rkv_table_put_owner(t, "ck", 2, val, 32, 5), 0);
+	struct rkv_bucket *head = only_bucket(t);
+	uint64_t addr = 0;
+	for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++)
+		if (head->slot[j])
+			addr = head->slot[j] & RKV_SLOT_ADDR_MASK;
+	uint64_t *w = (uint64_t *)(t->log.region.base + addr + rkv_rec_voff(2) + 8);
+	uint64_t orig = __atomic_load_n(w, __ATOMIC_RELAXED);
+	char buf[64];
+	uint32_t vlen;
+	uint64_t ver;
+	const struct rkv_table *readers[2] = { rd, view };
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0: intact, every reader returns it; pass 1: one byte flipped */
+		if (pass)
+			__atomic_store_n(w, orig ^ 0x100, __ATOMIC_RELEASE);
+		for (int i = 0; i < 2; i++) {
+			memset(buf, 0, sizeof(buf));
+			int rc = rkv_table_get(readers[i], "ck", 2, buf, sizeof(buf), &vlen, &ver);
+			struct rkv_get_req q = { .key = "ck", .klen = 2, .buf = buf, .cap = sizeof(buf) };
+			rkv_table_get_burst(readers[i], &q, 1);
+			if (!pass) {
+				assert_int_equal(rc, 0);
+				assert_int_equal(q.status, 0);
+				assert_memory_equal(buf, val, 32);
+			} else {
+				assert_int_equal(rc, -EAGAIN);
+				assert_int_equal(q.status, -EAGAIN);
+			}
+		}
+	}
+	struct rkv_table_stats st;
+	rkv_table_get_stats(rd, &st);
+	assert_true(st.read_retries > 0);
+	__atomic_store_n(w, orig, __ATOMIC_RELEASE);
+	assert_int_equal(rkv_table_get(view, "ck", 2, buf, sizeof(buf), &vlen, &ver), 0);
+	rkv_table_destroy(view);
+	rkv_table_destroy(rd);
+	munmap(ib, l.index_bytes);
+	munmap(lb, l.log_bytes);
+	rkv_table_destroy(t);
 }
 
 static void test_enospc_and_compaction(void **state)
@@ -454,6 +754,10 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_conditional),
+		cmocka_unit_test(test_lww),
+		cmocka_unit_test(test_tombstone_grace),
+		cmocka_unit_test(test_seqlock_no_wrap),
+		cmocka_unit_test(test_reader_checksum),
 		cmocka_unit_test(test_enospc_and_compaction),
 		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_burst_equals_single),
