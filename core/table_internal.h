@@ -1,7 +1,9 @@
 /* core/table_internal.h — the layout behind core/table.h, for core/table.c and its tests only.
  *
- * Index = nbuckets main buckets (power of two, chosen by the hash's low bits) followed by
- * noverflow overflow buckets, all in one region reserved at create time. A bucket is one
+ * Index region = a 256-byte header (struct rkv_index_hdr: the table's hash secret, so views
+ * in other processes index keys the same way) then nbuckets main buckets (power of two,
+ * chosen by the low bits of the table's keyed hash, core/hash.h) followed by noverflow
+ * overflow buckets, all reserved at create time. A bucket is one
  * cache line: a 64-bit seqlock version and 7 slots of (16-bit tag << 48 | 48-bit log offset);
  * a slot of 0 is empty (tags are never 0). The last slot may instead hold a link to the next
  * bucket of the chain: tag 0 and overflow bucket number + 1 (nonzero, so not empty; tag 0, so
@@ -28,7 +30,13 @@
 #define RKV_SLOT_TAG_SHIFT 48
 #define RKV_SLOT_ADDR_MASK ((1ull << RKV_SLOT_TAG_SHIFT) - 1)
 #define RKV_TABLE_MAGIC    0x544b5652u   /* "RVKT" */
-#define RKV_TABLE_LAYOUT_VERSION 2u
+#define RKV_TABLE_LAYOUT_VERSION 3u
+#define RKV_INDEX_HDR_BYTES 256u
+/* Longest chain in buckets (main + overflow): an insert that would make one longer fails
+ * (-ENOSPC, counted), and readers never walk further. With the keyed bucket index a chain
+ * this long (~6 x 128 keys on one bucket, 100x the designed load) comes only from a table
+ * holding far more keys than its expected_keys. */
+#define RKV_CHAIN_MAX      128u
 
 struct rkv_bucket {
 	uint64_t version;                  /* main buckets: odd while the owner edits the chain */
@@ -36,6 +44,14 @@ struct rkv_bucket {
 } __attribute__((aligned(64)));
 static_assert(sizeof(struct rkv_bucket) == 64, "a bucket is one cache line");
 static_assert(sizeof(((struct rkv_bucket *)0)->version) == 8, "the seqlock cannot wrap");
+
+struct rkv_index_hdr {
+	uint32_t magic, layout_version;
+	uint64_t nbuckets, noverflow;
+	uint8_t pad[64 - 24];
+	uint8_t secret[RKV_HASH_SECRET_BYTES];     /* rkv_hash_keyed's secret */
+};
+static_assert(sizeof(struct rkv_index_hdr) == RKV_INDEX_HDR_BYTES, "index header size");
 
 /* A slot value that links to overflow bucket number n - 1 (n >= 1). */
 static inline bool rkv_slot_is_link(uint64_t s)
@@ -50,6 +66,7 @@ struct rkv_table_rstats {
 
 struct rkv_table {
 	/* read side: immutable after create/open, shared by every reader of this handle */
+	uint8_t secret[RKV_HASH_SECRET_BYTES] __attribute__((aligned(64)));  /* keyed hash */
 	struct rkv_bucket *bk;       /* main buckets, then overflow */
 	uint64_t mask;               /* nbuckets - 1 */
 	uint64_t nbuckets, noverflow;
@@ -66,6 +83,13 @@ struct rkv_table {
 	struct rkv_compressor comp;
 	int has_comp;
 	uint64_t ovf_used;           /* overflow buckets ever carved (the high-water mark) */
+	uint64_t ovf_free;           /* free list of emptied overflow buckets (number + 1; the
+				      * link is in each one's version word), 0: empty */
+	uint64_t ovf_inuse;          /* overflow buckets linked into chains */
+	uint64_t chain_full;         /* inserts refused: their chain is RKV_CHAIN_MAX long */
+	uint64_t live_limit;         /* live bytes beyond which writes that grow them fail */
+	uint64_t busy;               /* writes refused with -EBUSY (compaction bound spent) */
+	uint64_t compact_work;       /* record bytes compaction examined, all time */
 	uint64_t keys;               /* live records in the index */
 	uint64_t tombs;              /* tombstones in the index (last-writer-wins deletes) */
 	uint64_t tombs_dropped;      /* tombstones dropped by compaction (also: slots emptied) */
