@@ -366,6 +366,8 @@ int main(int argc, char **argv)
 		}
 		if (shm_server_set_stats)
 			shm_server_set_stats(n->shm, shm_stats, n);
+		if (n->cl.on)   /* shared-memory requests are coordinated like UDP ones */
+			shm_server_set_submit(n->shm, cluster_shm_submit, n);
 	}
 	print_banner(n);
 

@@ -64,6 +64,7 @@ struct wcur {
 	_Alignas(64) struct rkv_spsc req;   /* consumer side of the request ring */
 	struct rkv_spsc rsp;                /* producer side of the response ring */
 	int poisoned;                       /* ring indices were impossible: ignore until reclaim */
+	uint32_t pending;                   /* response slots promised to submitted requests */
 };
 
 struct chan {
@@ -73,6 +74,7 @@ struct chan {
 	uint8_t *base;
 	int memfd, sock;
 	uint64_t dead_epoch;      /* reclaimable once every worker has passed this epoch */
+	uint32_t id;              /* the client id of this use of the slot (written before LIVE) */
 	struct wcur *cur;         /* nworkers cursors */
 };
 
@@ -97,6 +99,8 @@ struct shm_server {
 	struct wseen *seen;       /* nworkers */
 	uint8_t **scratch;        /* per worker: g.data_max bytes */
 	struct wwarm *warm;       /* per worker */
+	shm_submit_fn submit;     /* cluster: key requests go to the node's coordinator */
+	void *submit_arg;
 	shm_stats_fn stats_fn;
 	void *stats_arg;
 	_Alignas(64) _Atomic uint64_t epoch;
@@ -178,7 +182,9 @@ static int reply_short(struct rkv_spsc *r, uint32_t *rfree, uint8_t op, uint8_t 
 /* Is this request header one an honest client could have written? */
 static int req_valid(const struct rkv_shm_req *q, uint32_t max_value)
 {
-	if (q->flags)
+	/* flags: the consistency level in the low byte (core/shm_proto.h), nothing else */
+	if ((q->flags & 0xff00u) || (q->flags & 0xffu) >= RKV_CL_MAX_ ||
+	    (q->op == RKV_OP_STATS && q->flags))
 		return 0;
 	switch (q->op) {
 	case RKV_OP_GET:
@@ -268,9 +274,96 @@ static void shm_done(void *arg, struct exec_req *r)
  * meanwhile, and the table must checksum and store the bytes it was given. hash: the key's
  * hash when the warm pass computed it for the same bytes, else 0. Returns 0, or -ENOBUFS
  * when its reply does not fit now (nothing executed then). */
-static int execute(struct shm_server *s, unsigned w, struct wcur *k, uint32_t *rfree,
-		   const struct rkv_shm_req *q, const uint8_t *src, uint64_t hash,
-		   struct exec_ctx *x, struct shm_counters *c)
+/* Cluster mode: hand a checked key request to the node's coordinator (submit copies key and
+ * value), promising its reply the slots it may take (plus room for a wrap PAD), so that the
+ * answer, written later by shm_server_complete(), always fits. Returns 0 or -ENOBUFS. */
+static int submit(struct shm_server *s, unsigned w, struct chan *ch, struct wcur *k,
+		  uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *key,
+		  const uint8_t *val, uint64_t hash)
+{
+	uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
+	uint32_t u = q->op == RKV_OP_GET ? rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap) : 1;
+	uint32_t slack = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + s->g.max_value);
+	struct exec_req r;
+
+	if ((uint64_t)*rfree < (uint64_t)u + slack)
+		return -ENOBUFS;
+	memset(&r, 0, sizeof r);
+	r.hash = hash;
+	r.req_id = q->req_id;
+	r.op = q->op;
+	r.key = key;
+	r.klen = q->klen;
+	r.cap = cap;
+	if (q->op == RKV_OP_PUT || q->op == RKV_OP_CAS) {
+		r.val = val;
+		r.vlen = q->vlen;
+	}
+	r.stamp = q->expect;                 /* CAS: expected version; PUT/DEL: client stamp */
+	r.consistency = (uint8_t)q->flags;
+	r.route.kind = ROUTE_SHM;
+	r.route.worker = (uint16_t)w;
+	r.route.slot = (uint32_t)(ch - s->chans);
+	r.route.ip = ch->id;                 /* this use of the slot */
+	r.route.rxq = (uint16_t)u;           /* slots promised */
+	k->pending += u;                     /* before: the answer may come at once */
+	if (s->submit(s->submit_arg, w, &r)) {
+		k->pending -= u;
+		return -ENOBUFS;
+	}
+	/* The coordinator may have answered already (shm_server_complete): look again. */
+	if (rkv_spsc_prod_space(&k->rsp, rfree))
+		*rfree = 0;
+	*rfree = *rfree > k->pending ? *rfree - k->pending : 0;
+	return 0;
+}
+
+void shm_server_complete(struct shm_server *s, unsigned w, const struct exec_req *r)
+{
+	uint32_t i = r->route.slot, rfree, dlen = 0, vlen = 0;
+	struct chan *ch;
+	struct wcur *k;
+	uint8_t *p;
+
+	if (!s || w >= s->g.nworkers || i >= s->max_clients)
+		return;
+	ch = &s->chans[i];
+	/* Acquire: pairs with chan_accept's release of LIVE (and, through the epoch this worker
+	 * loaded in its last poll, with chan_drop: a channel dropped before that poll reads as
+	 * DEAD here; one dropped later cannot be unmapped before our next poll ends). */
+	if (atomic_load_explicit(&ch->state, memory_order_acquire) != CH_LIVE ||
+	    ch->id != r->route.ip)
+		return;                          /* the client is gone: nobody to answer */
+	k = &ch->cur[w];
+	k->pending -= k->pending < r->route.rxq ? k->pending : r->route.rxq;
+	if (k->poisoned || rkv_spsc_prod_space(&k->rsp, &rfree))
+		return;
+	if (r->op == RKV_OP_GET && r->status == RKV_S_OK) {
+		vlen = r->out_vlen;
+		dlen = vlen <= r->cap ? vlen : 0;    /* longer than the client's cap: found */
+	}
+	p = rsp_reserve(&k->rsp, rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen), &rfree);
+	if (!p)
+		return;                          /* cannot happen with the promise kept */
+	if (dlen)
+		memcpy(p + RKV_SHM_ENTRY_HDR, r->out_val, dlen);
+	rsp_commit(&k->rsp, p, &rfree, r->op, r->status, r->req_id,
+		   r->status == RKV_S_OK || r->status == RKV_S_VERSION_MISMATCH ? r->version : 0,
+		   vlen, dlen);
+	rkv_spsc_prod_publish(&k->rsp);
+}
+
+void shm_server_set_submit(struct shm_server *s, shm_submit_fn fn, void *arg)
+{
+	if (s) {
+		s->submit = fn;
+		s->submit_arg = arg;
+	}
+}
+
+static int execute(struct shm_server *s, unsigned w, struct chan *ch, struct wcur *k,
+		   uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *src,
+		   uint64_t hash, struct exec_ctx *x, struct shm_counters *c)
 {
 	uint8_t key[RKV_TABLE_KEY_MAX];
 	struct shm_call sc = { .k = k, .rfree = rfree, .c = c };
@@ -303,6 +396,8 @@ static int execute(struct shm_server *s, unsigned w, struct wcur *k, uint32_t *r
 		c->shm_wrong_worker++;
 		return 0;
 	}
+	if (s->submit)
+		return submit(s, w, ch, k, rfree, q, key, src + q->klen, hash);
 	memset(&r, 0, sizeof r);
 	r.hash = hash;
 	r.req_id = q->req_id;
@@ -332,9 +427,9 @@ static int execute(struct shm_server *s, unsigned w, struct wcur *k, uint32_t *r
 			r.val = s->scratch[w];
 			r.vlen = q->vlen;
 		}
-		if (q->op == RKV_OP_CAS)
-			r.stamp = q->expect;
+		r.stamp = q->expect;    /* CAS: expected version; PUT/DEL: the client's stamp */
 	}
+	r.consistency = (uint8_t)q->flags;
 	struct exec_ctx xc = *x;
 	xc.done = shm_done;
 	xc.arg = &sc;
@@ -427,6 +522,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		poison(ch, k, c);
 		return 0;
 	}
+	rfree = rfree > k->pending ? rfree - k->pending : 0; /* promised to coordinated requests */
 	s->warm[w].n = s->warm[w].next = 0;
 	if (avail > 1 && rfree > 1)
 		warm(s, w, x->table, k, avail);
@@ -463,7 +559,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		}
 		uint64_t h = q.klen ? warm_hash(&s->warm[w], off, slot + RKV_SHM_ENTRY_HDR, q.klen)
 				    : 0;
-		if (execute(s, w, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, h, x, c)) {
+		if (execute(s, w, ch, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, h, x, c)) {
 			c->shm_resp_full++;
 			break;
 		}
@@ -672,6 +768,7 @@ static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id
 		    rkv_spsc_attach(&k->rsp, rp, s->g.ring_slots, RKV_SHM_SLOT, 0))
 			goto err;
 		k->poisoned = 0;
+		k->pending = 0;
 	}
 	return 0;
 err:
@@ -698,6 +795,7 @@ static void chan_accept(struct shm_server *s)
 	}
 	if (chan_setup(s, &s->chans[i], fd, ++s->next_id))
 		return;
+	s->chans[i].id = s->next_id;
 	atomic_store_explicit(&s->chans[i].kill, 0, memory_order_relaxed); /* workers see LIVE after */
 	/* Pairs with the workers' acquire load of state: mapping and cursors before LIVE. */
 	atomic_store_explicit(&s->chans[i].state, CH_LIVE, memory_order_release);

@@ -58,6 +58,16 @@ unsigned shm_server_poll(struct shm_server *s, unsigned w, struct rkv_table *t,
 unsigned shm_server_poll_x(struct shm_server *s, unsigned w, struct exec_ctx *x,
 			   struct shm_counters *c);
 
+/* Cluster mode (set before the workers poll): key requests are not executed here but handed,
+ * checked and hashed, to fn (on worker w, inside shm_server_poll_x), which must copy key and
+ * value before it returns 0 (or refuse with nonzero: the request stays in the ring and is
+ * offered again). Its reply slots are promised at once; the answer comes through
+ * shm_server_complete(), on worker w, with r->route as submitted, and status, version,
+ * out_val/out_vlen (GET) set. A client gone meanwhile gets nothing (checked by route). */
+typedef int (*shm_submit_fn)(void *arg, unsigned w, const struct exec_req *r);
+void shm_server_set_submit(struct shm_server *s, shm_submit_fn fn, void *arg);
+void shm_server_complete(struct shm_server *s, unsigned w, const struct exec_req *r);
+
 /* Stop the control thread, unmap everything, remove the socket file. Workers must have
  * stopped polling. */
 void shm_server_stop(struct shm_server *s);
