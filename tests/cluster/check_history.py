@@ -79,6 +79,8 @@ def check(ops, weak=False, final=None, final_keys=0):
     for o in ops:
         keys.setdefault(o.key, []).append(o)
     final_seen = set()
+    # value -> key of the put that wrote it, to name a value read from the wrong key.
+    put_key = {o.val: o.key for o in ops if o.op == "put"}
     for key, kops in keys.items():
         puts = {}
         writes = []
@@ -117,7 +119,13 @@ def check(ops, weak=False, final=None, final_keys=0):
             if r.status == "ok":
                 pw = puts.get(r.val)
                 if pw is None:
-                    bad.append("%s: read %s = %s, a value no put wrote" % (r.line, key, r.val))
+                    other = put_key.get(r.val)
+                    if other is not None:
+                        bad.append("%s: read %s = %s @%d, a value written to another key, %s" % (
+                            r.line, key, r.val, r.ver, other))
+                    else:
+                        bad.append("%s: read %s = %s @%d, a value no put wrote" % (
+                            r.line, key, r.val, r.ver))
                     continue
                 w, st = pw
                 if w.inv > r.cmp:
@@ -186,6 +194,8 @@ F get hk0 c1-2 2000 2100 ok 1300 1
          "final read"),
         ("1 put hk1 c1-0 100 200 ok 1000 1\n1 del hk1 - 300 400 ok 1100 1\n"
          "2 get hk1 c1-0 500 600 ok 1000 1\n", "stale read"),
+        ("1 put hk1 c1-0 100 200 ok 1000 1\n1 put hk2 c1-1 100 200 ok 1001 1\n"
+         "2 get hk1 c1-1 500 600 ok 1000 1\n", "written to another key"),
     ]
     fails = 0
     v, _ = check(parse(good.splitlines(), "good"), final="F", final_keys=1)
