@@ -45,9 +45,10 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ    := $(APP_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ  := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-# dpdk-app/shm.c is the one server file with no DPDK inside: tests drive it in-process.
+# dpdk-app/shm.c and exec.c (the executor it shares with UDP) have no DPDK inside: tests drive
+# them in-process.
 ASAN_LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/asan/%.o) $(CLIENT_SRC:%.c=$(BUILD)/asan/%.o) \
-		$(IO_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/dpdk-app/shm.o
+		$(IO_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/dpdk-app/shm.o $(BUILD)/asan/dpdk-app/exec.o
 TSAN_LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/tsan/%.o)
 
 TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -159,11 +160,14 @@ run: deps
 
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 400
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC)
+# Sources a target needs beyond core/ (the shm server has no DPDK inside).
+FUZZ_EXTRA_fuzz_shm := dpdk-app/shm.c
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $$(FUZZ_EXTRA_$$*)
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 -O1 -g -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
+		-o $@ $< $(CORE_SRC) $(FUZZ_EXTRA_$*) $(LDLIBS_CORE)
 
 fuzz-build: $(FUZZERS)
 

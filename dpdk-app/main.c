@@ -33,6 +33,12 @@ int node_stopping(void)
 	return __atomic_load_n(&g_stop, __ATOMIC_RELAXED); /* pairs with on_signal's store */
 }
 
+void node_request_stop(void)
+{
+	/* A flag only: relaxed; pairs with node_stopping()'s load. */
+	__atomic_store_n(&g_stop, 1, __ATOMIC_RELAXED);
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -165,6 +171,7 @@ static int create_tables(struct node *n)
 	cfg.mem_bytes = n->opts.mem_bytes;
 	cfg.expected_keys = n->opts.mem_bytes / 256;
 	cfg.max_value = n->opts.max_value;
+	cfg.tombstone_grace_ms = n->opts.tombstone_grace_ms;
 	cfg.shared = n->opts.shm_path != NULL;
 	for (unsigned i = 0; i < n->nworkers; i++) {
 		n->tables[i] = rkv_table_create(&cfg, &err);
@@ -189,8 +196,10 @@ static int create_workers(struct node *n)
 				 RTE_CACHE_LINE_SIZE);
 	if (!n->workers)
 		return -ENOMEM;
-	/* Worker 0 is the main lcore, the others follow in lcore order. */
-	rc = worker_init(n, &n->workers[i++], rte_get_main_lcore(), rte_get_main_lcore());
+	/* Worker 0 is the main lcore, the others follow in lcore order. Worker ids (= queue and
+	 * partition indexes) are 0..n-1 whatever the lcore numbers are (-l 1, -l 3-4). */
+	rc = worker_init(n, &n->workers[i], i, rte_get_main_lcore());
+	i++;
 	if (rc)
 		return rc;
 	RTE_LCORE_FOREACH_WORKER(lc) {
@@ -221,6 +230,7 @@ static void teardown(struct node *n)
 		n->shm = NULL;
 	}
 	port_close(n);
+	cluster_fini(n);
 	if (n->workers) {
 		for (unsigned i = 0; i < n->nworkers; i++) {
 			worker_fini(&n->workers[i]);
@@ -237,10 +247,7 @@ static void teardown(struct node *n)
 		free(n->tables);
 		n->tables = NULL;
 	}
-	if (n->ring) {
-		rkv_ring_free(n->ring);
-		n->ring = NULL;
-	}
+
 	rte_mempool_free(n->msgpool);
 	rte_mempool_free(n->pktpool);
 	n->msgpool = n->pktpool = NULL;
@@ -259,7 +266,9 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		static const char *const ours[] = { "--ip", "--port", "--shm", "--mem",
-			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval" };
+			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval",
+			"--seeds", "--weight", "--replicas", "--phi", "--tombstone-grace",
+			"--hint-window" };
 		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&
 			    (argv[i][strlen(ours[k])] == '\0' || argv[i][strlen(ours[k])] == '=')) {
@@ -305,9 +314,17 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 2;
 	}
-	if (((unsigned)n->opts.node_id + 1) * n->nworkers > RKV_CLOCK_ID_LIMIT) {
-		fprintf(stderr, "ringkvd: --node-id %u with %u workers: clock ids would pass %u\n",
-			n->opts.node_id, n->nworkers, RKV_CLOCK_ID_LIMIT);
+	/* Clock ids node_id * 16 + worker never collide between nodes: a cluster member has at
+	 * most 16 workers. A cluster of one may have more (its ids only need to be distinct). */
+	if ((n->opts.n_seeds && n->nworkers > RKVD_MAX_CLUSTER_WORKERS) ||
+	    (unsigned)n->opts.node_id * RKVD_MAX_CLUSTER_WORKERS + n->nworkers > RKV_CLOCK_ID_LIMIT) {
+		fprintf(stderr, "ringkvd: %u workers: a cluster member has at most %u (clock ids "
+			"are node-id * 16 + worker)\n", n->nworkers, RKVD_MAX_CLUSTER_WORKERS);
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (n->opts.n_seeds && !n->opts.ip) {
+		fprintf(stderr, "ringkvd: --seeds needs --ip (members talk over the DPDK port)\n");
 		rte_eal_cleanup();
 		return 2;
 	}
@@ -321,18 +338,13 @@ int main(int argc, char **argv)
 	}
 
 	int exit_code = 1;
-	/* The ring of a one-node cluster: this node owns every key (N = 1). */
-	struct rkv_ring_member self = { .id = n->opts.node_id, .weight = 1 };
-	n->self_id = self.id;
-	n->replicas = 1;
-	rc = rkv_ring_build(&self, 1, 0, &n->ring);
-	if (!rc) {
-		rc = create_tables(n);
-		if (rc == -EINVAL)
-			exit_code = 2; /* options the table rejects (--mem vs --max-value): bad usage */
-	}
+	rc = create_tables(n);
+	if (rc == -EINVAL)
+		exit_code = 2; /* options the table rejects (--mem vs --max-value): bad usage */
 	if (!rc)
 		rc = create_workers(n);
+	if (!rc)
+		rc = cluster_init(n); /* a cluster of one (N = 1) without --seeds */
 	if (rc) {
 		fprintf(stderr, "ringkvd: start-up failed: %s\n", strerror(-rc));
 		goto out;
@@ -345,6 +357,9 @@ int main(int argc, char **argv)
 			.tables = n->tables,
 			.max_value = n->opts.max_value,
 			.max_clients = 0,
+			.sock_mode = n->opts.shm_mode,
+			.has_group = n->opts.shm_has_group,
+			.group = n->opts.shm_group,
 		};
 		int err = 0;
 		n->shm = shm_server_start(n->opts.shm_path, &sc, &err);
@@ -354,6 +369,8 @@ int main(int argc, char **argv)
 		}
 		if (shm_server_set_stats)
 			shm_server_set_stats(n->shm, shm_stats, n);
+		if (n->cl.on)   /* shared-memory requests are coordinated like UDP ones */
+			shm_server_set_submit(n->shm, cluster_shm_submit, n);
 	}
 	print_banner(n);
 

@@ -6,9 +6,9 @@
  * rkv_hash_partition(h, nworkers), owned by one worker. Pure functions of constant node
  * state: no locks, no allocation, callable from any worker.
  *
- * For now the ring has one member, this node (main.c builds it), and N = 1: every key is
- * local, but the lookup is the real one, so adding members and replicas changes data, not
- * this code. */
+ * The ring is the worker's current view (cluster.h). A cluster of one (no --seeds) has one
+ * member, this node, and N = 1: every key is local and executed at once; in a cluster, client
+ * requests are coordinated (cluster.c) and only replica ops reach route_worker(). */
 #ifndef RKVD_ROUTE_H
 #define RKVD_ROUTE_H
 
@@ -18,14 +18,14 @@
 #include "node.h"
 #include "ring.h"
 
-/* Nonzero if this node is on the preference list of the key with hash h. */
-static inline int route_local(const struct node *n, uint64_t h)
+/* Nonzero if this node is on the preference list of the key with hash h in ring. */
+static inline int route_local(const struct node *n, const struct rkv_ring *ring, uint64_t h)
 {
 	uint64_t ids[RKV_RING_MAX_N];
-	size_t k = rkv_ring_preference_list(n->ring, h, n->replicas, ids);
+	size_t k = ring ? rkv_ring_preference_list(ring, h, n->replicas, ids) : 0;
 
 	for (size_t i = 0; i < k; i++)
-		if (ids[i] == n->self_id)
+		if (ids[i] == n->opts.node_id)
 			return 1;
 	return 0;
 }

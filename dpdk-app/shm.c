@@ -17,11 +17,24 @@
  * channel with impossible indices is dropped; each entry header is copied out once and checked
  * (op, lengths, extent within what the ring holds and before the wrap) before its key and value
  * are copied out; a bad entry is counted (shm_malformed) and answered RKV_S_MALFORMED. Every
- * poll does bounded work: at most SHM_BURST entries per channel. The channel memfd is sealed
- * against shrinking (a client cannot make the server fault), and the table fds a client gets
- * are read-only descriptions of the table memfds (mode 0400: see reopen_ro()).
+ * poll does bounded work: at most SHM_BURST entries per channel, and STATS (64 KiB of text)
+ * at most SHM_STATS_BURST at once per client and worker, then 100/s. The channel memfd is
+ * sealed against shrinking (a client cannot make the server fault), and the table fds a
+ * client gets are read-only descriptions of the table memfds (mode 0400: see reopen_ro()),
+ * which are sealed against every new writable mapping (F_SEAL_FUTURE_WRITE, seal_tables()).
  *
- * This file includes no DPDK header, so tests compile it directly. */
+ * Who connects (control thread): the socket file's mode/group (--shm-mode, --shm-group;
+ * default 0600) and the same rule on each peer's SO_PEERCRED/SO_PEERGROUPS at accept; one uid
+ * holds at most max_per_uid channels (default 3/4 of the slots, so one local user cannot take
+ * every slot). Refusals close the socket before any hello and are counted (shm_ctl_stats).
+ *
+ * Execution: a checked entry becomes a struct exec_req (key copied out, hashed once: the warm
+ * pass's hash is reused when the key bytes are still the same) and runs through the node's one
+ * executor (dpdk-app/exec.c), which stamps, maps errors and counts exactly as for UDP; its
+ * done() callback (shm_done) writes the response entry. A write's response slot is reserved
+ * before it runs, so nothing is executed without room for its answer.
+ *
+ * This file includes no DPDK header, so tests compile it (with exec.c) directly. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -33,12 +46,14 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "exec.h"
 #include "shm.h"
 #include "shm_proto.h"
 #include "hash.h"
@@ -48,6 +63,13 @@
 #define SHM_MAX_CLIENTS    64u
 #define SHM_TICK_MS        20     /* control thread: kill flags and reclamation */
 #define SHM_IDLE_MS        50     /* control thread: nothing to reclaim */
+#define SHM_STATS_BURST    8u     /* STATS requests a client may send at once, per worker */
+#define SHM_STATS_EVERY_MS 10u    /* then one more every this many ms (100 per second) */
+#define SHM_SOCK_MODE      0600u  /* default socket file mode: the server's uid (and root) */
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1 */
+#endif
 
 enum chan_state { CH_FREE = 0, CH_LIVE = 1, CH_DEAD = 2 };
 
@@ -57,6 +79,9 @@ struct wcur {
 	_Alignas(64) struct rkv_spsc req;   /* consumer side of the request ring */
 	struct rkv_spsc rsp;                /* producer side of the response ring */
 	int poisoned;                       /* ring indices were impossible: ignore until reclaim */
+	uint32_t pending;                   /* response slots promised to submitted requests */
+	uint32_t stats_tokens;              /* STATS rate limit (token bucket, see execute()) */
+	uint64_t stats_ms;                  /* when the bucket was last refilled */
 };
 
 struct chan {
@@ -65,13 +90,17 @@ struct chan {
 	/* Control-thread private: */
 	uint8_t *base;
 	int memfd, sock;
+	unsigned uid;             /* peer's uid (SO_PEERCRED): per-uid channel cap */
 	uint64_t dead_epoch;      /* reclaimable once every worker has passed this epoch */
+	uint32_t id;              /* the client id of this use of the slot (written before LIVE) */
 	struct wcur *cur;         /* nworkers cursors */
 };
 
 /* Worker w's staging for the cache-warming pass over a burst (see warm()). */
 struct wwarm {
 	_Alignas(64) struct rkv_get_req q[SHM_BURST];
+	uint32_t off[SHM_BURST];         /* entry's offset in the ring from the burst's start */
+	unsigned n, next;                /* entries warmed; the next one serve() may match */
 	uint8_t key[SHM_BURST][RKV_TABLE_KEY_MAX];
 };
 
@@ -88,6 +117,8 @@ struct shm_server {
 	struct wseen *seen;       /* nworkers */
 	uint8_t **scratch;        /* per worker: g.data_max bytes */
 	struct wwarm *warm;       /* per worker */
+	shm_submit_fn submit;     /* cluster: key requests go to the node's coordinator */
+	void *submit_arg;
 	shm_stats_fn stats_fn;
 	void *stats_arg;
 	_Alignas(64) _Atomic uint64_t epoch;
@@ -99,6 +130,10 @@ struct shm_server {
 	struct pollfd *pfd;
 	unsigned *pmap;
 	uint32_t next_id;
+	uint64_t boot_gen;        /* random, non-zero, per start: in every hello and channel */
+	unsigned sock_mode, sock_gid, owner, max_per_uid;
+	/* Relaxed counters: the control thread writes, shm_server_ctl_stats() reads. */
+	_Atomic uint64_t n_accepted, n_refused_cred, n_refused_full, n_refused_uid;
 	struct rkv_shm_hello hello;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev;
@@ -106,20 +141,6 @@ struct shm_server {
 };
 
 /* ---- worker side ------------------------------------------------------------------------- */
-
-static uint8_t status_of(int err)
-{
-	switch (err) {
-	case 0:           return RKV_S_OK;
-	case -ENOENT:     return RKV_S_NOT_FOUND;
-	case -ECANCELED:  return RKV_S_VERSION_MISMATCH;
-	case -E2BIG:      return RKV_S_TOO_BIG;
-	case -EINVAL:     return RKV_S_INVALID;
-	case -ENOSPC:     return RKV_S_NO_SPACE;
-	case -EAGAIN:     return RKV_S_BUSY;
-	default:          return RKV_S_INTERNAL;
-	}
-}
 
 /* A ring index was impossible: stop serving the channel on this worker and ask the control
  * thread to drop the client. */
@@ -183,7 +204,9 @@ static int reply_short(struct rkv_spsc *r, uint32_t *rfree, uint8_t op, uint8_t 
 /* Is this request header one an honest client could have written? */
 static int req_valid(const struct rkv_shm_req *q, uint32_t max_value)
 {
-	if (q->flags)
+	/* flags: the consistency level in the low byte (core/shm_proto.h), nothing else */
+	if ((q->flags & 0xff00u) || (q->flags & 0xffu) >= RKV_CL_MAX_ ||
+	    (q->op == RKV_OP_STATS && q->flags))
 		return 0;
 	switch (q->op) {
 	case RKV_OP_GET:
@@ -224,64 +247,175 @@ static size_t stats_text(struct shm_server *s, unsigned w, const struct shm_coun
 	return n;
 }
 
-/* GET: copy the value straight into the response ring when the contiguous room there can take
- * the largest answer, else through the worker's scratch buffer. Returns 0 or -ENOBUFS (ring
- * full: the request stays for the next poll; a GET can be re-run). */
-static int do_get(struct shm_server *s, unsigned w, struct rkv_table *t, struct wcur *k,
+/* One shared-memory request handed to the executor: where its reply goes in the response
+ * ring (reserved before it runs, so a write is never executed without room for its answer). */
+struct shm_call {
+	struct wcur *k;
+	uint32_t *rfree;
+	uint8_t *p;                  /* the reply's first slot, or NULL: reserve after (GET) */
+	struct shm_counters *c;
+	int full;                    /* the reply did not fit after all (GET only; not run) */
+};
+
+/* The executor's done(): write the reply entry for r (ROUTE_SHM, on this worker). */
+static void shm_done(void *arg, struct exec_req *r)
+{
+	struct shm_call *sc = arg;
+	uint32_t dlen = 0, vlen = 0;
+	uint64_t ver = r->status == RKV_S_OK || r->status == RKV_S_VERSION_MISMATCH
+		? r->version : 0;
+	uint8_t *p = sc->p;
+
+	if (r->op == RKV_OP_GET && r->status == RKV_S_OK) {
+		vlen = r->out_vlen;
+		dlen = r->rc == 0 ? vlen : 0;        /* -ENOBUFS: found, longer than the cap */
+	}
+	if (!p) {
+		/* The value went to scratch: reserve what it takes now. Nothing changed, so a
+		 * full ring only means the GET is run again at the next poll. */
+		p = rsp_reserve(&sc->k->rsp, rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen),
+				sc->rfree);
+		if (!p) {
+			sc->full = 1;
+			return;
+		}
+		if (dlen)
+			memcpy(p + RKV_SHM_ENTRY_HDR, r->out_val, dlen);
+	}
+	if (r->status == RKV_S_OK)
+		sc->c->shm_hits += r->op == RKV_OP_GET;
+	else if (r->status == RKV_S_NOT_FOUND)
+		sc->c->shm_misses++;
+	else if (r->status != RKV_S_VERSION_MISMATCH)
+		sc->c->shm_errors++;
+	rsp_commit(&sc->k->rsp, p, sc->rfree, r->op, r->status, r->req_id, ver, vlen, dlen);
+}
+
+/* Execute one validated request whose key and value start at src (in the ring), through the
+ * node's executor. The key (and value) are copied out first: the client may rewrite the ring
+ * meanwhile, and the table must checksum and store the bytes it was given. hash: the key's
+ * hash when the warm pass computed it for the same bytes, else 0. Returns 0, or -ENOBUFS
+ * when its reply does not fit now (nothing executed then). */
+/* Cluster mode: hand a checked key request to the node's coordinator (submit copies key and
+ * value), promising its reply the slots it may take (plus room for a wrap PAD), so that the
+ * answer, written later by shm_server_complete(), always fits. Returns 0 or -ENOBUFS. */
+static int submit(struct shm_server *s, unsigned w, struct chan *ch, struct wcur *k,
 		  uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *key,
-		  struct shm_counters *c)
+		  const uint8_t *val, uint64_t hash)
 {
 	uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
-	uint32_t need = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap);
-	uint32_t vlen = 0, dlen;
-	uint64_t ver = 0;
-	uint8_t *p, *dst;
-	int e;
+	uint32_t u = q->op == RKV_OP_GET ? rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap) : 1;
+	uint32_t slack = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + s->g.max_value);
+	struct exec_req r;
 
-	if (need <= rkv_spsc_contig(&k->rsp) && need <= *rfree) {
-		p = rkv_spsc_slot(&k->rsp, 0);
-		dst = p + RKV_SHM_ENTRY_HDR;
-	} else {
-		p = NULL;
-		dst = s->scratch[w];
+	if ((uint64_t)*rfree < (uint64_t)u + slack)
+		return -ENOBUFS;
+	memset(&r, 0, sizeof r);
+	r.hash = hash;
+	r.req_id = q->req_id;
+	r.op = q->op;
+	r.key = key;
+	r.klen = q->klen;
+	r.cap = cap;
+	if (q->op == RKV_OP_PUT || q->op == RKV_OP_CAS) {
+		r.val = val;
+		r.vlen = q->vlen;
 	}
-	e = rkv_table_get(t, key, q->klen, dst, cap, &vlen, &ver);
-	if (e == 0 && vlen > cap)
-		e = -EIO;                    /* a table bug; never copy past cap */
-	dlen = e == 0 ? vlen : 0;
-	if (e == -ENOBUFS)
-		e = 0;                       /* found; too long for the client: dlen 0 says so */
-	if (!p) {
-		p = rsp_reserve(&k->rsp, rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen), rfree);
-		if (!p)
-			return -ENOBUFS;
-		if (dlen)
-			memcpy(p + RKV_SHM_ENTRY_HDR, dst, dlen);
+	r.stamp = q->expect;                 /* CAS: expected version; PUT/DEL: client stamp */
+	r.consistency = (uint8_t)q->flags;
+	r.route.kind = ROUTE_SHM;
+	r.route.worker = (uint16_t)w;
+	r.route.slot = (uint32_t)(ch - s->chans);
+	r.route.ip = ch->id;                 /* this use of the slot */
+	r.route.rxq = (uint16_t)u;           /* slots promised */
+	k->pending += u;                     /* before: the answer may come at once */
+	if (s->submit(s->submit_arg, w, &r)) {
+		k->pending -= u;
+		return -ENOBUFS;
 	}
-	if (e == 0)
-		c->shm_hits++;
-	else if (e == -ENOENT)
-		c->shm_misses++;
-	else
-		c->shm_errors++;
-	rsp_commit(&k->rsp, p, rfree, RKV_OP_GET, status_of(e), q->req_id, e ? 0 : ver,
-		   e ? 0 : vlen, dlen);
+	/* The coordinator may have answered already (shm_server_complete): look again. */
+	if (rkv_spsc_prod_space(&k->rsp, rfree))
+		*rfree = 0;
+	*rfree = *rfree > k->pending ? *rfree - k->pending : 0;
 	return 0;
 }
 
-/* Execute one validated request whose key and value start at src (in the ring). Returns 0, or
- * -ENOBUFS when its reply does not fit now (nothing executed then). */
-static int execute(struct shm_server *s, unsigned w, struct rkv_table *t, struct wcur *k,
+void shm_server_complete(struct shm_server *s, unsigned w, const struct exec_req *r)
+{
+	uint32_t i = r->route.slot, rfree, dlen = 0, vlen = 0;
+	struct chan *ch;
+	struct wcur *k;
+	uint8_t *p;
+
+	if (!s || w >= s->g.nworkers || i >= s->max_clients)
+		return;
+	ch = &s->chans[i];
+	/* Acquire: pairs with chan_accept's release of LIVE (and, through the epoch this worker
+	 * loaded in its last poll, with chan_drop: a channel dropped before that poll reads as
+	 * DEAD here; one dropped later cannot be unmapped before our next poll ends). */
+	if (atomic_load_explicit(&ch->state, memory_order_acquire) != CH_LIVE ||
+	    ch->id != r->route.ip)
+		return;                          /* the client is gone: nobody to answer */
+	k = &ch->cur[w];
+	k->pending -= k->pending < r->route.rxq ? k->pending : r->route.rxq;
+	if (k->poisoned || rkv_spsc_prod_space(&k->rsp, &rfree))
+		return;
+	if (r->op == RKV_OP_GET && r->status == RKV_S_OK) {
+		vlen = r->out_vlen;
+		dlen = vlen <= r->cap ? vlen : 0;    /* longer than the client's cap: found */
+	}
+	p = rsp_reserve(&k->rsp, rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen), &rfree);
+	if (!p)
+		return;                          /* cannot happen with the promise kept */
+	if (dlen)
+		memcpy(p + RKV_SHM_ENTRY_HDR, r->out_val, dlen);
+	rsp_commit(&k->rsp, p, &rfree, r->op, r->status, r->req_id,
+		   r->status == RKV_S_OK || r->status == RKV_S_VERSION_MISMATCH ? r->version : 0,
+		   vlen, dlen);
+	rkv_spsc_prod_publish(&k->rsp);
+}
+
+void shm_server_set_submit(struct shm_server *s, shm_submit_fn fn, void *arg)
+{
+	if (s) {
+		s->submit = fn;
+		s->submit_arg = arg;
+	}
+}
+
+static int execute(struct shm_server *s, unsigned w, struct chan *ch, struct wcur *k,
 		   uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *src,
-		   struct rkv_clock *clk, struct shm_counters *c)
+		   uint64_t hash, struct exec_ctx *x, struct shm_counters *c)
 {
 	uint8_t key[RKV_TABLE_KEY_MAX];
-	uint64_t stamp = 0;
+	struct shm_call sc = { .k = k, .rfree = rfree, .c = c };
+	struct exec_req r;
+	struct exec_req *rp = &r;
 	uint8_t *p;
-	int e;
 
 	if (q->op == RKV_OP_STATS) {
 		size_t cap = q->cap < RKV_SHM_STATS_MAX ? q->cap : RKV_SHM_STATS_MAX;
+		/* Each STATS formats up to 64 KiB on this worker: a token bucket per client and
+		 * worker (SHM_STATS_BURST, one more every SHM_STATS_EVERY_MS) bounds what one
+		 * client can make a worker do; beyond it the answer is BUSY (counted). The clock
+		 * is read only here (vDSO, no syscall), never for other ops. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+		uint64_t add = (now - k->stats_ms) / SHM_STATS_EVERY_MS;
+		if (add) {
+			k->stats_tokens = add >= SHM_STATS_BURST || k->stats_tokens + add >=
+					  SHM_STATS_BURST ? SHM_STATS_BURST
+							  : k->stats_tokens + (uint32_t)add;
+			k->stats_ms += add * SHM_STATS_EVERY_MS;
+		}
+		if (k->stats_tokens == 0) {
+			if (reply_short(&k->rsp, rfree, RKV_OP_STATS, RKV_S_BUSY, q->req_id, 0))
+				return -ENOBUFS;
+			c->shm_stats_limited++;
+			return 0;
+		}
+		k->stats_tokens--;
 		size_t n = stats_text(s, w, c, (char *)s->scratch[w], cap);
 		if (n > cap)
 			n = cap;
@@ -291,45 +425,60 @@ static int execute(struct shm_server *s, unsigned w, struct rkv_table *t, struct
 		memcpy(p + RKV_SHM_ENTRY_HDR, s->scratch[w], n);
 		rsp_commit(&k->rsp, p, rfree, RKV_OP_STATS, RKV_S_OK, q->req_id, 0,
 			   (uint32_t)n, (uint32_t)n);
+		cnt_add(x->cnt, CNT_req_stats, 1);
 		return 0;
 	}
 	if (*rfree < 1 || (q->op == RKV_OP_GET && *rfree < 2))
 		return -ENOBUFS;                         /* cheap early out before any work */
 	memcpy(key, src, q->klen);                       /* copied once: the client may rewrite it */
-	if (rkv_hash_partition(rkv_hash(key, q->klen), s->g.nworkers) != w) {
+	if (!hash)
+		hash = rkv_hash(key, q->klen);
+	if (rkv_hash_partition(hash, s->g.nworkers) != w) {
 		if (reply_short(&k->rsp, rfree, q->op, RKV_S_INVALID, q->req_id, 0))
 			return -ENOBUFS;
 		c->shm_wrong_worker++;
 		return 0;
 	}
-	if (q->op == RKV_OP_GET)
-		return do_get(s, w, t, k, rfree, q, key, c);
-
-	p = rsp_reserve(&k->rsp, 1, rfree);
-	if (!p)
-		return -ENOBUFS;
-	switch (q->op) {
-	case RKV_OP_PUT:
-	case RKV_OP_CAS:
-		/* Copied out first so the table checksums and stores the same bytes. */
-		memcpy(s->scratch[w], src + q->klen, q->vlen);
-		stamp = rkv_clock_now(clk);
-		e = q->op == RKV_OP_PUT
-			? rkv_table_put_owner(t, key, q->klen, s->scratch[w], q->vlen, stamp)
-			: rkv_table_put_if_owner(t, key, q->klen, s->scratch[w], q->vlen, stamp,
-						 q->expect);
-		break;
-	default: /* RKV_OP_DEL */
-		stamp = rkv_clock_now(clk);
-		e = rkv_table_delete_owner(t, key, q->klen, stamp);
-		if (e == -ENOENT)
-			c->shm_misses++;
-		break;
+	if (s->submit)
+		return submit(s, w, ch, k, rfree, q, key, src + q->klen, hash);
+	memset(&r, 0, sizeof r);
+	r.hash = hash;
+	r.req_id = q->req_id;
+	r.op = q->op;
+	r.key = key;
+	r.klen = q->klen;
+	r.route.kind = ROUTE_SHM;
+	r.route.worker = (uint16_t)w;
+	if (q->op == RKV_OP_GET) {
+		/* Straight into the response ring when the contiguous room there can take the
+		 * largest answer, else through the worker's scratch buffer. */
+		uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
+		uint32_t need = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap);
+		if (need <= rkv_spsc_contig(&k->rsp) && need <= *rfree) {
+			sc.p = rkv_spsc_slot(&k->rsp, 0);
+			r.buf = sc.p + RKV_SHM_ENTRY_HDR;
+		} else {
+			r.buf = s->scratch[w];
+		}
+		r.cap = cap;
+	} else {
+		sc.p = rsp_reserve(&k->rsp, 1, rfree);
+		if (!sc.p)
+			return -ENOBUFS;
+		if (q->op == RKV_OP_PUT || q->op == RKV_OP_CAS) {
+			memcpy(s->scratch[w], src + q->klen, q->vlen);
+			r.val = s->scratch[w];
+			r.vlen = q->vlen;
+		}
+		r.stamp = q->expect;    /* CAS: expected version; PUT/DEL: the client's stamp */
 	}
-	if (e && e != -ENOENT && e != -ECANCELED)
-		c->shm_errors++;
-	rsp_commit(&k->rsp, p, rfree, q->op, status_of(e), q->req_id, e ? 0 : stamp, 0, 0);
-	return 0;
+	r.consistency = (uint8_t)q->flags;
+	struct exec_ctx xc = *x;
+	xc.done = shm_done;
+	xc.arg = &sc;
+	xc.big_cap = 0;                  /* a value over the client's cap: found, not sent */
+	exec_run(&xc, &rp, 1);
+	return sc.full ? -ENOBUFS : 0;
 }
 
 static void count_op(uint8_t op, struct shm_counters *c)
@@ -356,6 +505,7 @@ static void warm(struct shm_server *s, unsigned w, struct rkv_table *t, const st
 	uint32_t off = 0;
 	unsigned n = 0;
 
+	m->n = m->next = 0;
 	for (unsigned e = 0; e < SHM_BURST && off < avail; e++) {
 		struct rkv_shm_req q;
 		const uint8_t *slot = rkv_spsc_slot(&k->req, off);
@@ -368,6 +518,7 @@ static void warm(struct shm_server *s, unsigned w, struct rkv_table *t, const st
 		if (q.op == RKV_SHM_OP_PAD || q.op == RKV_OP_STATS || !req_valid(&q, s->g.max_value))
 			continue;
 		memcpy(m->key[n], slot + RKV_SHM_ENTRY_HDR, q.klen);
+		m->off[n] = off - q.units;
 		m->q[n].key = m->key[n];
 		m->q[n].klen = q.klen;
 		m->q[n].buf = NULL;
@@ -377,14 +528,29 @@ static void warm(struct shm_server *s, unsigned w, struct rkv_table *t, const st
 	}
 	if (n > 1)                               /* one alone has nothing to overlap with */
 		rkv_table_get_burst(t, m->q, n);
+	m->n = n;
+}
+
+/* The hash warm() computed for the entry at offset off with this key, or 0 (not warmed, or the
+ * client rewrote the key since: then the executor's caller hashes it). */
+static uint64_t warm_hash(struct wwarm *m, uint32_t off, const uint8_t *key, uint8_t klen)
+{
+	while (m->next < m->n && m->off[m->next] < off)
+		m->next++;
+	if (m->next >= m->n || m->off[m->next] != off)
+		return 0;
+	const struct rkv_get_req *g = &m->q[m->next++];
+	if (g->klen != klen || memcmp(g->key, key, klen) != 0)
+		return 0;
+	return g->hash;
 }
 
 /* Serve up to SHM_BURST entries of worker w's request ring in ch. Returns requests served. */
-static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct rkv_table *t,
-		      struct rkv_clock *clk, struct shm_counters *c)
+static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct exec_ctx *x,
+		      struct shm_counters *c)
 {
 	struct wcur *k = &ch->cur[w];
-	uint32_t avail, rfree, n, served = 0;
+	uint32_t avail, rfree, n, served = 0, off = 0;
 	int moved = 0, replied = 0;
 
 	if (k->poisoned)
@@ -399,8 +565,10 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		poison(ch, k, c);
 		return 0;
 	}
+	rfree = rfree > k->pending ? rfree - k->pending : 0; /* promised to coordinated requests */
+	s->warm[w].n = s->warm[w].next = 0;
 	if (avail > 1 && rfree > 1)
-		warm(s, w, t, k, avail);
+		warm(s, w, x->table, k, avail);
 	for (n = 0; avail && n < SHM_BURST; n++) {
 		struct rkv_shm_req q;
 		uint32_t contig = rkv_spsc_contig(&k->req);
@@ -412,6 +580,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		if (q.op == RKV_SHM_OP_PAD && sane) {
 			rkv_spsc_cons_advance(&k->req, q.units);
 			avail -= q.units;
+			off += q.units;
 			moved = 1;
 			continue;
 		}
@@ -427,10 +596,13 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 			c->shm_malformed++;
 			rkv_spsc_cons_advance(&k->req, sane ? q.units : avail);
 			avail = sane ? avail - q.units : 0;
+			off += q.units;
 			moved = replied = 1;
 			continue;
 		}
-		if (execute(s, w, t, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, clk, c)) {
+		uint64_t h = q.klen ? warm_hash(&s->warm[w], off, slot + RKV_SHM_ENTRY_HDR, q.klen)
+				    : 0;
+		if (execute(s, w, ch, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, h, x, c)) {
 			c->shm_resp_full++;
 			break;
 		}
@@ -438,6 +610,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		count_op(q.op, c);
 		rkv_spsc_cons_advance(&k->req, q.units);
 		avail -= q.units;
+		off += q.units;
 		moved = replied = 1;
 		served++;
 	}
@@ -450,6 +623,22 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 
 unsigned shm_server_poll(struct shm_server *s, unsigned w, struct rkv_table *t,
 			 struct rkv_clock *clk, struct shm_counters *c)
+{
+	struct worker_counters cnt;   /* the caller has none: counted and dropped */
+	struct exec_ctx x;
+
+	if (!s || w >= s->g.nworkers)
+		return 0;
+	memset(&x, 0, sizeof x);
+	memset(&cnt, 0, sizeof cnt);
+	x.table = t;
+	x.clock = clk;
+	x.cnt = &cnt;
+	return shm_server_poll_x(s, w, &x, c);
+}
+
+unsigned shm_server_poll_x(struct shm_server *s, unsigned w, struct exec_ctx *x,
+			   struct shm_counters *c)
 {
 	unsigned served = 0;
 	uint32_t i, hi;
@@ -467,7 +656,7 @@ unsigned shm_server_poll(struct shm_server *s, unsigned w, struct rkv_table *t,
 		/* Pairs with the release store of CH_LIVE in chan_accept(): the mapping and our
 		 * cursors are set up before we see LIVE. */
 		if (atomic_load_explicit(&ch->state, memory_order_acquire) == CH_LIVE)
-			served += serve(s, ch, w, t, clk, c);
+			served += serve(s, ch, w, x, c);
 	}
 	/* Pairs with the acquire load in chan_reclaim(): all our accesses to channels in this and
 	 * earlier polls happen before the control thread unmaps one dropped before epoch e. */
@@ -491,9 +680,9 @@ static void desc_from_layout(struct rkv_shm_table_desc *d, const struct rkv_tabl
 
 /* Open a read-only description of a table memfd for the client: it cannot map it writable.
  * A memfd can be reopened read-write through /proc/PID/fd whatever the description, unless
- * its mode forbids it: 0400 does for a client of our uid without CAP_DAC_OVERRIDE (a root
- * client is stopped only by F_SEAL_FUTURE_WRITE, which the table's memfd cannot take today).
- * The mode is checked on open only, so our own writable mapping is unaffected. */
+ * its mode forbids it: 0400 does for a client of our uid without CAP_DAC_OVERRIDE; a root
+ * client is stopped by F_SEAL_FUTURE_WRITE (seal_tables()). The mode is checked on open
+ * only, so our own writable mapping is unaffected. */
 static int reopen_ro(int fd)
 {
 	char p[64];
@@ -529,6 +718,7 @@ static int send_hello(struct shm_server *s, struct chan *ch, uint32_t id)
 	h->max_value = s->g.max_value;
 	h->chan_bytes = s->g.chan_bytes;
 	h->client_id = id;
+	h->boot_gen = s->boot_gen;
 	h->flags = RKV_SHM_HELLO_TABLES;
 	fds[0] = ch->memfd;
 	for (w = 0; w < s->g.nworkers; w++) {
@@ -611,6 +801,7 @@ static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id
 	h->rings_off = s->g.rings_off;
 	h->chan_bytes = s->g.chan_bytes;
 	h->client_id = id;
+	h->boot_gen = s->boot_gen;
 	atomic_init(&h->server_state, RKV_SHM_STATE_LIVE); /* not yet shared */
 	for (w = 0; w < s->g.nworkers; w++) {
 		struct wcur *k = &ch->cur[w];
@@ -622,6 +813,9 @@ static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id
 		    rkv_spsc_attach(&k->rsp, rp, s->g.ring_slots, RKV_SHM_SLOT, 0))
 			goto err;
 		k->poisoned = 0;
+		k->pending = 0;
+		k->stats_tokens = SHM_STATS_BURST;
+		k->stats_ms = 0;     /* refilled (to the burst) on the first STATS */
 	}
 	return 0;
 err:
@@ -631,23 +825,90 @@ err:
 
 static void chan_drop(struct shm_server *s, struct chan *ch);
 
+int shm_peer_allowed(unsigned uid, unsigned gid, const unsigned *groups, unsigned ngroups,
+		     unsigned owner, unsigned sock_gid, unsigned mode)
+{
+	unsigned i;
+
+	if (uid == 0 || uid == owner || (mode & 0007))
+		return 1;
+	if (!(mode & 0070))
+		return 0;
+	if (gid == sock_gid)
+		return 1;
+	for (i = 0; i < ngroups; i++)
+		if (groups[i] == sock_gid)
+			return 1;
+	return 0;
+}
+
+/* Report a refusal on stderr the first time of each kind (a local client could flood the log
+ * otherwise); the counters say how often. */
+static void refuse(_Atomic uint64_t *n, const char *why, unsigned uid)
+{
+	/* Relaxed: a statistic (shm_server_ctl_stats). */
+	if (atomic_fetch_add_explicit(n, 1, memory_order_relaxed) == 0)
+		fprintf(stderr, "shm: refused a client (uid %u): %s (reported once)\n", uid, why);
+}
+
+/* Peer credentials of a connected socket against the rule of shm.h. Fills *uid. */
+static int peer_ok(const struct shm_server *s, int fd, unsigned *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	gid_t g[64];
+	unsigned gu[64], ng = 0, i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || len != sizeof cr)
+		return 0;
+	*uid = (unsigned)cr.uid;
+	len = sizeof g;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0)
+		ng = (unsigned)(len / sizeof g[0]);   /* more than 64 groups: the first 64 */
+	for (i = 0; i < ng; i++)
+		gu[i] = (unsigned)g[i];
+	return shm_peer_allowed((unsigned)cr.uid, (unsigned)cr.gid, gu, ng, s->owner,
+				s->sock_gid, s->sock_mode);
+}
+
 static void chan_accept(struct shm_server *s)
 {
 	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	uint32_t i, hi;
+	uint32_t i, hi, free_i = UINT32_MAX, mine = 0;
+	unsigned uid = 0;
 
 	if (fd < 0)
 		return;
-	for (i = 0; i < s->max_clients; i++)
-		/* Relaxed: only this thread writes state; FREE slots are not touched by workers. */
-		if (atomic_load_explicit(&s->chans[i].state, memory_order_relaxed) == CH_FREE)
-			break;
-	if (i == s->max_clients) {
-		close(fd);                       /* full: the client sees EOF before any hello */
+	if (!peer_ok(s, fd, &uid)) {
+		close(fd);                       /* EOF before any hello */
+		refuse(&s->n_refused_cred, "credentials (see --shm-mode / --shm-group)", uid);
 		return;
 	}
+	for (i = 0; i < s->max_clients; i++) {
+		/* Relaxed: only this thread writes state; FREE slots are not touched by workers. */
+		uint32_t st = atomic_load_explicit(&s->chans[i].state, memory_order_relaxed);
+		if (st == CH_FREE && free_i == UINT32_MAX)
+			free_i = i;
+		else if (st == CH_LIVE && s->chans[i].uid == uid)
+			mine++;
+	}
+	if (free_i == UINT32_MAX) {
+		close(fd);                       /* full: the client sees EOF before any hello */
+		refuse(&s->n_refused_full, "all client slots in use", uid);
+		return;
+	}
+	if (mine >= s->max_per_uid) {
+		close(fd);
+		refuse(&s->n_refused_uid, "too many channels for this uid", uid);
+		return;
+	}
+	i = free_i;
 	if (chan_setup(s, &s->chans[i], fd, ++s->next_id))
 		return;
+	s->chans[i].id = s->next_id;
+	s->chans[i].uid = uid;
+	/* Relaxed: a statistic. */
+	atomic_fetch_add_explicit(&s->n_accepted, 1, memory_order_relaxed);
 	atomic_store_explicit(&s->chans[i].kill, 0, memory_order_relaxed); /* workers see LIVE after */
 	/* Pairs with the workers' acquire load of state: mapping and cursors before LIVE. */
 	atomic_store_explicit(&s->chans[i].state, CH_LIVE, memory_order_release);
@@ -776,6 +1037,36 @@ static int claim_path(const char *path, const struct sockaddr_un *a)
 	return e == ENOENT ? 0 : -e;
 }
 
+/* Seal every table memfd against writes through any new mapping or write() (our own
+ * writable mapping, made at table creation, keeps working): a client of our uid or root that
+ * reopens the fd read-write through /proc can then neither map it writable nor write it, so
+ * it cannot plant offsets the owner would follow. core/region.c leaves the memfd unsealed for
+ * this (F_SEAL_SEAL is added here, after). Returns 1 when every table is sealed. */
+static int seal_tables(struct shm_server *s)
+{
+	unsigned w;
+	int ok = 1;
+
+	for (w = 0; w < s->g.nworkers; w++) {
+		struct rkv_table_layout l;
+		if (rkv_table_layout(s->tables[w], &l) || l.index_fd < 0 || l.log_fd < 0)
+			return 0;                /* not shared: no one-sided reads, nothing to give */
+		int fds[2] = { l.index_fd, l.log_fd };
+		for (int j = 0; j < 2; j++) {
+			int have = fcntl(fds[j], F_GET_SEALS);
+			if (have >= 0 && (have & F_SEAL_FUTURE_WRITE))
+				continue;
+			if (fcntl(fds[j], F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
+				ok = 0;
+		}
+	}
+	if (!ok)
+		fprintf(stderr, "shm: cannot seal the table memfds against writes (F_SEAL_FUTURE_WRITE"
+			" needs Linux 5.1 and an unsealed memfd): only their file mode keeps clients"
+			" of this uid from writing them\n");
+	return ok;
+}
+
 static void server_free(struct shm_server *s)
 {
 	unsigned w;
@@ -825,6 +1116,15 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		goto err1;
 	}
 	s->max_clients = conf->max_clients ? conf->max_clients : SHM_MAX_CLIENTS;
+	s->max_per_uid = conf->max_per_uid ? conf->max_per_uid
+					   : s->max_clients - s->max_clients / 4;
+	s->sock_mode = conf->sock_mode ? (conf->sock_mode & 0777u) : SHM_SOCK_MODE;
+	s->sock_gid = conf->has_group ? conf->group : (unsigned)getegid();
+	s->owner = (unsigned)geteuid();
+	atomic_init(&s->n_accepted, 0);
+	atomic_init(&s->n_refused_cred, 0);
+	atomic_init(&s->n_refused_full, 0);
+	atomic_init(&s->n_refused_uid, 0);
 	e = -ENOMEM;
 	s->tables = calloc(s->g.nworkers, sizeof *s->tables);
 	s->chans = calloc(s->max_clients, sizeof *s->chans);
@@ -851,6 +1151,13 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		s->chans[i].memfd = s->chans[i].sock = -1;
 		s->chans[i].cur = &s->curs[(size_t)i * s->g.nworkers];
 	}
+	if (getrandom(&s->boot_gen, sizeof s->boot_gen, GRND_NONBLOCK) != sizeof s->boot_gen) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);   /* no entropy yet: time and pid differ anyway */
+		s->boot_gen = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^
+			      ((uint64_t)getpid() << 40);
+	}
+	s->boot_gen |= 1;                             /* never 0 */
 	atomic_init(&s->epoch, 0);
 	atomic_init(&s->hiwater, 0);
 	atomic_init(&s->nclients, 0);
@@ -865,6 +1172,16 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		fprintf(stderr, "shm: cannot bind %s: %s\n", path, strerror(errno));
 		goto err1;
 	}
+	/* Mode and group before listen(): nobody can connect before they hold (and the peer
+	 * check at accept covers a mode changed later). */
+	if (chmod(path, s->sock_mode) < 0 ||
+	    (conf->has_group && chown(path, (uid_t)-1, (gid_t)conf->group) < 0)) {
+		e = -errno;
+		fprintf(stderr, "shm: cannot set mode %03o%s on %s: %s\n", s->sock_mode,
+			conf->has_group ? " and group" : "", path, strerror(errno));
+		goto err2;
+	}
+	seal_tables(s);
 	if (listen(s->lfd, 64) < 0 || stat(path, &st) < 0) {
 		e = -errno;
 		fprintf(stderr, "shm: cannot listen on %s: %s\n", path, strerror(errno));
@@ -946,6 +1263,25 @@ unsigned shm_server_channels(const struct shm_server *s)
 					 memory_order_relaxed) != CH_FREE)
 			n++;
 	return n;
+}
+
+void shm_server_ctl_stats(const struct shm_server *s, struct shm_ctl_stats *out)
+{
+	struct shm_server *m = (struct shm_server *)s;
+
+	memset(out, 0, sizeof *out);
+	if (!s)
+		return;
+	/* Relaxed: statistics. */
+	out->accepted = atomic_load_explicit(&m->n_accepted, memory_order_relaxed);
+	out->refused_cred = atomic_load_explicit(&m->n_refused_cred, memory_order_relaxed);
+	out->refused_full = atomic_load_explicit(&m->n_refused_full, memory_order_relaxed);
+	out->refused_uid = atomic_load_explicit(&m->n_refused_uid, memory_order_relaxed);
+}
+
+uint64_t shm_server_boot_gen(const struct shm_server *s)
+{
+	return s ? s->boot_gen : 0;
 }
 
 void shm_server_set_stats(struct shm_server *s, shm_stats_fn fn, void *arg)
