@@ -160,11 +160,11 @@ run: deps
 
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 400
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(IO_SRC)
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 -O1 -g -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
+		-o $@ $< $(CORE_SRC) $(IO_SRC) $(URING_LIBS) $(LDLIBS_CORE)
 
 fuzz-build: $(FUZZERS)
 

@@ -1,0 +1,182 @@
+/* io/afile.h — an append file with group commit over the worker's io_uring (io/uring.h).
+ *
+ * The owner (one worker) appends framed records (io/frame.h) into a staging buffer; each
+ * append returns the sequence number of the batch that will carry it. In the next
+ * rkv_io_poll, every record staged since the last batch goes out as ONE write at the file's
+ * end linked (IOSQE_IO_LINK) to ONE fdatasync; when both complete, the owner's callback gets
+ * (seq, 0) and every record of that batch is durable. At most one batch per file is in flight:
+ * records appended meanwhile form the next batch (classic group commit: the batch grows while
+ * the disk is busy), so callbacks come strictly in seq order and the file never has a hole.
+ *
+ * Errors are handled, counted, and reported per batch, never ignored:
+ *  - short write: the rest is resubmitted (write + fdatasync again), counted;
+ *  - a failed write or fdatasync (ENOSPC, EIO, EFBIG, ...): the batch's callback gets (seq,
+ *    -errno); the batch staged behind it fails with the same error (its records were framed
+ *    for offsets after the failed batch); the file rewinds to its durable end and bumps its
+ *    epoch, so the next batch overwrites the failed bytes and any it leaves behind are stale to
+ *    the scanner. Nothing acknowledged is touched. Writes work again once the cause is gone
+ *    (space freed): no sticky state.
+ * A failed record is never reported durable; a durable record is never rewritten.
+ *
+ * How the node uses it (`--durability sync`): apply a write to the table, append its DATA record
+ * here (rkv_afile_reserve + rkv_datarec_encode + rkv_afile_commit, or rkv_afile_append), park the
+ * reply with the returned seq, and send it from the durable callback (or refuse with RKV_ENOSPC /
+ * an error when the callback reports one). `async`: reply at once; the batch still goes out in
+ * the next poll iteration. -ENOBUFS from an append means the staging buffer is full while a batch
+ * is in flight: stop taking writes for this iteration (backpressure), retry after the callback.
+ *
+ * Only the owning worker calls anything here (no locks). The only blocking calls are
+ * rkv_afile_open (start-up: open, scan, truncate), rkv_afile_drain and rkv_afile_close (which
+ * close(2)s the fd); a worker rotates files with io/segdir.h, which opens and closes through
+ * the ring. */
+#ifndef RKV_IO_AFILE_H
+#define RKV_IO_AFILE_H
+
+#include <stdint.h>
+
+#include "frame.h"
+#include "uring.h"
+
+#define RKV_AFILE_STATS(X) \
+	X(records)        /* records appended */ \
+	X(batches)        /* batches submitted (one write + one fdatasync each, plus resubmits) */ \
+	X(bytes)          /* bytes made durable */ \
+	X(fsyncs)         /* fdatasync completions that succeeded */ \
+	X(short_writes)   /* writes that wrote less than asked */ \
+	X(resubmits)      /* rest-of-batch resubmissions after a short write */ \
+	X(enospc)         /* operations failed with ENOSPC */ \
+	X(eio)            /* operations failed with EIO */ \
+	X(other_errs)     /* operations failed otherwise (EFBIG, ...) */ \
+	X(failed_batches) /* batches reported failed (incl. the staged one behind a failure) */ \
+	X(failed_records) \
+	X(full)           /* appends refused: staging buffer full (-ENOBUFS) */ \
+	X(sq_full)        /* a batch waited an iteration for SQ space */
+
+struct rkv_afile_stats {
+#define RKV_AFILE_FIELD(n) uint64_t n;
+	RKV_AFILE_STATS(RKV_AFILE_FIELD)
+#undef RKV_AFILE_FIELD
+};
+
+struct rkv_afile;
+/* Batch seq is durable (err 0) or failed (err -errno; its records are not in the file). */
+typedef void (*rkv_afile_cb)(struct rkv_afile *f, uint64_t seq, int err, void *arg);
+/* A record found by rkv_afile_open's recovery scan. */
+typedef void (*rkv_afile_rec_fn)(void *arg, const struct rkv_frame *fr);
+
+/* A pair of staging buffers (registered with the ring where it could). */
+struct rkv_afile_bufs {
+	uint8_t *buf[2];
+	int fixed[2];           /* registered buffer slots, or -1 */
+	uint32_t cap;
+};
+/* Allocate (mmap) and register a pair of cap bytes each: 0 or -ENOMEM. Free with
+ * rkv_afile_bufs_free (a pair with no buffers is a no-op). */
+int rkv_afile_bufs_alloc(struct rkv_io *io, uint32_t cap, int no_register,
+			 struct rkv_afile_bufs *b);
+void rkv_afile_bufs_free(struct rkv_io *io, struct rkv_afile_bufs *b);
+
+struct rkv_afile_cfg {
+	uint32_t batch_bytes;   /* staging buffer (two of them): the largest batch; 0: 1 MiB */
+	struct rkv_afile_bufs *bufs; /* non-NULL: take these buffers (batch_bytes = bufs->cap)
+				      * instead of allocating; *bufs is left empty */
+	int no_register;        /* 1: plain fd and buffers even if the ring could register them */
+	rkv_afile_cb cb;        /* may be NULL (poll rkv_afile_durable_seq instead) */
+	void *cb_arg;
+};
+
+struct rkv_afile {
+	struct rkv_io_op op;         /* completions of this file's batch */
+	struct rkv_io_flusher fl;
+	struct rkv_io *io;
+	int fd, fixed_file;          /* fixed_file: registered slot or -1 */
+	uint8_t *buf[2];
+	int fixed_buf[2];
+	uint32_t cap;
+	int cur;                     /* buf[cur] stages; buf[cur ^ 1] is in flight */
+	uint32_t fill, nrec, res_len;
+	int reserved;
+	uint64_t stage_off;          /* file offset of buf[cur][0] */
+	uint64_t stage_seq;          /* seq of the staged batch */
+	int inflight;                /* 0 none, 1 SQEs out, 2 waiting for SQ space */
+	int hold;                    /* 1: stage but send no batch (io/segdir.c: the previous
+				      * segment is still finishing); clear, then queue a flush */
+	int fl_cqes, fl_synced, fl_err;
+	uint64_t fl_off, fl_seq;
+	uint32_t fl_len, fl_done, fl_nrec;
+	uint64_t durable_end;        /* [0, durable_end) is on disk */
+	uint64_t durable_seq;        /* last batch reported durable */
+	int last_err;                /* result of the last batch that ended: 0 or -errno */
+	uint64_t salt;
+	uint32_t epoch;
+	struct rkv_frame_file ident; /* FILE frame of this file */
+	rkv_afile_cb cb;
+	void *cb_arg;
+	struct rkv_afile_stats st;
+};
+
+/* Open or create dir/name for appending (blocking: start-up only). An existing file is
+ * scanned: each good record goes to fn (NULL: none), counts add to *st (may be NULL), its
+ * torn tail is truncated and the truncation synced; appends continue after its last good
+ * record with a higher epoch. A new or empty file (or one shorter than a FILE frame: a
+ * creation cut short) gets a FILE frame for ident (its salt is drawn here), written with the
+ * first batch; the directory is fsync'd first, so the file's name is durable. Returns 0,
+ * -EBADMSG when an existing file's FILE frame is bad (the file is left untouched), -EINVAL
+ * for a bad cfg, or another -errno. */
+int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char *name,
+		   const struct rkv_afile_cfg *cfg, const struct rkv_frame_file *ident,
+		   rkv_afile_rec_fn fn, void *arg, struct rkv_scan_stats *st);
+/* Start appending to fd, an empty file just created (by io/segdir.c through the ring); the
+ * first batch seq is first_seq (>= 1); ident->salt must be random (the caller draws it).
+ * Takes or allocates the staging buffers (cfg->bufs); 0 or -errno. */
+int rkv_afile_attach_new(struct rkv_afile *f, struct rkv_io *io, int fd,
+			 const struct rkv_afile_cfg *cfg, const struct rkv_frame_file *ident,
+			 uint64_t first_seq);
+
+/* Room for a payload of len bytes in the staged batch: 0 and *payload (write exactly len
+ * bytes there, then rkv_afile_commit, with no rkv_io_poll in between), -EMSGSIZE (never
+ * fits), -ENOBUFS (full now), -EBUSY (a reserve is already open). */
+int rkv_afile_reserve(struct rkv_afile *f, uint32_t len, void **payload);
+/* Seal the reserved record as type; returns the seq of its batch. */
+uint64_t rkv_afile_commit(struct rkv_afile *f, uint8_t type);
+/* reserve + copy + commit: the batch seq (> 0) or -errno as rkv_afile_reserve. */
+int64_t rkv_afile_append(struct rkv_afile *f, uint8_t type, const void *payload, uint32_t len);
+
+/* Nothing staged and nothing in flight. */
+static inline int rkv_afile_idle(const struct rkv_afile *f)
+{
+	return f->inflight == 0 && f->fill == 0;
+}
+/* Bytes in the file once everything staged is written (the size rotation looks at). */
+static inline uint64_t rkv_afile_end(const struct rkv_afile *f)
+{
+	return f->stage_off + f->fill;
+}
+static inline uint64_t rkv_afile_durable_seq(const struct rkv_afile *f)
+{
+	return f->durable_seq;
+}
+/* 0 if the last batch that ended was durable, else its -errno. The node can refuse writes
+ * up front while it is -ENOSPC (letting one through now and then to see space come back),
+ * instead of applying them to the table and failing them at the callback. */
+static inline int rkv_afile_last_err(const struct rkv_afile *f)
+{
+	return f->last_err;
+}
+
+/* Blocking: poll the ring until the file is idle or timeout_ms passed. 0, -ETIMEDOUT, or
+ * -errno of the last failed batch. Start-up, shutdown, tests. */
+int rkv_afile_drain(struct rkv_afile *f, int timeout_ms);
+/* Give up the fd (unregistered; the caller closes it) and the buffers: into *keep if not
+ * NULL (for the next file: no allocation at rotation), else freed. The file must be idle
+ * (drain first); -EBUSY otherwise. Returns the fd. */
+int rkv_afile_detach(struct rkv_afile *f, struct rkv_afile_bufs *keep);
+/* Scan dir/name read-only (blocking): good records to fn (may be NULL), counts added to *st
+ * (may be NULL), *valid_end (may be NULL) = end of its last good frame. 0, -EBADMSG (bad
+ * FILE frame; records none), or -errno. Nothing is modified. */
+int rkv_afile_scan(int dirfd, const char *name, rkv_afile_rec_fn fn, void *arg,
+		   struct rkv_scan_stats *st, uint64_t *valid_end);
+/* drain + detach + close(2). 0 or -errno. */
+int rkv_afile_close(struct rkv_afile *f);
+
+#endif

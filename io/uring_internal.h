@@ -1,0 +1,42 @@
+/* io/uring_internal.h — the layout of struct rkv_io and the SQE helpers, for the .c files
+ * of io/ only (the one place in ringkv that includes liburing). Public contract: io/uring.h.
+ * Everything here is called by the ring's owner thread only. */
+#ifndef RKV_IO_URING_INTERNAL_H
+#define RKV_IO_URING_INTERNAL_H
+
+#include <liburing.h>
+
+#include "uring.h"
+
+struct rkv_io {
+	struct io_uring ring;
+	struct rkv_io_flusher *flush_head;
+	int sqpoll, coop;        /* coop: set up with COOP_TASKRUN + TASKRUN_FLAG */
+	int have_fixed_files, have_fixed_bufs;
+	uint8_t file_used[RKV_IO_FIXED_FILES];
+	uint8_t buf_used[RKV_IO_FIXED_BUFS];
+	struct rkv_io_stats st;
+};
+
+/* An SQE for owner op with kind (0..7), or NULL when the SQ ring is full (the caller retries
+ * next iteration, counted). Submitted by the next rkv_io_poll. */
+static inline struct io_uring_sqe *rkv_io_sqe(struct rkv_io *io, struct rkv_io_op *op,
+					      unsigned kind)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+	if (sqe)
+		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | (kind & 7u));
+	return sqe;
+}
+static inline unsigned rkv_io_sq_space(struct rkv_io *io)
+{
+	return io_uring_sq_space_left(&io->ring);
+}
+/* Register a buffer / file in the ring's sparse tables: the slot index, or -1 (use the plain
+ * form). Unregister with the index when the buffer is freed / the file closed. */
+int rkv_io_buf_register(struct rkv_io *io, void *buf, size_t len);
+void rkv_io_buf_unregister(struct rkv_io *io, int idx);
+int rkv_io_file_register(struct rkv_io *io, int fd);
+void rkv_io_file_unregister(struct rkv_io *io, int idx);
+
+#endif

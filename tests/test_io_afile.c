@@ -1,0 +1,358 @@
+/* tests/test_io_afile.c — io/afile over a real io_uring and a real file: append and reopen,
+ * group commit (N records in one iteration = one write + one fdatasync, read from the
+ * counters), torn tail (file cut mid-record: recovery stops at the last whole record and
+ * truncates), a bit flip in the middle (skipped and counted, later records still returned),
+ * short writes (RLIMIT_FSIZE with SIGXFSZ ignored: the rest is resubmitted, the failure is
+ * reported and counted, and appends work again once the limit is lifted), and staging-buffer
+ * backpressure. Files live in a fresh directory under $TMPDIR (or /tmp), removed at the end. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/afile.h"
+#include "io/datarec.h"
+
+static char g_dir[256];
+static int g_dirfd = -1;
+static struct rkv_io *g_io;
+
+static int setup(void **state)
+{
+	(void)state;
+	const char *t = getenv("TMPDIR");
+	snprintf(g_dir, sizeof g_dir, "%s/rkv-io-afile-XXXXXX", t ? t : "/tmp");
+	if (mkdtemp(g_dir) == NULL)
+		return -1;
+	g_dirfd = open(g_dir, O_RDONLY | O_DIRECTORY);
+	return g_dirfd < 0 ? -1 : rkv_io_create(&g_io, NULL);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rkv_io_destroy(g_io);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+	close(g_dirfd);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+struct cbs {
+	uint64_t last_seq, calls, failed;
+	int last_err;
+};
+
+static void on_batch(struct rkv_afile *f, uint64_t seq, int err, void *arg)
+{
+	(void)f;
+	struct cbs *c = arg;
+	assert_true(seq > c->last_seq || c->calls == 0); /* strictly in order */
+	c->last_seq = seq;
+	c->calls++;
+	c->last_err = err;
+	if (err)
+		c->failed++;
+}
+
+struct got {
+	uint32_t n;
+	uint64_t sum;
+	uint32_t ids[4096];
+};
+
+static void on_rec(void *arg, const struct rkv_frame *fr)
+{
+	struct got *g = arg;
+	assert_int_equal(fr->type, RKV_FRAME_USER);
+	assert_true(fr->len >= 4);
+	uint32_t id;
+	memcpy(&id, fr->payload, 4);
+	for (uint32_t i = 4; i < fr->len; i++) /* payload bytes are a function of the id */
+		assert_int_equal(fr->payload[i], (uint8_t)(id * 7 + i));
+	if (g->n < 4096)
+		g->ids[g->n] = id;
+	g->n++;
+	g->sum += id;
+}
+
+static uint32_t rec_len(uint32_t id) { return 4 + (id * 13) % 61; }
+
+static int64_t append_id(struct rkv_afile *f, uint32_t id)
+{
+	uint8_t p[64];
+	uint32_t len = rec_len(id);
+	memcpy(p, &id, 4);
+	for (uint32_t i = 4; i < len; i++)
+		p[i] = (uint8_t)(id * 7 + i);
+	return rkv_afile_append(f, RKV_FRAME_USER, p, len);
+}
+
+static const struct rkv_frame_file g_ident = { .kind = 1, .owner = 3, .file_no = 1 };
+
+static void open_file(struct rkv_afile *f, const char *name, struct cbs *c, struct got *g,
+		      struct rkv_scan_stats *st)
+{
+	struct rkv_afile_cfg cfg = { .batch_bytes = 64 << 10, .cb = on_batch, .cb_arg = c };
+	memset(st, 0, sizeof *st);
+	memset(c, 0, sizeof *c); /* batch seqs start again at 1 in each open */
+	if (g)
+		memset(g, 0, sizeof *g);
+	assert_int_equal(rkv_afile_open(f, g_io, g_dirfd, name, &cfg, &g_ident, on_rec, g, st), 0);
+}
+
+static off_t file_size(const char *name)
+{
+	struct stat sb;
+	assert_int_equal(fstatat(g_dirfd, name, &sb, 0), 0);
+	return sb.st_size;
+}
+
+/* Append 1000 records in one iteration: one batch, one write, one fdatasync; reopen finds
+ * every one of them in order. */
+static void test_group_commit_and_reopen(void **state)
+{
+	(void)state;
+	struct rkv_afile f;
+	struct cbs c = { 0 };
+	struct got g;
+	struct rkv_scan_stats st;
+	open_file(&f, "gc.log", &c, &g, &st);
+	assert_int_equal(g.n, 0);
+	uint64_t seq = 0;
+	for (uint32_t i = 0; i < 1000; i++) {
+		int64_t s = append_id(&f, i);
+		assert_true(s > 0);
+		assert_true(seq == 0 || (uint64_t)s == seq); /* all in the same batch */
+		seq = (uint64_t)s;
+	}
+	assert_int_equal(rkv_afile_durable_seq(&f), seq - 1);
+	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.last_seq, seq);
+	assert_int_equal(c.last_err, 0);
+	assert_int_equal(f.st.batches, 1);
+	assert_int_equal(f.st.fsyncs, 1);
+	assert_int_equal(f.st.records, 1000);
+	assert_int_equal(rkv_afile_durable_seq(&f), seq);
+	printf("1000 records: %llu batch, %llu fdatasync, %llu bytes, %llu SQEs in %llu submits\n",
+	       (unsigned long long)f.st.batches, (unsigned long long)f.st.fsyncs,
+	       (unsigned long long)f.st.bytes, (unsigned long long)rkv_io_get_stats(g_io)->sqes,
+	       (unsigned long long)rkv_io_get_stats(g_io)->submits);
+	uint64_t end = rkv_afile_end(&f);
+	assert_int_equal(file_size("gc.log"), (off_t)end);
+	/* a second batch, appended across several iterations while the first flies */
+	for (uint32_t i = 1000; i < 1100; i++) {
+		assert_true(append_id(&f, i) > 0);
+		if (i % 10 == 0)
+			rkv_io_poll(g_io);
+	}
+	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
+	assert_true(f.st.batches >= 2 && f.st.batches <= 11);
+	assert_int_equal(f.st.fsyncs, f.st.batches);
+	assert_int_equal(rkv_afile_close(&f), 0);
+
+	struct cbs c2 = { 0 };
+	open_file(&f, "gc.log", &c2, &g, &st);
+	assert_int_equal(g.n, 1100);
+	for (uint32_t i = 0; i < 1100; i++)
+		assert_int_equal(g.ids[i], i);
+	assert_int_equal(st.records, 1100);
+	assert_int_equal(st.corrupt + st.torn + st.stale + st.bad_file, 0);
+	/* appends continue after the recovered records, with the same salt */
+	assert_true(append_id(&f, 1100) > 0);
+	assert_int_equal(rkv_afile_close(&f), 0);
+	open_file(&f, "gc.log", &c2, &g, &st);
+	assert_int_equal(g.n, 1101);
+	assert_int_equal(g.ids[1100], 1100);
+	assert_int_equal(rkv_afile_close(&f), 0);
+}
+
+/* Cut the file mid-record: recovery returns the records before the cut, truncates the file
+ * there and counts the torn bytes; appends then continue cleanly. */
+static void test_torn_tail(void **state)
+{
+	(void)state;
+	struct rkv_afile f;
+	struct cbs c = { 0 };
+	struct got g;
+	struct rkv_scan_stats st;
+	open_file(&f, "torn.log", &c, &g, &st);
+	uint64_t ends[50];
+	for (uint32_t i = 0; i < 50; i++) {
+		assert_true(append_id(&f, i) > 0);
+		ends[i] = rkv_afile_end(&f);
+	}
+	assert_int_equal(rkv_afile_close(&f), 0);
+	/* cut in the middle of record 37 (and at every byte of record 38 on a copy) */
+	off_t cut = (off_t)(ends[36] + (ends[37] - ends[36]) / 2);
+	int fd = openat(g_dirfd, "torn.log", O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, cut), 0);
+	close(fd);
+	open_file(&f, "torn.log", &c, &g, &st);
+	assert_int_equal(g.n, 37);
+	assert_int_equal(g.ids[36], 36);
+	assert_int_equal(st.torn, 1);
+	assert_int_equal(st.torn_bytes, (uint64_t)cut - ends[36]);
+	assert_int_equal(st.corrupt, 0);
+	assert_int_equal(file_size("torn.log"), (off_t)ends[36]);
+	/* new appends after the cut are found after the old ones */
+	assert_true(append_id(&f, 1000) > 0);
+	assert_int_equal(rkv_afile_close(&f), 0);
+	open_file(&f, "torn.log", &c, &g, &st);
+	assert_int_equal(g.n, 38);
+	assert_int_equal(g.ids[37], 1000);
+	assert_int_equal(st.torn, 0);
+	assert_int_equal(rkv_afile_close(&f), 0);
+}
+
+/* A bit flipped inside record 10's payload: record 10 is skipped and counted corrupt, every
+ * other record is returned, nothing is truncated. A flip in record 20's header too. */
+static void test_bit_flip(void **state)
+{
+	(void)state;
+	struct rkv_afile f;
+	struct cbs c = { 0 };
+	struct got g;
+	struct rkv_scan_stats st;
+	open_file(&f, "flip.log", &c, &g, &st);
+	uint64_t ends[40];
+	for (uint32_t i = 0; i < 40; i++) {
+		assert_true(append_id(&f, i) > 0);
+		ends[i] = rkv_afile_end(&f);
+	}
+	assert_int_equal(rkv_afile_close(&f), 0);
+	off_t size = file_size("flip.log");
+	int fd = openat(g_dirfd, "flip.log", O_RDWR);
+	uint8_t b;
+	off_t at[2] = { (off_t)ends[9] + RKV_FRAME_HDR + 1, (off_t)ends[19] + 5 }; /* len field */
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(pread(fd, &b, 1, at[k]), 1);
+		b ^= 0x10;
+		assert_int_equal(pwrite(fd, &b, 1, at[k]), 1);
+	}
+	close(fd);
+	open_file(&f, "flip.log", &c, &g, &st);
+	assert_int_equal(g.n, 38);
+	for (uint32_t i = 0, j = 0; i < 40; i++) {
+		if (i == 10 || i == 20)
+			continue;
+		assert_int_equal(g.ids[j++], i);
+	}
+	assert_int_equal(st.corrupt, 2);
+	assert_int_equal(st.corrupt_bytes, (ends[10] - ends[9]) + (ends[20] - ends[19]));
+	assert_int_equal(st.torn, 0);
+	assert_int_equal(file_size("flip.log"), size);
+	assert_int_equal(rkv_afile_close(&f), 0);
+}
+
+/* RLIMIT_FSIZE below the end of a batch: the kernel writes up to the limit (a short write),
+ * the rest is resubmitted and fails with EFBIG; the batch is reported failed and counted,
+ * what was durable stays, and once the limit is lifted appends are durable again. */
+static void test_short_write(void **state)
+{
+	(void)state;
+	struct rkv_afile f;
+	struct cbs c = { 0 };
+	struct got g;
+	struct rkv_scan_stats st;
+	open_file(&f, "short.log", &c, &g, &st);
+	for (uint32_t i = 0; i < 20; i++)
+		assert_true(append_id(&f, i) > 0);
+	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
+	uint64_t durable = f.durable_end;
+
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = durable + 300;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	uint64_t seq = 0;
+	for (uint32_t i = 20; i < 60; i++)
+		seq = (uint64_t)append_id(&f, i);
+	int rc = rkv_afile_drain(&f, 5000);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(rc, -EIO);
+	assert_int_equal(c.failed, 1);
+	assert_int_equal(c.last_seq, seq);
+	assert_int_equal(c.last_err, -EFBIG);
+	printf("short writes %llu, resubmits %llu, other errors %llu, failed records %llu\n",
+	       (unsigned long long)f.st.short_writes, (unsigned long long)f.st.resubmits,
+	       (unsigned long long)f.st.other_errs, (unsigned long long)f.st.failed_records);
+	assert_int_equal(f.st.short_writes, 1);
+	assert_int_equal(f.st.resubmits, 1);
+	assert_true(f.st.other_errs >= 1);
+	assert_int_equal(f.st.failed_records, 40);
+	assert_int_equal(f.durable_end, durable);
+	/* the limit is gone: the same records again, durable this time */
+	for (uint32_t i = 100; i < 110; i++)
+		assert_true(append_id(&f, i) > 0);
+	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
+	assert_int_equal(c.last_err, 0);
+	assert_int_equal(rkv_afile_close(&f), 0);
+	/* the failed batch's partial bytes were overwritten or are stale: never returned */
+	open_file(&f, "short.log", &c, &g, &st);
+	assert_int_equal(g.n, 30);
+	for (uint32_t i = 0; i < 20; i++)
+		assert_int_equal(g.ids[i], i);
+	for (uint32_t i = 0; i < 10; i++)
+		assert_int_equal(g.ids[20 + i], 100 + i);
+	assert_int_equal(rkv_afile_close(&f), 0);
+}
+
+/* The staging buffer fills while a batch is in flight: -ENOBUFS (counted), and room again
+ * after the batch completes. A record larger than a batch: -EMSGSIZE. */
+static void test_backpressure(void **state)
+{
+	(void)state;
+	struct rkv_afile f;
+	struct cbs c = { 0 };
+	struct got g;
+	struct rkv_scan_stats st;
+	open_file(&f, "bp.log", &c, &g, &st);
+	static uint8_t big[70 << 10];
+	assert_int_equal(rkv_afile_append(&f, RKV_FRAME_USER, big, sizeof big), -EMSGSIZE);
+	uint32_t n = 0;
+	int64_t s;
+	while ((s = append_id(&f, n)) > 0)
+		n++;
+	assert_int_equal(s, -ENOBUFS);
+	assert_int_equal(f.st.full, 1);
+	rkv_io_poll(g_io); /* batch 1 goes out; the next fills the other buffer */
+	while ((s = append_id(&f, n)) > 0)
+		n++;
+	assert_int_equal(s, -ENOBUFS);
+	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
+	assert_int_equal(c.calls, 2);
+	assert_int_equal(rkv_afile_close(&f), 0);
+	open_file(&f, "bp.log", &c, &g, &st);
+	assert_int_equal(g.n, n);
+	assert_int_equal(rkv_afile_close(&f), 0);
+}
+
+int main(void)
+{
+	tu_seed();
+	struct rkv_io *probe;
+	int rc = rkv_io_create(&probe, NULL);
+	if (rc < 0) {
+		printf("io_uring unavailable here (%s)\n", strerror(-rc));
+		return TEST_SKIP_EXIT;
+	}
+	rkv_io_destroy(probe);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_group_commit_and_reopen),
+		cmocka_unit_test(test_torn_tail),
+		cmocka_unit_test(test_bit_flip),
+		cmocka_unit_test(test_short_write),
+		cmocka_unit_test(test_backpressure),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
