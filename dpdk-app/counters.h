@@ -38,12 +38,17 @@
 	X(timeouts) X(coord_full) X(clock_refused) X(peer_in) X(peer_out) X(peer_replies) \
 	X(peer_not_member) X(peer_late) X(gossip_in) X(gossip_out) X(gossip_refused) \
 	X(ring_changes) X(ring_requests) \
+	/* durability (durable.c) [dur] */ \
+	X(dur_records) X(dur_batches) X(dur_parked) X(dur_park_full) X(dur_refused) \
+	X(dur_failed) X(dur_enospc) X(dur_lagging) X(dur_recovered) X(dur_corrupt) \
+	X(dur_compacted) X(dur_segs_removed) \
 	/* segmentation: request segments in, reassembled, reply segments out */ \
 	X(seg_rx) X(seg_too_big) X(reasm_done) X(reasm_expired) X(reasm_evicted) X(reasm_dup) \
 	X(replies) X(seg_replies) X(seg_tx) \
 	/* gauges published by the owner every few ms: its partition */ \
 	X(keys) X(log_bytes) X(log_live_bytes) X(log_capacity) X(compactions) \
-	X(compacted_bytes) X(read_retries) X(idle_sleeps)
+	X(compacted_bytes) X(read_retries) X(idle_sleeps) \
+	X(dur_pending) X(dur_segments) /* [dur] */
 
 enum worker_counter {
 #define X(n) CNT_##n,

@@ -415,6 +415,7 @@ static void worker_tick(struct worker *w, uint64_t now)
 		rkv_table_compact_owner(w->table, 256u << 10, NULL);
 	rkv_table_set_now_owner(w->table, w->clock.wall_ms()); /* tombstone grace (LWW) */
 	cluster_tick(w);
+	durable_tick(w); /* [dur] */
 	stats_publish(w);
 	if (w->id == 0 && n->opts.stats_interval > 0 && now >= w->next_stats) {
 		w->next_stats = now + (uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
@@ -460,10 +461,13 @@ int worker_main(void *arg)
 		if (n->net_on)
 			work += worker_rx(w, lr, &nlr);
 		stage_flush(w);
-		if (nlr) {
+		if (nlr)
 			ops_execute(w, lr, nlr);
+		/* [dur] submit this iteration's records, answer what became durable */
+		if (w->dur && durable_poll(w))
+			work++;
+		if (nlr || w->dur)
 			stage_flush(w); /* replies going back to the queue they came by */
-		}
 		worker_tx_flush(w);
 		if (n->shm)
 			work += shm_server_poll_x(n->shm, w->id, &w->x, &w->shm);
@@ -472,6 +476,8 @@ int worker_main(void *arg)
 		else if (!n->opts.busy_poll)
 			worker_idle(w);
 	}
+	durable_drain(w); /* [dur] */
+	stage_flush(w);
 	worker_tx_flush(w);
 	stats_publish(w);
 	return 0;
