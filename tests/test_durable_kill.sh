@@ -33,11 +33,13 @@ start
 ok "durable node up"
 files=()
 for round in 1 2 3 4 5; do
+	t=$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.5 + 2.5 * r / 32767 }')
 	ct_hist 1 "$round" "$tmp/h$round" --targets "$targets" --cl ONE --keys 30 --ops 20000 \
-		--duration 6 --timeout-ms 300 --backoff-ms 100 --mix 40,45,15 --seed "$RANDOM"
+		--duration "$(awk -v t="$t" 'BEGIN { print t + 1 }')" --timeout-ms 300 \
+		--backoff-ms 100 --mix 40,45,15 --seed "$RANDOM"
 	hp=$!
 	files+=("$tmp/h$round")
-	sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.5 + 2.5 * r / 32767 }')"
+	sleep "$t"
 	node_kill "$tag" 1
 	wait "$hp" || fail "round $round: hist_client exit $?"
 	acked=$(awk '$2 != "get" && $7 == "ok"' "$tmp/h$round" | wc -l)
