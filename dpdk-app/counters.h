@@ -41,7 +41,7 @@
 	/* durability (durable.c) [dur] */ \
 	X(dur_records) X(dur_batches) X(dur_parked) X(dur_park_full) X(dur_refused) \
 	X(dur_failed) X(dur_enospc) X(dur_lagging) X(dur_recovered) X(dur_corrupt) \
-	X(dur_compacted) X(dur_segs_removed) \
+	X(dur_compacted) X(dur_segs_removed) X(dur_compact_errs) \
 	/* segmentation: request segments in, reassembled, reply segments out */ \
 	X(seg_rx) X(seg_too_big) X(reasm_done) X(reasm_expired) X(reasm_evicted) X(reasm_dup) \
 	X(replies) X(seg_replies) X(seg_tx) \

@@ -28,6 +28,7 @@
 #include "node.h"
 #include "io/segdir.h"
 #include "io/uring.h"
+#include "segread.h"
 
 #define DUR_PARK_CAP     8192u           /* answers waiting for their batch, per worker */
 #define DUR_PROBE_MS     100u            /* while the disk is full: one write per this */
@@ -57,7 +58,20 @@ struct durable {
 	uint64_t probe_ms;               /* while disk_err: next write let through */
 	uint64_t lag_since_ms;           /* async: undurable records since then (0: none) */
 	uint64_t interval_ms;
+	/* disk compaction */
+	struct segread rd;
+	uint8_t *cbuf;                   /* the segment being compacted, read back */
+	uint64_t ccap;
+	int cphase;                      /* CP_* */
+	uint64_t cseg;                   /* its number */
+	struct rkv_scan sc;
+	uint64_t cwait;                  /* batch holding the last record rewritten */
+	uint64_t rec_bytes, recs;        /* frames appended (and recovered): the average size */
+	uint32_t max_frame;              /* the largest record's frame */
+	uint64_t next_check_ms;
 };
+
+enum { CP_IDLE = 0, CP_READ, CP_SCAN, CP_WAIT };
 
 static uint64_t mono_ms(const struct node *n)
 {
@@ -165,6 +179,8 @@ static int dur_logged(void *arg, struct exec_req *q, const struct rkv_put_req *p
 	if (!d->lag_since_ms || d->last_seq <= d->done_seq)
 		d->lag_since_ms = mono_ms(w->node);
 	d->last_seq = seq;
+	d->rec_bytes += need;
+	d->recs++;
 	CNT_INC(w, dur_records);
 	if (!d->sync || q->route.kind == ROUTE_SHM)
 		return 0;
@@ -207,14 +223,116 @@ static void dur_batch(struct rkv_segdir *sd, uint64_t seq, int err, void *arg)
 	}
 }
 
+/* ---- disk compaction ---------------------------------------------------------------------- */
+
+#define CP_SCAN_BUDGET 256u              /* frames examined per loop iteration */
+
+/* Is it worth rewriting the oldest segment? Disk bytes against twice the live estimate (keys
+ * times the average record frame) plus two segments of slack. */
+static int compact_wanted(struct durable *d)
+{
+	struct worker *w = d->w;
+	uint32_t n;
+	const uint64_t *segs = rkv_segdir_list(&d->sd, &n);
+	uint64_t seg = w->node->opts.seg_bytes;
+
+	if (n < 3 || d->sd.old_busy || d->disk_err || !d->recs || segs[0] == d->sd.head_no)
+		return 0;
+	uint64_t disk = (uint64_t)(n - 1) * seg + rkv_afile_end(rkv_segdir_head(&d->sd));
+	uint64_t live = cnt_read(&w->cnt, CNT_keys) * (d->rec_bytes / d->recs);
+	return disk > 2 * live + 2 * seg;
+}
+
+static void compact_step(struct durable *d)
+{
+	struct worker *w = d->w;
+
+	switch (d->cphase) {
+	case CP_IDLE: {
+		uint64_t now = w->now_ms;
+		if (now < d->next_check_ms || !compact_wanted(d))
+			return;
+		d->next_check_ms = now + 100;
+		uint32_t n;
+		d->cseg = rkv_segdir_list(&d->sd, &n)[0];
+		char name[RKV_SEGDIR_NAME_MAX];
+		rkv_segdir_name(name, d->sd.prefix, d->cseg);
+		segread_start(&d->rd, d->sd.dirfd, name);
+		d->cphase = CP_READ;
+		return;
+	}
+	case CP_READ:
+		if (d->rd.state != SEGREAD_DONE) {
+			segread_step(&d->rd);
+			return;
+		}
+		d->rd.state = SEGREAD_IDLE;
+		if (d->rd.err) {
+			/* Unreadable or too long for the buffer: left alone, looked at later. */
+			CNT_INC(w, dur_compact_errs);
+			d->next_check_ms = w->now_ms + 10000;
+			d->cphase = CP_IDLE;
+			return;
+		}
+		rkv_scan_init(&d->sc, d->cbuf, d->rd.len);
+		d->cwait = d->done_seq;
+		d->cphase = CP_SCAN;
+		/* fall through */
+	case CP_SCAN: {
+		struct rkv_afile *h = rkv_segdir_head(&d->sd);
+		struct rkv_frame fr;
+		for (unsigned i = 0; i < CP_SCAN_BUDGET; i++) {
+			if (d->disk_err || h->cap - h->fill < d->max_frame)
+				return;               /* no room now: next iteration */
+			if (!rkv_scan_next(&d->sc, &fr)) {
+				d->cphase = CP_WAIT;
+				return;
+			}
+			struct rkv_datarec r;
+			if (fr.type != RKV_FRAME_DATA || rkv_datarec_decode(fr.payload, fr.len, &r) ||
+			    r.klen > RKV_TABLE_KEY_MAX)
+				continue;
+			uint8_t none[1];
+			uint64_t held = 0;
+			int g = rkv_table_get(w->table, r.key, r.klen, none, 0, NULL, &held);
+			if ((g != 0 && g != -ENOBUFS && g != -ENOENT) || held != r.version)
+				continue;             /* superseded (or gone after its grace) */
+			void *pl;
+			if (rkv_segdir_reserve(&d->sd, fr.len, &pl))
+				return;
+			memcpy(pl, fr.payload, fr.len);
+			d->cwait = d->last_seq = rkv_segdir_commit(&d->sd, RKV_FRAME_DATA, NULL);
+			if (!d->lag_since_ms)
+				d->lag_since_ms = mono_ms(w->node);
+			d->rec_bytes += rkv_frame_size(fr.len);
+			d->recs++;
+			CNT_INC(w, dur_compacted);
+		}
+		return;
+	}
+	default: /* CP_WAIT: the rewritten records are durable, then the segment goes */
+		if (d->done_seq < d->cwait || d->disk_err)
+			return;
+		int rc = rkv_segdir_remove(&d->sd, d->cseg);
+		if (rc == -EBUSY)
+			return;
+		if (rc == 0)
+			CNT_INC(w, dur_segs_removed);
+		d->cphase = CP_IDLE;
+		return;
+	}
+}
+
 int durable_poll(struct worker *w)
 {
 	struct durable *d = w->dur;
 
 	if (!d)
 		return 0;
+	if (d->cbuf)
+		compact_step(d);
 	int k = rkv_io_poll(d->io);
-	return k > 0 || d->pcount || !rkv_segdir_idle(&d->sd);
+	return k > 0 || d->pcount || !rkv_segdir_idle(&d->sd) || d->cphase == CP_READ;
 }
 
 void durable_tick(struct worker *w)
@@ -284,7 +402,7 @@ static int check_meta(const char *dir, unsigned nparts)
 
 struct replay {
 	struct rkv_table *t;
-	uint64_t applied, superseded, bad, other, max_version;
+	uint64_t applied, superseded, bad, other, max_version, frame_bytes;
 	int err;
 };
 
@@ -294,6 +412,7 @@ static void replay_rec(void *arg, uint64_t seg_no, const struct rkv_frame *fr)
 	struct rkv_datarec r;
 
 	(void)seg_no;
+	c->frame_bytes += rkv_frame_size(fr->len);
 	if (fr->type != RKV_FRAME_DATA) {
 		c->other++;
 		return;
@@ -390,6 +509,14 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 	       ", bad records %" PRIu64 ", stale %" PRIu64 ", torn tail %" PRIu64 " B\n",
 	       w->id, st.records, rp.applied, rp.superseded, nsegs, nsegs == 1 ? "" : "s",
 	       mono_ms(n) - t0, st.corrupt + st.bad_file, rp.bad, st.stale, st.torn_bytes);
+	d->recs = st.records;
+	d->rec_bytes = d->recs ? rp.frame_bytes : 0;
+	d->max_frame = rec_frame(RKV_TABLE_KEY_MAX, n->opts.max_value);
+	d->ccap = 2 * n->opts.seg_bytes + 2 * (uint64_t)n->opts.batch_bytes;
+	d->cbuf = malloc(d->ccap);       /* pages touched only when a segment is read back */
+	if (!d->cbuf)
+		return -ENOMEM;
+	segread_init(&d->rd, d->io, d->cbuf, d->ccap);
 	d->hooks.admit = dur_admit;
 	d->hooks.logged = dur_logged;
 	d->hooks.arg = d;
@@ -459,7 +586,10 @@ void durable_close(struct node *n)
 			d->phead = (d->phead + 1) % DUR_PARK_CAP;
 			d->pcount--;
 		}
+		if (d->rd.state == SEGREAD_BUSY)
+			rkv_io_wait(d->io, 1000);   /* a read back in flight: let it end */
 		rkv_io_destroy(d->io);
+		free(d->cbuf);
 		free(d->park);
 		free(d);
 		w->dur = NULL;

@@ -12,8 +12,10 @@
 # reads every key. tests/cluster/check_history.py over all rounds then proves: every read
 # (including the ones after each restart and the final ones) returns the newest write
 # acknowledged before it began or a newer one, deleted keys stay deleted, no invented values.
-# Also: each restart's log reports recovered records, and a restart with a different worker
-# count is refused with a clear message. A trap removes namespaces, processes and files.
+# Segments are 64 KiB, so disk compaction (live records rewritten, old segments removed) runs
+# all along; a sixth round without a kill checks that it removed segments and keeps few on
+# disk, then one more kill -9. Also: each restart's log reports recovered records, and a
+# restart with a different worker count is refused with a clear message. A trap removes namespaces, processes and files.
 # Exits 77 without root, binaries or python3.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -23,7 +25,7 @@ export RKV_CL_LCORES=1
 
 ct_init dkl 1 1
 data=$tmp/data
-dopts=(--data-dir "$data" --durability sync)
+dopts=(--data-dir "$data" --durability sync --segment-size 64K)
 start() {
 	node_start "$tag" 1 "${dopts[@]}"
 	node_wait "$tag" 1 30 || { echo "FAIL: node did not start"; cat "$(cl_log "$tag" 1)"; exit 1; }
@@ -31,6 +33,11 @@ start() {
 targets=$(ct_targets 1)
 start
 ok "durable node up"
+# Cold keys, written once before everything else: compaction must carry them forward.
+for i in $(seq 1 20); do
+	cl_cli "$tag" 1 --target "$(cl_target 1)" put "cold$i" "value-$i" >/dev/null ||
+		fail "put cold$i"
+done
 files=()
 for round in 1 2 3 4 5; do
 	t=$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.5 + 2.5 * r / 32767 }')
@@ -48,7 +55,32 @@ for round in 1 2 3 4 5; do
 	start
 	grep -q "recovered" "$(cl_log "$tag" 1)" || fail "round $round: no recovery line"
 done
+# Round 6: no kill while writing; small segments must be compacted (old ones removed), then
+# one more kill -9 and restart before the final reads.
+ct_hist 1 6 "$tmp/h6" --targets "$targets" --cl ONE --keys 30 --ops 20000 --duration 4 \
+	--timeout-ms 300 --backoff-ms 100 --mix 40,45,15 --seed "$RANDOM"
+wait $! || fail "round 6: hist_client exit $?"
+files+=("$tmp/h6")
+st=$(cl_cli "$tag" 1 --target "$(cl_target 1)" stats)
+removed=$(rkv_stat dur_segs_removed <<<"$st")
+segs=$(rkv_stat dur_segments <<<"$st")
+rewritten=$(rkv_stat dur_compacted <<<"$st")
+echo "compaction: ${removed:-0} segments removed, ${rewritten:-0} live records rewritten, ${segs:-?} segments on disk"
+nfiles=$(ls "$data" | grep -c '^p0-.*\.seg$')
+if [ ! -e "$data/p0-0000000000000001.seg" ] && [ "$nfiles" -le 8 ]; then
+	ok "old segments compacted away (segment 1 gone, $nfiles on disk)"
+else
+	fail "disk compaction: $nfiles segment files, segment 1 still there?"; ls -l "$data"
+fi
+node_kill "$tag" 1
+start
 grep "recovered" "$(cl_log "$tag" 1)" | tail -n 1
+cold=0
+for i in $(seq 1 20); do
+	[ "$(cl_cli "$tag" 1 --target "$(cl_target 1)" get "cold$i")" = "value-$i" ] && cold=$((cold + 1))
+done
+[ "$cold" = 20 ] && ok "all 20 cold keys survived compaction and restarts" ||
+	fail "only $cold of 20 cold keys survived"
 ct_hist 1 9 "$tmp/hF" --targets "$targets" --cl ONE --keys 30 --final --timeout-ms 1000
 wait $! || fail "final reads: exit $?"
 if python3 "$CHECK" --final 9 "${files[@]}" "$tmp/hF"; then
