@@ -48,7 +48,9 @@
 	/* gauges published by the owner every few ms: its partition */ \
 	X(keys) X(log_bytes) X(log_live_bytes) X(log_capacity) X(compactions) \
 	X(compacted_bytes) X(read_retries) X(idle_sleeps) \
-	X(dur_pending) X(dur_segments) /* [dur] */
+	X(dur_pending) X(dur_segments) /* [dur] */ \
+	/* (events, appended here to ease merging) UDP checksum wrong: dropped */ \
+	X(drop_udp_checksum)
 
 enum worker_counter {
 #define X(n) CNT_##n,

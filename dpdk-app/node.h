@@ -74,6 +74,11 @@ struct node_opts {
 	uint64_t sync_interval_ms;/* async: the disk may lag this much before writes wait */
 	uint64_t seg_bytes;       /* segment file size */
 	uint32_t batch_bytes;     /* staging buffer per segment (largest batch) */
+	/* Shared-memory access (issue 9 item 9, "hard"; dpdk-app/shm.h): socket mode (0: 0600)
+	 * and group. */
+	uint32_t shm_mode;
+	int shm_has_group;
+	unsigned shm_group;
 };
 
 #define RKVD_MAX_CLUSTER_WORKERS 16u  /* clock id = node_id * 16 + worker */
