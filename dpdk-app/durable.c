@@ -560,7 +560,8 @@ void durable_drain(struct worker *w)
 
 	if (!d || !d->sd_open)
 		return;
-	for (int i = 0; i < 50000 && (d->pcount || !rkv_segdir_idle(&d->sd)); i++) {
+	for (int i = 0; i < 50000 && (d->pcount || !rkv_segdir_idle(&d->sd) || hints_poll(w));
+	     i++) {
 		rkv_io_poll(d->io);
 		nanosleep(&ts, NULL);
 	}
@@ -595,4 +596,9 @@ void durable_close(struct node *n)
 		w->dur = NULL;
 		w->x.dur = NULL;
 	}
+}
+
+struct rkv_io *durable_io(struct worker *w)
+{
+	return w->dur ? w->dur->io : NULL;
 }

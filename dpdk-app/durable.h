@@ -47,6 +47,8 @@ int durable_poll(struct worker *w);
 /* The worker leaving its loop: poll until its records are on disk and parked answers are out
  * (bounded: 5 s). */
 void durable_drain(struct worker *w);
+/* The worker's io_uring (NULL without --data-dir): hints.c shares it. */
+struct rkv_io *durable_io(struct worker *w);
 /* Housekeeping each tick: publish counters. */
 void durable_tick(struct worker *w);
 

@@ -53,6 +53,7 @@ struct exec_req {
 	uint32_t cap;            /* ... and how many bytes fit there */
 	uint32_t vlen;
 	uint8_t op, klen, flags, consistency;
+	uint32_t aux;            /* F_PEER PUT/DEL: the owner a stand-in keeps a hint for [dur] */
 	struct reply_route route;
 	/* out (set by exec_run before done()) */
 	int32_t rc;              /* 0 or the table's negative errno (-ENOBUFS: value > cap) */

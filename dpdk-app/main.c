@@ -229,6 +229,7 @@ static void teardown(struct node *n)
 		shm_server_stop(n->shm);
 		n->shm = NULL;
 	}
+	hints_close(n);   /* [dur] */
 	durable_close(n); /* [dur] before the port: parked answers are freed */
 	port_close(n);
 	cluster_fini(n);
@@ -270,7 +271,7 @@ int main(int argc, char **argv)
 			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval",
 			"--seeds", "--weight", "--replicas", "--phi", "--tombstone-grace",
 			"--hint-window", "--data-dir", "--durability", "--sync-interval",
-			"--segment-size" };
+			"--segment-size", "--sloppy-quorum", "--hint-rate", "--hint-max" };
 		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&
 			    (argv[i][strlen(ours[k])] == '\0' || argv[i][strlen(ours[k])] == '=')) {
@@ -351,6 +352,10 @@ int main(int argc, char **argv)
 	}
 	if (!rc)
 		rc = cluster_init(n); /* a cluster of one (N = 1) without --seeds */
+	if (!rc && hints_open(n) != 0) { /* [dur] the hint spools, replayed */
+		exit_code = 1;
+		goto out;
+	}
 	if (rc) {
 		fprintf(stderr, "ringkvd: start-up failed: %s\n", strerror(-rc));
 		goto out;

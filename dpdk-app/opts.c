@@ -44,7 +44,18 @@ void node_usage(FILE *f, const char *prog)
 "  --tombstone-grace D  how long a delete's tombstone is kept (default 24h; must exceed\n"
 "                       --hint-window); D is a number with s, m, h or d\n"
 "  --hint-window D      longest outage a replica can have and still catch up without a\n"
-"                       full resync (default 3h)\n"
+"                       full resync (default 3h); no hints are kept for a node down longer\n"
+"                       than this (counted)\n"
+"  --sloppy-quorum on|off  on (default): a write whose replica is down (failure detector)\n"
+"                       goes to the next up node past the key's N replicas, which keeps it\n"
+"                       as a hint (in DATA-DIR/hints; needs --data-dir there) and hands it\n"
+"                       to the owner when gossip shows it up again; its ack counts toward W.\n"
+"                       When no node is up past the N replicas, and for a replica that did\n"
+"                       not acknowledge before the request's deadline, the coordinator keeps\n"
+"                       the hint itself (not counted toward W)\n"
+"  --hint-rate SIZE     hint delivery per target, bytes per second (default 1M)\n"
+"                       ('ringkv stats' shows hints_pending_to_<id> per target)\n"
+"  --hint-max SIZE      hint bytes kept per target (default 1G); more are refused (counted)\n"
 "  --data-dir DIR       keep each partition's data in DIR (created if missing): every write\n"
 "                       is appended to a segment file (io_uring, group commit) and a restart\n"
 "                       with the same DIR recovers it before serving. A DIR written with\n"
@@ -118,7 +129,7 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
        O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP,
-       O_DATA, O_DURA, O_SYNCI, O_SEGSZ /* [dur] */ };
+       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX /* [dur] */ };
 
 /* "90s", "30m", "24h", "7d" (a bare number is seconds) -> ms. 0 or -1. */
 static int parse_duration(const char *s, uint64_t *ms)
@@ -211,6 +222,9 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "durability", required_argument, NULL, O_DURA },
 		{ "sync-interval", required_argument, NULL, O_SYNCI },
 		{ "segment-size", required_argument, NULL, O_SEGSZ },
+		{ "sloppy-quorum", required_argument, NULL, O_SLOPPY },
+		{ "hint-rate", required_argument, NULL, O_HRATE },
+		{ "hint-max", required_argument, NULL, O_HMAX },
 		{ "shm-mode", required_argument, NULL, O_SHM_MODE },
 		{ "shm-group", required_argument, NULL, O_SHM_GROUP },
 		{ NULL, 0, NULL, 0 },
@@ -237,6 +251,9 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	o->durability_sync = 1;
 	o->sync_interval_ms = 10;
 	o->seg_bytes = 64ull << 20;
+	o->sloppy_quorum = 1;
+	o->hint_rate = 1ull << 20;
+	o->hint_max = 1ull << 30;
 
 	optind = 1;
 	opterr = 0;
@@ -382,6 +399,25 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 				return -1;
 			}
 			o->seg_bytes = v;
+			break;
+		case O_SLOPPY:
+			if (strcmp(arg, "on") && strcmp(arg, "off")) {
+				fprintf(stderr, "%s: --sloppy-quorum %s: want on or off\n", prog, arg);
+				return -1;
+			}
+			o->sloppy_quorum = !strcmp(arg, "on");
+			break;
+		case O_HRATE:
+		case O_HMAX:
+			if (node_parse_size(arg, &v) || v < 1024 || v > (1ull << 40)) {
+				fprintf(stderr, "%s: --%s %s: want 1K..1T (suffix K, M or G)\n", prog,
+					c == O_HRATE ? "hint-rate" : "hint-max", arg);
+				return -1;
+			}
+			if (c == O_HRATE)
+				o->hint_rate = v;
+			else
+				o->hint_max = v;
 			break;
 		case O_BUSY:
 			o->busy_poll = 1;

@@ -169,6 +169,7 @@ static void req_fill(struct req *r, const struct rkv_msg *msg, const struct net_
 	x->consistency = msg->consistency;
 	x->status = msg->status;  /* a peer's reply: its answer (0 on requests) */
 	x->version = 0;
+	x->aux = (msg->flags & RKV_F_PEER) && !(msg->flags & RKV_F_REPLY) ? msg->aux : 0; /* [dur] */
 	route_from_peer(&x->route, peer, rxq);
 }
 
@@ -198,7 +199,7 @@ static void route_req(struct worker *w, struct req **lr, unsigned *nlr, struct r
 			return;
 		}
 		if (x->flags & RKV_F_REPLY) {
-			dest = (unsigned)(x->req_id >> RKV_COORD_ID_BITS);
+			dest = (unsigned)(x->req_id >> RKV_COORD_ID_BITS) & 0x7fu; /* [dur] bit 63: hint */
 			if (dest >= n->nworkers) {
 				CNT_INC(w, peer_late);
 				req_free(w, r);
@@ -418,6 +419,7 @@ static void worker_tick(struct worker *w, uint64_t now)
 	rkv_table_set_now_owner(w->table, w->clock.wall_ms()); /* tombstone grace (LWW) */
 	cluster_tick(w);
 	durable_tick(w); /* [dur] */
+	hints_tick(w);
 	stats_publish(w);
 	if (w->id == 0 && n->opts.stats_interval > 0 && now >= w->next_stats) {
 		w->next_stats = now + (uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
@@ -465,7 +467,9 @@ int worker_main(void *arg)
 		stage_flush(w);
 		if (nlr)
 			ops_execute(w, lr, nlr);
-		/* [dur] submit this iteration's records, answer what became durable */
+		/* [dur] hint delivery; submit this iteration's records, answer what is durable */
+		if (w->hints && hints_poll(w))
+			work++;
 		if (w->dur && durable_poll(w))
 			work++;
 		if (nlr || w->dur)
