@@ -332,7 +332,9 @@ int durable_poll(struct worker *w)
 	if (d->cbuf)
 		compact_step(d);
 	int k = rkv_io_poll(d->io);
-	return k > 0 || d->pcount || !rkv_segdir_idle(&d->sd) || d->cphase == CP_READ;
+	if (k > 0)
+		return 2;
+	return d->pcount || !rkv_segdir_idle(&d->sd) || d->cphase == CP_READ;
 }
 
 void durable_tick(struct worker *w)

@@ -41,8 +41,9 @@ int durable_open(struct node *n);
 /* Drain and close every partition's files (after the workers stopped). */
 void durable_close(struct node *n);
 /* The worker's loop, once per iteration: reap completions (parked replies go out), submit
- * what this iteration appended, a step of disk compaction. Returns nonzero while I/O is in
- * flight (the idle back-off must not sleep long then). */
+ * what this iteration appended, a step of disk compaction. Returns 2 when completions were
+ * reaped (work done), 1 while I/O is in flight (the idle back-off then sleeps only a few
+ * microseconds), 0 when idle. */
 int durable_poll(struct worker *w);
 /* The worker leaving its loop: poll until its records are on disk and parked answers are out
  * (bounded: 5 s). */
