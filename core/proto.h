@@ -37,7 +37,10 @@
  *                stamp and are applied last-writer-wins on the receiving node's own partition,
  *                never coordinated again; GET reads the local replica (reply stamp: the version
  *                held, also on NOT_FOUND when a tombstone is held). aux is op-specific on peer
- *                requests (0 unless a later op defines it).
+ *                requests: on a PUT/DEL it is 0 for a replica's own write, or the member id
+ *                of the intended owner when the receiver is a sloppy-quorum stand-in, which
+ *                keeps the write as a hint for that owner instead of applying it
+ *                (dpdk-app/hints.h).
  *   aux          on a reply other than STATS: the low 32 bits of the sender's ring epoch, so a
  *                ring-aware client notices a membership change; 0 on a request without
  *                RKV_F_PEER.

@@ -143,6 +143,11 @@ static int member_peer(const struct node *n, unsigned id, struct net_peer *p)
 	return 0;
 }
 
+int cluster_peer(const struct node *n, unsigned id, struct net_peer *p) /* [dur] */
+{
+	return member_peer(n, id, p);
+}
+
 static void publish_members(struct node *n)
 {
 	struct cluster *cl = &n->cl;
@@ -386,7 +391,7 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
  * id 0, a fire-and-forget repair (ROUTE_NONE). */
 static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 		     const uint8_t *key, uint8_t klen, uint64_t hash, const void *val,
-		     uint32_t vlen)
+		     uint32_t vlen, unsigned aux)
 {
 	struct node *n = w->node;
 	struct bigmsg *b;
@@ -410,6 +415,7 @@ static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 	x->klen = klen;
 	x->op = op;
 	x->flags = RKV_F_PEER;
+	x->aux = aux;                      /* [dur] a stand-in's hint for owner aux */
 	if (op == RKV_OP_GET) {
 		x->buf = b->data + klen;
 		x->cap = n->opts.max_value;
@@ -423,7 +429,7 @@ static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 }
 
 static void peer_op(struct worker *w, unsigned to, uint8_t op, uint64_t id, uint64_t stamp,
-		    const uint8_t *key, uint8_t klen, const void *val, uint32_t vlen)
+		    const uint8_t *key, uint8_t klen, const void *val, uint32_t vlen, unsigned aux)
 {
 	struct net_peer p;
 	struct rkv_msg h;
@@ -435,6 +441,7 @@ static void peer_op(struct worker *w, unsigned to, uint8_t op, uint64_t id, uint
 	h.flags = RKV_F_PEER;
 	h.req_id = id;
 	h.stamp = stamp;
+	h.aux = aux;                       /* [dur] intended owner (sloppy quorum), else 0 */
 	ops_send(w, &p, &h, key, klen, val, vlen);
 	CNT_INC(w, peer_out);
 }
@@ -476,10 +483,12 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 				continue;
 			if (res->ids[i] == n->opts.node_id)
 				local_op(w, op, id, stamp, c->key, c->klen, c->hash, c->val,
-					 op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen);
+					 op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen,
+					 s->hint_for[i]);
 			else
 				peer_op(w, (unsigned)res->ids[i], op, id, stamp, c->key, c->klen,
-					c->val, op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen);
+					c->val, op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen,
+					s->hint_for[i]);
 		}
 	}
 	if ((res->actions & RKV_COORD_A_REPLY) && s) {
@@ -514,15 +523,24 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 				CNT_INC(w, read_repairs);
 				if (res->ids[i] == n->opts.node_id)
 					local_op(w, op, 0, res->newest_version, c->key, c->klen,
-						 c->hash, val, vlen);
+						 c->hash, val, vlen, 0);
 				else
 					peer_op(w, (unsigned)res->ids[i], op, 0, res->newest_version,
-						c->key, c->klen, val, vlen);
+						c->key, c->klen, val, vlen, 0);
 			}
 		}
 	}
-	if ((res->actions & RKV_COORD_A_DONE) && s)
+	if ((res->actions & RKV_COORD_A_DONE) && s) {
+		/* [dur] a write's replicas that never acknowledged get a hint kept here */
+		if (res->op == RKV_COORD_WRITE && s->client && w->hints)
+			for (unsigned i = 0; i < res->n && i < RKV_COORD_MAX_N; i++) {
+				unsigned owner = s->hint_for[i] ? s->hint_for[i]
+								: (unsigned)res->ids[i];
+				if (!(s->acked >> i & 1) && owner != n->opts.node_id)
+					hints_keep(w, s->client, owner, s->version);
+			}
 		slot_release(w, s);
+	}
 }
 
 void cluster_coordinate(struct worker *w, struct req *r)
@@ -584,6 +602,11 @@ void cluster_coordinate(struct worker *w, struct req *r)
 		}
 		break;
 	}
+	uint32_t keep = 0;
+	uint64_t owners[RKV_RING_MAX_N];
+	memcpy(owners, ids, sizeof(owners));
+	if (op == RKV_COORD_WRITE) /* [dur] sloppy quorum: stand-ins for down replicas */
+		keep = hints_sloppy(w, v->ring, x->hash, ids, (unsigned)k, &up, tmp.hint_for);
 	int rc = rkv_coord_start(w->coord, op, ids, (unsigned)k, rkv_member_up_mask(&up, ids,
 				 (unsigned)k), rkv_cl_needed(cl, n->replicas), n->opts.node_id,
 				 tmp.version, 0, w->now_ms, &res);
@@ -600,6 +623,10 @@ void cluster_coordinate(struct worker *w, struct req *r)
 		req_free(w, r);
 		return;
 	}
+	for (unsigned i = 0; keep && i < k; i++) /* [dur] hints the coordinator keeps */
+		if (keep >> i & 1)
+			hints_keep(w, r, (unsigned)owners[i], tmp.version);
+	tmp.acked = (uint8_t)keep;       /* those are hinted already */
 	w->slots[res.slot] = tmp;
 	apply(w, &res);
 }
@@ -657,6 +684,10 @@ void cluster_result(struct worker *w, struct req *r)
 		return;
 	}
 	struct cslot *s = res.slot < COORD_SLOTS ? &w->slots[res.slot] : NULL;
+	if (s && res.op == RKV_COORD_WRITE && (status == RKV_S_OK || status == RKV_S_NOT_FOUND))
+		for (unsigned i = 0; i < res.n && i < RKV_COORD_MAX_N; i++)
+			if (res.ids[i] == replica)
+				s->acked |= (uint8_t)(1u << i);   /* [dur] for hints at the end */
 	if ((res.actions & RKV_COORD_A_KEEP) && s) {
 		if (s->kept)
 			req_free(w, s->kept);

@@ -69,6 +69,8 @@ struct cslot {
 	uint64_t version;        /* a write's version */
 	uint8_t answered;        /* the client got its answer */
 	uint8_t cas_phase;       /* CAS: 0 check not sent yet, 1 sent */
+	uint8_t hint_for[RKV_COORD_MAX_N]; /* ids[i] stands in for this owner (sloppy) [dur] */
+	uint8_t acked;           /* write: bit i = ids[i] acknowledged (or hinted at start) */
 };
 
 /* Start-up (main, before the workers run): the view of a cluster of one, or the membership
@@ -94,6 +96,9 @@ void cluster_coordinate(struct worker *w, struct req *r);
 /* A peer's reply (F_REPLY) or our own replica op's result (REQ_F_RESULT) for one of w's slots.
  * Takes r. */
 void cluster_result(struct worker *w, struct req *r);
+/* The frame address of member id: 0, or -1 when unknown. [dur] */
+struct net_peer;
+int cluster_peer(const struct node *n, unsigned id, struct net_peer *p);
 /* Member id of the peer at ip/port (network order), or 0 when it is not a member. */
 unsigned cluster_member_of(const struct node *n, uint32_t ip_be, uint16_t port_be);
 

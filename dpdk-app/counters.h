@@ -38,12 +38,20 @@
 	X(timeouts) X(coord_full) X(clock_refused) X(peer_in) X(peer_out) X(peer_replies) \
 	X(peer_not_member) X(peer_late) X(gossip_in) X(gossip_out) X(gossip_refused) \
 	X(ring_changes) X(ring_requests) \
+	/* durability (durable.c) [dur] */ \
+	X(dur_records) X(dur_batches) X(dur_parked) X(dur_park_full) X(dur_refused) \
+	X(dur_failed) X(dur_enospc) X(dur_lagging) X(dur_recovered) X(dur_corrupt) \
+	X(dur_compacted) X(dur_segs_removed) X(dur_compact_errs) \
+	X(hints_standins) X(hints_stored) X(hints_refused) X(hints_refused_window) \
+	X(hints_refused_cap) X(hints_sent) X(hints_delivered) X(hints_unacked) X(hints_moved) \
+	X(hints_expired) X(hints_read_errs) \
 	/* segmentation: request segments in, reassembled, reply segments out */ \
 	X(seg_rx) X(seg_too_big) X(reasm_done) X(reasm_expired) X(reasm_evicted) X(reasm_dup) \
 	X(replies) X(seg_replies) X(seg_tx) \
 	/* gauges published by the owner every few ms: its partition */ \
 	X(keys) X(log_bytes) X(log_live_bytes) X(log_capacity) X(compactions) \
 	X(compacted_bytes) X(read_retries) X(idle_sleeps) \
+	X(dur_pending) X(dur_segments) X(hints_pending) /* [dur] */ \
 	/* (events, appended here to ease merging) UDP checksum wrong: dropped */ \
 	X(drop_udp_checksum)
 

@@ -100,6 +100,10 @@ static void finish_writes(struct exec_ctx *x, struct exec_req *const *r,
 				q->version = 0;
 		}
 		q->status = exec_status(x->cnt, rc);
+		/* [dur] an applied (or superseded) write is logged; sync parks its answer. */
+		if (x->dur && rc == 0 &&
+		    x->dur->logged(x->dur->arg, q, &p[i], x->done, x->arg))
+			continue;
 		x->done(x->arg, q);
 	}
 }
@@ -119,10 +123,30 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 	struct rkv_put_req p[EXEC_RUN];
 	struct exec_req *run[EXEC_RUN];
 	unsigned k = 0;
-
+	if (x->dur)
+		x->dur->admit(x->dur->arg, NULL);
 	for (unsigned i = 0; i < n; i++) {
 		struct exec_req *q = r[i];
 		int peer = q->flags & RKV_F_PEER;
+		int refuse = x->dur ? x->dur->admit(x->dur->arg, q) : 0;
+
+		if (refuse) {
+			/* [dur] the disk cannot take writes now: refused before the table. */
+			if (k) {
+				rkv_table_put_burst_owner(x->table, p, k);
+				finish_writes(x, run, p, k);
+				k = 0;
+			}
+			cnt_add(x->cnt, q->op == RKV_OP_PUT ? CNT_req_put :
+				q->op == RKV_OP_DEL ? CNT_req_del : CNT_req_cas, 1);
+			q->rc = refuse;
+			q->status = exec_status(x->cnt, refuse);
+			q->version = 0;
+			q->out_val = NULL;
+			q->out_vlen = 0;
+			x->done(x->arg, q);
+			continue;
+		}
 
 		if (q->op == RKV_OP_CAS)
 			peer = 0;                /* a replica's CAS check is a plain CAS */

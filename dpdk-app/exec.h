@@ -53,6 +53,7 @@ struct exec_req {
 	uint32_t cap;            /* ... and how many bytes fit there */
 	uint32_t vlen;
 	uint8_t op, klen, flags, consistency;
+	uint32_t aux;            /* F_PEER PUT/DEL: the owner a stand-in keeps a hint for [dur] */
 	struct reply_route route;
 	/* out (set by exec_run before done()) */
 	int32_t rc;              /* 0 or the table's negative errno (-ENOBUFS: value > cap) */
@@ -60,6 +61,20 @@ struct exec_req {
 	uint64_t version;        /* stored or read version (CAS lost: the winner's) */
 	const void *out_val;     /* GET: the value (buf, or the context's big buffer) */
 	uint32_t out_vlen;       /* GET: its full length */
+};
+
+/* Durability hooks (dpdk-app/durable.c; NULL in exec_ctx: memory only). [dur] */
+struct exec_dur {
+	/* Before each write of a run (q; NULL once at the start of the run): 0 to take it (room
+	 * for its record is reserved), or a negative errno that refuses it before the table sees
+	 * it (-ENOSPC: the disk is full; -EAGAIN: the disk lags or the park queue is full). */
+	int (*admit)(void *arg, const struct exec_req *q);
+	/* After the table applied a write (p->status 0) or found it superseded (-EALREADY):
+	 * log it. Returns 1 when the hook keeps q and calls done(darg, q) itself once the write
+	 * is durable (sync), 0 when exec calls done now. */
+	int (*logged)(void *arg, struct exec_req *q, const struct rkv_put_req *p,
+		      void (*done)(void *, struct exec_req *), void *darg);
+	void *arg;
 };
 
 struct exec_ctx {
@@ -70,6 +85,7 @@ struct exec_ctx {
 	uint32_t big_cap;                /* ... (0: none, the request ends with rc -ENOBUFS) */
 	void (*done)(void *arg, struct exec_req *r); /* in order, once per request */
 	void *arg;
+	const struct exec_dur *dur;      /* NULL: memory only [dur] */
 };
 
 /* Execute r[0..n) in order, then (run by run) call x->done for each. Ops other than GET, PUT,

@@ -229,6 +229,8 @@ static void teardown(struct node *n)
 		shm_server_stop(n->shm);
 		n->shm = NULL;
 	}
+	hints_close(n);   /* [dur] */
+	durable_close(n); /* [dur] before the port: parked answers are freed */
 	port_close(n);
 	cluster_fini(n);
 	if (n->workers) {
@@ -268,7 +270,8 @@ int main(int argc, char **argv)
 		static const char *const ours[] = { "--ip", "--port", "--shm", "--mem",
 			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval",
 			"--seeds", "--weight", "--replicas", "--phi", "--tombstone-grace",
-			"--hint-window" };
+			"--hint-window", "--data-dir", "--durability", "--sync-interval",
+			"--segment-size", "--sloppy-quorum", "--hint-rate", "--hint-max" };
 		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&
 			    (argv[i][strlen(ours[k])] == '\0' || argv[i][strlen(ours[k])] == '=')) {
@@ -343,8 +346,16 @@ int main(int argc, char **argv)
 		exit_code = 2; /* options the table rejects (--mem vs --max-value): bad usage */
 	if (!rc)
 		rc = create_workers(n);
+	if (!rc && durable_open(n) != 0) { /* [dur] recover before serving or joining */
+		exit_code = 2;
+		goto out;
+	}
 	if (!rc)
 		rc = cluster_init(n); /* a cluster of one (N = 1) without --seeds */
+	if (!rc && hints_open(n) != 0) { /* [dur] the hint spools, replayed */
+		exit_code = 1;
+		goto out;
+	}
 	if (rc) {
 		fprintf(stderr, "ringkvd: start-up failed: %s\n", strerror(-rc));
 		goto out;

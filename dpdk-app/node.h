@@ -27,6 +27,8 @@
 #include "ring.h"
 #include "table.h"
 #include "counters.h"
+#include "durable.h"
+#include "hints.h"
 #include "exec.h"
 #include "shm.h"
 
@@ -67,6 +69,15 @@ struct node_opts {
 	double phi;               /* failure detector threshold */
 	uint64_t tombstone_grace_ms;
 	uint64_t hint_window_ms;  /* used by hinted handoff (next issue); grace must exceed it */
+	/* Durability (durable.c) [dur] */
+	const char *data_dir;     /* NULL: memory only */
+	int durability_sync;      /* 1: reply after the batch is on disk; 0: async */
+	uint64_t sync_interval_ms;/* async: the disk may lag this much before writes wait */
+	uint64_t seg_bytes;       /* segment file size */
+	uint32_t batch_bytes;     /* staging buffer per segment (largest batch) */
+	int sloppy_quorum;        /* writes go to stand-ins for down replicas (hints.c) */
+	uint64_t hint_rate;       /* hint delivery bytes/s per target */
+	uint64_t hint_max;        /* hint bytes kept per target */
 	/* Shared-memory access (issue 9 item 9, "hard"; dpdk-app/shm.h): socket mode (0: 0600)
 	 * and group. */
 	uint32_t shm_mode;
@@ -187,6 +198,8 @@ struct worker {
 	struct stage *stage;      /* objects for other workers' inboxes, flushed per loop */
 	struct rte_mbuf *txb[RKVD_TXB_MAX];
 	/* Published counters (cnt_add / cnt_read), on their own cache lines. */
+	struct durable *dur;      /* --data-dir: this partition's files (durable.c) [dur] */
+	struct hints *hints;      /* --data-dir in a cluster: this worker's hint spool [dur] */
 	struct worker_counters cnt __rte_cache_aligned;
 	/* Sequence of the newest view this worker passed (cluster.c: deferred view freeing). */
 	uint64_t view_seen __rte_cache_aligned;

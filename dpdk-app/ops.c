@@ -252,12 +252,21 @@ void ops_execute(struct worker *w, struct req **r, unsigned n)
 		    q->op == RKV_OP_RING) {
 			exec_run(&w->x, run, k);  /* keep the order: what came before first */
 			k = 0;
-			if (q->flags & (RKV_F_REPLY | REQ_F_RESULT))
+			if ((q->flags & RKV_F_REPLY) && (q->req_id & HINT_REQ_BIT))
+				hints_reply(w, r[i]);     /* [dur] a hint delivered */
+			else if (q->flags & (RKV_F_REPLY | REQ_F_RESULT))
 				cluster_result(w, r[i]);
 			else if (q->op == RKV_OP_GOSSIP)
 				cluster_gossip_in(w, r[i]);
 			else
 				cluster_ring_reply(w, r[i]);
+			continue;
+		}
+		if ((q->flags & RKV_F_PEER) && q->aux &&
+		    (q->op == RKV_OP_PUT || q->op == RKV_OP_DEL)) {
+			exec_run(&w->x, run, k);  /* [dur] a write for a down owner: a hint */
+			k = 0;
+			hints_store(w, r[i]);
 			continue;
 		}
 		if (!exec_is_key_op(q->op)) {

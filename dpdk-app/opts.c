@@ -24,8 +24,8 @@ void node_usage(FILE *f, const char *prog)
 "cluster: any node coordinates any request, each key lives on N nodes of the consistent-hash\n"
 "ring, and a request's consistency level (ONE, TWO, QUORUM, ALL; default QUORUM) says how\n"
 "many replicas must answer. Nodes gossip membership over the same UDP port.\n"
-"Data lives in memory only: an acknowledged write survives a node's restart only on the\n"
-"other replicas of its key.\n"
+"Without --data-dir data lives in memory only: an acknowledged write survives a node's\n"
+"restart only on the other replicas of its key.\n"
 "\n"
 "  --ip ADDR            IPv4 address served on the DPDK port (ARP, ICMP echo, UDP);\n"
 "                       without it the port is not polled (shared-memory clients only)\n"
@@ -44,7 +44,30 @@ void node_usage(FILE *f, const char *prog)
 "  --tombstone-grace D  how long a delete's tombstone is kept (default 24h; must exceed\n"
 "                       --hint-window); D is a number with s, m, h or d\n"
 "  --hint-window D      longest outage a replica can have and still catch up without a\n"
-"                       full resync (default 3h)\n"
+"                       full resync (default 3h); no hints are kept for a node down longer\n"
+"                       than this (counted)\n"
+"  --sloppy-quorum on|off  on (default): a write whose replica is down (failure detector)\n"
+"                       goes to the next up node past the key's N replicas, which keeps it\n"
+"                       as a hint (in DATA-DIR/hints; needs --data-dir there) and hands it\n"
+"                       to the owner when gossip shows it up again; its ack counts toward W.\n"
+"                       When no node is up past the N replicas, and for a replica that did\n"
+"                       not acknowledge before the request's deadline, the coordinator keeps\n"
+"                       the hint itself (not counted toward W)\n"
+"  --hint-rate SIZE     hint delivery per target, bytes per second (default 1M)\n"
+"                       ('ringkv stats' shows hints_pending_to_<id> per target)\n"
+"  --hint-max SIZE      hint bytes kept per target (default 1G); more are refused (counted)\n"
+"  --data-dir DIR       keep each partition's data in DIR (created if missing): every write\n"
+"                       is appended to a segment file (io_uring, group commit) and a restart\n"
+"                       with the same DIR recovers it before serving. A DIR written with\n"
+"                       another number of workers (lcores) is refused. Without it: memory only\n"
+"  --durability MODE    sync (default with --data-dir): a write is answered (to a client, or\n"
+"                       a replica's ack to its coordinator) once its batch is on disk\n"
+"                       (fdatasync); async: answered at once, on disk within --sync-interval.\n"
+"                       sync does not cover --shm clients (use async with --shm)\n"
+"  --sync-interval T    async: how far the disk may lag before writes wait (default 10ms;\n"
+"                       1ms..10s, suffix ms or s)\n"
+"  --segment-size SIZE  segment file size in --data-dir (default 64M); old segments are\n"
+"                       compacted (live records rewritten, the file removed)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
 "  --stats-interval S   print counters to stdout every S seconds (default 0: off)\n"
 "  --shm-mode MODE      octal mode of the --shm socket (default 0600: only this uid and\n"
@@ -105,7 +128,8 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 }
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
-       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP };
+       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP,
+       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX /* [dur] */ };
 
 /* "90s", "30m", "24h", "7d" (a bare number is seconds) -> ms. 0 or -1. */
 static int parse_duration(const char *s, uint64_t *ms)
@@ -194,6 +218,13 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "phi", required_argument, NULL, O_PHI },
 		{ "tombstone-grace", required_argument, NULL, O_GRACE },
 		{ "hint-window", required_argument, NULL, O_HINT },
+		{ "data-dir", required_argument, NULL, O_DATA },
+		{ "durability", required_argument, NULL, O_DURA },
+		{ "sync-interval", required_argument, NULL, O_SYNCI },
+		{ "segment-size", required_argument, NULL, O_SEGSZ },
+		{ "sloppy-quorum", required_argument, NULL, O_SLOPPY },
+		{ "hint-rate", required_argument, NULL, O_HRATE },
+		{ "hint-max", required_argument, NULL, O_HMAX },
 		{ "shm-mode", required_argument, NULL, O_SHM_MODE },
 		{ "shm-group", required_argument, NULL, O_SHM_GROUP },
 		{ NULL, 0, NULL, 0 },
@@ -216,6 +247,13 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	o->tombstone_grace_ms = 24ull * 3600 * 1000;
 	o->hint_window_ms = 3ull * 3600 * 1000;
 	int repl_set = 0;
+	int dura_set = 0;
+	o->durability_sync = 1;
+	o->sync_interval_ms = 10;
+	o->seg_bytes = 64ull << 20;
+	o->sloppy_quorum = 1;
+	o->hint_rate = 1ull << 20;
+	o->hint_max = 1ull << 30;
 
 	optind = 1;
 	opterr = 0;
@@ -316,6 +354,71 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 			else
 				o->hint_window_ms = v;
 			break;
+		case O_DATA: /* [dur] */
+			if (!*arg || strlen(arg) > 3900) {
+				fprintf(stderr, "%s: --data-dir: want a directory path\n", prog);
+				return -1;
+			}
+			o->data_dir = arg;
+			break;
+		case O_DURA:
+			if (strcmp(arg, "sync") && strcmp(arg, "async")) {
+				fprintf(stderr, "%s: --durability %s: want sync or async\n", prog, arg);
+				return -1;
+			}
+			o->durability_sync = !strcmp(arg, "sync");
+			dura_set = 1;
+			break;
+		case O_SYNCI: {
+			/* milliseconds: "10", "10ms", "1s" */
+			char nb[32];
+			size_t l = strlen(arg);
+			uint64_t mult = 1;
+			if (l >= 2 && !strcmp(arg + l - 2, "ms"))
+				l -= 2;
+			else if (l >= 1 && arg[l - 1] == 's') {
+				l -= 1;
+				mult = 1000;
+			}
+			if (l == 0 || l >= sizeof(nb)) {
+				fprintf(stderr, "%s: --sync-interval %s: want 1ms..10s\n", prog, arg);
+				return -1;
+			}
+			memcpy(nb, arg, l);
+			nb[l] = '\0';
+			if (parse_uint(nb, 1, 10000, &v) || v * mult > 10000 || v * mult < 1) {
+				fprintf(stderr, "%s: --sync-interval %s: want 1ms..10s\n", prog, arg);
+				return -1;
+			}
+			o->sync_interval_ms = v * mult;
+			break;
+		}
+		case O_SEGSZ:
+			if (node_parse_size(arg, &v) || v < (64u << 10) || v > (1ull << 30)) {
+				fprintf(stderr, "%s: --segment-size %s: want 64K..1G\n", prog, arg);
+				return -1;
+			}
+			o->seg_bytes = v;
+			break;
+		case O_SLOPPY:
+			if (strcmp(arg, "on") && strcmp(arg, "off")) {
+				fprintf(stderr, "%s: --sloppy-quorum %s: want on or off\n", prog, arg);
+				return -1;
+			}
+			o->sloppy_quorum = !strcmp(arg, "on");
+			break;
+		case O_HRATE:
+		case O_HMAX:
+			if (node_parse_size(arg, &v) || v < 1024 || v > (1ull << 40)) {
+				fprintf(stderr, "%s: --%s %s: want 1K..1T (suffix K, M or G)\n", prog,
+					c == O_HRATE ? "hint-rate" : "hint-max", arg);
+				return -1;
+			}
+			if (c == O_HRATE)
+				o->hint_rate = v;
+			else
+				o->hint_max = v;
+			break;
 		case O_BUSY:
 			o->busy_poll = 1;
 			break;
@@ -390,6 +493,20 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 			"elsewhere, or the deleted value comes back)\n", prog);
 		return -1;
 	}
+	if (dura_set && !o->data_dir) {
+		fprintf(stderr, "%s: --durability needs --data-dir\n", prog);
+		return -1;
+	}
+	if (o->data_dir && o->durability_sync && o->shm_path) {
+		fprintf(stderr, "%s: --durability sync does not cover shared-memory clients yet "
+			"(their answers cannot wait for the disk): use --durability async with "
+			"--shm\n", prog);
+		return -1;
+	}
+	/* [dur] the staging buffer takes a loop iteration's writes and always the largest one */
+	o->batch_bytes = 1u << 20;
+	while (o->batch_bytes < 4u * (o->max_value + 512u))
+		o->batch_bytes <<= 1;
 	if (o->mem_bytes < 4ull * o->max_value) {
 		fprintf(stderr, "%s: --mem must be at least 4 x --max-value\n", prog);
 		return -1;

@@ -141,6 +141,8 @@ size_t stats_format(const struct node *n, char *buf, size_t cap)
 			s += shm_read(&n->workers[w].shm_pub, i);
 		outf(&o, "%s %" PRIu64 "\n", shm_counter_names[i], s);
 	}
+	if (o.len < cap) /* [dur] hints pending per target */
+		o.len += hints_stats_format(n, buf + o.len, cap - o.len);
 	for (unsigned w = 0; w < n->nworkers; w++) {
 		const struct worker *wk = &n->workers[w];
 		outf(&o, "w%u.lcore %u\n", w, wk->lcore);

@@ -169,6 +169,7 @@ static void req_fill(struct req *r, const struct rkv_msg *msg, const struct net_
 	x->consistency = msg->consistency;
 	x->status = msg->status;  /* a peer's reply: its answer (0 on requests) */
 	x->version = 0;
+	x->aux = (msg->flags & RKV_F_PEER) && !(msg->flags & RKV_F_REPLY) ? msg->aux : 0; /* [dur] */
 	route_from_peer(&x->route, peer, rxq);
 }
 
@@ -198,7 +199,7 @@ static void route_req(struct worker *w, struct req **lr, unsigned *nlr, struct r
 			return;
 		}
 		if (x->flags & RKV_F_REPLY) {
-			dest = (unsigned)(x->req_id >> RKV_COORD_ID_BITS);
+			dest = (unsigned)(x->req_id >> RKV_COORD_ID_BITS) & 0x7fu; /* [dur] bit 63: hint */
 			if (dest >= n->nworkers) {
 				CNT_INC(w, peer_late);
 				req_free(w, r);
@@ -417,6 +418,8 @@ static void worker_tick(struct worker *w, uint64_t now)
 		rkv_table_compact_owner(w->table, 256u << 10, NULL);
 	rkv_table_set_now_owner(w->table, w->clock.wall_ms()); /* tombstone grace (LWW) */
 	cluster_tick(w);
+	durable_tick(w); /* [dur] */
+	hints_tick(w);
 	stats_publish(w);
 	if (w->id == 0 && n->opts.stats_interval > 0 && now >= w->next_stats) {
 		w->next_stats = now + (uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
@@ -424,8 +427,10 @@ static void worker_tick(struct worker *w, uint64_t now)
 	}
 }
 
-/* Nothing to do: pause a while, then sleep 1 us, 2 us, ... up to ~1 ms. */
-static void worker_idle(struct worker *w)
+/* Nothing to do: pause a while, then sleep 1 us, 2 us, ... up to ~1 ms; with disk I/O in
+ * flight ([dur] iow) at most 8 us per sleep, so completions are reaped soon while the CPU
+ * goes to the kernel's io workers (fdatasync) and the clients. */
+static void worker_idle(struct worker *w, int iow)
 {
 	if (w->idle < UINT32_MAX)
 		w->idle++;
@@ -436,6 +441,8 @@ static void worker_idle(struct worker *w)
 	uint32_t shift = (w->idle - IDLE_SPINS) / 8;
 	if (shift > IDLE_SLEEP_SHIFT)
 		shift = IDLE_SLEEP_SHIFT;
+	if (iow && shift > 3)
+		shift = 3;
 	struct timespec ts = { 0, (long)(1000u << shift) };
 	nanosleep(&ts, NULL);
 	CNT_INC(w, idle_sleeps);
@@ -462,18 +469,29 @@ int worker_main(void *arg)
 		if (n->net_on)
 			work += worker_rx(w, lr, &nlr);
 		stage_flush(w);
-		if (nlr) {
+		if (nlr)
 			ops_execute(w, lr, nlr);
-			stage_flush(w); /* replies going back to the queue they came by */
+		/* [dur] hint delivery; submit this iteration's records, answer what is durable */
+		int iow = w->hints && hints_poll(w);
+		if (w->dur) {
+			int d = durable_poll(w);
+			if (d == 2)
+				work++;           /* completions reaped: answers went out */
+			else if (d)
+				iow = 1;          /* only waiting for the disk */
 		}
+		if (nlr || w->dur)
+			stage_flush(w); /* replies going back to the queue they came by */
 		worker_tx_flush(w);
 		if (n->shm)
 			work += shm_server_poll_x(n->shm, w->id, &w->x, &w->shm);
 		if (work)
 			w->idle = 0;
 		else if (!n->opts.busy_poll)
-			worker_idle(w);
+			worker_idle(w, iow);
 	}
+	durable_drain(w); /* [dur] */
+	stage_flush(w);
 	worker_tx_flush(w);
 	stats_publish(w);
 	return 0;

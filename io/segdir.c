@@ -238,6 +238,19 @@ int64_t rkv_segdir_append(struct rkv_segdir *d, uint8_t type, const void *payloa
 	return (int64_t)rkv_segdir_commit(d, type, NULL);
 }
 
+int rkv_segdir_rotate(struct rkv_segdir *d)
+{
+	if (rkv_afile_end(&d->af[d->head]) <= rkv_frame_size(RKV_FRAME_FILE_LEN))
+		return -EAGAIN;
+	if (d->next_fd < 0 || d->old_busy) {
+		create_next(d);
+		return -EBUSY;
+	}
+	uint64_t before = d->head_no;
+	rotate(d);
+	return d->head_no != before ? 0 : -EBUSY;
+}
+
 int rkv_segdir_remove(struct rkv_segdir *d, uint64_t seg_no)
 {
 	uint32_t i = 0;

@@ -127,6 +127,12 @@ int rkv_segdir_reserve(struct rkv_segdir *d, uint32_t len, void **payload);
 uint64_t rkv_segdir_commit(struct rkv_segdir *d, uint8_t type, uint64_t pos[2]);
 int64_t rkv_segdir_append(struct rkv_segdir *d, uint8_t type, const void *payload, uint32_t len);
 
+/* Start the next segment now (a hint spool closes its head so its hints can be delivered and
+ * the file removed). 0 when the head changed, -EAGAIN when the head holds no record yet,
+ * -EBUSY when the next segment is not created yet or the previous head is still finishing
+ * (retry next iteration). */
+int rkv_segdir_rotate(struct rkv_segdir *d);
+
 /* Unlink segment seg_no (not the head) through the ring. 0, -ENOENT (not a segment here),
  * -EBUSY (the head, or every removal slot is in flight: retry next iteration). */
 int rkv_segdir_remove(struct rkv_segdir *d, uint64_t seg_no);

@@ -9,6 +9,7 @@
 #include "uring_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -231,4 +232,39 @@ void rkv_io_file_unregister(struct rkv_io *io, int idx)
 	int fd = -1;
 	io_uring_register_files_update(&io->ring, (unsigned)idx, &fd, 1);
 	io->file_used[idx] = 0;
+}
+
+int rkv_io_openat(struct rkv_io *io, struct rkv_io_op *op, unsigned kind, int dirfd,
+		  const char *path, int flags)
+{
+	struct io_uring_sqe *sqe = rkv_io_sqe(io, op, kind);
+	if (sqe == NULL) {
+		io->st.sq_full++;
+		return -EBUSY;
+	}
+	io_uring_prep_openat(sqe, dirfd, path, flags | O_CLOEXEC, 0);
+	return 0;
+}
+
+int rkv_io_read(struct rkv_io *io, struct rkv_io_op *op, unsigned kind, int fd, void *buf,
+		uint32_t len, uint64_t off)
+{
+	struct io_uring_sqe *sqe = rkv_io_sqe(io, op, kind);
+	if (sqe == NULL) {
+		io->st.sq_full++;
+		return -EBUSY;
+	}
+	io_uring_prep_read(sqe, fd, buf, len, off);
+	return 0;
+}
+
+int rkv_io_close(struct rkv_io *io, struct rkv_io_op *op, unsigned kind, int fd)
+{
+	struct io_uring_sqe *sqe = rkv_io_sqe(io, op, kind);
+	if (sqe == NULL) {
+		io->st.sq_full++;
+		return -EBUSY;
+	}
+	io_uring_prep_close(sqe, fd);
+	return 0;
 }

@@ -93,6 +93,16 @@ int rkv_io_wait(struct rkv_io *io, int timeout_ms);
 void rkv_io_queue_flush(struct rkv_io *io, struct rkv_io_flusher *fl);
 /* Take fl off the flush list (its owner is going away). */
 void rkv_io_cancel_flush(struct rkv_io *io, struct rkv_io_flusher *fl);
+/* One-shot file operations through the ring for owners outside io/ (dpdk-app reads old
+ * segments and hint spools back with them). Each prepares one SQE for op/kind, submitted by
+ * the next rkv_io_poll; the result (fd, bytes, or -errno) comes to op->cb. 0, or -EBUSY when
+ * the SQ ring is full (retry next iteration). */
+int rkv_io_openat(struct rkv_io *io, struct rkv_io_op *op, unsigned kind, int dirfd,
+		  const char *path, int flags);
+int rkv_io_read(struct rkv_io *io, struct rkv_io_op *op, unsigned kind, int fd, void *buf,
+		uint32_t len, uint64_t off);
+int rkv_io_close(struct rkv_io *io, struct rkv_io_op *op, unsigned kind, int fd);
+
 /* The ring's counters (summed by whoever prints them). */
 const struct rkv_io_stats *rkv_io_get_stats(const struct rkv_io *io);
 
