@@ -36,7 +36,7 @@ cluster_wait_up "$tag" 3 60 || { echo "no ring"; exit 1; }
 node_kill "$tag" 3
 sleep 12   # the failure detector marks node 3 down
 timeout 300 ip netns exec "$(cl_ns_client "$tag" 1)" build/bin/ringkv-bench \
-	--target "$(cl_node_ip 1):$RKV_CL_PORT" --consistency QUORUM --workload load \
+	--target "udp:$(cl_node_ip 1):$RKV_CL_PORT" --consistency QUORUM --workload load \
 	--keys "$PUTS" --depth 64 --duration 5 --value-size "$VSIZE" --timeout-ms 1000 --json \
 	>"$tmp/load.json" 2>&1
 pending() {

@@ -71,11 +71,20 @@ cluster_down() {
 	cl_check_tag "$1" || return 0
 	local tag=$1 dir ns p f
 	dir=$(cl_dir "$tag")
+	# SIGTERM first (a clean stop removes shm sockets), SIGKILL whatever is left after 5 s.
+	local pids=()
 	for f in "$dir"/n*.pid; do
 		[ -f "$f" ] || continue
 		p=$(cat "$f")
-		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
+		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null && pids+=("$p")
 	done
+	for _ in $(seq 50); do
+		local alive=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^rkv-$tag-(br|n[0-9]|c[0-9])$"); do
 		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
 	done
