@@ -45,9 +45,10 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ    := $(APP_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ  := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-# dpdk-app/shm.c is the one server file with no DPDK inside: tests drive it in-process.
+# dpdk-app/shm.c and exec.c (the executor it shares with UDP) have no DPDK inside: tests drive
+# them in-process.
 ASAN_LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/asan/%.o) $(CLIENT_SRC:%.c=$(BUILD)/asan/%.o) \
-		$(IO_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/dpdk-app/shm.o
+		$(IO_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/dpdk-app/shm.o $(BUILD)/asan/dpdk-app/exec.o
 TSAN_LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/tsan/%.o)
 
 TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -57,13 +58,16 @@ FUZZERS    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 LIBCORE    := $(BUILD)/libringkv-core.a
 LIBRINGKV  := $(BUILD)/libringkv.a
 LIBRINGKV_SO := $(BUILD)/libringkv.so
+# The cluster tests' history client (tests/cluster/hist_client.c), a plain build on libringkv.a.
+HIST_CLIENT := $(if $(CLIENT_SRC),$(BUILD)/tests/cluster/hist_client)
 PROGRAMS   := $(if $(BENCH_SRC),$(BIN)/ringkv-bench) $(if $(APP_SRC),$(BIN)/ringkvd) \
 	      $(if $(wildcard client/cli.c),$(BIN)/ringkv)
 
 .PHONY: all deps test test-build tsan bench run fuzz fuzz-build clean
 .DEFAULT_GOAL := all
 
-all: $(LIBCORE) $(if $(CLIENT_SRC),$(LIBRINGKV) $(LIBRINGKV_SO) $(BUILD)/ringkv.pc) $(PROGRAMS)
+all: $(LIBCORE) $(if $(CLIENT_SRC),$(LIBRINGKV) $(LIBRINGKV_SO) $(BUILD)/ringkv.pc) $(PROGRAMS) \
+	$(HIST_CLIENT)
 
 deps:
 	@scripts/deps.sh
@@ -106,6 +110,10 @@ $(BIN)/ringkv: $(BUILD)/client/cli.o $(LIBRINGKV)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_CORE)
 
 # ---- tests ---------------------------------------------------------------------------------
+$(BUILD)/tests/cluster/hist_client: tests/cluster/hist_client.c $(LIBRINGKV)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -MMD -MP $(CFLAGS) -o $@ $< $(LIBRINGKV) $(LDLIBS_CORE)
+
 $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -MMD -MP $(CFLAGS) $(SAN) -c $< -o $@
@@ -144,9 +152,11 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench.sh
 
+# make run NODES=1: one node (shm + UDP) instead of the 3-node cluster.
+NODES ?= 3
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run.sh
+	@NODES=$(NODES) scripts/run.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 400

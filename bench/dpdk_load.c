@@ -239,6 +239,7 @@ static int send_req(struct dl_worker *w, struct dl_req *r, uint64_t now)
 		return -1;
 	memset(&m, 0, sizeof(m));
 	m.op = r->kind == BENCH_OP_PUT ? RKV_OP_PUT : RKV_OP_GET;
+	m.consistency = (uint8_t)sh->cfg->consistency;
 	m.klen = (uint8_t)cfg->key_size;
 	m.vlen = r->kind == BENCH_OP_PUT ? cfg->value_size : 0;
 	m.req_id = r->req_id;
@@ -319,6 +320,9 @@ static enum bench_err_kind status_kind(int st)
 	case RKV_S_INVALID: case RKV_S_MALFORMED: return BENCH_E_invalid;
 	case RKV_S_NO_SPACE: return BENCH_E_no_space;
 	case RKV_S_BUSY: return BENCH_E_busy;
+	case RKV_S_UNAVAILABLE: return BENCH_E_unavailable;
+	case RKV_S_TIMEOUT: return BENCH_E_timeout;
+	case RKV_S_CLOCK: return BENCH_E_clock;
 	default: return BENCH_E_other;
 	}
 }
@@ -327,6 +331,7 @@ static void finish(struct dl_worker *w, struct dl_req *r, uint64_t now, enum dl_
 {
 	struct dl_shared *sh = w->sh;
 	bench_stat_add(&w->st->all_ops, 1);
+	bench_count_op(w->st, ph == DL_RUN, r->kind, ok);
 	if (ok && ph == DL_RUN && r->t0 >= sh->meas_start && now < sh->meas_end) {
 		bench_stat_add(&w->st->ops, 1);
 		bench_hist_record(&w->st->hist, (uint64_t)tsc_to_ns(sh, now - r->t0));
@@ -523,6 +528,7 @@ static void run_phase(struct dl_worker *w, enum dl_phase ph, uint64_t until)
 		struct dl_req *r = &w->reqs[i];
 		if (r->req_id) {
 			note_error(w, BENCH_E_lost, r, "no reply before the drain deadline");
+			bench_count_op(w->st, ph == DL_RUN, r->kind, 0);
 			r->req_id = 0;
 		}
 	}

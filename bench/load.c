@@ -7,8 +7,14 @@
  * is in workload.h), then drain what is still in flight. Every loop is bounded in count
  * (keys per pass, D per window) and in time (load timeout, duration, drain deadline) and
  * stops by itself; SIGINT/SIGTERM only shortens it. Errors are counted by kind, printed, and
- * make the exit status 1; bad usage is exit 2. The DPDK driver is dpdk_load.c; this file
- * never touches DPDK. Statistics are per thread and summed only when printed. */
+ * make the exit status 1; bad usage is exit 2. Each operation is counted once when it ends,
+ * by phase and by GET/PUT (failed or not), so the report gives GET and PUT errors apart and
+ * never more failures than operations. With --consistency every request carries that level.
+ * Against a cluster (a udp: target that describes its ring), the nodes' `forwarded` counters
+ * are read through STATS before and after the run phase: the fraction of the run's requests
+ * a node had to pass to another is the measure of the token-aware client (near 0). The DPDK
+ * driver is dpdk_load.c; this file never touches DPDK. Statistics are per thread and summed
+ * only when printed. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -25,6 +31,7 @@
 
 #include "bench.h"
 #include "proto.h"
+#include "ringinfo.h"
 #include "ringkv.h"
 #include "workload.h"
 
@@ -59,7 +66,11 @@ static void install_signals(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-"  --target shm:PATH|udp:HOST:PORT|dpdk:IP:PORT   node to load (required)\n"
+"  --target shm:PATH|udp:HOST:PORT[,HOST:PORT..]|dpdk:IP:PORT   node to load (required);\n"
+"                       udp: is token-aware (requests go straight to a replica of their\n"
+"                       key) and reports the fraction the nodes still forwarded\n"
+"  --consistency L      ONE, TWO, QUORUM or ALL for reads and writes (default: the\n"
+"                       node's); reported in the JSON\n"
 "  --eal \"EAL ARGS\"     dpdk: EAL arguments, split on spaces (e.g. \"--no-huge -m 512\n"
 "                       --no-pci --file-prefix bench -l 1 --vdev=net_memif0,role=client,\n"
 "                       socket=/tmp/rkv-memif.sock\"); one worker per lcore\n"
@@ -188,7 +199,7 @@ enum {
 	OPT_TARGET = 256, OPT_EAL, OPT_WORKLOAD, OPT_THREADS, OPT_DEPTH, OPT_KEYS, OPT_KEY_SIZE,
 	OPT_VALUE_SIZE, OPT_DURATION, OPT_WARMUP, OPT_ZIPF, OPT_SEED, OPT_JSON, OPT_CPUS,
 	OPT_TIMEOUT, OPT_RETRIES, OPT_LOAD_TIMEOUT, OPT_SRC_IP, OPT_DST_MAC, OPT_MTU, OPT_SYNC,
-	OPT_NO_ONE_SIDED, OPT_HELP
+	OPT_NO_ONE_SIDED, OPT_CONSISTENCY, OPT_HELP
 };
 
 /* Returns 0 to run, 1 after --help, -1 on bad usage (message printed). */
@@ -217,6 +228,7 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 		{ "mtu", required_argument, NULL, OPT_MTU },
 		{ "sync", no_argument, NULL, OPT_SYNC },
 		{ "no-one-sided", no_argument, NULL, OPT_NO_ONE_SIDED },
+		{ "consistency", required_argument, NULL, OPT_CONSISTENCY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -326,6 +338,11 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 			break;
 		case OPT_SYNC: cfg->sync = 1; break;
 		case OPT_NO_ONE_SIDED: cfg->no_one_sided = 1; break;
+		case OPT_CONSISTENCY:
+			cfg->consistency = rkv_cl_parse(optarg);
+			if (cfg->consistency <= 0)
+				return bad("--consistency", optarg, "expected ONE, TWO, QUORUM or ALL");
+			break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);
@@ -519,6 +536,8 @@ static enum bench_err_kind err_kind(int e)
 	switch (e) {
 	case RKV_ENOTFOUND: return BENCH_E_not_found;
 	case RKV_ETIMEDOUT: return BENCH_E_timeout;
+	case RKV_EUNAVAILABLE: return BENCH_E_unavailable;
+	case RKV_ECLOCK: return BENCH_E_clock;
 	case RKV_ECONN: return BENCH_E_conn;
 	case RKV_EBUSY: return BENCH_E_busy;
 	case RKV_ENOSPC: return BENCH_E_no_space;
@@ -607,6 +626,7 @@ static void complete(struct cworker *w, struct slot *s, uint64_t now, enum phase
 		}
 	}
 	bench_stat_add(&w->st->all_ops, 1);
+	bench_count_op(w->st, ph == PHASE_RUN, s->kind, ok);
 	if (ok && ph == PHASE_RUN && s->t0 >= w->ctl->meas_start && now < w->ctl->meas_end) {
 		bench_stat_add(&w->st->ops, 1);
 		bench_hist_record(&w->st->hist, now - s->t0);
@@ -690,6 +710,7 @@ static void run_phase(struct cworker *w, enum phase ph, uint64_t until)
 				if (r < 0) {
 					struct slot *s = w->batch[0]->user;
 					note_error(w, BENCH_E_submit, s, rkv_strerror(r));
+					bench_count_op(w->st, ph == PHASE_RUN, s->kind, 0);
 					if (r == RKV_ECONN) {
 						w->dead = 1;
 						break;
@@ -729,8 +750,10 @@ static void run_phase(struct cworker *w, enum phase ph, uint64_t until)
 	}
 	for (uint32_t i = 0; i < depth; i++) {   /* abandoned: never answered */
 		struct slot *s = &w->slots[i];
-		if (s->state == SLOT_INFLIGHT)
+		if (s->state == SLOT_INFLIGHT) {
 			note_error(w, BENCH_E_lost, s, "no completion before the drain deadline");
+			bench_count_op(w->st, ph == PHASE_RUN, s->kind, 0);
+		}
 		else if (s->state == SLOT_READY)
 			s->state = SLOT_FREE;
 	}
@@ -801,6 +824,7 @@ static int cworker_init(struct cworker *w, struct ctl *ctl, uint32_t tid, struct
 		.retries = cfg->retries,
 		.max_inflight = d,
 		.no_one_sided = cfg->no_one_sided,
+		.consistency = cfg->consistency,
 	};
 	int err = 0;
 	w->c = rkv_open(cfg->target, &o, &err);
@@ -820,6 +844,84 @@ static void cworker_fini(struct cworker *w)
 	free(w->batch);
 	free(w->done);
 	free(w->mem);
+}
+
+/* ---- the nodes' `forwarded` counters ----------------------------------------------------- */
+
+/* The value of the node-total line "forwarded N" of a STATS text; -1 if there is none. */
+static int stats_forwarded(const char *text, uint64_t *out)
+{
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, "forwarded ", 10) == 0) {
+			*out = strtoull(p + 10, NULL, 10);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* One node's forwarded counter through a STATS request to target. */
+static int node_forwarded(const char *target, const struct rkv_opts *o, char *buf, size_t cap,
+			  uint64_t *out)
+{
+	struct rkv *h = rkv_open(target, o, NULL);
+	int r = h ? rkv_stats(h, buf, cap) : -1;
+
+	rkv_close(h);
+	return r >= 0 ? stats_forwarded(buf, out) : -1;
+}
+
+/* Sum of `forwarded` over the cluster's nodes (the ring the target describes; a node that does
+ * not describe one: the target alone). 0 and *sum, *nodes; -1 when a node could not be read
+ * or has no such counter (then the fraction is not reported). Bounded: one STATS per node,
+ * each at most timeout x attempts. Main thread only, outside the measured window. */
+static int cluster_forwarded(const struct bench_cfg *cfg, uint64_t *sum, uint32_t *nodes)
+{
+	struct rkv_opts o = { .timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 500, .retries = 2 };
+	size_t cap = 1u << 20;
+	char *buf = malloc(cap);
+	struct rkv_ringinfo *ri = malloc(sizeof *ri);
+	int rc = -1, n;
+
+	*sum = 0;
+	*nodes = 0;
+	if (!buf || !ri)
+		goto out;
+	struct rkv *h = rkv_open(cfg->target, &o, NULL);
+	if (!h)
+		goto out;
+	n = cfg->mode == BENCH_MODE_UDP ? rkv_ring_describe(h, buf, cap) : RKV_EINVAL;
+	if (n < 0 || rkv_ringinfo_decode(buf, (size_t)n, ri) != 0 || ri->count < 2) {
+		/* one node: the target itself */
+		n = rkv_stats(h, buf, cap);
+		rkv_close(h);
+		if (n >= 0 && stats_forwarded(buf, sum) == 0) {
+			*nodes = 1;
+			rc = 0;
+		}
+		goto out;
+	}
+	rkv_close(h);
+	rc = 0;
+	for (unsigned i = 0; i < ri->count && rc == 0; i++) {
+		const struct rkv_ringinfo_member *m = &ri->m[i];
+		char t[48];
+		uint8_t b[4];
+		uint64_t v = 0;
+
+		if (m->state == RKV_RI_LEFT || m->state == RKV_RI_DOWN)
+			continue;
+		memcpy(b, &m->ip, 4);
+		snprintf(t, sizeof t, "udp:%u.%u.%u.%u:%u", b[0], b[1], b[2], b[3], m->port);
+		if (node_forwarded(t, &o, buf, cap, &v) != 0)
+			rc = -1;
+		*sum += v;
+		++*nodes;
+	}
+out:
+	free(buf);
+	free(ri);
+	return rc;
 }
 
 static int client_run(struct bench_cfg *cfg, struct bench_run *run)
@@ -874,6 +976,9 @@ static int client_run(struct bench_cfg *cfg, struct bench_run *run)
 	if (cfg->progress)
 		prog = bench_progress_create();
 	pthread_barrier_wait(&ctl->barrier);                  /* 1: load done */
+	uint64_t fwd0 = 0, fwd1 = 0;
+	uint32_t nodes0 = 0, nodes1 = 0;
+	int fwd_ok = cluster_forwarded(cfg, &fwd0, &nodes0) == 0;
 	uint64_t t1 = bench_fast_ns();
 	run->load_s = (double)(t1 - t) / 1e9;
 	ctl->meas_start = t1 + (uint64_t)(cfg->warmup_s * 1e9);
@@ -893,6 +998,14 @@ static int client_run(struct bench_cfg *cfg, struct bench_run *run)
 	if (t2 > ctl->meas_end)
 		t2 = ctl->meas_end;
 	run->measured_s = t2 > ctl->meas_start ? (double)(t2 - ctl->meas_start) / 1e9 : 0;
+	for (uint32_t i = 0; i < started; i++)
+		pthread_join(w[i].th, NULL);
+	started = 0;
+	if (fwd_ok && cluster_forwarded(cfg, &fwd1, &nodes1) == 0 && nodes1 == nodes0) {
+		run->fwd_known = 1;
+		run->forwarded = fwd1 >= fwd0 ? fwd1 - fwd0 : 0;
+		run->fwd_nodes = nodes1;
+	}
 join:
 	for (uint32_t i = 0; i < started; i++)
 		pthread_join(w[i].th, NULL);
@@ -940,7 +1053,7 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 {
 	struct bench_hist *h = malloc(sizeof(*h));
 	uint64_t ops = 0, errs = 0, retries = 0, late = 0, by_kind[BENCH_E_COUNT_] = { 0 };
-	uint64_t cpu_ns = 0, wall_ns = 0;
+	uint64_t cpu_ns = 0, wall_ns = 0, ended[2][2] = { { 0 } }, failed[2][2] = { { 0 } };
 
 	if (!h) {
 		fprintf(stderr, "ringkv-bench: out of memory\n");
@@ -954,6 +1067,13 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		late += atomic_load_explicit(&s->late_replies, memory_order_relaxed);
 		for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
 			by_kind[k] += atomic_load_explicit(&s->errors[k], memory_order_relaxed);
+		for (unsigned ph = 0; ph < 2; ph++)
+			for (unsigned op = 0; op < 2; op++) {
+				ended[ph][op] += atomic_load_explicit(&s->ended[ph][op],
+								      memory_order_relaxed);
+				failed[ph][op] += atomic_load_explicit(&s->failed[ph][op],
+								       memory_order_relaxed);
+			}
 		bench_hist_merge(h, &s->hist);
 		cpu_ns += s->run_cpu_ns;
 		wall_ns += s->run_wall_ns;
@@ -969,6 +1089,10 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 	double p99 = (double)bench_hist_percentile(h, 99) / 1e3;
 	double p999 = (double)bench_hist_percentile(h, 99.9) / 1e3;
 	FILE *txt = cfg->json ? stderr : stdout;
+	const char *cl = rkv_cl_name((unsigned)cfg->consistency);
+	uint64_t run_reqs = ended[1][BENCH_OP_GET] + ended[1][BENCH_OP_PUT];
+	double fwd_frac = run->fwd_known && run_reqs ? (double)run->forwarded / (double)run_reqs
+						      : 0;
 
 	fprintf(txt, "ringkv-bench %s %s: workload %s, %u threads x %s %u, %" PRIu64
 		" keys (%u B keys, %u B values), %s\n",
@@ -986,6 +1110,14 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		ops ? (double)atomic_load(&h->max) / 1e3 : 0.0);
 	if (retries || late)
 		fprintf(txt, "  resends %" PRIu64 ", late replies %" PRIu64 "\n", retries, late);
+	fprintf(txt, "  consistency %s; run phase: %" PRIu64 " GETs (%" PRIu64 " failed), %"
+		PRIu64 " PUTs (%" PRIu64 " failed); load phase: %" PRIu64 " PUTs (%" PRIu64
+		" failed)\n", cl, ended[1][BENCH_OP_GET], failed[1][BENCH_OP_GET],
+		ended[1][BENCH_OP_PUT], failed[1][BENCH_OP_PUT], ended[0][BENCH_OP_PUT],
+		failed[0][BENCH_OP_PUT]);
+	if (run->fwd_known)
+		fprintf(txt, "  forwarded by the nodes: %" PRIu64 " of %" PRIu64 " requests (%.3f%%, "
+			"%u nodes)\n", run->forwarded, run_reqs, fwd_frac * 100, run->fwd_nodes);
 	fprintf(txt, "  errors: %" PRIu64, errs);
 	for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
 		if (by_kind[k])
@@ -1006,6 +1138,16 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		       bench_workload_name(cfg->workload), cfg->threads, cfg->depth, cfg->keys,
 		       cfg->sync ? "true" : "false", cfg->key_size, cfg->value_size, cfg->zipf, run->measured_s, ops, rate, p50, p99,
 		       p999, run->load_ops, run->load_s, retries, late, share, rate_cpu, errs);
+		printf(",\"consistency\":\"%s\",\"gets\":%" PRIu64 ",\"get_errors\":%" PRIu64
+		       ",\"puts\":%" PRIu64 ",\"put_errors\":%" PRIu64 ",\"load_puts\":%" PRIu64
+		       ",\"load_errors\":%" PRIu64, cl, ended[1][BENCH_OP_GET],
+		       failed[1][BENCH_OP_GET], ended[1][BENCH_OP_PUT], failed[1][BENCH_OP_PUT],
+		       ended[0][BENCH_OP_PUT], failed[0][BENCH_OP_PUT]);
+		if (run->fwd_known)
+			printf(",\"forwarded\":%" PRIu64 ",\"forwarded_fraction\":%.6f,"
+			       "\"forwarded_nodes\":%u", run->forwarded, fwd_frac, run->fwd_nodes);
+		else
+			printf(",\"forwarded\":null,\"forwarded_fraction\":null");
 		printf(",\"errors_by_kind\":{");
 		int first = 1;
 		for (unsigned k = 0; k < BENCH_E_COUNT_; k++) {

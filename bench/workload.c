@@ -64,6 +64,11 @@ void bench_stats_init(struct bench_stats *s)
 		atomic_store_explicit(&s->errors[k], 0, memory_order_relaxed);
 	atomic_store_explicit(&s->retries, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->late_replies, 0, memory_order_relaxed);
+	for (unsigned ph = 0; ph < 2; ph++)
+		for (unsigned op = 0; op < 2; op++) {
+			atomic_store_explicit(&s->ended[ph][op], 0, memory_order_relaxed);
+			atomic_store_explicit(&s->failed[ph][op], 0, memory_order_relaxed);
+		}
 	s->run_wall_ns = s->run_cpu_ns = 0;
 	bench_hist_init(&s->hist);
 }

@@ -58,6 +58,8 @@ struct bench_cfg {
 	int no_one_sided;            /* shm: never read the table directly */
 	uint32_t ncpus;              /* --cpus: threads pinned round-robin over these */
 	uint32_t cpus[BENCH_MAX_THREADS];
+	int consistency;             /* --consistency: enum rkv_consistency (R and W); 0: the
+				      * node's default */
 	uint32_t timeout_ms;         /* per attempt; 0: transport default */
 	uint32_t retries;            /* DPDK resends after a timeout */
 	uint32_t src_ip;             /* DPDK: host order */
@@ -88,7 +90,9 @@ uint32_t bench_workload_read_pct(enum bench_workload w);
 	X(stale)        /* generation older than one already acknowledged */ \
 	X(future)       /* generation newer than any written */ \
 	X(submit)       /* the library refused a submission */ \
-	X(lost)         /* still outstanding when the drain deadline passed */
+	X(lost)         /* still outstanding when the drain deadline passed */ \
+	X(unavailable)  /* fewer live replicas than the consistency level needs */ \
+	X(clock)        /* the node refused the client's stamp (clock ahead) */
 
 enum bench_err_kind {
 #define X(n) BENCH_E_##n,
@@ -106,6 +110,11 @@ struct bench_stats {
 	_Atomic uint64_t errors[BENCH_E_COUNT_];
 	_Atomic uint64_t retries;        /* resends (DPDK) */
 	_Atomic uint64_t late_replies;   /* replies to requests already completed or abandoned */
+	/* Every operation once, when it ends (reply, error, refusal or abandon), by
+	 * [phase: 0 load, 1 run (warmup and drain included)][enum bench_op]: all of them, and
+	 * those that failed. An error kind above counts the same failure once more, by cause. */
+	_Atomic uint64_t ended[2][2];
+	_Atomic uint64_t failed[2][2];
 	/* Owner writes once its run phase ended; read after the join (which orders them). */
 	uint64_t run_wall_ns;            /* wall time of the run phase on this thread */
 	uint64_t run_cpu_ns;             /* CPU time this thread got meanwhile (shared machine) */
@@ -120,6 +129,14 @@ static inline void bench_stat_add(_Atomic uint64_t *c, uint64_t n)
 			      memory_order_relaxed);
 }
 uint64_t bench_stats_errors(const struct bench_stats *s);
+/* Count one operation of kind op (enum bench_op) that ended in the load (run = 0) or run
+ * phase, ok or failed. */
+static inline void bench_count_op(struct bench_stats *s, int run, int op, int ok)
+{
+	bench_stat_add(&s->ended[run != 0][op != 0], 1);
+	if (!ok)
+		bench_stat_add(&s->failed[run != 0][op != 0], 1);
+}
 
 /* ---- random numbers and zipf -------------------------------------------------------------- */
 struct bench_rng { uint64_t s; };
@@ -284,6 +301,9 @@ struct bench_run {
 	double measured_s;           /* wall time of the measured window actually run */
 	uint64_t load_ops;           /* load phase: keys written (and acknowledged) */
 	double load_s;
+	int fwd_known;               /* the nodes' forwarded counters were read around the run */
+	uint64_t forwarded;          /* their increase over the run phase, summed over nodes */
+	uint32_t fwd_nodes;          /* how many nodes were read */
 };
 
 /* Live progress line (stderr, once a second): call from the main thread / main lcore. */

@@ -8,6 +8,7 @@
 #define RKV_CLIENT_BACKEND_H
 
 #include "ringkv.h"
+#include "clock.h"
 
 struct rkv_backend {
 	/* Same contracts as rkv_submit / rkv_poll in ringkv.h; arguments already validated
@@ -19,6 +20,8 @@ struct rkv_backend {
 	int (*get_direct)(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 			  size_t *vlen, uint64_t *version);
 	int (*stats)(struct rkv *c, char *buf, size_t cap);
+	/* Optional: the raw RKV_OP_RING value (rkv_ring_describe); NULL: RKV_EINVAL. */
+	int (*ring_describe)(struct rkv *c, void *buf, size_t cap);
 	void (*close)(struct rkv *c);  /* frees the transport state and c itself */
 };
 
@@ -29,7 +32,32 @@ struct rkv {
 	unsigned outstanding;          /* async ops submitted and not yet polled (ringkv.c keeps
 					* it); synchronous calls refuse with RKV_EBUSY while > 0,
 					* since they would swallow those ops' completions */
+	struct rkv_clock clock;        /* stamps this handle's PUTs and DELETEs: clock id
+					* random in 0..15 ("node 0"), see ringkv.h */
+	struct rkv_failure last;       /* outcome of the last synchronous call (ringkv.c) */
 };
+
+/* Most a reply's version may be ahead of this client's wall clock and still be merged into
+ * its clock (the nodes' bound for stamps from outside, core/proto.h). */
+#define RKV_CLIENT_MAX_AHEAD_MS 1000u
+
+/* The stamp of a new write (PUT or DELETE) of handle c. */
+static inline uint64_t rkv_client_stamp(struct rkv *c)
+{
+	return rkv_clock_now(&c->clock);
+}
+
+/* Merge a version the handle read or had stored, so its later writes are newer; a version
+ * too far ahead of the wall clock is not merged. */
+static inline void rkv_client_observe(struct rkv *c, uint64_t version)
+{
+	if (version)
+		(void)rkv_clock_observe_bounded(&c->clock, version, RKV_CLIENT_MAX_AHEAD_MS);
+}
+
+/* Fill op's got/n_replicas/needed from a reply's stamp when its wire status is UNAVAILABLE
+ * or TIMEOUT (enum rkv_status); clear them otherwise. */
+void rkv_op_set_counts(struct rkv_op *op, int wire_status, uint64_t stamp);
 
 /* Transport constructors: addr is the part after "udp:" / "shm:". NULL + *err on failure. */
 struct rkv *rkv_udp_open(const char *addr, const struct rkv_opts *opts, int *err);

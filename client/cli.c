@@ -1,7 +1,13 @@
-/* client/cli.c — `ringkv`, the command-line client: put, get, del and stats against one node.
+/* client/cli.c — `ringkv`, the command-line client: put, get, del, stats and status.
  *
- *   ringkv [--target T] [--timeout MS] [--retries N] put KEY VALUE|-
- *   ringkv [options] get KEY | del KEY | stats
+ *   ringkv [--target T] [--timeout MS] [--retries N] [--consistency L] put KEY VALUE|-
+ *   ringkv [options] get KEY | del KEY | stats | status [--json]
+ *
+ * `status` prints the ring as the node describes it (RKV_OP_RING, core/ringinfo.h), like
+ * `nodetool status`: one line per member (state UN/DN/UJ/UL, address, id, weight, owned
+ * share, keys, bytes) under the ring epoch and N; `--json` prints one object for scripts.
+ * A request refused for want of replicas says how many were up and how many its level
+ * needed, e.g. `ringkv: get k: unavailable (2 of 3 replicas up, ALL needs 3)`.
  *
  * A thin shell over libringkv (client/ringkv.h); the target comes from --target or
  * $RINGKV_TARGET. Exit status is the contract scripts rely on: 0 ok/found, 1 not found
@@ -9,7 +15,7 @@
  * `put KEY -` reads stdin to its end (binary-safe, at most RKV_VALUE_MAX bytes, more is an
  * error rather than a silent cut), `get` writes the value's raw bytes to stdout and nothing
  * else. Options go before the command, so a VALUE may begin with '-'. Never prints anything
- * on stdout but the value or the stats text. */
+ * on stdout but the value, the stats text or the status table. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -22,6 +28,7 @@
 
 #include "ringkv.h"
 #include "proto.h"
+#include "ringinfo.h"
 
 #define EXIT_OK       0
 #define EXIT_NOTFOUND 1
@@ -37,14 +44,27 @@ static const char usage_text[] =
 "  get KEY         write the value's raw bytes to stdout (nothing added)\n"
 "  del KEY         delete KEY\n"
 "  stats           print the node's counters, one \"name value\" per line\n"
+"  status [--json] print the cluster ring as the node sees it: per member its state\n"
+"                  (UN up, DN down, UJ joining, UL leaving), address, node id, weight,\n"
+"                  owned share of the key space, keys and bytes stored; the ring epoch\n"
+"                  and the replica count N. --json: one object for scripts (UDP only)\n"
 "\n"
 "options (before the command):\n"
-"  -t, --target T  udp:HOST:PORT or shm:PATH (default: $RINGKV_TARGET)\n"
+"  -t, --target T  udp:HOST:PORT[,HOST:PORT...] (any nodes of one cluster: requests go\n"
+"                  straight to a replica of their key) or shm:PATH (default:\n"
+"                  $RINGKV_TARGET)\n"
+"  -c, --consistency LEVEL\n"
+"                  ONE, TWO, QUORUM or ALL: how many of the key's N replicas must answer\n"
+"                  (reads) or acknowledge (writes); default: the node's\n"
 "  --timeout MS    per-attempt timeout in ms (default 200 for UDP, 1000 for shm)\n"
-"  --retries N     UDP re-sends after a timeout (default 3)\n"
+"  --retries N     UDP re-sends after a timeout (default 3; a re-send may go to another\n"
+"                  replica and carries the same write stamp, so it is applied once)\n"
 "  -h, --help      this text\n"
 "\n"
-"KEY is 1..250 bytes. Exit status: 0 ok/found, 1 not found, 2 error (message on stderr).\n";
+"KEY is 1..250 bytes. Exit status: 0 ok/found, 1 not found, 2 error (message on stderr).\n"
+"Errors include 'unavailable' (fewer live replicas than LEVEL needs: nothing was written)\n"
+"and 'timed out' (too few replicas answered in time: a write may be on some of them).\n"
+"Writes are acknowledged from the nodes' memory; they are not yet durable on disk.\n";
 
 __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 {
@@ -146,17 +166,33 @@ static int check_key(const char *key)
 	return 0;
 }
 
-/* Map a library result to an exit status, with a message for errors. */
-static int result(int e, const char *what, const char *key)
+/* Map a library result to an exit status, with a message for errors. c (may be NULL) gives
+ * the replica counts of an UNAVAILABLE or TIMEOUT answer. */
+static int result(struct rkv *c, int e, const char *what, const char *key)
 {
+	struct rkv_failure f;
+	char why[128] = "";
+
 	if (e == RKV_OK)
 		return EXIT_OK;
 	if (e == RKV_ENOTFOUND)
 		return EXIT_NOTFOUND;
+	if (c && rkv_last_failure(c, &f) == 0 && f.err == e &&
+	    (f.n_replicas || f.needed) && (e == RKV_EUNAVAILABLE || e == RKV_ETIMEDOUT)) {
+		char need[48];
+		if (f.consistency)
+			snprintf(need, sizeof need, "%s needs %u", rkv_cl_str(f.consistency),
+				 f.needed);
+		else
+			snprintf(need, sizeof need, "%u needed", f.needed);
+		snprintf(why, sizeof why, " (%u of %u replicas %s, %s)", f.got, f.n_replicas,
+			 e == RKV_EUNAVAILABLE ? "up" : "answered", need);
+	}
+	const char *text = e == RKV_ETIMEDOUT && why[0] ? "timed out" : rkv_strerror(e);
 	if (key)
-		fprintf(stderr, "ringkv: %s %s: %s\n", what, key, rkv_strerror(e));
+		fprintf(stderr, "ringkv: %s %s: %s%s\n", what, key, text, why);
 	else
-		fprintf(stderr, "ringkv: %s: %s\n", what, rkv_strerror(e));
+		fprintf(stderr, "ringkv: %s: %s%s\n", what, text, why);
 	return EXIT_ERR;
 }
 
@@ -186,7 +222,7 @@ static int cmd_put(struct rkv *c, char **args)
 	} else {
 		e = rkv_put(c, key, strlen(key), args[1], strlen(args[1]));
 	}
-	return result(e, "put", key);
+	return result(c, e, "put", key);
 }
 
 static int cmd_get(struct rkv *c, const char *key)
@@ -201,7 +237,7 @@ static int cmd_get(struct rkv *c, const char *key)
 	if (!buf)
 		return fail("get %s: out of memory", key);
 	e = rkv_get(c, key, strlen(key), buf, RKV_VALUE_MAX, &vlen, NULL);
-	rc = result(e, "get", key);
+	rc = result(c, e, "get", key);
 	if (rc == EXIT_OK && write_all(STDOUT_FILENO, buf, vlen) != 0)
 		rc = fail("get %s: writing stdout: %s", key, strerror(errno));
 	free(buf);
@@ -212,7 +248,7 @@ static int cmd_del(struct rkv *c, const char *key)
 {
 	if (check_key(key))
 		return EXIT_ERR;
-	return result(rkv_delete(c, key, strlen(key)), "del", key);
+	return result(c, rkv_delete(c, key, strlen(key)), "del", key);
 }
 
 static int cmd_stats(struct rkv *c)
@@ -224,23 +260,106 @@ static int cmd_stats(struct rkv *c)
 		return fail("stats: out of memory");
 	n = rkv_stats(c, buf, STATS_MAX + 1);
 	if (n < 0)
-		rc = result(n, "stats", NULL);
+		rc = result(NULL, n, "stats", NULL);
 	else if (write_all(STDOUT_FILENO, buf, (size_t)n) != 0)
 		rc = fail("stats: writing stdout: %s", strerror(errno));
 	free(buf);
 	return rc;
 }
 
+static int by_id(const void *a, const void *b)
+{
+	const struct rkv_ringinfo_member *x = a, *y = b;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* `status`: the ring description, as a table or as JSON. Left members are not shown (they
+ * are not part of the ring). */
+static int cmd_status(struct rkv *c, const char *target, int json)
+{
+	uint8_t *buf = malloc(RKV_RINGINFO_MAX_SIZE);
+	struct rkv_ringinfo *ri = malloc(sizeof *ri);
+	int n, rc = EXIT_OK;
+
+	if (!buf || !ri) {
+		rc = fail("status: out of memory");
+		goto out;
+	}
+	n = rkv_ring_describe(c, buf, RKV_RINGINFO_MAX_SIZE);
+	if (n == RKV_EINVAL && strncmp(target, "shm:", 4) == 0) {
+		rc = fail("status: not served over shared memory; use a udp: target");
+		goto out;
+	}
+	if (n == RKV_EINVAL) {
+		rc = fail("status: the node does not describe its ring (not a cluster node?)");
+		goto out;
+	}
+	if (n < 0) {
+		rc = result(NULL, n, "status", NULL);
+		goto out;
+	}
+	int e = rkv_ringinfo_decode(buf, (size_t)n, ri);
+	if (e) {
+		rc = fail("status: bad ring description from the node: %s",
+			  rkv_ringinfo_strerror(e));
+		goto out;
+	}
+	qsort(ri->m, ri->count, sizeof ri->m[0], by_id);
+	if (json)
+		printf("{\"epoch\": %u, \"replicas\": %u, \"members\": [", ri->epoch,
+		       ri->replicas);
+	else
+		printf("Ring epoch %08x, replicas N=%u\n"
+		       "--  %-21s %5s %6s %7s %12s %14s\n", ri->epoch, ri->replicas,
+		       "Address", "ID", "Weight", "Owns", "Keys", "Bytes");
+	int first = 1;
+	for (unsigned i = 0; i < ri->count; i++) {
+		const struct rkv_ringinfo_member *m = &ri->m[i];
+		char addr[32], ip[16];
+		uint8_t b[4];
+
+		if (m->state == RKV_RI_LEFT)
+			continue;
+		memcpy(b, &m->ip, 4);   /* network order: first byte first */
+		snprintf(ip, sizeof ip, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+		snprintf(addr, sizeof addr, "%s:%u", ip, m->port);
+		double owns = rkv_ringinfo_share_double(m->owns);
+		if (json)
+			printf("%s{\"id\": %u, \"address\": \"%s\", \"state\": \"%s\", "
+			       "\"weight\": %u, \"owns\": %.4f, \"keys\": %llu, \"bytes\": %llu}",
+			       first ? "" : ", ", m->id, addr, rkv_ringinfo_state_name(m->state),
+			       m->weight, owns, (unsigned long long)m->keys,
+			       (unsigned long long)m->bytes);
+		else
+			printf("%s  %-21s %5u %6u %6.1f%% %12llu %14llu\n",
+			       rkv_ringinfo_state_code(m->state), addr, m->id, m->weight,
+			       owns * 100.0, (unsigned long long)m->keys,
+			       (unsigned long long)m->bytes);
+		first = 0;
+	}
+	if (json)
+		printf("]}\n");
+	if (fflush(stdout) != 0 || ferror(stdout))
+		rc = fail("status: writing stdout: %s", strerror(errno));
+out:
+	free(buf);
+	free(ri);
+	return rc;
+}
+
 static const struct {
 	const char *name;
-	int nargs;
-} commands[] = { { "put", 2 }, { "get", 1 }, { "del", 1 }, { "stats", 0 } };
+	int nargs, max;
+} commands[] = { { "put", 2, 2 }, { "get", 1, 1 }, { "del", 1, 1 }, { "stats", 0, 0 },
+		 { "status", 0, 1 } };
 
 int main(int argc, char **argv)
 {
-	enum { O_TIMEOUT = 256, O_RETRIES };
+	enum { O_TIMEOUT = 256, O_RETRIES, O_JSON };
 	static const struct option longopts[] = {
 		{ "target", required_argument, NULL, 't' },
+		{ "consistency", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, O_JSON },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "retries", required_argument, NULL, O_RETRIES },
 		{ "help", no_argument, NULL, 'h' },
@@ -250,16 +369,24 @@ int main(int argc, char **argv)
 	const char *target = getenv("RINGKV_TARGET");
 	const char *cmd;
 	struct rkv *c;
-	int o, e, rc, nargs = -1;
+	int o, e, rc, nargs = -1, nmax = -1, json = 0;
 
 	/* A closed stdout must be an error we report, not a silent death by SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 	opterr = 0;
 	/* '+': stop at the command, so that VALUE may start with '-'. */
-	while ((o = getopt_long(argc, argv, "+:t:h", longopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+:t:c:h", longopts, NULL)) != -1) {
 		switch (o) {
 		case 't':
 			target = optarg;
+			break;
+		case 'c':
+			opts.consistency = rkv_cl_from_str(optarg);
+			if (opts.consistency <= 0)
+				return fail("--consistency %s: want ONE, TWO, QUORUM or ALL", optarg);
+			break;
+		case O_JSON:
+			json = 1;
 			break;
 		case O_TIMEOUT:
 			if (parse_u32(optarg, 1, 3600000, &opts.timeout_ms))
@@ -286,19 +413,29 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[optind++];
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(cmd, commands[i].name) == 0)
+		if (strcmp(cmd, commands[i].name) == 0) {
 			nargs = commands[i].nargs;
+			nmax = commands[i].max;
+		}
 	if (nargs < 0)
 		return fail("unknown command '%s' (try --help)", cmd);
-	if (argc - optind != nargs)
+	if (argc - optind < nargs || argc - optind > nmax)
 		return fail("%s: wrong number of arguments (try --help)", cmd);
+	if (strcmp(cmd, "status") == 0 && argc - optind == 1) {
+		if (strcmp(argv[optind], "--json") != 0)
+			return fail("status: unknown argument '%s' (try --help)", argv[optind]);
+		json = 1;
+	}
+	if (json && strcmp(cmd, "status") != 0)
+		return fail("--json goes with status only (try --help)");
 	if (!target || !*target)
 		return fail("no target: use --target udp:HOST:PORT|shm:PATH or set RINGKV_TARGET");
 
 	c = rkv_open(target, &opts, &e);
 	if (!c) {
 		if (e == RKV_EINVAL)
-			return fail("bad target '%s' (want udp:HOST:PORT or shm:PATH)", target);
+			return fail("bad target '%s' (want udp:HOST:PORT[,HOST:PORT...] or "
+				    "shm:PATH)", target);
 		return fail("cannot open %s: %s", target, rkv_strerror(e));
 	}
 	if (strcmp(cmd, "put") == 0)
@@ -307,6 +444,8 @@ int main(int argc, char **argv)
 		rc = cmd_get(c, argv[optind]);
 	else if (strcmp(cmd, "del") == 0)
 		rc = cmd_del(c, argv[optind]);
+	else if (strcmp(cmd, "status") == 0)
+		rc = cmd_status(c, target, json);
 	else
 		rc = cmd_stats(c);
 	rkv_close(c);

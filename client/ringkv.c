@@ -10,6 +10,8 @@
  * allocates: the transports own their state. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "ringkv.h"
 #include "backend.h"
@@ -33,6 +35,8 @@ const char *rkv_strerror(int err)
 	case RKV_EBUSY:     return "node busy or too many operations in flight";
 	case RKV_ENOMEM:    return "out of memory";
 	case RKV_EINTERNAL: return "internal error in the node";
+	case RKV_EUNAVAILABLE: return "unavailable";
+	case RKV_ECLOCK:    return "clock skew (the node refused a stamp ahead of its clock)";
 	default:            return "unknown error";
 	}
 }
@@ -49,8 +53,36 @@ int rkv_err_from_status(int status)
 	case RKV_S_MALFORMED:        return RKV_EPROTO;
 	case RKV_S_BUSY:             return RKV_EBUSY;
 	case RKV_S_INTERNAL:         return RKV_EINTERNAL;
+	case RKV_S_UNAVAILABLE:      return RKV_EUNAVAILABLE;
+	case RKV_S_TIMEOUT:          return RKV_ETIMEDOUT;
+	case RKV_S_CLOCK:            return RKV_ECLOCK;
 	default:                     return RKV_EPROTO;
 	}
+}
+
+void rkv_op_set_counts(struct rkv_op *op, int wire_status, uint64_t stamp)
+{
+	op->got = op->n_replicas = op->needed = 0;
+	if (wire_status == RKV_S_UNAVAILABLE || wire_status == RKV_S_TIMEOUT)
+		rkv_avail_unpack(stamp, &op->got, &op->n_replicas, &op->needed);
+}
+
+const char *rkv_cl_str(int cl)
+{
+	return rkv_cl_name(cl < 0 ? RKV_CL_MAX_ : (unsigned)cl);
+}
+
+int rkv_cl_from_str(const char *s)
+{
+	return s ? rkv_cl_parse(s) : -1;
+}
+
+int rkv_last_failure(const struct rkv *c, struct rkv_failure *out)
+{
+	if (!c || !out)
+		return RKV_EINVAL;
+	*out = c->last;
+	return 0;
 }
 
 /* ---- open / close --------------------------------------------------------------------------- */
@@ -60,13 +92,20 @@ struct rkv *rkv_open(const char *target, const struct rkv_opts *opts, int *err)
 	int e = RKV_EINVAL;
 	struct rkv *c = NULL;
 
-	if (!target)
+	if (!target || (opts && (opts->consistency < 0 || opts->consistency >= RKV_CL_MAX_)))
 		goto fail;
 	if (strncmp(target, "udp:", 4) == 0)
 		c = rkv_udp_open(target + 4, opts, &e);
 	else if (strncmp(target, "shm:", 4) == 0)
 		c = rkv_shm_open(target + 4, opts, &e);
 	if (c) {
+		uint16_t id = 0;
+		/* A random clock id in 0..15 ("node 0": no node uses it), so two clients' writes
+		 * in the same millisecond still differ in version. */
+		if (getrandom(&id, sizeof id, GRND_NONBLOCK) != sizeof id)
+			id = (uint16_t)(getpid() ^ (uintptr_t)c >> 4);
+		rkv_clock_init(&c->clock, id & 15);
+		memset(&c->last, 0, sizeof c->last);
 		if (err)
 			*err = RKV_OK;
 		return c;
@@ -103,7 +142,7 @@ static int check_op(const struct rkv_op *op)
 {
 	int e;
 
-	if (!op)
+	if (!op || op->consistency < 0 || op->consistency >= RKV_CL_MAX_)
 		return RKV_EINVAL;
 	if ((e = check_key(op->key, op->klen)))
 		return e;
@@ -165,16 +204,19 @@ static int run_one(struct rkv *c, struct rkv_op *op)
 	struct rkv_op *p = op, *done = NULL;
 	int r;
 
+	memset(&c->last, 0, sizeof c->last);
+	c->last.consistency = op->consistency ? op->consistency : c->opts.consistency;
 	if (c->outstanding)
-		return RKV_EBUSY; /* would swallow asynchronous completions: see ringkv.h */
+		return c->last.err = RKV_EBUSY; /* would swallow asynchronous completions */
 	op->status = 0;
 	op->out_len = 0;
 	op->version = 0;
+	op->got = op->n_replicas = op->needed = 0;
 	r = c->be->submit(c, &p, 1);
 	if (r < 0)
-		return r;
+		return c->last.err = r;
 	if (r == 0)
-		return RKV_EBUSY; /* window full of asynchronous ops: see ringkv.h */
+		return c->last.err = RKV_EBUSY; /* window full of asynchronous ops */
 	/* op lives on our caller's stack: never return while the transport still holds it.
 	 * Every op has a finite deadline (timeout x attempts), so this loop ends. A completion
 	 * of an asynchronous op found here is a misuse that ringkv.h rules out (synchronous
@@ -182,9 +224,14 @@ static int run_one(struct rkv *c, struct rkv_op *op)
 	for (;;) {
 		r = c->be->poll(c, &done, 1, -1);
 		if (r < 0)
-			return r;
-		if (r == 1 && done == op)
+			return c->last.err = r;
+		if (r == 1 && done == op) {
+			c->last.err = op->status;
+			c->last.got = op->got;
+			c->last.n_replicas = op->n_replicas;
+			c->last.needed = op->needed;
 			return op->status;
+		}
 	}
 }
 
@@ -214,11 +261,17 @@ int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 
 	if (e)
 		return e;
-	if (c->be->get_direct) {
+	/* One-sided reads answer from one replica: only at ONE (or the node's default, which a
+	 * node that serves one-sided reads keeps at ONE for its local keys). */
+	if (c->be->get_direct && (c->opts.consistency == RKV_CL_DEFAULT ||
+				  c->opts.consistency == RKV_CL_ONE)) {
 		size_t l = 0;
 		uint64_t v = 0;
 		e = c->be->get_direct(c, key, klen, buf, cap, &l, &v);
 		if (e != 1) {
+			memset(&c->last, 0, sizeof c->last);
+			c->last.err = e;
+			c->last.consistency = c->opts.consistency;
 			if (vlen && (e == 0 || e == RKV_ENOBUFS))
 				*vlen = l;
 			if (version && e == 0)
@@ -240,6 +293,15 @@ int rkv_delete(struct rkv *c, const void *key, size_t klen)
 	int e = check_sync(c, &op);
 
 	return e ? e : run_one(c, &op);
+}
+
+int rkv_ring_describe(struct rkv *c, void *buf, size_t cap)
+{
+	if (!c || !buf || cap == 0)
+		return RKV_EINVAL;
+	if (c->outstanding)
+		return RKV_EBUSY;
+	return c->be->ring_describe ? c->be->ring_describe(c, buf, cap) : RKV_EINVAL;
 }
 
 int rkv_stats(struct rkv *c, char *buf, size_t cap)

@@ -4,6 +4,35 @@
  *   "shm:/path/to/socket"  local node through shared memory (lowest latency; GETs may be
  *                          served one-sided from the mapped table with no server CPU)
  *   "udp:HOST:PORT"        any node over kernel UDP sockets (no DPDK in the client)
+ *   "udp:H1:P1,H2:P2,..."  several seeds of one cluster (at most 16): the ring is learned
+ *                          from whichever answers first
+ *
+ * Token-aware UDP: on open the library asks the seeds for the ring (RKV_OP_RING) and builds
+ * the same consistent-hash ring the nodes use (core/ring, core/ringinfo). Each request then
+ * goes straight to a replica of its key (the first one not known to be down); a request that
+ * times out is re-sent, with the same request id and stamp, to the next replica of the key.
+ * When a reply says the ring epoch changed, the ring is fetched again. A node that does not
+ * answer RING (or a cluster of one) is used exactly as before: every request to the seed,
+ * re-sends to the next seed of the list.
+ *
+ * Consistency: each request carries a level (RKV_CL_ONE/TWO/QUORUM/ALL: how many of the key's
+ * N replicas must answer, R for reads, W for writes), from the operation or else the handle's
+ * default (rkv_opts.consistency; 0 lets the node use its own default). Too few live replicas:
+ * RKV_EUNAVAILABLE, with nothing written; too few answers in time: RKV_ETIMEDOUT (a write may
+ * then be on some replicas). Either way the counts are in the op (got / n_replicas / needed)
+ * and, for synchronous calls, in rkv_last_failure(). Never a silent partial success.
+ *
+ * Client-side stamps: the library keeps a hybrid logical clock per handle (core/clock.h, with
+ * a random clock id in 0..15, the ids of "node 0", which no node uses) and stamps every PUT
+ * and DELETE it sends. A re-send and a failover to another node carry the same stamp, so a
+ * replica that already applied the write sees an equal version and does not apply it again,
+ * and a retried PUT can never overwrite a later DELETE by another client (as Cassandra's
+ * drivers do with client-side timestamps). Why here and not per-(client, request id)
+ * deduplication on the nodes: a stamp needs no state on any node and survives a change of
+ * coordinator; the nodes refuse a stamp more than 1 s ahead of their clock (RKV_ECLOCK), so
+ * a client with a wild clock cannot push the cluster into the future. The library merges
+ * the versions it reads (also bounded), so a write after a read is newer than what it read.
+ * A conditional put carries the expected version instead; the node stamps it.
  *
  * Thread safety: a handle (struct rkv *) is used by one thread at a time; open one handle per
  * thread. Different handles share nothing, so calls on different handles may run in parallel.
@@ -38,39 +67,56 @@ enum rkv_err {
 	RKV_ETOOBIG = -3,     /* value or key larger than the node accepts */
 	RKV_EINVAL = -4,      /* bad argument (key length 0 or > 250, bad target string...) */
 	RKV_ENOSPC = -5,      /* node's partition is full */
-	RKV_ETIMEDOUT = -6,   /* no reply within timeout after all retries */
+	RKV_ETIMEDOUT = -6,   /* no reply within timeout after all retries, or the node had
+			       * too few replica answers in time (then the counts are set) */
 	RKV_ECONN = -7,       /* cannot reach the node / node went away */
 	RKV_EPROTO = -8,      /* malformed reply, or node rejected request as malformed */
 	RKV_ENOBUFS = -9,     /* caller's buffer too small (the needed length is reported) */
 	RKV_EBUSY = -10,      /* node overloaded or too many operations in flight */
 	RKV_ENOMEM = -11,
 	RKV_EINTERNAL = -12,
-	RKV_ERR_MIN_ = -13
+	RKV_EUNAVAILABLE = -13, /* fewer live replicas than the consistency level needs;
+				 * nothing was written (counts: rkv_op / rkv_last_failure) */
+	RKV_ECLOCK = -14,     /* the node refused the write's stamp: this client's clock is
+			       * more than 1 s ahead of the node's */
+	RKV_ERR_MIN_ = -15
 };
 
 struct rkv_opts {
 	uint32_t timeout_ms;   /* per attempt; 0: 200 ms (UDP), 1000 ms (shm) */
 	uint32_t retries;      /* UDP re-sends after a timeout; 0: 3. A re-send is the same
-				* datagrams (same req_id, same stamp: 0 on a PUT, which the node
-				* stamps; the expected version on a CAS), so GET/DEL/PUT are
-				* idempotent enough: a PUT applied twice stores the same value. A
-				* CAS whose first attempt was applied but whose reply was lost
-				* reports RKV_EVERSION on the re-send. */
+				* request (same req_id, same stamp: the client's stamp on a PUT or
+				* DEL, the expected version on a CAS), to the next replica of the
+				* key when the ring is known, so a PUT or DEL is applied at most
+				* once per replica. A CAS whose first attempt was applied but whose
+				* reply was lost reports RKV_EVERSION on the re-send. */
 	uint32_t max_inflight; /* async batch window (submitted, not yet polled back), at most
 				* 65536; 0: 256 */
 	uint32_t mtu;          /* UDP: IP MTU that requests are segmented to, 128..65535;
 				* 0: 1500. Reply datagrams up to max(9216, mtu - 28) bytes
 				* are accepted, whatever segment size the node chose. */
 	int no_one_sided;      /* shm: 1 disables one-sided GETs (always use the rings) */
+	int consistency;       /* default level of this handle's requests: RKV_CL_ONE, _TWO,
+				* _QUORUM, _ALL; 0: the node's default */
+};
+
+/* Consistency levels (the same numbers as enum rkv_consistency in core/proto.h). */
+enum rkv_cl {
+	RKV_CL_UNSET = 0,      /* in rkv_op: the handle's default; in rkv_opts: the node's */
+	RKV_ONE = 1,
+	RKV_TWO = 2,
+	RKV_QUORUM = 3,
+	RKV_ALL = 4
 };
 
 struct rkv;
 
 /* Open a handle. opts may be NULL for defaults. On failure returns NULL and, if err is not
  * NULL, stores the reason: RKV_EINVAL for a malformed target or option (target not
- * "udp:HOST:PORT" / "shm:PATH", port not 1..65535, mtu outside 128..65535, max_inflight
+ * "udp:HOST:PORT[,HOST:PORT...]" (at most 16) / "shm:PATH", port not 1..65535, mtu outside 128..65535, max_inflight
  * above 65536), RKV_ECONN when HOST does not resolve (IPv4) or the socket cannot be set up
- * or, for shm, the node cannot be reached, RKV_ENOMEM. UDP: opening sends nothing, so an
+ * or, for shm, the node cannot be reached, RKV_ENOMEM. UDP: opening asks the seeds for the
+ * ring (one attempt each, at most timeout_ms per seed) and succeeds whatever they answer; an
  * unreachable node shows up as RKV_ETIMEDOUT (or RKV_ECONN after an ICMP port unreachable)
  * on the first request. rkv_close() drops operations still outstanding. */
 struct rkv *rkv_open(const char *target, const struct rkv_opts *opts, int *err);
@@ -90,6 +136,24 @@ int rkv_delete(struct rkv *c, const void *key, size_t klen);
  * (without the NUL), RKV_ENOBUFS if the text needs more than cap - 1 bytes, or an error. */
 int rkv_stats(struct rkv *c, char *buf, size_t cap);
 
+/* The ring as the node (UDP: the first seed that answers) describes it: the raw value of an
+ * RKV_OP_RING reply (layout in core/ringinfo.h; decode with rkv_ringinfo_decode) into buf.
+ * Returns its length, RKV_ENOBUFS if cap is too small (RKV_RINGINFO_MAX_SIZE always
+ * suffices), RKV_EINVAL on a shm handle (not served there), or an error. */
+int rkv_ring_describe(struct rkv *c, void *buf, size_t cap);
+
+/* Why the last synchronous call on c failed (put/get/delete/put_if). */
+struct rkv_failure {
+	int err;            /* enum rkv_err of the call; 0 if it succeeded */
+	int consistency;    /* the level the request carried (0: the node's default) */
+	unsigned got, n_replicas, needed;  /* as in struct rkv_op (all 0: no node said) */
+};
+/* Copy the last synchronous call's outcome. 0, or RKV_EINVAL without c or out. */
+int rkv_last_failure(const struct rkv *c, struct rkv_failure *out);
+/* "ONE", "TWO", "QUORUM", "ALL", "DEFAULT"; parse: case-insensitive, -1 when unknown. */
+const char *rkv_cl_str(int cl);
+int rkv_cl_from_str(const char *s);
+
 /* ---- asynchronous batches ---------------------------------------------------------------- */
 enum rkv_opcode_c { RKV_GET = 1, RKV_PUT = 2, RKV_DEL = 3, RKV_PUT_IF = 4 };
 
@@ -99,11 +163,16 @@ struct rkv_op {
 	const void *val; size_t vlen;   /* PUT, PUT_IF */
 	void *buf; size_t cap;          /* GET: where the value goes */
 	uint64_t expect_version;        /* PUT_IF */
+	int consistency;                /* enum rkv_cl; 0: the handle's default */
 	void *user;                     /* returned untouched in the completion */
 	/* filled on completion: */
 	int status;                     /* 0 or enum rkv_err */
 	size_t out_len;                 /* GET: value length */
 	uint64_t version;
+	/* RKV_EUNAVAILABLE: replicas up (got) of the key's n_replicas, needed by the level;
+	 * RKV_ETIMEDOUT from a node: replicas that answered (got). All 0 otherwise (also on a
+	 * timeout with no reply from any node). */
+	unsigned got, n_replicas, needed;
 };
 
 /* Submit up to n operations; returns how many were accepted (fewer when the window of
@@ -136,7 +205,13 @@ int rkv_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms);
 	X(malformed)       /* datagrams that failed to decode, were not replies, or did not \
 			    * match their request (op or key) */ \
 	X(reasm_errors)    /* segments the reassembler rejected */ \
-	X(conn_refused)    /* ICMP port unreachable reported by the kernel */
+	X(conn_refused)    /* ICMP port unreachable reported by the kernel */ \
+	X(ring_fetches)    /* RKV_OP_RING requests sent (open, epoch change, describe) */ \
+	X(ring_refreshes)  /* ring descriptions installed (a new ring to route with) */ \
+	X(ring_errors)     /* ring descriptions refused (malformed, or a ring that does not \
+			    * match its epoch); routing keeps the ring it had */ \
+	X(failovers)       /* re-sends that went to another node than the attempt before */ \
+	X(routed)          /* requests sent to a replica of their key (token-aware) */
 
 struct rkv_udp_counters {
 #define RKV_UDP_X_(n) uint64_t n;

@@ -198,8 +198,11 @@ static void apply(struct shm_client *c, uint32_t w, const struct rkv_shm_rep *r,
 				memcpy(op->buf, data, r->dlen);
 		}
 	}
-	if (st == RKV_OK)
+	rkv_op_set_counts(op, r->status, r->version);
+	if (st == RKV_OK) {
 		op->version = r->version;
+		rkv_client_observe(&c->base, r->version);
+	}
 	complete(c, i, st);
 }
 
@@ -328,10 +331,16 @@ static int enqueue(struct shm_client *c, uint32_t w, uint8_t op, const struct rk
 		rkv_spsc_prod_advance(r, contig);
 	}
 	p = rkv_spsc_slot(r, 0);
+	/* flags: the consistency level (core/shm_proto.h); expect: CAS's expected version, or
+	 * the client's stamp of a PUT/DEL (see ringkv.h: client-side stamps). */
+	int cl = o->consistency ? o->consistency : c->base.opts.consistency;
 	struct rkv_shm_req h = {
 		.units = units, .op = op, .klen = (uint8_t)klen, .vlen = vlen,
+		.flags = op == RKV_OP_STATS ? 0 : (uint16_t)cl,
 		.cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap,
-		.req_id = req_id, .expect = op == RKV_OP_CAS ? o->expect_version : 0,
+		.req_id = req_id,
+		.expect = op == RKV_OP_CAS ? o->expect_version
+			: op == RKV_OP_PUT || op == RKV_OP_DEL ? rkv_client_stamp(&c->base) : 0,
 	};
 	memcpy(p, &h, sizeof h);
 	if (klen)
@@ -408,6 +417,7 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 		o->status = 0;
 		o->out_len = 0;
 		o->version = 0;
+		o->got = o->n_replicas = o->needed = 0;
 		if (c->dead || !op || ((op == RKV_OP_PUT || op == RKV_OP_CAS) &&
 				       o->vlen > c->g.max_value)) {
 			/* Completes at once, through the same queue as replies. */

@@ -1,6 +1,24 @@
-/* client/udp.c — the UDP transport of libringkv: kernel sockets, no DPDK.
+/* client/udp.c — the UDP transport of libringkv: kernel sockets, no DPDK; token-aware.
  *
- * One connected IPv4 UDP socket per handle. Each submitted operation takes a slot found from
+ * Peers: the seeds of the target string ("udp:H1:P1,H2:P2", at most UDP_MAX_SEEDS) and the
+ * members of the ring, each with its own connected IPv4 UDP socket, opened when first used
+ * (so the kernel filters reply sources and reports ICMP port unreachable per node). A peer
+ * entry, once made, stays for the handle's life (at most UDP_MAX_PEERS), so an operation in
+ * flight can name its targets by peer index across ring changes.
+ *
+ * Routing: on open the seeds are asked for the ring (RKV_OP_RING, one attempt per seed, at
+ * most timeout_ms each); a description of two or more members whose rebuilt ring matches its
+ * epoch (core/ringinfo) turns routing on. Each GET/PUT/DEL/CAS then has as targets the
+ * preference list of its key (rkv_hash, the nodes' unkeyed ring position) and goes first to
+ * the first replica not known to be down (ring state down, or a timeout in the last
+ * UDP_SUSPECT_MS); each re-send goes to the next target. With no ring (an old node, a
+ * cluster of one, no answer) the targets are the seeds, which is the pre-cluster behaviour
+ * for one seed. A reply whose aux (the sender's ring epoch) differs from the ring in use
+ * starts a refresh (at most one in flight, at most one per UDP_REFRESH_GAP_MS), sent first
+ * to that sender; until it lands, requests go where the old ring says (a node coordinates
+ * any key, so that is only an extra hop).
+ *
+ * Each submitted operation takes a slot found from
  * its request id (slots[req_id & mask]); ids are a random 64-bit start plus a counter, and
  * the counter skips ids whose slot is busy, so a reply is matched in O(1) and a reply for an
  * id that is not in flight (late, duplicate, forged) is counted as stray and ignored.
@@ -11,13 +29,18 @@
  * then the op completes with RKV_ETIMEDOUT (RKV_ECONN if the kernel reported the port
  * unreachable since the last good datagram).
  *
+ * PUT and DEL carry the handle's client stamp (backend.h), chosen once at submit: every
+ * re-send and failover repeats it, so replicas apply the write at most once.
+ *
  * Invariants: at most opts.max_inflight operations are submitted and not yet polled back,
  * so the completion ring (that many entries) never overflows; the slot table has at least
- * twice as many entries, so a free id is always near. Every op that is accepted completes,
+ * twice as many entries plus one (the internal ring fetch, never handed to the caller), so a
+ * free id is always near. Every op that is accepted completes,
  * by reply, error or timeout, within timeout_ms x (retries + 1) of its last send.
  * Never: a blocking receive (poll() bounds every wait), a crash on any datagram, a pointer
  * to caller memory kept after its op was returned by poll, an allocation after open except
- * the reassembler's (once). Not thread-safe: one handle, one thread at a time. */
+ * the reassembler's (once), the peer sockets' and a ring rebuild's (on a ring change, never
+ * per request). Not thread-safe: one handle, one thread at a time. */
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -34,7 +57,10 @@
 
 #include "ringkv.h"
 #include "backend.h"
+#include "hash.h"
 #include "proto.h"
+#include "ring.h"
+#include "ringinfo.h"
 
 #define UDP_TIMEOUT_DEFAULT   200u
 #define UDP_RETRIES_DEFAULT   3u
@@ -49,6 +75,24 @@
 #define UDP_SOCKBUF           (4 << 20)
 #define UDP_REASM_SLOTS       8u      /* segmented replies being put together at once */
 #define UDP_OP_STATS          5       /* internal rkv_op.op for rkv_stats(); not in ringkv.h */
+#define UDP_OP_RING           6       /* internal rkv_op.op: fetch the ring description */
+#define UDP_MAX_SEEDS         16u
+#define UDP_MAX_TARGETS       RKV_RINGINFO_MAX_N   /* >= UDP_MAX_SEEDS */
+#define UDP_MAX_PEERS         (UDP_MAX_SEEDS + 2u * RKV_RINGINFO_MAX_MEMBERS)
+#define UDP_REFRESH_GAP_MS    1000u   /* at most one ring refresh started per second */
+#define UDP_SUSPECT_MS        1000u   /* a node that timed out is tried last this long */
+#define UDP_RING_MAX_TOKENS   (1u << 22)  /* largest ring a description may make us build */
+
+_Static_assert(UDP_MAX_TARGETS >= UDP_MAX_SEEDS, "a slot holds every seed as a target");
+
+struct peer {
+	struct sockaddr_in addr;
+	int fd;                 /* connected socket; -1 until first used */
+	int refused;            /* ICMP port unreachable since its last good datagram */
+	uint64_t suspect_until; /* ms: an attempt to it timed out; route around it till then */
+	uint16_t id;            /* ring member id; 0: not in the current ring */
+	uint8_t state;          /* enum rkv_ringinfo_state in the current ring; 0: unknown */
+};
 
 struct slot {
 	struct rkv_op *op;      /* NULL: free */
@@ -57,11 +101,28 @@ struct slot {
 	uint64_t deadline;      /* ms, CLOCK_MONOTONIC */
 	uint32_t tries_left;    /* re-sends left */
 	uint8_t wire_op;        /* enum rkv_opcode */
+	uint8_t consistency;    /* enum rkv_consistency on the wire */
+	uint8_t ntargets, cur;  /* targets[cur] gets the current attempt */
+	uint16_t targets[UDP_MAX_TARGETS];   /* peer indices */
 };
 
 struct udp {
 	struct rkv base;                /* first: struct rkv * <-> struct udp * */
-	int fd;
+	struct peer *peers;             /* UDP_MAX_PEERS; [0, nseeds) are the seeds */
+	uint32_t npeers, nseeds;
+	struct pollfd *pfd;             /* one per open peer socket ... */
+	uint16_t *pfd_peer;             /* ... and the peer it belongs to */
+	uint32_t nopen;
+	/* the ring (NULL: no routing, requests go to the seeds) */
+	struct rkv_ring *ring;
+	uint32_t epoch;                 /* of the last description accepted (0: none) */
+	uint8_t replicas;               /* N */
+	uint16_t *id2peer;              /* member id -> peer index + 1 (0: none); 65536 */
+	struct rkv_ringinfo *ri;        /* decode buffer */
+	struct rkv_op ring_op;          /* the internal fetch; in flight iff ring_inflight */
+	uint8_t *ringbuf;               /* its value: RKV_RINGINFO_MAX_SIZE */
+	int ring_inflight;
+	uint64_t next_refresh;          /* ms: no refresh starts before */
 	uint32_t seg_payload;           /* key||value bytes per request datagram */
 	uint32_t frame;                 /* largest request datagram */
 	uint32_t rx_size;               /* receive buffer per datagram */
@@ -74,11 +135,12 @@ struct udp {
 	struct rkv_op **done;           /* completion ring, opts.max_inflight entries */
 	uint32_t done_head, done_cnt;
 	struct rkv_reasm *reasm;
-	int refused;                    /* ECONNREFUSED seen since the last good datagram */
-	/* send staging */
+	int refused_event;              /* a peer reported ICMP unreachable: fail over now */
+	/* send staging: datagram i goes to peer txpeer[i] */
 	uint8_t *txbuf;
 	struct mmsghdr txmsg[UDP_TX_BATCH];
 	struct iovec txiov[UDP_TX_BATCH];
+	uint16_t txpeer[UDP_TX_BATCH];
 	unsigned txn;
 	/* receive */
 	uint8_t *rxbuf;
@@ -104,15 +166,15 @@ static uint64_t now_ms(void)
 
 /* ---- sending -------------------------------------------------------------------------------- */
 
-/* Hand the staged datagrams to the kernel. The socket blocks for at most opts.timeout_ms
- * (SO_SNDTIMEO) when its buffer is full; what could not be sent is left to the retry timer. */
-static void tx_flush(struct udp *u)
+/* Send msgs[0..n) to peer p. The socket blocks for at most opts.timeout_ms (SO_SNDTIMEO)
+ * when its buffer is full; what could not be sent is left to the retry timer. */
+static void tx_send(struct udp *u, struct peer *p, struct mmsghdr *msgs, unsigned n)
 {
 	unsigned off = 0;
 	int refused_retry = 1;
 
-	while (off < u->txn) {
-		int r = sendmmsg(u->fd, u->txmsg + off, u->txn - off, 0);
+	while (off < n) {
+		int r = sendmmsg(p->fd, msgs + off, n - off, 0);
 		if (r > 0) {
 			off += (unsigned)r;
 			u->cnt.datagrams_sent += (uint64_t)r;
@@ -123,12 +185,41 @@ static void tx_flush(struct udp *u)
 		if (r < 0 && errno == ECONNREFUSED) {
 			/* A pending ICMP error from an earlier datagram; nothing was sent. */
 			u->cnt.conn_refused++;
-			u->refused = 1;
+			p->refused = 1;
+			p->suspect_until = now_ms() + UDP_SUSPECT_MS;
+			u->refused_event = 1;
 			if (refused_retry--)
 				continue;
 		}
 		u->cnt.send_errors++;
 		break;
+	}
+}
+
+/* Hand the staged datagrams to the kernel, one sendmmsg per destination (in the common
+ * cases, one peer or a few, so the grouping is a short scan). */
+static void tx_flush(struct udp *u)
+{
+	struct mmsghdr run[UDP_TX_BATCH];
+	uint8_t sent[UDP_TX_BATCH];
+
+	if (u->txn == 0)
+		return;
+	memset(sent, 0, u->txn);
+	for (unsigned i = 0; i < u->txn; i++) {
+		uint16_t p = u->txpeer[i];
+		unsigned k = 0;
+
+		if (sent[i])
+			continue;
+		for (unsigned j = i; j < u->txn; j++) {
+			if (sent[j] || u->txpeer[j] != p)
+				continue;
+			sent[j] = 1;
+			run[k] = u->txmsg[j];
+			k++;
+		}
+		tx_send(u, &u->peers[p], run, k);
 	}
 	u->txn = 0;
 }
@@ -141,25 +232,149 @@ static uint8_t *tx_next(struct udp *u)
 	return u->txbuf + (size_t)u->txn * u->frame;
 }
 
-static void tx_stage(struct udp *u, size_t len)
+static void tx_stage(struct udp *u, size_t len, uint16_t peer)
 {
 	u->txiov[u->txn].iov_len = len;
+	u->txpeer[u->txn] = peer;
 	u->txn++;
 }
 
-/* Stage every datagram of slot s's request. Returns 0, or an rkv_err when the request cannot
- * be encoded (then nothing of it is worth waiting for). */
+/* ---- peers ---------------------------------------------------------------------------------- */
+
+static void set_sockbuf(int fd, int force, int plain)
+{
+	int v = UDP_SOCKBUF;
+
+	/* Larger than rmem_max/wmem_max needs CAP_NET_ADMIN; fall back to what is allowed. */
+	if (setsockopt(fd, SOL_SOCKET, force, &v, sizeof v) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, plain, &v, sizeof v);
+}
+
+/* Open peer p's connected socket if it is not yet. 0 or an rkv_err. */
+static int peer_open(struct udp *u, uint16_t pi)
+{
+	struct peer *p = &u->peers[pi];
+	struct timeval tv;
+	int fd;
+
+	if (p->fd >= 0)
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (fd < 0)
+		return RKV_ECONN;
+	if (connect(fd, (const struct sockaddr *)&p->addr, sizeof p->addr) != 0)
+		goto fail;
+	set_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF);
+	set_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+	tv.tv_sec = u->base.opts.timeout_ms / 1000;
+	tv.tv_usec = (suseconds_t)(u->base.opts.timeout_ms % 1000) * 1000;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
+		goto fail;
+	p->fd = fd;
+	u->pfd[u->nopen].fd = fd;
+	u->pfd[u->nopen].events = POLLIN;
+	u->pfd_peer[u->nopen] = pi;
+	u->nopen++;
+	return 0;
+fail:
+	close(fd);
+	return RKV_ECONN;
+}
+
+/* The peer with this address, made if new; -1 when the table is full. */
+static int peer_find_or_add(struct udp *u, uint32_t ip, uint16_t port)
+{
+	for (uint32_t i = 0; i < u->npeers; i++)
+		if (u->peers[i].addr.sin_addr.s_addr == ip && u->peers[i].addr.sin_port == htons(port))
+			return (int)i;
+	if (u->npeers >= UDP_MAX_PEERS)
+		return -1;
+	struct peer *p = &u->peers[u->npeers];
+	memset(p, 0, sizeof *p);
+	p->fd = -1;
+	p->addr.sin_family = AF_INET;
+	p->addr.sin_addr.s_addr = ip;
+	p->addr.sin_port = htons(port);
+	return (int)u->npeers++;
+}
+
+static int peer_usable(const struct udp *u, uint16_t pi, uint64_t now)
+{
+	const struct peer *p = &u->peers[pi];
+
+	(void)u;
+	return p->state != RKV_RI_DOWN && p->suspect_until <= now;
+}
+
+/* The first usable target at or after position from (cyclically); from if none is. */
+static uint8_t pick_target(const struct udp *u, const struct slot *s, unsigned from,
+			   uint64_t now)
+{
+	for (unsigned k = 0; k < s->ntargets; k++) {
+		unsigned i = (from + k) % s->ntargets;
+		if (peer_usable(u, s->targets[i], now))
+			return (uint8_t)i;
+	}
+	return (uint8_t)(from % s->ntargets);
+}
+
+static void target_seeds(const struct udp *u, struct slot *s)
+{
+	s->ntargets = (uint8_t)u->nseeds;
+	for (uint32_t i = 0; i < u->nseeds; i++)
+		s->targets[i] = (uint16_t)i;
+}
+
+/* Targets of a data operation: its key's replicas when a ring is known, else the seeds. */
+static void target_key(struct udp *u, struct slot *s, const void *key, size_t klen)
+{
+	uint64_t ids[UDP_MAX_TARGETS];
+	size_t n;
+
+	s->ntargets = 0;
+	if (u->ring) {
+		n = rkv_ring_preference_list(u->ring, rkv_hash(key, klen), u->replicas, ids);
+		for (size_t i = 0; i < n; i++) {
+			uint16_t v = ids[i] < 65536 ? u->id2peer[ids[i]] : 0;
+			if (v)
+				s->targets[s->ntargets++] = (uint16_t)(v - 1);
+		}
+		if (s->ntargets) {
+			u->cnt.routed++;
+			return;
+		}
+	}
+	target_seeds(u, s);
+}
+
+/* ---- sending -------------------------------------------------------------------------------- */
+
+/* Stage every datagram of slot s's request for its current target. Returns 0, or an rkv_err
+ * when the request cannot be encoded (then nothing of it is worth waiting for). */
 static int send_slot(struct udp *u, const struct slot *s)
 {
 	const struct rkv_op *op = s->op;
 	const int has_val = s->wire_op == RKV_OP_PUT || s->wire_op == RKV_OP_CAS;
+	const int has_key = s->wire_op != RKV_OP_STATS && s->wire_op != RKV_OP_RING;
+	uint16_t pi = s->targets[s->cur];
 	struct rkv_msg m;
 	uint32_t nseg, i;
 	size_t len;
 
+	if (peer_open(u, pi) != 0) {
+		/* No socket to this node (an address the kernel refuses): an attempt that failed
+		 * at once. The timer moves on to the next target, or ends with RKV_ECONN. */
+		u->peers[pi].refused = 1;
+		u->peers[pi].suspect_until = now_ms() + UDP_SUSPECT_MS;
+		u->refused_event = 1;
+		return 0;
+	}
+	if (s->wire_op == RKV_OP_RING)
+		u->cnt.ring_fetches++;
 	memset(&m, 0, sizeof m);
 	m.op = s->wire_op;
-	m.klen = (uint8_t)op->klen;
+	m.consistency = s->consistency;
+	m.klen = has_key ? (uint8_t)op->klen : 0;
 	m.vlen = has_val ? (uint32_t)op->vlen : 0;
 	m.req_id = s->req_id;
 	m.stamp = s->stamp;
@@ -168,10 +383,11 @@ static int send_slot(struct udp *u, const struct slot *s)
 		return RKV_ETOOBIG;
 	if (nseg == 1) {
 		uint8_t *b = tx_next(u);
-		len = rkv_proto_encode(b, u->frame, &m, op->key, has_val ? op->val : NULL);
+		len = rkv_proto_encode(b, u->frame, &m, has_key ? op->key : NULL,
+				       has_val ? op->val : NULL);
 		if (len == 0)
 			return RKV_EINVAL;
-		tx_stage(u, len);
+		tx_stage(u, len, pi);
 		return 0;
 	}
 	for (i = 0; i < nseg; i++) {
@@ -179,9 +395,124 @@ static int send_slot(struct udp *u, const struct slot *s)
 		len = rkv_proto_encode_seg(b, u->frame, &m, op->key, op->val, i, u->seg_payload);
 		if (len == 0)
 			return RKV_EINVAL;
-		tx_stage(u, len);
+		tx_stage(u, len, pi);
 	}
 	return 0;
+}
+
+/* ---- the ring ------------------------------------------------------------------------------- */
+
+/* Install the description in u->ringbuf (len bytes), sent by peer `from`. A description of
+ * one member leaves routing off (a cluster of one: the seed is that node) but records its
+ * epoch; one that fails to decode, or whose ring does not match its epoch, is refused and
+ * the ring in use kept. */
+static void ring_install(struct udp *u, size_t len)
+{
+	struct rkv_ringinfo *ri = u->ri;
+	struct rkv_ring *ring = NULL;
+	int idx[RKV_RINGINFO_MAX_MEMBERS];
+
+	if (rkv_ringinfo_decode(u->ringbuf, len, ri) != 0) {
+		u->cnt.ring_errors++;
+		return;
+	}
+	if (ri->count == 1) {
+		/* A cluster of one: route nothing; the seeds are the way in. */
+		rkv_ring_free(u->ring);
+		u->ring = NULL;
+		u->epoch = ri->epoch;
+		return;
+	}
+	/* A bound on what one description may make us build (a node's bug or a hostile one
+	 * must not cost the client 160 MiB): 4 M tokens, 8x a full ring of 255 unit members. */
+	uint64_t tokens = 0;
+	for (unsigned i = 0; i < ri->count; i++)
+		if (ri->m[i].flags & RKV_RINGINFO_F_IN_RING)
+			tokens += (uint64_t)ri->m[i].ring_weight *
+				  (ri->vnodes ? ri->vnodes : RKV_RING_VNODES_DEFAULT);
+	if (tokens > UDP_RING_MAX_TOKENS) {
+		u->cnt.ring_errors++;
+		return;
+	}
+	if (rkv_ringinfo_build_ring(ri, &ring) != 0 || rkv_ringinfo_epoch(ring) != ri->epoch) {
+		rkv_ring_free(ring);
+		u->cnt.ring_errors++;
+		return;
+	}
+	if (!u->id2peer && !(u->id2peer = calloc(65536, sizeof *u->id2peer))) {
+		rkv_ring_free(ring);
+		u->cnt.ring_errors++;
+		return;
+	}
+	for (unsigned i = 0; i < ri->count; i++) {
+		idx[i] = peer_find_or_add(u, ri->m[i].ip, ri->m[i].port);
+		if (idx[i] < 0) {   /* more distinct addresses over time than the table holds */
+			rkv_ring_free(ring);
+			u->cnt.ring_errors++;
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < u->npeers; i++) {
+		if (u->peers[i].id)
+			u->id2peer[u->peers[i].id] = 0;
+		u->peers[i].id = 0;
+		u->peers[i].state = 0;
+	}
+	for (unsigned i = 0; i < ri->count; i++) {
+		struct peer *p = &u->peers[idx[i]];
+		p->id = ri->m[i].id;
+		p->state = ri->m[i].state;
+		u->id2peer[p->id] = (uint16_t)(idx[i] + 1);
+	}
+	rkv_ring_free(u->ring);   /* nothing holds it: slots name peers, not members */
+	u->ring = ring;
+	u->epoch = ri->epoch;
+	u->replicas = ri->replicas;
+	u->cnt.ring_refreshes++;
+}
+
+static struct slot *take_slot(struct udp *u, uint64_t *id);
+
+/* Start a ring fetch, first from peer first (-1: none), then from the seeds; one attempt
+ * each. At most one is in flight. */
+static void ring_fetch(struct udp *u, int first, uint64_t now)
+{
+	struct slot *s;
+	uint64_t id;
+	int e;
+
+	if (u->ring_inflight)
+		return;
+	u->next_refresh = now + UDP_REFRESH_GAP_MS;
+	memset(&u->ring_op, 0, sizeof u->ring_op);
+	u->ring_op.op = UDP_OP_RING;
+	u->ring_op.buf = u->ringbuf;
+	u->ring_op.cap = RKV_RINGINFO_MAX_SIZE;
+	s = take_slot(u, &id);
+	s->op = &u->ring_op;
+	s->req_id = id;
+	s->wire_op = RKV_OP_RING;
+	s->consistency = 0;
+	s->stamp = 0;
+	s->ntargets = 0;
+	if (first >= 0)
+		s->targets[s->ntargets++] = (uint16_t)first;
+	for (uint32_t i = 0; i < u->nseeds && s->ntargets < UDP_MAX_TARGETS; i++)
+		if ((int)i != first)
+			s->targets[s->ntargets++] = (uint16_t)i;
+	s->cur = 0;
+	s->tries_left = s->ntargets - 1u;
+	s->deadline = now + u->base.opts.timeout_ms;
+	if (s->deadline < u->next_deadline)
+		u->next_deadline = s->deadline;
+	u->inflight++;
+	u->ring_inflight = 1;
+	e = send_slot(u, s);
+	tx_flush(u);
+	if (e) {                     /* the target's socket: the timer tries the next one */
+		s->deadline = now;
+		u->next_deadline = now;
+	}
 }
 
 /* ---- completion ----------------------------------------------------------------------------- */
@@ -201,6 +532,12 @@ static void finish(struct udp *u, struct slot *s, int status)
 	op->status = status;
 	s->op = NULL;
 	u->inflight--;
+	if (op == &u->ring_op) {     /* internal: install, never handed to the caller */
+		u->ring_inflight = 0;
+		if (status == RKV_OK)
+			ring_install(u, op->out_len);
+		return;
+	}
 	push_done(u, op);
 }
 
@@ -211,28 +548,35 @@ static void complete(struct udp *u, struct slot *s, const struct rkv_msg *m)
 	int st;
 
 	/* A node may echo the key; if it does, it must be ours. */
-	if (m->klen && (m->klen != op->klen || memcmp(m->key, op->key, m->klen) != 0)) {
+	if (m->klen && (s->wire_op == RKV_OP_STATS || s->wire_op == RKV_OP_RING ||
+			m->klen != op->klen || memcmp(m->key, op->key, m->klen) != 0)) {
 		u->cnt.malformed++;
 		return;
 	}
-	u->cnt.replies++;
+	if (op != &u->ring_op)
+		u->cnt.replies++;
 	st = rkv_err_from_status(m->status);
-	op->version = m->stamp;
+	rkv_op_set_counts(op, m->status, m->stamp);
+	/* UNAVAILABLE / TIMEOUT replies carry counts in the stamp, not a version */
+	op->version = m->status == RKV_S_UNAVAILABLE || m->status == RKV_S_TIMEOUT ? 0 : m->stamp;
 	op->out_len = 0;
-	if (st == RKV_OK && (s->wire_op == RKV_OP_GET || s->wire_op == RKV_OP_STATS)) {
+	if (st == RKV_OK && (s->wire_op == RKV_OP_GET || s->wire_op == RKV_OP_STATS ||
+			     s->wire_op == RKV_OP_RING)) {
 		op->out_len = m->vlen;
 		if (m->vlen > op->cap)
 			st = RKV_ENOBUFS;
 		else if (m->vlen)
 			memcpy(op->buf, m->val, m->vlen);
 	}
+	if (st == RKV_OK && s->wire_op != RKV_OP_STATS && s->wire_op != RKV_OP_RING)
+		rkv_client_observe(&u->base, m->stamp);
 	finish(u, s, st);
 }
 
 /* ---- receiving ------------------------------------------------------------------------------ */
 
-static void handle_datagram(struct udp *u, const uint8_t *buf, size_t len, int truncated,
-			    uint64_t now)
+static void handle_datagram(struct udp *u, uint16_t pi, const uint8_t *buf, size_t len,
+			    int truncated, uint64_t now)
 {
 	struct rkv_msg m, whole;
 	struct slot *s;
@@ -243,7 +587,13 @@ static void handle_datagram(struct udp *u, const uint8_t *buf, size_t len, int t
 		u->cnt.malformed++;
 		return;
 	}
-	u->refused = 0;
+	u->peers[pi].refused = 0;
+	u->peers[pi].suspect_until = 0;
+	/* Any reply but STATS carries its sender's ring epoch: a different one than ours
+	 * means the membership changed (or we never had the ring). */
+	if (m.op != RKV_OP_STATS && m.aux != 0 && m.aux != u->epoch &&
+	    !u->ring_inflight && now >= u->next_refresh)
+		ring_fetch(u, pi, now);
 	s = &u->slots[m.req_id & u->mask];
 	if (!s->op || s->req_id != m.req_id) {
 		u->cnt.stray++;
@@ -265,7 +615,7 @@ static void handle_datagram(struct udp *u, const uint8_t *buf, size_t len, int t
 			return;
 		}
 	}
-	r = rkv_reasm_add(u->reasm, 0, &m, now, &whole);
+	r = rkv_reasm_add(u->reasm, pi, &m, now, &whole);
 	if (r < 0) {
 		u->cnt.reasm_errors++;
 		return;
@@ -276,10 +626,10 @@ static void handle_datagram(struct udp *u, const uint8_t *buf, size_t len, int t
 	}
 }
 
-/* Read what the socket holds, without blocking, at most UDP_RX_ROUNDS batches. */
-static void rx_drain(struct udp *u)
+/* Read what peer pi's socket holds, without blocking, at most UDP_RX_ROUNDS batches. */
+static void rx_drain_peer(struct udp *u, uint16_t pi, uint64_t now)
 {
-	uint64_t now = now_ms();
+	struct peer *p = &u->peers[pi];
 	unsigned round, i;
 
 	for (round = 0; round < UDP_RX_ROUNDS; round++) {
@@ -289,57 +639,87 @@ static void rx_drain(struct udp *u)
 			u->rxmsg[i].msg_hdr.msg_flags = 0;
 			u->rxmsg[i].msg_len = 0;
 		}
-		r = recvmmsg(u->fd, u->rxmsg, UDP_RX_BATCH, MSG_DONTWAIT, NULL);
+		r = recvmmsg(p->fd, u->rxmsg, UDP_RX_BATCH, MSG_DONTWAIT, NULL);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == ECONNREFUSED) {
 				u->cnt.conn_refused++;
-				u->refused = 1;
+				p->refused = 1;
+				p->suspect_until = now + UDP_SUSPECT_MS;
+				u->refused_event = 1;
 				continue;
 			}
 			return; /* EAGAIN: empty */
 		}
 		for (i = 0; i < (unsigned)r; i++)
-			handle_datagram(u, u->rxbuf + (size_t)i * u->rx_size, u->rxmsg[i].msg_len,
+			handle_datagram(u, pi, u->rxbuf + (size_t)i * u->rx_size,
+					u->rxmsg[i].msg_len,
 					!!(u->rxmsg[i].msg_hdr.msg_flags & MSG_TRUNC), now);
 		if ((unsigned)r < UDP_RX_BATCH)
 			return;
 	}
 }
 
+static void rx_drain(struct udp *u)
+{
+	uint64_t now = now_ms();
+
+	/* nopen may grow inside (a ring fetch may open a peer's socket): re-read each round */
+	for (uint32_t k = 0; k < u->nopen; k++)
+		rx_drain_peer(u, u->pfd_peer[k], now);
+}
+
 /* ---- timers --------------------------------------------------------------------------------- */
 
-/* Re-send or fail every op whose deadline passed; recompute the earliest deadline. */
+/* Re-send or fail every op whose deadline passed (or, with several targets, whose target
+ * reported ICMP unreachable); recompute the earliest deadline. */
 static void check_timeouts(struct udp *u, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 	uint32_t i, seen = 0;
+	int refused = u->refused_event;
 
-	if (now < u->next_deadline || u->inflight == 0) {
+	if ((now < u->next_deadline && !refused) || u->inflight == 0) {
 		if (u->inflight == 0)
 			u->next_deadline = UINT64_MAX;
+		u->refused_event = 0;
 		return;
 	}
+	u->refused_event = 0;
 	for (i = 0; i <= u->mask && seen < u->inflight; i++) {
 		struct slot *s = &u->slots[i];
+		struct peer *p;
 		if (!s->op)
 			continue;
 		seen++;
-		if (s->deadline > now) {
+		p = &u->peers[s->targets[s->cur]];
+		/* A refused target of an op with others to try: fail over now, not at the
+		 * deadline (one target: keep today's timing, the refusal may be stale). */
+		if (s->deadline > now && !(refused && p->refused && s->ntargets > 1)) {
 			if (s->deadline < next)
 				next = s->deadline;
 			continue;
 		}
+		if (s->deadline <= now && p->suspect_until <= now)
+			p->suspect_until = now + UDP_SUSPECT_MS;
 		if (s->tries_left == 0) {
-			u->cnt.timeouts++;
+			if (s->op != &u->ring_op)
+				u->cnt.timeouts++;
 			seen--; /* finish() lowers inflight */
-			finish(u, s, u->refused ? RKV_ECONN : RKV_ETIMEDOUT);
+			finish(u, s, p->refused ? RKV_ECONN : RKV_ETIMEDOUT);
 			continue;
 		}
 		s->tries_left--;
 		s->deadline = now + u->base.opts.timeout_ms;
-		u->cnt.resends++;
+		if (s->op != &u->ring_op)
+			u->cnt.resends++;
+		if (s->ntargets > 1) {
+			uint8_t old = s->cur;
+			s->cur = pick_target(u, s, s->cur + 1u, now);
+			if (s->targets[s->cur] != s->targets[old])
+				u->cnt.failovers++;
+		}
 		int e = send_slot(u, s);
 		if (e) {
 			seen--;
@@ -365,6 +745,7 @@ static uint8_t wire_op_of(int op)
 	case RKV_DEL:     return RKV_OP_DEL;
 	case RKV_PUT_IF:  return RKV_OP_CAS;
 	case UDP_OP_STATS: return RKV_OP_STATS;
+	case UDP_OP_RING: return RKV_OP_RING;
 	default:          return 0;
 	}
 }
@@ -397,13 +778,24 @@ static int udp_submit(struct rkv *c, struct rkv_op **ops, unsigned n)
 		op->status = 0;
 		op->out_len = 0;
 		op->version = 0;
+		op->got = op->n_replicas = op->needed = 0;
 		s = take_slot(u, &id);
 		s->op = op;
 		s->req_id = id;
 		s->wire_op = wire_op_of(op->op);
-		/* CAS carries the version it expects; other requests leave the stamp to the node.
-		 * A re-send is the same bytes, so a repeated PUT carries the same stamp. */
-		s->stamp = op->op == RKV_PUT_IF ? op->expect_version : 0;
+		/* CAS carries the version it expects; PUT and DEL this handle's stamp of the
+		 * write, chosen once: every re-send and failover repeats it. */
+		s->stamp = op->op == RKV_PUT_IF ? op->expect_version
+			 : op->op == RKV_PUT || op->op == RKV_DEL ? rkv_client_stamp(c) : 0;
+		if (s->wire_op == RKV_OP_STATS || s->wire_op == RKV_OP_RING) {
+			s->consistency = 0;
+			target_seeds(u, s);
+		} else {
+			s->consistency = (uint8_t)(op->consistency ? op->consistency
+							   : c->opts.consistency);
+			target_key(u, s, op->key, op->klen);
+		}
+		s->cur = pick_target(u, s, 0, now);
 		s->deadline = now + c->opts.timeout_ms;
 		s->tries_left = c->opts.retries;
 		u->inflight++;
@@ -439,6 +831,19 @@ static unsigned take_done(struct udp *u, struct rkv_op **done, unsigned max)
 	return n;
 }
 
+/* Wait for the sockets until something arrives, a deadline passes, or `end` (ms). */
+static int wait_io(struct udp *u, uint64_t now, uint64_t end)
+{
+	uint64_t until = end < u->next_deadline ? end : u->next_deadline, wait;
+
+	wait = until > now ? until - now : 0;
+	if (wait > INT_MAX)
+		wait = INT_MAX;
+	if (poll(u->pfd, u->nopen, (int)wait) < 0 && errno != EINTR)
+		return RKV_EINTERNAL; /* cannot happen with valid fds */
+	return 0;
+}
+
 static int udp_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms)
 {
 	struct udp *u = to_udp(c);
@@ -450,25 +855,19 @@ static int udp_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeo
 	if (timeout_ms >= 0)
 		end = now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
-		struct pollfd pfd = { .fd = u->fd, .events = POLLIN };
-		uint64_t until, wait;
-
 		rx_drain(u);
 		now = now_ms();
 		check_timeouts(u, now);
 		n += take_done(u, done + n, max - n);
-		if (n > 0 || u->inflight == 0 || now >= end)
+		if (n > 0 || u->inflight == (uint32_t)u->ring_inflight || now >= end)
 			return (int)n;
-		until = end < u->next_deadline ? end : u->next_deadline;
-		wait = until > now ? until - now : 0;
-		if (wait > INT_MAX)
-			wait = INT_MAX;
-		if (poll(&pfd, 1, (int)wait) < 0 && errno != EINTR)
-			return RKV_EINTERNAL; /* cannot happen with one valid fd */
+		if (wait_io(u, now, end))
+			return RKV_EINTERNAL;
 	}
 }
 
-static int udp_stats(struct rkv *c, char *buf, size_t cap)
+/* Run one internal op (STATS or RING describe) to completion: the text or value in buf. */
+static int run_admin(struct rkv *c, int op_code, void *buf, size_t cap)
 {
 	struct udp *u = to_udp(c);
 	struct rkv_op op, *p = &op, *done = NULL;
@@ -476,9 +875,9 @@ static int udp_stats(struct rkv *c, char *buf, size_t cap)
 	if (u->outstanding)
 		return RKV_EBUSY;
 	memset(&op, 0, sizeof op);
-	op.op = UDP_OP_STATS;
+	op.op = op_code;
 	op.buf = buf;
-	op.cap = cap - 1;
+	op.cap = cap;
 	if (udp_submit(c, &p, 1) != 1)
 		return RKV_EBUSY;
 	while (udp_poll(c, &done, 1, -1) != 1 || done != &op)
@@ -487,16 +886,38 @@ static int udp_stats(struct rkv *c, char *buf, size_t cap)
 		return op.status;
 	if (op.out_len > INT_MAX)
 		return RKV_EPROTO;
-	buf[op.out_len] = '\0';
 	return (int)op.out_len;
+}
+
+static int udp_stats(struct rkv *c, char *buf, size_t cap)
+{
+	int r = run_admin(c, UDP_OP_STATS, buf, cap - 1);
+
+	if (r >= 0)
+		buf[r] = '\0';
+	return r;
+}
+
+static int udp_ring_describe(struct rkv *c, void *buf, size_t cap)
+{
+	return run_admin(c, UDP_OP_RING, buf, cap);
 }
 
 static void udp_close(struct rkv *c)
 {
 	struct udp *u = to_udp(c);
 
-	close(u->fd);
+	for (uint32_t i = 0; i < u->npeers; i++)
+		if (u->peers[i].fd >= 0)
+			close(u->peers[i].fd);
+	rkv_ring_free(u->ring);
 	rkv_reasm_destroy(u->reasm);
+	free(u->id2peer);
+	free(u->ri);
+	free(u->ringbuf);
+	free(u->pfd);
+	free(u->pfd_peer);
+	free(u->peers);
 	free(u->rxbuf);
 	free(u->txbuf);
 	free(u->done);
@@ -509,6 +930,7 @@ static const struct rkv_backend udp_backend = {
 	.poll = udp_poll,
 	.get_direct = NULL,
 	.stats = udp_stats,
+	.ring_describe = udp_ring_describe,
 	.close = udp_close,
 };
 
@@ -522,20 +944,19 @@ int rkv_udp_counters(struct rkv *c, struct rkv_udp_counters *out)
 
 /* ---- open ----------------------------------------------------------------------------------- */
 
-/* "HOST:PORT" -> a connected socket. Returns the fd or an rkv_err. */
-static int connect_addr(const char *addr)
+/* One "HOST:PORT" (len bytes at addr) -> its IPv4 address and port. 0 or an rkv_err. */
+static int resolve(const char *addr, size_t alen, struct sockaddr_in *out)
 {
-	char host[256], *end;
-	const char *colon = strrchr(addr, ':');
-	struct addrinfo hints, *res = NULL, *ai;
-	size_t hlen;
+	char buf[300], *end, *colon;
+	struct addrinfo hints, *res = NULL;
 	unsigned long port;
-	int fd = -1;
 
-	if (!colon || colon == addr || colon[1] == '\0')
+	if (alen == 0 || alen >= sizeof buf)
 		return RKV_EINVAL;
-	hlen = (size_t)(colon - addr);
-	if (hlen >= sizeof host)
+	memcpy(buf, addr, alen);
+	buf[alen] = '\0';
+	colon = strrchr(buf, ':');
+	if (!colon || colon == buf || colon[1] == '\0')
 		return RKV_EINVAL;
 	if (colon[1] < '0' || colon[1] > '9')
 		return RKV_EINVAL;
@@ -543,36 +964,18 @@ static int connect_addr(const char *addr)
 	port = strtoul(colon + 1, &end, 10);
 	if (errno || *end || port == 0 || port > 65535)
 		return RKV_EINVAL;
-	memcpy(host, addr, hlen);
-	host[hlen] = '\0';
+	*colon = '\0';
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_INET;
 	hints.ai_socktype = SOCK_DGRAM;
 	hints.ai_protocol = IPPROTO_UDP;
 	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+	if (getaddrinfo(buf, colon + 1, &hints, &res) != 0 || !res)
 		return RKV_ECONN;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
+	memcpy(out, res->ai_addr, sizeof *out);
 	freeaddrinfo(res);
-	return fd >= 0 ? fd : RKV_ECONN;
-}
-
-static void set_sockbuf(int fd, int force, int plain)
-{
-	int v = UDP_SOCKBUF;
-
-	/* Larger than rmem_max/wmem_max needs CAP_NET_ADMIN; fall back to what is allowed. */
-	if (setsockopt(fd, SOL_SOCKET, force, &v, sizeof v) != 0)
-		(void)setsockopt(fd, SOL_SOCKET, plain, &v, sizeof v);
+	return 0;
 }
 
 static int apply_opts(struct rkv_opts *o, const struct rkv_opts *in)
@@ -594,13 +997,37 @@ static int apply_opts(struct rkv_opts *o, const struct rkv_opts *in)
 	return 0;
 }
 
+/* The seeds of "H1:P1,H2:P2,...". 0 or an rkv_err (EINVAL: syntax or more than
+ * UDP_MAX_SEEDS; ECONN: a host that does not resolve). Duplicates collapse. */
+static int parse_seeds(struct udp *u, const char *addr)
+{
+	const char *p = addr;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		struct sockaddr_in a;
+		int e = resolve(p, len, &a);
+
+		if (e)
+			return e;
+		if (peer_find_or_add(u, a.sin_addr.s_addr, ntohs(a.sin_port)) < 0 ||
+		    u->npeers > UDP_MAX_SEEDS)
+			return RKV_EINVAL;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	u->nseeds = u->npeers;
+	return 0;
+}
+
 struct rkv *rkv_udp_open(const char *addr, const struct rkv_opts *opts, int *err)
 {
-	struct udp *u;
+	struct udp *u = NULL;
 	struct rkv_opts o;
-	struct timeval tv;
 	uint32_t nslots = 2, i;
-	int e, fd;
+	int e;
 
 	if (!addr) {
 		e = RKV_EINVAL;
@@ -608,31 +1035,30 @@ struct rkv *rkv_udp_open(const char *addr, const struct rkv_opts *opts, int *err
 	}
 	if ((e = apply_opts(&o, opts)))
 		goto err_out;
-	fd = connect_addr(addr);
-	if (fd < 0) {
-		e = fd;
-		goto err_out;
-	}
-	set_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF);
-	set_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF);
-	tv.tv_sec = o.timeout_ms / 1000;
-	tv.tv_usec = (suseconds_t)(o.timeout_ms % 1000) * 1000;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
-		e = RKV_ECONN;
-		goto err_fd;
-	}
-
 	e = RKV_ENOMEM;
 	u = calloc(1, sizeof *u);
 	if (!u)
-		goto err_fd;
-	u->fd = fd;
+		goto err_out;
 	u->base.be = &udp_backend;
 	u->base.opts = o;
+	u->peers = calloc(UDP_MAX_PEERS, sizeof *u->peers);
+	u->pfd = calloc(UDP_MAX_PEERS, sizeof *u->pfd);
+	u->pfd_peer = calloc(UDP_MAX_PEERS, sizeof *u->pfd_peer);
+	u->ri = malloc(sizeof *u->ri);
+	u->ringbuf = malloc(RKV_RINGINFO_MAX_SIZE);
+	if (!u->peers || !u->pfd || !u->pfd_peer || !u->ri || !u->ringbuf)
+		goto err_u;
+	if ((e = parse_seeds(u, addr)))
+		goto err_u;
+	for (i = 0; i < u->nseeds; i++)
+		if ((e = peer_open(u, (uint16_t)i)))
+			goto err_u;
+
+	e = RKV_ENOMEM;
 	u->seg_payload = rkv_proto_seg_payload(o.mtu);
 	u->frame = u->seg_payload + RKV_HDR_SIZE;
 	u->rx_size = u->frame > UDP_RX_MIN ? u->frame : UDP_RX_MIN;
-	while (nslots < 2 * o.max_inflight)
+	while (nslots < 2 * o.max_inflight + 1)
 		nslots <<= 1;
 	u->mask = nslots - 1;
 	u->next_deadline = UINT64_MAX;
@@ -660,18 +1086,24 @@ struct rkv *rkv_udp_open(const char *addr, const struct rkv_opts *opts, int *err
 	if (getrandom(&u->next_id, sizeof u->next_id, GRND_NONBLOCK) != sizeof u->next_id)
 		u->next_id = now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() << 32 ^
 			     (uint64_t)(uintptr_t)u;
+
+	/* Learn the ring before the first request: one attempt per seed, each at most
+	 * timeout_ms. No answer, or a refusal (an old node answers INVALID): no routing. */
+	ring_fetch(u, -1, now_ms());
+	while (u->ring_inflight) {
+		rx_drain(u);
+		uint64_t now = now_ms();
+		check_timeouts(u, now);
+		if (u->ring_inflight && wait_io(u, now, UINT64_MAX))
+			break;
+	}
 	if (err)
 		*err = RKV_OK;
 	return &u->base;
 
 err_u:
-	free(u->rxbuf);
-	free(u->txbuf);
-	free(u->done);
-	free(u->slots);
-	free(u);
-err_fd:
-	close(fd);
+	udp_close(&u->base);
+	u = NULL;
 err_out:
 	if (err)
 		*err = e;

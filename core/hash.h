@@ -8,6 +8,13 @@
  *   - tag: 16 MIDDLE bits (rkv_hash_tag), never 0 (0 marks an empty slot), so a tag match is
  *     independent of the bucket choice.
  * The ring uses the full 64-bit value as the key's position.
+ *
+ * A table partition does NOT index by that value: anyone can compute it, so anyone could
+ * choose keys that all fall into one bucket chain (hash flooding; for keys of 9..16 bytes
+ * even whole-hash collisions of seed-0 XXH3 can be constructed algebraically). Each table
+ * hashes keys a second time with rkv_hash_keyed under a secret of its own
+ * (RKV_HASH_SECRET_BYTES, expanded from a 64-bit seed by rkv_hash_secret_init) and takes
+ * bucket and tag from that. The ring position stays unkeyed and cluster-wide.
  * XXH_INLINE_ALL is defined only here so short keys hash inline on the hot path. */
 #ifndef RKV_HASH_H
 #define RKV_HASH_H
@@ -30,6 +37,32 @@ static inline uint64_t rkv_hash(const void *key, size_t len)
 		return XXH3_len_17to128_64b((const xxh_u8 *)key, len, XXH3_kSecret,
 					    sizeof(XXH3_kSecret), 0);
 	return XXH3_64bits(key, len);
+}
+
+/* XXH3 under a caller's secret (the table's bucket index): the same inlined short paths. */
+#define RKV_HASH_SECRET_BYTES XXH3_SECRET_DEFAULT_SIZE   /* 192 */
+static inline uint64_t rkv_hash_keyed(const void *key, size_t len, const uint8_t *secret)
+{
+	if (len <= 16)
+		return XXH3_len_0to16_64b((const xxh_u8 *)key, len, secret, 0);
+	if (len <= 128)
+		return XXH3_len_17to128_64b((const xxh_u8 *)key, len, secret,
+					    RKV_HASH_SECRET_BYTES, 0);
+	return XXH3_64bits_withSecret(key, len, secret, RKV_HASH_SECRET_BYTES);
+}
+
+/* Expand seed into a secret for rkv_hash_keyed: every byte depends on the whole seed
+ * (splitmix64 stream), none on a public constant. */
+static inline void rkv_hash_secret_init(uint8_t secret[RKV_HASH_SECRET_BYTES], uint64_t seed)
+{
+	for (size_t i = 0; i < RKV_HASH_SECRET_BYTES; i += 8) {
+		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		z ^= z >> 31;
+		for (size_t b = 0; b < 8; b++)
+			secret[i + b] = (uint8_t)(z >> (8 * b));
+	}
 }
 
 /* Hash with a seed: ring tokens (node id, vnode index) and checksums use this. */

@@ -50,11 +50,14 @@ struct rkv_shm_req {
 	uint32_t units;    /* slots spanned, header included: rkv_shm_units(32 + klen + vlen) */
 	uint8_t op;        /* enum rkv_opcode: GET, PUT, DEL, CAS, STATS; or RKV_SHM_OP_PAD */
 	uint8_t klen;      /* 1..250 (0 for STATS and PAD) */
-	uint16_t flags;    /* 0 */
+	uint16_t flags;    /* low 8 bits: consistency (enum rkv_consistency, 0 = node default);
+			    * high 8 bits 0. STATS: 0 */
 	uint32_t vlen;     /* PUT/CAS value bytes; 0 otherwise */
 	uint32_t cap;      /* GET/STATS: the most value bytes the client takes back */
 	uint64_t req_id;   /* echoed in the reply */
-	uint64_t expect;   /* CAS: the version the stored one must equal (0: absent) */
+	uint64_t expect;   /* CAS: the version the stored one must equal (0: absent);
+			    * PUT/DEL: the client's stamp of the write (0: the node stamps it), as
+			    * the UDP header's stamp (core/proto.h) */
 };
 _Static_assert(sizeof(struct rkv_shm_req) == RKV_SHM_ENTRY_HDR, "request header size");
 

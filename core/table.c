@@ -1,25 +1,33 @@
 /* core/table.c — a partition: index of 64-byte buckets over a segmented record log.
  *
  * Concurrency: exactly one writer, the owning core (the _owner functions); any number of
- * optimistic readers in any thread or process. A main bucket's version is a seqlock over its
- * whole chain: the owner makes it odd, edits slots / links, makes it even. A reader loads the
- * version (acquire), reads slots and the record with acquire loads, then re-loads the version
- * and retries if it changed or was odd. The owner's slot and log stores are release stores,
- * so a reader load that sees any of them makes every earlier owner store, the odd version
- * included, visible to the re-check: the ordering a fence-based seqlock gets from fences,
- * here on the accesses themselves (plain movs on x86; GCC rejects fences under TSan). Log
- * memory is rewritten only after every slot that pointed into it changed (compaction moves live
- * records first, overwrites and deletes change the slot), so a stable version proves that the
- * record bytes read were the ones published. Views for other threads and processes also
- * verify the record checksum; the owner's own handle skips it (the seqlock suffices, and the
- * owner is never racing itself), which keeps its GET path to a version compare.
+ * optimistic readers in any thread or process. A main bucket's version is a 64-bit seqlock
+ * over its whole chain: the owner makes it odd, edits slots / links, makes it even. A reader
+ * loads the version (acquire), reads slots and the record with acquire loads, then re-loads
+ * the version and retries if it changed or was odd. The owner's slot and log stores are
+ * release stores, so a reader load that sees any of them makes every earlier owner store, the
+ * odd version included, visible to the re-check: the ordering a fence-based seqlock gets from
+ * fences, here on the accesses themselves (plain movs on x86; GCC rejects fences under TSan).
+ * Log memory is rewritten only after every slot that pointed into it changed (compaction
+ * moves live records first, overwrites and deletes change the slot), so a stable version
+ * proves that the record bytes read were the ones published. The version is 64 bits so it
+ * never comes back to a value a stalled reader holds (a 32-bit one did after 2^31 writes to a
+ * hot bucket). Views for other threads and processes also verify the record checksum; the
+ * owner's own handle skips it (the seqlock suffices, and the owner is never racing itself),
+ * which keeps its GET path to a version compare.
  *
  * Overflow, not growth: a full bucket chains to overflow buckets carved from an area
  * reserved, untouched, at the end of the index region, sized so that it cannot run out
  * before the log does (every indexed key holds a record of >= 24 bytes). Growth would move
  * buckets under optimistic readers and force shared-memory clients to remap; a reservation
- * costs address space only. Overflow buckets are never unlinked (chains only grow), so a
- * reader can never follow a link into a reused bucket.
+ * costs address space only. The link to the next bucket is the last slot of a full bucket
+ * (core/table_internal.h): chaining moves that slot's entry into the new overflow bucket.
+ * An overflow bucket left without entries is unlinked and reused (slot_clear); chains stop at
+ * RKV_CHAIN_MAX buckets, and readers never walk further.
+ *
+ * Hash flooding: bucket and tag come from the table's own keyed hash (rkv_hash_keyed under a
+ * secret drawn at create and published in the index header for views), never from the public
+ * rkv_hash that places keys on the ring, so nobody can choose keys that share a chain.
  *
  * Compaction (bounded): the log's full segment with the least live bytes is scanned a batch
  * at a time (hash, prefetch buckets, then check). Overwritten and deleted records carry a
@@ -34,10 +42,13 @@
  */
 #include "table_internal.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define READ_TRIES   4096u    /* optimistic attempts before -EAGAIN */
 #define MIN_RECORD   (RKV_REC_HDR + 8u)
@@ -64,6 +75,12 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* The table's own hash of a key: bucket, tag and record checksums come from it. */
+static inline uint64_t key_hash(const struct rkv_table *t, const void *key, uint32_t klen)
+{
+	return rkv_hash_keyed(key, klen, t->secret);
+}
+
 static inline uint64_t slot_tag(uint64_t h)
 {
 	return (uint64_t)rkv_hash_tag(h) << RKV_SLOT_TAG_SHIFT;
@@ -72,8 +89,9 @@ static inline uint64_t slot_tag(uint64_t h)
 static inline const struct rkv_bucket *bucket_next(const struct rkv_table *t,
 						   const struct rkv_bucket *b)
 {
-	uint32_t n = __atomic_load_n(&b->next, __ATOMIC_ACQUIRE); /* pairs with link store */
-	if (n == 0 || n > t->noverflow)
+	/* pairs with the owner's release store of the link (slot_store) */
+	uint64_t n = __atomic_load_n(&b->slot[RKV_LINK_SLOT], __ATOMIC_ACQUIRE);
+	if (!rkv_slot_is_link(n) || n > t->noverflow)
 		return NULL;
 	return &t->bk[t->nbuckets + n - 1];
 }
@@ -155,12 +173,12 @@ static bool owner_find(const struct rkv_table *t, struct rkv_bucket *head, uint6
 	return false;
 }
 
-/* First empty slot of the chain, or (*last = its last bucket) none. */
+/* First empty slot of the chain, or (*last = its last bucket, *len = its length) none. */
 static bool owner_find_empty(const struct rkv_table *t, struct rkv_bucket *head,
-			     struct loc *out, struct rkv_bucket **last)
+			     struct loc *out, struct rkv_bucket **last, unsigned *len)
 {
 	struct rkv_bucket *b = head;
-	for (;;) {
+	for (unsigned n = 1;; n++) {
 		for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++) {
 			if (b->slot[i] == 0) {
 				out->b = b;
@@ -168,13 +186,57 @@ static bool owner_find_empty(const struct rkv_table *t, struct rkv_bucket *head,
 				return true;
 			}
 		}
-		struct rkv_bucket *n = (struct rkv_bucket *)bucket_next(t, b);
-		if (!n) {
+		struct rkv_bucket *nx = (struct rkv_bucket *)bucket_next(t, b);
+		if (!nx) {
 			*last = b;
+			*len = n;
 			return false;
 		}
-		b = n;
+		b = nx;
 	}
+}
+
+/* An overflow bucket for a chain (number + 1), all slots empty; 0 if none is left. */
+static uint64_t ovf_take(struct rkv_table *t)
+{
+	uint64_t n = t->ovf_free;
+	if (n) {
+		struct rkv_bucket *b = &t->bk[t->nbuckets + n - 1];
+		t->ovf_free = b->version;   /* owner-only word in overflow buckets */
+		b->version = 0;
+	} else if (t->ovf_used < t->noverflow) {
+		n = ++t->ovf_used;
+	} else {
+		return 0;
+	}
+	t->ovf_inuse++;
+	return n;
+}
+
+/* Empty slot i of bucket b of head's chain; an overflow bucket left with no entry is
+ * unlinked (its predecessor takes over its link) and goes to the free list, so fill-and-
+ * delete cycles never run out of overflow buckets. Between wr_begin and wr_end: a reader
+ * still inside the unlinked bucket (or, later, inside its next chain) fails its re-check. */
+static void slot_clear(struct rkv_table *t, struct rkv_bucket *head, struct rkv_bucket *b,
+		       unsigned i)
+{
+	slot_store(&b->slot[i], 0);
+	if (b == head)
+		return;
+	for (unsigned j = 0; j < RKV_BUCKET_SLOTS; j++) {
+		uint64_t s = b->slot[j];
+		if (s && !(j == RKV_LINK_SLOT && rkv_slot_is_link(s)))
+			return;   /* still holds an entry */
+	}
+	uint64_t self = (uint64_t)(b - t->bk) - t->nbuckets + 1;
+	struct rkv_bucket *p = head;
+	while (p->slot[RKV_LINK_SLOT] != self)
+		p = (struct rkv_bucket *)bucket_next(t, p);
+	slot_store(&p->slot[RKV_LINK_SLOT], b->slot[RKV_LINK_SLOT]);
+	slot_store(&b->slot[RKV_LINK_SLOT], 0);
+	b->version = t->ovf_free;
+	t->ovf_free = self;
+	t->ovf_inuse--;
 }
 
 static inline uint64_t rec_meta_at(const struct rkv_table *t, uint64_t addr)
@@ -183,6 +245,15 @@ static inline uint64_t rec_meta_at(const struct rkv_table *t, uint64_t addr)
 }
 
 /* ---- compaction ------------------------------------------------------------------------- */
+
+/* A tombstone record (indexed, at addr) whose grace period is over. */
+static inline bool tomb_expired(const struct rkv_table *t, uint64_t addr)
+{
+	if (!(rkv_rec_flags((uint32_t)rec_meta_at(t, addr)) & RKV_REC_TOMB) || !t->now_ms)
+		return false;
+	uint64_t ms = rkv_stamp_ms(rkv_log_ld64(t->logb + addr));
+	return t->now_ms >= ms && t->now_ms - ms >= t->grace_ms;
+}
 
 /* Examine victim records until budget bytes were examined or the victim is done. Returns the
  * bytes reclaimed (nonzero only when the victim was freed by this call). */
@@ -200,11 +271,11 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 			uint64_t sz = rkv_rec_size(meta);
 			l->victim_pos += sz;
 			work += sz;
-			if (rkv_rec_flags(meta) & (RKV_REC_TOMB | RKV_REC_DEAD))
+			if (rkv_rec_flags(meta) & RKV_REC_DEAD)
 				continue;   /* no slot points here: no index lookup needed */
 			pos[n] = p;
 			size[n] = sz;
-			hs[n] = rkv_hash(t->logb + p + RKV_REC_HDR, rkv_rec_klen(meta));
+			hs[n] = key_hash(t, t->logb + p + RKV_REC_HDR, rkv_rec_klen(meta));
 			n++;
 		}
 		for (unsigned j = 0; j < n; j++)   /* a tight loop: see get_group */
@@ -219,11 +290,22 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 					;
 				if (i == RKV_BUCKET_SLOTS)
 					continue;
+				if (tomb_expired(t, pos[j])) {
+					/* past its grace period: nothing to keep it for */
+					wr_begin(head);
+					slot_clear(t, head, b, i);
+					wr_end(head);
+					rkv_log_kill(l, pos[j], size[j]);
+					t->tombs--;
+					t->tombs_dropped++;
+					break;
+				}
 				int64_t off = rkv_log_alloc(l, size[j], RKV_LOG_COMPACT);
 				if (off < 0) {
 					/* cannot happen (the reserve segment holds any victim's live
 					 * bytes); stop with the record still in place, still live */
 					l->victim_pos = pos[j];
+					t->compact_work += work;
 					return 0;
 				}
 				rkv_log_move(l, (uint64_t)off, pos[j], size[j]);
@@ -237,6 +319,7 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 			}
 		}
 	}
+	t->compact_work += work;
 	if (l->victim_pos < l->victim_end)
 		return 0;
 	uint64_t freed = rkv_log_victim_finish(l);
@@ -246,36 +329,85 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 	return reclaimed;
 }
 
-/* Compact until cls may open a new segment, or -ENOSPC when the garbage left cannot free a
- * segment. */
+/* Compaction inside writes, in two bounded doses (issue 9 item 6: one write used to run
+ * whole-victim compactions until a segment was free, up to 2x the segment count, tens of MiB
+ * copied while the worker polled nothing):
+ * - pacing: once free segments are down to PACE_FREE above what puts must leave, every write
+ *   examines PACE_FACTOR times its own record size of the best victim, so compaction keeps up
+ *   with the writes in small steps (at the live-set limit, garbage is >= 1/8 of the log, so a
+ *   victim gives back >= 1 byte per 8 examined);
+ * - the wall: a write that still finds no room examines at most WALL_SEGS segments' worth;
+ *   if that did not free a segment it fails with -EBUSY (nothing harmed; the node answers
+ *   RKV_S_BUSY and compacts in the background, rkv_table_compact_wanted). -ENOSPC only when
+ *   the garbage left could never free a segment. */
+#define PACE_FREE   2u
+#define PACE_FACTOR 16u
+#define WALL_SEGS   2u
+
+/* Examine up to budget bytes of victims (starting new ones: least live, any garbage). */
+static void compact_step(struct rkv_table *t, uint64_t budget)
+{
+	struct rkv_log *l = &t->log;
+	uint64_t end = t->compact_work + budget;
+	while (t->compact_work < end) {
+		if (l->victim == RKV_SEG_NONE && rkv_log_victim_begin(l, 1) != 0)
+			return;   /* no full segment holds garbage */
+		compact_victim(t, end - t->compact_work);
+	}
+}
+
+static inline void pace(struct rkv_table *t, uint64_t size)
+{
+	if (t->log.nfree <= rkv_log_keep(RKV_LOG_PUT) + PACE_FREE)
+		compact_step(t, size * PACE_FACTOR);
+}
+
+/* Compact until cls may open a new segment: 0, -EBUSY when this write's bound was spent
+ * first, -ENOSPC when the garbage left cannot free a segment. */
 static int make_room(struct rkv_table *t, enum rkv_log_class cls)
 {
 	struct rkv_log *l = &t->log;
-	for (uint32_t n = 0; n <= 2 * l->nsegs; n++) {
+	uint64_t end = t->compact_work + WALL_SEGS * l->seg_bytes;
+	for (;;) {
 		if (l->victim != RKV_SEG_NONE) {
-			compact_victim(t, UINT64_MAX);
-			if (l->victim != RKV_SEG_NONE)
-				return -ENOSPC;
+			if (t->compact_work >= end)
+				return -EBUSY;
+			compact_victim(t, end - t->compact_work);
 			continue;
 		}
 		if (l->nfree > rkv_log_keep(cls))
 			return 0;
 		if (rkv_log_garbage(l) < l->seg_bytes || rkv_log_victim_begin(l, 1) != 0)
 			return -ENOSPC;
+		if (t->compact_work >= end)
+			return -EBUSY;
 	}
-	return l->nfree > rkv_log_keep(cls) ? 0 : -ENOSPC;
 }
 
 static int64_t table_alloc(struct rkv_table *t, uint64_t size, enum rkv_log_class cls)
 {
+	pace(t, size);
 	for (int tries = 0;; tries++) {
 		int64_t off = rkv_log_alloc(&t->log, size, cls);
 		if (off >= 0 || tries == 2)
 			return off;
 		int err = make_room(t, cls);
-		if (err)
+		if (err) {
+			t->busy += err == -EBUSY;
 			return err;
+		}
 	}
+}
+
+int rkv_table_compact_wanted(const struct rkv_table *t)
+{
+	const struct rkv_log *l = &t->log;
+	if (t->view)
+		return 0;
+	/* a victim half done, or free segments close to where writes start paying */
+	return l->victim != RKV_SEG_NONE ||
+	       (l->nfree <= rkv_log_keep(RKV_LOG_PUT) + PACE_FREE + 2 &&
+		rkv_log_garbage(l) >= l->seg_bytes);
 }
 
 uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int *more)
@@ -289,7 +421,8 @@ uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int
 	struct rkv_log *l = &t->log;
 	if (budget_bytes == 0)
 		budget_bytes = 1;
-	uint64_t worth = l->seg_bytes / COMPACT_WORTH;
+	/* while writes are paying for compaction any garbage is worth it, else 1/16 */
+	uint64_t worth = rkv_table_compact_wanted(t) ? 1 : l->seg_bytes / COMPACT_WORTH;
 	if (l->victim != RKV_SEG_NONE || rkv_log_victim_begin(l, worth) == 0)
 		got = compact_victim(t, budget_bytes);
 	if (more) {
@@ -302,17 +435,44 @@ uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int
 	return got;
 }
 
+void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms)
+{
+	if (!t->view)
+		t->now_ms = unix_ms;
+}
+
 /* ---- writes ----------------------------------------------------------------------------- */
+
+/* The version and tombstone flag of the record a slot of the owner's index points at. */
+static inline uint64_t slot_version(const struct rkv_table *t, const struct loc *at, bool *tomb)
+{
+	const uint8_t *r = t->logb + (at->b->slot[at->i] & RKV_SLOT_ADDR_MASK);
+	*tomb = rkv_rec_flags((uint32_t)(rkv_log_ld64(r + 8) >> 32)) & RKV_REC_TOMB;
+	return rkv_log_ld64(r);
+}
+
+/* The version held for a key (live or tombstone), 0 if none: for the out field of a put that
+ * failed before it looked the key up. */
+static uint64_t held_version(const struct rkv_table *t, uint64_t h, const void *key,
+			     uint32_t klen)
+{
+	struct loc at;
+	bool tomb;
+	if (!owner_find(t, &t->bk[h & t->mask], slot_tag(h), key, klen, &at))
+		return 0;
+	return slot_version(t, &at, &tomb);
+}
 
 static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen,
 		   const void *val, uint32_t vlen, uint64_t version, uint64_t expect,
-		   uint32_t flags)
+		   uint32_t flags, uint64_t *held)
 {
+	*held = 0;
 	if (t->view)
 		return -EROFS;
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	bool del = flags & RKV_TABLE_PUT_DELETE;
+	bool del = flags & RKV_TABLE_PUT_DELETE, lww = flags & RKV_TABLE_PUT_LWW;
 	if (del) {
 		vlen = 0;
 	} else {
@@ -324,26 +484,34 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	struct rkv_bucket *head = &t->bk[h & t->mask];
 	uint64_t tag = slot_tag(h);
 	struct loc at;
-	bool found = false, looked = flags & (RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE);
+	bool found = false, cur_tomb = false;
+	bool looked = flags & (RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE | RKV_TABLE_PUT_LWW);
 	if (looked) {
-		/* conditional puts and deletes decide before they write anything */
+		/* conditional puts, deletes and last-writer-wins writes decide before they write */
 		found = owner_find(t, head, tag, key, klen, &at);
+		uint64_t cur = found ? slot_version(t, &at, &cur_tomb) : 0;
+		*held = cur;
 		if (flags & RKV_TABLE_PUT_IF) {
-			uint64_t cur = found ? rkv_log_ld64(t->logb + (at.b->slot[at.i] &
-								   RKV_SLOT_ADDR_MASK)) : 0;
-			if (found ? cur != expect : expect != 0)
+			/* a tombstone is no live record: it matches expect == 0 */
+			if ((found && !cur_tomb ? cur : 0) != expect)
 				return -ECANCELED;
 		}
-		if (del && !found)
+		if (lww && version <= cur)
+			return -EALREADY;
+		if (del && !lww && (!found || cur_tomb))
 			return -ENOENT;
 	} else {
 		/* A plain put writes its record first and looks the key up after: the record
 		 * work does not depend on the index, so it overlaps this bucket miss. */
 		prefetch(head);
 	}
+	/* a tombstone that stays indexed (last-writer-wins delete), or one only logged */
+	bool tomb_indexed = del && lww;
 
 	const void *sval = val;
 	uint32_t slen = vlen, rflags = del ? RKV_REC_TOMB : 0;
+	if (del && !lww)
+		rflags |= RKV_REC_DEAD;   /* no slot will point at it: compaction skips it */
 	if (!del && t->has_comp && vlen >= t->compress_min) {
 		uint32_t c = rkv_compress(&t->comp, val, vlen);
 		if (c) {
@@ -354,46 +522,92 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 	}
 	uint32_t meta = rkv_rec_meta(klen, slen, rflags);
 	uint64_t size = rkv_rec_size(meta);
-	/* Compaction inside table_alloc moves addresses inside slots but never fills, empties or
-	 * relocates a slot, so a location found before stays valid (its address is re-read). */
-	int64_t off = table_alloc(t, size, del ? RKV_LOG_DELETE : RKV_LOG_PUT);
-	if (off < 0)
+	/* Admission (issue 9 item 6b): near the live-set limit, only writes that do not grow the
+	 * live set go in (overwrites no larger than the record they replace, deletes), and they
+	 * may use the delete reserve, so a full store still takes them; growth gets -ENOSPC. */
+	uint64_t new_live = del && !lww ? 0 : size;
+	enum rkv_log_class cls = RKV_LOG_PUT;
+	if (!looked && t->log.live + new_live > t->live_limit) {
+		looked = true;   /* the plain put must know what it replaces */
+		found = owner_find(t, head, tag, key, klen, &at);
+		*held = found ? slot_version(t, &at, &cur_tomb) : 0;
+	}
+	if (looked) {
+		uint64_t old_live = found ? rkv_rec_size((uint32_t)rec_meta_at(t,
+					at.b->slot[at.i] & RKV_SLOT_ADDR_MASK)) : 0;
+		if (new_live > old_live) {
+			if (t->log.live + (new_live - old_live) > t->live_limit)
+				return -ENOSPC;
+		} else {
+			cls = RKV_LOG_DELETE;
+		}
+	}
+	/* Compaction inside table_alloc moves addresses inside slots but never fills or relocates
+	 * a slot; it empties one only to drop an expired tombstone (counted in tombs_dropped),
+	 * after which a location found before is looked up again. */
+	uint64_t dropped = t->tombs_dropped;
+	int64_t off = table_alloc(t, size, cls);
+	if (off < 0) {
+		if (!looked)
+			*held = held_version(t, h, key, klen);
 		return (int)off;
+	}
 	rkv_log_write(&t->log, (uint64_t)off, version, rkv_rec_csum(h, version, meta, sval, slen),
 		      meta, key, sval);
-	if (!looked)
+	if (!looked || (found && t->tombs_dropped != dropped)) {
 		found = owner_find(t, head, tag, key, klen, &at);
+		if (found)
+			(void)slot_version(t, &at, &cur_tomb);
+	}
 	if (found) {
 		uint64_t old = at.b->slot[at.i] & RKV_SLOT_ADDR_MASK;
 		wr_begin(head);
-		slot_store(&at.b->slot[at.i], del ? 0 : tag | (uint64_t)off);
+		if (del && !lww)
+			slot_clear(t, head, at.b, at.i);
+		else
+			slot_store(&at.b->slot[at.i], tag | (uint64_t)off);
 		wr_end(head);
 		rkv_log_kill(&t->log, old, rkv_rec_size((uint32_t)rec_meta_at(t, old)));
 		rkv_log_mark_dead(&t->log, old);
-		if (del)
-			t->keys--;
+		t->keys += !del - !cur_tomb;
+		t->tombs += tomb_indexed - cur_tomb;
+	} else if (del && !lww) {
+		/* cannot happen: a plain delete found a live record before it allocated, and
+		 * compaction never drops live records */
+		return -ENOENT;
 	} else {
 		struct rkv_bucket *last = NULL;
-		uint32_t link = 0;
-		if (!owner_find_empty(t, head, &at, &last)) {
-			if (t->ovf_used >= t->noverflow)
-				return -ENOSPC;   /* unreachable by sizing; the record stays garbage */
-			link = (uint32_t)++t->ovf_used;
-			at.b = &t->bk[t->nbuckets + link - 1];
-			at.i = 0;
+		unsigned len = 0;
+		if (!owner_find_empty(t, head, &at, &last, &len)) {
+			/* the chain is full: a new overflow bucket takes the last slot's entry and
+			 * the new one, and the last slot becomes the link to it. The record just
+			 * written stays garbage if that cannot be. */
+			uint64_t link = len < RKV_CHAIN_MAX ? ovf_take(t) : 0;
+			if (!link) {
+				t->chain_full += len >= RKV_CHAIN_MAX;
+				*held = 0;
+				return -ENOSPC;   /* no overflow left: unreachable by sizing */
+			}
+			struct rkv_bucket *nb = &t->bk[t->nbuckets + link - 1];
+			wr_begin(head);
+			slot_store(&nb->slot[0], last->slot[RKV_LINK_SLOT]);
+			slot_store(&nb->slot[1], tag | (uint64_t)off);
+			/* after the entries it leads to: a reader that follows it finds them */
+			slot_store(&last->slot[RKV_LINK_SLOT], link);
+			wr_end(head);
+		} else {
+			wr_begin(head);
+			slot_store(&at.b->slot[at.i], tag | (uint64_t)off);
+			wr_end(head);
 		}
-		wr_begin(head);
-		slot_store(&at.b->slot[at.i], tag | (uint64_t)off);
-		if (link)
-			/* orders the odd version before the link; pairs with bucket_next */
-			__atomic_store_n(&last->next, link, __ATOMIC_RELEASE);
-		wr_end(head);
-		t->keys++;
+		t->keys += !del;
+		t->tombs += del;
 	}
-	if (!del)
+	if (!del || tomb_indexed)
 		rkv_log_add_live(&t->log, (uint64_t)off, size);
 	if (rflags & RKV_REC_COMP)
 		t->compressed_records++;
+	*held = del && !lww ? 0 : version;
 	return 0;
 }
 
@@ -402,7 +616,8 @@ int rkv_table_put_owner(struct rkv_table *t, const void *key, uint32_t klen,
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, 0, 0);
+	uint64_t held;
+	return put_one(t, key_hash(t, key, klen), key, klen, val, vlen, version, 0, 0, &held);
 }
 
 int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
@@ -410,14 +625,18 @@ int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	return put_one(t, rkv_hash(key, klen), key, klen, val, vlen, version, expect, RKV_TABLE_PUT_IF);
+	uint64_t held;
+	return put_one(t, key_hash(t, key, klen), key, klen, val, vlen, version, expect,
+		       RKV_TABLE_PUT_IF, &held);
 }
 
 int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, uint64_t version)
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
-	return put_one(t, rkv_hash(key, klen), key, klen, NULL, 0, version, 0, RKV_TABLE_PUT_DELETE);
+	uint64_t held;
+	return put_one(t, key_hash(t, key, klen), key, klen, NULL, 0, version, 0,
+		       RKV_TABLE_PUT_DELETE, &held);
 }
 
 unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs, unsigned n)
@@ -427,26 +646,25 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 		unsigned m = n - base < RKV_BURST ? n - base : RKV_BURST;
 		struct rkv_put_req *r = reqs + base;
 		const struct rkv_bucket *bk[RKV_BURST];
-		uint64_t old[RKV_BURST];
+		uint64_t old[RKV_BURST], hs[RKV_BURST];
 		/* stage 1: hash all, then prefetch the buckets from a tight loop (see get_group) */
 		for (unsigned i = 0; i < m; i++) {
 			bool valid = r[i].key && r[i].klen && r[i].klen <= RKV_TABLE_KEY_MAX;
-			if (valid && !r[i].hash)
-				r[i].hash = rkv_hash(r[i].key, r[i].klen);
-			bk[i] = &t->bk[valid ? r[i].hash & t->mask : 0];
+			hs[i] = valid ? key_hash(t, r[i].key, r[i].klen) : 0;
+			bk[i] = &t->bk[hs[i] & t->mask];
 		}
 		for (unsigned i = 0; i < m; i++)
 			prefetch(bk[i]);
 		/* stage 2: the first tag match is likely the old version: prefetch its record */
 		for (unsigned i = 0; i < m; i++)
-			old[i] = bucket_match(bk[i], slot_tag(r[i].hash));
+			old[i] = bucket_match(bk[i], slot_tag(hs[i]));
 		for (unsigned i = 0; i < m; i++)
 			if (old[i] != NOADDR)
 				prefetch(t->logb + old[i]);
 		/* stage 3: apply in order (a key twice in a burst: the later one wins) */
 		for (unsigned i = 0; i < m; i++) {
-			r[i].status = put_one(t, r[i].hash, r[i].key, r[i].klen, r[i].val, r[i].vlen,
-					      r[i].version, r[i].expect, r[i].flags);
+			r[i].status = put_one(t, hs[i], r[i].key, r[i].klen, r[i].val, r[i].vlen,
+					      r[i].version, r[i].expect, r[i].flags, &r[i].held);
 			ok += r[i].status == 0;
 		}
 	}
@@ -471,7 +689,7 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 			count_retry(t);
 		/* pairs with wr_end's release store: slots and records published before it are
 		 * visible below */
-		uint32_t v1 = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+		uint64_t v1 = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
 		if (v1 & 1) {
 			cpu_relax();
 			continue;
@@ -482,7 +700,7 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 		uint8_t *copy = NULL;
 		unsigned hops = 0;
 		for (const struct rkv_bucket *b = head; b && rc == -ENOENT; b = bucket_next(t, b)) {
-			if (++hops > t->noverflow + 1)
+			if (++hops > RKV_CHAIN_MAX)
 				break;   /* only a torn read can look this long: re-check decides */
 			for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++) {
 				uint64_t s = slot_load(&b->slot[i]);
@@ -502,7 +720,10 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 				ver = rkv_log_ld64(r);
 				slen = rkv_rec_slen(meta);
 				const uint8_t *v = r + rkv_rec_voff(klen);
-				if (rkv_rec_flags(meta) & RKV_REC_COMP) {
+				if (rkv_rec_flags(meta) & RKV_REC_TOMB) {
+					rc = 2;   /* a tombstone: -ENOENT with its version */
+					slen = 0;
+				} else if (rkv_rec_flags(meta) & RKV_REC_COMP) {
 					copy = rkv_decompress_scratch(slen);
 					if (!copy)
 						return -ENOMEM;
@@ -521,13 +742,18 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 		 * version of any change whose stores they saw */
 		if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != v1)
 			continue;
-		if (rc == -ENOENT)
+		if (rc == -ENOENT) {
+			if (version)
+				*version = 0;
 			return rc;
+		}
 		if (t->verify && rc >= 0 &&
-		    rkv_rec_csum(h, ver, meta, rc ? copy : buf, slen) != csum)
+		    rkv_rec_csum(h, ver, meta, rc == 1 ? copy : buf, slen) != csum)
 			continue;
 		if (version)
 			*version = ver;
+		if (rc == 2)
+			return -ENOENT;
 		if (rc == 1) {
 			if (slen < RKV_COMP_PREFIX)
 				return -EIO;
@@ -564,7 +790,7 @@ static inline void prefetch_record(const struct rkv_table *t, uint64_t a, uint32
  * changed meanwhile. a == NOADDR: the chain was scanned to its end without a match.
  * Returns 0, -ENOENT, or FAST_SLOW when read_one must decide. */
 static inline __attribute__((always_inline)) int
-get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint32_t ver, uint64_t a,
+get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint64_t ver, uint64_t a,
 	 uint64_t h, const void *key, uint32_t klen, void *buf, uint32_t cap, uint32_t *vlen,
 	 uint64_t *version)
 {
@@ -596,6 +822,7 @@ get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint32_t ver,
 	/* as above: after the slot loads */
 	if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != ver)
 		return FAST_SLOW;
+	*version = 0;   /* nothing held */
 	return -ENOENT;
 }
 
@@ -604,22 +831,20 @@ int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
 {
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX || (!buf && cap))
 		return -EINVAL;
-	uint64_t h = rkv_hash(key, klen);
+	uint64_t h = key_hash(t, key, klen);
 	const struct rkv_bucket *head = &t->bk[h & t->mask];
 	/* pairs with wr_end's release store (see read_one) */
-	uint32_t ver = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
+	uint64_t ver = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
 	uint64_t a = bucket_match(head, slot_tag(h));
 	if (a != NOADDR || !bucket_next(t, head)) {
 		uint32_t vl;
 		uint64_t v;
 		int rc = get_fast(t, head, ver, a, h, key, klen, buf, cap, &vl, &v);
 		if (rc != FAST_SLOW) {
-			if (rc == 0) {
-				if (vlen)
-					*vlen = vl;
-				if (version)
-					*version = v;
-			}
+			if (rc == 0 && vlen)
+				*vlen = vl;
+			if (version)
+				*version = v;   /* 0 on -ENOENT */
 			return rc;
 		}
 	}
@@ -637,8 +862,8 @@ static_assert(RKV_BURST <= 32, "get_group keeps one bit per request in a uint32_
 static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsigned m)
 {
 	const struct rkv_bucket *bk[RKV_BURST], *ob[RKV_BURST];
-	uint64_t addr[RKV_BURST];
-	uint32_t ver[RKV_BURST];
+	uint64_t addr[RKV_BURST], hs[RKV_BURST];
+	uint64_t ver[RKV_BURST];
 	unsigned ok = 0, novf = 0;
 	uint32_t bad = 0;   /* bit i: request i is invalid (it rides along on bucket 0) */
 
@@ -649,9 +874,8 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 	for (unsigned i = 0; i < m; i++) {
 		bool valid = r[i].key && r[i].klen && r[i].klen <= RKV_TABLE_KEY_MAX &&
 			     (r[i].buf || !r[i].cap);
-		if (valid && !r[i].hash)
-			r[i].hash = rkv_hash(r[i].key, r[i].klen);
-		bk[i] = &t->bk[valid ? r[i].hash & t->mask : 0];
+		hs[i] = valid ? key_hash(t, r[i].key, r[i].klen) : 0;
+		bk[i] = &t->bk[hs[i] & t->mask];
 		bad |= (uint32_t)!valid << i;
 	}
 	for (unsigned i = 0; i < m; i++)
@@ -660,7 +884,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 	for (unsigned i = 0; i < m; i++) {
 		/* pairs with wr_end's release store (see read_one) */
 		ver[i] = __atomic_load_n(&bk[i]->version, __ATOMIC_ACQUIRE);
-		addr[i] = bucket_match(bk[i], slot_tag(r[i].hash));
+		addr[i] = bucket_match(bk[i], slot_tag(hs[i]));
 		ob[i] = addr[i] == NOADDR ? bucket_next(t, bk[i]) : NULL;
 		if (bad >> i & 1) {
 			addr[i] = NOADDR;
@@ -683,10 +907,10 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 			q->status = -EINVAL;
 			continue;
 		}
-		int rc = get_fast(t, bk[i], ver[i], addr[i], q->hash, q->key, q->klen, q->buf,
+		int rc = get_fast(t, bk[i], ver[i], addr[i], hs[i], q->key, q->klen, q->buf,
 				  q->cap, &q->vlen, &q->version);
 		if (rc == FAST_SLOW)
-			rc = read_one(t, q->hash, q->key, q->klen, q->buf, q->cap, &q->vlen,
+			rc = read_one(t, hs[i], q->key, q->klen, q->buf, q->cap, &q->vlen,
 				      &q->version);
 		q->status = rc;
 		ok += rc == 0;
@@ -697,7 +921,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 	for (unsigned i = 0; i < m; i++) {
 		if (!ob[i])
 			continue;
-		addr[i] = bucket_match(ob[i], slot_tag(r[i].hash));
+		addr[i] = bucket_match(ob[i], slot_tag(hs[i]));
 		if (addr[i] != NOADDR)
 			prefetch_record(t, addr[i], r[i].klen, r[i].cap);
 	}
@@ -707,10 +931,10 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 			continue;
 		int rc = FAST_SLOW;
 		if (addr[i] != NOADDR || !bucket_next(t, ob[i]))
-			rc = get_fast(t, bk[i], ver[i], addr[i], q->hash, q->key, q->klen, q->buf,
+			rc = get_fast(t, bk[i], ver[i], addr[i], hs[i], q->key, q->klen, q->buf,
 				      q->cap, &q->vlen, &q->version);
 		if (rc == FAST_SLOW)
-			rc = read_one(t, q->hash, q->key, q->klen, q->buf, q->cap, &q->vlen,
+			rc = read_one(t, hs[i], q->key, q->klen, q->buf, q->cap, &q->vlen,
 				      &q->version);
 		q->status = rc;
 		ok += rc == 0;
@@ -738,9 +962,11 @@ static uint64_t pow2_ceil(uint64_t x)
 
 static struct rkv_table *table_alloc_struct(void)
 {
-	struct rkv_table *t = calloc(1, sizeof(*t));
+	/* aligned: the secret inside is read on every hash */
+	struct rkv_table *t = aligned_alloc(_Alignof(struct rkv_table), sizeof(*t));
 	if (!t)
 		return NULL;
+	memset(t, 0, sizeof(*t));
 	t->rs = aligned_alloc(64, sizeof(*t->rs));
 	if (!t->rs) {
 		free(t);
@@ -766,6 +992,8 @@ struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err)
 	t->max_value = cfg->max_value ? cfg->max_value : RKV_TABLE_VALUE_DEFAULT;
 	t->compress_min = cfg->compress_min ? cfg->compress_min : RKV_TABLE_COMPRESS_DEFAULT;
 	t->verify = 0;
+	t->grace_ms = cfg->tombstone_grace_ms ? cfg->tombstone_grace_ms
+					      : RKV_TABLE_TOMBSTONE_GRACE_DEFAULT;
 	unsigned rflags = (cfg->shared ? RKV_REGION_SHARED : 0) |
 			  (cfg->huge_pages > 0 ? RKV_REGION_HUGE : 0) |
 			  (cfg->huge_pages < 0 ? RKV_REGION_NOHUGE : 0);
@@ -778,6 +1006,10 @@ struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err)
 		goto err_free;
 	t->logb = t->log.region.base;
 	t->log_bytes = t->log.region.bytes;
+	/* the live set may fill 7/8 of the segments beyond three kept back (the head, the
+	 * compaction and the delete reserves): the rest is garbage compaction can always find */
+	uint64_t usable = (uint64_t)(t->log.nsegs - 3) * t->log.seg_bytes;
+	t->live_limit = usable - usable / 8;
 
 	/* Main buckets: a power of two with at most 6 keys per 7 slots expected (<= 86%). */
 	uint64_t expect = cfg->expected_keys ? cfg->expected_keys : cfg->mem_bytes / 128;
@@ -794,16 +1026,30 @@ struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err)
 	t->noverflow = t->nbuckets + (max_keys + RKV_BUCKET_SLOTS - 1) / RKV_BUCKET_SLOTS;
 	if (t->noverflow > UINT32_MAX - 1)
 		t->noverflow = UINT32_MAX - 1;
-	e = rkv_region_create(&t->index, (t->nbuckets + t->noverflow) * sizeof(struct rkv_bucket),
+	uint64_t seed = cfg->hash_seed;
+	if (!seed && getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+		e = -errno;
+		goto err_log;
+	}
+	rkv_hash_secret_init(t->secret, seed);
+	e = rkv_region_create(&t->index, RKV_INDEX_HDR_BYTES +
+			      (t->nbuckets + t->noverflow) * sizeof(struct rkv_bucket),
 			      rflags, "ringkv-index");
 	if (e)
 		goto err_log;
-	t->bk = (struct rkv_bucket *)t->index.base;
+	struct rkv_index_hdr *ih = (struct rkv_index_hdr *)t->index.base;
+	ih->magic = RKV_TABLE_MAGIC;
+	ih->layout_version = RKV_TABLE_LAYOUT_VERSION;
+	ih->nbuckets = t->nbuckets;
+	ih->noverflow = t->noverflow;
+	memcpy(ih->secret, t->secret, sizeof(ih->secret));
+	t->bk = (struct rkv_bucket *)(t->index.base + RKV_INDEX_HDR_BYTES);
 	if (!cfg->lazy_commit) {
 		/* the log and the main buckets; overflow buckets stay a reservation */
 		e = rkv_region_populate(&t->log.region, 0, t->log_bytes);
 		if (!e)
-			e = rkv_region_populate(&t->index, 0, t->nbuckets * sizeof(struct rkv_bucket));
+			e = rkv_region_populate(&t->index, 0, RKV_INDEX_HDR_BYTES +
+						t->nbuckets * sizeof(struct rkv_bucket));
 		if (e)
 			goto err_index;
 	}
@@ -849,7 +1095,8 @@ int rkv_table_layout(const struct rkv_table *t, struct rkv_table_layout *out)
 	memset(out, 0, sizeof(*out));
 	out->index_fd = t->view ? -1 : t->index.fd;
 	out->log_fd = t->view ? -1 : t->log.region.fd;
-	out->index_bytes = (t->nbuckets + t->noverflow) * sizeof(struct rkv_bucket);
+	out->index_bytes = RKV_INDEX_HDR_BYTES +
+			   (t->nbuckets + t->noverflow) * sizeof(struct rkv_bucket);
 	if (!t->view && t->index.bytes > out->index_bytes)
 		out->index_bytes = t->index.bytes;
 	out->log_bytes = t->log_bytes;
@@ -869,17 +1116,24 @@ static struct rkv_table *open_view(const struct rkv_table_layout *l, const void 
 	    l->layout_version != RKV_TABLE_LAYOUT_VERSION || l->nbuckets == 0 ||
 	    (l->nbuckets & (l->nbuckets - 1)) || l->nbuckets > (1ull << 32) ||
 	    l->noverflow > UINT32_MAX || l->log_bytes < RKV_REC_HDR ||
-	    l->log_bytes > (1ull << 46) ||
-	    (l->nbuckets + l->noverflow) > l->index_bytes / sizeof(struct rkv_bucket) ||
+	    l->log_bytes > (1ull << 46) || l->index_bytes < RKV_INDEX_HDR_BYTES ||
+	    (l->nbuckets + l->noverflow) >
+		    (l->index_bytes - RKV_INDEX_HDR_BYTES) / sizeof(struct rkv_bucket) ||
 	    (uintptr_t)index_base % 64 || (uintptr_t)log_base % 8 ||
 	    l->max_value > RKV_TABLE_VALUE_LIMIT)
+		return NULL;
+	/* the header the owner wrote before it shared the memory; it must agree */
+	const struct rkv_index_hdr *ih = index_base;
+	if (ih->magic != RKV_TABLE_MAGIC || ih->layout_version != RKV_TABLE_LAYOUT_VERSION ||
+	    ih->nbuckets != l->nbuckets || ih->noverflow != l->noverflow)
 		return NULL;
 	struct rkv_table *t = table_alloc_struct();
 	if (!t)
 		return NULL;
 	t->view = 1;
 	t->verify = 1;
-	t->bk = (struct rkv_bucket *)(uintptr_t)index_base;
+	memcpy(t->secret, ih->secret, sizeof(t->secret));
+	t->bk = (struct rkv_bucket *)((uintptr_t)index_base + RKV_INDEX_HDR_BYTES);
 	t->nbuckets = l->nbuckets;
 	t->mask = l->nbuckets - 1;
 	t->noverflow = l->noverflow;
@@ -900,7 +1154,8 @@ struct rkv_table *rkv_table_open_reader(const struct rkv_table *owner)
 	struct rkv_table_layout l;
 	if (rkv_table_layout(owner, &l))
 		return NULL;
-	return open_view(&l, owner->bk, owner->logb);
+	return open_view(&l, owner->view ? (const uint8_t *)owner->bk - RKV_INDEX_HDR_BYTES
+					 : owner->index.base, owner->logb);
 }
 
 void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s)
@@ -911,7 +1166,13 @@ void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s)
 	if (t->view)
 		return;
 	s->keys = t->keys;
-	s->index_bytes = (t->nbuckets + t->ovf_used) * sizeof(struct rkv_bucket);
+	s->tombstones = t->tombs;
+	s->tombstones_dropped = t->tombs_dropped;
+	s->index_bytes = (t->nbuckets + t->ovf_inuse) * sizeof(struct rkv_bucket);
+	s->chain_full = t->chain_full;
+	s->live_limit = t->live_limit;
+	s->busy = t->busy;
+	s->compact_work = t->compact_work;
 	s->log_bytes = rkv_log_used(&t->log);
 	s->log_live_bytes = t->log.live;
 	s->compactions = t->log.compactions;

@@ -13,9 +13,18 @@
  * Return codes: 0 or a negative errno:
  *   -EINVAL   key length 0 or > RKV_TABLE_KEY_MAX, bad argument
  *   -E2BIG    value longer than the table's max_value
- *   -ENOENT   key not found (get, delete)
+ *   -ENOENT   key not found (get, delete); a get of a tombstoned key says so too, with
+ *             *version = the tombstone's version (0 when nothing is held)
+ *   -EALREADY last-writer-wins write not applied: the version held is >= the one offered
+ *             (live record or tombstone); not an error for replication (equal = the same
+ *             write retried)
  *   -ECANCELED conditional put: stored version differs from the expected one
- *   -ENOSPC   memory budget exhausted and compaction freed nothing; nothing stored is harmed
+ *   -ENOSPC   the write would grow the live set past its limit (7/8 of the log beyond three
+ *             reserve segments; overwrites that do not grow and deletes always go in), or an
+ *             index chain is full; nothing stored is harmed
+ *   -EBUSY    the log is full and the compaction this write may do (bounded: two segments'
+ *             worth of records examined) did not free a segment; nothing stored is harmed;
+ *             retry after rkv_table_compact_owner (a server answers RKV_S_BUSY)
  *   -ENOBUFS  get: the value does not fit the caller's buffer (*vlen says how long it is)
  *   -EAGAIN   optimistic read kept colliding with the writer; caller may retry or fall back
  *   -EROFS    a write on a read-only view
@@ -49,7 +58,15 @@ struct rkv_table_config {
 	int lazy_commit;         /* nonzero: commit log and index pages on first use; default:
 				  * commit them at create (like DPDK memory), so puts and gets
 				  * never page-fault */
+	uint64_t hash_seed;      /* secret for the bucket index (hash flooding: core/hash.h);
+				  * 0: drawn at create (getrandom). Views read it from the index
+				  * memory. Set only for reproducible tests. */
+	uint64_t tombstone_grace_ms; /* last-writer-wins tombstones are kept at least this long
+				  * after their version's time before compaction may drop
+				  * them; 0: RKV_TABLE_TOMBSTONE_GRACE_DEFAULT */
 };
+
+#define RKV_TABLE_TOMBSTONE_GRACE_DEFAULT (24ull * 3600 * 1000)   /* 24 h, in ms */
 
 /* Create a table. Returns NULL and sets *err (negative errno) on failure. */
 struct rkv_table *rkv_table_create(const struct rkv_table_config *cfg, int *err);
@@ -65,8 +82,14 @@ int rkv_table_put_owner(struct rkv_table *t, const void *key, uint32_t klen,
 int rkv_table_put_if_owner(struct rkv_table *t, const void *key, uint32_t klen,
 			   const void *val, uint32_t vlen, uint64_t version, uint64_t expect);
 
-/* Delete: appends a tombstone record carrying version and removes the key from the index. */
+/* Delete: appends a tombstone record carrying version and removes the key from the index
+ * (nothing is held afterwards: see RKV_TABLE_PUT_LWW for deletes that leave a tombstone). */
 int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, uint64_t version);
+
+/* The time (Unix ms) by which tombstones age: compaction drops a last-writer-wins tombstone
+ * only once unix_ms >= rkv_stamp_ms(its version) + tombstone_grace_ms. Until the first call
+ * (or with 0) no tombstone is ever dropped. Call it from the owner's poll loop (a tick). */
+void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms);
 
 /* Reclaim space of overwritten and deleted records, doing at most budget_bytes of log work
  * (records examined; at least one). Works on log segments that are at least 1/16 garbage.
@@ -74,6 +97,12 @@ int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, 
  * NULL) says whether such work remains. Puts compact by themselves when the log is full
  * (then any garbage counts); a poll loop may call this when idle. */
 uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int *more);
+
+/* Nonzero when background compaction should run now, whether the owner is idle or not (free
+ * segments are close to the level where writes start paying for compaction, or a victim is
+ * half done). O(1): a busy-polling owner may ask every iteration or every tick and then call
+ * rkv_table_compact_owner with a budget. */
+int rkv_table_compact_wanted(const struct rkv_table *t);
 
 /* ---- reads: any thread, any process with a view -------------------------------------- */
 
@@ -88,7 +117,8 @@ struct rkv_get_req {
 	uint32_t klen;     /* in */
 	uint32_t cap;      /* in: capacity of buf */
 	void *buf;         /* in: where the value is copied */
-	uint64_t hash;     /* in: rkv_hash(key, klen), or 0 to let the table compute it */
+	uint64_t hash;     /* unused by the table, which indexes by its own keyed hash of the
+			    * key (core/hash.h); callers may keep their rkv_hash here */
 	uint32_t vlen;     /* out */
 	int32_t status;    /* out: 0 or negative errno as above */
 	uint64_t version;  /* out */
@@ -99,14 +129,23 @@ struct rkv_put_req {
 	const void *val;   /* in */
 	uint32_t klen;     /* in */
 	uint32_t vlen;     /* in */
-	uint64_t hash;     /* in: rkv_hash(key, klen), or 0 to let the table compute it */
+	uint64_t hash;     /* unused by the table (see rkv_get_req) */
 	uint64_t version;  /* in: the version to store */
 	uint64_t expect;   /* in: with RKV_TABLE_PUT_IF, the version the stored one must equal */
-	uint32_t flags;    /* in: RKV_TABLE_PUT_IF, RKV_TABLE_PUT_DELETE */
+	uint32_t flags;    /* in: RKV_TABLE_PUT_IF, RKV_TABLE_PUT_DELETE, RKV_TABLE_PUT_LWW */
 	int32_t status;    /* out */
+	uint64_t held;     /* out: the version held for the key after the call, live record or
+			    * tombstone (0: nothing held, or an invalid request) */
 };
 
-enum { RKV_TABLE_PUT_IF = 1u << 0, RKV_TABLE_PUT_DELETE = 1u << 1 };
+/* PUT_IF: store only if the live version equals expect (0: only if no live record; a
+ * tombstone counts as none). PUT_DELETE: delete (-ENOENT if no live record, unless LWW).
+ * PUT_LWW: last-writer-wins, for replicas: apply only if version > the version held (live
+ * record or tombstone), else -EALREADY; with PUT_DELETE it writes a tombstone that stays in
+ * the index (also for a key never seen), so a later-arriving older write cannot bring the key
+ * back; compaction drops it after the grace period (rkv_table_set_now_owner). Combinable:
+ * PUT_IF is checked first, then PUT_LWW. */
+enum { RKV_TABLE_PUT_IF = 1u << 0, RKV_TABLE_PUT_DELETE = 1u << 1, RKV_TABLE_PUT_LWW = 1u << 2 };
 
 /* Returns how many requests succeeded (status 0). n may be any size; the table works in
  * groups of RKV_BURST internally. */
@@ -140,7 +179,13 @@ struct rkv_table *rkv_table_open_reader(const struct rkv_table *owner);
 
 struct rkv_table_stats {
 	uint64_t keys;             /* live keys */
-	uint64_t index_bytes;      /* bucket memory in use (main + overflow) */
+	uint64_t tombstones;       /* last-writer-wins tombstones in the index */
+	uint64_t tombstones_dropped; /* ... dropped by compaction after their grace period */
+	uint64_t index_bytes;      /* bucket memory in use (main + overflow buckets in chains) */
+	uint64_t chain_full;       /* inserts refused: their bucket chain is at its limit */
+	uint64_t live_limit;       /* live bytes beyond which growing writes get -ENOSPC */
+	uint64_t busy;             /* writes refused with -EBUSY */
+	uint64_t compact_work;     /* record bytes compaction has examined (all callers) */
 	uint64_t log_bytes;        /* log bytes in use (live + garbage) */
 	uint64_t log_live_bytes;
 	uint64_t log_capacity;

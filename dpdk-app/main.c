@@ -165,6 +165,7 @@ static int create_tables(struct node *n)
 	cfg.mem_bytes = n->opts.mem_bytes;
 	cfg.expected_keys = n->opts.mem_bytes / 256;
 	cfg.max_value = n->opts.max_value;
+	cfg.tombstone_grace_ms = n->opts.tombstone_grace_ms;
 	cfg.shared = n->opts.shm_path != NULL;
 	for (unsigned i = 0; i < n->nworkers; i++) {
 		n->tables[i] = rkv_table_create(&cfg, &err);
@@ -189,8 +190,10 @@ static int create_workers(struct node *n)
 				 RTE_CACHE_LINE_SIZE);
 	if (!n->workers)
 		return -ENOMEM;
-	/* Worker 0 is the main lcore, the others follow in lcore order. */
-	rc = worker_init(n, &n->workers[i++], rte_get_main_lcore(), rte_get_main_lcore());
+	/* Worker 0 is the main lcore, the others follow in lcore order. Worker ids (= queue and
+	 * partition indexes) are 0..n-1 whatever the lcore numbers are (-l 1, -l 3-4). */
+	rc = worker_init(n, &n->workers[i], i, rte_get_main_lcore());
+	i++;
 	if (rc)
 		return rc;
 	RTE_LCORE_FOREACH_WORKER(lc) {
@@ -259,7 +262,9 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		static const char *const ours[] = { "--ip", "--port", "--shm", "--mem",
-			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval" };
+			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval",
+			"--seeds", "--weight", "--replicas", "--phi", "--tombstone-grace",
+			"--hint-window" };
 		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&
 			    (argv[i][strlen(ours[k])] == '\0' || argv[i][strlen(ours[k])] == '=')) {
@@ -305,9 +310,17 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 2;
 	}
-	if (((unsigned)n->opts.node_id + 1) * n->nworkers > RKV_CLOCK_ID_LIMIT) {
-		fprintf(stderr, "ringkvd: --node-id %u with %u workers: clock ids would pass %u\n",
-			n->opts.node_id, n->nworkers, RKV_CLOCK_ID_LIMIT);
+	/* Clock ids node_id * 16 + worker never collide between nodes: a cluster member has at
+	 * most 16 workers. A cluster of one may have more (its ids only need to be distinct). */
+	if ((n->opts.n_seeds && n->nworkers > RKVD_MAX_CLUSTER_WORKERS) ||
+	    (unsigned)n->opts.node_id * RKVD_MAX_CLUSTER_WORKERS + n->nworkers > RKV_CLOCK_ID_LIMIT) {
+		fprintf(stderr, "ringkvd: %u workers: a cluster member has at most %u (clock ids "
+			"are node-id * 16 + worker)\n", n->nworkers, RKVD_MAX_CLUSTER_WORKERS);
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (n->opts.n_seeds && !n->opts.ip) {
+		fprintf(stderr, "ringkvd: --seeds needs --ip (members talk over the DPDK port)\n");
 		rte_eal_cleanup();
 		return 2;
 	}

@@ -25,6 +25,7 @@
 #include "ring.h"
 #include "table.h"
 #include "counters.h"
+#include "exec.h"
 #include "shm.h"
 
 /* dpdk-app/shm.c (the shared-memory server) is built by another part of the project; until it
@@ -99,17 +100,41 @@ struct node {
 	uint64_t start_tsc;
 };
 
-/* A reassembled (or too-large-for-an-mbuf) request, in a buffer from node.msgpool. */
 struct net_peer {
 	struct rte_ether_addr mac;
 	uint32_t ip;              /* network byte order */
 	uint16_t port_be;         /* network byte order */
 };
 
-struct bigmsg {
+/* A decoded request on its way to (or at) its owning worker: the executor's request (key hash,
+ * op, stamp, consistency, key/value location, reply route) and what holds its bytes, given
+ * back after its reply: the request mbuf (struct req lives in its private area, PKT_PRIV) or a
+ * pooled struct bigmsg (reassembled requests). Decoded and hashed once, where it arrived;
+ * workers hand each other pointers to it, never raw packets. */
+struct req {
+	struct exec_req x;
+	struct rte_mbuf *m;       /* the request datagram, or NULL */
+	struct bigmsg *b;         /* the reassembled request, or NULL */
+};
+
+/* A segment of a multi-datagram request on its way to worker 0's reassembler, decoded once. */
+struct seg_priv {
+	struct rkv_msg msg;       /* payload points into the mbuf */
 	struct net_peer peer;
-	uint16_t rxq;             /* queue the (last segment of the) request came by */
-	struct rkv_msg msg;       /* key/val/payload point into data[] */
+	uint16_t rxq;
+};
+
+/* The private area of every frame of node.pktpool. */
+union pkt_priv {
+	struct req r;
+	struct seg_priv s;
+};
+#define PKT_PRIV(m) ((union pkt_priv *)rte_mbuf_to_priv(m))
+#define PKT_PRIV_SIZE RTE_ALIGN(sizeof(union pkt_priv), RTE_MBUF_PRIV_ALIGN)
+
+/* A reassembled request, in a buffer from node.msgpool. */
+struct bigmsg {
+	struct req r;             /* r.b points back here; key/val point into data[] */
 	uint32_t len;             /* bytes used in data[] (klen + vlen) */
 	uint8_t data[];           /* node.max_msg bytes */
 };
@@ -127,6 +152,7 @@ struct worker {
 	char *stats_text;         /* RKVD_STATS_TEXT bytes */
 	/* Owner-private, hot. */
 	struct rkv_clock clock;
+	struct exec_ctx x;        /* the executor on our partition (done: ops.c's UDP delivery) */
 	struct shm_counters shm;  /* written by shm_server_poll() on this worker only */
 	uint64_t next_tick;       /* tsc */
 	uint64_t next_stats;      /* tsc; worker 0 only */
@@ -161,23 +187,24 @@ int worker_main(void *arg);   /* lcore entry: runs until node_stopping() */
 
 /* ---- request execution and replies (ops.c) ---------------------------------------------- */
 
-/* One request to execute on its owning worker: decoded, key/val pointing into m or b. */
-struct local_req {
-	struct rte_mbuf *m;       /* the request datagram (or NULL); freed after the reply */
-	struct bigmsg *b;         /* the reassembled request (or NULL); back to its pool after */
-	struct net_peer peer;
-	struct rkv_msg msg;
-	uint64_t hash;
-	uint16_t rxq;             /* queue the request came by */
-};
-
-/* Execute n requests in order on w's partition and queue their replies; frees m / b of
- * each. */
-void ops_execute(struct worker *w, struct local_req *r, unsigned n);
-/* Queue a reply (segmented if needed) to peer for request req. key/val are copied. */
+/* Set up w->x, the executor context on w's partition (worker_init). */
+void ops_init(struct worker *w);
+/* Execute n requests (ours) in order on w's partition through the executor and queue their
+ * replies by their routes; gives back each one's mbuf / message buffer. */
+void ops_execute(struct worker *w, struct req **r, unsigned n);
+/* Give back what holds r's bytes (after its reply). */
+void req_free(struct worker *w, struct req *r);
+/* Queue a reply (segmented if needed) to peer. key/val are copied. */
+void ops_reply_hdr(struct worker *w, const struct net_peer *peer, uint8_t op,
+		   uint8_t consistency, uint64_t req_id, uint8_t status, uint64_t stamp,
+		   const void *key, uint32_t klen, const void *val, uint32_t vlen, uint32_t aux);
+/* The same for request req. */
 void ops_reply(struct worker *w, const struct net_peer *peer, const struct rkv_msg *req,
 	       uint8_t status, uint64_t stamp, const void *key, uint32_t klen,
 	       const void *val, uint32_t vlen, uint32_t aux);
+/* A UDP route's peer, and a peer's route. */
+void route_to_peer(const struct reply_route *rt, struct net_peer *p);
+void route_from_peer(struct reply_route *rt, const struct net_peer *p, uint16_t rxq);
 /* Queue one frame for transmission on w's queue; flushes when the buffer is full. */
 void worker_tx(struct worker *w, struct rte_mbuf *m);
 /* Give frame m to worker q to send on its queue (worker.c; reply_via_rxq). */

@@ -1,14 +1,14 @@
-/* dpdk-app/ops.c — execute requests on the owning worker's partition and send the replies.
+/* dpdk-app/ops.c — the UDP side of request execution: hand a burst to the executor, send
+ * the replies.
  *
- * Called only by the worker that owns the partition (it is the table's single writer, so
- * every _owner call here is legal). A burst of requests is executed in arrival order, in runs:
- * consecutive GETs go to rkv_table_get_burst and consecutive PUT/DEL/CAS to
- * rkv_table_put_burst_owner, so per-client order is kept while the table overlaps its cache
- * misses. Every write gets a fresh stamp from the worker's HLC; a stamp a client sends is
- * observed first (causality). Replies echo the key, carry the status and the stored version,
- * and are cut into segments (rkv_proto_encode_seg) when key + value exceed one datagram.
- * Nothing here allocates except mbufs from the frame pool; request mbufs and message buffers
- * are freed here, after their reply is built (key and value point into them until then). */
+ * Called only by the worker that owns the partition. ops_execute() passes a burst of decoded
+ * requests (struct req, hashed once where they arrived) in arrival order to the one executor
+ * (exec.c: runs of GETs and writes, stamping, status mapping, counting), which calls
+ * udp_done() for each in order; udp_done() builds the reply by the request's route and gives
+ * the request's mbuf or message buffer back. STATS and PING are answered here. Replies echo
+ * the key, carry the status and the stored version, and are cut into segments
+ * (rkv_proto_encode_seg) when key + value exceed one datagram. Nothing here allocates except
+ * mbufs from the frame pool. */
 #include <errno.h>
 #include <string.h>
 
@@ -61,9 +61,9 @@ static void send_datagram(struct worker *w, struct rte_mbuf *m, const struct net
 	worker_tx(w, m);
 }
 
-void ops_reply(struct worker *w, const struct net_peer *peer, const struct rkv_msg *req,
-	       uint8_t status, uint64_t stamp, const void *key, uint32_t klen,
-	       const void *val, uint32_t vlen, uint32_t aux)
+void ops_reply_hdr(struct worker *w, const struct net_peer *peer, uint8_t op,
+		   uint8_t consistency, uint64_t req_id, uint8_t status, uint64_t stamp,
+		   const void *key, uint32_t klen, const void *val, uint32_t vlen, uint32_t aux)
 {
 	const struct node *n = w->node;
 	struct rkv_msg r;
@@ -73,13 +73,13 @@ void ops_reply(struct worker *w, const struct net_peer *peer, const struct rkv_m
 	if (!n->net_on)
 		return;
 	memset(&r, 0, sizeof(r));
-	r.op = req->op;
+	r.op = op;
 	r.flags = RKV_F_REPLY;
-	r.consistency = req->consistency;
+	r.consistency = consistency;
 	r.status = status;
 	r.klen = (uint8_t)klen;
 	r.vlen = vlen;
-	r.req_id = req->req_id;
+	r.req_id = req_id;
 	r.stamp = stamp;
 	r.aux = aux;
 
@@ -124,179 +124,114 @@ void ops_reply(struct worker *w, const struct net_peer *peer, const struct rkv_m
 	CNT_INC(w, replies);
 }
 
-/* Map a table error to a wire status, counting it. */
-static uint8_t status_of(struct worker *w, int rc)
+void ops_reply(struct worker *w, const struct net_peer *peer, const struct rkv_msg *req,
+	       uint8_t status, uint64_t stamp, const void *key, uint32_t klen,
+	       const void *val, uint32_t vlen, uint32_t aux)
 {
-	switch (rc) {
-	case 0: return RKV_S_OK;
-	case -ENOENT: return RKV_S_NOT_FOUND;
-	case -ECANCELED: CNT_INC(w, err_version); return RKV_S_VERSION_MISMATCH;
-	case -E2BIG: CNT_INC(w, err_too_big); return RKV_S_TOO_BIG;
-	case -EINVAL: CNT_INC(w, err_invalid); return RKV_S_INVALID;
-	case -ENOSPC: CNT_INC(w, err_no_space); return RKV_S_NO_SPACE;
-	case -EAGAIN: CNT_INC(w, err_busy); return RKV_S_BUSY;
-	default: CNT_INC(w, err_internal); return RKV_S_INTERNAL;
-	}
+	ops_reply_hdr(w, peer, req->op, req->consistency, req->req_id, status, stamp, key, klen,
+		      val, vlen, aux);
 }
 
-static void req_free(struct worker *w, struct local_req *r)
+void route_to_peer(const struct reply_route *rt, struct net_peer *p)
+{
+	memcpy(p->mac.addr_bytes, rt->mac, RTE_ETHER_ADDR_LEN);
+	p->ip = rt->ip;
+	p->port_be = rt->port_be;
+}
+
+void route_from_peer(struct reply_route *rt, const struct net_peer *p, uint16_t rxq)
+{
+	memset(rt, 0, sizeof(*rt));
+	rt->kind = ROUTE_UDP;
+	memcpy(rt->mac, p->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+	rt->ip = p->ip;
+	rt->port_be = p->port_be;
+	rt->rxq = rxq;
+}
+
+void req_free(struct worker *w, struct req *r)
 {
 	if (r->m)
 		rte_pktmbuf_free(r->m);
-	if (r->b)
+	else if (r->b)
 		rte_mempool_put(w->node->msgpool, r->b);
-	r->m = NULL;
-	r->b = NULL;
 }
 
-static void exec_gets(struct worker *w, struct local_req *r, unsigned n)
+/* The executor's done() for requests that came by UDP: the reply leaves by our queue, or with
+ * reply_via_rxq by the queue the request came by. Then the request's bytes are given back. */
+static void udp_done(void *arg, struct exec_req *x)
 {
-	const struct node *nd = w->node;
-	struct rkv_get_req g[RKVD_LOCAL_MAX];
-	uint32_t sp = nd->seg_payload;
+	struct worker *w = arg;
+	struct req *r = container_of(x, struct req, x);
+	struct net_peer peer;
 
-	for (unsigned i = 0; i < n; i++) {
-		g[i].key = r[i].msg.key;
-		g[i].klen = r[i].msg.klen;
-		g[i].buf = w->small + (size_t)i * sp;
-		g[i].cap = sp - r[i].msg.klen; /* what fits one datagram beside the key */
-		g[i].hash = r[i].hash;
-	}
-	rkv_table_get_burst(w->table, g, n);
-	cnt_add(&w->cnt, CNT_req_get, n);
-
-	for (unsigned i = 0; i < n; i++) {
-		const struct rkv_msg *q = &r[i].msg;
-		int rc = g[i].status;
-		const void *val = g[i].buf;
-		uint32_t vlen = g[i].vlen;
-		uint64_t ver = g[i].version;
-
-		if (rc == -ENOBUFS) {
-			/* Larger than one datagram: fetch it whole, reply in segments. */
-			rc = rkv_table_get(w->table, q->key, q->klen, w->big, nd->opts.max_value,
-					   &vlen, &ver);
-			val = w->big;
-		}
-		if (rc == 0) {
-			CNT_INC(w, hits);
-			ops_reply(w, &r[i].peer, q, RKV_S_OK, ver, q->key, q->klen, val, vlen, 0);
-		} else if (rc == -ENOENT) {
-			CNT_INC(w, misses);
-			ops_reply(w, &r[i].peer, q, RKV_S_NOT_FOUND, 0, q->key, q->klen, NULL, 0, 0);
-		} else {
-			ops_reply(w, &r[i].peer, q, status_of(w, rc), 0, q->key, q->klen, NULL, 0, 0);
-		}
-		req_free(w, &r[i]);
-	}
+	w->cur_rxq = w->node->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
+	route_to_peer(&x->route, &peer);
+	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, x->status, x->version,
+		      x->key, x->klen, x->out_val, x->out_vlen, 0);
+	w->cur_rxq = (uint16_t)w->id;
+	req_free(w, r);
 }
 
-static void exec_writes(struct worker *w, struct local_req *r, unsigned n)
+void ops_init(struct worker *w)
 {
-	struct rkv_put_req p[RKVD_LOCAL_MAX];
-
-	for (unsigned i = 0; i < n; i++) {
-		const struct rkv_msg *q = &r[i].msg;
-
-		memset(&p[i], 0, sizeof(p[i]));
-		p[i].key = q->key;
-		p[i].klen = q->klen;
-		p[i].hash = r[i].hash;
-		switch (q->op) {
-		case RKV_OP_PUT:
-			CNT_INC(w, req_put);
-			if (q->stamp)
-				rkv_clock_observe(&w->clock, q->stamp);
-			p[i].val = q->val;
-			p[i].vlen = q->vlen;
-			break;
-		case RKV_OP_CAS:
-			CNT_INC(w, req_cas);
-			p[i].val = q->val;
-			p[i].vlen = q->vlen;
-			p[i].expect = q->stamp;
-			p[i].flags = RKV_TABLE_PUT_IF;
-			break;
-		default: /* RKV_OP_DEL */
-			CNT_INC(w, req_del);
-			if (q->stamp)
-				rkv_clock_observe(&w->clock, q->stamp);
-			p[i].flags = RKV_TABLE_PUT_DELETE;
-			break;
-		}
-		p[i].version = rkv_clock_now(&w->clock);
-	}
-	rkv_table_put_burst_owner(w->table, p, n);
-
-	for (unsigned i = 0; i < n; i++) {
-		const struct rkv_msg *q = &r[i].msg;
-		int rc = p[i].status;
-		uint64_t stamp = rc == 0 ? p[i].version : 0;
-
-		if (rc == -ENOENT)
-			CNT_INC(w, misses);
-		if (rc == -ECANCELED) {
-			/* Tell the loser which version won, so it can retry against it. */
-			uint32_t vlen;
-			if (rkv_table_get(w->table, q->key, q->klen, w->big, w->node->opts.max_value,
-					  &vlen, &stamp) != 0)
-				stamp = 0;
-		}
-		ops_reply(w, &r[i].peer, q, status_of(w, rc), stamp, q->key, q->klen, NULL, 0, 0);
-		req_free(w, &r[i]);
-	}
+	memset(&w->x, 0, sizeof(w->x));
+	w->x.table = w->table;
+	w->x.clock = &w->clock;
+	w->x.cnt = &w->cnt;
+	w->x.big = w->big;
+	w->x.big_cap = w->node->opts.max_value;
+	w->x.done = udp_done;
+	w->x.arg = w;
 }
 
-static void exec_other(struct worker *w, struct local_req *r)
+/* STATS, PING and anything else that is not a key operation. */
+static void exec_other(struct worker *w, struct req *r)
 {
-	const struct rkv_msg *q = &r->msg;
+	const struct exec_req *q = &r->x;
+	struct net_peer peer;
 
+	w->cur_rxq = w->node->reply_via_rxq ? q->route.rxq : (uint16_t)w->id;
+	route_to_peer(&q->route, &peer);
 	if (q->op == RKV_OP_STATS) {
 		CNT_INC(w, req_stats);
 		stats_publish(w);
 		size_t len = stats_format(w->node, w->stats_text, RKVD_STATS_TEXT);
-		ops_reply(w, &r->peer, q, RKV_S_OK, 0, NULL, 0, w->stats_text, (uint32_t)len, w->id);
+		ops_reply_hdr(w, &peer, q->op, q->consistency, q->req_id, RKV_S_OK, 0, NULL, 0,
+			      w->stats_text, (uint32_t)len, w->id);
 	} else if (q->op == RKV_OP_PING) {
 		CNT_INC(w, req_ping);
-		ops_reply(w, &r->peer, q, RKV_S_OK, rkv_clock_now(&w->clock), NULL, 0, q->val,
-			  q->vlen, 0);
+		ops_reply_hdr(w, &peer, q->op, q->consistency, q->req_id, RKV_S_OK,
+			      rkv_clock_now(&w->clock), NULL, 0, q->val, q->vlen, 0);
 	} else {
 		CNT_INC(w, err_invalid);
-		ops_reply(w, &r->peer, q, RKV_S_INVALID, 0, NULL, 0, NULL, 0, 0);
+		ops_reply_hdr(w, &peer, q->op, q->consistency, q->req_id, RKV_S_INVALID, 0, NULL, 0,
+			      NULL, 0, 0);
 	}
+	w->cur_rxq = (uint16_t)w->id;
 	req_free(w, r);
 }
 
-static int is_write(uint8_t op)
+void ops_execute(struct worker *w, struct req **r, unsigned n)
 {
-	return op == RKV_OP_PUT || op == RKV_OP_DEL || op == RKV_OP_CAS;
-}
+	struct exec_req *run[RKVD_LOCAL_MAX];
+	uint32_t sp = w->node->seg_payload;
+	unsigned k = 0;
 
-void ops_execute(struct worker *w, struct local_req *r, unsigned n)
-{
-	unsigned i = 0, j;
-	int via_rxq = w->node->reply_via_rxq;
+	for (unsigned i = 0; i < n; i++) {
+		struct exec_req *q = &r[i]->x;
 
-	while (i < n) {
-		uint8_t op = r[i].msg.op;
-		/* One queue per run: cut the run where the reply queue changes. */
-		uint16_t q = via_rxq ? r[i].rxq : (uint16_t)w->id;
-		w->cur_rxq = q;
-		if (op == RKV_OP_GET) {
-			for (j = i + 1; j < n && r[j].msg.op == RKV_OP_GET &&
-			     (!via_rxq || r[j].rxq == q); j++)
-				;
-			exec_gets(w, r + i, j - i);
-		} else if (is_write(op)) {
-			for (j = i + 1; j < n && is_write(r[j].msg.op) &&
-			     (!via_rxq || r[j].rxq == q); j++)
-				;
-			exec_writes(w, r + i, j - i);
-		} else {
-			exec_other(w, r + i);
-			j = i + 1;
+		if (!exec_is_key_op(q->op)) {
+			exec_run(&w->x, run, k);  /* keep the order: what came before first */
+			k = 0;
+			exec_other(w, r[i]);
+			continue;
 		}
-		i = j;
+		if (q->op == RKV_OP_GET) {
+			q->buf = w->small + (size_t)k * sp;
+			q->cap = sp - q->klen;   /* what fits one datagram beside the key */
+		}
+		run[k++] = q;
 	}
-	w->cur_rxq = (uint16_t)w->id;
+	exec_run(&w->x, run, k);
 }

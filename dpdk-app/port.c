@@ -59,7 +59,8 @@ int port_setup(struct node *n)
 	/* Enough frames for every ring that can hold one at once, plus per-lcore caches. */
 	unsigned nbufs = nq * (rxd + txd + RKVD_INBOX_SIZE + RKVD_TXB_MAX + 2 * POOL_CACHE) + 4096;
 	uint32_t room = RTE_PKTMBUF_HEADROOM + RTE_MAX(n->opts.mtu + RTE_ETHER_HDR_LEN, 2048u);
-	n->pktpool = rte_pktmbuf_pool_create("rkv_frames", nbufs, POOL_CACHE, 0,
+	/* Each frame carries a decoded request (or segment) in its private area (node.h). */
+	n->pktpool = rte_pktmbuf_pool_create("rkv_frames", nbufs, POOL_CACHE, PKT_PRIV_SIZE,
 					     (uint16_t)room, socket);
 	if (!n->pktpool) {
 		fprintf(stderr, "ringkvd: cannot create a pool of %u frames: %s (more -m?)\n",

@@ -21,7 +21,13 @@
  * against shrinking (a client cannot make the server fault), and the table fds a client gets
  * are read-only descriptions of the table memfds (mode 0400: see reopen_ro()).
  *
- * This file includes no DPDK header, so tests compile it directly. */
+ * Execution: a checked entry becomes a struct exec_req (key copied out, hashed once: the warm
+ * pass's hash is reused when the key bytes are still the same) and runs through the node's one
+ * executor (dpdk-app/exec.c), which stamps, maps errors and counts exactly as for UDP; its
+ * done() callback (shm_done) writes the response entry. A write's response slot is reserved
+ * before it runs, so nothing is executed without room for its answer.
+ *
+ * This file includes no DPDK header, so tests compile it (with exec.c) directly. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec.h"
 #include "shm.h"
 #include "shm_proto.h"
 #include "hash.h"
@@ -72,6 +79,8 @@ struct chan {
 /* Worker w's staging for the cache-warming pass over a burst (see warm()). */
 struct wwarm {
 	_Alignas(64) struct rkv_get_req q[SHM_BURST];
+	uint32_t off[SHM_BURST];         /* entry's offset in the ring from the burst's start */
+	unsigned n, next;                /* entries warmed; the next one serve() may match */
 	uint8_t key[SHM_BURST][RKV_TABLE_KEY_MAX];
 };
 
@@ -106,20 +115,6 @@ struct shm_server {
 };
 
 /* ---- worker side ------------------------------------------------------------------------- */
-
-static uint8_t status_of(int err)
-{
-	switch (err) {
-	case 0:           return RKV_S_OK;
-	case -ENOENT:     return RKV_S_NOT_FOUND;
-	case -ECANCELED:  return RKV_S_VERSION_MISMATCH;
-	case -E2BIG:      return RKV_S_TOO_BIG;
-	case -EINVAL:     return RKV_S_INVALID;
-	case -ENOSPC:     return RKV_S_NO_SPACE;
-	case -EAGAIN:     return RKV_S_BUSY;
-	default:          return RKV_S_INTERNAL;
-	}
-}
 
 /* A ring index was impossible: stop serving the channel on this worker and ask the control
  * thread to drop the client. */
@@ -224,61 +219,64 @@ static size_t stats_text(struct shm_server *s, unsigned w, const struct shm_coun
 	return n;
 }
 
-/* GET: copy the value straight into the response ring when the contiguous room there can take
- * the largest answer, else through the worker's scratch buffer. Returns 0 or -ENOBUFS (ring
- * full: the request stays for the next poll; a GET can be re-run). */
-static int do_get(struct shm_server *s, unsigned w, struct rkv_table *t, struct wcur *k,
-		  uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *key,
-		  struct shm_counters *c)
-{
-	uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
-	uint32_t need = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap);
-	uint32_t vlen = 0, dlen;
-	uint64_t ver = 0;
-	uint8_t *p, *dst;
-	int e;
+/* One shared-memory request handed to the executor: where its reply goes in the response
+ * ring (reserved before it runs, so a write is never executed without room for its answer). */
+struct shm_call {
+	struct wcur *k;
+	uint32_t *rfree;
+	uint8_t *p;                  /* the reply's first slot, or NULL: reserve after (GET) */
+	struct shm_counters *c;
+	int full;                    /* the reply did not fit after all (GET only; not run) */
+};
 
-	if (need <= rkv_spsc_contig(&k->rsp) && need <= *rfree) {
-		p = rkv_spsc_slot(&k->rsp, 0);
-		dst = p + RKV_SHM_ENTRY_HDR;
-	} else {
-		p = NULL;
-		dst = s->scratch[w];
+/* The executor's done(): write the reply entry for r (ROUTE_SHM, on this worker). */
+static void shm_done(void *arg, struct exec_req *r)
+{
+	struct shm_call *sc = arg;
+	uint32_t dlen = 0, vlen = 0;
+	uint64_t ver = r->status == RKV_S_OK || r->status == RKV_S_VERSION_MISMATCH
+		? r->version : 0;
+	uint8_t *p = sc->p;
+
+	if (r->op == RKV_OP_GET && r->status == RKV_S_OK) {
+		vlen = r->out_vlen;
+		dlen = r->rc == 0 ? vlen : 0;        /* -ENOBUFS: found, longer than the cap */
 	}
-	e = rkv_table_get(t, key, q->klen, dst, cap, &vlen, &ver);
-	if (e == 0 && vlen > cap)
-		e = -EIO;                    /* a table bug; never copy past cap */
-	dlen = e == 0 ? vlen : 0;
-	if (e == -ENOBUFS)
-		e = 0;                       /* found; too long for the client: dlen 0 says so */
 	if (!p) {
-		p = rsp_reserve(&k->rsp, rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen), rfree);
-		if (!p)
-			return -ENOBUFS;
+		/* The value went to scratch: reserve what it takes now. Nothing changed, so a
+		 * full ring only means the GET is run again at the next poll. */
+		p = rsp_reserve(&sc->k->rsp, rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen),
+				sc->rfree);
+		if (!p) {
+			sc->full = 1;
+			return;
+		}
 		if (dlen)
-			memcpy(p + RKV_SHM_ENTRY_HDR, dst, dlen);
+			memcpy(p + RKV_SHM_ENTRY_HDR, r->out_val, dlen);
 	}
-	if (e == 0)
-		c->shm_hits++;
-	else if (e == -ENOENT)
-		c->shm_misses++;
-	else
-		c->shm_errors++;
-	rsp_commit(&k->rsp, p, rfree, RKV_OP_GET, status_of(e), q->req_id, e ? 0 : ver,
-		   e ? 0 : vlen, dlen);
-	return 0;
+	if (r->status == RKV_S_OK)
+		sc->c->shm_hits += r->op == RKV_OP_GET;
+	else if (r->status == RKV_S_NOT_FOUND)
+		sc->c->shm_misses++;
+	else if (r->status != RKV_S_VERSION_MISMATCH)
+		sc->c->shm_errors++;
+	rsp_commit(&sc->k->rsp, p, sc->rfree, r->op, r->status, r->req_id, ver, vlen, dlen);
 }
 
-/* Execute one validated request whose key and value start at src (in the ring). Returns 0, or
- * -ENOBUFS when its reply does not fit now (nothing executed then). */
-static int execute(struct shm_server *s, unsigned w, struct rkv_table *t, struct wcur *k,
-		   uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *src,
-		   struct rkv_clock *clk, struct shm_counters *c)
+/* Execute one validated request whose key and value start at src (in the ring), through the
+ * node's executor. The key (and value) are copied out first: the client may rewrite the ring
+ * meanwhile, and the table must checksum and store the bytes it was given. hash: the key's
+ * hash when the warm pass computed it for the same bytes, else 0. Returns 0, or -ENOBUFS
+ * when its reply does not fit now (nothing executed then). */
+static int execute(struct shm_server *s, unsigned w, struct wcur *k, uint32_t *rfree,
+		   const struct rkv_shm_req *q, const uint8_t *src, uint64_t hash,
+		   struct exec_ctx *x, struct shm_counters *c)
 {
 	uint8_t key[RKV_TABLE_KEY_MAX];
-	uint64_t stamp = 0;
+	struct shm_call sc = { .k = k, .rfree = rfree, .c = c };
+	struct exec_req r;
+	struct exec_req *rp = &r;
 	uint8_t *p;
-	int e;
 
 	if (q->op == RKV_OP_STATS) {
 		size_t cap = q->cap < RKV_SHM_STATS_MAX ? q->cap : RKV_SHM_STATS_MAX;
@@ -291,45 +289,58 @@ static int execute(struct shm_server *s, unsigned w, struct rkv_table *t, struct
 		memcpy(p + RKV_SHM_ENTRY_HDR, s->scratch[w], n);
 		rsp_commit(&k->rsp, p, rfree, RKV_OP_STATS, RKV_S_OK, q->req_id, 0,
 			   (uint32_t)n, (uint32_t)n);
+		cnt_add(x->cnt, CNT_req_stats, 1);
 		return 0;
 	}
 	if (*rfree < 1 || (q->op == RKV_OP_GET && *rfree < 2))
 		return -ENOBUFS;                         /* cheap early out before any work */
 	memcpy(key, src, q->klen);                       /* copied once: the client may rewrite it */
-	if (rkv_hash_partition(rkv_hash(key, q->klen), s->g.nworkers) != w) {
+	if (!hash)
+		hash = rkv_hash(key, q->klen);
+	if (rkv_hash_partition(hash, s->g.nworkers) != w) {
 		if (reply_short(&k->rsp, rfree, q->op, RKV_S_INVALID, q->req_id, 0))
 			return -ENOBUFS;
 		c->shm_wrong_worker++;
 		return 0;
 	}
-	if (q->op == RKV_OP_GET)
-		return do_get(s, w, t, k, rfree, q, key, c);
-
-	p = rsp_reserve(&k->rsp, 1, rfree);
-	if (!p)
-		return -ENOBUFS;
-	switch (q->op) {
-	case RKV_OP_PUT:
-	case RKV_OP_CAS:
-		/* Copied out first so the table checksums and stores the same bytes. */
-		memcpy(s->scratch[w], src + q->klen, q->vlen);
-		stamp = rkv_clock_now(clk);
-		e = q->op == RKV_OP_PUT
-			? rkv_table_put_owner(t, key, q->klen, s->scratch[w], q->vlen, stamp)
-			: rkv_table_put_if_owner(t, key, q->klen, s->scratch[w], q->vlen, stamp,
-						 q->expect);
-		break;
-	default: /* RKV_OP_DEL */
-		stamp = rkv_clock_now(clk);
-		e = rkv_table_delete_owner(t, key, q->klen, stamp);
-		if (e == -ENOENT)
-			c->shm_misses++;
-		break;
+	memset(&r, 0, sizeof r);
+	r.hash = hash;
+	r.req_id = q->req_id;
+	r.op = q->op;
+	r.key = key;
+	r.klen = q->klen;
+	r.route.kind = ROUTE_SHM;
+	r.route.worker = (uint16_t)w;
+	if (q->op == RKV_OP_GET) {
+		/* Straight into the response ring when the contiguous room there can take the
+		 * largest answer, else through the worker's scratch buffer. */
+		uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
+		uint32_t need = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap);
+		if (need <= rkv_spsc_contig(&k->rsp) && need <= *rfree) {
+			sc.p = rkv_spsc_slot(&k->rsp, 0);
+			r.buf = sc.p + RKV_SHM_ENTRY_HDR;
+		} else {
+			r.buf = s->scratch[w];
+		}
+		r.cap = cap;
+	} else {
+		sc.p = rsp_reserve(&k->rsp, 1, rfree);
+		if (!sc.p)
+			return -ENOBUFS;
+		if (q->op == RKV_OP_PUT || q->op == RKV_OP_CAS) {
+			memcpy(s->scratch[w], src + q->klen, q->vlen);
+			r.val = s->scratch[w];
+			r.vlen = q->vlen;
+		}
+		if (q->op == RKV_OP_CAS)
+			r.stamp = q->expect;
 	}
-	if (e && e != -ENOENT && e != -ECANCELED)
-		c->shm_errors++;
-	rsp_commit(&k->rsp, p, rfree, q->op, status_of(e), q->req_id, e ? 0 : stamp, 0, 0);
-	return 0;
+	struct exec_ctx xc = *x;
+	xc.done = shm_done;
+	xc.arg = &sc;
+	xc.big_cap = 0;                  /* a value over the client's cap: found, not sent */
+	exec_run(&xc, &rp, 1);
+	return sc.full ? -ENOBUFS : 0;
 }
 
 static void count_op(uint8_t op, struct shm_counters *c)
@@ -356,6 +367,7 @@ static void warm(struct shm_server *s, unsigned w, struct rkv_table *t, const st
 	uint32_t off = 0;
 	unsigned n = 0;
 
+	m->n = m->next = 0;
 	for (unsigned e = 0; e < SHM_BURST && off < avail; e++) {
 		struct rkv_shm_req q;
 		const uint8_t *slot = rkv_spsc_slot(&k->req, off);
@@ -368,6 +380,7 @@ static void warm(struct shm_server *s, unsigned w, struct rkv_table *t, const st
 		if (q.op == RKV_SHM_OP_PAD || q.op == RKV_OP_STATS || !req_valid(&q, s->g.max_value))
 			continue;
 		memcpy(m->key[n], slot + RKV_SHM_ENTRY_HDR, q.klen);
+		m->off[n] = off - q.units;
 		m->q[n].key = m->key[n];
 		m->q[n].klen = q.klen;
 		m->q[n].buf = NULL;
@@ -377,14 +390,29 @@ static void warm(struct shm_server *s, unsigned w, struct rkv_table *t, const st
 	}
 	if (n > 1)                               /* one alone has nothing to overlap with */
 		rkv_table_get_burst(t, m->q, n);
+	m->n = n;
+}
+
+/* The hash warm() computed for the entry at offset off with this key, or 0 (not warmed, or the
+ * client rewrote the key since: then the executor's caller hashes it). */
+static uint64_t warm_hash(struct wwarm *m, uint32_t off, const uint8_t *key, uint8_t klen)
+{
+	while (m->next < m->n && m->off[m->next] < off)
+		m->next++;
+	if (m->next >= m->n || m->off[m->next] != off)
+		return 0;
+	const struct rkv_get_req *g = &m->q[m->next++];
+	if (g->klen != klen || memcmp(g->key, key, klen) != 0)
+		return 0;
+	return g->hash;
 }
 
 /* Serve up to SHM_BURST entries of worker w's request ring in ch. Returns requests served. */
-static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct rkv_table *t,
-		      struct rkv_clock *clk, struct shm_counters *c)
+static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct exec_ctx *x,
+		      struct shm_counters *c)
 {
 	struct wcur *k = &ch->cur[w];
-	uint32_t avail, rfree, n, served = 0;
+	uint32_t avail, rfree, n, served = 0, off = 0;
 	int moved = 0, replied = 0;
 
 	if (k->poisoned)
@@ -399,8 +427,9 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		poison(ch, k, c);
 		return 0;
 	}
+	s->warm[w].n = s->warm[w].next = 0;
 	if (avail > 1 && rfree > 1)
-		warm(s, w, t, k, avail);
+		warm(s, w, x->table, k, avail);
 	for (n = 0; avail && n < SHM_BURST; n++) {
 		struct rkv_shm_req q;
 		uint32_t contig = rkv_spsc_contig(&k->req);
@@ -412,6 +441,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		if (q.op == RKV_SHM_OP_PAD && sane) {
 			rkv_spsc_cons_advance(&k->req, q.units);
 			avail -= q.units;
+			off += q.units;
 			moved = 1;
 			continue;
 		}
@@ -427,10 +457,13 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 			c->shm_malformed++;
 			rkv_spsc_cons_advance(&k->req, sane ? q.units : avail);
 			avail = sane ? avail - q.units : 0;
+			off += q.units;
 			moved = replied = 1;
 			continue;
 		}
-		if (execute(s, w, t, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, clk, c)) {
+		uint64_t h = q.klen ? warm_hash(&s->warm[w], off, slot + RKV_SHM_ENTRY_HDR, q.klen)
+				    : 0;
+		if (execute(s, w, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, h, x, c)) {
 			c->shm_resp_full++;
 			break;
 		}
@@ -438,6 +471,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		count_op(q.op, c);
 		rkv_spsc_cons_advance(&k->req, q.units);
 		avail -= q.units;
+		off += q.units;
 		moved = replied = 1;
 		served++;
 	}
@@ -450,6 +484,22 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 
 unsigned shm_server_poll(struct shm_server *s, unsigned w, struct rkv_table *t,
 			 struct rkv_clock *clk, struct shm_counters *c)
+{
+	struct worker_counters cnt;   /* the caller has none: counted and dropped */
+	struct exec_ctx x;
+
+	if (!s || w >= s->g.nworkers)
+		return 0;
+	memset(&x, 0, sizeof x);
+	memset(&cnt, 0, sizeof cnt);
+	x.table = t;
+	x.clock = clk;
+	x.cnt = &cnt;
+	return shm_server_poll_x(s, w, &x, c);
+}
+
+unsigned shm_server_poll_x(struct shm_server *s, unsigned w, struct exec_ctx *x,
+			   struct shm_counters *c)
 {
 	unsigned served = 0;
 	uint32_t i, hi;
@@ -467,7 +517,7 @@ unsigned shm_server_poll(struct shm_server *s, unsigned w, struct rkv_table *t,
 		/* Pairs with the release store of CH_LIVE in chan_accept(): the mapping and our
 		 * cursors are set up before we see LIVE. */
 		if (atomic_load_explicit(&ch->state, memory_order_acquire) == CH_LIVE)
-			served += serve(s, ch, w, t, clk, c);
+			served += serve(s, ch, w, x, c);
 	}
 	/* Pairs with the acquire load in chan_reclaim(): all our accesses to channels in this and
 	 * earlier polls happen before the control thread unmaps one dropped before epoch e. */

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include "table.h"
 #include "clock.h"
+#include "exec.h"
 
 #define SHM_COUNTERS(X) \
 	X(shm_requests)  X(shm_gets) X(shm_puts) X(shm_dels) X(shm_cas) \
@@ -45,10 +46,17 @@ struct shm_server;
 struct shm_server *shm_server_start(const char *path, const struct shm_server_conf *conf, int *err);
 
 /* Worker w (owner of t == conf->tables[w]): serve up to a burst of requests from every
- * client's ring for w, stamping writes with clk. Returns how many it served (0: idle). No
+ * client's ring for w, executing them on t with clk through the executor (exec.h; counted
+ * in a throw-away block: the node uses shm_server_poll_x). Returns how many it served (0: idle). No
  * locks, no syscalls, no allocation. */
 unsigned shm_server_poll(struct shm_server *s, unsigned w, struct rkv_table *t,
 			 struct rkv_clock *clk, struct shm_counters *c);
+
+/* The same, executing through the node's executor context x (dpdk-app/exec.h: the worker's
+ * table, clock and counters; x->done and x->arg are not used, shm sets its own). Key ops are
+ * counted in x->cnt like every other transport's; c keeps the shm transport's own counts. */
+unsigned shm_server_poll_x(struct shm_server *s, unsigned w, struct exec_ctx *x,
+			   struct shm_counters *c);
 
 /* Stop the control thread, unmap everything, remove the socket file. Workers must have
  * stopped polling. */

@@ -9,11 +9,13 @@
  * buffer that is routed by key like any other request. Then shared-memory clients are served
  * (shm_server_poll), housekeeping runs every RKVD_TICK_MS, and an idle worker backs off.
  *
- * Inbox entries are tagged pointers; mbufs and pool objects are cache-line aligned, so the two
- * low bits are free: TAG_REQ an mbuf holding one whole request (already validated by the
- * sender), TAG_SEG an mbuf holding one segment (worker 0 only), TAG_BIG a struct bigmsg,
- * TAG_TX a reply frame to send on our queue. Every object is owned by exactly one worker at a
- * time: the sender gives it up by enqueuing it.
+ * A request is decoded and its key hashed once, by the worker that received it: the result is
+ * a struct req (node.h) in the request mbuf's private area, or in the pooled buffer of a
+ * reassembled message, and that is what the owner gets and executes (ops.c, exec.c).
+ * Inbox entries are tagged pointers (all 8-byte aligned, so the two low bits are free):
+ * TAG_REQ a struct req, TAG_SEG an mbuf holding one decoded segment (struct seg_priv in its
+ * private area; worker 0 only), TAG_TX a reply frame to send on our queue. Every object is
+ * owned by exactly one worker at a time: the sender gives it up by enqueuing it.
  *
  * Replies normally leave by the owner's TX queue. On PMDs whose queues are point-to-point
  * rings (net_memif: our TX queue q reaches only the peer's RX queue q), node.reply_via_rxq
@@ -41,7 +43,6 @@
 
 #define TAG_REQ 0u
 #define TAG_SEG 1u
-#define TAG_BIG 2u
 #define TAG_TX  3u
 #define TAG_MASK 3u
 
@@ -90,39 +91,27 @@ static void reply_malformed(struct worker *w, const struct net_peer *peer, const
 static void handoff_refused(struct worker *w, void *obj)
 {
 	struct net_peer peer;
-	struct rkv_msg q;
-	const uint8_t *p;
-	uint32_t len;
-	uint16_t saved = w->cur_rxq;
 
 	CNT_INC(w, handoff_full);
-	w->cur_rxq = (uint16_t)w->id;
 	switch (tag_of(obj)) {
 	case TAG_TX: /* a reply frame: lost, the client retries */
 		CNT_INC(w, tx_dropped);
 		rte_pktmbuf_free(untag(obj));
 		break;
-	case TAG_REQ: {
-		struct rte_mbuf *m = untag(obj);
-		CNT_INC(w, err_busy);
-		net_udp_locate(m, &peer, &p, &len);
-		if (rkv_proto_decode(p, len, &q) == 0)
-			ops_reply(w, &peer, &q, RKV_S_BUSY, 0, q.key, q.klen, NULL, 0, 0);
-		rte_pktmbuf_free(m);
-		break;
-	}
 	case TAG_SEG: /* a lost segment: the client times out and sends the request again */
 		rte_pktmbuf_free(untag(obj));
 		break;
 	default: {
-		struct bigmsg *b = untag(obj);
+		struct req *r = untag(obj);
+		const struct exec_req *q = &r->x;
 		CNT_INC(w, err_busy);
-		ops_reply(w, &b->peer, &b->msg, RKV_S_BUSY, 0, b->msg.key, b->msg.klen, NULL, 0, 0);
-		rte_mempool_put(w->node->msgpool, b);
+		route_to_peer(&q->route, &peer);
+		ops_reply_hdr(w, &peer, q->op, q->consistency, q->req_id, RKV_S_BUSY, 0, q->key,
+			      q->klen, NULL, 0, 0);
+		req_free(w, r);
 		break;
 	}
 	}
-	w->cur_rxq = saved;
 }
 
 /* Hand what is staged for worker d to its inbox; what does not fit is refused. */
@@ -160,54 +149,59 @@ void worker_tx_return(struct worker *w, unsigned q, struct rte_mbuf *m)
 	stage_put(w, q, tag(m, TAG_TX));
 }
 
-static void add_local(struct local_req *lr, unsigned *nlr, struct rte_mbuf *m, struct bigmsg *b,
-		      const struct net_peer *peer, const struct rkv_msg *msg, uint64_t h,
-		      uint16_t rxq)
+/* Fill r (the executor's request) from a decoded whole message. */
+static void req_fill(struct req *r, const struct rkv_msg *msg, const struct net_peer *peer,
+		     uint16_t rxq)
 {
-	struct local_req *r = &lr[(*nlr)++];
+	struct exec_req *x = &r->x;
 
-	r->m = m;
-	r->b = b;
-	r->peer = *peer;
-	r->msg = *msg;
-	r->hash = h;
-	r->rxq = rxq;
+	x->hash = 0;
+	x->req_id = msg->req_id;
+	x->stamp = msg->stamp;
+	x->key = msg->key;
+	x->val = msg->val;
+	x->buf = NULL;
+	x->cap = 0;
+	x->vlen = msg->vlen;
+	x->op = msg->op;
+	x->klen = msg->klen;
+	x->flags = msg->flags;
+	x->consistency = msg->consistency;
+	route_from_peer(&x->route, peer, rxq);
 }
 
-/* Route one whole request: to ourselves (lr) or to its owner (stage). */
-static void route_req(struct worker *w, struct local_req *lr, unsigned *nlr,
-		      struct rte_mbuf *m, struct bigmsg *b, const struct net_peer *peer,
-		      const struct rkv_msg *msg, uint16_t rxq)
+/* Route one decoded request: hash its key (the only time), then to ourselves (lr) or to its
+ * owner's inbox (stage). */
+static void route_req(struct worker *w, struct req **lr, unsigned *nlr, struct req *r)
 {
 	const struct node *n = w->node;
-	uint64_t h = 0;
+	struct exec_req *x = &r->x;
 	unsigned dest = w->id;
 
-	if (msg->klen) {
-		h = rkv_hash(msg->key, msg->klen);
-		if (!route_local(n, h)) {
+	if (x->klen) {
+		x->hash = rkv_hash(x->key, x->klen);
+		if (!route_local(n, x->hash)) {
 			/* Not a replica here: with a one-member ring this cannot happen. */
+			struct net_peer peer;
 			CNT_INC(w, err_invalid);
-			ops_reply(w, peer, msg, RKV_S_INVALID, 0, msg->key, msg->klen, NULL, 0, 0);
-			if (m)
-				rte_pktmbuf_free(m);
-			if (b)
-				rte_mempool_put(n->msgpool, b);
+			route_to_peer(&x->route, &peer);
+			ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, RKV_S_INVALID, 0,
+				      x->key, x->klen, NULL, 0, 0);
+			req_free(w, r);
 			return;
 		}
-		dest = route_worker(n, h);
+		dest = route_worker(n, x->hash);
 	}
 	if (dest == w->id)
-		add_local(lr, nlr, m, b, peer, msg, h, rxq);
+		lr[(*nlr)++] = r;
 	else
-		stage_put(w, dest, m ? tag(m, TAG_REQ) : tag(b, TAG_BIG));
+		stage_put(w, dest, tag(r, TAG_REQ));
 }
 
 /* Worker 0: feed one segment to the reassembler; a completed message is copied into a pooled
  * buffer and routed. Frees m. */
-static void reasm_feed(struct worker *w, struct local_req *lr, unsigned *nlr,
-		       struct rte_mbuf *m, const struct net_peer *peer, const struct rkv_msg *seg,
-		       uint16_t rxq)
+static void reasm_feed(struct worker *w, struct req **lr, unsigned *nlr, struct rte_mbuf *m,
+		       const struct net_peer *peer, const struct rkv_msg *seg, uint16_t rxq)
 {
 	const struct node *n = w->node;
 	uint64_t src = ((uint64_t)rte_be_to_cpu_32(peer->ip) << 16) | rte_be_to_cpu_16(peer->port_be);
@@ -236,18 +230,13 @@ static void reasm_feed(struct worker *w, struct local_req *lr, unsigned *nlr,
 	rkv_reasm_release(w->reasm, &out);
 	rte_pktmbuf_free(m);
 
-	b->peer = *peer;
-	b->rxq = rxq; /* the queue of the segment that completed it */
 	b->len = total;
-	b->msg = out;
-	b->msg.seg_idx = 0;
-	b->msg.seg_cnt = 1;
-	b->msg.seg_off = 0;
-	b->msg.payload = b->data;
-	b->msg.payload_len = total;
-	b->msg.key = b->data;
-	b->msg.val = b->data + out.klen;
-	route_req(w, lr, nlr, NULL, b, &b->peer, &b->msg, rxq);
+	out.key = b->data;
+	out.val = b->data + out.klen;
+	req_fill(&b->r, &out, peer, rxq); /* rxq: the queue of the segment that completed it */
+	b->r.m = NULL;
+	b->r.b = b;
+	route_req(w, lr, nlr, &b->r);
 }
 
 /* A segmented request whose announced size is over our limit: answer once (on the segment
@@ -262,8 +251,8 @@ static void seg_too_big(struct worker *w, const struct net_peer *peer, const str
 	}
 }
 
-/* One datagram payload from the network (fresh from RX, m still ours). */
-static void rx_datagram(struct worker *w, struct local_req *lr, unsigned *nlr,
+/* One datagram payload from the network (fresh from RX, m still ours): decoded here, once. */
+static void rx_datagram(struct worker *w, struct req **lr, unsigned *nlr,
 			struct rte_mbuf *m, const struct net_peer *peer, const uint8_t *p,
 			uint32_t len)
 {
@@ -290,14 +279,22 @@ static void rx_datagram(struct worker *w, struct local_req *lr, unsigned *nlr,
 		} else if (w->id == 0) {
 			reasm_feed(w, lr, nlr, m, peer, &msg, 0);
 		} else {
+			struct seg_priv *sp = &PKT_PRIV(m)->s;
+			sp->msg = msg;
+			sp->peer = *peer;
+			sp->rxq = (uint16_t)w->id;
 			stage_put(w, 0, tag(m, TAG_SEG));
 		}
 		return;
 	}
-	route_req(w, lr, nlr, m, NULL, peer, &msg, (uint16_t)w->id);
+	struct req *r = &PKT_PRIV(m)->r;
+	req_fill(r, &msg, peer, (uint16_t)w->id);
+	r->m = m;
+	r->b = NULL;
+	route_req(w, lr, nlr, r);
 }
 
-static unsigned worker_rx(struct worker *w, struct local_req *lr, unsigned *nlr)
+static unsigned worker_rx(struct worker *w, struct req **lr, unsigned *nlr)
 {
 	const struct node *n = w->node;
 	struct rte_mbuf *pkts[RKVD_BURST];
@@ -320,7 +317,6 @@ static unsigned worker_rx(struct worker *w, struct local_req *lr, unsigned *nlr)
 			worker_tx(w, m);
 			break;
 		case NET_UDP:
-			m->hash.usr = w->id; /* the queue it came by, for reply_via_rxq */
 			rx_datagram(w, lr, nlr, m, &peer, p, len);
 			break;
 		default:
@@ -331,15 +327,11 @@ static unsigned worker_rx(struct worker *w, struct local_req *lr, unsigned *nlr)
 	return nb;
 }
 
-/* Requests other workers handed us. They were validated by the sender; decoding again only
- * rebuilds the pointers (a failure would be a bug, counted as mal_other). */
-static unsigned worker_inbox(struct worker *w, struct local_req *lr, unsigned *nlr)
+/* What other workers handed us: decoded requests (executed with ours), decoded segments
+ * (worker 0: reassembly) and reply frames to send. Nothing is decoded again. */
+static unsigned worker_inbox(struct worker *w, struct req **lr, unsigned *nlr)
 {
 	void *objs[RKVD_BURST];
-	struct net_peer peer;
-	struct rkv_msg msg;
-	const uint8_t *p;
-	uint32_t len;
 
 	unsigned nb = rte_ring_sc_dequeue_burst(w->inbox, objs, RKVD_BURST, NULL);
 	if (!nb)
@@ -347,28 +339,22 @@ static unsigned worker_inbox(struct worker *w, struct local_req *lr, unsigned *n
 	cnt_add(&w->cnt, CNT_handoff_in, nb);
 	for (unsigned i = 0; i < nb; i++) {
 		void *o = untag(objs[i]);
-		unsigned t = tag_of(objs[i]);
 
-		if (t == TAG_BIG) {
-			struct bigmsg *b = o;
-			add_local(lr, nlr, NULL, b, &b->peer, &b->msg,
-				  b->msg.klen ? rkv_hash(b->msg.key, b->msg.klen) : 0, b->rxq);
-			continue;
+		switch (tag_of(objs[i])) {
+		case TAG_REQ:
+			lr[(*nlr)++] = o;
+			break;
+		case TAG_TX:
+			worker_tx(w, o);
+			break;
+		default: { /* TAG_SEG */
+			struct rte_mbuf *m = o;
+			struct seg_priv *sp = &PKT_PRIV(m)->s;
+			struct rkv_msg seg = sp->msg;
+			struct net_peer peer = sp->peer;
+			reasm_feed(w, lr, nlr, m, &peer, &seg, sp->rxq);
+			break;
 		}
-		struct rte_mbuf *m = o;
-		if (t == TAG_TX) {
-			worker_tx(w, m);
-			continue;
-		}
-		net_udp_locate(m, &peer, &p, &len);
-		if (rkv_proto_decode(p, len, &msg) < 0) {
-			CNT_INC(w, mal_other);
-			rte_pktmbuf_free(m);
-		} else if (t == TAG_SEG) {
-			reasm_feed(w, lr, nlr, m, &peer, &msg, (uint16_t)m->hash.usr);
-		} else {
-			add_local(lr, nlr, m, NULL, &peer, &msg,
-				  msg.klen ? rkv_hash(msg.key, msg.klen) : 0, (uint16_t)m->hash.usr);
 		}
 	}
 	return nb;
@@ -413,7 +399,7 @@ int worker_main(void *arg)
 {
 	struct worker *w = arg;
 	const struct node *n = w->node;
-	struct local_req lr[RKVD_LOCAL_MAX];
+	struct req *lr[RKVD_LOCAL_MAX];
 
 	w->cur_rxq = (uint16_t)w->id;
 	w->next_tick = 0;
@@ -435,7 +421,7 @@ int worker_main(void *arg)
 		}
 		worker_tx_flush(w);
 		if (n->shm)
-			work += shm_server_poll(n->shm, w->id, w->table, &w->clock, &w->shm);
+			work += shm_server_poll_x(n->shm, w->id, &w->x, &w->shm);
 		if (work)
 			w->idle = 0;
 		else if (!n->opts.busy_poll)
@@ -468,6 +454,7 @@ int worker_init(struct node *n, struct worker *w, unsigned id, unsigned lcore)
 	w->stage = rte_zmalloc("rkv_stage", sizeof(*w->stage), RTE_CACHE_LINE_SIZE);
 	if (!w->big || !w->small || !w->stats_text || !w->stage)
 		return -ENOMEM;
+	ops_init(w);
 	return 0;
 }
 
@@ -478,8 +465,8 @@ void worker_fini(struct worker *w)
 
 	if (w->inbox) {
 		while (rte_ring_sc_dequeue(w->inbox, &obj) == 0) {
-			if (tag_of(obj) == TAG_BIG) /* every other tag is an mbuf */
-				rte_mempool_put(w->node->msgpool, untag(obj));
+			if (tag_of(obj) == TAG_REQ)
+				req_free(w, untag(obj));
 			else
 				rte_pktmbuf_free(untag(obj));
 		}

@@ -6,7 +6,12 @@
  * a real core/table partition (the thread is its owner) and answers (segmenting large
  * replies). Nothing of the client is mocked. Modes
  * make it misbehave the ways a network and a node do: drop a fraction of datagrams both ways,
- * never answer, send malformed, stray and duplicate replies around the real ones. Every wait
+ * never answer, send malformed, stray and duplicate replies around the real ones, answer
+ * UNAVAILABLE/TIMEOUT/CLOCK as a cluster coordinator does, or only the n-th copy of a
+ * request. Two or three responders that answer RKV_OP_RING with a description of themselves
+ * (core/ringinfo) make a fake cluster for the token-aware client: each logs what it received
+ * (op, key hash, consistency, stamp, request id), so a test checks where every request went.
+ * Every wait
  * in the test is bounded: the client's own timeouts end each operation, and the responder
  * polls its stop flag every 20 ms. */
 #include "testutil.h"
@@ -21,11 +26,16 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "table.h"
 #include "ringkv.h"
 #include "backend.h"
+#include "clock.h"
+#include "hash.h"
 #include "proto.h"
+#include "ring.h"
+#include "ringinfo.h"
 
 #define RESP_MAX_VAL (64u * 1024u)   /* the responder's node limit: larger puts get TOO_BIG */
 
@@ -55,6 +65,17 @@ struct responder {
 	int silent;            /* receive, never answer */
 	int garbage;           /* before each reply: a malformed datagram and a stray reply */
 	int dup;               /* send each reply twice */
+	atomic_int force_status;     /* answer every GET/PUT/DEL/CAS with this status ... */
+	atomic_ullong force_stamp;   /* ... and this stamp */
+	int joined;
+	unsigned answer_copy;  /* answer a request only from its n-th copy (0, 1: the first) */
+	/* cluster: answer RING with ring[ring_ver] and put epoch[ring_ver] in reply aux */
+	uint8_t ring[2][RKV_RINGINFO_MAX_SIZE];
+	size_t ring_len[2];
+	uint32_t epoch[2];
+	atomic_int ring_ver;
+	uint64_t last_req_id;
+	unsigned copies;
 	uint64_t rng;
 	/* state, owned by the thread (the table's owner) */
 	struct rkv_table *table;
@@ -64,6 +85,8 @@ struct responder {
 	uint8_t rx[65536], tx[2048];
 	/* read by the test after stop */
 	atomic_ulong requests, dropped, errors;
+	struct logent { uint8_t op, consistency; uint64_t req_id, stamp, khash; } log[512];
+	unsigned nlog;
 };
 
 static int chance(struct responder *r, unsigned pct)
@@ -96,6 +119,7 @@ static void reply(struct responder *r, const struct sockaddr_in *to, const struc
 	m.status = (uint8_t)status;
 	m.req_id = q->req_id;
 	m.stamp = stamp;
+	m.aux = q->op == RKV_OP_STATS ? 0 : r->epoch[atomic_load(&r->ring_ver)];
 	m.klen = echo ? q->klen : 0;
 	m.vlen = status == RKV_S_OK ? vlen : 0;
 	if (r->garbage) {
@@ -139,8 +163,23 @@ static void serve(struct responder *r, const struct sockaddr_in *from, const str
 	char text[128];
 
 	r->requests++;
+	if (r->nlog < sizeof r->log / sizeof r->log[0])
+		r->log[r->nlog++] = (struct logent){ .op = q->op, .consistency = q->consistency,
+			.req_id = q->req_id, .stamp = q->stamp,
+			.khash = q->klen ? rkv_hash(q->key, q->klen) : 0 };
 	if (r->silent)
 		return;
+	if (r->answer_copy > 1) {   /* a request's copies come back to back (one client) */
+		r->copies = q->req_id == r->last_req_id ? r->copies + 1 : 1;
+		r->last_req_id = q->req_id;
+		if (r->copies < r->answer_copy)
+			return;
+	}
+	int fs = atomic_load(&r->force_status);
+	if (fs && q->op >= RKV_OP_GET && q->op <= RKV_OP_CAS) {
+		reply(r, from, q, fs, atomic_load(&r->force_stamp), NULL, 0);
+		return;
+	}
 	switch (q->op) {
 	case RKV_OP_GET:
 		rc = rkv_table_get(t, q->key, q->klen, r->val, sizeof r->val, &vlen, &ver);
@@ -169,9 +208,17 @@ static void serve(struct responder *r, const struct sockaddr_in *from, const str
 			 (unsigned long)r->requests, (unsigned long long)ts.keys);
 		reply(r, from, q, RKV_S_OK, 0, text, (uint32_t)strlen(text));
 		return;
-	default:
-		reply(r, from, q, RKV_S_INVALID, 0, NULL, 0);
+	case RKV_OP_RING: {
+		int v = atomic_load(&r->ring_ver);
+		if (r->ring_len[v] == 0)
+			break;   /* not a cluster node: INVALID, as an old node answers */
+		reply(r, from, q, RKV_S_OK, 0, r->ring[v], (uint32_t)r->ring_len[v]);
+		return;
 	}
+	default:
+		break;
+	}
+	reply(r, from, q, RKV_S_INVALID, 0, NULL, 0);
 }
 
 static uint64_t mono_ms(void)
@@ -248,10 +295,19 @@ static void responder_start(struct responder *r)
 	assert_int_equal(pthread_create(&r->th, NULL, responder_main, r), 0);
 }
 
-static void responder_free(struct responder *r)
+/* Stop the thread: afterwards the test may read the log. */
+static void responder_stop(struct responder *r)
 {
+	if (r->joined)
+		return;
 	atomic_store(&r->stop, 1);
 	pthread_join(r->th, NULL);
+	r->joined = 1;
+}
+
+static void responder_free(struct responder *r)
+{
+	responder_stop(r);
 	assert_int_equal(r->errors, 0);
 	close(r->fd);
 	rkv_reasm_destroy(r->reasm);
@@ -774,6 +830,644 @@ static void test_malformed_and_stray_ignored(void **state)
 	responder_free(r);
 }
 
+/* ---- consistency, client stamps, cluster statuses ---------------------------------------- */
+
+static const struct logent *find_log(const struct responder *r, uint8_t op, unsigned nth)
+{
+	for (unsigned i = 0; i < r->nlog; i++)
+		if (r->log[i].op == op && nth-- == 0)
+			return &r->log[i];
+	return NULL;
+}
+
+static unsigned count_log(const struct responder *r, uint8_t op)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->nlog; i++)
+		n += r->log[i].op == op;
+	return n;
+}
+
+/* The consistency byte (handle default and per op) and the client's stamps on the wire. */
+static void test_consistency_and_stamps(void **state)
+{
+	(void)state;
+	struct responder *r = responder_new();
+	responder_start(r);
+	struct rkv_opts o = patient;
+	o.consistency = RKV_QUORUM;
+	struct rkv *c = open_to(r, &o);
+	char buf[16];
+	uint64_t ver = 0;
+
+	assert_int_equal(rkv_put(c, "k", 1, "v1", 2), 0);
+	/* per-op level overrides the handle's */
+	struct rkv_op op = { .op = RKV_GET, .key = "k", .klen = 1, .buf = buf, .cap = sizeof buf,
+			     .consistency = RKV_ALL }, *p = &op, *done = NULL;
+	assert_int_equal(rkv_submit(c, &p, 1), 1);
+	assert_int_equal(rkv_poll(c, &done, 1, -1), 1);
+	assert_int_equal(op.status, 0);
+	ver = op.version;
+	assert_int_equal(rkv_delete(c, "k", 1), 0);
+	assert_int_equal(rkv_put_if(c, "k", 1, "v2", 2, 0), 0);
+	assert_int_equal(rkv_put_if(c, "k", 1, "v3", 2, 12345), RKV_EVERSION);
+	/* a level outside the enum is refused before anything is sent */
+	op.consistency = 5;
+	assert_int_equal(rkv_submit(c, &p, 1), RKV_EINVAL);
+	op.consistency = -1;
+	assert_int_equal(rkv_submit(c, &p, 1), RKV_EINVAL);
+	rkv_close(c);
+	responder_stop(r);
+
+	const struct logent *ring = find_log(r, RKV_OP_RING, 0), *put = find_log(r, RKV_OP_PUT, 0);
+	const struct logent *get = find_log(r, RKV_OP_GET, 0), *del = find_log(r, RKV_OP_DEL, 0);
+	const struct logent *cas0 = find_log(r, RKV_OP_CAS, 0), *cas1 = find_log(r, RKV_OP_CAS, 1);
+	assert_non_null(ring);   /* the open asked for the ring (and got INVALID: no cluster) */
+	assert_non_null(put);
+	assert_non_null(get);
+	assert_non_null(del);
+	assert_non_null(cas0);
+	assert_non_null(cas1);
+	assert_int_equal(ring->consistency, 0);
+	assert_int_equal(put->consistency, RKV_CL_QUORUM);
+	assert_int_equal(get->consistency, RKV_CL_ALL);
+	assert_int_equal(del->consistency, RKV_CL_QUORUM);
+	assert_int_equal(cas0->consistency, RKV_CL_QUORUM);
+	/* PUT and DEL carry the client's stamps: node 0's clock ids, now, increasing */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	assert_true(put->stamp != 0);
+	assert_true(rkv_stamp_node(put->stamp) < 16);
+	assert_int_equal(rkv_stamp_node(put->stamp), rkv_stamp_node(del->stamp));
+	assert_true(rkv_stamp_ms(put->stamp) + 10000 > wall && rkv_stamp_ms(put->stamp) <= wall + 10);
+	assert_true(del->stamp > put->stamp);
+	assert_true(del->stamp > ver || ver == 0);   /* a write after a read is newer than it */
+	assert_int_equal(get->stamp, 0);
+	assert_int_equal(cas0->stamp, 0);            /* CAS: the expected version */
+	assert_int_equal(cas1->stamp, 12345);
+	responder_free(r);
+
+	/* the handle's default is checked at open */
+	int err = 0;
+	o.consistency = 9;
+	assert_null(rkv_open("udp:127.0.0.1:7700", &o, &err));
+	assert_int_equal(err, RKV_EINVAL);
+}
+
+/* A re-send repeats the request id and the stamp: replicas apply a write at most once. */
+static void test_retry_same_stamp(void **state)
+{
+	(void)state;
+	struct responder *r = responder_new();
+	r->answer_copy = 3;                 /* the first two copies of each request are "lost" */
+	responder_start(r);
+	struct rkv_opts o = { .timeout_ms = 60, .retries = 4 };
+	struct rkv *c = open_to(r, &o);
+
+	assert_int_equal(rkv_put(c, "k", 1, "v", 1), 0);
+	assert_int_equal(rkv_delete(c, "k", 1), 0);
+	struct rkv_udp_counters k = counters(c);
+	assert_int_equal(k.resends, 4);
+	rkv_close(c);
+	responder_stop(r);
+	assert_int_equal(count_log(r, RKV_OP_PUT), 3);
+	assert_int_equal(count_log(r, RKV_OP_DEL), 3);
+	for (uint8_t opc = RKV_OP_PUT; opc <= RKV_OP_DEL; opc++) {
+		const struct logent *a = find_log(r, opc, 0);
+		for (unsigned i = 1; i < 3; i++) {
+			const struct logent *b = find_log(r, opc, i);
+			assert_int_equal(a->req_id, b->req_id);
+			assert_int_equal(a->stamp, b->stamp);
+			assert_true(a->stamp != 0);
+		}
+	}
+	assert_true(find_log(r, RKV_OP_DEL, 0)->stamp > find_log(r, RKV_OP_PUT, 0)->stamp);
+	responder_free(r);
+}
+
+/* UNAVAILABLE, TIMEOUT and CLOCK answers: distinct errors, counts for the caller, no retry. */
+static void test_unavailable_timeout_clock(void **state)
+{
+	(void)state;
+	struct responder *r = responder_new();
+	responder_start(r);
+	struct rkv_opts o = patient;
+	o.consistency = RKV_ALL;
+	struct rkv *c = open_to(r, &o);
+	struct rkv_failure f;
+	char buf[8];
+
+	atomic_store(&r->force_stamp, rkv_avail_pack(2, 3, 3));
+	atomic_store(&r->force_status, RKV_S_UNAVAILABLE);
+	assert_int_equal(rkv_get(c, "k", 1, buf, sizeof buf, NULL, NULL), RKV_EUNAVAILABLE);
+	assert_int_equal(rkv_last_failure(c, &f), 0);
+	assert_int_equal(f.err, RKV_EUNAVAILABLE);
+	assert_int_equal(f.consistency, RKV_ALL);
+	assert_int_equal(f.got, 2);
+	assert_int_equal(f.n_replicas, 3);
+	assert_int_equal(f.needed, 3);
+	assert_string_equal(rkv_strerror(RKV_EUNAVAILABLE), "unavailable");
+
+	atomic_store(&r->force_stamp, rkv_avail_pack(1, 3, 2));
+	atomic_store(&r->force_status, RKV_S_TIMEOUT);
+	struct rkv_op op = { .op = RKV_PUT, .key = "k", .klen = 1, .val = "v", .vlen = 1,
+			     .consistency = RKV_QUORUM }, *p = &op, *done = NULL;
+	assert_int_equal(rkv_submit(c, &p, 1), 1);
+	assert_int_equal(rkv_poll(c, &done, 1, -1), 1);
+	assert_int_equal(op.status, RKV_ETIMEDOUT);
+	assert_int_equal(op.got, 1);
+	assert_int_equal(op.n_replicas, 3);
+	assert_int_equal(op.needed, 2);
+	assert_int_equal(op.version, 0);   /* the stamp held counts, not a version */
+	assert_int_equal(rkv_delete(c, "k", 1), RKV_ETIMEDOUT);
+	assert_int_equal(rkv_last_failure(c, &f), 0);
+	assert_int_equal(f.got, 1);
+	assert_int_equal(f.needed, 2);
+
+	atomic_store(&r->force_stamp, 0);
+	atomic_store(&r->force_status, RKV_S_CLOCK);
+	assert_int_equal(rkv_put(c, "k", 1, "v", 1), RKV_ECLOCK);
+	assert_int_equal(rkv_last_failure(c, &f), 0);
+	assert_int_equal(f.err, RKV_ECLOCK);
+	assert_int_equal(f.got + f.n_replicas + f.needed, 0);
+
+	atomic_store(&r->force_status, 0);
+	assert_int_equal(rkv_put(c, "k", 1, "v", 1), 0);
+	assert_int_equal(rkv_last_failure(c, &f), 0);
+	assert_int_equal(f.err, 0);
+
+	/* answers, not losses: nothing was re-sent, nothing timed out on the client */
+	struct rkv_udp_counters k = counters(c);
+	assert_int_equal(k.resends, 0);
+	assert_int_equal(k.timeouts, 0);
+	rkv_close(c);
+	responder_free(r);
+}
+
+/* ---- token-aware routing against a fake cluster of responders --------------------------- */
+
+enum { VN = 64 };   /* vnodes per unit in the fake clusters: small rings, same routing code */
+
+/* Describe responders rs[0..n) as members 1..n (all up, in the ring with weight 1) except:
+ * not in in_mask -> left out; in down_mask -> state down (keeps its tokens). Writes the
+ * description into every responder's ring[ver] with its epoch; returns the ring. */
+static struct rkv_ring *describe(struct responder **rs, unsigned n, unsigned in_mask,
+				 unsigned down_mask, unsigned replicas, int ver)
+{
+	struct rkv_ringinfo *ri = calloc(1, sizeof *ri);
+	struct rkv_ring *ring = NULL;
+	uint8_t buf[RKV_RINGINFO_MAX_SIZE];
+
+	assert_non_null(ri);
+	ri->replicas = (uint8_t)replicas;
+	ri->vnodes = VN;
+	for (unsigned i = 0; i < n; i++) {
+		if (!(in_mask & 1u << i))
+			continue;
+		ri->m[ri->count++] = (struct rkv_ringinfo_member){
+			.id = (uint16_t)(i + 1), .state = down_mask & 1u << i ? RKV_RI_DOWN : RKV_RI_UP,
+			.flags = RKV_RINGINFO_F_IN_RING, .ip = htonl(INADDR_LOOPBACK),
+			.port = rs[i]->port, .weight = 1, .ring_weight = 1 };
+	}
+	assert_int_equal(rkv_ringinfo_build_ring(ri, &ring), 0);
+	ri->epoch = rkv_ringinfo_epoch(ring);
+	size_t len = rkv_ringinfo_encode(buf, sizeof buf, ri);
+	assert_true(len > 0);
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(rs[i]->ring[ver], buf, len);
+		rs[i]->ring_len[ver] = len;
+		rs[i]->epoch[ver] = ri->epoch;
+	}
+	free(ri);
+	return ring;
+}
+
+static struct rkv *open_seeds(struct responder **rs, const unsigned *idx, unsigned n,
+			      const struct rkv_opts *o)
+{
+	char target[256];
+	int off = snprintf(target, sizeof target, "udp:");
+	int err = 1;
+
+	for (unsigned i = 0; i < n; i++)
+		off += snprintf(target + off, sizeof target - (size_t)off, "%s127.0.0.1:%u",
+				i ? "," : "", rs[idx[i]]->port);
+	struct rkv *c = rkv_open(target, o, &err);
+	assert_non_null(c);
+	assert_int_equal(err, RKV_OK);
+	return c;
+}
+
+/* Which responders received a request of op for this key hash (bit i: rs[i]). */
+static unsigned who_got(struct responder **rs, unsigned n, uint8_t op, uint64_t kh)
+{
+	unsigned mask = 0;
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < rs[i]->nlog; j++)
+			if (rs[i]->log[j].op == op && rs[i]->log[j].khash == kh)
+				mask |= 1u << i;
+	return mask;
+}
+
+static uint64_t key_hash(const char *prefix, int i, char *key, int *kl)
+{
+	*kl = snprintf(key, 32, "%s-%d", prefix, i);
+	return rkv_hash(key, (size_t)*kl);
+}
+
+/* Each request goes straight to its key's first replica; a member the ring calls down is
+ * skipped in favour of the next replica, with no timeout. */
+static void test_ring_routing(void **state)
+{
+	(void)state;
+	struct responder *rs[3];
+	for (int i = 0; i < 3; i++)
+		rs[i] = responder_new();
+	struct rkv_ring *ring = describe(rs, 3, 7, 0, 2, 0);
+	struct rkv_ring *ring_down = describe(rs, 3, 7, 4, 2, 1);   /* member 3 down */
+	assert_int_equal(rkv_ringinfo_epoch(ring), rkv_ringinfo_epoch(ring_down));
+	for (int i = 0; i < 3; i++)
+		responder_start(rs[i]);
+	const unsigned seed0 = 0;
+	struct rkv *c = open_seeds(rs, &seed0, 1, &patient);
+	struct rkv_udp_counters k = counters(c);
+	assert_int_equal(k.ring_refreshes, 1);
+	assert_int_equal(k.ring_errors, 0);
+	char key[32], buf[32];
+	int kl;
+	enum { K = 60 };
+
+	for (int i = 0; i < K; i++) {
+		key_hash("a", i, key, &kl);
+		assert_int_equal(rkv_put(c, key, (size_t)kl, key, (size_t)kl), 0);
+		assert_int_equal(rkv_get(c, key, (size_t)kl, buf, sizeof buf, NULL, NULL), 0);
+	}
+	k = counters(c);
+	assert_int_equal(k.routed, 2 * K);
+	assert_int_equal(k.failovers, 0);
+	assert_int_equal(k.resends, 0);
+	rkv_close(c);
+
+	/* the same ring with member 3 down: its keys go to their second replica at once */
+	for (int i = 0; i < 3; i++)
+		atomic_store(&rs[i]->ring_ver, 1);
+	c = open_seeds(rs, &seed0, 1, &patient);
+	uint64_t t0 = mono_ms();
+	for (int i = 0; i < K; i++) {
+		key_hash("b", i, key, &kl);
+		assert_int_equal(rkv_put(c, key, (size_t)kl, key, (size_t)kl), 0);
+	}
+	assert_true(mono_ms() - t0 < (uint64_t)patient.timeout_ms);   /* no attempt timed out */
+	k = counters(c);
+	assert_int_equal(k.failovers, 0);
+	assert_int_equal(k.resends, 0);
+	rkv_close(c);
+	for (int i = 0; i < 3; i++)
+		responder_stop(rs[i]);
+
+	unsigned first3 = 0;
+	for (int i = 0; i < K; i++) {
+		uint64_t ids[2], h = key_hash("a", i, key, &kl);
+		assert_int_equal(rkv_ring_preference_list(ring, h, 2, ids), 2);
+		unsigned want = 1u << (ids[0] - 1);
+		assert_int_equal(who_got(rs, 3, RKV_OP_PUT, h), want);
+		assert_int_equal(who_got(rs, 3, RKV_OP_GET, h), want);
+		h = key_hash("b", i, key, &kl);
+		assert_int_equal(rkv_ring_preference_list(ring, h, 2, ids), 2);
+		if (ids[0] == 3)
+			first3++;
+		want = 1u << ((ids[0] == 3 ? ids[1] : ids[0]) - 1);
+		assert_int_equal(who_got(rs, 3, RKV_OP_PUT, h), want);
+	}
+	assert_true(first3 > 0);   /* the down member owned some keys: the skip was exercised */
+	rkv_ring_free(ring);
+	rkv_ring_free(ring_down);
+	for (int i = 0; i < 3; i++)
+		responder_free(rs[i]);
+}
+
+/* A reply carrying another ring epoch makes the client fetch the ring again and route by it. */
+static void test_ring_epoch_change(void **state)
+{
+	(void)state;
+	struct responder *rs[3];
+	for (int i = 0; i < 3; i++)
+		rs[i] = responder_new();
+	struct rkv_ring *ra = describe(rs, 3, 7, 0, 1, 0);
+	struct rkv_ring *rb = describe(rs, 3, 3, 0, 1, 1);   /* member 3 left the ring */
+	assert_int_not_equal(rkv_ringinfo_epoch(ra), rkv_ringinfo_epoch(rb));
+	for (int i = 0; i < 3; i++)
+		responder_start(rs[i]);
+	const unsigned seed1 = 1;
+	struct rkv *c = open_seeds(rs, &seed1, 1, &patient);
+	char key[32];
+	int kl;
+	enum { K = 30 };
+
+	assert_int_equal(counters(c).ring_refreshes, 1);
+	for (int i = 0; i < K; i++) {
+		key_hash("e", i, key, &kl);
+		assert_int_equal(rkv_put(c, key, (size_t)kl, "x", 1), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		atomic_store(&rs[i]->ring_ver, 1);
+	/* refreshes start at most once a second: keep talking until the new ring is in */
+	uint64_t t0 = mono_ms();
+	while (counters(c).ring_refreshes < 2 && mono_ms() - t0 < 5000) {
+		assert_int_equal(rkv_put(c, "poke", 4, "x", 1), 0);
+		usleep(20 * 1000);
+	}
+	struct rkv_udp_counters k = counters(c);
+	assert_int_equal(k.ring_refreshes, 2);
+	assert_int_equal(k.ring_errors, 0);
+	for (int i = 0; i < K; i++) {
+		key_hash("f", i, key, &kl);
+		assert_int_equal(rkv_put(c, key, (size_t)kl, "x", 1), 0);
+	}
+	rkv_close(c);
+	for (int i = 0; i < 3; i++)
+		responder_stop(rs[i]);
+	unsigned on3 = 0;
+	for (int i = 0; i < K; i++) {
+		uint64_t id, h = key_hash("e", i, key, &kl);
+		id = rkv_ring_lookup(ra, h);
+		assert_int_equal(who_got(rs, 3, RKV_OP_PUT, h), 1u << (id - 1));
+		on3 += id == 3;
+		h = key_hash("f", i, key, &kl);
+		id = rkv_ring_lookup(rb, h);
+		assert_int_equal(who_got(rs, 3, RKV_OP_PUT, h), 1u << (id - 1));
+	}
+	assert_true(on3 > 0);
+	rkv_ring_free(ra);
+	rkv_ring_free(rb);
+	for (int i = 0; i < 3; i++)
+		responder_free(rs[i]);
+}
+
+/* A replica that does not answer: the request fails over to the next replica with the same
+ * request id and stamp; later requests route around the silent node without waiting. */
+static void test_failover_dead_replica(void **state)
+{
+	(void)state;
+	struct responder *rs[3];
+	for (int i = 0; i < 3; i++)
+		rs[i] = responder_new();
+	rs[1]->silent = 1;                                   /* member 2 */
+	struct rkv_ring *ring = describe(rs, 3, 7, 0, 3, 0);
+	for (int i = 0; i < 3; i++)
+		responder_start(rs[i]);
+	const unsigned seed0 = 0;
+	struct rkv_opts o = { .timeout_ms = 100, .retries = 3 };
+	struct rkv *c = open_seeds(rs, &seed0, 1, &o);
+	char key[32];
+	int kl, n = 0, idx[8];
+
+	assert_int_equal(counters(c).ring_refreshes, 1);
+	uint64_t t0 = mono_ms();
+	for (int i = 0; n < 8 && i < 1000; i++) {
+		uint64_t h = key_hash("d", i, key, &kl);
+		if (rkv_ring_lookup(ring, h) != 2)
+			continue;
+		idx[n++] = i;
+		assert_int_equal(rkv_put(c, key, (size_t)kl, "v", 1), 0);
+	}
+	assert_int_equal(n, 8);
+	uint64_t dt = mono_ms() - t0;
+	struct rkv_udp_counters k = counters(c);
+	assert_true(k.failovers >= 1);
+	assert_true(k.failovers < 8);          /* the silent node is routed around after a miss */
+	assert_true(dt < 8 * o.timeout_ms);
+	assert_int_equal(k.timeouts, 0);
+	rkv_close(c);
+	for (int i = 0; i < 3; i++)
+		responder_stop(rs[i]);
+
+	/* the first key: sent to member 2, then to the next replica, same id and stamp */
+	uint64_t ids[3], h = key_hash("d", idx[0], key, &kl);
+	assert_int_equal(rkv_ring_preference_list(ring, h, 3, ids), 3);
+	const struct logent *a = NULL, *b = NULL;
+	for (unsigned j = 0; j < rs[1]->nlog; j++)
+		if (rs[1]->log[j].khash == h)
+			a = &rs[1]->log[j];
+	struct responder *next = rs[ids[1] - 1];
+	for (unsigned j = 0; j < next->nlog; j++)
+		if (next->log[j].khash == h)
+			b = &next->log[j];
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(a->req_id, b->req_id);
+	assert_int_equal(a->stamp, b->stamp);
+	assert_true(a->stamp != 0);
+	rkv_ring_free(ring);
+	for (int i = 0; i < 3; i++)
+		responder_free(rs[i]);
+}
+
+/* A description that fails to decode, or whose ring does not match its epoch, is refused:
+ * counted, no routing, the seed still serves every request. */
+static void test_ring_refused(void **state)
+{
+	(void)state;
+	struct responder *rs[2];
+	for (int i = 0; i < 2; i++)
+		rs[i] = responder_new();
+	struct rkv_ring *ring = describe(rs, 2, 3, 0, 2, 0);
+	(void)describe(rs, 2, 3, 0, 2, 1);
+	rkv_ring_free(ring);
+	for (int i = 0; i < 2; i++) {
+		rs[i]->ring[0][4] ^= 1;       /* epoch field: no longer the ring's */
+		rs[i]->epoch[0] ^= 1;         /* (and replies carry that, so no refresh loop) */
+		rs[i]->ring_len[1] -= 1;      /* truncated */
+	}
+	for (int i = 0; i < 2; i++)
+		responder_start(rs[i]);
+	const unsigned seed0 = 0;
+	char buf[8];
+	for (int ver = 0; ver < 2; ver++) {
+		for (int i = 0; i < 2; i++)
+			atomic_store(&rs[i]->ring_ver, ver);
+		struct rkv *c = open_seeds(rs, &seed0, 1, &patient);
+		assert_int_equal(rkv_put(c, "k", 1, "v", 1), 0);
+		assert_int_equal(rkv_get(c, "k", 1, buf, sizeof buf, NULL, NULL), 0);
+		struct rkv_udp_counters k = counters(c);
+		assert_int_equal(k.ring_errors, 1);
+		assert_int_equal(k.ring_refreshes, 0);
+		assert_int_equal(k.routed, 0);
+		rkv_close(c);
+	}
+	for (int i = 0; i < 2; i++)
+		responder_stop(rs[i]);
+	assert_int_equal(count_log(rs[1], RKV_OP_PUT) + count_log(rs[1], RKV_OP_GET), 0);
+	for (int i = 0; i < 2; i++)
+		responder_free(rs[i]);
+}
+
+/* A comma list of seeds, the first with nobody listening, no ring (an old node): requests go
+ * to the seed that answers. */
+static void test_seed_list_without_ring(void **state)
+{
+	(void)state;
+	struct responder *dead = responder_new(), *live = responder_new();
+	struct responder *rs[2] = { dead, live };
+	responder_start(live);
+	close(dead->fd);      /* its port: nobody listening (the thread never ran) */
+	dead->fd = -1;
+	dead->joined = 1;
+	const unsigned both[2] = { 0, 1 };
+	struct rkv_opts o = { .timeout_ms = 200, .retries = 3 };
+	struct rkv *c = open_seeds(rs, both, 2, &o);
+	char buf[8];
+	size_t vlen = 0;
+
+	assert_int_equal(rkv_put(c, "k", 1, "v", 1), 0);
+	assert_int_equal(rkv_get(c, "k", 1, buf, sizeof buf, &vlen, NULL), 0);
+	assert_int_equal(vlen, 1);
+	struct rkv_udp_counters k = counters(c);
+	assert_int_equal(k.ring_refreshes, 0);
+	assert_int_equal(k.routed, 0);
+	assert_int_equal(k.timeouts, 0);
+	rkv_close(c);
+	responder_free(live);
+	rkv_reasm_destroy(dead->reasm);
+	rkv_table_destroy(dead->table);
+	free(dead);
+
+	/* malformed lists */
+	int err = 0;
+	assert_null(rkv_open("udp:127.0.0.1:7700,", NULL, &err));
+	assert_int_equal(err, RKV_EINVAL);
+	assert_null(rkv_open("udp:,127.0.0.1:7700", NULL, &err));
+	assert_int_equal(err, RKV_EINVAL);
+	char many[512];
+	int off = snprintf(many, sizeof many, "udp:");
+	for (int i = 0; i < 17; i++)
+		off += snprintf(many + off, sizeof many - (size_t)off, "%s127.0.0.%d:7700",
+				i ? "," : "", i + 1);
+	assert_null(rkv_open(many, NULL, &err));
+	assert_int_equal(err, RKV_EINVAL);
+}
+
+/* ---- the CLI (build/bin/ringkv) against the fake cluster: status, errors with counts ----- */
+
+/* Run build/bin/ringkv with args; stdout and stderr into out/err (NUL-terminated). Returns
+ * the exit status, or -1 when the binary is not built. */
+static int run_cli(const char *args, char *out, size_t outcap, char *err, size_t errcap)
+{
+	char cmd[1024], fo[] = "/tmp/rkv-cli-outXXXXXX", fe[] = "/tmp/rkv-cli-errXXXXXX";
+	int ofd, efd, st;
+
+	if (access("build/bin/ringkv", X_OK) != 0)
+		return -1;
+	ofd = mkstemp(fo);
+	efd = mkstemp(fe);
+	assert_true(ofd >= 0 && efd >= 0);
+	snprintf(cmd, sizeof cmd, "timeout 20 build/bin/ringkv %s >%s 2>%s", args, fo, fe);
+	st = system(cmd);
+	assert_true(st != -1 && WIFEXITED(st));
+	ssize_t n = read(ofd, out, outcap - 1);
+	out[n > 0 ? n : 0] = '\0';
+	n = read(efd, err, errcap - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(ofd);
+	close(efd);
+	unlink(fo);
+	unlink(fe);
+	return WEXITSTATUS(st);
+}
+
+static void test_cli_status_and_errors(void **state)
+{
+	(void)state;
+	struct responder *rs[3];
+	for (int i = 0; i < 3; i++)
+		rs[i] = responder_new();
+	struct rkv_ring *ring = describe(rs, 3, 7, 4, 3, 0);    /* member 3 down */
+	/* counters and shares as a node fills them */
+	struct rkv_ringinfo *ri = calloc(1, sizeof *ri);
+	assert_non_null(ri);
+	assert_int_equal(rkv_ringinfo_decode(rs[0]->ring[0], rs[0]->ring_len[0], ri), 0);
+	for (unsigned i = 0; i < ri->count; i++) {
+		ri->m[i].owns = rkv_ringinfo_share_fixed(rkv_ring_share(ring, ri->m[i].id));
+		ri->m[i].keys = 100u * (i + 1);
+		ri->m[i].bytes = 12345u * (i + 1);
+	}
+	ri->self = 1;
+	for (int i = 0; i < 3; i++)
+		rs[i]->ring_len[0] = rkv_ringinfo_encode(rs[i]->ring[0], RKV_RINGINFO_MAX_SIZE, ri);
+	for (int i = 0; i < 3; i++)
+		responder_start(rs[i]);
+	char args[256], out[4096], err[1024], json[1024];
+	int rc;
+
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u status --json", rs[0]->port);
+	rc = run_cli(args, out, sizeof out, err, sizeof err);
+	if (rc == -1) {
+		print_message("build/bin/ringkv not built: CLI checks skipped\n");
+		goto done;
+	}
+	assert_int_equal(rc, 0);
+	int off = snprintf(json, sizeof json, "{\"epoch\": %u, \"replicas\": 3, \"members\": [",
+			   ri->epoch);
+	for (unsigned i = 0; i < 3; i++)
+		off += snprintf(json + off, sizeof json - (size_t)off,
+				"%s{\"id\": %u, \"address\": \"127.0.0.1:%u\", \"state\": \"%s\", "
+				"\"weight\": 1, \"owns\": %.4f, \"keys\": %u, \"bytes\": %u}",
+				i ? ", " : "", i + 1, rs[i]->port, i == 2 ? "down" : "up",
+				rkv_ring_share(ring, i + 1), 100u * (i + 1), 12345u * (i + 1));
+	snprintf(json + off, sizeof json - (size_t)off, "]}\n");
+	assert_string_equal(out, json);
+	assert_string_equal(err, "");
+
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u status", rs[1]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 0);
+	print_message("%s", out);
+	char line[128];
+	snprintf(line, sizeof line, "Ring epoch %08x, replicas N=3\n", ri->epoch);
+	assert_non_null(strstr(out, line));
+	snprintf(line, sizeof line, "DN  127.0.0.1:%-11u     3      1", rs[2]->port);
+	assert_non_null(strstr(out, line));
+	snprintf(line, sizeof line, "UN  127.0.0.1:%-11u     1      1", rs[0]->port);
+	assert_non_null(strstr(out, line));
+
+	/* a coordinator short of replicas: the counts in the message, exit 2 */
+	for (int i = 0; i < 3; i++) {
+		atomic_store(&rs[i]->force_stamp, rkv_avail_pack(2, 3, 3));
+		atomic_store(&rs[i]->force_status, RKV_S_UNAVAILABLE);
+	}
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u --consistency ALL get k",
+		 rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	assert_string_equal(err, "ringkv: get k: unavailable (2 of 3 replicas up, ALL needs 3)\n");
+	assert_string_equal(out, "");
+	for (int i = 0; i < 3; i++) {
+		atomic_store(&rs[i]->force_stamp, rkv_avail_pack(1, 3, 2));
+		atomic_store(&rs[i]->force_status, RKV_S_TIMEOUT);
+	}
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u -c quorum put k v", rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	assert_string_equal(err,
+			    "ringkv: put k: timed out (1 of 3 replicas answered, QUORUM needs 2)\n");
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u --consistency MOST get k",
+		 rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	assert_non_null(strstr(err, "--consistency MOST"));
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u --json get k", rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u status --yaml", rs[0]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 2);
+	for (int i = 0; i < 3; i++)
+		atomic_store(&rs[i]->force_status, 0);
+	snprintf(args, sizeof args, "--target udp:127.0.0.1:%u,127.0.0.1:%u -c ONE put k v",
+		 rs[2]->port, rs[1]->port);
+	assert_int_equal(run_cli(args, out, sizeof out, err, sizeof err), 0);
+done:
+	free(ri);
+	rkv_ring_free(ring);
+	for (int i = 0; i < 3; i++)
+		responder_free(rs[i]);
+}
+
 /* ---- bad arguments, option checks, errors ------------------------------------------------ */
 
 static void test_bad_arguments(void **state)
@@ -864,7 +1558,8 @@ static void test_bad_targets(void **state)
 	assert_null(rkv_open("udp:127.0.0.1:7700", &o, &err));
 	assert_int_equal(err, RKV_EINVAL);
 
-	/* A valid target opens without a node: UDP sends nothing on open. */
+	/* A valid target opens without a node: the ring fetch on open finds nobody (within one
+	 * timeout) and the handle stays in plain mode. */
 	struct rkv *c = rkv_open("udp:127.0.0.1:7700", NULL, &err);
 	assert_non_null(c);
 	rkv_close(c);
@@ -920,6 +1615,15 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_bad_targets),
 		cmocka_unit_test(test_strerror_and_status),
+		cmocka_unit_test(test_consistency_and_stamps),
+		cmocka_unit_test(test_retry_same_stamp),
+		cmocka_unit_test(test_unavailable_timeout_clock),
+		cmocka_unit_test(test_ring_routing),
+		cmocka_unit_test(test_ring_epoch_change),
+		cmocka_unit_test(test_failover_dead_replica),
+		cmocka_unit_test(test_ring_refused),
+		cmocka_unit_test(test_seed_list_without_ring),
+		cmocka_unit_test(test_cli_status_and_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

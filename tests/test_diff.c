@@ -1,28 +1,36 @@
 /* tests/test_diff.c — differential test of core/table against a reference model.
  *
  * 1.2 M random operations (put, overwrite, get, burst get, delete, conditional put and
- * conditional delete) on a few thousand keys of 1..250 bytes with values of 0 B .. 10 KiB
+ * conditional delete, last-writer-wins put and delete with versions older, equal and newer
+ * than the one held, so tombstones too) on a few thousand keys of 1..250 bytes with values of 0 B .. 10 KiB
  * (mostly small, some compressible, some random), in a log budget small enough that
  * compaction runs all the time (on demand and by interleaved budgeted calls). The model is a
- * plain array: per key, present / version / value seed+length+kind. Every result and every
- * returned byte is checked; a full scan through the owner, a reader handle and bursts runs
+ * plain array: per key, present / tombstone / version / value seed+length+kind. Versions are
+ * HLC-like stamps advancing 1/8 ms per operation and the table's clock follows them, so
+ * tombstones pass their grace period during the run: one past it may or may not have been
+ * dropped by compaction yet, and the model accepts either until a result tells it which.
+ * Every result and every returned byte is checked; a full scan through the owner, a reader handle and bursts runs
  * every 100 k operations. Reproduce a failure with the printed RKV_TEST_SEED. */
 #include "testutil.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include "clock.h"
 #include "table.h"
 
 #define NKEYS   6000u
 #define NOPS    1200000u
 #define VMAX    (10u * 1024u)
+#define VSTEP   (1ull << 20)      /* version step per operation: 1/8 ms */
+#define GRACE_MS 5000u            /* 40 k operations */
 
 struct mkey {
 	uint8_t key[250];
 	uint32_t klen;
 	int present;
-	uint64_t version;
+	int tomb;         /* a last-writer-wins tombstone is (or, past its grace, may be) held */
+	uint64_t version; /* of the live record or the tombstone */
 	uint64_t vseed;
 	uint32_t vlen;
 	uint32_t kind;    /* 0 random, 1 compressible */
@@ -51,10 +59,26 @@ static uint32_t pick_len(uint64_t *s)
 	return (uint32_t)(tu_next(s) % (VMAX + 1));       /* up to 10 KiB */
 }
 
-static void check_get(const struct mkey *m, int rc, const void *buf, uint32_t vlen, uint64_t ver)
+static uint64_t now_ms;   /* what the table was last told */
+
+/* The model's tombstone may already be dropped by compaction. */
+static int maybe_gone(const struct mkey *m)
+{
+	return m->tomb && now_ms >= rkv_stamp_ms(m->version) + GRACE_MS;
+}
+
+static uint64_t held(const struct mkey *m)
+{
+	return m->present || m->tomb ? m->version : 0;
+}
+
+static void check_get(struct mkey *m, int rc, const void *buf, uint32_t vlen, uint64_t ver)
 {
 	if (!m->present) {
 		assert_int_equal(rc, -ENOENT);
+		if (m->tomb && ver == 0 && maybe_gone(m))
+			m->tomb = 0;   /* dropped: now we know */
+		assert_int_equal(ver, held(m));
 		return;
 	}
 	assert_int_equal(rc, 0);
@@ -69,7 +93,7 @@ static void full_scan(struct rkv_table *t, struct rkv_table *rd)
 	uint32_t vlen;
 	uint64_t ver;
 	for (unsigned i = 0; i < NKEYS; i++) {
-		const struct mkey *m = &model[i];
+		struct mkey *m = &model[i];
 		int rc = rkv_table_get(i & 1 ? rd : t, m->key, m->klen, gbuf, VMAX, &vlen, &ver);
 		check_get(m, rc, gbuf, vlen, ver);
 	}
@@ -89,6 +113,14 @@ static void full_scan(struct rkv_table *t, struct rkv_table *rd)
 	for (unsigned i = 0; i < NKEYS; i++)
 		live += model[i].present;
 	assert_int_equal(s.keys, live);
+	uint64_t tombs = 0, maybe = 0;
+	for (unsigned i = 0; i < NKEYS; i++) {
+		tombs += !model[i].present && model[i].tomb;
+		maybe += !model[i].present && maybe_gone(&model[i]);
+	}
+	/* the scan above resolved every tombstone that is gone */
+	assert_int_equal(s.tombstones, tombs);
+	(void)maybe;
 	assert_true(s.log_bytes <= s.log_capacity);
 	assert_true(s.log_live_bytes <= s.log_bytes);
 }
@@ -98,7 +130,7 @@ static void test_diff(void **state)
 	(void)state;
 	uint64_t seed = tu_seed();
 	struct rkv_table_config c = { .mem_bytes = 2u << 20, .expected_keys = NKEYS,
-				      .segment_bytes = 32u << 10 };
+				      .segment_bytes = 32u << 10, .tombstone_grace_ms = GRACE_MS };
 	int err;
 	struct rkv_table *t = rkv_table_create(&c, &err);
 	assert_non_null(t);
@@ -114,7 +146,8 @@ static void test_diff(void **state)
 		tu_fill(&seed, m->key, m->klen);
 		memcpy(m->key, &i, 3);
 	}
-	uint64_t version = 1, enospc = 0, gets = 0, puts = 0;
+	uint64_t version = rkv_stamp_make(1700000000000ull, 0, 1), enospc = 0, gets = 0, puts = 0;
+	uint64_t lww_applied = 0, lww_refused = 0, tombs_seen_gone = 0;
 	for (unsigned op = 0; op < NOPS; op++) {
 		unsigned k = (unsigned)(tu_next(&seed) % NKEYS);
 		struct mkey *m = &model[k];
@@ -139,7 +172,7 @@ static void test_diff(void **state)
 			for (unsigned j = 0; j < n; j++)
 				check_get(&model[idx[j]], q[j].status, bbuf[j], q[j].vlen, q[j].version);
 			gets += n;
-		} else if (r < 85) {                       /* put / overwrite */
+		} else if (r < 75) {                       /* put / overwrite */
 			uint32_t len = pick_len(&seed);
 			uint64_t vs = tu_next(&seed);
 			uint32_t kind = tu_next(&seed) % 4 == 0;
@@ -151,19 +184,70 @@ static void test_diff(void **state)
 			}
 			assert_int_equal(rc, 0);
 			m->present = 1;
-			m->version = version++;
+			m->tomb = 0;
+			m->version = version;
+			version += VSTEP;
 			m->vseed = vs;
 			m->vlen = len;
 			m->kind = kind;
 			puts++;
+		} else if (r < 85) {                       /* last-writer-wins put / delete */
+			/* a version older than, equal to or newer than the one held, or fresh */
+			uint64_t h = held(m), v;
+			switch (tu_next(&seed) % 4) {
+			case 0: v = h; break;                                   /* a retry */
+			case 1: v = h - (tu_next(&seed) % (8 * VSTEP)) % (h + 1); break; /* older */
+			case 2: v = h + 1 + tu_next(&seed) % (8 * VSTEP); break;
+			default: v = version; break;
+			}
+			if (v == 0)
+				v = 1;
+			int del = tu_next(&seed) % 3 == 0;
+			uint32_t len = pick_len(&seed);
+			uint64_t vs = tu_next(&seed);
+			uint32_t kind = tu_next(&seed) % 4 == 0;
+			gen_value(vbuf, vs, len, kind);
+			struct rkv_put_req p = { .key = m->key, .klen = m->klen, .val = vbuf,
+						 .vlen = len, .version = v,
+						 .flags = RKV_TABLE_PUT_LWW |
+							  (del ? RKV_TABLE_PUT_DELETE : 0) };
+			rkv_table_put_burst_owner(t, &p, 1);
+			version += VSTEP;
+			if (p.status == -ENOSPC) {
+				enospc++;
+				continue;
+			}
+			if (p.status == 0 && m->tomb && !m->present && v <= m->version) {
+				/* allowed only if the tombstone was past its grace and dropped */
+				assert_true(maybe_gone(m));
+				tombs_seen_gone++;
+			} else if (p.status == -EALREADY) {
+				assert_true(v <= h);
+				assert_int_equal(p.held, h);
+				lww_refused++;
+				continue;
+			} else {
+				assert_int_equal(p.status, 0);
+				assert_true(v > h);
+			}
+			assert_int_equal(p.held, v);
+			lww_applied++;
+			m->version = v;
+			m->present = !del;
+			m->tomb = del;
+			m->vseed = vs;
+			m->vlen = len;
+			m->kind = kind;
 		} else if (r < 93) {                       /* delete */
-			int rc = rkv_table_delete_owner(t, m->key, m->klen, version++);
+			int rc = rkv_table_delete_owner(t, m->key, m->klen, version);
+			version += VSTEP;
 			if (rc == -ENOSPC) {
 				enospc++;
 				continue;
 			}
 			assert_int_equal(rc, m->present ? 0 : -ENOENT);
-			m->present = 0;
+			if (m->present)
+				m->present = m->tomb = 0;   /* nothing held afterwards */
 		} else {                                   /* conditional put / delete */
 			uint64_t expect;
 			int want_ok = tu_next(&seed) & 1;
@@ -183,8 +267,9 @@ static void test_diff(void **state)
 				int exp = !want_ok ? -ECANCELED : m->present ? 0 : -ENOENT;
 				assert_int_equal(p.status, exp);
 				if (p.status == 0) {
-					m->present = 0;
-					version++;
+					assert_int_equal(p.held, 0);
+					m->present = m->tomb = 0;
+					version += VSTEP;
 				}
 				continue;
 			}
@@ -199,11 +284,17 @@ static void test_diff(void **state)
 			assert_int_equal(rc, want_ok ? 0 : -ECANCELED);
 			if (rc == 0) {
 				m->present = 1;
-				m->version = version++;
+				m->tomb = 0;
+				m->version = version;
+				version += VSTEP;
 				m->vseed = vs;
 				m->vlen = len;
 				m->kind = 0;
 			}
+		}
+		if (op % 1000 == 0) {
+			now_ms = rkv_stamp_ms(version);
+			rkv_table_set_now_owner(t, now_ms);
 		}
 		if (op % 997 == 0)
 			rkv_table_compact_owner(t, 1 + tu_next(&seed) % (128u << 10), NULL);
@@ -220,8 +311,14 @@ static void test_diff(void **state)
 		(unsigned long long)s.compacted_bytes, (unsigned long long)s.compressed_records,
 		(unsigned long long)s.log_bytes, (unsigned long long)s.log_capacity,
 		(unsigned long long)s.log_live_bytes, (unsigned long long)s.read_retries);
+	fprintf(stderr, "lww applied %llu refused %llu; tombstones %llu dropped %llu "
+		"(seen gone by a write %llu)\n", (unsigned long long)lww_applied,
+		(unsigned long long)lww_refused, (unsigned long long)s.tombstones,
+		(unsigned long long)s.tombstones_dropped, (unsigned long long)tombs_seen_gone);
 	assert_true(s.compactions > 100);
 	assert_true(s.compressed_records > 0);
+	assert_true(lww_applied > 10000 && lww_refused > 10000);
+	assert_true(s.tombstones > 0 && s.tombstones_dropped > 0);
 	/* the budget is ~2.5x the live data: a full log would mean compaction lost track */
 	assert_int_equal(enospc, 0);
 	rkv_table_destroy(rd);

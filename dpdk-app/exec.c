@@ -1,0 +1,157 @@
+/* dpdk-app/exec.c — the one request executor (exec.h): runs of GETs and writes on the owner's
+ * partition, stamping, error mapping and counting, then in-order delivery through done().
+ *
+ * Owns no state: everything lives in the caller's context and requests. Never allocates,
+ * locks or makes a syscall; never includes DPDK (tests link it with shm.c). */
+#include <errno.h>
+#include <string.h>
+
+#include "exec.h"
+
+#define EXEC_RUN 32u   /* requests per table burst */
+
+uint8_t exec_status(struct worker_counters *c, int rc)
+{
+	switch (rc) {
+	case 0: return RKV_S_OK;
+	case -ENOENT: return RKV_S_NOT_FOUND;
+	case -ECANCELED: cnt_add(c, CNT_err_version, 1); return RKV_S_VERSION_MISMATCH;
+	case -E2BIG: cnt_add(c, CNT_err_too_big, 1); return RKV_S_TOO_BIG;
+	case -EINVAL: cnt_add(c, CNT_err_invalid, 1); return RKV_S_INVALID;
+	case -ENOSPC: cnt_add(c, CNT_err_no_space, 1); return RKV_S_NO_SPACE;
+	case -EAGAIN: cnt_add(c, CNT_err_busy, 1); return RKV_S_BUSY;
+	default: cnt_add(c, CNT_err_internal, 1); return RKV_S_INTERNAL;
+	}
+}
+
+static void run_gets(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
+{
+	struct rkv_get_req g[EXEC_RUN];
+
+	for (unsigned i = 0; i < n; i++) {
+		g[i].key = r[i]->key;
+		g[i].klen = r[i]->klen;
+		g[i].buf = r[i]->buf;
+		g[i].cap = r[i]->cap;
+		g[i].hash = r[i]->hash;
+	}
+	rkv_table_get_burst(x->table, g, n);
+	cnt_add(x->cnt, CNT_req_get, n);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct exec_req *q = r[i];
+		int rc = g[i].status;
+
+		q->out_val = q->buf;
+		q->out_vlen = g[i].vlen;
+		q->version = g[i].version;
+		if (rc == -ENOBUFS && x->big_cap) {
+			/* Longer than the request's buffer: fetch it whole into the big one. This
+			 * is why done() runs before the next request: the big buffer is reused. */
+			rc = rkv_table_get(x->table, q->key, q->klen, x->big, x->big_cap,
+					   &q->out_vlen, &q->version);
+			q->out_val = x->big;
+		}
+		q->rc = rc;
+		if (rc == 0 || rc == -ENOBUFS) {
+			cnt_add(x->cnt, CNT_hits, 1);
+			q->status = RKV_S_OK;
+		} else {
+			if (rc == -ENOENT)
+				cnt_add(x->cnt, CNT_misses, 1);
+			q->status = exec_status(x->cnt, rc);
+			q->version = 0;
+			q->out_vlen = 0;
+		}
+		x->done(x->arg, q);
+	}
+}
+
+static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
+{
+	struct rkv_put_req p[EXEC_RUN];
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct exec_req *q = r[i];
+
+		memset(&p[i], 0, sizeof(p[i]));
+		p[i].key = q->key;
+		p[i].klen = q->klen;
+		p[i].hash = q->hash;
+		switch (q->op) {
+		case RKV_OP_PUT:
+			cnt_add(x->cnt, CNT_req_put, 1);
+			if (q->stamp)
+				rkv_clock_observe(x->clock, q->stamp);
+			p[i].val = q->val;
+			p[i].vlen = q->vlen;
+			break;
+		case RKV_OP_CAS:
+			cnt_add(x->cnt, CNT_req_cas, 1);
+			p[i].val = q->val;
+			p[i].vlen = q->vlen;
+			p[i].expect = q->stamp;
+			p[i].flags = RKV_TABLE_PUT_IF;
+			break;
+		default: /* RKV_OP_DEL */
+			cnt_add(x->cnt, CNT_req_del, 1);
+			if (q->stamp)
+				rkv_clock_observe(x->clock, q->stamp);
+			p[i].flags = RKV_TABLE_PUT_DELETE;
+			break;
+		}
+		p[i].version = rkv_clock_now(x->clock);
+	}
+	rkv_table_put_burst_owner(x->table, p, n);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct exec_req *q = r[i];
+		int rc = p[i].status;
+
+		q->rc = rc;
+		q->version = rc == 0 ? p[i].version : 0;
+		q->out_val = NULL;
+		q->out_vlen = 0;
+		if (rc == -ENOENT)
+			cnt_add(x->cnt, CNT_misses, 1);
+		if (rc == -ECANCELED) {
+			/* Tell the loser which version won, so it can retry against it. */
+			uint8_t none[1];
+			int g = rkv_table_get(x->table, q->key, q->klen, none, 0, NULL, &q->version);
+			if (g != 0 && g != -ENOBUFS)
+				q->version = 0;
+		}
+		q->status = exec_status(x->cnt, rc);
+		x->done(x->arg, q);
+	}
+}
+
+void exec_run(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
+{
+	unsigned i = 0, j;
+
+	while (i < n) {
+		uint8_t op = r[i]->op;
+
+		if (op == RKV_OP_GET) {
+			for (j = i + 1; j < n && j - i < EXEC_RUN && r[j]->op == RKV_OP_GET; j++)
+				;
+			run_gets(x, r + i, j - i);
+		} else if (exec_is_key_op(op)) {
+			for (j = i + 1; j < n && j - i < EXEC_RUN && exec_is_key_op(r[j]->op) &&
+			     r[j]->op != RKV_OP_GET; j++)
+				;
+			run_writes(x, r + i, j - i);
+		} else {
+			struct exec_req *q = r[i];
+			q->rc = -EINVAL;
+			q->status = exec_status(x->cnt, -EINVAL);
+			q->version = 0;
+			q->out_val = NULL;
+			q->out_vlen = 0;
+			x->done(x->arg, q);
+			j = i + 1;
+		}
+		i = j;
+	}
+}
