@@ -839,6 +839,12 @@ static int cworker_init(struct cworker *w, struct ctl *ctl, uint32_t tid, struct
 
 static void cworker_fini(struct cworker *w)
 {
+	struct rkv_udp_counters k;
+
+	if (w->c && rkv_udp_counters(w->c, &k) == 0) {
+		bench_stat_add(&w->st->retries, k.resends);
+		bench_stat_add(&w->st->failovers, k.failovers);
+	}
 	rkv_close(w->c);   /* first: the library may still hold pointers into the slots */
 	free(w->slots);
 	free(w->batch);
@@ -1052,7 +1058,8 @@ static void json_string(FILE *f, const char *s)
 static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 {
 	struct bench_hist *h = malloc(sizeof(*h));
-	uint64_t ops = 0, errs = 0, retries = 0, late = 0, by_kind[BENCH_E_COUNT_] = { 0 };
+	uint64_t ops = 0, errs = 0, retries = 0, late = 0, failovers = 0;
+	uint64_t by_kind[BENCH_E_COUNT_] = { 0 };
 	uint64_t cpu_ns = 0, wall_ns = 0, ended[2][2] = { { 0 } }, failed[2][2] = { { 0 } };
 
 	if (!h) {
@@ -1064,6 +1071,7 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		const struct bench_stats *s = &run->stats[i];
 		ops += atomic_load_explicit(&s->ops, memory_order_relaxed);
 		retries += atomic_load_explicit(&s->retries, memory_order_relaxed);
+		failovers += atomic_load_explicit(&s->failovers, memory_order_relaxed);
 		late += atomic_load_explicit(&s->late_replies, memory_order_relaxed);
 		for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
 			by_kind[k] += atomic_load_explicit(&s->errors[k], memory_order_relaxed);
@@ -1109,7 +1117,8 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		p99, p999, bench_hist_mean(h) / 1e3,
 		ops ? (double)atomic_load(&h->max) / 1e3 : 0.0);
 	if (retries || late)
-		fprintf(txt, "  resends %" PRIu64 ", late replies %" PRIu64 "\n", retries, late);
+		fprintf(txt, "  resends %" PRIu64 " (%" PRIu64 " to another replica), late replies %"
+			PRIu64 "\n", retries, failovers, late);
 	fprintf(txt, "  consistency %s; run phase: %" PRIu64 " GETs (%" PRIu64 " failed), %"
 		PRIu64 " PUTs (%" PRIu64 " failed); load phase: %" PRIu64 " PUTs (%" PRIu64
 		" failed)\n", cl, ended[1][BENCH_OP_GET], failed[1][BENCH_OP_GET],
@@ -1138,6 +1147,7 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		       bench_workload_name(cfg->workload), cfg->threads, cfg->depth, cfg->keys,
 		       cfg->sync ? "true" : "false", cfg->key_size, cfg->value_size, cfg->zipf, run->measured_s, ops, rate, p50, p99,
 		       p999, run->load_ops, run->load_s, retries, late, share, rate_cpu, errs);
+		printf(",\"failovers\":%" PRIu64, failovers);
 		printf(",\"consistency\":\"%s\",\"gets\":%" PRIu64 ",\"get_errors\":%" PRIu64
 		       ",\"puts\":%" PRIu64 ",\"put_errors\":%" PRIu64 ",\"load_puts\":%" PRIu64
 		       ",\"load_errors\":%" PRIu64, cl, ended[1][BENCH_OP_GET],

@@ -63,6 +63,7 @@ void bench_stats_init(struct bench_stats *s)
 	for (unsigned k = 0; k < BENCH_E_COUNT_; k++)
 		atomic_store_explicit(&s->errors[k], 0, memory_order_relaxed);
 	atomic_store_explicit(&s->retries, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->failovers, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->late_replies, 0, memory_order_relaxed);
 	for (unsigned ph = 0; ph < 2; ph++)
 		for (unsigned op = 0; op < 2; op++) {

@@ -108,7 +108,8 @@ struct bench_stats {
 	_Atomic uint64_t ops;            /* completed in the measured window */
 	_Atomic uint64_t all_ops;        /* completed at all (warmup, drain included) */
 	_Atomic uint64_t errors[BENCH_E_COUNT_];
-	_Atomic uint64_t retries;        /* resends (DPDK) */
+	_Atomic uint64_t retries;        /* resends (DPDK; udp: the library's, at the end) */
+	_Atomic uint64_t failovers;      /* udp: re-sends that went to another replica */
 	_Atomic uint64_t late_replies;   /* replies to requests already completed or abandoned */
 	/* Every operation once, when it ends (reply, error, refusal or abandon), by
 	 * [phase: 0 load, 1 run (warmup and drain included)][enum bench_op]: all of them, and

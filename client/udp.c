@@ -11,7 +11,8 @@
  * epoch (core/ringinfo) turns routing on. Each GET/PUT/DEL/CAS then has as targets the
  * preference list of its key (rkv_hash, the nodes' unkeyed ring position) and goes first to
  * the first replica not known to be down (ring state down, or a timeout in the last
- * UDP_SUSPECT_MS); each re-send goes to the next target. With no ring (an old node, a
+ * UDP_SUSPECT_MS); each re-send goes to the next target: the other replicas, then the seeds
+ * (a node can coordinate any key, or say UNAVAILABLE). With no ring (an old node, a
  * cluster of one, no answer) the targets are the seeds, which is the pre-cluster behaviour
  * for one seed. A reply whose aux (the sender's ring epoch) differs from the ring in use
  * starts a refresh (at most one in flight, at most one per UDP_REFRESH_GAP_MS), sent first
@@ -325,7 +326,8 @@ static void target_seeds(const struct udp *u, struct slot *s)
 		s->targets[i] = (uint16_t)i;
 }
 
-/* Targets of a data operation: its key's replicas when a ring is known, else the seeds. */
+/* Targets of a data operation: its key's replicas (preference list order) then the seeds
+ * when a ring is known; else the seeds. */
 static void target_key(struct udp *u, struct slot *s, const void *key, size_t klen)
 {
 	uint64_t ids[UDP_MAX_TARGETS];
@@ -340,6 +342,15 @@ static void target_key(struct udp *u, struct slot *s, const void *key, size_t kl
 				s->targets[s->ntargets++] = (uint16_t)(v - 1);
 		}
 		if (s->ntargets) {
+			/* Then the seeds, last: a node that reaches no replica (addresses we
+			 * cannot reach, all replicas gone) can still coordinate or say why. */
+			for (uint32_t i = 0; i < u->nseeds && s->ntargets < UDP_MAX_TARGETS; i++) {
+				int dup = 0;
+				for (unsigned j = 0; j < s->ntargets; j++)
+					dup |= s->targets[j] == i;
+				if (!dup)
+					s->targets[s->ntargets++] = (uint16_t)i;
+			}
 			u->cnt.routed++;
 			return;
 		}
@@ -402,7 +413,7 @@ static int send_slot(struct udp *u, const struct slot *s)
 
 /* ---- the ring ------------------------------------------------------------------------------- */
 
-/* Install the description in u->ringbuf (len bytes), sent by peer `from`. A description of
+/* Install the description in u->ringbuf (len bytes). A description of
  * one member leaves routing off (a cluster of one: the seed is that node) but records its
  * epoch; one that fails to decode, or whose ring does not match its epoch, is refused and
  * the ring in use kept. */

@@ -224,6 +224,14 @@ int rkv_ringinfo_build_ring(const struct rkv_ringinfo *ri, struct rkv_ring **out
 	return rkv_ring_build(m, n, ri->vnodes, out);
 }
 
+void rkv_ringinfo_set_ring(struct rkv_ringinfo *ri, const struct rkv_ring *ring)
+{
+	ri->epoch = rkv_ringinfo_epoch(ring);
+	ri->vnodes = rkv_ring_vnodes_per_unit(ring);
+	for (unsigned i = 0; i < ri->count && i < RKV_RINGINFO_MAX_MEMBERS; i++)
+		ri->m[i].owns = rkv_ringinfo_share_fixed(rkv_ring_share(ring, ri->m[i].id));
+}
+
 uint32_t rkv_ringinfo_share_fixed(double share)
 {
 	if (!(share > 0))   /* also NaN */

@@ -137,6 +137,10 @@ static inline uint32_t rkv_ringinfo_epoch(const struct rkv_ring *r)
 	return (uint32_t)rkv_ring_digest(r);
 }
 
+/* For the node: set ri->epoch and ri->vnodes from ring, and every member's owns from its
+ * share of ring (0 for a member not in it). Members, states and counters are the caller's. */
+void rkv_ringinfo_set_ring(struct rkv_ringinfo *ri, const struct rkv_ring *ring);
+
 /* A share 0..1 as units of 2^-32 (clamped; 1.0 -> 0xffffffff) and back. */
 uint32_t rkv_ringinfo_share_fixed(double share);
 double rkv_ringinfo_share_double(uint32_t owns);

@@ -1264,6 +1264,53 @@ static void test_failover_dead_replica(void **state)
 		responder_free(rs[i]);
 }
 
+/* Replicas that cannot be reached at all (nobody on their ports): after them the request
+ * goes to the seed, which coordinates any key. */
+static void test_seed_fallback(void **state)
+{
+	(void)state;
+	struct responder *rs[3];
+	for (int i = 0; i < 3; i++)
+		rs[i] = responder_new();
+	struct rkv_ring *ring = describe(rs, 3, 7, 0, 2, 0);
+	responder_start(rs[0]);
+	for (int i = 1; i < 3; i++) {   /* members 2 and 3: their ports closed */
+		close(rs[i]->fd);
+		rs[i]->joined = 1;
+	}
+	const unsigned seed0 = 0;
+	struct rkv_opts o = { .timeout_ms = 100, .retries = 3 };
+	struct rkv *c = open_seeds(rs, &seed0, 1, &o);
+	char key[32];
+	int kl, n = 0;
+
+	assert_int_equal(counters(c).ring_refreshes, 1);
+	for (int i = 0; n < 5 && i < 1000; i++) {
+		uint64_t ids[2], h = key_hash("s", i, key, &kl);
+		assert_int_equal(rkv_ring_preference_list(ring, h, 2, ids), 2);
+		if (ids[0] == 1 || ids[1] == 1)
+			continue;
+		n++;
+		assert_int_equal(rkv_put(c, key, (size_t)kl, "v", 1), 0);
+	}
+	assert_int_equal(n, 5);
+	struct rkv_udp_counters k = counters(c);
+	print_message("fallback: failovers %llu, refused %llu\n", (unsigned long long)k.failovers,
+		      (unsigned long long)k.conn_refused);
+	assert_true(k.failovers >= 1);
+	assert_int_equal(k.timeouts, 0);
+	rkv_close(c);
+	responder_stop(rs[0]);
+	assert_int_equal(count_log(rs[0], RKV_OP_PUT), 5);
+	rkv_ring_free(ring);
+	responder_free(rs[0]);
+	for (int i = 1; i < 3; i++) {
+		rkv_reasm_destroy(rs[i]->reasm);
+		rkv_table_destroy(rs[i]->table);
+		free(rs[i]);
+	}
+}
+
 /* A description that fails to decode, or whose ring does not match its epoch, is refused:
  * counted, no routing, the seed still serves every request. */
 static void test_ring_refused(void **state)
@@ -1272,9 +1319,8 @@ static void test_ring_refused(void **state)
 	struct responder *rs[2];
 	for (int i = 0; i < 2; i++)
 		rs[i] = responder_new();
-	struct rkv_ring *ring = describe(rs, 2, 3, 0, 2, 0);
-	(void)describe(rs, 2, 3, 0, 2, 1);
-	rkv_ring_free(ring);
+	rkv_ring_free(describe(rs, 2, 3, 0, 2, 0));
+	rkv_ring_free(describe(rs, 2, 3, 0, 2, 1));
 	for (int i = 0; i < 2; i++) {
 		rs[i]->ring[0][4] ^= 1;       /* epoch field: no longer the ring's */
 		rs[i]->epoch[0] ^= 1;         /* (and replies carry that, so no refresh loop) */
@@ -1621,6 +1667,7 @@ int main(void)
 		cmocka_unit_test(test_ring_routing),
 		cmocka_unit_test(test_ring_epoch_change),
 		cmocka_unit_test(test_failover_dead_replica),
+		cmocka_unit_test(test_seed_fallback),
 		cmocka_unit_test(test_ring_refused),
 		cmocka_unit_test(test_seed_list_without_ring),
 		cmocka_unit_test(test_cli_status_and_errors),

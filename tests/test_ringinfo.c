@@ -281,9 +281,13 @@ static void test_build_ring_matches_node(void **state)
 
 	assert_int_equal(rkv_ring_build(nm, 3, 64, &node), 0);
 	sample(ri);
-	ri->epoch = rkv_ringinfo_epoch(node);
+	ri->vnodes = 0;
+	rkv_ringinfo_set_ring(ri, node);   /* what a node does before encoding */
+	assert_int_equal(ri->epoch, rkv_ringinfo_epoch(node));
+	assert_int_equal(ri->vnodes, 64);
 	for (unsigned i = 0; i < 3; i++)
-		ri->m[i].owns = rkv_ringinfo_share_fixed(rkv_ring_share(node, ri->m[i].id));
+		assert_int_equal(ri->m[i].owns,
+				 rkv_ringinfo_share_fixed(rkv_ring_share(node, ri->m[i].id)));
 	size_t len = rkv_ringinfo_encode(buf, sizeof buf, ri);
 	assert_true(len > 0);
 	assert_int_equal(rkv_ringinfo_decode(buf, len, d), 0);
