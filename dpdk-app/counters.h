@@ -33,6 +33,11 @@
 	X(mal_reply) X(mal_other) \
 	/* work moved between workers */ \
 	X(handoff_out) X(handoff_in) X(handoff_full) \
+	/* cluster: coordination, replication, membership */ \
+	X(coordinated) X(forwarded) X(read_repairs) X(writes_background) X(unavailable) \
+	X(timeouts) X(coord_full) X(clock_refused) X(peer_in) X(peer_out) X(peer_replies) \
+	X(peer_not_member) X(peer_late) X(gossip_in) X(gossip_out) X(gossip_refused) \
+	X(ring_changes) X(ring_requests) \
 	/* segmentation: request segments in, reassembled, reply segments out */ \
 	X(seg_rx) X(seg_too_big) X(reasm_done) X(reasm_expired) X(reasm_evicted) X(reasm_dup) \
 	X(replies) X(seg_replies) X(seg_tx) \

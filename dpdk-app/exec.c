@@ -9,6 +9,7 @@
 #include "exec.h"
 
 #define EXEC_RUN 32u   /* requests per table burst */
+#define EXEC_MAX_AHEAD_MS 1000u  /* a stamp from outside may lead our wall clock this much */
 
 uint8_t exec_status(struct worker_counters *c, int rc)
 {
@@ -60,56 +61,33 @@ static void run_gets(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
 			if (rc == -ENOENT)
 				cnt_add(x->cnt, CNT_misses, 1);
 			q->status = exec_status(x->cnt, rc);
-			q->version = 0;
+			/* A replica read reports a tombstone's version (the coordinator compares). */
+			if (!(rc == -ENOENT && (q->flags & RKV_F_PEER)))
+				q->version = 0;
 			q->out_vlen = 0;
 		}
 		x->done(x->arg, q);
 	}
 }
 
-static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
+/* Results of a burst of writes, in order. */
+static void finish_writes(struct exec_ctx *x, struct exec_req *const *r,
+			  const struct rkv_put_req *p, unsigned n)
 {
-	struct rkv_put_req p[EXEC_RUN];
-
-	for (unsigned i = 0; i < n; i++) {
-		const struct exec_req *q = r[i];
-
-		memset(&p[i], 0, sizeof(p[i]));
-		p[i].key = q->key;
-		p[i].klen = q->klen;
-		p[i].hash = q->hash;
-		switch (q->op) {
-		case RKV_OP_PUT:
-			cnt_add(x->cnt, CNT_req_put, 1);
-			if (q->stamp)
-				rkv_clock_observe(x->clock, q->stamp);
-			p[i].val = q->val;
-			p[i].vlen = q->vlen;
-			break;
-		case RKV_OP_CAS:
-			cnt_add(x->cnt, CNT_req_cas, 1);
-			p[i].val = q->val;
-			p[i].vlen = q->vlen;
-			p[i].expect = q->stamp;
-			p[i].flags = RKV_TABLE_PUT_IF;
-			break;
-		default: /* RKV_OP_DEL */
-			cnt_add(x->cnt, CNT_req_del, 1);
-			if (q->stamp)
-				rkv_clock_observe(x->clock, q->stamp);
-			p[i].flags = RKV_TABLE_PUT_DELETE;
-			break;
-		}
-		p[i].version = rkv_clock_now(x->clock);
-	}
-	rkv_table_put_burst_owner(x->table, p, n);
-
 	for (unsigned i = 0; i < n; i++) {
 		struct exec_req *q = r[i];
 		int rc = p[i].status;
 
-		q->rc = rc;
-		q->version = rc == 0 ? p[i].version : 0;
+		if (rc == -EALREADY) {
+			/* Last writer wins: the held version is as new or newer (equal: this very
+			 * write, retried). Not an error: the write is superseded. */
+			rc = 0;
+			q->rc = 0;
+			q->version = p[i].version;
+		} else {
+			q->rc = rc;
+			q->version = rc == 0 ? p[i].version : 0;
+		}
 		q->out_val = NULL;
 		q->out_vlen = 0;
 		if (rc == -ENOENT)
@@ -123,6 +101,96 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 		}
 		q->status = exec_status(x->cnt, rc);
 		x->done(x->arg, q);
+	}
+}
+
+/* A stamp from outside (client or peer) may lead our wall clock by RKVD_MAX_AHEAD_MS at most;
+ * beyond that the request is refused (RKV_S_CLOCK, counted) and our clock is left alone. */
+static int observe(struct exec_ctx *x, uint64_t stamp)
+{
+	if (!stamp || rkv_clock_observe_bounded(x->clock, stamp, EXEC_MAX_AHEAD_MS) == 0)
+		return 0;
+	cnt_add(x->cnt, CNT_clock_refused, 1);
+	return -ERANGE;
+}
+
+static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
+{
+	struct rkv_put_req p[EXEC_RUN];
+	struct exec_req *run[EXEC_RUN];
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct exec_req *q = r[i];
+		int peer = q->flags & RKV_F_PEER;
+
+		if (q->op == RKV_OP_CAS)
+			peer = 0;                /* a replica's CAS check is a plain CAS */
+		if ((q->op != RKV_OP_CAS && observe(x, q->stamp)) || (peer && !q->stamp)) {
+			/* Refused before the table: too far ahead, or a replica op without its
+			 * version. Answered in order. */
+			int clk = q->stamp != 0 && q->op != RKV_OP_CAS;
+			if (k) {
+				rkv_table_put_burst_owner(x->table, p, k);
+				finish_writes(x, run, p, k);
+				k = 0;
+			}
+			q->rc = clk ? -ERANGE : -EINVAL;
+			q->status = clk ? RKV_S_CLOCK : exec_status(x->cnt, -EINVAL);
+			q->version = 0;
+			q->out_val = NULL;
+			q->out_vlen = 0;
+			x->done(x->arg, q);
+			continue;
+		}
+		run[k] = q;
+		memset(&p[k], 0, sizeof(p[k]));
+		p[k].key = q->key;
+		p[k].klen = q->klen;
+		p[k].hash = q->hash;
+		if (peer) {
+			/* A replica op: the coordinator's version, last writer wins. */
+			cnt_add(x->cnt, q->op == RKV_OP_PUT ? CNT_req_put : CNT_req_del, 1);
+			p[k].val = q->val;
+			p[k].vlen = q->op == RKV_OP_PUT ? q->vlen : 0;
+			p[k].flags = RKV_TABLE_PUT_LWW |
+				(q->op == RKV_OP_DEL ? RKV_TABLE_PUT_DELETE : 0);
+			p[k].version = q->stamp;
+			k++;
+			continue;
+		}
+		switch (q->op) {
+		case RKV_OP_PUT:
+			cnt_add(x->cnt, CNT_req_put, 1);
+			p[k].val = q->val;
+			p[k].vlen = q->vlen;
+			if (q->stamp) {
+				/* The client's own version (libringkv stamps its writes): a retry
+				 * carries the same one and is applied at most once. */
+				p[k].flags = RKV_TABLE_PUT_LWW;
+				p[k].version = q->stamp;
+				k++;
+				continue;
+			}
+			break;
+		case RKV_OP_CAS:
+			cnt_add(x->cnt, CNT_req_cas, 1);
+			p[k].val = q->val;
+			p[k].vlen = q->vlen;
+			p[k].expect = q->stamp;
+			p[k].flags = RKV_TABLE_PUT_IF;
+			break;
+		default: /* RKV_OP_DEL: a fresh version after the client's (observed above) */
+			cnt_add(x->cnt, CNT_req_del, 1);
+			p[k].flags = RKV_TABLE_PUT_DELETE;
+			break;
+		}
+		p[k].version = rkv_clock_now(x->clock);
+		k++;
+	}
+	if (k) {
+		rkv_table_put_burst_owner(x->table, p, k);
+		finish_writes(x, run, p, k);
 	}
 }
 

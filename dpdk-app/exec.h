@@ -29,6 +29,7 @@ enum route_kind {
 	ROUTE_UDP = 0,   /* a UDP client: addr, and the RX queue it came by */
 	ROUTE_SHM,       /* a shared-memory client: channel index, worker whose rings */
 	ROUTE_COORD,     /* a replica op: the coordinator slot on some worker of this node */
+	ROUTE_NONE,      /* nobody waits (a read repair): the result is dropped */
 };
 
 struct reply_route {

@@ -33,6 +33,12 @@ int node_stopping(void)
 	return __atomic_load_n(&g_stop, __ATOMIC_RELAXED); /* pairs with on_signal's store */
 }
 
+void node_request_stop(void)
+{
+	/* A flag only: relaxed; pairs with node_stopping()'s load. */
+	__atomic_store_n(&g_stop, 1, __ATOMIC_RELAXED);
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -224,6 +230,7 @@ static void teardown(struct node *n)
 		n->shm = NULL;
 	}
 	port_close(n);
+	cluster_fini(n);
 	if (n->workers) {
 		for (unsigned i = 0; i < n->nworkers; i++) {
 			worker_fini(&n->workers[i]);
@@ -240,10 +247,7 @@ static void teardown(struct node *n)
 		free(n->tables);
 		n->tables = NULL;
 	}
-	if (n->ring) {
-		rkv_ring_free(n->ring);
-		n->ring = NULL;
-	}
+
 	rte_mempool_free(n->msgpool);
 	rte_mempool_free(n->pktpool);
 	n->msgpool = n->pktpool = NULL;
@@ -334,18 +338,13 @@ int main(int argc, char **argv)
 	}
 
 	int exit_code = 1;
-	/* The ring of a one-node cluster: this node owns every key (N = 1). */
-	struct rkv_ring_member self = { .id = n->opts.node_id, .weight = 1 };
-	n->self_id = self.id;
-	n->replicas = 1;
-	rc = rkv_ring_build(&self, 1, 0, &n->ring);
-	if (!rc) {
-		rc = create_tables(n);
-		if (rc == -EINVAL)
-			exit_code = 2; /* options the table rejects (--mem vs --max-value): bad usage */
-	}
+	rc = create_tables(n);
+	if (rc == -EINVAL)
+		exit_code = 2; /* options the table rejects (--mem vs --max-value): bad usage */
 	if (!rc)
 		rc = create_workers(n);
+	if (!rc)
+		rc = cluster_init(n); /* a cluster of one (N = 1) without --seeds */
 	if (rc) {
 		fprintf(stderr, "ringkvd: start-up failed: %s\n", strerror(-rc));
 		goto out;

@@ -21,6 +21,8 @@
 #include <rte_ring.h>
 
 #include "clock.h"
+#include "cluster.h"
+#include "member.h"
 #include "proto.h"
 #include "ring.h"
 #include "table.h"
@@ -53,10 +55,22 @@ struct node_opts {
 	uint64_t mem_bytes;       /* per-partition log budget */
 	uint32_t max_value;       /* node limit for values */
 	uint32_t mtu;             /* IP MTU of replies and of the segment size */
-	uint16_t node_id;         /* ring member id; HLC clock ids are node_id * workers + w */
+	uint16_t node_id;         /* ring member id 1..255; HLC clock ids are node_id * 16 + w */
 	int busy_poll;
 	double stats_interval;    /* seconds; 0: off */
+	/* Cluster (issue 7). No seeds: a cluster of one, N = 1, as before. */
+	struct rkv_member_addr seeds[RKV_MEMBER_MAX_SEEDS]; /* host order */
+	unsigned n_seeds;
+	int node_id_set;          /* --node-id given */
+	uint16_t weight;          /* capacity units, 1..RKV_MEMBER_MAX_WEIGHT */
+	uint8_t replicas;         /* N, 1..RKV_MEMBER_MAX_N (default 3; 1 without seeds) */
+	double phi;               /* failure detector threshold */
+	uint64_t tombstone_grace_ms;
+	uint64_t hint_window_ms;  /* used by hinted handoff (next issue); grace must exceed it */
 };
+
+#define RKVD_MAX_CLUSTER_WORKERS 16u  /* clock id = node_id * 16 + worker */
+#define RKVD_MAX_AHEAD_MS        1000u /* a stamp from outside may lead our clock this much */
 
 /* Parse the application arguments (after "--"). Returns 0, 1 for --help (usage printed), or
  * -1 with a message on stderr. */
@@ -93,8 +107,7 @@ struct node {
 	struct worker *workers;   /* nworkers of them, cache aligned */
 	struct rkv_table **tables;/* tables[w] owned by worker w */
 	struct shm_server *shm;   /* NULL: no shm clients */
-	struct rkv_ring *ring;    /* consistent-hash ring of the cluster (route.h) */
-	uint64_t self_id;         /* this node's member id on the ring */
+	struct cluster cl;        /* membership, published ring view (cluster.h) */
 	unsigned replicas;        /* N: preference list length */
 	uint64_t tsc_hz;
 	uint64_t start_tsc;
@@ -153,6 +166,10 @@ struct worker {
 	/* Owner-private, hot. */
 	struct rkv_clock clock;
 	struct exec_ctx x;        /* the executor on our partition (done: ops.c's UDP delivery) */
+	struct cluster_view *view;/* the ring view of this loop iteration (cluster_enter) */
+	struct rkv_coord *coord;  /* requests this worker coordinates */
+	struct cslot *slots;      /* COORD_SLOTS, by coord slot index */
+	uint64_t peer_seq;        /* req_id of gossip messages */
 	struct shm_counters shm;  /* written by shm_server_poll() on this worker only */
 	uint64_t next_tick;       /* tsc */
 	uint64_t next_stats;      /* tsc; worker 0 only */
@@ -166,12 +183,16 @@ struct worker {
 	struct rte_mbuf *txb[RKVD_TXB_MAX];
 	/* Published counters (cnt_add / cnt_read), on their own cache lines. */
 	struct worker_counters cnt __rte_cache_aligned;
+	/* Sequence of the newest view this worker passed (cluster.c: deferred view freeing). */
+	uint64_t view_seen __rte_cache_aligned;
 	/* The shm counters republished for readers every tick (relaxed stores). */
 	struct shm_counters shm_pub __rte_cache_aligned;
 } __rte_cache_aligned;
 
 /* Set by the SIGINT/SIGTERM handler; workers poll it (main.c). */
 int node_stopping(void);
+/* Ask every worker to stop (a fatal condition found while running, e.g. an id conflict). */
+void node_request_stop(void);
 
 /* ---- the port (port.c) --------------------------------------------------------------- */
 
@@ -198,6 +219,10 @@ void req_free(struct worker *w, struct req *r);
 void ops_reply_hdr(struct worker *w, const struct net_peer *peer, uint8_t op,
 		   uint8_t consistency, uint64_t req_id, uint8_t status, uint64_t stamp,
 		   const void *key, uint32_t klen, const void *val, uint32_t vlen, uint32_t aux);
+/* Queue one message (a request to a peer, or a reply) with the header fields of hdr (klen and
+ * vlen from the arguments), segmented if needed. */
+void ops_send(struct worker *w, const struct net_peer *peer, const struct rkv_msg *hdr,
+	      const void *key, uint32_t klen, const void *val, uint32_t vlen);
 /* The same for request req. */
 void ops_reply(struct worker *w, const struct net_peer *peer, const struct rkv_msg *req,
 	       uint8_t status, uint64_t stamp, const void *key, uint32_t klen,
@@ -207,6 +232,8 @@ void route_to_peer(const struct reply_route *rt, struct net_peer *p);
 void route_from_peer(struct reply_route *rt, const struct net_peer *p, uint16_t rxq);
 /* Queue one frame for transmission on w's queue; flushes when the buffer is full. */
 void worker_tx(struct worker *w, struct rte_mbuf *m);
+/* Hand request r to worker dest's inbox (to ourselves too; a full inbox answers BUSY). */
+void worker_stage_req(struct worker *w, unsigned dest, struct req *r);
 /* Give frame m to worker q to send on its queue (worker.c; reply_via_rxq). */
 void worker_tx_return(struct worker *w, unsigned q, struct rte_mbuf *m);
 void worker_tx_flush(struct worker *w);

@@ -65,23 +65,32 @@ void ops_reply_hdr(struct worker *w, const struct net_peer *peer, uint8_t op,
 		   uint8_t consistency, uint64_t req_id, uint8_t status, uint64_t stamp,
 		   const void *key, uint32_t klen, const void *val, uint32_t vlen, uint32_t aux)
 {
-	const struct node *n = w->node;
 	struct rkv_msg r;
-	struct rte_mbuf *m;
-	uint32_t sp = n->seg_payload;
 
-	if (!n->net_on)
-		return;
 	memset(&r, 0, sizeof(r));
 	r.op = op;
 	r.flags = RKV_F_REPLY;
 	r.consistency = consistency;
 	r.status = status;
-	r.klen = (uint8_t)klen;
-	r.vlen = vlen;
 	r.req_id = req_id;
 	r.stamp = stamp;
-	r.aux = aux;
+	/* Every reply but STATS carries the ring epoch, so ring-aware clients see changes. */
+	r.aux = op == RKV_OP_STATS || !w->view ? aux : w->view->epoch;
+	ops_send(w, peer, &r, key, klen, val, vlen);
+}
+
+void ops_send(struct worker *w, const struct net_peer *peer, const struct rkv_msg *hdr,
+	      const void *key, uint32_t klen, const void *val, uint32_t vlen)
+{
+	const struct node *n = w->node;
+	struct rkv_msg r = *hdr;
+	struct rte_mbuf *m;
+	uint32_t sp = n->seg_payload;
+
+	if (!n->net_on)
+		return;
+	r.klen = (uint8_t)klen;
+	r.vlen = vlen;
 
 	if (klen + vlen <= sp) {
 		m = rte_pktmbuf_alloc(n->pktpool);
@@ -164,11 +173,29 @@ static void udp_done(void *arg, struct exec_req *x)
 	struct worker *w = arg;
 	struct req *r = container_of(x, struct req, x);
 	struct net_peer peer;
+	struct rkv_msg h;
 
+	if (x->route.kind == ROUTE_COORD) {
+		/* Our own replica op: the result goes back to the coordinating worker. */
+		x->flags |= REQ_F_RESULT;
+		worker_stage_req(w, x->route.worker, r);
+		return;
+	}
+	if (x->route.kind == ROUTE_NONE) {
+		req_free(w, r);
+		return;
+	}
 	w->cur_rxq = w->node->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
 	route_to_peer(&x->route, &peer);
-	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, x->status, x->version,
-		      x->key, x->klen, x->out_val, x->out_vlen, 0);
+	memset(&h, 0, sizeof(h));
+	h.op = x->op;
+	h.flags = RKV_F_REPLY | (x->flags & RKV_F_PEER); /* a replica's answer says so */
+	h.consistency = x->consistency;
+	h.status = x->status;
+	h.req_id = x->req_id;
+	h.stamp = x->version;
+	h.aux = w->view ? w->view->epoch : 0;
+	ops_send(w, &peer, &h, x->key, x->klen, x->out_val, x->out_vlen);
 	w->cur_rxq = (uint16_t)w->id;
 	req_free(w, r);
 }
@@ -221,6 +248,18 @@ void ops_execute(struct worker *w, struct req **r, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		struct exec_req *q = &r[i]->x;
 
+		if ((q->flags & (RKV_F_REPLY | REQ_F_RESULT)) || q->op == RKV_OP_GOSSIP ||
+		    q->op == RKV_OP_RING) {
+			exec_run(&w->x, run, k);  /* keep the order: what came before first */
+			k = 0;
+			if (q->flags & (RKV_F_REPLY | REQ_F_RESULT))
+				cluster_result(w, r[i]);
+			else if (q->op == RKV_OP_GOSSIP)
+				cluster_gossip_in(w, r[i]);
+			else
+				cluster_ring_reply(w, r[i]);
+			continue;
+		}
 		if (!exec_is_key_op(q->op)) {
 			exec_run(&w->x, run, k);  /* keep the order: what came before first */
 			k = 0;

@@ -19,7 +19,12 @@ void node_usage(FILE *f, const char *prog)
 "usage: %s [EAL args] -- [options]\n"
 "\n"
 "ringkvd serves a ringkv partition per worker lcore over UDP (one DPDK port, one queue pair\n"
-"per worker) and to local clients over shared memory.\n"
+"per worker) and to local clients over shared memory. With --seeds it is a member of a\n"
+"cluster: any node coordinates any request, each key lives on N nodes of the consistent-hash\n"
+"ring, and a request's consistency level (ONE, TWO, QUORUM, ALL; default QUORUM) says how\n"
+"many replicas must answer. Nodes gossip membership over the same UDP port.\n"
+"Data lives in memory only: an acknowledged write survives a node's restart only on the\n"
+"other replicas of its key.\n"
 "\n"
 "  --ip ADDR            IPv4 address served on the DPDK port (ARP, ICMP echo, UDP);\n"
 "                       without it the port is not polled (shared-memory clients only)\n"
@@ -28,8 +33,17 @@ void node_usage(FILE *f, const char *prog)
 "  --mem SIZE           log memory budget per partition, K/M/G suffixes (default 64M)\n"
 "  --max-value SIZE     largest value accepted, up to 1M (default 10K)\n"
 "  --mtu N              IP MTU of datagrams sent, 576..9000 (default 1500)\n"
-"  --node-id N          node id on the ring and in version stamps (default 1; clock ids\n"
-"                       node-id * workers + worker must stay below 4096)\n"
+"  --node-id N          this node's member id, 1..255 (required with --seeds; unique in the\n"
+"                       cluster); version stamps use clock id node-id * 16 + worker\n"
+"  --seeds IP:PORT,...  the cluster's seed list, the same on every node (a node skips\n"
+"                       itself); without it the node is a cluster of one (N = 1)\n"
+"  --weight W           capacity units on the ring, 1..1000 (default 1)\n"
+"  --replicas N         replicas per key, 1..8 (default 3; every member must agree)\n"
+"  --phi T              failure detector threshold (default 8)\n"
+"  --tombstone-grace D  how long a delete's tombstone is kept (default 24h; must exceed\n"
+"                       --hint-window); D is a number with s, m, h or d\n"
+"  --hint-window D      longest outage a replica can have and still catch up without a\n"
+"                       full resync (default 3h)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
 "  --stats-interval S   print counters to stdout every S seconds (default 0: off)\n"
 "  --help               this text\n"
@@ -85,7 +99,76 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
-enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP };
+enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
+       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT };
+
+/* "90s", "30m", "24h", "7d" (a bare number is seconds) -> ms. 0 or -1. */
+static int parse_duration(const char *s, uint64_t *ms)
+{
+	char *end;
+	uint64_t mult = 1000;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 's': mult = 1000; end++; break;
+	case 'm': mult = 60000; end++; break;
+	case 'h': mult = 3600000; end++; break;
+	case 'd': mult = 86400000; end++; break;
+	default: return -1;
+	}
+	if (*end || v > UINT64_MAX / mult / 2)
+		return -1;
+	*ms = v * mult;
+	return 0;
+}
+
+/* "IP:PORT,IP:PORT" -> o->seeds. 0 or -1 (message printed). */
+static int parse_seeds(const char *prog, const char *arg, struct node_opts *o)
+{
+	char buf[1024];
+	char *save = NULL;
+
+	if (strlen(arg) >= sizeof(buf)) {
+		fprintf(stderr, "%s: --seeds: list too long\n", prog);
+		return -1;
+	}
+	strcpy(buf, arg);
+	o->n_seeds = 0;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *colon = strrchr(t, ':');
+		struct in_addr a;
+		uint64_t port;
+
+		if (o->n_seeds == RKV_MEMBER_MAX_SEEDS) {
+			fprintf(stderr, "%s: --seeds: at most %u seeds\n", prog, RKV_MEMBER_MAX_SEEDS);
+			return -1;
+		}
+		if (!colon) {
+			fprintf(stderr, "%s: --seeds: '%s' is not IP:PORT\n", prog, t);
+			return -1;
+		}
+		*colon = '\0';
+		if (inet_pton(AF_INET, t, &a) != 1 || a.s_addr == 0 ||
+		    a.s_addr == INADDR_BROADCAST || parse_uint(colon + 1, 1, 65535, &port)) {
+			fprintf(stderr, "%s: --seeds: '%s:%s' is not IP:PORT\n", prog, t, colon + 1);
+			return -1;
+		}
+		o->seeds[o->n_seeds].ip = ntohl(a.s_addr);
+		o->seeds[o->n_seeds].port = (uint16_t)port;
+		o->n_seeds++;
+	}
+	if (!o->n_seeds) {
+		fprintf(stderr, "%s: --seeds: empty list\n", prog);
+		return -1;
+	}
+	return 0;
+}
 
 int node_opts_parse(int argc, char **argv, struct node_opts *o)
 {
@@ -100,6 +183,12 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "busy-poll", no_argument, NULL, O_BUSY },
 		{ "stats-interval", required_argument, NULL, O_STATS },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "seeds", required_argument, NULL, O_SEEDS },
+		{ "weight", required_argument, NULL, O_WEIGHT },
+		{ "replicas", required_argument, NULL, O_REPL },
+		{ "phi", required_argument, NULL, O_PHI },
+		{ "tombstone-grace", required_argument, NULL, O_GRACE },
+		{ "hint-window", required_argument, NULL, O_HINT },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *prog = "ringkvd";
@@ -114,6 +203,12 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	o->max_value = RKV_TABLE_VALUE_DEFAULT;
 	o->mtu = RKV_MTU_DEFAULT;
 	o->node_id = 1;
+	o->weight = 1;
+	o->replicas = 0;          /* decided below: 3 with seeds, 1 without */
+	o->phi = 8;
+	o->tombstone_grace_ms = 24ull * 3600 * 1000;
+	o->hint_window_ms = 3ull * 3600 * 1000;
+	int repl_set = 0;
 
 	optind = 1;
 	opterr = 0;
@@ -165,12 +260,54 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 			o->mtu = (uint32_t)v;
 			break;
 		case O_NODE:
-			if (parse_uint(arg, 0, RKV_CLOCK_ID_LIMIT - 1, &v)) {
-				fprintf(stderr, "%s: --node-id %s: want 0..%u\n", prog, arg,
-					RKV_CLOCK_ID_LIMIT - 1);
+			if (parse_uint(arg, 1, RKV_MEMBER_MAX, &v)) {
+				fprintf(stderr, "%s: --node-id %s: want 1..%u\n", prog, arg,
+					RKV_MEMBER_MAX);
 				return -1;
 			}
 			o->node_id = (uint16_t)v;
+			o->node_id_set = 1;
+			break;
+		case O_SEEDS:
+			if (parse_seeds(prog, arg, o))
+				return -1;
+			break;
+		case O_WEIGHT:
+			if (parse_uint(arg, 1, RKV_MEMBER_MAX_WEIGHT, &v)) {
+				fprintf(stderr, "%s: --weight %s: want 1..%u\n", prog, arg,
+					RKV_MEMBER_MAX_WEIGHT);
+				return -1;
+			}
+			o->weight = (uint16_t)v;
+			break;
+		case O_REPL:
+			if (parse_uint(arg, 1, RKV_MEMBER_MAX_N, &v)) {
+				fprintf(stderr, "%s: --replicas %s: want 1..%u\n", prog, arg,
+					RKV_MEMBER_MAX_N);
+				return -1;
+			}
+			o->replicas = (uint8_t)v;
+			repl_set = 1;
+			break;
+		case O_PHI:
+			errno = 0;
+			o->phi = strtod(arg, &end);
+			if (errno || end == arg || *end || !(o->phi >= 1) || o->phi > 100) {
+				fprintf(stderr, "%s: --phi %s: want 1..100\n", prog, arg);
+				return -1;
+			}
+			break;
+		case O_GRACE:
+		case O_HINT:
+			if (parse_duration(arg, &v) || v == 0) {
+				fprintf(stderr, "%s: --%s %s: want a duration such as 90s, 30m, 3h, 10d\n",
+					prog, c == O_GRACE ? "tombstone-grace" : "hint-window", arg);
+				return -1;
+			}
+			if (c == O_GRACE)
+				o->tombstone_grace_ms = v;
+			else
+				o->hint_window_ms = v;
 			break;
 		case O_BUSY:
 			o->busy_poll = 1;
@@ -201,6 +338,23 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, argv[optind]);
+		return -1;
+	}
+	if (o->n_seeds && !o->node_id_set) {
+		fprintf(stderr, "%s: --seeds needs --node-id (1..255, unique in the cluster)\n", prog);
+		return -1;
+	}
+	if (!o->n_seeds && repl_set && o->replicas != 1) {
+		fprintf(stderr, "%s: --replicas %u without --seeds: a cluster of one keeps 1 replica\n",
+			prog, o->replicas);
+		return -1;
+	}
+	if (!repl_set)
+		o->replicas = o->n_seeds ? 3 : 1;
+	if (o->tombstone_grace_ms <= o->hint_window_ms) {
+		fprintf(stderr, "%s: --tombstone-grace must be longer than --hint-window (a replica "
+			"that missed a delete for the whole hint window must still find its tombstone "
+			"elsewhere, or the deleted value comes back)\n", prog);
 		return -1;
 	}
 	if (o->mem_bytes < 4ull * o->max_value) {

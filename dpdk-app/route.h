@@ -18,14 +18,14 @@
 #include "node.h"
 #include "ring.h"
 
-/* Nonzero if this node is on the preference list of the key with hash h. */
-static inline int route_local(const struct node *n, uint64_t h)
+/* Nonzero if this node is on the preference list of the key with hash h in ring. */
+static inline int route_local(const struct node *n, const struct rkv_ring *ring, uint64_t h)
 {
 	uint64_t ids[RKV_RING_MAX_N];
-	size_t k = rkv_ring_preference_list(n->ring, h, n->replicas, ids);
+	size_t k = ring ? rkv_ring_preference_list(ring, h, n->replicas, ids) : 0;
 
 	for (size_t i = 0; i < k; i++)
-		if (ids[i] == n->self_id)
+		if (ids[i] == n->opts.node_id)
 			return 1;
 	return 0;
 }

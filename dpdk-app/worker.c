@@ -170,17 +170,58 @@ static void req_fill(struct req *r, const struct rkv_msg *msg, const struct net_
 	route_from_peer(&x->route, peer, rxq);
 }
 
+void worker_stage_req(struct worker *w, unsigned dest, struct req *r)
+{
+	stage_put(w, dest, tag(r, TAG_REQ));
+}
+
 /* Route one decoded request: hash its key (the only time), then to ourselves (lr) or to its
- * owner's inbox (stage). */
+ * owner's inbox (stage). In a cluster: peer replies go to the worker that coordinates them
+ * (top 8 bits of req_id), gossip and RING to worker 0, replica ops (F_PEER) from members to
+ * the owning worker, client key requests to our own coordinator. */
 static void route_req(struct worker *w, struct req **lr, unsigned *nlr, struct req *r)
 {
 	const struct node *n = w->node;
 	struct exec_req *x = &r->x;
 	unsigned dest = w->id;
 
+	if (x->op == RKV_OP_GOSSIP || x->op == RKV_OP_RING) {
+		dest = 0;
+		goto out;
+	}
+	if (x->flags & (RKV_F_REPLY | RKV_F_PEER)) {
+		if (!n->cl.on || !cluster_member_of(n, x->route.ip, x->route.port_be)) {
+			CNT_INC(w, peer_not_member);
+			req_free(w, r);
+			return;
+		}
+		if (x->flags & RKV_F_REPLY) {
+			dest = (unsigned)(x->req_id >> RKV_COORD_ID_BITS);
+			if (dest >= n->nworkers) {
+				CNT_INC(w, peer_late);
+				req_free(w, r);
+				return;
+			}
+			goto out;
+		}
+		CNT_INC(w, peer_in);
+		if (!x->klen) {
+			CNT_INC(w, err_invalid);
+			req_free(w, r);
+			return;
+		}
+		x->hash = rkv_hash(x->key, x->klen);
+		dest = route_worker(n, x->hash);
+		goto out;
+	}
+	if (n->cl.on && x->klen) {
+		x->hash = rkv_hash(x->key, x->klen);
+		cluster_coordinate(w, r);
+		return;
+	}
 	if (x->klen) {
 		x->hash = rkv_hash(x->key, x->klen);
-		if (!route_local(n, x->hash)) {
+		if (!route_local(n, w->view->ring, x->hash)) {
 			/* Not a replica here: with a one-member ring this cannot happen. */
 			struct net_peer peer;
 			CNT_INC(w, err_invalid);
@@ -192,6 +233,7 @@ static void route_req(struct worker *w, struct req **lr, unsigned *nlr, struct r
 		}
 		dest = route_worker(n, x->hash);
 	}
+out:
 	if (dest == w->id)
 		lr[(*nlr)++] = r;
 	else
@@ -266,7 +308,7 @@ static void rx_datagram(struct worker *w, struct req **lr, unsigned *nlr,
 		rte_pktmbuf_free(m);
 		return;
 	}
-	if (msg.flags & RKV_F_REPLY) {
+	if ((msg.flags & RKV_F_REPLY) && !n->cl.on) {
 		CNT_INC(w, mal_reply);
 		rte_pktmbuf_free(m);
 		return;
@@ -371,6 +413,8 @@ static void worker_tick(struct worker *w, uint64_t now)
 		rkv_reasm_expire(w->reasm, w->now_ms);
 	if (w->idle > IDLE_SPINS)
 		rkv_table_compact_owner(w->table, 256u << 10, NULL);
+	rkv_table_set_now_owner(w->table, w->clock.wall_ms()); /* tombstone grace (LWW) */
+	cluster_tick(w);
 	stats_publish(w);
 	if (w->id == 0 && n->opts.stats_interval > 0 && now >= w->next_stats) {
 		w->next_stats = now + (uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
@@ -409,6 +453,7 @@ int worker_main(void *arg)
 		unsigned nlr = 0, work = 0;
 		uint64_t now = rte_get_tsc_cycles();
 
+		cluster_enter(w);
 		if (now >= w->next_tick)
 			worker_tick(w, now);
 		work += worker_inbox(w, lr, &nlr);
@@ -441,7 +486,7 @@ int worker_init(struct node *n, struct worker *w, unsigned id, unsigned lcore)
 	w->node = n;
 	w->table = n->tables[id];
 	/* Clock ids must be unique per clock in the cluster (core/clock.h); main checked range. */
-	rkv_clock_init(&w->clock, (uint16_t)(n->opts.node_id * n->nworkers + id));
+	rkv_clock_init(&w->clock, (uint16_t)(n->opts.node_id * RKVD_MAX_CLUSTER_WORKERS + id));
 	snprintf(name, sizeof(name), "rkv_inbox_%u", id);
 	w->inbox = rte_ring_create(name, RKVD_INBOX_SIZE, (int)rte_lcore_to_socket_id(lcore),
 				   RING_F_SC_DEQ);
