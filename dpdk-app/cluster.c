@@ -149,6 +149,8 @@ static void publish_members(struct node *n)
 	size_t k = rkv_member_list(cl->mem, info, RKV_MEMBER_MAX);
 
 	for (size_t i = 0; i < k; i++) {
+		/* Relaxed: one byte per member, read only by the metrics thread. */
+		__atomic_store_n(&cl->state[info[i].id], info[i].state, __ATOMIC_RELAXED);
 		uint64_t a = ADDR_VALID | (uint64_t)info[i].addr.ip << 16 | info[i].addr.port;
 		if (info[i].id == n->opts.node_id)
 			continue;
@@ -363,6 +365,8 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 		return;
 	s->answered = 1;
 	x = &r->x;
+	lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency ? x->consistency : RKV_CL_QUORUM,
+		   rte_get_tsc_cycles() - r->t_rx);
 	route_to_peer(&x->route, &peer);
 	w->cur_rxq = w->node->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
 	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, stamp, x->key, x->klen,

@@ -23,6 +23,7 @@
 #include <rte_malloc.h>
 #include <rte_mempool.h>
 
+#include "metrics.h"
 #include "node.h"
 
 static struct node g_node;
@@ -112,6 +113,10 @@ static void print_banner(const struct node *n)
 		printf("ringkvd: shm %s\n", n->opts.shm_path);
 	else
 		printf("ringkvd: shm off\n");
+	if (n->metrics) {
+		inet_ntop(AF_INET, &n->opts.metrics_ip, ip, sizeof(ip));
+		printf("ringkvd: metrics http://%s:%u/metrics\n", ip, ntohs(n->opts.metrics_port));
+	}
 	printf("ringkvd: ready\n");
 	fflush(stdout);
 }
@@ -225,6 +230,8 @@ static int create_workers(struct node *n)
 
 static void teardown(struct node *n)
 {
+	metrics_stop(n->metrics);   /* first: it reads the workers' counters */
+	n->metrics = NULL;
 	if (n->shm) {
 		shm_server_stop(n->shm);
 		n->shm = NULL;
@@ -268,7 +275,7 @@ int main(int argc, char **argv)
 		static const char *const ours[] = { "--ip", "--port", "--shm", "--mem",
 			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval",
 			"--seeds", "--weight", "--replicas", "--phi", "--tombstone-grace",
-			"--hint-window" };
+			"--hint-window", "--metrics" };
 		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&
 			    (argv[i][strlen(ours[k])] == '\0' || argv[i][strlen(ours[k])] == '=')) {
@@ -307,6 +314,7 @@ int main(int argc, char **argv)
 	}
 	n->tsc_hz = rte_get_tsc_hz();
 	n->start_tsc = rte_get_tsc_cycles();
+	n->lat_q32 = lat_q32(n->tsc_hz);
 	n->nworkers = rte_lcore_count();
 	if (n->nworkers > RKVD_MAX_WORKERS) {
 		fprintf(stderr, "ringkvd: %u lcores; at most %u workers\n", n->nworkers,
@@ -366,6 +374,15 @@ int main(int argc, char **argv)
 		}
 		if (shm_server_set_stats)
 			shm_server_set_stats(n->shm, shm_stats, n);
+	}
+	if (n->opts.metrics_port) {
+		int err = 0;
+		n->metrics = metrics_start(n, n->opts.metrics_ip, n->opts.metrics_port, &err);
+		if (!n->metrics) {
+			fprintf(stderr, "ringkvd: --metrics: cannot serve on port %u: %s\n",
+				ntohs(n->opts.metrics_port), strerror(-err));
+			goto out;
+		}
 	}
 	print_banner(n);
 

@@ -46,6 +46,8 @@ void node_usage(FILE *f, const char *prog)
 "                       full resync (default 3h)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
 "  --stats-interval S   print counters to stdout every S seconds (default 0: off)\n"
+"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (kernel TCP,\n"
+"                       a non-worker thread): counters, gauges, latency histograms\n"
 "  --help               this text\n"
 "\n"
 "EAL args that work without hugepages: --no-huge -m 512 --no-pci --file-prefix NAME -l CORES\n"
@@ -100,7 +102,29 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 }
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
-       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT };
+       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_METRICS };
+
+/* "ADDR:PORT" (IPv4, port 1..65535) -> network byte order. 0 or -1. */
+static int parse_hostport(const char *s, uint32_t *ip_be, uint16_t *port_be)
+{
+	char buf[64];
+	struct in_addr a;
+	uint64_t port;
+	char *colon;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	colon = strrchr(buf, ':');
+	if (!colon)
+		return -1;
+	*colon = '\0';
+	if (inet_pton(AF_INET, buf, &a) != 1 || parse_uint(colon + 1, 1, 65535, &port))
+		return -1;
+	*ip_be = a.s_addr;
+	*port_be = htons((uint16_t)port);
+	return 0;
+}
 
 /* "90s", "30m", "24h", "7d" (a bare number is seconds) -> ms. 0 or -1. */
 static int parse_duration(const char *s, uint64_t *ms)
@@ -189,6 +213,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "phi", required_argument, NULL, O_PHI },
 		{ "tombstone-grace", required_argument, NULL, O_GRACE },
 		{ "hint-window", required_argument, NULL, O_HINT },
+		{ "metrics", required_argument, NULL, O_METRICS },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *prog = "ringkvd";
@@ -319,6 +344,13 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 			    o->stats_interval > 86400) {
 				fprintf(stderr, "%s: --stats-interval %s: want seconds, 0..86400\n",
 					prog, arg);
+				return -1;
+			}
+			break;
+		case O_METRICS:
+			if (parse_hostport(arg, &o->metrics_ip, &o->metrics_port)) {
+				fprintf(stderr, "%s: --metrics %s: want ADDR:PORT (IPv4, e.g. "
+					"127.0.0.1:9100)\n", prog, arg);
 				return -1;
 			}
 			break;

@@ -185,6 +185,7 @@ static void route_req(struct worker *w, struct req **lr, unsigned *nlr, struct r
 	struct exec_req *x = &r->x;
 	unsigned dest = w->id;
 
+	r->t_rx = w->loop_tsc;
 	if (x->op == RKV_OP_GOSSIP || x->op == RKV_OP_RING) {
 		dest = 0;
 		goto out;
@@ -453,6 +454,7 @@ int worker_main(void *arg)
 		unsigned nlr = 0, work = 0;
 		uint64_t now = rte_get_tsc_cycles();
 
+		w->loop_tsc = now;
 		cluster_enter(w);
 		if (now >= w->next_tick)
 			worker_tick(w, now);
