@@ -367,6 +367,10 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 	x = &r->x;
 	lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency ? x->consistency : RKV_CL_QUORUM,
 		   rte_get_tsc_cycles() - r->t_rx);
+	if (x->route.kind == ROUTE_RESP) {   /* a RESP client (resp.c) */
+		resp_complete(w->node->resp, x->route.slot, status, stamp, val, vlen);
+		return;
+	}
 	route_to_peer(&x->route, &peer);
 	w->cur_rxq = w->node->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
 	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, stamp, x->key, x->klen,

@@ -117,6 +117,11 @@ static void print_banner(const struct node *n)
 		inet_ntop(AF_INET, &n->opts.metrics_ip, ip, sizeof(ip));
 		printf("ringkvd: metrics http://%s:%u/metrics\n", ip, ntohs(n->opts.metrics_port));
 	}
+	if (n->resp) {
+		inet_ntop(AF_INET, &n->opts.resp_ip, ip, sizeof(ip));
+		printf("ringkvd: resp %s:%u (redis-cli -h %s -p %u)\n", ip, ntohs(n->opts.resp_port),
+		       ip, ntohs(n->opts.resp_port));
+	}
 	printf("ringkvd: ready\n");
 	fflush(stdout);
 }
@@ -232,6 +237,8 @@ static void teardown(struct node *n)
 {
 	metrics_stop(n->metrics);   /* first: it reads the workers' counters */
 	n->metrics = NULL;
+	resp_stop(n->resp);         /* the workers are stopped: no answer comes back */
+	n->resp = NULL;
 	if (n->shm) {
 		shm_server_stop(n->shm);
 		n->shm = NULL;
@@ -275,7 +282,7 @@ int main(int argc, char **argv)
 		static const char *const ours[] = { "--ip", "--port", "--shm", "--mem",
 			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval",
 			"--seeds", "--weight", "--replicas", "--phi", "--tombstone-grace",
-			"--hint-window", "--metrics" };
+			"--hint-window", "--metrics", "--resp", "--resp-max-clients", "--resp-consistency" };
 		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&
 			    (argv[i][strlen(ours[k])] == '\0' || argv[i][strlen(ours[k])] == '=')) {
@@ -294,7 +301,7 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc < 0)
 		return 2;
-	if (!n->opts.ip && !n->opts.shm_path) {
+	if (!n->opts.ip && !n->opts.shm_path && !n->opts.resp_port) {
 		fprintf(stderr, "ringkvd: nothing to serve: give --ip ADDR (with a DPDK port) "
 			"and/or --shm PATH (see --help)\n");
 		return 2;
@@ -381,6 +388,15 @@ int main(int argc, char **argv)
 		if (!n->metrics) {
 			fprintf(stderr, "ringkvd: --metrics: cannot serve on port %u: %s\n",
 				ntohs(n->opts.metrics_port), strerror(-err));
+			goto out;
+		}
+	}
+	if (n->opts.resp_port) {
+		int err = 0;
+		n->resp = resp_start(n, n->opts.resp_ip, n->opts.resp_port, &err);
+		if (!n->resp) {
+			fprintf(stderr, "ringkvd: --resp: cannot serve on port %u: %s\n",
+				ntohs(n->opts.resp_port), strerror(-err));
 			goto out;
 		}
 	}

@@ -29,6 +29,7 @@
 #include "counters.h"
 #include "exec.h"
 #include "latency.h"
+#include "resp.h"
 #include "shm.h"
 
 /* dpdk-app/shm.c (the shared-memory server) is built by another part of the project; until it
@@ -61,6 +62,10 @@ struct node_opts {
 	double stats_interval;    /* seconds; 0: off */
 	uint32_t metrics_ip;      /* --metrics ADDR:PORT, network byte order; port 0: off */
 	uint16_t metrics_port;
+	uint32_t resp_ip;         /* --resp ADDR:PORT, network byte order; port 0: off */
+	uint16_t resp_port;
+	uint32_t resp_max_clients;/* --resp-max-clients (default 128) */
+	uint8_t resp_consistency; /* --resp-consistency (default QUORUM) */
 	/* Cluster (issue 7). No seeds: a cluster of one, N = 1, as before. */
 	struct rkv_member_addr seeds[RKV_MEMBER_MAX_SEEDS]; /* host order */
 	unsigned n_seeds;
@@ -116,6 +121,7 @@ struct node {
 	uint64_t start_tsc;
 	uint64_t lat_q32;         /* ns per TSC tick, 32.32 (latency.h) */
 	struct metrics_server *metrics;  /* --metrics (metrics.c), NULL: off */
+	struct resp_server *resp;        /* --resp (resp.c), NULL: off */
 };
 
 struct net_peer {

@@ -186,6 +186,14 @@ static void udp_done(void *arg, struct exec_req *x)
 		req_free(w, r);
 		return;
 	}
+	if (x->route.kind == ROUTE_RESP) {   /* a RESP client's request (resp.c) */
+		lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency,
+			   rte_get_tsc_cycles() - r->t_rx);
+		resp_complete(w->node->resp, x->route.slot, x->status, x->version, x->out_val,
+			      x->out_vlen);
+		req_free(w, r);
+		return;
+	}
 	w->cur_rxq = w->node->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
 	route_to_peer(&x->route, &peer);
 	memset(&h, 0, sizeof(h));

@@ -48,6 +48,14 @@ void node_usage(FILE *f, const char *prog)
 "  --stats-interval S   print counters to stdout every S seconds (default 0: off)\n"
 "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (kernel TCP,\n"
 "                       a non-worker thread): counters, gauges, latency histograms\n"
+"  --resp ADDR:PORT     serve the Redis protocol (RESP2) on kernel TCP, e.g. 127.0.0.1:6379\n"
+"                       (a non-worker thread; requests take the node's pipeline, so in a\n"
+"                       cluster every key is reachable): GET SET[NX|XX] SETNX GETDEL DEL\n"
+"                       EXISTS MGET MSET PING ECHO QUIT SELECT 0 DBSIZE INFO COMMAND\n"
+"                       CLIENT SETNAME/GETNAME HELLO 2; no TTLs yet (EXPIRE etc. refused)\n"
+"  --resp-max-clients N RESP connections at most (default 128; more are refused)\n"
+"  --resp-consistency L R and W of RESP requests in a cluster: ONE, TWO, QUORUM, ALL\n"
+"                       (default QUORUM)\n"
 "  --help               this text\n"
 "\n"
 "EAL args that work without hugepages: --no-huge -m 512 --no-pci --file-prefix NAME -l CORES\n"
@@ -102,7 +110,7 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 }
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
-       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_METRICS };
+       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL };
 
 /* "ADDR:PORT" (IPv4, port 1..65535) -> network byte order. 0 or -1. */
 static int parse_hostport(const char *s, uint32_t *ip_be, uint16_t *port_be)
@@ -214,6 +222,9 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "tombstone-grace", required_argument, NULL, O_GRACE },
 		{ "hint-window", required_argument, NULL, O_HINT },
 		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "resp", required_argument, NULL, O_RESP },
+		{ "resp-max-clients", required_argument, NULL, O_RESP_MAX },
+		{ "resp-consistency", required_argument, NULL, O_RESP_CL },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *prog = "ringkvd";
@@ -228,6 +239,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	o->max_value = RKV_TABLE_VALUE_DEFAULT;
 	o->mtu = RKV_MTU_DEFAULT;
 	o->node_id = 1;
+	o->resp_consistency = RKV_CL_QUORUM;
 	o->weight = 1;
 	o->replicas = 0;          /* decided below: 3 with seeds, 1 without */
 	o->phi = 8;
@@ -354,6 +366,30 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 				return -1;
 			}
 			break;
+		case O_RESP:
+			if (parse_hostport(arg, &o->resp_ip, &o->resp_port)) {
+				fprintf(stderr, "%s: --resp %s: want ADDR:PORT (IPv4, e.g. "
+					"127.0.0.1:6379)\n", prog, arg);
+				return -1;
+			}
+			break;
+		case O_RESP_MAX:
+			if (parse_uint(arg, 1, 65536, &v)) {
+				fprintf(stderr, "%s: --resp-max-clients %s: want 1..65536\n", prog, arg);
+				return -1;
+			}
+			o->resp_max_clients = (uint32_t)v;
+			break;
+		case O_RESP_CL: {
+			int l = rkv_cl_parse(arg);
+			if (l <= 0) {
+				fprintf(stderr, "%s: --resp-consistency %s: want ONE, TWO, QUORUM "
+					"or ALL\n", prog, arg);
+				return -1;
+			}
+			o->resp_consistency = (uint8_t)l;
+			break;
+		}
 		case 'h':
 		case O_HELP:
 			node_usage(stdout, prog);

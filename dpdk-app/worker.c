@@ -105,6 +105,11 @@ static void handoff_refused(struct worker *w, void *obj)
 		struct req *r = untag(obj);
 		const struct exec_req *q = &r->x;
 		CNT_INC(w, err_busy);
+		if (q->route.kind == ROUTE_RESP) {
+			resp_complete(w->node->resp, q->route.slot, RKV_S_BUSY, 0, NULL, 0);
+			req_free(w, r);
+			break;
+		}
 		route_to_peer(&q->route, &peer);
 		ops_reply_hdr(w, &peer, q->op, q->consistency, q->req_id, RKV_S_BUSY, 0, q->key,
 			      q->klen, NULL, 0, 0);
@@ -386,6 +391,9 @@ static unsigned worker_inbox(struct worker *w, struct req **lr, unsigned *nlr)
 		switch (tag_of(objs[i])) {
 		case TAG_REQ:
 			lr[(*nlr)++] = o;
+			break;
+		case WORKER_TAG_SUBMIT: /* from a non-worker transport (resp.c): route it */
+			route_req(w, lr, nlr, o);
 			break;
 		case TAG_TX:
 			worker_tx(w, o);
