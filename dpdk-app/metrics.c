@@ -208,6 +208,23 @@ char *metrics_format(const struct node *n, size_t *len)
 		fprintf(f, "# HELP ringkv_%s_total Shared-memory counter %s, summed over workers.\n"
 			"# TYPE ringkv_%s_total counter\nringkv_%s_total %" PRIu64 "\n",
 			shm_names[i], shm_names[i], shm_names[i], shm_names[i], shm_total(n, i));
+	if (n->resp) {
+		struct resp_stats rs;
+		resp_get_stats(n->resp, &rs);
+		fprintf(f, "# HELP ringkv_resp_clients RESP connections open.\n"
+			"# TYPE ringkv_resp_clients gauge\nringkv_resp_clients %" PRIu64 "\n",
+			rs.clients);
+#define RC(name, v, help) fprintf(f, "# HELP ringkv_resp_" name "_total " help "\n" \
+		"# TYPE ringkv_resp_" name "_total counter\nringkv_resp_" name "_total %" PRIu64 \
+		"\n", v)
+		RC("connections", rs.accepted, "RESP connections accepted.");
+		RC("rejected", rs.rejected, "RESP connections refused (--resp-max-clients).");
+		RC("commands", rs.commands, "RESP commands received.");
+		RC("error_replies", rs.errors, "RESP error replies sent.");
+		RC("protocol_errors", rs.protocol_errors, "RESP connections closed for bad input.");
+		RC("closed_slow", rs.closed_slow, "RESP connections closed for unread replies.");
+#undef RC
+	}
 	put_members(f, n);
 	put_histograms(f, n);
 	if (fclose(f) != 0) {

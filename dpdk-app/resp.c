@@ -646,8 +646,10 @@ static int dispatch(struct resp_server *s, struct conn *c)
 	int a = c->argc;
 
 	if (c->aerr) {
-		out_err(s, c, c->aerr == 2 ? "ERR Protocol error: expected bulk strings"
-			: "ERR Protocol error: request too large for this node");
+		if (c->aerr == 2)
+			out_err(s, c, "ERR Protocol error: expected bulk strings");
+		else
+			out_status_err(s, c, RKV_S_TOO_BIG);
 		return 1;
 	}
 	if (!strcasecmp(cmd, "GET"))
@@ -863,6 +865,44 @@ static int parse_inline(struct resp_server *s, struct conn *c, char *line, size_
 	return 0;
 }
 
+/* Whether the unparsed input announces a bulk string longer than cap (hiredis would wait for
+ * all of it): scans the array header and the bulk headers from the reader's position. */
+static int bulk_too_big(const redisReader *rd, size_t cap)
+{
+	size_t p = rd->pos, end = rd->len;
+
+	if (rd->ridx >= 0 && rd->rstack[rd->ridx].type == REDIS_REPLY_STRING && p < end) {
+		/* hiredis consumed the '$' of the bulk in progress: its length comes first. */
+		long long l = strtoll(rd->buf + p, NULL, 10);
+		if (l > (long long)cap)
+			return 1;
+		const char *nl = memchr(rd->buf + p, '\n', end - p);
+		if (!nl)
+			return end - p > 32;
+		p += (size_t)(nl - (rd->buf + p)) + 1 + (size_t)(l > 0 ? l : 0) + 2;
+	}
+	while (p < end) {
+		char t = rd->buf[p];
+		const char *nl = memchr(rd->buf + p, '\n', end - p);
+		if (!nl)
+			return end - p > 32;   /* a header line longer than any number */
+		size_t line = (size_t)(nl - (rd->buf + p)) + 1;
+		if (t == '*') {
+			p += line;
+			continue;
+		}
+		if (t != '$')
+			return 0;
+		long long l = strtoll(rd->buf + p + 1, NULL, 10);
+		if (l > (long long)cap)
+			return 1;
+		if (l < 0)
+			l = 0;
+		p += line + (size_t)l + 2;
+	}
+	return 0;
+}
+
 /* Parse and dispatch what c's reader holds, as long as nothing parks. */
 static void conn_run(struct resp_server *s, struct conn *c)
 {
@@ -923,7 +963,12 @@ static void conn_run(struct resp_server *s, struct conn *c)
 				return;
 			}
 			if (!reply) {
-				if (c->fed > s->arena_cap + 4096) {
+				/* Up to the protocol's value limit the reader may buffer a request
+				 * (arg_string then refuses it as too large, the connection lives);
+				 * beyond that the connection is closed. */
+				size_t lim = RTE_MAX(s->arena_cap, (size_t)RKV_KEY_MAX + RKV_VALUE_MAX +
+						     4096);
+				if (bulk_too_big(rd, lim) || c->fed > 2 * lim) {
 					stat_add(&s->st.protocol_errors, 1);
 					out_err(s, c, "ERR Protocol error: request too large for this node");
 					c->closing = 1;
