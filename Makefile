@@ -29,6 +29,10 @@ LDLIBS_CORE := -lzstd -lm -pthread
 PKG_DPDK_CFLAGS = $(shell pkg-config --cflags libdpdk 2>/dev/null)
 PKG_DPDK_LIBS   = $(shell pkg-config --libs libdpdk 2>/dev/null)
 URING_LIBS      = -luring
+# ringkvd's /metrics endpoint (dpdk-app/metrics.c).
+HTTPD_LIBS      = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+# ringkvd's RESP endpoint (dpdk-app/resp.c) parses with hiredis's reader.
+HIREDIS_LIBS    = $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 
 CORE_SRC   := $(wildcard core/*.c)
 IO_SRC     := $(wildcard io/*.c)
@@ -99,7 +103,7 @@ $(BUILD)/ringkv.pc: client/ringkv.pc.in
 # ---- programs ------------------------------------------------------------------------------
 $(BIN)/ringkvd: $(APP_OBJ) $(IO_OBJ) $(LIBCORE)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(APP_OBJ) $(IO_OBJ) $(LIBCORE) $(PKG_DPDK_LIBS) $(URING_LIBS) $(LDLIBS_CORE)
+	$(CC) $(CFLAGS) -o $@ $(APP_OBJ) $(IO_OBJ) $(LIBCORE) $(PKG_DPDK_LIBS) $(URING_LIBS) $(HTTPD_LIBS) $(HIREDIS_LIBS) $(LDLIBS_CORE)
 
 $(BIN)/ringkv-bench: $(BENCH_OBJ) $(if $(CLIENT_SRC),$(LIBRINGKV)) $(LIBCORE)
 	@mkdir -p $(@D)

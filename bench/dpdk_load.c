@@ -334,7 +334,7 @@ static void finish(struct dl_worker *w, struct dl_req *r, uint64_t now, enum dl_
 	bench_count_op(w->st, ph == DL_RUN, r->kind, ok);
 	if (ok && ph == DL_RUN && r->t0 >= sh->meas_start && now < sh->meas_end) {
 		bench_stat_add(&w->st->ops, 1);
-		bench_hist_record(&w->st->hist, (uint64_t)tsc_to_ns(sh, now - r->t0));
+		bench_stats_latency(w->st, r->kind, (uint64_t)tsc_to_ns(sh, now - r->t0));
 	}
 	r->req_id = 0;
 	w->free_slots[w->nfree++] = (uint32_t)(r - w->reqs);

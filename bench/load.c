@@ -33,6 +33,7 @@
 #include "proto.h"
 #include "ringinfo.h"
 #include "ringkv.h"
+#include "hgrm.h"
 #include "workload.h"
 
 #define LOAD_TIMEOUT_DEFAULT_S 120.0
@@ -96,6 +97,9 @@ static void usage(FILE *out)
 "                       shm GETs are then served one-sided when the library can)\n"
 "  --no-one-sided       shm: never read the node's table directly\n"
 "  --json               print one JSON line last on stdout\n"
+"  --hist-out FILE      write the measured latency as HdrHistogram percentile text (.hgrm,\n"
+"                       microseconds): all ops to FILE, each op type to FILE with .get /\n"
+"                       .put before its extension; scripts/plot-latency.sh plots them\n"
 "  Every reply is verified; any error makes the exit status 1 (2: bad usage).\n",
 		BENCH_MAX_DEPTH, BENCH_VALUE_HDR, RKV_VALUE_MAX, LOAD_TIMEOUT_DEFAULT_S);
 }
@@ -199,7 +203,7 @@ enum {
 	OPT_TARGET = 256, OPT_EAL, OPT_WORKLOAD, OPT_THREADS, OPT_DEPTH, OPT_KEYS, OPT_KEY_SIZE,
 	OPT_VALUE_SIZE, OPT_DURATION, OPT_WARMUP, OPT_ZIPF, OPT_SEED, OPT_JSON, OPT_CPUS,
 	OPT_TIMEOUT, OPT_RETRIES, OPT_LOAD_TIMEOUT, OPT_SRC_IP, OPT_DST_MAC, OPT_MTU, OPT_SYNC,
-	OPT_NO_ONE_SIDED, OPT_CONSISTENCY, OPT_HELP
+	OPT_NO_ONE_SIDED, OPT_CONSISTENCY, OPT_HIST_OUT, OPT_HELP
 };
 
 /* Returns 0 to run, 1 after --help, -1 on bad usage (message printed). */
@@ -229,6 +233,7 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 		{ "sync", no_argument, NULL, OPT_SYNC },
 		{ "no-one-sided", no_argument, NULL, OPT_NO_ONE_SIDED },
 		{ "consistency", required_argument, NULL, OPT_CONSISTENCY },
+		{ "hist-out", required_argument, NULL, OPT_HIST_OUT },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -304,6 +309,7 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 				return -1;
 			break;
 		case OPT_JSON: cfg->json = 1; break;
+		case OPT_HIST_OUT: cfg->hist_out = optarg; break;
 		case OPT_CPUS:
 			if (parse_cpus(optarg, cfg))
 				return -1;
@@ -629,7 +635,7 @@ static void complete(struct cworker *w, struct slot *s, uint64_t now, enum phase
 	bench_count_op(w->st, ph == PHASE_RUN, s->kind, ok);
 	if (ok && ph == PHASE_RUN && s->t0 >= w->ctl->meas_start && now < w->ctl->meas_end) {
 		bench_stat_add(&w->st->ops, 1);
-		bench_hist_record(&w->st->hist, now - s->t0);
+		bench_stats_latency(w->st, s->kind, now - s->t0);
 	}
 	s->state = SLOT_FREE;
 }
@@ -1055,6 +1061,41 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* --hist-out: all ops (h) to cfg->hist_out, each op type that ran beside it. 0 or -1. */
+static int write_hgrm(const struct bench_cfg *cfg, const struct bench_run *run,
+		      const struct bench_hist *h, FILE *txt)
+{
+	static const char *const names[2] = { "get", "put" };
+	struct bench_hist *op = malloc(sizeof(*op));
+	char path[4096];
+	int rc = 0;
+
+	if (!op || bench_hgrm_write(cfg->hist_out, h)) {
+		fprintf(stderr, "ringkv-bench: --hist-out %s: %s\n", cfg->hist_out, strerror(errno));
+		free(op);
+		return -1;
+	}
+	fprintf(txt, "  latency histograms (.hgrm, us): %s", cfg->hist_out);
+	for (unsigned k = 0; k < 2 && !rc; k++) {
+		bench_hist_init(op);
+		for (uint32_t i = 0; i < run->nstats; i++)
+			bench_hist_merge(op, &run->stats[i].hist_op[k]);
+		if (!bench_hist_count(op))
+			continue;
+		if (bench_hgrm_sibling(path, sizeof(path), cfg->hist_out, names[k]) ||
+		    bench_hgrm_write(path, op)) {
+			fprintf(stderr, "\nringkv-bench: --hist-out %s (%s): %s\n", cfg->hist_out,
+				names[k], strerror(errno ? errno : ENAMETOOLONG));
+			rc = -1;
+		} else {
+			fprintf(txt, " %s", path);
+		}
+	}
+	fputc('\n', txt);
+	free(op);
+	return rc;
+}
+
 static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 {
 	struct bench_hist *h = malloc(sizeof(*h));
@@ -1169,8 +1210,9 @@ static int report(const struct bench_cfg *cfg, const struct bench_run *run)
 		printf("}}\n");
 	}
 	fflush(stdout);
+	int herr = cfg->hist_out ? write_hgrm(cfg, run, h, txt) : 0;
 	free(h);
-	return errs || ops == 0 ? 1 : 0;
+	return errs || ops == 0 || herr ? 1 : 0;
 }
 
 int bench_load_main(int argc, char **argv)

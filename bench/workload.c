@@ -72,6 +72,8 @@ void bench_stats_init(struct bench_stats *s)
 		}
 	s->run_wall_ns = s->run_cpu_ns = 0;
 	bench_hist_init(&s->hist);
+	bench_hist_init(&s->hist_op[0]);
+	bench_hist_init(&s->hist_op[1]);
 }
 
 uint64_t bench_stats_errors(const struct bench_stats *s)

@@ -66,6 +66,7 @@ struct bench_cfg {
 	uint8_t dst_mac[6];
 	int dst_mac_set;
 	uint32_t mtu;
+	const char *hist_out;        /* --hist-out: .hgrm files of the latency (bench/hgrm.c) */
 };
 
 const char *bench_workload_name(enum bench_workload w);
@@ -120,6 +121,7 @@ struct bench_stats {
 	uint64_t run_wall_ns;            /* wall time of the run phase on this thread */
 	uint64_t run_cpu_ns;             /* CPU time this thread got meanwhile (shared machine) */
 	struct bench_hist hist;          /* latency in ns of ops in the measured window */
+	struct bench_hist hist_op[2];    /* the same by enum bench_op (--hist-out, bench/hgrm.c) */
 } __attribute__((aligned(64)));
 
 void bench_stats_init(struct bench_stats *s);
@@ -130,6 +132,12 @@ static inline void bench_stat_add(_Atomic uint64_t *c, uint64_t n)
 			      memory_order_relaxed);
 }
 uint64_t bench_stats_errors(const struct bench_stats *s);
+/* Record one measured latency (ns) of an op of kind op (enum bench_op): overall and by op. */
+static inline void bench_stats_latency(struct bench_stats *s, int op, uint64_t ns)
+{
+	bench_hist_record(&s->hist, ns);
+	bench_hist_record(&s->hist_op[op != 0], ns);
+}
 /* Count one operation of kind op (enum bench_op) that ended in the load (run = 0) or run
  * phase, ok or failed. */
 static inline void bench_count_op(struct bench_stats *s, int run, int op, int ok)

@@ -156,6 +156,8 @@ static void publish_members(struct node *n)
 	size_t k = rkv_member_list(cl->mem, info, RKV_MEMBER_MAX);
 
 	for (size_t i = 0; i < k; i++) {
+		/* Relaxed: one byte per member, read only by the metrics thread. */
+		__atomic_store_n(&cl->state[info[i].id], info[i].state, __ATOMIC_RELAXED);
 		uint64_t a = ADDR_VALID | (uint64_t)info[i].addr.ip << 16 | info[i].addr.port;
 		if (info[i].id == n->opts.node_id)
 			continue;
@@ -370,6 +372,8 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 		return;
 	s->answered = 1;
 	x = &r->x;
+	lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency ? x->consistency : RKV_CL_QUORUM,
+		   rte_get_tsc_cycles() - r->t_rx);
 	if (x->route.kind == ROUTE_SHM) {
 		struct exec_req e = *x;
 		e.status = status;
@@ -377,6 +381,10 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 		e.out_val = val;
 		e.out_vlen = vlen;
 		shm_server_complete(w->node->shm, x->route.worker, &e);
+		return;
+	}
+	if (x->route.kind == ROUTE_RESP) {   /* a RESP client (resp.c) */
+		resp_complete(w->node->resp, x->route.slot, status, stamp, val, vlen);
 		return;
 	}
 	route_to_peer(&x->route, &peer);

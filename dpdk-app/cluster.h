@@ -57,6 +57,8 @@ struct cluster {
 	uint64_t addr[256];              /* per id: 1 << 63 | ip (host) << 16 | port; relaxed */
 	uint64_t mac[256];               /* per id: 1 << 63 | MAC (6 bytes); relaxed */
 	uint64_t up[4];                  /* rkv_member_upset words; relaxed */
+	uint8_t state[256];              /* per id: rkv_member_info.state, NONE: no such member;
+					  * relaxed, read by /metrics (metrics.c) */
 	struct rkv_member_msg *out, *reply;   /* worker 0: gossip being sent */
 	struct rkv_ringinfo *ri;         /* worker 0: RING replies */
 	int mismatch_said;

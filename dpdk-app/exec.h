@@ -30,6 +30,7 @@ enum route_kind {
 	ROUTE_SHM,       /* a shared-memory client: channel index, worker whose rings */
 	ROUTE_COORD,     /* a replica op: the coordinator slot on some worker of this node */
 	ROUTE_NONE,      /* nobody waits (a read repair): the result is dropped */
+	ROUTE_RESP,      /* a RESP client (resp.c): slot = the RESP thread's token */
 };
 
 struct reply_route {

@@ -23,6 +23,7 @@
 #include <rte_malloc.h>
 #include <rte_mempool.h>
 
+#include "metrics.h"
 #include "node.h"
 
 static struct node g_node;
@@ -112,6 +113,15 @@ static void print_banner(const struct node *n)
 		printf("ringkvd: shm %s\n", n->opts.shm_path);
 	else
 		printf("ringkvd: shm off\n");
+	if (n->metrics) {
+		inet_ntop(AF_INET, &n->opts.metrics_ip, ip, sizeof(ip));
+		printf("ringkvd: metrics http://%s:%u/metrics\n", ip, ntohs(n->opts.metrics_port));
+	}
+	if (n->resp) {
+		inet_ntop(AF_INET, &n->opts.resp_ip, ip, sizeof(ip));
+		printf("ringkvd: resp %s:%u (redis-cli -h %s -p %u)\n", ip, ntohs(n->opts.resp_port),
+		       ip, ntohs(n->opts.resp_port));
+	}
 	printf("ringkvd: ready\n");
 	fflush(stdout);
 }
@@ -225,6 +235,10 @@ static int create_workers(struct node *n)
 
 static void teardown(struct node *n)
 {
+	metrics_stop(n->metrics);   /* first: it reads the workers' counters */
+	n->metrics = NULL;
+	resp_stop(n->resp);         /* the workers are stopped: no answer comes back */
+	n->resp = NULL;
 	if (n->shm) {
 		shm_server_stop(n->shm);
 		n->shm = NULL;
@@ -271,7 +285,8 @@ int main(int argc, char **argv)
 			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval",
 			"--seeds", "--weight", "--replicas", "--phi", "--tombstone-grace",
 			"--hint-window", "--data-dir", "--durability", "--sync-interval",
-			"--segment-size", "--sloppy-quorum", "--hint-rate", "--hint-max" };
+			"--segment-size", "--sloppy-quorum", "--hint-rate", "--hint-max",
+			"--metrics", "--resp", "--resp-max-clients", "--resp-consistency" };
 		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&
 			    (argv[i][strlen(ours[k])] == '\0' || argv[i][strlen(ours[k])] == '=')) {
@@ -290,7 +305,7 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc < 0)
 		return 2;
-	if (!n->opts.ip && !n->opts.shm_path) {
+	if (!n->opts.ip && !n->opts.shm_path && !n->opts.resp_port) {
 		fprintf(stderr, "ringkvd: nothing to serve: give --ip ADDR (with a DPDK port) "
 			"and/or --shm PATH (see --help)\n");
 		return 2;
@@ -310,6 +325,7 @@ int main(int argc, char **argv)
 	}
 	n->tsc_hz = rte_get_tsc_hz();
 	n->start_tsc = rte_get_tsc_cycles();
+	n->lat_q32 = lat_q32(n->tsc_hz);
 	n->nworkers = rte_lcore_count();
 	if (n->nworkers > RKVD_MAX_WORKERS) {
 		fprintf(stderr, "ringkvd: %u lcores; at most %u workers\n", n->nworkers,
@@ -382,6 +398,24 @@ int main(int argc, char **argv)
 			shm_server_set_stats(n->shm, shm_stats, n);
 		if (n->cl.on)   /* shared-memory requests are coordinated like UDP ones */
 			shm_server_set_submit(n->shm, cluster_shm_submit, n);
+	}
+	if (n->opts.metrics_port) {
+		int err = 0;
+		n->metrics = metrics_start(n, n->opts.metrics_ip, n->opts.metrics_port, &err);
+		if (!n->metrics) {
+			fprintf(stderr, "ringkvd: --metrics: cannot serve on port %u: %s\n",
+				ntohs(n->opts.metrics_port), strerror(-err));
+			goto out;
+		}
+	}
+	if (n->opts.resp_port) {
+		int err = 0;
+		n->resp = resp_start(n, n->opts.resp_ip, n->opts.resp_port, &err);
+		if (!n->resp) {
+			fprintf(stderr, "ringkvd: --resp: cannot serve on port %u: %s\n",
+				ntohs(n->opts.resp_port), strerror(-err));
+			goto out;
+		}
 	}
 	print_banner(n);
 

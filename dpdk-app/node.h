@@ -30,6 +30,8 @@
 #include "durable.h"
 #include "hints.h"
 #include "exec.h"
+#include "latency.h"
+#include "resp.h"
 #include "shm.h"
 
 /* dpdk-app/shm.c (the shared-memory server) is built by another part of the project; until it
@@ -60,6 +62,12 @@ struct node_opts {
 	uint16_t node_id;         /* ring member id 1..255; HLC clock ids are node_id * 16 + w */
 	int busy_poll;
 	double stats_interval;    /* seconds; 0: off */
+	uint32_t metrics_ip;      /* --metrics ADDR:PORT, network byte order; port 0: off */
+	uint16_t metrics_port;
+	uint32_t resp_ip;         /* --resp ADDR:PORT, network byte order; port 0: off */
+	uint16_t resp_port;
+	uint32_t resp_max_clients;/* --resp-max-clients (default 128) */
+	uint8_t resp_consistency; /* --resp-consistency (default QUORUM) */
 	/* Cluster (issue 7). No seeds: a cluster of one, N = 1, as before. */
 	struct rkv_member_addr seeds[RKV_MEMBER_MAX_SEEDS]; /* host order */
 	unsigned n_seeds;
@@ -127,6 +135,9 @@ struct node {
 	unsigned replicas;        /* N: preference list length */
 	uint64_t tsc_hz;
 	uint64_t start_tsc;
+	uint64_t lat_q32;         /* ns per TSC tick, 32.32 (latency.h) */
+	struct metrics_server *metrics;  /* --metrics (metrics.c), NULL: off */
+	struct resp_server *resp;        /* --resp (resp.c), NULL: off */
 };
 
 struct net_peer {
@@ -144,6 +155,7 @@ struct req {
 	struct exec_req x;
 	struct rte_mbuf *m;       /* the request datagram, or NULL */
 	struct bigmsg *b;         /* the reassembled request, or NULL */
+	uint64_t t_rx;            /* TSC when it arrived (latency histograms, latency.h) */
 };
 
 /* A segment of a multi-datagram request on its way to worker 0's reassembler, decoded once. */
@@ -205,6 +217,9 @@ struct worker {
 	uint64_t view_seen __rte_cache_aligned;
 	/* The shm counters republished for readers every tick (relaxed stores). */
 	struct shm_counters shm_pub __rte_cache_aligned;
+	/* Request latency by op and consistency: owner writes, /metrics reads (latency.h). */
+	struct lat_hist lat __rte_cache_aligned;
+	uint64_t loop_tsc;        /* TSC at the top of this loop iteration (arrival times) */
 } __rte_cache_aligned;
 
 /* Set by the SIGINT/SIGTERM handler; workers poll it (main.c). */

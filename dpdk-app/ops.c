@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -185,6 +186,14 @@ static void udp_done(void *arg, struct exec_req *x)
 		req_free(w, r);
 		return;
 	}
+	if (x->route.kind == ROUTE_RESP) {   /* a RESP client's request (resp.c) */
+		lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency,
+			   rte_get_tsc_cycles() - r->t_rx);
+		resp_complete(w->node->resp, x->route.slot, x->status, x->version, x->out_val,
+			      x->out_vlen);
+		req_free(w, r);
+		return;
+	}
 	w->cur_rxq = w->node->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
 	route_to_peer(&x->route, &peer);
 	memset(&h, 0, sizeof(h));
@@ -195,6 +204,9 @@ static void udp_done(void *arg, struct exec_req *x)
 	h.req_id = x->req_id;
 	h.stamp = x->version;
 	h.aux = w->view ? w->view->epoch : 0;
+	if (!(x->flags & RKV_F_PEER))   /* a client's request, answered here */
+		lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency,
+			   rte_get_tsc_cycles() - r->t_rx);
 	ops_send(w, &peer, &h, x->key, x->klen, x->out_val, x->out_vlen);
 	w->cur_rxq = (uint16_t)w->id;
 	req_free(w, r);

@@ -74,6 +74,16 @@ void node_usage(FILE *f, const char *prog)
 "                       root); every client's credentials are checked against it too\n"
 "  --shm-group GROUP    group (name or gid) of the --shm socket; with a mode like 0660\n"
 "                       its members may connect\n"
+"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (kernel TCP,\n"
+"                       a non-worker thread): counters, gauges, latency histograms\n"
+"  --resp ADDR:PORT     serve the Redis protocol (RESP2) on kernel TCP, e.g. 127.0.0.1:6379\n"
+"                       (a non-worker thread; requests take the node's pipeline, so in a\n"
+"                       cluster every key is reachable): GET SET[NX|XX] SETNX GETDEL DEL\n"
+"                       EXISTS MGET MSET PING ECHO QUIT SELECT 0 DBSIZE INFO COMMAND\n"
+"                       CLIENT SETNAME/GETNAME HELLO 2; no TTLs yet (EXPIRE etc. refused)\n"
+"  --resp-max-clients N RESP connections at most (default 128; more are refused)\n"
+"  --resp-consistency L R and W of RESP requests in a cluster: ONE, TWO, QUORUM, ALL\n"
+"                       (default QUORUM)\n"
 "  --help               this text\n"
 "\n"
 "EAL args that work without hugepages: --no-huge -m 512 --no-pci --file-prefix NAME -l CORES\n"
@@ -129,7 +139,30 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
        O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP,
-       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX /* [dur] */ };
+       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX,
+       O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL /* [dur] [eco] */ };
+
+/* "ADDR:PORT" (IPv4, port 1..65535) -> network byte order. 0 or -1. */
+static int parse_hostport(const char *s, uint32_t *ip_be, uint16_t *port_be)
+{
+	char buf[64];
+	struct in_addr a;
+	uint64_t port;
+	char *colon;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	colon = strrchr(buf, ':');
+	if (!colon)
+		return -1;
+	*colon = '\0';
+	if (inet_pton(AF_INET, buf, &a) != 1 || parse_uint(colon + 1, 1, 65535, &port))
+		return -1;
+	*ip_be = a.s_addr;
+	*port_be = htons((uint16_t)port);
+	return 0;
+}
 
 /* "90s", "30m", "24h", "7d" (a bare number is seconds) -> ms. 0 or -1. */
 static int parse_duration(const char *s, uint64_t *ms)
@@ -227,6 +260,10 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "hint-max", required_argument, NULL, O_HMAX },
 		{ "shm-mode", required_argument, NULL, O_SHM_MODE },
 		{ "shm-group", required_argument, NULL, O_SHM_GROUP },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "resp", required_argument, NULL, O_RESP },
+		{ "resp-max-clients", required_argument, NULL, O_RESP_MAX },
+		{ "resp-consistency", required_argument, NULL, O_RESP_CL },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *prog = "ringkvd";
@@ -241,6 +278,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	o->max_value = RKV_TABLE_VALUE_DEFAULT;
 	o->mtu = RKV_MTU_DEFAULT;
 	o->node_id = 1;
+	o->resp_consistency = RKV_CL_QUORUM;
 	o->weight = 1;
 	o->replicas = 0;          /* decided below: 3 with seeds, 1 without */
 	o->phi = 8;
@@ -456,6 +494,37 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 				return -1;
 			}
 			o->shm_has_group = 1;
+			break;
+		}
+		case O_METRICS:
+			if (parse_hostport(arg, &o->metrics_ip, &o->metrics_port)) {
+				fprintf(stderr, "%s: --metrics %s: want ADDR:PORT (IPv4, e.g. "
+					"127.0.0.1:9100)\n", prog, arg);
+				return -1;
+			}
+			break;
+		case O_RESP:
+			if (parse_hostport(arg, &o->resp_ip, &o->resp_port)) {
+				fprintf(stderr, "%s: --resp %s: want ADDR:PORT (IPv4, e.g. "
+					"127.0.0.1:6379)\n", prog, arg);
+				return -1;
+			}
+			break;
+		case O_RESP_MAX:
+			if (parse_uint(arg, 1, 65536, &v)) {
+				fprintf(stderr, "%s: --resp-max-clients %s: want 1..65536\n", prog, arg);
+				return -1;
+			}
+			o->resp_max_clients = (uint32_t)v;
+			break;
+		case O_RESP_CL: {
+			int l = rkv_cl_parse(arg);
+			if (l <= 0) {
+				fprintf(stderr, "%s: --resp-consistency %s: want ONE, TWO, QUORUM "
+					"or ALL\n", prog, arg);
+				return -1;
+			}
+			o->resp_consistency = (uint8_t)l;
 			break;
 		}
 		case 'h':

@@ -105,6 +105,11 @@ static void handoff_refused(struct worker *w, void *obj)
 		struct req *r = untag(obj);
 		const struct exec_req *q = &r->x;
 		CNT_INC(w, err_busy);
+		if (q->route.kind == ROUTE_RESP) {
+			resp_complete(w->node->resp, q->route.slot, RKV_S_BUSY, 0, NULL, 0);
+			req_free(w, r);
+			break;
+		}
 		route_to_peer(&q->route, &peer);
 		ops_reply_hdr(w, &peer, q->op, q->consistency, q->req_id, RKV_S_BUSY, 0, q->key,
 			      q->klen, NULL, 0, 0);
@@ -188,6 +193,7 @@ static void route_req(struct worker *w, struct req **lr, unsigned *nlr, struct r
 	struct exec_req *x = &r->x;
 	unsigned dest = w->id;
 
+	r->t_rx = w->loop_tsc;
 	if (x->op == RKV_OP_GOSSIP || x->op == RKV_OP_RING) {
 		dest = 0;
 		goto out;
@@ -389,6 +395,9 @@ static unsigned worker_inbox(struct worker *w, struct req **lr, unsigned *nlr)
 		case TAG_REQ:
 			lr[(*nlr)++] = o;
 			break;
+		case WORKER_TAG_SUBMIT: /* from a non-worker transport (resp.c): route it */
+			route_req(w, lr, nlr, o);
+			break;
 		case TAG_TX:
 			worker_tx(w, o);
 			break;
@@ -462,6 +471,7 @@ int worker_main(void *arg)
 		unsigned nlr = 0, work = 0;
 		uint64_t now = rte_get_tsc_cycles();
 
+		w->loop_tsc = now;
 		cluster_enter(w);
 		if (now >= w->next_tick)
 			worker_tick(w, now);

@@ -7,7 +7,8 @@ set -eu
 
 PKGS="build-essential pkg-config make gcc clang llvm libclang-rt-14-dev \
 libdpdk-dev dpdk liburing-dev libxxhash-dev libcmocka-dev libzstd-dev \
-iproute2 iputils-ping procps psmisc redis-server redis-tools"
+iproute2 iputils-ping procps psmisc redis-server redis-tools \
+libmicrohttpd-dev prometheus curl gnuplot-nox libhiredis-dev python3-redis"
 
 missing=""
 for p in $PKGS; do
@@ -24,6 +25,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get -qq update >/dev/null
 apt-get -qq -y -o Dpkg::Options::=--force-confold install --no-install-recommends $missing >/dev/null
-# Redis is only a benchmark peer; do not leave a system daemon running that tests never asked for.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# Redis is only a benchmark peer and Prometheus is installed for promtool (tests check /metrics
+# with it): do not leave system daemons running that tests never asked for.
+if command -v systemctl >/dev/null 2>&1; then
+	systemctl disable --now redis-server >/dev/null 2>&1 || true
+	systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+fi
 exit 0

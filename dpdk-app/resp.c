@@ -1,0 +1,1244 @@
+/* dpdk-app/resp.c — a RESP2 (Redis protocol) endpoint on kernel TCP, one more transport into the
+ * node's one request pipeline.
+ *
+ * Owns the --resp listener, its connections and one thread (an EAL control thread, so it runs
+ * on the control CPUs, never polling a worker's lcore). Requests are parsed with hiredis's RESP
+ * reader (its object callbacks write the arguments into the connection's own arena: nothing is
+ * allocated per command) or, for inline commands, split by hand. Every key command becomes one
+ * or more ringkv requests: a struct req in a node.msgpool buffer (key and value copied in),
+ * hashed once here, and handed to the key's owning worker inbox with WORKER_TAG_SUBMIT. That
+ * worker routes it exactly as a UDP request it decoded (cluster_coordinate in a cluster, at
+ * --resp-consistency; else its owner executes it), and whoever answers the client
+ * (ops.c udp_done, cluster.c client_reply) calls resp_complete() for route ROUTE_RESP, which
+ * copies the result into the request's token and puts the token's index on our completion ring.
+ * So RESP needs no shared-memory channel or UDP socket of its own, and workers see it as one
+ * more reply route.
+ *
+ * Why this and not a shared-memory channel: shm requests are executed by the worker that owns
+ * the key's partition on this node only; a RESP request must reach every key of the cluster,
+ * which only the coordinator path gives. The inbox is the pipeline's entrance for decoded
+ * requests already.
+ *
+ * Order and bounds: each connection answers its commands in order (a FIFO of RESP_CMDQ
+ * commands; a command's tokens form a list and it is answered when all came back). In flight
+ * at most `ntok` tokens in all (each with a max_msg buffer, allocated at start). A connection
+ * stops being read while it has a command parked (no tokens, full FIFO, or a local command
+ * waiting for earlier answers) or more than RESP_OUT_PAUSE bytes of replies unread; a request
+ * above RESP_ARENA bytes, a malformed one, or replies above RESP_OUT_MAX close it with an error,
+ * counted. --resp-max-clients bounds connections (more are answered with an error and closed).
+ * TTLs are not stored by the table yet: EXPIRE and friends, and SET's EX/PX/EXAT/PXAT/KEEPTTL,
+ * are refused with an error that says so.
+ *
+ * Threads: the RESP thread owns everything here except the completion path, which workers run:
+ * a token is written by a worker only between its submission and its index's enqueue on the
+ * completion ring (release/acquire through rte_ring), and read by us only after the dequeue. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/read.h>
+
+#include <rte_cycles.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "hash.h"
+#include "node.h"
+#include "resp.h"
+#include "route.h"
+
+#define RESP_CMDQ       64u          /* commands in flight per connection */
+#define RESP_MAX_ARGS   1024         /* arguments of one command */
+#define RESP_OUT_PAUSE  (256u << 10) /* unread replies: stop reading the connection */
+#define RESP_INLINE_MAX (64u << 10)  /* an inline command line */
+#define RESP_READ_CHUNK (16u << 10)
+
+enum cmd_kind {
+	K_GET, K_SET, K_SETNX, K_SET_NX, K_SET_XX, K_GETDEL, K_DEL, K_EXISTS, K_MGET, K_MSET,
+};
+
+struct token {
+	/* RESP thread */
+	int32_t next;            /* next token of the same command, -1: last */
+	uint32_t conn;           /* connection index */
+	uint8_t op;              /* RKV_OP_* being sent */
+	uint8_t stage;           /* SET XX / GETDEL: 0 first op, 1 second */
+	uint8_t klen;
+	uint8_t busy;
+	uint32_t vlen_in;        /* value bytes to send (in buf after the key) */
+	/* worker (resp_complete), then RESP thread */
+	uint8_t status;
+	uint8_t want_val;        /* copy the reply's value into buf + klen */
+	uint64_t version;
+	uint32_t vlen;           /* reply value length (full length, even if not copied) */
+	uint8_t *buf;            /* key || value, max_msg bytes */
+};
+
+struct cmd {
+	uint8_t kind;
+	uint16_t nops, ndone;
+	int32_t first, last;     /* token list */
+};
+
+struct conn {
+	int fd;
+	int open;                /* in use */
+	int closing;             /* QUIT or an error: close once the replies went out */
+	int dead;                /* the socket is gone; wait for outstanding tokens */
+	int parked;              /* a parsed command waits to be dispatched */
+	int epout;               /* EPOLLOUT registered */
+	redisReader *rd;
+	size_t fed;              /* bytes fed since the last complete command */
+	/* the command being parsed / parked */
+	int argc, want;
+	char *argv[RESP_MAX_ARGS];
+	uint32_t argl[RESP_MAX_ARGS];
+	uint8_t *arena;
+	size_t alen, acap;
+	int aerr;                /* an argument did not fit */
+	/* commands in flight, in order */
+	struct cmd q[RESP_CMDQ];
+	unsigned qh, qn;
+	unsigned outstanding;    /* tokens not back yet */
+	/* replies */
+	char *out;
+	size_t olen, ooff, ocap;
+	char name[64];
+	uint64_t id;
+};
+
+struct resp_server {
+	struct node *n;
+	int lfd, ep;
+	uint32_t max_clients;
+	uint8_t cl;              /* consistency of RESP requests */
+	size_t arena_cap, out_max;
+	struct conn *conns;
+	unsigned nconns;
+	struct token *tok;
+	uint32_t ntok;
+	int32_t *tfree;          /* free token stack */
+	uint32_t nfree;
+	struct rte_ring *done;   /* token indexes back from workers (MP, SC) */
+	pthread_t thr;
+	int stop;
+	uint64_t next_id;
+	struct resp_stats st;    /* RESP thread writes (relaxed), metrics reads */
+};
+
+static void stat_add(uint64_t *c, uint64_t n)
+{
+	/* Single writer (the RESP thread); relaxed, pairs with resp_get_stats' loads. */
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+void resp_get_stats(const struct resp_server *s, struct resp_stats *o)
+{
+	const uint64_t *src = (const uint64_t *)&s->st;
+	uint64_t *dst = (uint64_t *)o;
+	for (size_t i = 0; i < sizeof(*o) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED); /* pairs with stat_add */
+}
+
+/* ---- worker side -------------------------------------------------------------------------- */
+
+void resp_complete(struct resp_server *s, uint32_t slot, uint8_t status, uint64_t version,
+		   const void *val, uint32_t vlen)
+{
+	struct token *t;
+
+	if (!s || slot >= s->ntok)
+		return;
+	t = &s->tok[slot];
+	t->status = status;
+	t->version = version;
+	if (t->want_val)
+		t->vlen = vlen;
+	if (t->want_val && val && status == RKV_S_OK) {
+		uint32_t cap = s->n->max_msg - t->klen;
+		memcpy(t->buf + t->klen, val, vlen < cap ? vlen : cap);
+	}
+	/* The ring's release orders our writes above before the RESP thread's dequeue. It never
+	 * fills: it has room for every token. */
+	rte_ring_mp_enqueue(s->done, (void *)(uintptr_t)(slot + 1));
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static void out_add(struct resp_server *s, struct conn *c, const void *p, size_t len)
+{
+	if (c->dead || c->closing > 1)
+		return;
+	if (c->olen + len > c->ocap) {
+		size_t cap = c->ocap ? c->ocap : 4096;
+		while (cap < c->olen + len)
+			cap *= 2;
+		if (cap > s->out_max) {
+			/* A client that does not read its replies: closed, counted. */
+			stat_add(&s->st.closed_slow, 1);
+			c->closing = 2;
+			return;
+		}
+		char *o = realloc(c->out, cap);
+		if (!o) {
+			c->closing = 2;
+			return;
+		}
+		c->out = o;
+		c->ocap = cap;
+	}
+	memcpy(c->out + c->olen, p, len);
+	c->olen += len;
+}
+
+static void out_fmt(struct resp_server *s, struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void out_fmt(struct resp_server *s, struct conn *c, const char *fmt, ...)
+{
+	char b[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(b, sizeof(b), fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		out_add(s, c, b, (size_t)k < sizeof(b) ? (size_t)k : sizeof(b) - 1);
+}
+
+static void out_bulk(struct resp_server *s, struct conn *c, const void *p, size_t len)
+{
+	out_fmt(s, c, "$%zu\r\n", len);
+	out_add(s, c, p, len);
+	out_add(s, c, "\r\n", 2);
+}
+
+static void out_err(struct resp_server *s, struct conn *c, const char *msg)
+{
+	stat_add(&s->st.errors, 1);
+	out_add(s, c, "-", 1);
+	out_add(s, c, msg, strlen(msg));
+	out_add(s, c, "\r\n", 2);
+}
+
+/* A ringkv status as a Redis-style error. */
+static void out_status_err(struct resp_server *s, struct conn *c, uint8_t st)
+{
+	char b[160];
+	switch (st) {
+	case RKV_S_TOO_BIG:
+		snprintf(b, sizeof(b), "ERR value too large (this node stores at most %u bytes)",
+			 s->n->opts.max_value);
+		break;
+	case RKV_S_NO_SPACE:
+		snprintf(b, sizeof(b), "OOM command not allowed: the partition's memory is full");
+		break;
+	case RKV_S_BUSY:
+		stat_add(&s->st.busy, 1);
+		snprintf(b, sizeof(b), "BUSY ringkv is overloaded, try again");
+		break;
+	case RKV_S_UNAVAILABLE:
+		snprintf(b, sizeof(b), "CLUSTERDOWN not enough replicas up for consistency %s",
+			 rkv_cl_name(s->cl));
+		break;
+	case RKV_S_TIMEOUT:
+		snprintf(b, sizeof(b), "TRYAGAIN too few replicas answered in time");
+		break;
+	default:
+		snprintf(b, sizeof(b), "ERR ringkv: %s", rkv_status_str(st));
+		break;
+	}
+	out_err(s, c, b);
+}
+
+static void conn_flush(struct resp_server *s, struct conn *c)
+{
+	while (c->ooff < c->olen && !c->dead) {
+		ssize_t k = send(c->fd, c->out + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+		if (k > 0) {
+			c->ooff += (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!c->epout) {
+				struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT,
+							  .data.u32 = (uint32_t)(c - s->conns) };
+				epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
+				c->epout = 1;
+			}
+			return;
+		}
+		c->dead = 1;   /* reset by the peer */
+		return;
+	}
+	c->olen = c->ooff = 0;
+	if (c->epout) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(c - s->conns) };
+		epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		c->epout = 0;
+	}
+}
+
+/* ---- hiredis reader callbacks: arguments into the connection's arena ------------------------ */
+
+static void *arg_array(const redisReadTask *t, int elements)
+{
+	struct conn *c = t->privdata;
+	if (t->parent || elements > RESP_MAX_ARGS)
+		return NULL;   /* nested arrays or too many arguments: a protocol error */
+	c->want = elements < 0 ? 0 : elements;
+	c->argc = 0;
+	c->alen = 0;
+	c->aerr = 0;
+	return c;
+}
+
+static void *arg_string(const redisReadTask *t, char *str, size_t len)
+{
+	struct conn *c = t->privdata;
+	if (!t->parent) {
+		c->want = -1;   /* a bare string: not a command */
+		return c;
+	}
+	if (t->idx < 0 || t->idx >= RESP_MAX_ARGS)
+		return NULL;
+	if (c->alen + len + 1 > c->acap) {
+		c->aerr = 1;
+		return c;  /* keep parsing; the command is refused as too large */
+	}
+	memcpy(c->arena + c->alen, str, len);
+	c->arena[c->alen + len] = '\0';
+	c->argv[t->idx] = (char *)c->arena + c->alen;
+	c->argl[t->idx] = (uint32_t)len;
+	c->alen += len + 1;
+	if (t->idx + 1 > c->argc)
+		c->argc = t->idx + 1;
+	return c;
+}
+
+static void *arg_other(const redisReadTask *t, long long v)
+{
+	struct conn *c = t->privdata;
+	(void)v;
+	if (!t->parent)
+		c->want = -1;
+	else
+		c->aerr = 2;   /* an integer as an argument */
+	return c;
+}
+
+static void *arg_nil(const redisReadTask *t)
+{
+	return arg_other(t, 0);
+}
+
+static void arg_free(void *p)
+{
+	(void)p;   /* everything lives in the connection */
+}
+
+static redisReplyObjectFunctions arg_fns = {
+	.createString = arg_string,
+	.createArray = arg_array,
+	.createInteger = arg_other,
+	.createNil = arg_nil,
+	.freeObject = arg_free,
+};
+
+/* ---- tokens and submission ---------------------------------------------------------------- */
+
+static int32_t tok_get(struct resp_server *s)
+{
+	return s->nfree ? s->tfree[--s->nfree] : -1;
+}
+
+static void tok_put(struct resp_server *s, int32_t i)
+{
+	s->tok[i].busy = 0;
+	s->tfree[s->nfree++] = i;
+}
+
+/* Send token i's current op into the pipeline. 0, or a status to answer with. */
+static int tok_submit(struct resp_server *s, int32_t i)
+{
+	struct node *n = s->n;
+	struct token *t = &s->tok[i];
+	struct bigmsg *b;
+	uint64_t h;
+
+	if (__builtin_expect(node_stopping(), 0))
+		return RKV_S_UNAVAILABLE;
+	if (rte_mempool_get(n->msgpool, (void **)&b) != 0)
+		return RKV_S_BUSY;
+	uint32_t vlen = t->op == RKV_OP_PUT || t->op == RKV_OP_CAS ? t->vlen_in : 0;
+	memcpy(b->data, t->buf, t->klen + (size_t)vlen);
+	b->len = t->klen + vlen;
+	struct req *r = &b->r;
+	struct exec_req *x = &r->x;
+	memset(r, 0, sizeof(*r));
+	r->b = b;
+	h = rkv_hash(b->data, t->klen);
+	x->hash = h;
+	x->req_id = (uint64_t)i;
+	x->stamp = t->op == RKV_OP_CAS ? t->version : 0;
+	x->key = b->data;
+	x->val = b->data + t->klen;
+	x->vlen = vlen;
+	x->op = t->op;
+	x->klen = t->klen;
+	x->consistency = s->cl;
+	x->route.kind = ROUTE_RESP;
+	x->route.slot = (uint32_t)i;
+	r->t_rx = rte_get_tsc_cycles();
+	unsigned d = route_worker(n, h);
+	if (rte_ring_mp_enqueue(n->workers[d].inbox, (void *)((uintptr_t)r | WORKER_TAG_SUBMIT))) {
+		rte_mempool_put(n->msgpool, b);
+		return RKV_S_BUSY;
+	}
+	s->conns[t->conn].outstanding++;
+	return 0;
+}
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+static int arg_is(const struct conn *c, int i, const char *w)
+{
+	return i < c->argc && c->argl[i] == strlen(w) && !strcasecmp(c->argv[i], w);
+}
+
+static void reply_unknown(struct resp_server *s, struct conn *c)
+{
+	/* Redis's own text: ERR unknown command 'x', with args beginning with: 'a' 'b' */
+	char b[512];
+	int k = snprintf(b, sizeof(b), "ERR unknown command '%.128s', with args beginning with: ",
+			 c->argv[0]);
+	for (int i = 1; i < c->argc && k > 0 && (size_t)k < sizeof(b) - 140; i++)
+		k += snprintf(b + k, sizeof(b) - (size_t)k, "'%.128s' ", c->argv[i]);
+	for (char *p = b; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	out_err(s, c, b);
+}
+
+static void reply_arity(struct resp_server *s, struct conn *c)
+{
+	char b[200];
+	char nm[64];
+	snprintf(nm, sizeof(nm), "%.63s", c->argv[0]);
+	for (char *p = nm; *p; p++)
+		*p = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+	snprintf(b, sizeof(b), "ERR wrong number of arguments for '%s' command", nm);
+	out_err(s, c, b);
+}
+
+static uint64_t node_keys(const struct node *n)
+{
+	uint64_t k = 0;
+	for (unsigned w = 0; w < n->nworkers; w++)
+		k += cnt_read(&n->workers[w].cnt, CNT_keys);
+	return k;
+}
+
+static void reply_info(struct resp_server *s, struct conn *c)
+{
+	const struct node *n = s->n;
+	char b[2048];
+	double up = (double)(rte_get_tsc_cycles() - n->start_tsc) / (double)n->tsc_hz;
+	int k = snprintf(b, sizeof(b),
+		"# Server\r\nredis_version:7.0.0\r\nringkv_version:1\r\nredis_mode:%s\r\n"
+		"process_id:%d\r\ntcp_port:%u\r\nuptime_in_seconds:%.0f\r\nringkv_node_id:%u\r\n"
+		"ringkv_workers:%u\r\n\r\n"
+		"# Clients\r\nconnected_clients:%" PRIu64 "\r\nmaxclients:%u\r\n\r\n"
+		"# Stats\r\ntotal_connections_received:%" PRIu64 "\r\ntotal_commands_processed:%"
+		PRIu64 "\r\nrejected_connections:%" PRIu64 "\r\ntotal_error_replies:%" PRIu64 "\r\n\r\n"
+		"# Replication\r\nrole:master\r\nconnected_slaves:0\r\nringkv_cluster:%s\r\n"
+		"ringkv_replicas:%u\r\nringkv_consistency:%s\r\n\r\n"
+		"# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n",
+		n->cl.on ? "cluster" : "standalone", (int)getpid(), ntohs(n->opts.resp_port), up,
+		n->opts.node_id, n->nworkers, s->st.clients, s->max_clients, s->st.accepted,
+		s->st.commands, s->st.rejected, s->st.errors, n->cl.on ? "yes" : "no", n->replicas,
+		rkv_cl_name(s->cl), node_keys(n));
+	out_bulk(s, c, b, k > 0 ? (size_t)k : 0);
+}
+
+/* Commands answered by this thread. 1 if handled, 0 if not a local command. */
+static int local_cmd(struct resp_server *s, struct conn *c)
+{
+	const char *cmd = c->argv[0];
+
+	if (!strcasecmp(cmd, "PING")) {
+		if (c->argc == 1)
+			out_add(s, c, "+PONG\r\n", 7);
+		else if (c->argc == 2)
+			out_bulk(s, c, c->argv[1], c->argl[1]);
+		else
+			reply_arity(s, c);
+	} else if (!strcasecmp(cmd, "ECHO")) {
+		if (c->argc == 2)
+			out_bulk(s, c, c->argv[1], c->argl[1]);
+		else
+			reply_arity(s, c);
+	} else if (!strcasecmp(cmd, "QUIT")) {
+		out_add(s, c, "+OK\r\n", 5);
+		c->closing = 1;
+	} else if (!strcasecmp(cmd, "SELECT")) {
+		if (c->argc != 2)
+			reply_arity(s, c);
+		else if (!strcmp(c->argv[1], "0"))
+			out_add(s, c, "+OK\r\n", 5);
+		else
+			out_err(s, c, "ERR DB index is out of range");
+	} else if (!strcasecmp(cmd, "DBSIZE")) {
+		out_fmt(s, c, ":%" PRIu64 "\r\n", node_keys(s->n));
+	} else if (!strcasecmp(cmd, "INFO")) {
+		reply_info(s, c);
+	} else if (!strcasecmp(cmd, "COMMAND")) {
+		/* Enough for redis-cli: no command table (it then completes nothing). */
+		if (arg_is(c, 1, "COUNT"))
+			out_add(s, c, ":0\r\n", 4);
+		else
+			out_add(s, c, "*0\r\n", 4);
+	} else if (!strcasecmp(cmd, "CLIENT")) {
+		if (arg_is(c, 1, "SETNAME") && c->argc == 3) {
+			snprintf(c->name, sizeof(c->name), "%.*s", (int)c->argl[2], c->argv[2]);
+			out_add(s, c, "+OK\r\n", 5);
+		} else if (arg_is(c, 1, "GETNAME") && c->argc == 2) {
+			if (c->name[0])
+				out_bulk(s, c, c->name, strlen(c->name));
+			else
+				out_add(s, c, "$-1\r\n", 5);
+		} else if (arg_is(c, 1, "ID") && c->argc == 2) {
+			out_fmt(s, c, ":%" PRIu64 "\r\n", c->id);
+		} else if (arg_is(c, 1, "SETINFO")) {
+			out_add(s, c, "+OK\r\n", 5);
+		} else {
+			out_err(s, c, "ERR unknown subcommand or wrong number of arguments for "
+				"'CLIENT' (ringkv knows SETNAME, GETNAME, ID)");
+		}
+	} else if (!strcasecmp(cmd, "HELLO")) {
+		if (c->argc >= 2 && strcmp(c->argv[1], "2")) {
+			out_err(s, c, "NOPROTO sorry, this protocol version is not supported");
+		} else {
+			out_fmt(s, c, "*14\r\n$6\r\nserver\r\n$6\r\nringkv\r\n$7\r\nversion\r\n"
+				"$5\r\n7.0.0\r\n$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:%" PRIu64 "\r\n"
+				"$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
+				"$7\r\nmodules\r\n*0\r\n", c->id);
+		}
+	} else if (!strcasecmp(cmd, "CONFIG")) {
+		/* redis-benchmark asks for "save" and "appendonly": ringkv has neither. */
+		if (arg_is(c, 1, "GET") && c->argc == 3 && (arg_is(c, 2, "save") ||
+							   arg_is(c, 2, "appendonly"))) {
+			out_add(s, c, "*2\r\n", 4);
+			out_bulk(s, c, c->argv[2], c->argl[2]);
+			if (arg_is(c, 2, "save"))
+				out_bulk(s, c, "", 0);
+			else
+				out_bulk(s, c, "no", 2);
+		} else if (arg_is(c, 1, "GET")) {
+			out_add(s, c, "*0\r\n", 4);
+		} else {
+			out_err(s, c, "ERR ringkv's configuration is its command line (CONFIG GET only)");
+		}
+	} else if (!strcasecmp(cmd, "EXPIRE") || !strcasecmp(cmd, "PEXPIRE") ||
+		   !strcasecmp(cmd, "EXPIREAT") || !strcasecmp(cmd, "PEXPIREAT") ||
+		   !strcasecmp(cmd, "TTL") || !strcasecmp(cmd, "PTTL") ||
+		   !strcasecmp(cmd, "PERSIST") || !strcasecmp(cmd, "SETEX") ||
+		   !strcasecmp(cmd, "PSETEX") || !strcasecmp(cmd, "GETEX")) {
+		out_err(s, c, "ERR ringkv does not support key expiry yet: records have no TTL");
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* Start command kind with nk keys from argv[first], every step-th argument (values beside
+ * them when with_val). Returns 1 dispatched, 0 parked (no tokens). Errors are answered. */
+static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int first, int last,
+		   int step, int with_val)
+{
+	int nk = (last - first + step - 1) / step;
+	uint32_t ci = (uint32_t)(c - s->conns);
+
+	for (int i = first; i < last; i += step) {
+		if (c->argl[i] == 0 || c->argl[i] > RKV_KEY_MAX) {
+			out_err(s, c, c->argl[i] ? "ERR key too long (ringkv keys are 1..250 bytes)"
+				: "ERR empty keys are not supported by ringkv");
+			return 1;
+		}
+		if (with_val && c->argl[i + 1] > s->n->opts.max_value) {
+			out_status_err(s, c, RKV_S_TOO_BIG);
+			return 1;
+		}
+	}
+	if ((uint32_t)nk > s->ntok) {
+		out_err(s, c, "ERR too many keys in one command for this node");
+		return 1;
+	}
+	if ((uint32_t)nk > s->nfree || c->qn == RESP_CMDQ)
+		return 0;
+	struct cmd *q = &c->q[(c->qh + c->qn) % RESP_CMDQ];
+	c->qn++;
+	memset(q, 0, sizeof(*q));
+	q->kind = kind;
+	q->first = q->last = -1;
+	for (int i = first; i < last; i += step) {
+		int32_t ti = tok_get(s);
+		struct token *t = &s->tok[ti];
+		t->busy = 1;
+		t->next = -1;
+		t->conn = ci;
+		t->stage = 0;
+		t->klen = (uint8_t)c->argl[i];
+		memcpy(t->buf, c->argv[i], t->klen);
+		t->vlen_in = with_val ? c->argl[i + 1] : 0;
+		if (with_val)
+			memcpy(t->buf + t->klen, c->argv[i + 1], t->vlen_in);
+		t->version = 0;
+		t->status = 0;
+		t->vlen = 0;
+		switch (kind) {
+		case K_GET: case K_MGET: case K_GETDEL:
+			t->op = RKV_OP_GET; t->want_val = 1; break;
+		case K_EXISTS:
+			t->op = RKV_OP_GET; t->want_val = 0; break;
+		case K_SET_XX:
+			t->op = RKV_OP_GET; t->want_val = 0; break;
+		case K_DEL:
+			t->op = RKV_OP_DEL; t->want_val = 0; break;
+		case K_SETNX: case K_SET_NX:
+			t->op = RKV_OP_CAS; t->want_val = 0; t->version = 0; break;
+		default:
+			t->op = RKV_OP_PUT; t->want_val = 0; break;
+		}
+		if (q->last >= 0)
+			s->tok[q->last].next = ti;
+		else
+			q->first = ti;
+		q->last = ti;
+		q->nops++;
+		int st = tok_submit(s, ti);
+		if (st) {
+			t->status = (uint8_t)st;
+			q->ndone++;
+		}
+	}
+	return 1;
+}
+
+/* Dispatch the parsed command. 1 done (answered or in flight), 0 parked. */
+static int dispatch(struct resp_server *s, struct conn *c)
+{
+	const char *cmd = c->argv[0];
+	int a = c->argc;
+
+	if (c->aerr) {
+		if (c->aerr == 2)
+			out_err(s, c, "ERR Protocol error: expected bulk strings");
+		else
+			out_status_err(s, c, RKV_S_TOO_BIG);
+		return 1;
+	}
+	if (!strcasecmp(cmd, "GET"))
+		return a == 2 ? key_cmd(s, c, K_GET, 1, 2, 1, 0) : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "SET")) {
+		if (a < 3)
+			return reply_arity(s, c), 1;
+		uint8_t kind = K_SET;
+		for (int i = 3; i < a; i++) {
+			if (arg_is(c, i, "NX") && kind == K_SET) {
+				kind = K_SET_NX;
+			} else if (arg_is(c, i, "XX") && kind == K_SET) {
+				kind = K_SET_XX;
+			} else if (arg_is(c, i, "EX") || arg_is(c, i, "PX") || arg_is(c, i, "EXAT") ||
+				   arg_is(c, i, "PXAT") || arg_is(c, i, "KEEPTTL")) {
+				out_err(s, c, "ERR ringkv does not support key expiry yet: records "
+					"have no TTL");
+				return 1;
+			} else if (arg_is(c, i, "GET")) {
+				out_err(s, c, "ERR SET ... GET is not supported by ringkv");
+				return 1;
+			} else {
+				out_err(s, c, "ERR syntax error");
+				return 1;
+			}
+		}
+		return key_cmd(s, c, kind, 1, 2, 1, 1);
+	}
+	if (!strcasecmp(cmd, "SETNX"))
+		return a == 3 ? key_cmd(s, c, K_SETNX, 1, 2, 1, 1) : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "GETDEL"))
+		return a == 2 ? key_cmd(s, c, K_GETDEL, 1, 2, 1, 0) : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "DEL") || !strcasecmp(cmd, "UNLINK"))
+		return a >= 2 ? key_cmd(s, c, K_DEL, 1, a, 1, 0) : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "EXISTS"))
+		return a >= 2 ? key_cmd(s, c, K_EXISTS, 1, a, 1, 0) : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "MGET"))
+		return a >= 2 ? key_cmd(s, c, K_MGET, 1, a, 1, 0) : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "MSET"))
+		return a >= 3 && a % 2 == 1 ? key_cmd(s, c, K_MSET, 1, a, 2, 1) : (reply_arity(s, c), 1);
+	/* Everything else is answered here, in order: wait for earlier answers. */
+	if (c->qn)
+		return 0;
+	if (!local_cmd(s, c))
+		reply_unknown(s, c);
+	return 1;
+}
+
+/* Write the answers of finished commands at the head of c's queue. */
+static void answer_ready(struct resp_server *s, struct conn *c)
+{
+	while (c->qn) {
+		struct cmd *q = &c->q[c->qh];
+		if (q->ndone < q->nops)
+			break;
+		int64_t cnt = 0;
+		int32_t ti = q->first;
+		uint8_t err = 0;
+		for (int32_t i = ti; i >= 0; i = s->tok[i].next) {
+			uint8_t st = s->tok[i].status;
+			if (st != RKV_S_OK && st != RKV_S_NOT_FOUND && st != RKV_S_VERSION_MISMATCH &&
+			    !err)
+				err = st;
+			if (st == RKV_S_OK)
+				cnt++;
+		}
+		struct token *t = &s->tok[ti];
+		if (err && q->kind != K_MGET) {
+			out_status_err(s, c, err);
+		} else {
+			switch (q->kind) {
+			case K_GET: case K_GETDEL:
+				if (t->status == RKV_S_OK || (q->kind == K_GETDEL && t->stage == 1))
+					out_bulk(s, c, t->buf + t->klen, t->vlen);
+				else
+					out_add(s, c, "$-1\r\n", 5);
+				break;
+			case K_MGET:
+				out_fmt(s, c, "*%u\r\n", q->nops);
+				for (int32_t i = ti; i >= 0; i = s->tok[i].next) {
+					struct token *u = &s->tok[i];
+					if (u->status == RKV_S_OK)
+						out_bulk(s, c, u->buf + u->klen, u->vlen);
+					else
+						out_add(s, c, "$-1\r\n", 5);
+				}
+				break;
+			case K_SET: case K_MSET:
+				out_add(s, c, "+OK\r\n", 5);
+				break;
+			case K_SET_NX: case K_SET_XX:
+				if (t->status == RKV_S_OK)
+					out_add(s, c, "+OK\r\n", 5);
+				else
+					out_add(s, c, "$-1\r\n", 5);
+				break;
+			case K_SETNX:
+				out_fmt(s, c, ":%d\r\n", t->status == RKV_S_OK);
+				break;
+			case K_DEL: case K_EXISTS:
+				out_fmt(s, c, ":%" PRId64 "\r\n", cnt);
+				break;
+			}
+		}
+		for (int32_t i = ti, nx; i >= 0; i = nx) {
+			nx = s->tok[i].next;
+			tok_put(s, i);
+		}
+		c->qh = (c->qh + 1) % RESP_CMDQ;
+		c->qn--;
+	}
+}
+
+/* A token came back. */
+static void on_done(struct resp_server *s, int32_t i)
+{
+	struct token *t = &s->tok[i];
+	struct conn *c = &s->conns[t->conn];
+
+	c->outstanding--;
+	if (c->dead || !c->qn) {
+		/* The connection is gone: its commands are dropped as their tokens return. */
+		return;
+	}
+	/* Which command: the one whose token list holds i (the head, almost always). */
+	struct cmd *q = NULL;
+	for (unsigned k = 0; k < c->qn && !q; k++) {
+		struct cmd *cand = &c->q[(c->qh + k) % RESP_CMDQ];
+		for (int32_t j = cand->first; j >= 0; j = s->tok[j].next)
+			if (j == i) {
+				q = cand;
+				break;
+			}
+	}
+	if (!q)
+		return;
+	/* Two-step commands. */
+	if (t->stage == 0 && q->kind == K_SET_XX && t->status == RKV_S_OK) {
+		t->stage = 1;
+		t->op = RKV_OP_CAS;   /* replace only the version we saw */
+		int st = tok_submit(s, i);
+		if (!st)
+			return;
+		t->status = (uint8_t)st;
+	} else if (t->stage == 0 && q->kind == K_GETDEL && t->status == RKV_S_OK) {
+		t->stage = 1;
+		t->op = RKV_OP_DEL;
+		t->want_val = 0;   /* keeps the value the GET brought */
+		int st = tok_submit(s, i);
+		if (!st)
+			return;
+		t->status = (uint8_t)st;
+	}
+	if (q->kind == K_GETDEL && t->stage == 1 && t->status == RKV_S_NOT_FOUND)
+		t->status = RKV_S_OK;   /* deleted by someone else meanwhile: we still read it */
+	q->ndone++;
+}
+
+static void conn_close(struct resp_server *s, struct conn *c)
+{
+	if (c->fd >= 0) {
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+		stat_add(&s->st.clients, (uint64_t)-1);
+	}
+	c->dead = 1;
+	if (c->outstanding)
+		return;   /* freed when the last token is back (sweep) */
+	/* Tokens of unanswered commands. */
+	while (c->qn) {
+		struct cmd *q = &c->q[c->qh];
+		for (int32_t i = q->first, nx; i >= 0; i = nx) {
+			nx = s->tok[i].next;
+			tok_put(s, i);
+		}
+		c->qh = (c->qh + 1) % RESP_CMDQ;
+		c->qn--;
+	}
+	if (c->rd)
+		redisReaderFree(c->rd);
+	c->rd = NULL;
+	free(c->out);
+	c->out = NULL;
+	c->olen = c->ooff = c->ocap = 0;
+	c->open = 0;
+}
+
+/* Split an inline command line (no quoting beyond plain words) into the arena. */
+static int parse_inline(struct resp_server *s, struct conn *c, char *line, size_t len)
+{
+	c->argc = 0;
+	c->alen = 0;
+	c->aerr = 0;
+	size_t i = 0;
+	while (i < len) {
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i >= len)
+			break;
+		size_t j = i;
+		while (j < len && line[j] != ' ' && line[j] != '\t')
+			j++;
+		if (c->argc == RESP_MAX_ARGS || c->alen + (j - i) + 1 > s->arena_cap)
+			return -1;
+		memcpy(c->arena + c->alen, line + i, j - i);
+		c->arena[c->alen + (j - i)] = '\0';
+		c->argv[c->argc] = (char *)c->arena + c->alen;
+		c->argl[c->argc++] = (uint32_t)(j - i);
+		c->alen += j - i + 1;
+		i = j;
+	}
+	return 0;
+}
+
+/* Whether the unparsed input announces a bulk string longer than cap (hiredis would wait for
+ * all of it): scans the array header and the bulk headers from the reader's position. */
+static int bulk_too_big(const redisReader *rd, size_t cap)
+{
+	size_t p = rd->pos, end = rd->len;
+
+	if (rd->ridx >= 0 && rd->rstack[rd->ridx].type == REDIS_REPLY_STRING && p < end) {
+		/* hiredis consumed the '$' of the bulk in progress: its length comes first. */
+		long long l = strtoll(rd->buf + p, NULL, 10);
+		if (l > (long long)cap)
+			return 1;
+		const char *nl = memchr(rd->buf + p, '\n', end - p);
+		if (!nl)
+			return end - p > 32;
+		p += (size_t)(nl - (rd->buf + p)) + 1 + (size_t)(l > 0 ? l : 0) + 2;
+	}
+	while (p < end) {
+		char t = rd->buf[p];
+		const char *nl = memchr(rd->buf + p, '\n', end - p);
+		if (!nl)
+			return end - p > 32;   /* a header line longer than any number */
+		size_t line = (size_t)(nl - (rd->buf + p)) + 1;
+		if (t == '*') {
+			p += line;
+			continue;
+		}
+		if (t != '$')
+			return 0;
+		long long l = strtoll(rd->buf + p + 1, NULL, 10);
+		if (l > (long long)cap)
+			return 1;
+		if (l < 0)
+			l = 0;
+		p += line + (size_t)l + 2;
+	}
+	return 0;
+}
+
+/* Parse and dispatch what c's reader holds, as long as nothing parks. */
+static void conn_run(struct resp_server *s, struct conn *c)
+{
+	for (;;) {
+		if (c->dead || c->closing)
+			return;
+		if (c->parked) {
+			if (!dispatch(s, c))
+				return;
+			c->parked = 0;
+			answer_ready(s, c);
+			continue;
+		}
+		if (c->olen - c->ooff > RESP_OUT_PAUSE)
+			return;
+		/* Inline command: the pending input does not start with '*'. */
+		redisReader *rd = c->rd;
+		if (rd->len > rd->pos && rd->buf[rd->pos] != '*' && rd->ridx == -1) {
+			char *b = rd->buf + rd->pos;
+			size_t avail = rd->len - rd->pos;
+			char *nl = memchr(b, '\n', avail);
+			if (!nl) {
+				if (avail > RESP_INLINE_MAX) {
+					stat_add(&s->st.protocol_errors, 1);
+					out_err(s, c, "ERR Protocol error: too big inline request");
+					c->closing = 1;
+				}
+				return;
+			}
+			size_t ll = (size_t)(nl - b);
+			if (ll && b[ll - 1] == '\r')
+				ll--;
+			if (parse_inline(s, c, b, ll) < 0) {
+				stat_add(&s->st.protocol_errors, 1);
+				out_err(s, c, "ERR Protocol error: too big inline request");
+				c->closing = 1;
+				return;
+			}
+			rd->pos += (size_t)(nl - b) + 1;
+			c->fed = rd->len - rd->pos;
+			if (!c->argc)
+				continue;
+		} else {
+			void *reply = NULL;
+			if (rd->ridx == -1) {
+				/* A new command (not the rest of a partial array). */
+				c->argc = 0;
+				c->alen = 0;
+				c->aerr = 0;
+				c->want = 0;
+			}
+			if (redisReaderGetReply(rd, &reply) != REDIS_OK) {
+				char b[200];
+				stat_add(&s->st.protocol_errors, 1);
+				snprintf(b, sizeof(b), "ERR Protocol error: %s", rd->errstr);
+				out_err(s, c, b);
+				c->closing = 1;
+				return;
+			}
+			if (!reply) {
+				/* Up to the protocol's value limit the reader may buffer a request
+				 * (arg_string then refuses it as too large, the connection lives);
+				 * beyond that the connection is closed. */
+				size_t lim = RTE_MAX(s->arena_cap, (size_t)RKV_KEY_MAX + RKV_VALUE_MAX +
+						     4096);
+				if (bulk_too_big(rd, lim) || c->fed > 2 * lim) {
+					stat_add(&s->st.protocol_errors, 1);
+					out_err(s, c, "ERR Protocol error: request too large for this node");
+					c->closing = 1;
+				}
+				return;
+			}
+			c->fed = rd->len - rd->pos;
+			if (c->want < 0) {
+				stat_add(&s->st.protocol_errors, 1);
+				out_err(s, c, "ERR Protocol error: expected an array of bulk strings");
+				c->closing = 1;
+				return;
+			}
+			if (c->want == 0)
+				continue;  /* "*0": nothing */
+			if (c->argc != c->want)
+				c->aerr = 1;
+		}
+		stat_add(&s->st.commands, 1);
+		if (!dispatch(s, c)) {
+			c->parked = 1;
+			return;
+		}
+		answer_ready(s, c);
+	}
+}
+
+static void conn_read(struct resp_server *s, struct conn *c)
+{
+	char buf[RESP_READ_CHUNK];
+
+	if (c->parked || c->closing || c->dead || c->olen - c->ooff > RESP_OUT_PAUSE)
+		return;   /* read later: bounded buffers */
+	ssize_t k = recv(c->fd, buf, sizeof(buf), 0);
+	if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		c->dead = 1;
+		return;
+	}
+	if (k < 0)
+		return;
+	if (redisReaderFeed(c->rd, buf, (size_t)k) != REDIS_OK) {
+		c->closing = 1;
+		return;
+	}
+	c->fed += (size_t)k;
+	conn_run(s, c);
+}
+
+static void do_accept(struct resp_server *s)
+{
+	for (;;) {
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		unsigned i;
+		for (i = 0; i < s->nconns && s->conns[i].open; i++)
+			;
+		if (i == s->nconns || __atomic_load_n(&s->st.clients, __ATOMIC_RELAXED) >=
+		    s->max_clients) {
+			static const char msg[] = "-ERR max number of clients reached\r\n";
+			ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
+			(void)w;
+			close(fd);
+			stat_add(&s->st.rejected, 1);
+			continue;
+		}
+		struct conn *c = &s->conns[i];
+		uint8_t *arena = c->arena;
+		memset(c, 0, sizeof(*c));
+		c->arena = arena;
+		c->acap = s->arena_cap;
+		c->fd = fd;
+		c->open = 1;
+		c->id = ++s->next_id;
+		c->rd = redisReaderCreateWithFunctions(&arg_fns);
+		if (!c->arena)
+			c->arena = malloc(s->arena_cap);
+		if (!c->rd || !c->arena) {
+			close(fd);
+			c->fd = -1;
+			c->open = 0;
+			if (c->rd)
+				redisReaderFree(c->rd);
+			c->rd = NULL;
+			continue;
+		}
+		c->rd->privdata = c;
+		c->rd->maxbuf = 64u << 10;
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+		epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev);
+		stat_add(&s->st.accepted, 1);
+		stat_add(&s->st.clients, 1);
+	}
+}
+
+static void *resp_main(void *arg)
+{
+	struct resp_server *s = arg;
+	struct epoll_event ev[64];
+	unsigned idle = 0;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) { /* pairs with resp_stop */
+		uint32_t busy = s->ntok - s->nfree;
+		int n = epoll_wait(s->ep, ev, 64, busy ? 0 : (idle > 64 ? 20 : 1));
+		int work = n > 0;
+		for (int k = 0; k < n; k++) {
+			if (ev[k].data.u32 == UINT32_MAX) {
+				do_accept(s);
+				continue;
+			}
+			struct conn *c = &s->conns[ev[k].data.u32];
+			if (!c->open)
+				continue;
+			if (ev[k].events & (EPOLLERR | EPOLLHUP))
+				c->dead = 1;
+			if (ev[k].events & EPOLLOUT)
+				conn_flush(s, c);
+			if (ev[k].events & EPOLLIN)
+				conn_read(s, c);
+		}
+		void *objs[64];
+		unsigned nd;
+		while ((nd = rte_ring_sc_dequeue_burst(s->done, objs, 64, NULL)) > 0) {
+			work = 1;
+			for (unsigned k = 0; k < nd; k++)
+				on_done(s, (int32_t)((uintptr_t)objs[k] - 1));
+		}
+		/* Answer, resume parked connections, flush, close. */
+		for (unsigned i = 0; i < s->nconns; i++) {
+			struct conn *c = &s->conns[i];
+			if (!c->open)
+				continue;
+			if (!c->dead) {
+				answer_ready(s, c);
+				if (c->parked || (c->rd && c->rd->len > c->rd->pos))
+					conn_run(s, c);
+				if (c->olen > c->ooff)
+					conn_flush(s, c);
+			}
+			if (c->dead || (c->closing && c->olen == c->ooff && !c->qn) ||
+			    c->closing > 1)
+				conn_close(s, c);
+		}
+		if (work) {
+			idle = 0;
+		} else if (busy) {
+			/* Requests in flight: poll the completion ring, sleeping a little. */
+			if (++idle > 256) {
+				struct timespec ts = { 0, 20000 };
+				nanosleep(&ts, NULL);
+			} else {
+				rte_pause();
+			}
+		} else {
+			idle++;
+		}
+	}
+	return NULL;
+}
+
+struct resp_server *resp_start(struct node *n, uint32_t ip_be, uint16_t port_be, int *err)
+{
+	struct resp_server *s = calloc(1, sizeof(*s));
+	struct sockaddr_in sa;
+	int one = 1;
+
+	if (!s) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	s->n = n;
+	s->lfd = s->ep = -1;
+	s->max_clients = n->opts.resp_max_clients ? n->opts.resp_max_clients : 128;
+	s->cl = n->opts.resp_consistency;
+	s->arena_cap = 2u * n->max_msg + 4096;
+	s->out_max = 8u * n->max_msg + (4u << 20);
+	s->nconns = s->max_clients + 1;
+	s->ntok = (uint32_t)RTE_MAX(16u, RTE_MIN(1024u, (64u << 20) / n->max_msg));
+	if (!n->msgpool) {
+		unsigned elt = (unsigned)(sizeof(struct bigmsg) + n->max_msg);
+		unsigned count = (unsigned)RTE_MIN(2047u, RTE_MAX(63u, (64u << 20) / elt));
+		n->msgpool = rte_mempool_create("rkv_msgs", count, elt, 0, 0, NULL, NULL, NULL,
+						NULL, (int)rte_socket_id(), 0);
+		if (!n->msgpool) {
+			*err = -ENOMEM;
+			goto fail;
+		}
+	}
+	s->conns = calloc(s->nconns, sizeof(*s->conns));
+	s->tok = calloc(s->ntok, sizeof(*s->tok));
+	s->tfree = calloc(s->ntok, sizeof(*s->tfree));
+	s->done = rte_ring_create("rkv_resp_done", rte_align32pow2(s->ntok + 1),
+				  (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (!s->conns || !s->tok || !s->tfree || !s->done) {
+		*err = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < s->ntok; i++) {
+		s->tok[i].buf = malloc(n->max_msg);
+		if (!s->tok[i].buf) {
+			*err = -ENOMEM;
+			goto fail;
+		}
+		s->tfree[s->nfree++] = (int32_t)(s->ntok - 1 - i);
+	}
+	for (unsigned i = 0; i < s->nconns; i++)
+		s->conns[i].fd = -1;
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->lfd < 0)
+		goto fail_errno;
+	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = ip_be;
+	sa.sin_port = port_be;
+	if (bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(s->lfd, 512))
+		goto fail_errno;
+	s->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (s->ep < 0)
+		goto fail_errno;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->lfd, &ev))
+		goto fail_errno;
+	int rc = rte_ctrl_thread_create(&s->thr, "rkv-resp", NULL, resp_main, s);
+	if (rc) {
+		*err = -rc;
+		goto fail;
+	}
+	return s;
+fail_errno:
+	*err = -errno;
+fail:
+	if (s->lfd >= 0)
+		close(s->lfd);
+	if (s->ep >= 0)
+		close(s->ep);
+	if (s->tok)
+		for (uint32_t i = 0; i < s->ntok; i++)
+			free(s->tok[i].buf);
+	free(s->tok);
+	free(s->tfree);
+	free(s->conns);
+	rte_ring_free(s->done);
+	free(s);
+	return NULL;
+}
+
+void resp_stop(struct resp_server *s)
+{
+	if (!s)
+		return;
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE); /* pairs with resp_main's load */
+	pthread_join(s->thr, NULL);
+	for (unsigned i = 0; i < s->nconns; i++) {
+		struct conn *c = &s->conns[i];
+		if (c->open) {
+			c->outstanding = 0;   /* the workers are gone: nothing comes back */
+			conn_close(s, c);
+		}
+		free(c->arena);
+	}
+	close(s->lfd);
+	close(s->ep);
+	for (uint32_t i = 0; i < s->ntok; i++)
+		free(s->tok[i].buf);
+	free(s->tok);
+	free(s->tfree);
+	free(s->conns);
+	rte_ring_free(s->done);
+	free(s);
+}
