@@ -43,6 +43,7 @@
 #define SHM_LIVE_CHECK_NS     1000000ull  /* socket check at most this often while waiting */
 #define SHM_DIRECT_CHECK      1024u       /* one-sided GETs between socket checks */
 #define OP_STATS_INTERNAL     0x7fff      /* rkv_op.op of the handle's own STATS requests */
+#define SHM_OS_BATCH          32u         /* one-sided GETs of a batch looked up together */
 
 struct flight {
 	struct rkv_op *op;         /* NULL: free */
@@ -68,6 +69,12 @@ struct shm_client {
 	void **idx_map, **log_map;
 	uint64_t *idx_bytes, *log_bytes;
 	uint32_t direct_calls;
+	/* one-sided GETs of async batches (rkv_submit): per worker, up to SHM_OS_BATCH lookups
+	 * of one chunk of the batch, with the batch position of each */
+	struct rkv_get_req *osq;             /* nworkers x SHM_OS_BATCH */
+	uint8_t *ospos;                      /* nworkers x SHM_OS_BATCH: position in the chunk */
+	uint32_t *osn;                       /* per worker: lookups queued */
+	uint32_t writes_live;                /* PUT/DEL/CAS on the rings, not yet completed */
 	/* operations */
 	struct flight *fl;
 	uint32_t nfl, free_head, live;       /* live: flights in use */
@@ -117,6 +124,8 @@ static void complete(struct shm_client *c, uint32_t i, int status)
 		c->stats_pending--;
 	else
 		dq_push(c, op);
+	if (!f->internal && op->op != RKV_GET)
+		c->writes_live--;
 	f->op = NULL;
 	f->gen++;
 	f->next_free = c->free_head;
@@ -403,39 +412,149 @@ static uint8_t wire_op(int op)
 	}
 }
 
+/* Whether op may be answered one-sided: a GET at level ONE (or the node's default, which a
+ * node serving one-sided reads keeps at ONE for its local keys; as rkv_get does). */
+static int one_sided_op(const struct shm_client *c, const struct rkv_op *o)
+{
+	int cl = o->consistency ? o->consistency : c->base.opts.consistency;
+
+	return o->op == RKV_GET && (cl == RKV_CL_UNSET || cl == RKV_ONE);
+}
+
+/* One-sided lookups for the GETs among ops[0..m) that may take them (os[j] = 1 on entry),
+ * as one batch per worker's table: rkv_table_get_burst hashes all, prefetches all buckets,
+ * then all records. os[j] is cleared for every GET the table could not decide (a writer in
+ * the way, -EAGAIN, anything odd): it goes to the rings. Nothing is completed here. */
+static void one_sided_lookup(struct shm_client *c, struct rkv_op **ops, unsigned m,
+			     uint8_t *os)
+{
+	uint32_t nw = c->g.nworkers, w;
+	unsigned j;
+
+	for (j = 0; j < m; j++) {
+		const struct rkv_op *o = ops[j];
+		uint64_t h;
+
+		if (!os[j])
+			continue;
+		/* one hash for the partition; the table hashes with its own secret */
+		h = rkv_hash(o->key, o->klen);
+		w = rkv_hash_partition(h, nw);
+		struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH + c->osn[w]];
+		q->key = o->key;
+		q->klen = (uint32_t)o->klen;
+		q->buf = o->buf;
+		q->cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap;
+		q->hash = h;
+		c->ospos[(size_t)w * SHM_OS_BATCH + c->osn[w]++] = (uint8_t)j;
+	}
+	for (w = 0; w < nw; w++) {
+		uint32_t k, n = c->osn[w];
+		struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH];
+
+		if (!n)
+			continue;
+		c->osn[w] = 0;
+		rkv_table_get_burst(c->view[w], q, n);
+		for (k = 0; k < n; k++) {
+			struct rkv_op *o = ops[c->ospos[(size_t)w * SHM_OS_BATCH + k]];
+
+			switch (q[k].status) {
+			case 0:
+				o->status = RKV_OK;
+				o->out_len = q[k].vlen;
+				o->version = q[k].version;
+				break;
+			case -ENOENT:
+				o->status = RKV_ENOTFOUND;
+				o->out_len = 0;
+				o->version = 0;
+				break;
+			case -ENOBUFS:
+				o->status = RKV_ENOBUFS;
+				o->out_len = q[k].vlen;
+				o->version = 0;
+				break;
+			default:   /* -EAGAIN or anything else: ask the owner */
+				os[c->ospos[(size_t)w * SHM_OS_BATCH + k]] = 0;
+				break;
+			}
+		}
+	}
+}
+
 static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 {
 	struct shm_client *c = (struct shm_client *)h;
-	uint64_t deadline = now_ns() + (uint64_t)c->base.opts.timeout_ms * 1000000ull;
-	unsigned i;
+	uint64_t now = now_ns();
+	uint64_t deadline = now + (uint64_t)c->base.opts.timeout_ms * 1000000ull;
+	uint8_t os[SHM_OS_BATCH];
+	unsigned i = 0, j, m;
+	int one_sided = c->one_sided && !c->dead;
 
-	for (i = 0; i < n && c->outstanding < c->base.opts.max_inflight; i++) {
-		struct rkv_op *o = ops[i];
-		uint8_t op = wire_op(o->op);
-		uint32_t w, fi;
-
-		o->status = 0;
-		o->out_len = 0;
-		o->version = 0;
-		o->got = o->n_replicas = o->needed = 0;
-		if (c->dead || !op || ((op == RKV_OP_PUT || op == RKV_OP_CAS) &&
-				       o->vlen > c->g.max_value)) {
-			/* Completes at once, through the same queue as replies. */
-			o->status = c->dead ? c->dead : op ? RKV_ETOOBIG : RKV_EINVAL;
-			dq_push(c, o);
-			c->outstanding++;
-			continue;
-		}
-		w = rkv_hash_partition(rkv_hash(o->key, o->klen), c->g.nworkers);
-		fi = flight_take(c, o, w, deadline, 0);
-		if (enqueue(c, w, op, o, (uint64_t)c->fl[fi].gen << 32 | fi)) {
-			flight_drop(c, fi);
-			if (c->dead)
-				continue;        /* broken channel: the next round completes it */
-			break;                   /* ring full: accept the rest later */
-		}
-		c->outstanding++;
+	if (one_sided) {
+		/* As for a synchronous one-sided GET: the server's "gone" flag (relaxed: it
+		 * publishes no data), and its socket looked at most once a millisecond, which
+		 * bounds a stale read of a dead server's tables. */
+		check_live(c, now);
+		one_sided = !c->dead && atomic_load_explicit(&c->hdr->server_state,
+							     memory_order_relaxed) ==
+					RKV_SHM_STATE_LIVE;
 	}
+	/* Chunks of SHM_OS_BATCH: the one-sided GETs of a chunk are looked up together; a GET
+	 * after a write of this handle that is still on the rings (or earlier in this batch)
+	 * goes to the rings too, behind that write, so a handle reads its own writes. */
+	while (i < n && c->outstanding < c->base.opts.max_inflight) {
+		unsigned room = c->base.opts.max_inflight - c->outstanding, nos = 0;
+
+		m = n - i < SHM_OS_BATCH ? n - i : SHM_OS_BATCH;
+		if (m > room)
+			m = room;
+		for (j = 0; j < m; j++) {
+			os[j] = one_sided && !c->writes_live && one_sided_op(c, ops[i + j]);
+			nos += os[j];
+			if (ops[i + j]->op != RKV_GET)
+				one_sided = 0;   /* a write: later GETs of the batch follow it */
+		}
+		if (nos)
+			one_sided_lookup(c, ops + i, m, os);
+		for (j = 0; j < m; j++, i++) {
+			struct rkv_op *o = ops[i];
+			uint8_t op = wire_op(o->op);
+			uint32_t w, fi;
+
+			if (os[j]) {
+				/* answered one-sided: completes at once, through the reply queue */
+				o->got = o->n_replicas = o->needed = 0;
+				dq_push(c, o);
+				c->outstanding++;
+				continue;
+			}
+			o->status = 0;
+			o->out_len = 0;
+			o->version = 0;
+			o->got = o->n_replicas = o->needed = 0;
+			if (c->dead || !op || ((op == RKV_OP_PUT || op == RKV_OP_CAS) &&
+					       o->vlen > c->g.max_value)) {
+				/* Completes at once, through the same queue as replies. */
+				o->status = c->dead ? c->dead : op ? RKV_ETOOBIG : RKV_EINVAL;
+				dq_push(c, o);
+				c->outstanding++;
+				continue;
+			}
+			w = rkv_hash_partition(rkv_hash(o->key, o->klen), c->g.nworkers);
+			fi = flight_take(c, o, w, deadline, 0);
+			if (enqueue(c, w, op, o, (uint64_t)c->fl[fi].gen << 32 | fi)) {
+				flight_drop(c, fi);
+				if (c->dead)
+					continue;        /* broken channel: the next round completes it */
+				goto out;                /* ring full: accept the rest later */
+			}
+			c->writes_live += o->op != RKV_GET;
+			c->outstanding++;
+		}
+	}
+out:
 	publish(c);
 	return (int)i;
 }
@@ -598,6 +717,9 @@ static void shm_close(struct rkv *h)
 	free(c->log_bytes);
 	free(c->fl);
 	free(c->doneq);
+	free(c->osq);
+	free(c->ospos);
+	free(c->osn);
 	free(c);
 }
 
@@ -760,8 +882,12 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 	c->nfl = c->base.opts.max_inflight + nw;
 	c->fl = calloc(c->nfl, sizeof *c->fl);
 	c->doneq = calloc(c->nfl, sizeof *c->doneq);
+	c->osq = calloc((size_t)nw * SHM_OS_BATCH, sizeof *c->osq);
+	c->ospos = calloc((size_t)nw * SHM_OS_BATCH, 1);
+	c->osn = calloc(nw, sizeof *c->osn);
 	if (!c->req || !c->rsp || !c->touched || !c->is_touched || !c->view || !c->idx_map ||
-	    !c->log_map || !c->idx_bytes || !c->log_bytes || !c->fl || !c->doneq)
+	    !c->log_map || !c->idx_bytes || !c->log_bytes || !c->fl || !c->doneq || !c->osq ||
+	    !c->ospos || !c->osn)
 		goto err_geom;
 	for (i = 0; i < (int)c->nfl; i++)
 		c->fl[i].next_free = i + 1 < (int)c->nfl ? (uint32_t)i + 1 : FREE_END;
