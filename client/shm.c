@@ -437,9 +437,10 @@ static void one_sided_lookup(struct shm_client *c, struct rkv_op **ops, unsigned
 
 		if (!os[j])
 			continue;
-		/* one hash for the partition; the table hashes with its own secret */
-		h = rkv_hash(o->key, o->klen);
-		w = rkv_hash_partition(h, nw);
+		/* one hash for the partition (none with one worker); the table hashes with its own
+		 * secret */
+		h = nw > 1 ? rkv_hash(o->key, o->klen) : 0;
+		w = nw > 1 ? rkv_hash_partition(h, nw) : 0;
 		struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH + c->osn[w]];
 		q->key = o->key;
 		q->klen = (uint32_t)o->klen;
