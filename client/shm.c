@@ -6,9 +6,11 @@
  * of the worker that owns the key (rkv_hash_partition); a batch is written entry by entry and
  * made visible with one release store per ring touched. Replies are matched to operations by
  * request id (slot index + generation, so a late reply to an operation that already timed out
- * is recognised and dropped). Synchronous GETs are served one-sided from the views when they
- * can be (no server CPU); anything but a clean hit, a clean miss or a too-small buffer falls
- * back to the rings.
+ * is recognised and dropped). GETs are served one-sided from the views when they can be (no
+ * server CPU): synchronous ones one at a time, the GETs of an async batch (rkv_submit) as one
+ * batched lookup per worker table, completed at once through the reply queue; anything but a
+ * clean hit, a clean miss or a too-small buffer falls back to the rings, and so does a GET at
+ * a level above ONE or behind a write of the handle still on the rings (read your writes).
  *
  * Invariants: every accepted operation completes exactly once (reply, RKV_ETIMEDOUT at its
  * deadline, or RKV_ECONN when the server goes away), so a caller waiting for it never hangs.
