@@ -80,8 +80,10 @@ struct shm_client {
 	/* operations */
 	struct flight *fl;
 	uint32_t nfl, free_head, live;       /* live: flights in use */
-	struct rkv_op **doneq;               /* completed, not yet handed back: nfl entries */
-	uint32_t dq_head, dq_tail;
+	struct rkv_op **doneq;               /* completed, not yet handed back: dq_mask + 1
+					      * entries, a power of two >= nfl (free-running
+					      * 32-bit cursors wrap cleanly, no division) */
+	uint32_t dq_head, dq_tail, dq_mask;
 	uint32_t outstanding;                /* caller's ops accepted and not yet polled back */
 	uint32_t stats_pending;
 	uint64_t next_expiry;                /* no deadline is earlier than this */
@@ -112,7 +114,7 @@ static inline void cpu_relax(void)
 
 static void dq_push(struct shm_client *c, struct rkv_op *op)
 {
-	c->doneq[c->dq_tail++ % c->nfl] = op;
+	c->doneq[c->dq_tail++ & c->dq_mask] = op;
 }
 
 /* Finish flight i with status (already set fields stay). Internal ops are not handed back. */
@@ -264,7 +266,7 @@ static unsigned drain(struct shm_client *c, struct rkv_op **done, unsigned max)
 	unsigned n = 0;
 
 	while (n < max && c->dq_head != c->dq_tail) {
-		done[n++] = c->doneq[c->dq_head++ % c->nfl];
+		done[n++] = c->doneq[c->dq_head++ & c->dq_mask];
 		c->outstanding--;
 	}
 	return n;
@@ -884,7 +886,10 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 	c->log_bytes = calloc(nw, sizeof *c->log_bytes);
 	c->nfl = c->base.opts.max_inflight + nw;
 	c->fl = calloc(c->nfl, sizeof *c->fl);
-	c->doneq = calloc(c->nfl, sizeof *c->doneq);
+	for (c->dq_mask = 1; c->dq_mask < c->nfl; c->dq_mask <<= 1)
+		;
+	c->doneq = calloc(c->dq_mask, sizeof *c->doneq);
+	c->dq_mask--;
 	c->osq = calloc((size_t)nw * SHM_OS_BATCH, sizeof *c->osq);
 	c->ospos = calloc((size_t)nw * SHM_OS_BATCH, 1);
 	c->osn = calloc(nw, sizeof *c->osn);
