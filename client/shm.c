@@ -6,9 +6,11 @@
  * of the worker that owns the key (rkv_hash_partition); a batch is written entry by entry and
  * made visible with one release store per ring touched. Replies are matched to operations by
  * request id (slot index + generation, so a late reply to an operation that already timed out
- * is recognised and dropped). Synchronous GETs are served one-sided from the views when they
- * can be (no server CPU); anything but a clean hit, a clean miss or a too-small buffer falls
- * back to the rings.
+ * is recognised and dropped). GETs are served one-sided from the views when they can be (no
+ * server CPU): synchronous ones one at a time, the GETs of an async batch (rkv_submit) as one
+ * batched lookup per worker table, completed at once through the reply queue; anything but a
+ * clean hit, a clean miss or a too-small buffer falls back to the rings, and so does a GET at
+ * a level above ONE or behind a write of the handle still on the rings (read your writes).
  *
  * Invariants: every accepted operation completes exactly once (reply, RKV_ETIMEDOUT at its
  * deadline, or RKV_ECONN when the server goes away), so a caller waiting for it never hangs.
@@ -46,6 +48,7 @@
 #define SHM_LIVE_CHECK_NS     1000000ull  /* liveness check at most this often (waits and
 					   * one-sided GETs): the bound on a stale read */
 #define OP_STATS_INTERNAL     0x7fff      /* rkv_op.op of the handle's own STATS requests */
+#define SHM_OS_BATCH          32u         /* one-sided GETs of a batch looked up together */
 
 struct flight {
 	struct rkv_op *op;         /* NULL: free */
@@ -71,11 +74,19 @@ struct shm_client {
 	void **idx_map, **log_map;
 	uint64_t *idx_bytes, *log_bytes;
 	uint64_t boot_gen;                   /* the hello's: the server start we mapped */
+	/* one-sided GETs of async batches (rkv_submit): per worker, up to SHM_OS_BATCH lookups
+	 * of one chunk of the batch, with the batch position of each */
+	struct rkv_get_req *osq;             /* nworkers x SHM_OS_BATCH */
+	uint8_t *ospos;                      /* nworkers x SHM_OS_BATCH: position in the chunk */
+	uint32_t *osn;                       /* per worker: lookups queued */
+	uint32_t writes_live;                /* PUT/DEL/CAS on the rings, not yet completed */
 	/* operations */
 	struct flight *fl;
 	uint32_t nfl, free_head, live;       /* live: flights in use */
-	struct rkv_op **doneq;               /* completed, not yet handed back: nfl entries */
-	uint32_t dq_head, dq_tail;
+	struct rkv_op **doneq;               /* completed, not yet handed back: dq_mask + 1
+					      * entries, a power of two >= nfl (free-running
+					      * 32-bit cursors wrap cleanly, no division) */
+	uint32_t dq_head, dq_tail, dq_mask;
 	uint32_t outstanding;                /* caller's ops accepted and not yet polled back */
 	uint32_t stats_pending;
 	uint64_t next_expiry;                /* no deadline is earlier than this */
@@ -106,7 +117,7 @@ static inline void cpu_relax(void)
 
 static void dq_push(struct shm_client *c, struct rkv_op *op)
 {
-	c->doneq[c->dq_tail++ % c->nfl] = op;
+	c->doneq[c->dq_tail++ & c->dq_mask] = op;
 }
 
 /* Finish flight i with status (already set fields stay). Internal ops are not handed back. */
@@ -120,6 +131,8 @@ static void complete(struct shm_client *c, uint32_t i, int status)
 		c->stats_pending--;
 	else
 		dq_push(c, op);
+	if (!f->internal && op->op != RKV_GET)
+		c->writes_live--;
 	f->op = NULL;
 	f->gen++;
 	f->next_free = c->free_head;
@@ -257,7 +270,7 @@ static unsigned drain(struct shm_client *c, struct rkv_op **done, unsigned max)
 	unsigned n = 0;
 
 	while (n < max && c->dq_head != c->dq_tail) {
-		done[n++] = c->doneq[c->dq_head++ % c->nfl];
+		done[n++] = c->doneq[c->dq_head++ & c->dq_mask];
 		c->outstanding--;
 	}
 	return n;
@@ -407,39 +420,150 @@ static uint8_t wire_op(int op)
 	}
 }
 
+/* Whether op may be answered one-sided: a GET at level ONE (or the node's default, which a
+ * node serving one-sided reads keeps at ONE for its local keys; as rkv_get does). */
+static int one_sided_op(const struct shm_client *c, const struct rkv_op *o)
+{
+	int cl = o->consistency ? o->consistency : c->base.opts.consistency;
+
+	return o->op == RKV_GET && (cl == RKV_CL_UNSET || cl == RKV_ONE);
+}
+
+/* One-sided lookups for the GETs among ops[0..m) that may take them (os[j] = 1 on entry),
+ * as one batch per worker's table: rkv_table_get_burst hashes all, prefetches all buckets,
+ * then all records. os[j] is cleared for every GET the table could not decide (a writer in
+ * the way, -EAGAIN, anything odd): it goes to the rings. Nothing is completed here. */
+static void one_sided_lookup(struct shm_client *c, struct rkv_op **ops, unsigned m,
+			     uint8_t *os)
+{
+	uint32_t nw = c->g.nworkers, w;
+	unsigned j;
+
+	for (j = 0; j < m; j++) {
+		const struct rkv_op *o = ops[j];
+		uint64_t h;
+
+		if (!os[j])
+			continue;
+		/* one hash for the partition (none with one worker); the table hashes with its own
+		 * secret */
+		h = nw > 1 ? rkv_hash(o->key, o->klen) : 0;
+		w = nw > 1 ? rkv_hash_partition(h, nw) : 0;
+		struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH + c->osn[w]];
+		q->key = o->key;
+		q->klen = (uint32_t)o->klen;
+		q->buf = o->buf;
+		q->cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap;
+		q->hash = h;
+		c->ospos[(size_t)w * SHM_OS_BATCH + c->osn[w]++] = (uint8_t)j;
+	}
+	for (w = 0; w < nw; w++) {
+		uint32_t k, n = c->osn[w];
+		struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH];
+
+		if (!n)
+			continue;
+		c->osn[w] = 0;
+		rkv_table_get_burst(c->view[w], q, n);
+		for (k = 0; k < n; k++) {
+			struct rkv_op *o = ops[c->ospos[(size_t)w * SHM_OS_BATCH + k]];
+
+			switch (q[k].status) {
+			case 0:
+				o->status = RKV_OK;
+				o->out_len = q[k].vlen;
+				o->version = q[k].version;
+				break;
+			case -ENOENT:
+				o->status = RKV_ENOTFOUND;
+				o->out_len = 0;
+				o->version = 0;
+				break;
+			case -ENOBUFS:
+				o->status = RKV_ENOBUFS;
+				o->out_len = q[k].vlen;
+				o->version = 0;
+				break;
+			default:   /* -EAGAIN or anything else: ask the owner */
+				os[c->ospos[(size_t)w * SHM_OS_BATCH + k]] = 0;
+				break;
+			}
+		}
+	}
+}
+
 static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 {
 	struct shm_client *c = (struct shm_client *)h;
-	uint64_t deadline = now_ns() + (uint64_t)c->base.opts.timeout_ms * 1000000ull;
-	unsigned i;
+	uint64_t now = now_ns();
+	uint64_t deadline = now + (uint64_t)c->base.opts.timeout_ms * 1000000ull;
+	uint8_t os[SHM_OS_BATCH];
+	unsigned i = 0, j, m;
+	int one_sided = c->one_sided && !c->dead;
 
-	for (i = 0; i < n && c->outstanding < c->base.opts.max_inflight; i++) {
-		struct rkv_op *o = ops[i];
-		uint8_t op = wire_op(o->op);
-		uint32_t w, fi;
-
-		o->status = 0;
-		o->out_len = 0;
-		o->version = 0;
-		o->got = o->n_replicas = o->needed = 0;
-		if (c->dead || !op || ((op == RKV_OP_PUT || op == RKV_OP_CAS) &&
-				       o->vlen > c->g.max_value)) {
-			/* Completes at once, through the same queue as replies. */
-			o->status = c->dead ? c->dead : op ? RKV_ETOOBIG : RKV_EINVAL;
-			dq_push(c, o);
-			c->outstanding++;
-			continue;
-		}
-		w = rkv_hash_partition(rkv_hash(o->key, o->klen), c->g.nworkers);
-		fi = flight_take(c, o, w, deadline, 0);
-		if (enqueue(c, w, op, o, (uint64_t)c->fl[fi].gen << 32 | fi)) {
-			flight_drop(c, fi);
-			if (c->dead)
-				continue;        /* broken channel: the next round completes it */
-			break;                   /* ring full: accept the rest later */
-		}
-		c->outstanding++;
+	if (one_sided) {
+		/* As for a synchronous one-sided GET: the server's "gone" flag (relaxed: it
+		 * publishes no data), and its socket looked at most once a millisecond, which
+		 * bounds a stale read of a dead server's tables. */
+		check_live(c, now);
+		one_sided = !c->dead && atomic_load_explicit(&c->hdr->server_state,
+							     memory_order_relaxed) ==
+					RKV_SHM_STATE_LIVE;
 	}
+	/* Chunks of SHM_OS_BATCH: the one-sided GETs of a chunk are looked up together; a GET
+	 * after a write of this handle that is still on the rings (or earlier in this batch)
+	 * goes to the rings too, behind that write, so a handle reads its own writes. */
+	while (i < n && c->outstanding < c->base.opts.max_inflight) {
+		unsigned room = c->base.opts.max_inflight - c->outstanding, nos = 0;
+
+		m = n - i < SHM_OS_BATCH ? n - i : SHM_OS_BATCH;
+		if (m > room)
+			m = room;
+		for (j = 0; j < m; j++) {
+			os[j] = one_sided && !c->writes_live && one_sided_op(c, ops[i + j]);
+			nos += os[j];
+			if (ops[i + j]->op != RKV_GET)
+				one_sided = 0;   /* a write: later GETs of the batch follow it */
+		}
+		if (nos)
+			one_sided_lookup(c, ops + i, m, os);
+		for (j = 0; j < m; j++, i++) {
+			struct rkv_op *o = ops[i];
+			uint8_t op = wire_op(o->op);
+			uint32_t w, fi;
+
+			if (os[j]) {
+				/* answered one-sided: completes at once, through the reply queue */
+				o->got = o->n_replicas = o->needed = 0;
+				dq_push(c, o);
+				c->outstanding++;
+				continue;
+			}
+			o->status = 0;
+			o->out_len = 0;
+			o->version = 0;
+			o->got = o->n_replicas = o->needed = 0;
+			if (c->dead || !op || ((op == RKV_OP_PUT || op == RKV_OP_CAS) &&
+					       o->vlen > c->g.max_value)) {
+				/* Completes at once, through the same queue as replies. */
+				o->status = c->dead ? c->dead : op ? RKV_ETOOBIG : RKV_EINVAL;
+				dq_push(c, o);
+				c->outstanding++;
+				continue;
+			}
+			w = rkv_hash_partition(rkv_hash(o->key, o->klen), c->g.nworkers);
+			fi = flight_take(c, o, w, deadline, 0);
+			if (enqueue(c, w, op, o, (uint64_t)c->fl[fi].gen << 32 | fi)) {
+				flight_drop(c, fi);
+				if (c->dead)
+					continue;        /* broken channel: the next round completes it */
+				goto out;                /* ring full: accept the rest later */
+			}
+			c->writes_live += o->op != RKV_GET;
+			c->outstanding++;
+		}
+	}
+out:
 	publish(c);
 	return (int)i;
 }
@@ -607,6 +731,9 @@ static void shm_close(struct rkv *h)
 	free(c->log_bytes);
 	free(c->fl);
 	free(c->doneq);
+	free(c->osq);
+	free(c->ospos);
+	free(c->osn);
 	free(c);
 }
 
@@ -770,9 +897,16 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 	c->log_bytes = calloc(nw, sizeof *c->log_bytes);
 	c->nfl = c->base.opts.max_inflight + nw;
 	c->fl = calloc(c->nfl, sizeof *c->fl);
-	c->doneq = calloc(c->nfl, sizeof *c->doneq);
+	for (c->dq_mask = 1; c->dq_mask < c->nfl; c->dq_mask <<= 1)
+		;
+	c->doneq = calloc(c->dq_mask, sizeof *c->doneq);
+	c->dq_mask--;
+	c->osq = calloc((size_t)nw * SHM_OS_BATCH, sizeof *c->osq);
+	c->ospos = calloc((size_t)nw * SHM_OS_BATCH, 1);
+	c->osn = calloc(nw, sizeof *c->osn);
 	if (!c->req || !c->rsp || !c->touched || !c->is_touched || !c->view || !c->idx_map ||
-	    !c->log_map || !c->idx_bytes || !c->log_bytes || !c->fl || !c->doneq)
+	    !c->log_map || !c->idx_bytes || !c->log_bytes || !c->fl || !c->doneq || !c->osq ||
+	    !c->ospos || !c->osn)
 		goto err_geom;
 	for (i = 0; i < (int)c->nfl; i++)
 		c->fl[i].next_free = i + 1 < (int)c->nfl ? (uint32_t)i + 1 : FREE_END;

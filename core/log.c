@@ -144,33 +144,6 @@ int64_t rkv_log_alloc(struct rkv_log *l, uint64_t bytes, enum rkv_log_class cls)
 	return (int64_t)off;
 }
 
-static void store_bytes(uint8_t *dst, const void *src, uint64_t n)
-{
-	const uint8_t *s = src;
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, s, 8);
-		rkv_log_st64(dst, w);
-		dst += 8; s += 8; n -= 8;
-	}
-	if (n) {
-		uint64_t w = 0;   /* zero padding: keys compare and checksums stay deterministic */
-		memcpy(&w, s, n);
-		rkv_log_st64(dst, w);
-	}
-}
-
-void rkv_log_write(struct rkv_log *l, uint64_t off, uint64_t version, uint32_t csum,
-		   uint32_t meta, const void *key, const void *val)
-{
-	uint8_t *p = l->region.base + off;
-	uint32_t klen = rkv_rec_klen(meta);
-	rkv_log_st64(p, version);
-	rkv_log_st64(p + 8, (uint64_t)csum | (uint64_t)meta << 32);
-	store_bytes(p + RKV_REC_HDR, key, klen);
-	store_bytes(p + rkv_rec_voff(klen), val, rkv_rec_slen(meta));
-}
-
 void rkv_log_move(struct rkv_log *l, uint64_t dst, uint64_t src, uint64_t size)
 {
 	uint8_t *base = l->region.base;

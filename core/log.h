@@ -172,9 +172,47 @@ static inline uint32_t rkv_log_keep(enum rkv_log_class c) { return (uint32_t)c; 
  * rkv_log_write and then rkv_log_add_live. */
 int64_t rkv_log_alloc(struct rkv_log *l, uint64_t bytes, enum rkv_log_class cls);
 
-/* Write a whole record at off (from rkv_log_alloc). key/val are the caller's bytes. */
-void rkv_log_write(struct rkv_log *l, uint64_t off, uint64_t version, uint32_t csum,
-		   uint32_t meta, const void *key, const void *val);
+/* Store n bytes of src to 8-aligned log memory as whole words, zero-padding the last one
+ * (keys compare and checksums stay deterministic). Up to 64 bytes (keys and small values)
+ * unrolled: a jump into a run of word stores, no loop. */
+static inline void rkv_log_store_bytes(uint8_t *dst, const void *src, uint64_t n)
+{
+	const uint8_t *s = src, *tail = s + (n & ~7ull);
+	uint8_t *dtail = dst + (n & ~7ull);
+	uint64_t w, words = n / 8;
+	if (words > 8) {
+		for (; words > 8; words--, dst += 8, s += 8) {
+			memcpy(&w, s, 8);
+			rkv_log_st64(dst, w);
+		}
+	}
+	switch (words) {
+#define RKV_ST_WORD(k) case k: memcpy(&w, s + 8 * (k - 1), 8); rkv_log_st64(dst + 8 * (k - 1), w); __attribute__((fallthrough));
+	RKV_ST_WORD(8) RKV_ST_WORD(7) RKV_ST_WORD(6) RKV_ST_WORD(5)
+	RKV_ST_WORD(4) RKV_ST_WORD(3) RKV_ST_WORD(2) RKV_ST_WORD(1)
+#undef RKV_ST_WORD
+	case 0:
+		break;
+	}
+	if (n & 7) {
+		w = 0;
+		memcpy(&w, tail, n & 7);
+		rkv_log_st64(dtail, w);
+	}
+}
+
+/* Write a whole record at off (from rkv_log_alloc). key/val are the caller's bytes. Inline:
+ * a put's record is a handful of word stores, and a call would cost as much as they do. */
+static inline void rkv_log_write(struct rkv_log *l, uint64_t off, uint64_t version,
+				 uint32_t csum, uint32_t meta, const void *key, const void *val)
+{
+	uint8_t *p = l->region.base + off;
+	uint32_t klen = rkv_rec_klen(meta);
+	rkv_log_st64(p, version);
+	rkv_log_st64(p + 8, (uint64_t)csum | (uint64_t)meta << 32);
+	rkv_log_store_bytes(p + RKV_REC_HDR, key, klen);
+	rkv_log_store_bytes(p + rkv_rec_voff(klen), val, rkv_rec_slen(meta));
+}
 
 /* Copy a record of size bytes from one log offset to another (compaction). */
 void rkv_log_move(struct rkv_log *l, uint64_t dst, uint64_t src, uint64_t size);

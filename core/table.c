@@ -159,6 +159,18 @@ static inline bool rec_is_key(const struct rkv_table *t, uint64_t addr, const vo
 static bool owner_find(const struct rkv_table *t, struct rkv_bucket *head, uint64_t tag,
 		       const void *key, uint32_t klen, struct loc *out)
 {
+	/* The common case first: the head bucket's first tag match is the key. Found with the
+	 * branch-free select chain of bucket_match (the owner reads its own slots plainly), so
+	 * one predictable branch instead of one per slot; anything else takes the full walk. */
+	int first = -1;
+#pragma GCC unroll 7
+	for (int j = (int)RKV_BUCKET_SLOTS - 1; j >= 0; j--)
+		first = (head->slot[j] ^ tag) <= RKV_SLOT_ADDR_MASK ? j : first;
+	if (first >= 0 && rec_is_key(t, head->slot[first] & RKV_SLOT_ADDR_MASK, key, klen)) {
+		out->b = head;
+		out->i = (unsigned)first;
+		return true;
+	}
 	for (struct rkv_bucket *b = head; b; b = (struct rkv_bucket *)bucket_next(t, b)) {
 		for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++) {
 			uint64_t s = b->slot[i];

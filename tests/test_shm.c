@@ -34,6 +34,7 @@
 #include "shm_proto.h"
 #include "spsc.h"
 #include "table.h"
+#include "table_internal.h"   /* test_batch_one_sided holds a bucket's seqlock */
 
 #include "ringkv.h"
 
@@ -344,6 +345,170 @@ static void test_batches(void **state)
 	rkv_close(c);
 	workers_stop();
 	assert_int_equal(sum_malformed(), 0);
+	srv_down();
+}
+
+/* ---- one-sided GETs in async batches ------------------------------------------------------ */
+
+/* Poll with timeout 0 until nothing more comes back; returns how many completed. */
+static unsigned poll_now(struct rkv *c, struct rkv_op **d, unsigned max)
+{
+	unsigned got = 0;
+	int q;
+
+	while (got < max && (q = rkv_poll(c, d + got, max - got, 0)) > 0)
+		got += (unsigned)q;
+	return got;
+}
+
+static void poll_rest(struct rkv *c, struct rkv_op **d, unsigned got, unsigned n)
+{
+	while (got < n) {
+		int q = rkv_poll(c, d + got, n - got, 2000);
+		assert_true(q > 0);
+		got += (unsigned)q;
+	}
+}
+
+/* A batch of GETs from a one-sided client is answered from the mapped tables as one batched
+ * lookup, without the server: with every worker stopped, hits, misses and too-small buffers
+ * all complete at once with the right values, lengths and versions. What the tables cannot
+ * decide, and what must not be read one-sided, goes to the rings and completes only once the
+ * workers run again: a GET behind a write of the same batch (read your writes), a GET while a
+ * write is still in flight, a GET at QUORUM, and a GET whose bucket a writer holds (the
+ * test, as the stopped owner, makes the bucket's seqlock odd: the view gives up, -EAGAIN). */
+static void test_batch_one_sided(void **state)
+{
+	enum { NK = 100, NB = 3 * NK };
+	struct rkv *c;
+	struct rkv_op ops[NB], *p[NB], *d[NB];
+	char keys[NK][24], outs[NB][40], v[40];
+	uint64_t vers[NK];
+	unsigned i, n, got;
+
+	(void)state;
+	srv_up(2, 1024, 16u << 20, 0);
+	c = cli(0, 3000);
+	assert_non_null(c);
+	for (i = 0; i < NK; i++) {
+		int kl = snprintf(keys[i], sizeof keys[i], "os-%u", i);
+		int vl = snprintf(v, sizeof v, "value-of-%u-%0*u", i, (int)(i % 17), i);
+		assert_int_equal(rkv_put(c, keys[i], (size_t)kl, v, (size_t)vl), 0);
+		size_t gl = 0;
+		assert_int_equal(rkv_get(c, keys[i], (size_t)kl, outs[0], sizeof outs[0], &gl,
+					 &vers[i]), 0);
+		assert_true(vers[i] != 0);
+	}
+
+	/* Server stopped: hits, misses, ENOBUFS, all at once (batches wider than one chunk). */
+	workers_stop();
+	for (i = 0; i < NB; i++) {
+		unsigned k = i % NK;
+		size_t cap = i / NK == 2 ? 4 : sizeof outs[i];
+		if (i / NK == 1)   /* a key never written */
+			ops[i] = (struct rkv_op){ .op = RKV_GET, .key = "os-missing", .klen = 10,
+						  .buf = outs[i], .cap = cap };
+		else
+			ops[i] = (struct rkv_op){ .op = RKV_GET, .key = keys[k],
+						  .klen = strlen(keys[k]), .buf = outs[i], .cap = cap };
+		ops[i].version = 77;   /* stale fields a completion must overwrite */
+		ops[i].out_len = 77;
+		p[i] = &ops[i];
+	}
+	n = 0;
+	while (n < NB) {   /* the window is 256: poll what came back to make room */
+		int r = rkv_submit(c, p + n, NB - n);
+		assert_true(r > 0);
+		n += (unsigned)r;
+		got = poll_now(c, d, NB);
+		(void)got;
+	}
+	poll_now(c, d, NB);
+	for (i = 0; i < NB; i++) {
+		unsigned k = i % NK;
+		int vl = snprintf(v, sizeof v, "value-of-%u-%0*u", k, (int)(k % 17), k);
+		if (i / NK == 1) {
+			assert_int_equal(ops[i].status, RKV_ENOTFOUND);
+			assert_int_equal(ops[i].version, 0);
+		} else if (i / NK == 2) {
+			assert_int_equal(ops[i].status, RKV_ENOBUFS);
+			assert_int_equal(ops[i].out_len, (size_t)vl);
+		} else {
+			assert_int_equal(ops[i].status, 0);
+			assert_int_equal(ops[i].out_len, (size_t)vl);
+			assert_memory_equal(outs[i], v, (size_t)vl);
+			assert_int_equal(ops[i].version, vers[k]);
+		}
+	}
+	assert_int_equal(poll_now(c, d, NB), 0);
+
+	/* GET, PUT k1, GET k1, GET at QUORUM: only the first is answered while stopped. */
+	ops[0] = (struct rkv_op){ .op = RKV_GET, .key = keys[0], .klen = strlen(keys[0]),
+				  .buf = outs[0], .cap = sizeof outs[0] };
+	ops[1] = (struct rkv_op){ .op = RKV_PUT, .key = keys[1], .klen = strlen(keys[1]),
+				  .val = "rewritten", .vlen = 9 };
+	ops[2] = (struct rkv_op){ .op = RKV_GET, .key = keys[1], .klen = strlen(keys[1]),
+				  .buf = outs[2], .cap = sizeof outs[2] };
+	ops[3] = (struct rkv_op){ .op = RKV_GET, .key = keys[3], .klen = strlen(keys[3]),
+				  .buf = outs[3], .cap = sizeof outs[3], .consistency = RKV_QUORUM };
+	for (i = 0; i < 4; i++)
+		p[i] = &ops[i];
+	assert_int_equal(rkv_submit(c, p, 4), 4);
+	assert_int_equal(poll_now(c, d, 4), 1);
+	assert_ptr_equal(d[0], &ops[0]);
+	assert_int_equal(ops[0].status, 0);
+	/* the PUT is still on the rings: a GET of a later batch follows it there too */
+	ops[4] = (struct rkv_op){ .op = RKV_GET, .key = keys[4], .klen = strlen(keys[4]),
+				  .buf = outs[4], .cap = sizeof outs[4] };
+	p[4] = &ops[4];
+	assert_int_equal(rkv_submit(c, p + 4, 1), 1);
+	assert_int_equal(poll_now(c, d, 4), 0);
+	workers_start();
+	poll_rest(c, d, 0, 4);
+	assert_int_equal(ops[1].status, 0);
+	assert_int_equal(ops[2].status, 0);
+	assert_int_equal(ops[2].out_len, 9);
+	assert_memory_equal(outs[2], "rewritten", 9);
+	/* the rings' answer to the QUORUM GET: a server without consistency levels refuses the
+	 * flag as malformed (counted), one that has them answers 0; never one-sided */
+	assert_true(ops[3].status == 0 || ops[3].status == RKV_EPROTO);
+	assert_int_equal(ops[4].status, 0);
+
+	/* A bucket held by its writer: the view gives up on that key (-EAGAIN after its bounded
+	 * retries) and the GET goes to the rings; its neighbours in the batch stay one-sided. */
+	workers_stop();
+	{
+		const char *k = keys[5];
+		uint32_t w = rkv_hash_partition(rkv_hash(k, strlen(k)), S.nw);
+		struct rkv_table *t = S.tables[w];
+		struct rkv_bucket *b = &t->bk[rkv_hash_keyed(k, strlen(k), t->secret) & t->mask];
+		/* the owner is stopped: the test is the only writer (relaxed, as wr_begin) */
+		__atomic_store_n(&b->version, b->version + 1, __ATOMIC_RELAXED);
+		for (i = 0; i < 3; i++) {
+			ops[i] = (struct rkv_op){ .op = RKV_GET, .key = keys[4 + i],
+						  .klen = strlen(keys[4 + i]), .buf = outs[i],
+						  .cap = sizeof outs[i] };
+			p[i] = &ops[i];
+		}
+		assert_int_equal(rkv_submit(c, p, 3), 3);
+		got = poll_now(c, d, 3);
+		assert_int_equal(got, 2);
+		assert_true(d[0] != &ops[1] && d[1] != &ops[1]);
+		/* pairs with the readers' acquire load of the version */
+		__atomic_store_n(&b->version, b->version + 1, __ATOMIC_RELEASE);
+	}
+	workers_start();
+	poll_rest(c, d, got, 3);
+	for (i = 0; i < 3; i++) {
+		unsigned k = 4 + i;
+		int vl = snprintf(v, sizeof v, "value-of-%u-%0*u", k, (int)(k % 17), k);
+		assert_int_equal(ops[i].status, 0);
+		assert_int_equal(ops[i].out_len, (size_t)vl);
+		assert_memory_equal(outs[i], v, (size_t)vl);
+	}
+	rkv_close(c);
+	workers_stop();
+	assert_true(sum_malformed() <= 1);   /* the QUORUM GET at most */
 	srv_down();
 }
 
@@ -1336,6 +1501,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_batches),
+		cmocka_unit_test(test_batch_one_sided),
 		cmocka_unit_test(test_large_values),
 		cmocka_unit_test(test_no_torn_values),
 		cmocka_unit_test(test_hostile),
