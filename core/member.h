@@ -1,7 +1,7 @@
 /* core/member.h — cluster membership: member table, gossip payload codec, merge rule,
  * phi-accrual failure detector, gossip target choice and ring building (issue 7 §3).
  *
- * A pure state machine in the ngtcp2 style (docs: /work/shared/STYLE.md): the caller feeds it
+ * A pure state machine in the ngtcp2 style (no I/O, no clock of its own): the caller feeds it
  * gossip payloads and the time (`rkv_member_recv`), lets it act on timers (`rkv_member_tick`,
  * `rkv_member_next_deadline`) and sends the messages it returns, as the value of an
  * RKV_OP_GOSSIP request with RKV_F_PEER (core/proto.h) over UDP. It never reads a clock, never
