@@ -8,7 +8,7 @@ set -eu
 PKGS="build-essential pkg-config make gcc clang llvm libclang-rt-14-dev \
 libdpdk-dev dpdk liburing-dev libxxhash-dev libcmocka-dev libzstd-dev \
 iproute2 iputils-ping procps psmisc redis-server redis-tools \
-libmicrohttpd-dev prometheus curl gnuplot-nox libhiredis-dev python3-redis"
+libmicrohttpd-dev prometheus curl gnuplot-nox libhiredis-dev python3 python3-redis"
 
 missing=""
 for p in $PKGS; do
