@@ -26,10 +26,10 @@
 
 #define HINT_SEG_BYTES   (1u << 20)
 #define HINT_PARK_CAP    4096u
-#define HINT_INFLIGHT    1024u
-#define HINT_ACK_MS      1000u
+#define HINT_INFLIGHT    256u     /* a window the receiver's RX ring absorbs */
+#define HINT_ACK_MS      500u
 #define HINT_RETRY_MS    1000u
-#define HINT_SCAN_BUDGET 256u
+#define HINT_SCAN_BUDGET 64u
 
 enum { D_IDLE = 0, D_ROTATE, D_READ, D_SEND, D_WAIT, D_DURABLE };
 

@@ -58,4 +58,8 @@ while [ "$(pending)" != 0 ]; do
 	[ "$(echo "$(date +%s.%N) - $t0 > 300" | bc)" = 1 ] && { echo "not drained in 300 s"; exit 1; }
 done
 t1=$(date +%s.%N)
+for i in 1 2; do
+	echo "node $i: $(cl_cli "$tag" 1 --timeout 500 --target "$(cl_target "$i")" stats 2>/dev/null |
+		grep -E '^hints_(sent|delivered|unacked|moved) ' | tr '\n' ' ')"
+done
 python3 -c "d=$t1-$t0; print('replayed %d hints in %.2f s: %.0f hints/s (--hint-rate $RATE per target)' % ($p0, d, $p0 / d))"
