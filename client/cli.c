@@ -64,7 +64,9 @@ static const char usage_text[] =
 "KEY is 1..250 bytes. Exit status: 0 ok/found, 1 not found, 2 error (message on stderr).\n"
 "Errors include 'unavailable' (fewer live replicas than LEVEL needs: nothing was written)\n"
 "and 'timed out' (too few replicas answered in time: a write may be on some of them).\n"
-"Writes are acknowledged from the nodes' memory; they are not yet durable on disk.\n";
+"A write is on disk when acknowledged only if the nodes run with --data-dir and\n"
+"--durability sync; otherwise it lives in the replicas' memory (or reaches disk within\n"
+"--sync-interval with --durability async).\n";
 
 __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 {

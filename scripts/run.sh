@@ -23,7 +23,8 @@
 # Environment: NODES (default 3), RKV_RUN_LCORES (one node: default 2 workers when there are 2+
 # CPUs, else 1; a cluster: one worker per node, the nodes alternate over CPUs 0 and 1),
 # RKV_RUN_STATS=S (ringkvd --stats-interval, default 0: off), RKV_RUN_MEM (default 256M for one
-# node, 64M per node in a cluster).
+# node, 64M per node in a cluster). Each node keeps its data in /tmp/ringkv-run/data* (removed
+# on exit with the rest of /tmp/ringkv-run).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -83,7 +84,8 @@ run_cluster() {
 	mkdir -p "$dir"
 	echo "run.sh: starting $k ringkvd nodes (replicas $RKV_CL_REPLICAS) on a bridge in rkv-$tag-br"
 	for i in $(seq "$k"); do
-		node_start "$tag" "$i" --shm "$dir/n$i.sock" --stats-interval "${RKV_RUN_STATS:-0}"
+		node_start "$tag" "$i" --shm "$dir/n$i.sock" --stats-interval "${RKV_RUN_STATS:-0}" \
+			--data-dir "$dir/data$i" --durability async
 	done
 	tail -q -n +1 -F "$(cl_dir "$tag")"/n*.log 2>/dev/null &
 	tail_pid=$!
@@ -101,8 +103,9 @@ run_cluster() {
 	t1=udp:$(cl_node_ip 1):$RKV_CL_PORT
 	cat <<EOF
 
-ringkv is running: $k nodes, replicas N=$RKV_CL_REPLICAS. From $root, in the client namespace
-$cns ($(cl_client_ip 1)); any node takes any request:
+ringkv is running: $k nodes, replicas N=$RKV_CL_REPLICAS, node I's data in $dir/dataI
+(--durability async: on disk within 10 ms; sync is not offered with --shm yet). From $root, in
+the client namespace $cns ($(cl_client_ip 1)); any node takes any request:
 
   the ring:
     ip netns exec $cns $bin/ringkv --target $t1 status
@@ -191,7 +194,7 @@ ip netns exec "$RKV_NS_SRV" "$bin/ringkvd" --no-huge -m 512 --no-pci --file-pref
 	-l "$lcores" --log-level=lib.eal:warning --no-telemetry \
 	"--vdev=net_af_packet0,iface=$RKV_IF_SRV,qpairs=$nq" -- \
 	--ip "$RKV_IP_SRV" --port "$port" --shm "$sock" --mem "${RKV_RUN_MEM:-256M}" \
-	--stats-interval "${RKV_RUN_STATS:-0}" &
+	--data-dir "$dir/data" --durability async --stats-interval "${RKV_RUN_STATS:-0}" &
 pid=$!
 
 # Ready when both transports answer a STATS request (bounded: 60 s).
@@ -219,7 +222,8 @@ fi
 
 cat <<EOF
 
-ringkv is running. From $root:
+ringkv is running, its data in $dir/data (--durability async: on disk within 10 ms; sync is
+not offered with --shm yet). From $root:
 
   shared memory (this namespace):
     $bin/ringkv --target shm:$sock put hello world
