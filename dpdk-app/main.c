@@ -345,6 +345,9 @@ int main(int argc, char **argv)
 			.tables = n->tables,
 			.max_value = n->opts.max_value,
 			.max_clients = 0,
+			.sock_mode = n->opts.shm_mode,
+			.has_group = n->opts.shm_has_group,
+			.group = n->opts.shm_group,
 		};
 		int err = 0;
 		n->shm = shm_server_start(n->opts.shm_path, &sc, &err);

@@ -55,6 +55,11 @@ struct node_opts {
 	uint16_t node_id;         /* ring member id; HLC clock ids are node_id * workers + w */
 	int busy_poll;
 	double stats_interval;    /* seconds; 0: off */
+	/* Shared-memory access (issue 9 item 9, "hard"; dpdk-app/shm.h): socket mode (0: 0600)
+	 * and group. */
+	uint32_t shm_mode;
+	int shm_has_group;
+	unsigned shm_group;
 };
 
 /* Parse the application arguments (after "--"). Returns 0, 1 for --help (usage printed), or

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,10 @@ void node_usage(FILE *f, const char *prog)
 "                       node-id * workers + worker must stay below 4096)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
 "  --stats-interval S   print counters to stdout every S seconds (default 0: off)\n"
+"  --shm-mode MODE      octal mode of the --shm socket (default 0600: only this uid and\n"
+"                       root); every client's credentials are checked against it too\n"
+"  --shm-group GROUP    group (name or gid) of the --shm socket; with a mode like 0660\n"
+"                       its members may connect\n"
 "  --help               this text\n"
 "\n"
 "EAL args that work without hugepages: --no-huge -m 512 --no-pci --file-prefix NAME -l CORES\n"
@@ -85,7 +90,8 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
-enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP };
+enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
+       O_SHM_MODE, O_SHM_GROUP };
 
 int node_opts_parse(int argc, char **argv, struct node_opts *o)
 {
@@ -100,6 +106,8 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "busy-poll", no_argument, NULL, O_BUSY },
 		{ "stats-interval", required_argument, NULL, O_STATS },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "shm-mode", required_argument, NULL, O_SHM_MODE },
+		{ "shm-group", required_argument, NULL, O_SHM_GROUP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *prog = "ringkvd";
@@ -185,6 +193,32 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 				return -1;
 			}
 			break;
+		case O_SHM_MODE:
+			errno = 0;
+			v = strtoull(arg, &end, 8);
+			if (errno || end == arg || *end || v == 0 || v > 0777) {
+				fprintf(stderr, "%s: --shm-mode %s: want an octal mode, 1..0777\n",
+					prog, arg);
+				return -1;
+			}
+			o->shm_mode = (uint32_t)v;
+			break;
+		case O_SHM_GROUP: {
+			struct group gr, *grp = NULL;
+			char gbuf[4096];
+			errno = 0;
+			v = strtoull(arg, &end, 10);
+			if (!errno && end != arg && !*end && v < UINT32_MAX) {
+				o->shm_group = (unsigned)v;
+			} else if (getgrnam_r(arg, &gr, gbuf, sizeof gbuf, &grp) == 0 && grp) {
+				o->shm_group = (unsigned)grp->gr_gid;
+			} else {
+				fprintf(stderr, "%s: --shm-group %s: no such group\n", prog, arg);
+				return -1;
+			}
+			o->shm_has_group = 1;
+			break;
+		}
 		case 'h':
 		case O_HELP:
 			node_usage(stdout, prog);

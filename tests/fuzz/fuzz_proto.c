@@ -8,7 +8,8 @@
  *  3. As a script that drives a small reassembler: a 3-byte prelude picks slots, timeout and
  *     max_msg_bytes and defines four messages; then each command feeds a segment of one of
  *     them (as encoded, or with a byte corrupted), feeds raw bytes as a datagram, or moves the
- *     clock / expires / releases. Whatever completes must be a valid whole message, and a
+ *     clock / expires / releases (odd sources count as validated; a prelude bit picks the
+ *     per-source quota). Whatever completes must be a valid whole message, and a
  *     message that only ever received its own true segments must come out byte-exact.
  * Crashes, sanitizer reports and failed checks (abort) are findings. Keeps no state between
  * inputs. The only file it writes: when the corpus directory it is given is empty, a few seed
@@ -166,6 +167,7 @@ static void run_script(const uint8_t *data, size_t size)
 
 	struct rkv_reasm *r = rkv_reasm_create(slots, max_msg, timeout);
 	CHECK(r != NULL);
+	rkv_reasm_set_quota(r, 1u + (uint32_t)(b2 >> 6) % slots);   /* per-source quota */
 	uint64_t now = 0, completed = 0;
 	struct rkv_msg out = { 0 };
 	int have_out = 0;
@@ -220,7 +222,7 @@ static void run_script(const uint8_t *data, size_t size)
 			continue;
 		check_canonical(dg, len, &m);
 		struct rkv_msg o;
-		rc = rkv_reasm_add(r, source, &m, now, &o);
+		rc = rkv_reasm_add_src(r, source, (int)(source & 1), &m, now, &o); /* odd: validated */
 		CHECK(rc >= -RKV_PE_MAX_ && rc <= 1);
 		if (rc >= 0 && !pristine)
 			taint(g, NGEN, source, m.req_id);
