@@ -164,11 +164,14 @@ run: deps
 
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 400
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(IO_SRC)
+# Sources a target needs beyond core/ (the shm server has no DPDK inside).
+FUZZ_EXTRA_fuzz_shm := dpdk-app/shm.c
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(IO_SRC) $$(FUZZ_EXTRA_$$*)
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 -O1 -g -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ $< $(CORE_SRC) $(IO_SRC) $(URING_LIBS) $(LDLIBS_CORE)
+		-o $@ $< $(CORE_SRC) $(IO_SRC) $(FUZZ_EXTRA_$*) $(URING_LIBS) $(LDLIBS_CORE)
 
 fuzz-build: $(FUZZERS)
 

@@ -13,7 +13,10 @@
  * Invariants: every accepted operation completes exactly once (reply, RKV_ETIMEDOUT at its
  * deadline, or RKV_ECONN when the server goes away), so a caller waiting for it never hangs.
  * The request path makes no syscall and allocates nothing: waiting spins briefly, then yields,
- * then sleeps, and checks the socket at most once a millisecond. A handle is used by one
+ * then sleeps, and checks the socket at most once a millisecond (also between one-sided GETs:
+ * a stale read of a dead node's tables is bounded by that millisecond; the hello's boot
+ * generation must match the channel's, so a restarted node is never taken for the old one;
+ * a synchronous GET with async ops outstanding is refused, RKV_EBUSY). A handle is used by one
  * thread at a time (client/ringkv.h). Replies are checked against the ring bounds before use:
  * a broken channel ends the session with RKV_ECONN, never a crash. */
 #include <errno.h>
@@ -40,8 +43,8 @@
 #define SHM_SPIN_NS           20000ull    /* busy-wait this long for a reply, then yield */
 #define SHM_YIELD_NS          200000ull   /* then yield this long, then sleep */
 #define SHM_SLEEP_MAX_NS      500000ull
-#define SHM_LIVE_CHECK_NS     1000000ull  /* socket check at most this often while waiting */
-#define SHM_DIRECT_CHECK      1024u       /* one-sided GETs between socket checks */
+#define SHM_LIVE_CHECK_NS     1000000ull  /* liveness check at most this often (waits and
+					   * one-sided GETs): the bound on a stale read */
 #define OP_STATS_INTERNAL     0x7fff      /* rkv_op.op of the handle's own STATS requests */
 
 struct flight {
@@ -67,7 +70,7 @@ struct shm_client {
 	struct rkv_table **view;
 	void **idx_map, **log_map;
 	uint64_t *idx_bytes, *log_bytes;
-	uint32_t direct_calls;
+	uint64_t boot_gen;                   /* the hello's: the server start we mapped */
 	/* operations */
 	struct flight *fl;
 	uint32_t nfl, free_head, live;       /* live: flights in use */
@@ -140,7 +143,8 @@ static int server_gone(struct shm_client *c)
 	struct pollfd p = { .fd = c->sock, .events = POLLIN };
 
 	/* Relaxed: a flag the server sets when it drops us; it publishes no data. */
-	if (atomic_load_explicit(&c->hdr->server_state, memory_order_relaxed) != RKV_SHM_STATE_LIVE)
+	if (atomic_load_explicit(&c->hdr->server_state, memory_order_relaxed) != RKV_SHM_STATE_LIVE ||
+	    c->hdr->boot_gen != c->boot_gen)
 		return 1;
 	/* The server sends nothing after the hello: any event is a hang-up or an error. */
 	return poll(&p, 1, 0) > 0;
@@ -470,13 +474,18 @@ static int shm_get_direct(struct rkv *h, const void *key, size_t klen, void *buf
 	uint64_t ver = 0;
 	int e;
 
-	if (!c->one_sided || c->dead)
+	/* Async ops outstanding: the ring path answers RKV_EBUSY (ringkv.h), hit or miss. */
+	if (!c->one_sided || c->dead || c->base.outstanding)
 		return 1;
 	/* Relaxed: the server's "gone" flag; it publishes no data. */
 	if (atomic_load_explicit(&c->hdr->server_state, memory_order_relaxed) !=
 	    RKV_SHM_STATE_LIVE)
 		return 1;
-	if (++c->direct_calls % SHM_DIRECT_CHECK == 0 && server_gone(c))
+	/* A killed server cannot set the flag: its socket closing is the signal. Looked at
+	 * (one poll()) at most once a millisecond, so a one-sided read of a dead server's
+	 * tables is possible for at most ~1 ms after the node is gone (then RKV_ECONN). */
+	check_live(c, now_ns());
+	if (c->dead)
 		return 1;                        /* the ring path reports RKV_ECONN */
 	/* One hash for both the partition and the table (rkv_table_get would hash again). */
 	struct rkv_get_req q = {
@@ -740,7 +749,9 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 	if (!c->chan)
 		goto err_geom;
 	c->hdr = (struct rkv_shm_chan_hdr *)c->chan;
+	c->boot_gen = h->boot_gen;
 	if (c->hdr->magic != RKV_SHM_MAGIC || c->hdr->version != RKV_SHM_VERSION ||
+	    h->boot_gen == 0 || c->hdr->boot_gen != h->boot_gen ||
 	    c->hdr->nworkers != c->g.nworkers || c->hdr->ring_slots != c->g.ring_slots ||
 	    c->hdr->slot_size != RKV_SHM_SLOT || c->hdr->ring_bytes != c->g.ring_bytes ||
 	    c->hdr->rings_off != c->g.rings_off || c->hdr->chan_bytes != c->g.chan_bytes)

@@ -342,6 +342,18 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 	r->send_mask = send_mask;
 	unsigned acked = popcount32(s->acked);
 	unsigned pending = popcount32(s->asked & ~s->answered);
+	if (!success && s->op == RKV_COORD_READ && !s->replied && acked + pending < s->needed) {
+		/* a read replica failed: ask an up replica not asked yet, if one is left */
+		uint32_t spare = s->up_mask & ~s->asked;
+		if (spare) {
+			uint32_t one = spare & -spare;
+			s->asked |= one;
+			r->send_mask |= one;
+			actions |= RKV_COORD_A_SEND;
+			pending++;
+			c->st.fallbacks++;
+		}
+	}
 	if (!s->replied) {
 		if (acked >= s->needed) {
 			reply_success(s, r);

@@ -38,9 +38,32 @@
  *   other up replicas (RKV_COORD_A_SEND again); any other status (VERSION_MISMATCH, ...) is
  *   the client's answer at once. Guarantee: the check is atomic on that replica; under a
  *   failover two coordinators may check on different first replicas (documented limit).
+ *   The replica must answer OK when the version it holds is the CAS's own version (a
+ *   duplicated request applied by its first copy; without that a CAS answered
+ *   VERSION_MISMATCH becomes visible: test_sim finds it in 4 of 1000 seeds). Left open: a
+ *   duplicate that arrives after a newer write to the key still answers VERSION_MISMATCH.
+ *   The coordinator chooses the CAS's version (after observing the expected one), so a
+ *   CAS is not retried by clients with the same version the way a PUT is.
  * - A replica error status (NO_SPACE, BUSY, CLOCK, INTERNAL, ...) is an answer that does
- *   not count towards `needed`; when `needed` can no longer be reached the client gets that
- *   error status.
+ *   not count towards `needed`. A read then asks an up replica it has not asked yet, if any
+ *   (A_SEND from rkv_coord_recv); when `needed` can no longer be reached the client gets
+ *   that error status.
+ *
+ * Wiring in a worker (tests/test_sim.c's node_client_request / node_result do exactly this):
+ *   client request: n = rkv_ring_preference_list(ring, hash, N, ids);
+ *     rkv_coord_start(c, op, ids, n, rkv_member_up_mask(&up, ids, n),
+ *                     rkv_cl_needed(cl, N), self_id, version, client_ctx, now, &r);
+ *     save the client route and the value in your per-slot array [r.slot]; handle(r)
+ *   peer reply (F_PEER|F_REPLY): rkv_coord_recv(c, req_id, sender_id, status, stamp, now, &r);
+ *     handle(r) with this reply's packet at hand
+ *   timer: if (now >= rkv_coord_next_deadline(c)) k = rkv_coord_tick(c, now, res, cap);
+ *     handle each
+ *   handle(r): A_SEND -> for each bit i of send_mask: F_PEER op to ids[i], req_id = r.id
+ *     (| your worker bits << 56), stamp = version (CAS phase 2: r.newest_version); A_KEEP ->
+ *     keep this reply's value for [r.slot]; A_REPLY -> answer the client (r.status, r.stamp,
+ *     the kept value for a read OK); A_REPAIR -> F_PEER PUT of the kept value (or DEL when
+ *     r.newest_tombstone) with stamp r.newest_version to each ids[i] of repair_mask, no
+ *     coordination (ignore its reply); A_DONE -> release [r.slot].
  */
 #ifndef RKV_COORD_H
 #define RKV_COORD_H
@@ -107,6 +130,7 @@ struct rkv_coord_stats {
 	uint64_t unexpected;       /* a reply from a replica that was not asked */
 	uint64_t repairs;          /* replicas named as repair targets */
 	uint64_t replica_errors;   /* replica answers with an error status */
+	uint64_t fallbacks;        /* reads that asked one more replica after an error */
 };
 
 struct rkv_coord;   /* opaque: core/coord.c */

@@ -539,9 +539,10 @@ int rkv_member_tick(struct rkv_member *m, uint64_t now, struct rkv_member_msg *o
 	if (now > m->last_tick)
 		m->last_tick = now;
 	if (m->n_pending == 0) {
-		/* probing ends once someone answered (or nobody did for 5 probe times: we are
-		 * the first); a restart of a member that was up or leaving goes back to that at
-		 * once, so restarts never change the ring */
+		/* probing ends once a member that knows the cluster answered (the first seed
+		 * alone: or nobody did for 5 probe times, a cold start); a restart of a member
+		 * that was up or leaving goes back to that at once, so restarts never change the
+		 * ring */
 		if (m->phase == 0 && now >= m->phase_end && !m->conflict_id &&
 		    (m->heard || (m->first_seed && now >= m->start_ms + 5ull * m->cfg.probe_ms))) {
 			if (m->prev_status == RKV_MS_UP || m->prev_status == RKV_MS_LEAVING) {

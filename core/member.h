@@ -64,6 +64,24 @@
  *     32 u64 keys  40 u64 bytes   (gauges for `ringkv status`, set by the member itself)
  *   payload length must be exactly 8 + count * 48.
  * Sizes: at most 8 + 255 * 48 = 12248 bytes: the caller segments it like any value.
+ *
+ * Wiring (one control thread; tests/test_sim.c does exactly this on a simulated network):
+ *   static struct rkv_member mem;                        // ~90 KiB, no allocation after
+ *   rkv_member_init(&mem, &cfg, now_ms);                 // cfg.generation = boot time ms
+ *   loop:
+ *     on a GOSSIP datagram (value v, from src):            // request or reply, same call
+ *       rc = rkv_member_recv(&mem, v, vlen, src, now_ms, &msg);
+ *       if (msg.len) send msg.buf as the value of a GOSSIP (F_PEER) to msg.to;
+ *       if (rc < 0) count/log rkv_member_strerror(rc);
+ *     if (now_ms >= rkv_member_next_deadline(&mem))
+ *       while (rkv_member_tick(&mem, now_ms, &msg) == 1) send msg to msg.to;
+ *     if (rkv_member_conflict(&mem, &who)) exit: "id N already used by IP:PORT";
+ *     if (rkv_member_replicas_mismatch(&mem, &id, &n)) log it (their payloads are refused);
+ *     if (rkv_member_ring_version(&mem) != built) {      // a membership change
+ *       rkv_member_build_ring(&mem, vnodes, &ring, &epoch); publish ring + epoch to workers;
+ *     }
+ *     publish rkv_member_upset() to workers when it changes (a 32-byte copy);
+ *     now and then rkv_member_set_load(&mem, keys, bytes);
  */
 #ifndef RKV_MEMBER_H
 #define RKV_MEMBER_H

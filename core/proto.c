@@ -11,7 +11,9 @@
  *
  * The reassembler owns a fixed slot table and one preallocated pool (slots x max_msg_bytes
  * plus one received-segment bitmap per slot), all allocated in rkv_reasm_create(); it writes a
- * segment only after checking that [seg_off, seg_off + payload_len) lies inside its slot.
+ * segment only after checking that [seg_off, seg_off + payload_len) lies inside its slot. A
+ * source holds at most `quota` slots, and a message from an unvalidated source never evicts
+ * one from a validated source (proto.h: abuse bounds).
  *
  * Never allocates outside rkv_reasm_create(), never reads or writes outside the caller's
  * buffers or its own pool, never makes a syscall, keeps no global state; integers on the wire
@@ -310,10 +312,12 @@ struct reasm_slot {
 	struct rkv_msg hdr;  /* header fields of the first segment (payload fields unused) */
 	uint32_t have;       /* distinct segments received */
 	uint8_t state;
+	uint8_t validated;   /* started by a validated source: unvalidated ones never evict it */
 };
 
 struct rkv_reasm {
 	uint32_t nslots, max_msg, timeout_ms, bm_words;
+	uint32_t quota;            /* incomplete messages per source at most */
 	int32_t held;              /* slot whose message was last returned, or -1 */
 	uint64_t seq;
 	struct reasm_slot *slot;   /* nslots */
@@ -350,6 +354,7 @@ struct rkv_reasm *rkv_reasm_create(uint32_t slots, uint32_t max_msg_bytes, uint3
 	r->max_msg = max_msg_bytes;
 	r->timeout_ms = timeout_ms;
 	r->bm_words = bm_words;
+	r->quota = slots / 4 ? slots / 4 : 1;
 	r->held = -1;
 	return r;
 
@@ -396,25 +401,59 @@ static int same_message(const struct rkv_msg *a, const struct rkv_msg *b)
 	       a->stamp == b->stamp && a->aux == b->aux && a->seg_cnt == b->seg_cnt;
 }
 
-/* A free slot, else the oldest busy one (evicted). Never the held one: add releases it first. */
-static uint32_t slot_claim(struct rkv_reasm *r)
+void rkv_reasm_set_quota(struct rkv_reasm *r, uint32_t quota)
 {
-	uint32_t victim = 0;
-	uint64_t oldest = UINT64_MAX;
+	if (quota == 0)
+		quota = r->nslots / 4 ? r->nslots / 4 : 1;
+	r->quota = quota < r->nslots ? quota : r->nslots;
+}
+
+/* The slot for a new message from source (which holds `mine` busy slots, its oldest being
+ * own_oldest), or -1 when it may take none. Order: the source's own oldest when it is at its
+ * quota; a free slot; the oldest unvalidated busy slot; for a validated newcomer, the oldest
+ * validated one. Never the held one: add releases it first. */
+static int32_t slot_claim(struct rkv_reasm *r, int validated, uint32_t mine, int32_t own_oldest)
+{
+	int32_t victim_u = -1, victim_v = -1;
+	uint64_t old_u = UINT64_MAX, old_v = UINT64_MAX;
+
+	if (mine >= r->quota && own_oldest >= 0) {
+		r->st.quota++;
+		r->st.evicted++;
+		return own_oldest;
+	}
 	for (uint32_t i = 0; i < r->nslots; i++) {
-		if (r->slot[i].state == SLOT_FREE)
-			return i;
-		if (r->slot[i].seq < oldest) {
-			oldest = r->slot[i].seq;
-			victim = i;
+		const struct reasm_slot *s = &r->slot[i];
+		if (s->state == SLOT_FREE)
+			return (int32_t)i;
+		if (s->state != SLOT_BUSY)
+			continue;
+		if (!s->validated && s->seq < old_u) {
+			old_u = s->seq;
+			victim_u = (int32_t)i;
+		} else if (s->validated && s->seq < old_v) {
+			old_v = s->seq;
+			victim_v = (int32_t)i;
 		}
 	}
+	if (victim_u < 0 && validated)
+		victim_u = victim_v;
+	if (victim_u < 0) {
+		r->st.refused++;
+		return -1;
+	}
 	r->st.evicted++;
-	return victim;
+	return victim_u;
 }
 
 int rkv_reasm_add(struct rkv_reasm *r, uint64_t source, const struct rkv_msg *m,
 		  uint64_t now_ms, struct rkv_msg *out)
+{
+	return rkv_reasm_add_src(r, source, 0, m, now_ms, out);
+}
+
+int rkv_reasm_add_src(struct rkv_reasm *r, uint64_t source, int validated,
+		      const struct rkv_msg *m, uint64_t now_ms, struct rkv_msg *out)
 {
 	if (r->held >= 0) {
 		r->slot[r->held].state = SLOT_FREE;
@@ -439,15 +478,23 @@ int rkv_reasm_add(struct rkv_reasm *r, uint64_t source, const struct rkv_msg *m,
 	}
 	seg_span(total, m->seg_cnt, m->seg_idx, &off, &len);
 
-	uint32_t i;
+	uint32_t i, found = 0, mine = 0;
+	int32_t own_oldest = -1;
 	struct reasm_slot *s = NULL;
-	for (i = 0; i < r->nslots; i++) {
-		if (r->slot[i].state == SLOT_BUSY && r->slot[i].source == source &&
-		    r->slot[i].req_id == m->req_id) {
-			s = &r->slot[i];
-			break;
+	for (uint32_t j = 0; j < r->nslots; j++) {
+		const struct reasm_slot *t = &r->slot[j];
+		if (t->state != SLOT_BUSY || t->source != source)
+			continue;
+		if (t->req_id == m->req_id) {
+			s = &r->slot[j];
+			found = j;
+			continue;
 		}
+		if (own_oldest < 0 || t->seq < r->slot[own_oldest].seq)
+			own_oldest = (int32_t)j;
+		mine++;
 	}
+	i = found;
 	if (s != NULL && slot_expired(r, s, now_ms)) {
 		s->state = SLOT_FREE; /* too late: this segment starts the message afresh */
 		r->st.expired++;
@@ -469,8 +516,12 @@ int rkv_reasm_add(struct rkv_reasm *r, uint64_t source, const struct rkv_msg *m,
 			return 0;
 		}
 	} else {
-		i = slot_claim(r);
+		int32_t c = slot_claim(r, validated, mine, own_oldest);
+		if (c < 0)
+			return 0;        /* dropped like a lost datagram; counted in refused */
+		i = (uint32_t)c;
 		s = &r->slot[i];
+		s->validated = validated != 0;
 		s->source = source;
 		s->req_id = m->req_id;
 		s->first_ms = now_ms;

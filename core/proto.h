@@ -224,11 +224,25 @@ const char *rkv_status_str(int status);    /* for enum rkv_status */
  * identified by (source, req_id). Segments may arrive in any order and more than once
  * (duplicates are ignored). A message that does not complete within timeout_ms of its first
  * segment (now_ms - first > timeout_ms) is dropped by rkv_reasm_expire(), or by
- * rkv_reasm_add() when its next segment arrives late (that segment then starts it afresh); a
- * new message when all slots are busy evicts the one started first. A late duplicate of a
- * message already completed starts a new message that will expire (so a client's re-send of
- * a whole request is reassembled again). Single-threaded: one reassembler per worker.
- * create returns NULL if slots or max_msg_bytes is 0 or memory is short. O(slots) per call. */
+ * rkv_reasm_add() when its next segment arrives late (that segment then starts it afresh). A
+ * late duplicate of a message already completed starts a new message that will expire (so a
+ * client's re-send of a whole request is reassembled again). Single-threaded: one reassembler
+ * per worker. create returns NULL if slots or max_msg_bytes is 0 or memory is short.
+ * O(slots) per call.
+ *
+ * Abuse bounds (issue 9 item 2; the source key of a UDP datagram is spoofable):
+ *   - per-source quota: one source holds at most `quota` incomplete messages (default
+ *     max(1, slots / 4); rkv_reasm_set_quota). A new message from a source at its quota
+ *     evicts that source's own oldest one: a source competes only with itself.
+ *   - validated sources: rkv_reasm_add_src(..., validated = 1, ...) marks a message as coming
+ *     from a source whose address is proven (an address-validation token, issue 9 item 1, or
+ *     a configured peer). When all slots are busy, a new message evicts the oldest message of
+ *     an unvalidated source; a new unvalidated message never evicts a validated one (its
+ *     segment is dropped instead, as a lost datagram would be: rkv_reasm_add_src returns 0
+ *     and counts it in `refused`; the sender retries); a new validated message evicts
+ *     the oldest validated one only when no unvalidated message is left.
+ *   rkv_reasm_add() is rkv_reasm_add_src() with validated = 0 (every source is untrusted,
+ *   which with all-untrusted traffic is the old rule: the message started first is evicted). */
 struct rkv_reasm;
 
 struct rkv_reasm *rkv_reasm_create(uint32_t slots, uint32_t max_msg_bytes, uint32_t timeout_ms);
@@ -246,6 +260,13 @@ void rkv_reasm_destroy(struct rkv_reasm *r);
  * *out = *m, pointing into m's datagram, nothing stored. */
 int rkv_reasm_add(struct rkv_reasm *r, uint64_t source, const struct rkv_msg *m,
 		  uint64_t now_ms, struct rkv_msg *out);
+/* rkv_reasm_add() for a message whose source is (validated = 1) or is not (0) proven; the
+ * flag is taken from the segment that starts the message. Returns what rkv_reasm_add() does;
+ * a new message that finds no slot it may take is dropped with 0 (counted in `refused`). */
+int rkv_reasm_add_src(struct rkv_reasm *r, uint64_t source, int validated,
+		      const struct rkv_msg *m, uint64_t now_ms, struct rkv_msg *out);
+/* Incomplete messages one source may hold at a time (1..slots; 0 restores the default). */
+void rkv_reasm_set_quota(struct rkv_reasm *r, uint32_t quota);
 /* Give back the slot of a completed message (no-op if out is not the held one). */
 void rkv_reasm_release(struct rkv_reasm *r, const struct rkv_msg *out);
 
@@ -254,9 +275,13 @@ void rkv_reasm_release(struct rkv_reasm *r, const struct rkv_msg *out);
 uint32_t rkv_reasm_expire(struct rkv_reasm *r, uint64_t now_ms);
 
 /* completed: messages reassembled (pass-through whole messages are not counted); duplicates:
- * segments ignored as already held; expired, evicted: incomplete messages dropped; rejected:
- * segments refused with an error. */
-struct rkv_reasm_stats { uint64_t completed, duplicates, expired, evicted, rejected; };
+ * segments ignored as already held; expired, evicted: incomplete messages dropped (evicted
+ * includes quota evictions); rejected: segments refused with an error;
+ * quota: new messages that evicted their own source's oldest (at its quota); refused: new
+ * messages dropped for want of a slot they may take (every slot held by validated sources). */
+struct rkv_reasm_stats {
+	uint64_t completed, duplicates, expired, evicted, rejected, quota, refused;
+};
 void rkv_reasm_get_stats(const struct rkv_reasm *r, struct rkv_reasm_stats *s);
 
 #endif

@@ -64,8 +64,11 @@ static int create_memfd(struct rkv_region *r, uint64_t bytes, const char *name)
 		err = -errno;
 		goto err_close;
 	}
-	/* Clients map this file: forbid shrinking it under them (SIGBUS) or growing it. */
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+	/* Clients map this file: forbid shrinking it under them (SIGBUS) or growing it. No
+	 * F_SEAL_SEAL here: the exporter (dpdk-app/shm.c) adds F_SEAL_FUTURE_WRITE | F_SEAL_SEAL
+	 * after this mapping is made and before any fd leaves the process (then
+	 * rkv_region_discard() of this region fails with -EPERM). */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
 		err = -errno;
 		goto err_close;
 	}

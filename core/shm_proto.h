@@ -30,7 +30,7 @@
 #include "spsc.h"
 
 #define RKV_SHM_MAGIC         0x6d68736bu   /* "kshm" little-endian */
-#define RKV_SHM_VERSION       1u
+#define RKV_SHM_VERSION       2u            /* 2: boot_gen in the hello and the channel */
 #define RKV_SHM_SLOT          64u           /* bytes per ring slot */
 #define RKV_SHM_ENTRY_HDR     32u           /* bytes of an entry header */
 #define RKV_SHM_MAX_WORKERS   64u
@@ -82,6 +82,7 @@ struct rkv_shm_chan_hdr {
 	uint32_t ring_slots, slot_size;
 	uint64_t ring_bytes, rings_off, chan_bytes;
 	uint32_t client_id, rsvd;
+	uint64_t boot_gen;   /* = the hello's: which start of the server made this channel */
 	/* RKV_SHM_STATE_*: set to CLOSED by the server when it drops this client or stops. */
 	_Alignas(64) _Atomic uint32_t server_state;
 };
@@ -101,6 +102,9 @@ struct rkv_shm_hello {
 	uint32_t nfds;     /* fds attached: 1, or 1 + 2 * nworkers with tables */
 	uint64_t chan_bytes;
 	uint32_t client_id, rsvd;
+	/* Boot generation: a random non-zero value drawn at every server start, so a client
+	 * never takes a restarted server (same socket path, new tables) for the one it mapped. */
+	uint64_t boot_gen;
 	struct rkv_shm_table_desc tables[RKV_SHM_MAX_WORKERS];
 };
 

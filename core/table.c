@@ -333,9 +333,10 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
  * whole-victim compactions until a segment was free, up to 2x the segment count, tens of MiB
  * copied while the worker polled nothing):
  * - pacing: once free segments are down to PACE_FREE above what puts must leave, every write
- *   examines PACE_FACTOR times its own record size of the best victim, so compaction keeps up
- *   with the writes in small steps (at the live-set limit, garbage is >= 1/8 of the log, so a
- *   victim gives back >= 1 byte per 8 examined);
+ *   owes 2 x used/garbage (at most PACE_FACTOR) times its own record size of compaction,
+ *   paid in chunks of 1/16 segment, so compaction keeps up with the writes in small steps
+ *   (at the live-set limit, garbage is >= 1/8 of the log, so a victim gives back >= 1 byte
+ *   per 8 examined);
  * - the wall: a write that still finds no room examines at most WALL_SEGS segments' worth;
  *   if that did not free a segment it fails with -EBUSY (nothing harmed; the node answers
  *   RKV_S_BUSY and compacts in the background, rkv_table_compact_wanted). -ENOSPC only when
@@ -343,6 +344,7 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 #define PACE_FREE   2u
 #define PACE_FACTOR 16u
 #define WALL_SEGS   2u
+#define PACE_CHUNK  16u
 
 /* Examine up to budget bytes of victims (starting new ones: least live, any garbage). */
 static void compact_step(struct rkv_table *t, uint64_t budget)
@@ -352,14 +354,31 @@ static void compact_step(struct rkv_table *t, uint64_t budget)
 	while (t->compact_work < end) {
 		if (l->victim == RKV_SEG_NONE && rkv_log_victim_begin(l, 1) != 0)
 			return;   /* no full segment holds garbage */
+		uint64_t before = t->compact_work;
 		compact_victim(t, end - t->compact_work);
+		if (t->compact_work == before && l->victim != RKV_SEG_NONE)
+			return;   /* stuck (compact_victim's "cannot happen"): never spin */
 	}
 }
 
 static inline void pace(struct rkv_table *t, uint64_t size)
 {
-	if (t->log.nfree <= rkv_log_keep(RKV_LOG_PUT) + PACE_FREE)
-		compact_step(t, size * PACE_FACTOR);
+	const struct rkv_log *l = &t->log;
+	if (l->nfree > rkv_log_keep(RKV_LOG_PUT) + PACE_FREE) {
+		t->pace_debt = 0;
+		return;
+	}
+	/* examining used/garbage bytes gives one back on average: twice that keeps ahead,
+	 * PACE_FACTOR at most (garbage >= 1/8 of the log at the live-set limit) */
+	uint64_t used = rkv_log_used(l), garbage = used - l->live;
+	uint64_t f = garbage ? 2 * used / garbage : PACE_FACTOR;
+	t->pace_debt += size * (f < 2 ? 2 : f > PACE_FACTOR ? PACE_FACTOR : f);
+	/* paid in chunks of 1/16 segment: whole compaction batches, their bucket misses
+	 * overlapped (per-write doses of a few records measured 40% slower PUTs) */
+	if (t->pace_debt >= l->seg_bytes / PACE_CHUNK) {
+		compact_step(t, t->pace_debt);
+		t->pace_debt = 0;
+	}
 }
 
 /* Compact until cls may open a new segment: 0, -EBUSY when this write's bound was spent
@@ -372,7 +391,10 @@ static int make_room(struct rkv_table *t, enum rkv_log_class cls)
 		if (l->victim != RKV_SEG_NONE) {
 			if (t->compact_work >= end)
 				return -EBUSY;
+			uint64_t before = t->compact_work;
 			compact_victim(t, end - t->compact_work);
+			if (t->compact_work == before && l->victim != RKV_SEG_NONE)
+				return -ENOSPC;   /* stuck (compact_victim's "cannot happen") */
 			continue;
 		}
 		if (l->nfree > rkv_log_keep(cls))
@@ -647,6 +669,12 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 		struct rkv_put_req *r = reqs + base;
 		const struct rkv_bucket *bk[RKV_BURST];
 		uint64_t old[RKV_BURST], hs[RKV_BURST];
+		/* compaction owed by earlier writes (less than a pacing chunk): pay it now, not
+		 * between this group's prefetches and their use */
+		if (t->pace_debt && !t->view) {
+			compact_step(t, t->pace_debt);
+			t->pace_debt = 0;
+		}
 		/* stage 1: hash all, then prefetch the buckets from a tight loop (see get_group) */
 		for (unsigned i = 0; i < m; i++) {
 			bool valid = r[i].key && r[i].klen && r[i].klen <= RKV_TABLE_KEY_MAX;

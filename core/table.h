@@ -91,11 +91,12 @@ int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, 
  * (or with 0) no tombstone is ever dropped. Call it from the owner's poll loop (a tick). */
 void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms);
 
-/* Reclaim space of overwritten and deleted records, doing at most budget_bytes of log work
- * (records examined; at least one). Works on log segments that are at least 1/16 garbage.
+/* Reclaim space of overwritten and deleted records (and tombstones past their grace), doing
+ * at most budget_bytes of log work (records examined; at least one). Works on log segments
+ * that are at least 1/16 garbage, or on any garbage while rkv_table_compact_wanted says so.
  * Returns the bytes reclaimed (nonzero when a segment was freed by this call); *more (if not
- * NULL) says whether such work remains. Puts compact by themselves when the log is full
- * (then any garbage counts); a poll loop may call this when idle. */
+ * NULL) says whether such work remains. Writes also compact by themselves, in bounded doses
+ * (see -EBUSY); a poll loop calls this when idle and whenever rkv_table_compact_wanted. */
 uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int *more);
 
 /* Nonzero when background compaction should run now, whether the owner is idle or not (free

@@ -90,6 +90,7 @@ struct rkv_table {
 	uint64_t live_limit;         /* live bytes beyond which writes that grow them fail */
 	uint64_t busy;               /* writes refused with -EBUSY (compaction bound spent) */
 	uint64_t compact_work;       /* record bytes compaction examined, all time */
+	uint64_t pace_debt;          /* compaction bytes writes owe (paid in chunks) */
 	uint64_t keys;               /* live records in the index */
 	uint64_t tombs;              /* tombstones in the index (last-writer-wins deletes) */
 	uint64_t tombs_dropped;      /* tombstones dropped by compaction (also: slots emptied) */

@@ -99,6 +99,8 @@ void cluster_enter(struct worker *w)
 	/* Acquire: pairs with view_publish's release store. */
 	struct cluster_view *v = __atomic_load_n(&w->node->cl.view, __ATOMIC_ACQUIRE);
 
+	if (v == w->view)
+		return;                  /* the common case: no store, no shared line written */
 	w->view = v;
 	/* Release: we hold no view older than v from here on (pairs with views_reclaim). */
 	__atomic_store_n(&w->view_seen, v->seq, __ATOMIC_RELEASE);
@@ -371,6 +373,15 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 		resp_complete(w->node->resp, x->route.slot, status, stamp, val, vlen);
 		return;
 	}
+	if (x->route.kind == ROUTE_SHM) {
+		struct exec_req e = *x;
+		e.status = status;
+		e.version = stamp;
+		e.out_val = val;
+		e.out_vlen = vlen;
+		shm_server_complete(w->node->shm, x->route.worker, &e);
+		return;
+	}
 	route_to_peer(&x->route, &peer);
 	w->cur_rxq = w->node->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
 	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, stamp, x->key, x->klen,
@@ -599,6 +610,30 @@ void cluster_coordinate(struct worker *w, struct req *r)
 	}
 	w->slots[res.slot] = tmp;
 	apply(w, &res);
+}
+
+int cluster_shm_submit(void *arg, unsigned wid, const struct exec_req *q)
+{
+	struct node *n = arg;
+	struct worker *w = &n->workers[wid];
+	struct bigmsg *b;
+
+	if (!n->msgpool || rte_mempool_get(n->msgpool, (void **)&b) != 0)
+		return -ENOBUFS;          /* stays in the client's ring: offered again */
+	uint32_t vlen = q->op == RKV_OP_PUT || q->op == RKV_OP_CAS ? q->vlen : 0;
+	memcpy(b->data, q->key, q->klen);
+	if (vlen)
+		memcpy(b->data + q->klen, q->val, vlen);
+	b->len = q->klen + vlen;
+	b->r.x = *q;
+	b->r.x.key = b->data;
+	b->r.x.val = b->data + q->klen;
+	b->r.x.vlen = vlen;
+	b->r.x.buf = NULL;
+	b->r.m = NULL;
+	b->r.b = b;
+	cluster_coordinate(w, &b->r);
+	return 0;
 }
 
 void cluster_result(struct worker *w, struct req *r)

@@ -33,6 +33,7 @@
 struct worker;
 struct node;
 struct req;
+struct exec_req;
 
 /* Immutable once published. */
 struct cluster_view {
@@ -87,6 +88,9 @@ void cluster_tick(struct worker *w);
 void cluster_gossip_in(struct worker *w, struct req *r);
 /* Worker 0: answer RKV_OP_RING for r. */
 void cluster_ring_reply(struct worker *w, struct req *r);
+/* shm_submit_fn of the shared-memory server in a cluster (arg: the node): copy the request
+ * into a pooled buffer and coordinate it on worker wid. */
+int cluster_shm_submit(void *arg, unsigned wid, const struct exec_req *q);
 /* Coordinate client request r (a key op, not F_PEER) on w. Takes r (freed when answered). */
 void cluster_coordinate(struct worker *w, struct req *r);
 /* A peer's reply (F_REPLY) or our own replica op's result (REQ_F_RESULT) for one of w's slots.

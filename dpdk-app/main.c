@@ -372,6 +372,9 @@ int main(int argc, char **argv)
 			.tables = n->tables,
 			.max_value = n->opts.max_value,
 			.max_clients = 0,
+			.sock_mode = n->opts.shm_mode,
+			.has_group = n->opts.shm_has_group,
+			.group = n->opts.shm_group,
 		};
 		int err = 0;
 		n->shm = shm_server_start(n->opts.shm_path, &sc, &err);
@@ -381,6 +384,8 @@ int main(int argc, char **argv)
 		}
 		if (shm_server_set_stats)
 			shm_server_set_stats(n->shm, shm_stats, n);
+		if (n->cl.on)   /* shared-memory requests are coordinated like UDP ones */
+			shm_server_set_submit(n->shm, cluster_shm_submit, n);
 	}
 	if (n->opts.metrics_port) {
 		int err = 0;

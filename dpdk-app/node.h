@@ -75,6 +75,11 @@ struct node_opts {
 	double phi;               /* failure detector threshold */
 	uint64_t tombstone_grace_ms;
 	uint64_t hint_window_ms;  /* used by hinted handoff (next issue); grace must exceed it */
+	/* Shared-memory access (issue 9 item 9, "hard"; dpdk-app/shm.h): socket mode (0: 0600)
+	 * and group. */
+	uint32_t shm_mode;
+	int shm_has_group;
+	unsigned shm_group;
 };
 
 #define RKVD_MAX_CLUSTER_WORKERS 16u  /* clock id = node_id * 16 + worker */

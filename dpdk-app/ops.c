@@ -278,9 +278,11 @@ void ops_execute(struct worker *w, struct req **r, unsigned n)
 			exec_other(w, r[i]);
 			continue;
 		}
-		if (q->op == RKV_OP_GET) {
+		if (q->op == RKV_OP_GET && !q->buf) {
+			/* Answered at once by datagram: what fits one beside the key. (Our own
+			 * replica reads bring their buffer: their value outlives this burst.) */
 			q->buf = w->small + (size_t)k * sp;
-			q->cap = sp - q->klen;   /* what fits one datagram beside the key */
+			q->cap = sp - q->klen;
 		}
 		run[k++] = q;
 	}

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,10 @@ void node_usage(FILE *f, const char *prog)
 "  --resp-max-clients N RESP connections at most (default 128; more are refused)\n"
 "  --resp-consistency L R and W of RESP requests in a cluster: ONE, TWO, QUORUM, ALL\n"
 "                       (default QUORUM)\n"
+"  --shm-mode MODE      octal mode of the --shm socket (default 0600: only this uid and\n"
+"                       root); every client's credentials are checked against it too\n"
+"  --shm-group GROUP    group (name or gid) of the --shm socket; with a mode like 0660\n"
+"                       its members may connect\n"
 "  --help               this text\n"
 "\n"
 "EAL args that work without hugepages: --no-huge -m 512 --no-pci --file-prefix NAME -l CORES\n"
@@ -110,7 +115,8 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 }
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
-       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL };
+       O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP,
+       O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL };
 
 /* "ADDR:PORT" (IPv4, port 1..65535) -> network byte order. 0 or -1. */
 static int parse_hostport(const char *s, uint32_t *ip_be, uint16_t *port_be)
@@ -225,6 +231,8 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "resp", required_argument, NULL, O_RESP },
 		{ "resp-max-clients", required_argument, NULL, O_RESP_MAX },
 		{ "resp-consistency", required_argument, NULL, O_RESP_CL },
+		{ "shm-mode", required_argument, NULL, O_SHM_MODE },
+		{ "shm-group", required_argument, NULL, O_SHM_GROUP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *prog = "ringkvd";
@@ -388,6 +396,32 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 				return -1;
 			}
 			o->resp_consistency = (uint8_t)l;
+			break;
+		}
+		case O_SHM_MODE:
+			errno = 0;
+			v = strtoull(arg, &end, 8);
+			if (errno || end == arg || *end || v == 0 || v > 0777) {
+				fprintf(stderr, "%s: --shm-mode %s: want an octal mode, 1..0777\n",
+					prog, arg);
+				return -1;
+			}
+			o->shm_mode = (uint32_t)v;
+			break;
+		case O_SHM_GROUP: {
+			struct group gr, *grp = NULL;
+			char gbuf[4096];
+			errno = 0;
+			v = strtoull(arg, &end, 10);
+			if (!errno && end != arg && !*end && v < UINT32_MAX) {
+				o->shm_group = (unsigned)v;
+			} else if (getgrnam_r(arg, &gr, gbuf, sizeof gbuf, &grp) == 0 && grp) {
+				o->shm_group = (unsigned)grp->gr_gid;
+			} else {
+				fprintf(stderr, "%s: --shm-group %s: no such group\n", prog, arg);
+				return -1;
+			}
+			o->shm_has_group = 1;
 			break;
 		}
 		case 'h':

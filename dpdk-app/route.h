@@ -6,9 +6,9 @@
  * rkv_hash_partition(h, nworkers), owned by one worker. Pure functions of constant node
  * state: no locks, no allocation, callable from any worker.
  *
- * For now the ring has one member, this node (main.c builds it), and N = 1: every key is
- * local, but the lookup is the real one, so adding members and replicas changes data, not
- * this code. */
+ * The ring is the worker's current view (cluster.h). A cluster of one (no --seeds) has one
+ * member, this node, and N = 1: every key is local and executed at once; in a cluster, client
+ * requests are coordinated (cluster.c) and only replica ops reach route_worker(). */
 #ifndef RKVD_ROUTE_H
 #define RKVD_ROUTE_H
 

@@ -17,9 +17,16 @@
  * channel with impossible indices is dropped; each entry header is copied out once and checked
  * (op, lengths, extent within what the ring holds and before the wrap) before its key and value
  * are copied out; a bad entry is counted (shm_malformed) and answered RKV_S_MALFORMED. Every
- * poll does bounded work: at most SHM_BURST entries per channel. The channel memfd is sealed
- * against shrinking (a client cannot make the server fault), and the table fds a client gets
- * are read-only descriptions of the table memfds (mode 0400: see reopen_ro()).
+ * poll does bounded work: at most SHM_BURST entries per channel, and STATS (64 KiB of text)
+ * at most SHM_STATS_BURST at once per client and worker, then 100/s. The channel memfd is
+ * sealed against shrinking (a client cannot make the server fault), and the table fds a
+ * client gets are read-only descriptions of the table memfds (mode 0400: see reopen_ro()),
+ * which are sealed against every new writable mapping (F_SEAL_FUTURE_WRITE, seal_tables()).
+ *
+ * Who connects (control thread): the socket file's mode/group (--shm-mode, --shm-group;
+ * default 0600) and the same rule on each peer's SO_PEERCRED/SO_PEERGROUPS at accept; one uid
+ * holds at most max_per_uid channels (default 3/4 of the slots, so one local user cannot take
+ * every slot). Refusals close the socket before any hello and are counted (shm_ctl_stats).
  *
  * Execution: a checked entry becomes a struct exec_req (key copied out, hashed once: the warm
  * pass's hash is reused when the key bytes are still the same) and runs through the node's one
@@ -39,6 +46,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -55,6 +63,13 @@
 #define SHM_MAX_CLIENTS    64u
 #define SHM_TICK_MS        20     /* control thread: kill flags and reclamation */
 #define SHM_IDLE_MS        50     /* control thread: nothing to reclaim */
+#define SHM_STATS_BURST    8u     /* STATS requests a client may send at once, per worker */
+#define SHM_STATS_EVERY_MS 10u    /* then one more every this many ms (100 per second) */
+#define SHM_SOCK_MODE      0600u  /* default socket file mode: the server's uid (and root) */
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1 */
+#endif
 
 enum chan_state { CH_FREE = 0, CH_LIVE = 1, CH_DEAD = 2 };
 
@@ -64,6 +79,9 @@ struct wcur {
 	_Alignas(64) struct rkv_spsc req;   /* consumer side of the request ring */
 	struct rkv_spsc rsp;                /* producer side of the response ring */
 	int poisoned;                       /* ring indices were impossible: ignore until reclaim */
+	uint32_t pending;                   /* response slots promised to submitted requests */
+	uint32_t stats_tokens;              /* STATS rate limit (token bucket, see execute()) */
+	uint64_t stats_ms;                  /* when the bucket was last refilled */
 };
 
 struct chan {
@@ -72,7 +90,9 @@ struct chan {
 	/* Control-thread private: */
 	uint8_t *base;
 	int memfd, sock;
+	unsigned uid;             /* peer's uid (SO_PEERCRED): per-uid channel cap */
 	uint64_t dead_epoch;      /* reclaimable once every worker has passed this epoch */
+	uint32_t id;              /* the client id of this use of the slot (written before LIVE) */
 	struct wcur *cur;         /* nworkers cursors */
 };
 
@@ -97,6 +117,8 @@ struct shm_server {
 	struct wseen *seen;       /* nworkers */
 	uint8_t **scratch;        /* per worker: g.data_max bytes */
 	struct wwarm *warm;       /* per worker */
+	shm_submit_fn submit;     /* cluster: key requests go to the node's coordinator */
+	void *submit_arg;
 	shm_stats_fn stats_fn;
 	void *stats_arg;
 	_Alignas(64) _Atomic uint64_t epoch;
@@ -108,6 +130,10 @@ struct shm_server {
 	struct pollfd *pfd;
 	unsigned *pmap;
 	uint32_t next_id;
+	uint64_t boot_gen;        /* random, non-zero, per start: in every hello and channel */
+	unsigned sock_mode, sock_gid, owner, max_per_uid;
+	/* Relaxed counters: the control thread writes, shm_server_ctl_stats() reads. */
+	_Atomic uint64_t n_accepted, n_refused_cred, n_refused_full, n_refused_uid;
 	struct rkv_shm_hello hello;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev;
@@ -178,7 +204,9 @@ static int reply_short(struct rkv_spsc *r, uint32_t *rfree, uint8_t op, uint8_t 
 /* Is this request header one an honest client could have written? */
 static int req_valid(const struct rkv_shm_req *q, uint32_t max_value)
 {
-	if (q->flags)
+	/* flags: the consistency level in the low byte (core/shm_proto.h), nothing else */
+	if ((q->flags & 0xff00u) || (q->flags & 0xffu) >= RKV_CL_MAX_ ||
+	    (q->op == RKV_OP_STATS && q->flags))
 		return 0;
 	switch (q->op) {
 	case RKV_OP_GET:
@@ -268,9 +296,96 @@ static void shm_done(void *arg, struct exec_req *r)
  * meanwhile, and the table must checksum and store the bytes it was given. hash: the key's
  * hash when the warm pass computed it for the same bytes, else 0. Returns 0, or -ENOBUFS
  * when its reply does not fit now (nothing executed then). */
-static int execute(struct shm_server *s, unsigned w, struct wcur *k, uint32_t *rfree,
-		   const struct rkv_shm_req *q, const uint8_t *src, uint64_t hash,
-		   struct exec_ctx *x, struct shm_counters *c)
+/* Cluster mode: hand a checked key request to the node's coordinator (submit copies key and
+ * value), promising its reply the slots it may take (plus room for a wrap PAD), so that the
+ * answer, written later by shm_server_complete(), always fits. Returns 0 or -ENOBUFS. */
+static int submit(struct shm_server *s, unsigned w, struct chan *ch, struct wcur *k,
+		  uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *key,
+		  const uint8_t *val, uint64_t hash)
+{
+	uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
+	uint32_t u = q->op == RKV_OP_GET ? rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap) : 1;
+	uint32_t slack = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + s->g.max_value);
+	struct exec_req r;
+
+	if ((uint64_t)*rfree < (uint64_t)u + slack)
+		return -ENOBUFS;
+	memset(&r, 0, sizeof r);
+	r.hash = hash;
+	r.req_id = q->req_id;
+	r.op = q->op;
+	r.key = key;
+	r.klen = q->klen;
+	r.cap = cap;
+	if (q->op == RKV_OP_PUT || q->op == RKV_OP_CAS) {
+		r.val = val;
+		r.vlen = q->vlen;
+	}
+	r.stamp = q->expect;                 /* CAS: expected version; PUT/DEL: client stamp */
+	r.consistency = (uint8_t)q->flags;
+	r.route.kind = ROUTE_SHM;
+	r.route.worker = (uint16_t)w;
+	r.route.slot = (uint32_t)(ch - s->chans);
+	r.route.ip = ch->id;                 /* this use of the slot */
+	r.route.rxq = (uint16_t)u;           /* slots promised */
+	k->pending += u;                     /* before: the answer may come at once */
+	if (s->submit(s->submit_arg, w, &r)) {
+		k->pending -= u;
+		return -ENOBUFS;
+	}
+	/* The coordinator may have answered already (shm_server_complete): look again. */
+	if (rkv_spsc_prod_space(&k->rsp, rfree))
+		*rfree = 0;
+	*rfree = *rfree > k->pending ? *rfree - k->pending : 0;
+	return 0;
+}
+
+void shm_server_complete(struct shm_server *s, unsigned w, const struct exec_req *r)
+{
+	uint32_t i = r->route.slot, rfree, dlen = 0, vlen = 0;
+	struct chan *ch;
+	struct wcur *k;
+	uint8_t *p;
+
+	if (!s || w >= s->g.nworkers || i >= s->max_clients)
+		return;
+	ch = &s->chans[i];
+	/* Acquire: pairs with chan_accept's release of LIVE (and, through the epoch this worker
+	 * loaded in its last poll, with chan_drop: a channel dropped before that poll reads as
+	 * DEAD here; one dropped later cannot be unmapped before our next poll ends). */
+	if (atomic_load_explicit(&ch->state, memory_order_acquire) != CH_LIVE ||
+	    ch->id != r->route.ip)
+		return;                          /* the client is gone: nobody to answer */
+	k = &ch->cur[w];
+	k->pending -= k->pending < r->route.rxq ? k->pending : r->route.rxq;
+	if (k->poisoned || rkv_spsc_prod_space(&k->rsp, &rfree))
+		return;
+	if (r->op == RKV_OP_GET && r->status == RKV_S_OK) {
+		vlen = r->out_vlen;
+		dlen = vlen <= r->cap ? vlen : 0;    /* longer than the client's cap: found */
+	}
+	p = rsp_reserve(&k->rsp, rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen), &rfree);
+	if (!p)
+		return;                          /* cannot happen with the promise kept */
+	if (dlen)
+		memcpy(p + RKV_SHM_ENTRY_HDR, r->out_val, dlen);
+	rsp_commit(&k->rsp, p, &rfree, r->op, r->status, r->req_id,
+		   r->status == RKV_S_OK || r->status == RKV_S_VERSION_MISMATCH ? r->version : 0,
+		   vlen, dlen);
+	rkv_spsc_prod_publish(&k->rsp);
+}
+
+void shm_server_set_submit(struct shm_server *s, shm_submit_fn fn, void *arg)
+{
+	if (s) {
+		s->submit = fn;
+		s->submit_arg = arg;
+	}
+}
+
+static int execute(struct shm_server *s, unsigned w, struct chan *ch, struct wcur *k,
+		   uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *src,
+		   uint64_t hash, struct exec_ctx *x, struct shm_counters *c)
 {
 	uint8_t key[RKV_TABLE_KEY_MAX];
 	struct shm_call sc = { .k = k, .rfree = rfree, .c = c };
@@ -280,6 +395,27 @@ static int execute(struct shm_server *s, unsigned w, struct wcur *k, uint32_t *r
 
 	if (q->op == RKV_OP_STATS) {
 		size_t cap = q->cap < RKV_SHM_STATS_MAX ? q->cap : RKV_SHM_STATS_MAX;
+		/* Each STATS formats up to 64 KiB on this worker: a token bucket per client and
+		 * worker (SHM_STATS_BURST, one more every SHM_STATS_EVERY_MS) bounds what one
+		 * client can make a worker do; beyond it the answer is BUSY (counted). The clock
+		 * is read only here (vDSO, no syscall), never for other ops. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+		uint64_t add = (now - k->stats_ms) / SHM_STATS_EVERY_MS;
+		if (add) {
+			k->stats_tokens = add >= SHM_STATS_BURST || k->stats_tokens + add >=
+					  SHM_STATS_BURST ? SHM_STATS_BURST
+							  : k->stats_tokens + (uint32_t)add;
+			k->stats_ms += add * SHM_STATS_EVERY_MS;
+		}
+		if (k->stats_tokens == 0) {
+			if (reply_short(&k->rsp, rfree, RKV_OP_STATS, RKV_S_BUSY, q->req_id, 0))
+				return -ENOBUFS;
+			c->shm_stats_limited++;
+			return 0;
+		}
+		k->stats_tokens--;
 		size_t n = stats_text(s, w, c, (char *)s->scratch[w], cap);
 		if (n > cap)
 			n = cap;
@@ -303,6 +439,8 @@ static int execute(struct shm_server *s, unsigned w, struct wcur *k, uint32_t *r
 		c->shm_wrong_worker++;
 		return 0;
 	}
+	if (s->submit)
+		return submit(s, w, ch, k, rfree, q, key, src + q->klen, hash);
 	memset(&r, 0, sizeof r);
 	r.hash = hash;
 	r.req_id = q->req_id;
@@ -332,9 +470,9 @@ static int execute(struct shm_server *s, unsigned w, struct wcur *k, uint32_t *r
 			r.val = s->scratch[w];
 			r.vlen = q->vlen;
 		}
-		if (q->op == RKV_OP_CAS)
-			r.stamp = q->expect;
+		r.stamp = q->expect;    /* CAS: expected version; PUT/DEL: the client's stamp */
 	}
+	r.consistency = (uint8_t)q->flags;
 	struct exec_ctx xc = *x;
 	xc.done = shm_done;
 	xc.arg = &sc;
@@ -427,6 +565,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		poison(ch, k, c);
 		return 0;
 	}
+	rfree = rfree > k->pending ? rfree - k->pending : 0; /* promised to coordinated requests */
 	s->warm[w].n = s->warm[w].next = 0;
 	if (avail > 1 && rfree > 1)
 		warm(s, w, x->table, k, avail);
@@ -463,7 +602,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		}
 		uint64_t h = q.klen ? warm_hash(&s->warm[w], off, slot + RKV_SHM_ENTRY_HDR, q.klen)
 				    : 0;
-		if (execute(s, w, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, h, x, c)) {
+		if (execute(s, w, ch, k, &rfree, &q, slot + RKV_SHM_ENTRY_HDR, h, x, c)) {
 			c->shm_resp_full++;
 			break;
 		}
@@ -541,9 +680,9 @@ static void desc_from_layout(struct rkv_shm_table_desc *d, const struct rkv_tabl
 
 /* Open a read-only description of a table memfd for the client: it cannot map it writable.
  * A memfd can be reopened read-write through /proc/PID/fd whatever the description, unless
- * its mode forbids it: 0400 does for a client of our uid without CAP_DAC_OVERRIDE (a root
- * client is stopped only by F_SEAL_FUTURE_WRITE, which the table's memfd cannot take today).
- * The mode is checked on open only, so our own writable mapping is unaffected. */
+ * its mode forbids it: 0400 does for a client of our uid without CAP_DAC_OVERRIDE; a root
+ * client is stopped by F_SEAL_FUTURE_WRITE (seal_tables()). The mode is checked on open
+ * only, so our own writable mapping is unaffected. */
 static int reopen_ro(int fd)
 {
 	char p[64];
@@ -579,6 +718,7 @@ static int send_hello(struct shm_server *s, struct chan *ch, uint32_t id)
 	h->max_value = s->g.max_value;
 	h->chan_bytes = s->g.chan_bytes;
 	h->client_id = id;
+	h->boot_gen = s->boot_gen;
 	h->flags = RKV_SHM_HELLO_TABLES;
 	fds[0] = ch->memfd;
 	for (w = 0; w < s->g.nworkers; w++) {
@@ -661,6 +801,7 @@ static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id
 	h->rings_off = s->g.rings_off;
 	h->chan_bytes = s->g.chan_bytes;
 	h->client_id = id;
+	h->boot_gen = s->boot_gen;
 	atomic_init(&h->server_state, RKV_SHM_STATE_LIVE); /* not yet shared */
 	for (w = 0; w < s->g.nworkers; w++) {
 		struct wcur *k = &ch->cur[w];
@@ -672,6 +813,9 @@ static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id
 		    rkv_spsc_attach(&k->rsp, rp, s->g.ring_slots, RKV_SHM_SLOT, 0))
 			goto err;
 		k->poisoned = 0;
+		k->pending = 0;
+		k->stats_tokens = SHM_STATS_BURST;
+		k->stats_ms = 0;     /* refilled (to the burst) on the first STATS */
 	}
 	return 0;
 err:
@@ -681,23 +825,90 @@ err:
 
 static void chan_drop(struct shm_server *s, struct chan *ch);
 
+int shm_peer_allowed(unsigned uid, unsigned gid, const unsigned *groups, unsigned ngroups,
+		     unsigned owner, unsigned sock_gid, unsigned mode)
+{
+	unsigned i;
+
+	if (uid == 0 || uid == owner || (mode & 0007))
+		return 1;
+	if (!(mode & 0070))
+		return 0;
+	if (gid == sock_gid)
+		return 1;
+	for (i = 0; i < ngroups; i++)
+		if (groups[i] == sock_gid)
+			return 1;
+	return 0;
+}
+
+/* Report a refusal on stderr the first time of each kind (a local client could flood the log
+ * otherwise); the counters say how often. */
+static void refuse(_Atomic uint64_t *n, const char *why, unsigned uid)
+{
+	/* Relaxed: a statistic (shm_server_ctl_stats). */
+	if (atomic_fetch_add_explicit(n, 1, memory_order_relaxed) == 0)
+		fprintf(stderr, "shm: refused a client (uid %u): %s (reported once)\n", uid, why);
+}
+
+/* Peer credentials of a connected socket against the rule of shm.h. Fills *uid. */
+static int peer_ok(const struct shm_server *s, int fd, unsigned *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	gid_t g[64];
+	unsigned gu[64], ng = 0, i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || len != sizeof cr)
+		return 0;
+	*uid = (unsigned)cr.uid;
+	len = sizeof g;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0)
+		ng = (unsigned)(len / sizeof g[0]);   /* more than 64 groups: the first 64 */
+	for (i = 0; i < ng; i++)
+		gu[i] = (unsigned)g[i];
+	return shm_peer_allowed((unsigned)cr.uid, (unsigned)cr.gid, gu, ng, s->owner,
+				s->sock_gid, s->sock_mode);
+}
+
 static void chan_accept(struct shm_server *s)
 {
 	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	uint32_t i, hi;
+	uint32_t i, hi, free_i = UINT32_MAX, mine = 0;
+	unsigned uid = 0;
 
 	if (fd < 0)
 		return;
-	for (i = 0; i < s->max_clients; i++)
-		/* Relaxed: only this thread writes state; FREE slots are not touched by workers. */
-		if (atomic_load_explicit(&s->chans[i].state, memory_order_relaxed) == CH_FREE)
-			break;
-	if (i == s->max_clients) {
-		close(fd);                       /* full: the client sees EOF before any hello */
+	if (!peer_ok(s, fd, &uid)) {
+		close(fd);                       /* EOF before any hello */
+		refuse(&s->n_refused_cred, "credentials (see --shm-mode / --shm-group)", uid);
 		return;
 	}
+	for (i = 0; i < s->max_clients; i++) {
+		/* Relaxed: only this thread writes state; FREE slots are not touched by workers. */
+		uint32_t st = atomic_load_explicit(&s->chans[i].state, memory_order_relaxed);
+		if (st == CH_FREE && free_i == UINT32_MAX)
+			free_i = i;
+		else if (st == CH_LIVE && s->chans[i].uid == uid)
+			mine++;
+	}
+	if (free_i == UINT32_MAX) {
+		close(fd);                       /* full: the client sees EOF before any hello */
+		refuse(&s->n_refused_full, "all client slots in use", uid);
+		return;
+	}
+	if (mine >= s->max_per_uid) {
+		close(fd);
+		refuse(&s->n_refused_uid, "too many channels for this uid", uid);
+		return;
+	}
+	i = free_i;
 	if (chan_setup(s, &s->chans[i], fd, ++s->next_id))
 		return;
+	s->chans[i].id = s->next_id;
+	s->chans[i].uid = uid;
+	/* Relaxed: a statistic. */
+	atomic_fetch_add_explicit(&s->n_accepted, 1, memory_order_relaxed);
 	atomic_store_explicit(&s->chans[i].kill, 0, memory_order_relaxed); /* workers see LIVE after */
 	/* Pairs with the workers' acquire load of state: mapping and cursors before LIVE. */
 	atomic_store_explicit(&s->chans[i].state, CH_LIVE, memory_order_release);
@@ -826,6 +1037,36 @@ static int claim_path(const char *path, const struct sockaddr_un *a)
 	return e == ENOENT ? 0 : -e;
 }
 
+/* Seal every table memfd against writes through any new mapping or write() (our own
+ * writable mapping, made at table creation, keeps working): a client of our uid or root that
+ * reopens the fd read-write through /proc can then neither map it writable nor write it, so
+ * it cannot plant offsets the owner would follow. core/region.c leaves the memfd unsealed for
+ * this (F_SEAL_SEAL is added here, after). Returns 1 when every table is sealed. */
+static int seal_tables(struct shm_server *s)
+{
+	unsigned w;
+	int ok = 1;
+
+	for (w = 0; w < s->g.nworkers; w++) {
+		struct rkv_table_layout l;
+		if (rkv_table_layout(s->tables[w], &l) || l.index_fd < 0 || l.log_fd < 0)
+			return 0;                /* not shared: no one-sided reads, nothing to give */
+		int fds[2] = { l.index_fd, l.log_fd };
+		for (int j = 0; j < 2; j++) {
+			int have = fcntl(fds[j], F_GET_SEALS);
+			if (have >= 0 && (have & F_SEAL_FUTURE_WRITE))
+				continue;
+			if (fcntl(fds[j], F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
+				ok = 0;
+		}
+	}
+	if (!ok)
+		fprintf(stderr, "shm: cannot seal the table memfds against writes (F_SEAL_FUTURE_WRITE"
+			" needs Linux 5.1 and an unsealed memfd): only their file mode keeps clients"
+			" of this uid from writing them\n");
+	return ok;
+}
+
 static void server_free(struct shm_server *s)
 {
 	unsigned w;
@@ -875,6 +1116,15 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		goto err1;
 	}
 	s->max_clients = conf->max_clients ? conf->max_clients : SHM_MAX_CLIENTS;
+	s->max_per_uid = conf->max_per_uid ? conf->max_per_uid
+					   : s->max_clients - s->max_clients / 4;
+	s->sock_mode = conf->sock_mode ? (conf->sock_mode & 0777u) : SHM_SOCK_MODE;
+	s->sock_gid = conf->has_group ? conf->group : (unsigned)getegid();
+	s->owner = (unsigned)geteuid();
+	atomic_init(&s->n_accepted, 0);
+	atomic_init(&s->n_refused_cred, 0);
+	atomic_init(&s->n_refused_full, 0);
+	atomic_init(&s->n_refused_uid, 0);
 	e = -ENOMEM;
 	s->tables = calloc(s->g.nworkers, sizeof *s->tables);
 	s->chans = calloc(s->max_clients, sizeof *s->chans);
@@ -901,6 +1151,13 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		s->chans[i].memfd = s->chans[i].sock = -1;
 		s->chans[i].cur = &s->curs[(size_t)i * s->g.nworkers];
 	}
+	if (getrandom(&s->boot_gen, sizeof s->boot_gen, GRND_NONBLOCK) != sizeof s->boot_gen) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);   /* no entropy yet: time and pid differ anyway */
+		s->boot_gen = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^
+			      ((uint64_t)getpid() << 40);
+	}
+	s->boot_gen |= 1;                             /* never 0 */
 	atomic_init(&s->epoch, 0);
 	atomic_init(&s->hiwater, 0);
 	atomic_init(&s->nclients, 0);
@@ -915,6 +1172,16 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		fprintf(stderr, "shm: cannot bind %s: %s\n", path, strerror(errno));
 		goto err1;
 	}
+	/* Mode and group before listen(): nobody can connect before they hold (and the peer
+	 * check at accept covers a mode changed later). */
+	if (chmod(path, s->sock_mode) < 0 ||
+	    (conf->has_group && chown(path, (uid_t)-1, (gid_t)conf->group) < 0)) {
+		e = -errno;
+		fprintf(stderr, "shm: cannot set mode %03o%s on %s: %s\n", s->sock_mode,
+			conf->has_group ? " and group" : "", path, strerror(errno));
+		goto err2;
+	}
+	seal_tables(s);
 	if (listen(s->lfd, 64) < 0 || stat(path, &st) < 0) {
 		e = -errno;
 		fprintf(stderr, "shm: cannot listen on %s: %s\n", path, strerror(errno));
@@ -996,6 +1263,25 @@ unsigned shm_server_channels(const struct shm_server *s)
 					 memory_order_relaxed) != CH_FREE)
 			n++;
 	return n;
+}
+
+void shm_server_ctl_stats(const struct shm_server *s, struct shm_ctl_stats *out)
+{
+	struct shm_server *m = (struct shm_server *)s;
+
+	memset(out, 0, sizeof *out);
+	if (!s)
+		return;
+	/* Relaxed: statistics. */
+	out->accepted = atomic_load_explicit(&m->n_accepted, memory_order_relaxed);
+	out->refused_cred = atomic_load_explicit(&m->n_refused_cred, memory_order_relaxed);
+	out->refused_full = atomic_load_explicit(&m->n_refused_full, memory_order_relaxed);
+	out->refused_uid = atomic_load_explicit(&m->n_refused_uid, memory_order_relaxed);
+}
+
+uint64_t shm_server_boot_gen(const struct shm_server *s)
+{
+	return s ? s->boot_gen : 0;
 }
 
 void shm_server_set_stats(struct shm_server *s, shm_stats_fn fn, void *arg)

@@ -172,6 +172,8 @@ static void req_fill(struct req *r, const struct rkv_msg *msg, const struct net_
 	x->klen = msg->klen;
 	x->flags = msg->flags;
 	x->consistency = msg->consistency;
+	x->status = msg->status;  /* a peer's reply: its answer (0 on requests) */
+	x->version = 0;
 	route_from_peer(&x->route, peer, rxq);
 }
 

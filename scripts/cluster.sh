@@ -36,7 +36,8 @@
 #
 # Environment: RKV_CL_REPLICAS (default 3, at most K), RKV_CL_MEM (ringkvd --mem, default 64M),
 # RKV_CL_LCORES (how many CPUs the nodes alternate over, default min(2, nproc)),
-# RKV_CL_PORT (default 7700).
+# RKV_CL_PORT (default 7700), RKV_CL_NODE_LCORES (EAL --lcores of every node started, e.g.
+# "0@0,1@1" for two workers, one queue pair each; default one lcore as above).
 
 RKV_CL_PORT=${RKV_CL_PORT:-7700}
 
@@ -167,11 +168,16 @@ node_start() {
 	if [ "${RKV_CL_SINGLE:-0}" != 1 ] && cl_has_cluster; then
 		cl=(--node-id "$i" --seeds "$(cl_node_ip 1):$RKV_CL_PORT" --replicas "${RKV_CL_REPLICAS:-3}")
 	fi
+	local lcores="0@$cpu" qp=1
+	if [ -n "${RKV_CL_NODE_LCORES:-}" ]; then
+		lcores=$RKV_CL_NODE_LCORES
+		qp=$(tr ',' '\n' <<<"$lcores" | grep -c .)
+	fi
 	rm -rf "/var/run/dpdk/$(cl_prefix "$tag" "$i")" 2>/dev/null
 	ip netns exec "$ns" build/bin/ringkvd --no-huge -m 512 --no-pci \
-		--file-prefix "$(cl_prefix "$tag" "$i")" --no-telemetry --lcores "0@$cpu" \
+		--file-prefix "$(cl_prefix "$tag" "$i")" --no-telemetry --lcores "$lcores" \
 		--log-level=lib.eal:warning \
-		"--vdev=net_af_packet0,iface=eth0,qpairs=1" -- \
+		"--vdev=net_af_packet0,iface=eth0,qpairs=$qp" -- \
 		--ip "$(cl_node_ip "$i")" --port "$RKV_CL_PORT" --mem "${RKV_CL_MEM:-64M}" \
 		"${cl[@]}" "$@" >>"$dir/n$i.log" 2>&1 &
 	echo $! >"$dir/n$i.pid"

@@ -7,11 +7,16 @@
 # is named. Logs go to build/test-logs/NAME.log; a failing test's last lines are printed.
 # A test may set its own limit with a line "# test-timeout: SECONDS" (scripts) or
 # TEST_TIMEOUT_<name>=S in the environment; the default is $TEST_TIMEOUT (300 s).
+# Skips are never silent: before the summary line the runner says how many tests were skipped,
+# each one's reason (its last output line), and when it runs without root that the node tests
+# (netns, veth, DPDK) need root, so such a run has no node coverage. The last line is always
+# exactly "N passed, N failed, N skipped".
 set -u
 logdir=build/test-logs
 mkdir -p "$logdir"
 pass=0 fail=0 skip=0
 failed=()
+skipped=()
 default=${TEST_TIMEOUT:-300}
 start_all=$(date +%s)
 for t in "$@"; do
@@ -30,7 +35,9 @@ for t in "$@"; do
 	if [ $rc -eq 0 ]; then
 		pass=$((pass + 1)); echo "PASS $name (${dt}s)"
 	elif [ $rc -eq 77 ]; then
-		skip=$((skip + 1)); echo "SKIP $name: $(tail -n 1 "$log")"
+		why=$(tail -n 1 "$log")
+		skip=$((skip + 1)); skipped+=("$name: ${why:-no reason given}")
+		echo "SKIP $name: $why"
 	else
 		fail=$((fail + 1)); failed+=("$name")
 		if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
@@ -43,5 +50,10 @@ for t in "$@"; do
 done
 echo "total time $(( $(date +%s) - start_all ))s; logs in $logdir"
 [ $fail -gt 0 ] && echo "failed: ${failed[*]}"
+if [ $skip -gt 0 ]; then
+	echo "skipped $skip test(s), not run here (no coverage from them in this run):"
+	printf '    %s\n' "${skipped[@]}"
+	[ "$(id -u)" -ne 0 ] && echo "    (not root: the node tests need root for netns/veth/DPDK; run as root, as CI does)"
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

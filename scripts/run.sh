@@ -1,16 +1,29 @@
 #!/bin/bash
-# scripts/run.sh — `make run`: one ringkv node to play with, reachable over shared memory and UDP.
+# scripts/run.sh — `make run`: a local ringkv cluster to play with (default 3 nodes, N=3), or with
+# NODES=1 one node reachable over shared memory and UDP.
 #
-# Builds nothing (make run built everything first). Creates two network namespaces joined by a
-# veth pair (scripts/netns.sh: rkv-run-srv with no kernel address, rkv-run-cli with
-# 198.18.0.2/24), starts ringkvd in rkv-run-srv with DPDK's net_af_packet on its veth end
-# serving 198.18.0.1:7700 and a shared-memory socket at /tmp/ringkv-run/ringkv.sock, checks that
-# both answer, prints the exact commands to talk to it, and stays in the foreground with the
-# node's output. Ctrl-C (or any exit, or ringkvd dying) stops the node and removes everything
-# this script made: namespaces, veth, socket directory, DPDK runtime directory. Needs root.
+# Builds nothing (make run built everything first). Needs root. Stays in the foreground with the
+# nodes' output; Ctrl-C, SIGTERM to this script (kill PID: the pid is printed), or all nodes
+# exiting stops everything and removes everything this script made. It never reads stdin, so it
+# also runs with stdin not a terminal (e.g. `make run </dev/null >run.log 2>&1 &`, stopped with
+# `kill <pid printed>`); if the script itself was killed with SIGKILL, `scripts/cluster.sh down
+# run` (cluster) or `scripts/netns.sh down run` (one node) removes what is left.
 #
-# Environment: RKV_RUN_LCORES (default: 2 workers when there are 2+ CPUs, else 1),
-# RKV_RUN_STATS=S (ringkvd --stats-interval, default 0: off), RKV_RUN_MEM (default 256M).
+# NODES=K (2..9, default 3): scripts/cluster.sh with tag "run": K ringkvd nodes, each in its own
+# namespace rkv-run-nI on a bridge (namespace rkv-run-br), node I serving 198.18.0.(10+I):7700 on
+# net_af_packet with --node-id I --seeds 198.18.0.11:7700 --replicas min(3, K) and a shared-memory
+# socket /tmp/ringkv-run/nI.sock; one client namespace rkv-run-c1 (198.18.0.101/24). Waits until
+# `ringkv status` on every node shows all K up with one epoch, then prints the exact commands.
+#
+# NODES=1: two network namespaces joined by a veth pair (scripts/netns.sh: rkv-run-srv with no
+# kernel address, rkv-run-cli with 198.18.0.2/24), ringkvd in rkv-run-srv with DPDK's
+# net_af_packet on its veth end serving 198.18.0.1:7700 and a shared-memory socket at
+# /tmp/ringkv-run/ringkv.sock; checks that both answer and prints the commands.
+#
+# Environment: NODES (default 3), RKV_RUN_LCORES (one node: default 2 workers when there are 2+
+# CPUs, else 1; a cluster: one worker per node, the nodes alternate over CPUs 0 and 1),
+# RKV_RUN_STATS=S (ringkvd --stats-interval, default 0: off), RKV_RUN_MEM (default 256M for one
+# node, 64M per node in a cluster).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -34,6 +47,99 @@ for b in ringkvd ringkv; do
 		exit 1
 	fi
 done
+nodes=${NODES:-3}
+if ! [[ $nodes =~ ^[1-9]$ ]]; then
+	echo "run.sh: NODES=$nodes: want 1..9" >&2
+	exit 2
+fi
+
+# ---- NODES > 1: a cluster on a bridge (scripts/cluster.sh) ----------------------------------
+run_cluster() {
+	local k=$1 i p left tail_pid cns t1
+	. scripts/cluster.sh
+	if ! command -v python3 >/dev/null; then
+		echo "run.sh: a cluster needs python3 (status checks); try NODES=1" >&2
+		return 1
+	fi
+	if ! cl_has_cluster; then
+		echo "run.sh: this ringkvd has no cluster options (--seeds); try NODES=1" >&2
+		return 1
+	fi
+	p=$(cat "$(cl_dir "$tag")"/n*.pid 2>/dev/null | head -1)
+	if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+		echo "run.sh: a cluster from another 'make run' is still running (node pid $p);" \
+			"stop it first (or: scripts/cluster.sh down $tag)" >&2
+		return 1
+	fi
+	tail_pid=
+	trap 'trap - EXIT INT TERM; [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
+		cluster_down "$tag"; rm -rf "$dir"
+		echo "run.sh: stopped; namespaces rkv-$tag-*, $dir and the DPDK runtime directories removed"' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	export RKV_CL_REPLICAS=$(( k < 3 ? k : 3 ))
+	export RKV_CL_MEM=${RKV_RUN_MEM:-64M}
+	cluster_up "$tag" "$k" 1 || return 1
+	mkdir -p "$dir"
+	echo "run.sh: starting $k ringkvd nodes (replicas $RKV_CL_REPLICAS) on a bridge in rkv-$tag-br"
+	for i in $(seq "$k"); do
+		node_start "$tag" "$i" --shm "$dir/n$i.sock" --stats-interval "${RKV_RUN_STATS:-0}"
+	done
+	tail -q -n +1 -F "$(cl_dir "$tag")"/n*.log 2>/dev/null &
+	tail_pid=$!
+	for i in $(seq "$k"); do
+		if ! node_wait "$tag" "$i" 60; then
+			echo "run.sh: node $i did not answer within 60 s" >&2
+			return 1
+		fi
+	done
+	if ! cluster_wait_up "$tag" "$k" 60; then
+		echo "run.sh: the $k nodes did not all show up with one epoch within 60 s" >&2
+		return 1
+	fi
+	cns=$(cl_ns_client "$tag" 1)
+	t1=udp:$(cl_node_ip 1):$RKV_CL_PORT
+	cat <<EOF
+
+ringkv is running: $k nodes, replicas N=$RKV_CL_REPLICAS. From $root, in the client namespace
+$cns ($(cl_client_ip 1)); any node takes any request:
+
+  the ring:
+    ip netns exec $cns $bin/ringkv --target $t1 status
+  data (--consistency ONE, TWO, QUORUM or ALL):
+    ip netns exec $cns $bin/ringkv --target $t1 --consistency QUORUM put hello world
+    ip netns exec $cns $bin/ringkv --target udp:$(cl_node_ip "$k"):$RKV_CL_PORT --consistency ALL get hello
+    ip netns exec $cns $bin/ringkv --target $t1 stats
+  shared memory (node I's socket is $dir/nI.sock, from this namespace):
+    $bin/ringkv --target shm:$dir/n1.sock get hello
+  load (ring-aware: each request goes straight to a replica of its key):
+    ip netns exec $cns $bin/ringkv-bench --target $t1 --workload B --consistency QUORUM --duration 5
+  failures:
+    kill -9 \$(cat $(cl_dir "$tag")/n$k.pid)                       # crash node $k
+    bash -c '. scripts/cluster.sh; node_link_down $tag $k'   # cut node $k off (node_link_up heals)
+
+Ctrl-C (or kill $$) stops the nodes and removes the namespaces, sockets and DPDK's runtime files.
+EOF
+	# Foreground until every node has exited (a crashed node is reported by the loop's end only
+	# when it was the last one: the others keep serving).
+	while :; do
+		left=0
+		for i in $(seq "$k"); do
+			p=$(cl_pid "$tag" "$i")
+			[ -n "$p" ] && kill -0 "$p" 2>/dev/null && left=$((left + 1))
+		done
+		[ "$left" = 0 ] && break
+		sleep 1
+	done
+	echo "run.sh: all nodes exited"
+	return 0
+}
+if [ "$nodes" -gt 1 ]; then
+	run_cluster "$nodes"
+	exit $?
+fi
+
+# ---- NODES=1: one node, shared memory and UDP over a veth pair ------------------------------
 if other=$(pgrep -f -- "--file-prefix $prefix( |$)"); then
 	echo "run.sh: a node from another 'make run' is still running (pid $other); stop it first" >&2
 	exit 1

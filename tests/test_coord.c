@@ -269,6 +269,39 @@ static void test_replica_errors(void **st)
 	rkv_coord_destroy(c);
 }
 
+static void test_read_error_asks_another(void **st)
+{
+	(void)st;
+	struct rkv_coord *c = mk(4);
+	struct rkv_coord_result r;
+	/* R=2 of 3 up: asks ids[0], ids[1]; ids[1] is busy: ids[2] is asked instead */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_READ, IDS, 3, 7, 2, 0, 0, 1, 0, &r), 0);
+	assert_int_equal(r.send_mask, 3);
+	uint64_t id = r.id;
+	assert_int_equal(rkv_coord_recv(c, id, 3, RKV_S_BUSY, 0, 1, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_SEND);
+	assert_int_equal(r.send_mask, 4);
+	assert_int_equal(rkv_coord_recv(c, id, 9, RKV_S_OK, 6, 2, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_KEEP);
+	assert_int_equal(rkv_coord_recv(c, id, 7, RKV_S_OK, 4, 3, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_REPLY | RKV_COORD_A_REPAIR | RKV_COORD_A_DONE);
+	assert_int_equal(r.status, RKV_S_OK);
+	assert_int_equal(r.stamp, 6);
+	assert_int_equal(r.newest_id, 9);
+	/* the busy one answered no version: it is repaired too, with the older one */
+	assert_int_equal(r.repair_mask, 1u << 0 | 1u << 1);
+	/* nobody left to ask: the error is the answer */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_READ, IDS, 3, 3, 2, 0, 0, 1, 0, &r), 0);
+	id = r.id;
+	assert_int_equal(rkv_coord_recv(c, id, 3, RKV_S_BUSY, 0, 1, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_REPLY);
+	assert_int_equal(r.status, RKV_S_BUSY);
+	struct rkv_coord_stats s;
+	rkv_coord_get_stats(c, &s);
+	assert_int_equal(s.fallbacks, 1);
+	rkv_coord_destroy(c);
+}
+
 static void test_cas(void **st)
 {
 	(void)st;
@@ -448,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_counts),
 		cmocka_unit_test(test_read_timeout_repairs_silent),
 		cmocka_unit_test(test_replica_errors),
+		cmocka_unit_test(test_read_error_asks_another),
 		cmocka_unit_test(test_cas),
 		cmocka_unit_test(test_slots_and_generations),
 		cmocka_unit_test(test_random_exactly_once),

@@ -477,6 +477,58 @@ static void test_phi_killed_vs_slow(void **st)
 	assert_true(down_at > 60000 && down_at <= 70000);
 }
 
+/* Heartbeats of member 4 fed straight in at chosen times (jittered): returns the time of the
+ * first down verdict after `from`, or 0. period(t) gives the gap after a heartbeat at t. */
+static uint64_t feed(struct rkv_member *m, uint64_t *seed, uint64_t from, uint64_t until,
+		     uint64_t stop_at, double (*period)(uint64_t))
+{
+	static uint8_t buf[RKV_MEMBER_PAYLOAD_MAX];
+	struct rkv_member_addr src = { IP(4), 7000 };
+	uint64_t next = from, down = 0;
+	uint32_t hb = m->m[4].heartbeat;
+	for (uint64_t t = from; t <= until; t += 10) {
+		if (t >= next && t < stop_at) {
+			size_t len = one_entry(buf, 4, 4, 10, ++hb, RKV_MS_UP, IP(4), true);
+			assert_int_equal(rkv_member_recv(m, buf, len, src, t, NULL), 0);
+			double p = period(t);
+			/* +-30% uniform jitter */
+			next = t + (uint64_t)(p * (0.7 + 0.6 * (double)(tu_next(seed) % 1000) / 1000));
+		}
+		while (rkv_member_tick(m, t, &msg) == 1)
+			;
+		if (!down && rkv_member_state(m, 4) == RKV_MS_DOWN)
+			down = t;
+	}
+	return down;
+}
+static double every_1s(uint64_t t) { (void)t; return 1000; }
+static double slow_after_60s(uint64_t t) { return t < 60000 ? 1000 : 2000; }
+
+static void test_phi_jitter(void **st)
+{
+	(void)st;
+	static struct rkv_member m;
+	struct rkv_member_config c;
+	uint64_t seed = tu_seed();
+	for (int run = 0; run < 20; run++) {
+		cfg_of(&c, 1, 50, NULL, 0);
+		c.replicas = 3;
+		assert_int_equal(rkv_member_init(&m, &c, 0), 0);
+		/* 1 s +-30% for 10 minutes: never down */
+		assert_int_equal(feed(&m, &seed, 0, 600000, UINT64_MAX, every_1s), 0);
+		/* then it dies: down within 10 s of its last heartbeat */
+		uint64_t last = m.m[4].last_arrival;
+		uint64_t down = feed(&m, &seed, 600010, 620000, 600010, every_1s);
+		assert_true(down > last && down - last <= 10000);
+		if (run == 0)
+			fprintf(stderr, "jittered 1 s heartbeats: down %llu ms after the last one\n",
+				(unsigned long long)(down - last));
+		/* a member that slows to 2 s +-30% after a minute: never down */
+		assert_int_equal(rkv_member_init(&m, &c, 0), 0);
+		assert_int_equal(feed(&m, &seed, 0, 600000, UINT64_MAX, slow_after_60s), 0);
+	}
+}
+
 static void test_kill_seen_by_all_and_rejoin(void **st)
 {
 	(void)st;
@@ -647,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_payloads),
 		cmocka_unit_test(test_cluster_forms_same_epoch),
 		cmocka_unit_test(test_phi_killed_vs_slow),
+		cmocka_unit_test(test_phi_jitter),
 		cmocka_unit_test(test_kill_seen_by_all_and_rejoin),
 		cmocka_unit_test(test_id_conflict),
 		cmocka_unit_test(test_replicas_mismatch_refused),

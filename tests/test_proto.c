@@ -884,16 +884,17 @@ static void test_reasm_eviction(void **state)
 		    c = segment_all(&mc, "key", "CCCCC", 3);
 	struct rkv_reasm_stats st;
 
+	/* Three sources (each within its quota of 1): the slot table itself is what is full. */
 	assert_int_equal(feed(r, 1, &a, 0, 10, &out), 0);
-	assert_int_equal(feed(r, 1, &b, 0, 5, &out), 0);   /* started later, earlier clock */
-	assert_int_equal(feed(r, 1, &c, 0, 20, &out), 0);  /* full: evicts a, started first */
+	assert_int_equal(feed(r, 2, &b, 0, 5, &out), 0);   /* started later, earlier clock */
+	assert_int_equal(feed(r, 3, &c, 0, 20, &out), 0);  /* full: evicts a, started first */
 	rkv_reasm_get_stats(r, &st);
 	assert_int_equal(st.evicted, 1);
-	assert_int_equal(feed(r, 1, &b, 1, 21, &out), 0);
-	assert_int_equal(feed(r, 1, &b, 2, 22, &out), 1);
+	assert_int_equal(feed(r, 2, &b, 1, 21, &out), 0);
+	assert_int_equal(feed(r, 2, &b, 2, 22, &out), 1);
 	assert_whole(&out, &mb, "key", "BBBBB");
-	assert_int_equal(feed(r, 1, &c, 2, 23, &out), 0);  /* frees b's slot (held) */
-	assert_int_equal(feed(r, 1, &c, 1, 24, &out), 1);
+	assert_int_equal(feed(r, 3, &c, 2, 23, &out), 0);  /* frees b's slot (held) */
+	assert_int_equal(feed(r, 3, &c, 1, 24, &out), 1);
 	assert_whole(&out, &mc, "key", "CCCCC");
 	rkv_reasm_release(r, &out);
 	/* a lost segment 0 with its slot: its other segments start over and cannot complete. */
@@ -1002,6 +1003,144 @@ static void test_reasm_rejects(void **state)
 	rkv_reasm_destroy(r);
 }
 
+/* A segment whose flags or segment count differ from the earlier segments of its message is
+ * a conflict, even when every other field (and the total length) agrees: a re-sent request cut
+ * into another number of segments, or with other flags, must never be mixed in. */
+static void test_reasm_conflict_flags_segcnt(void **state)
+{
+	(void)state;
+	struct rkv_reasm *r = rkv_reasm_create(4, 4096, 1000);
+	assert_non_null(r);
+	static const char kv[] = "keyvalue!";            /* 3 + 5 = 8 bytes */
+	struct rkv_msg m = mk(RKV_OP_PUT, 0, 3, 5), d, out;
+	struct segs s3 = segment_all(&m, kv, kv + 3, 3);   /* 3 segments: 3, 3, 2 bytes */
+	struct segs s2 = segment_all(&m, kv, kv + 3, 4);   /* 2 segments: 4, 4 bytes */
+	assert_int_equal(s3.n, 3);
+	assert_int_equal(s2.n, 2);
+	assert_int_equal(feed(r, 1, &s3, 0, 1, &out), 0);
+	/* Same message bytes, other cut: its segment 1 (bytes 4..7) would complete the 3-cut. */
+	assert_int_equal(feed(r, 1, &s2, 1, 2, &out), -RKV_PE_CONFLICT);
+	assert_int_equal(feed(r, 1, &s2, 0, 2, &out), -RKV_PE_CONFLICT);
+	/* Same cut, other flags (a peer op under the client's req_id). */
+	struct rkv_msg mp = m;
+	mp.flags = RKV_F_PEER;
+	uint8_t b[64];
+	size_t n = rkv_proto_encode_seg(b, sizeof b, &mp, kv, kv + 3, 1, 3);
+	assert_true(n > 0);
+	assert_int_equal(rkv_proto_decode(b, n, &d), 0);
+	assert_int_equal(d.seg_cnt, 3);
+	assert_int_equal(rkv_reasm_add(r, 1, &d, 3, &out), -RKV_PE_CONFLICT);
+	/* The true segments still complete the message, untouched. */
+	assert_int_equal(feed(r, 1, &s3, 2, 4, &out), 0);
+	assert_int_equal(feed(r, 1, &s3, 1, 5, &out), 1);
+	assert_whole(&out, &m, kv, kv + 3);
+	struct rkv_reasm_stats st;
+	rkv_reasm_get_stats(r, &st);
+	assert_int_equal(st.rejected, 3);
+	segs_free(&s3);
+	segs_free(&s2);
+	rkv_reasm_destroy(r);
+}
+
+/* Per-source quota: one source flooding first segments (distinct req_ids) only ever evicts its
+ * own messages; another source's message in progress survives and completes. */
+static void test_reasm_quota(void **state)
+{
+	(void)state;
+	struct rkv_reasm *r = rkv_reasm_create(8, 4096, 1000);   /* quota 8 / 4 = 2 */
+	assert_non_null(r);
+	struct rkv_msg m = mk(RKV_OP_PUT, 0, 3, 5), out;
+	struct segs good = segment_all(&m, "key", "GOODV", 3);
+	struct rkv_reasm_stats st;
+	assert_int_equal(feed(r, 7, &good, 0, 1, &out), 0);
+	for (uint64_t i = 0; i < 500; i++) {
+		struct rkv_msg f = m;
+		f.req_id = 1000 + i;
+		struct segs fs = segment_all(&f, "key", "FLOOD", 3);
+		assert_int_equal(feed(r, 66, &fs, 0, 2, &out), 0);
+		segs_free(&fs);
+	}
+	rkv_reasm_get_stats(r, &st);
+	assert_int_equal(st.evicted, 498);   /* the flooder's own, beyond its 2 */
+	assert_int_equal(st.quota, 498);
+	assert_int_equal(feed(r, 7, &good, 1, 3, &out), 0);
+	assert_int_equal(feed(r, 7, &good, 2, 3, &out), 1);
+	assert_whole(&out, &m, "key", "GOODV");
+	/* set_quota: clamped to the slot count, 0 restores the default. */
+	rkv_reasm_set_quota(r, 100);
+	rkv_reasm_set_quota(r, 0);
+	segs_free(&good);
+	rkv_reasm_destroy(r);
+}
+
+/* Spoofed first segments from many (unvalidated) sources evict each other, never a message of
+ * a validated source; when every slot is held by validated sources a new unvalidated message
+ * is dropped (0, counted as refused), and a validated one takes the oldest validated slot. */
+static void test_reasm_validated(void **state)
+{
+	(void)state;
+	struct rkv_reasm *r = rkv_reasm_create(4, 4096, 1000);
+	assert_non_null(r);
+	struct rkv_msg m = mk(RKV_OP_PUT, 0, 3, 5), out, d;
+	struct segs good = segment_all(&m, "key", "GOODV", 3);
+	struct rkv_reasm_stats st;
+
+	assert_int_equal(rkv_proto_decode(good.dg[0], good.len[0], &d), 0);
+	assert_int_equal(rkv_reasm_add_src(r, 7, 1, &d, 1, &out), 0);
+	for (uint64_t i = 0; i < 300; i++) {
+		struct rkv_msg f = m;
+		f.req_id = 5000 + i;
+		struct segs fs = segment_all(&f, "key", "SPOOF", 3);
+		assert_int_equal(feed(r, 100 + i, &fs, 0, 2, &out), 0);   /* a new source each */
+		segs_free(&fs);
+	}
+	for (uint32_t k = 1; k < good.n; k++) {
+		assert_int_equal(rkv_proto_decode(good.dg[k], good.len[k], &d), 0);
+		assert_int_equal(rkv_reasm_add_src(r, 7, 1, &d, 3, &out), k == good.n - 1);
+	}
+	assert_whole(&out, &m, "key", "GOODV");
+	rkv_reasm_release(r, &out);
+	rkv_reasm_get_stats(r, &st);
+	assert_int_equal(st.evicted, 300 - 3);   /* 3 spoofed fill the free slots, then churn */
+	assert_int_equal(st.refused, 0);
+
+	/* Every slot held by validated sources: an unvalidated newcomer is refused and counted. */
+	struct rkv_reasm *v = rkv_reasm_create(2, 4096, 1000);
+	assert_non_null(v);
+	struct rkv_msg ma = m, mb = m, mc = m, md = m;
+	ma.req_id = 1; mb.req_id = 2; mc.req_id = 3; md.req_id = 4;
+	struct segs a = segment_all(&ma, "key", "AAAAA", 3), b = segment_all(&mb, "key", "BBBBB", 3),
+		    c = segment_all(&mc, "key", "CCCCC", 3), e = segment_all(&md, "key", "DDDDD", 3);
+	assert_int_equal(rkv_proto_decode(a.dg[0], a.len[0], &d), 0);
+	assert_int_equal(rkv_reasm_add_src(v, 1, 1, &d, 1, &out), 0);
+	assert_int_equal(rkv_proto_decode(b.dg[0], b.len[0], &d), 0);
+	assert_int_equal(rkv_reasm_add_src(v, 2, 1, &d, 1, &out), 0);
+	assert_int_equal(feed(v, 3, &c, 0, 2, &out), 0);
+	assert_int_equal(feed(v, 3, &c, 1, 2, &out), 0);
+	assert_int_equal(feed(v, 3, &c, 2, 2, &out), 0);   /* never stored: never completes */
+	rkv_reasm_get_stats(v, &st);
+	assert_int_equal(st.refused, 3);
+	assert_int_equal(st.evicted, 0);
+	assert_int_equal(st.completed, 0);
+	/* A validated newcomer evicts the oldest validated message (a's). */
+	assert_int_equal(rkv_proto_decode(e.dg[0], e.len[0], &d), 0);
+	assert_int_equal(rkv_reasm_add_src(v, 4, 1, &d, 3, &out), 0);
+	rkv_reasm_get_stats(v, &st);
+	assert_int_equal(st.evicted, 1);
+	for (uint32_t k = 1; k < b.n; k++) {
+		assert_int_equal(rkv_proto_decode(b.dg[k], b.len[k], &d), 0);
+		assert_int_equal(rkv_reasm_add_src(v, 2, 1, &d, 4, &out), k == b.n - 1);
+	}
+	assert_whole(&out, &mb, "key", "BBBBB");
+	segs_free(&a);
+	segs_free(&b);
+	segs_free(&c);
+	segs_free(&e);
+	rkv_reasm_destroy(v);
+	segs_free(&good);
+	rkv_reasm_destroy(r);
+}
+
 /* Random traffic into a small reassembler: many messages, interleaved, duplicated, partly
  * abandoned (then evicted or expired), re-sent; whatever completes must be exactly one of the
  * messages sent, and no segment of a true message is ever rejected. */
@@ -1074,6 +1213,9 @@ int main(void)
 		cmocka_unit_test(test_reasm_timeout),
 		cmocka_unit_test(test_reasm_eviction),
 		cmocka_unit_test(test_reasm_rejects),
+		cmocka_unit_test(test_reasm_conflict_flags_segcnt),
+		cmocka_unit_test(test_reasm_quota),
+		cmocka_unit_test(test_reasm_validated),
 		cmocka_unit_test(test_reasm_random_traffic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,10 @@
  * rkv_member_ring_version changes) is written here the way dpdk-app/ wires it; the state
  * machines themselves are the production code, unmodified.
  *
- * Clients stamp their own writes (as libringkv does: an HLC with clock id = client index),
+ * Clients stamp their own puts and deletes (as libringkv does: an HLC with clock id = client
+ * index); a CAS expects the version the client last read and is versioned by its coordinator
+ * (two phases: compare and store on the first up replica, then replicate; a CAS whose compare
+ * failed must never become visible, a stored one is an acknowledged write like a put);
  * retry a write that timed out once on another coordinator with the same stamp, and record a
  * history (invoke time, completion time, outcome, stamp, value). The checker then verifies:
  *   1. every successful read returns a write that exists (same key, same value bytes, not a
@@ -63,7 +66,7 @@
 #define VAL_MAX    24
 #define GOSSIP_MAX (RKV_MEMBER_HDR_SIZE + MAXNODES * RKV_MEMBER_ENTRY_SIZE)
 #define MAXMSG     4096
-#define MAXHIST    4096
+#define MAXHIST    8192
 #define PORT       7000
 #define IP(n)      (0xc6120000u + (uint32_t)(n))   /* 198.18.0.n */
 #define T0_MS      1767225600000ull                 /* 2026-01-01: sim time 0 */
@@ -118,14 +121,16 @@ static uint64_t sim_wall(void) { return wall_now; }
 
 /* ---- history ---- */
 
-enum { H_PUT = 1, H_DEL, H_GET };
+enum { H_PUT = 1, H_DEL, H_GET, H_CAS };
 enum { O_PENDING = 0, O_OK, O_NOTFOUND, O_FAIL, O_UNKNOWN };
 
 struct hop {
 	uint8_t kind, key, outcome, bad_clock;
 	int client;
 	uint64_t invoke, complete;
-	uint64_t stamp;        /* write: its version; read: the version returned */
+	uint64_t stamp;        /* write: its version (CAS: the one its coordinator chose); read:
+				* the version returned */
+	uint64_t expect;       /* CAS: the version it expects (0: absent) */
 	uint32_t value;        /* write: value id (= index); read: value id returned */
 };
 static struct hop hist[MAXHIST];
@@ -147,7 +152,7 @@ struct smsg {
 	uint64_t at, seq;
 	uint8_t type, from, to;    /* node indices */
 	uint8_t op, status, key, vlen, repair;
-	uint64_t req_id, version;
+	uint64_t req_id, version, expect;
 	uint8_t val[VAL_MAX];
 	uint16_t glen;
 	uint8_t gbuf[GOSSIP_MAX];
@@ -237,7 +242,8 @@ static void net_send(const struct smsg *m)
 struct cslot {                 /* a node's context for one coordinator slot */
 	bool used;
 	int hist;                  /* client history index, -1 for internal reads */
-	uint8_t op, key, vlen;     /* op: H_PUT / H_DEL / H_GET */
+	uint8_t op, key, vlen;     /* op: H_PUT / H_DEL / H_GET / H_CAS */
+	uint64_t expect;
 	uint8_t val[VAL_MAX];
 	uint64_t version;
 	bool keep;
@@ -373,7 +379,7 @@ static void send_req(struct node *n, uint64_t to_id, uint8_t op, const struct cs
 {
 	struct smsg m = { .type = M_REQ, .from = (uint8_t)(n->id - 1), .to = (uint8_t)(to_id - 1),
 			  .op = op, .key = cs->key, .req_id = req_id, .version = version,
-			  .repair = repair, .vlen = vlen };
+			  .expect = cs->expect, .repair = repair, .vlen = vlen };
 	if (vlen)
 		memcpy(m.val, val, vlen);
 	net_send(&m);
@@ -394,6 +400,12 @@ static void node_result(struct node *n, const struct rkv_coord_result *r, const 
 				continue;
 			if (cs->op == H_GET)
 				send_req(n, r->ids[i], RKV_OP_GET, cs, r->id, 0, false, NULL, 0);
+			else if (cs->op == H_CAS && !r->newest_version)   /* phase 1: the check */
+				send_req(n, r->ids[i], RKV_OP_CAS, cs, r->id, cs->version, false,
+					 cs->val, cs->vlen);
+			else if (cs->op == H_CAS)                         /* phase 2: replicate */
+				send_req(n, r->ids[i], RKV_OP_PUT, cs, r->id, r->newest_version, false,
+					 cs->val, cs->vlen);
 			else
 				send_req(n, r->ids[i], cs->op == H_PUT ? RKV_OP_PUT : RKV_OP_DEL, cs,
 					 r->id, cs->version, false, cs->val, cs->op == H_PUT ? cs->vlen : 0);
@@ -443,7 +455,16 @@ static void node_client_request(struct node *n, int h, unsigned cl, const uint8_
 		client_done(h, RKV_S_UNAVAILABLE, 0, NULL, 0);
 		return;
 	}
-	if (o->kind != H_GET) {
+	if (o->kind == H_CAS) {
+		/* the coordinator versions a CAS (a client CAS carries the expected version);
+		 * the checker learns the version here, so an unknown outcome is traceable */
+		node_wall(n);
+		if (rkv_clock_observe_bounded(&n->clock, o->expect, 1000) != 0) {
+			client_done(h, RKV_S_CLOCK, 0, NULL, 0);
+			return;
+		}
+		o->stamp = rkv_clock_now(&n->clock);
+	} else if (o->kind != H_GET) {
 		node_wall(n);
 		if (rkv_clock_observe_bounded(&n->clock, o->stamp, 1000) != 0) {
 			n->clock_refused++;
@@ -461,9 +482,10 @@ static void node_client_request(struct node *n, int h, unsigned cl, const uint8_
 	uint32_t mask = rkv_member_up_mask(&up, ids, (unsigned)cnt);
 	unsigned needed = rkv_cl_needed(cl, NREPL);   /* of N, whatever the ring's size */
 	struct rkv_coord_result r;
-	int rc = rkv_coord_start(n->coord, o->kind == H_GET ? RKV_COORD_READ : RKV_COORD_WRITE,
-				 ids, (unsigned)cnt, mask, needed, n->id, o->stamp, (uint64_t)h, now,
-				 &r);
+	enum rkv_coord_op op = o->kind == H_GET ? RKV_COORD_READ :
+			       o->kind == H_CAS ? RKV_COORD_CAS : RKV_COORD_WRITE;
+	int rc = rkv_coord_start(n->coord, op, ids, (unsigned)cnt, mask, needed, n->id, o->stamp,
+				 (uint64_t)h, now, &r);
 	if (rc == -EBUSY) {
 		client_done(h, RKV_S_BUSY, 0, NULL, 0);
 		return;
@@ -480,6 +502,7 @@ static void node_client_request(struct node *n, int h, unsigned cl, const uint8_
 		cs->op = o->kind;
 		cs->key = o->key;
 		cs->version = o->stamp;
+		cs->expect = o->expect;
 		cs->vlen = vlen;
 		if (vlen)
 			memcpy(cs->val, val, vlen);
@@ -507,6 +530,21 @@ static void node_replica(struct node *n, const struct smsg *m)
 	} else if (rkv_clock_observe_bounded(&n->clock, m->version, 1000) != 0) {
 		n->clock_refused++;
 		rep.status = RKV_S_CLOCK;
+	} else if (m->op == RKV_OP_CAS) {
+		/* compare on this replica, store last-writer-wins. A duplicate of a CAS already
+		 * applied finds its own version held: that is success, not a lost compare */
+		struct rkv_put_req p = {
+			.key = kb, .klen = klen, .val = m->val, .vlen = m->vlen, .version = m->version,
+			.expect = m->expect, .flags = RKV_TABLE_PUT_IF | RKV_TABLE_PUT_LWW,
+		};
+		rkv_table_put_burst_owner(n->table, &p, 1);
+		if (p.status == 0 || p.held == m->version)
+			rep.status = RKV_S_OK;
+		else if (p.status == -ECANCELED || p.status == -EALREADY)
+			rep.status = RKV_S_VERSION_MISMATCH;
+		else
+			fail("node %u: table cas %d", n->id, p.status);
+		rep.version = p.held;
 	} else {
 		struct rkv_put_req p = {
 			.key = kb, .klen = klen, .val = m->val, .vlen = m->op == RKV_OP_PUT ? m->vlen : 0,
@@ -608,11 +646,12 @@ struct client {
 	uint64_t deadline;
 	bool retried;
 	uint8_t vlen, val[VAL_MAX];
+	uint64_t seen[NKEYS];      /* version this client last read per key (0: absent) */
 };
 static struct client clients[MAXCLIENTS];
 static int nclients;
 static bool clients_on;
-static uint64_t n_acked, n_reads_ok, n_unknown, n_fail;
+static uint64_t n_acked, n_reads_ok, n_unknown, n_fail, n_cas_ok, n_cas_lost;
 
 static void client_issue(struct client *c, int ci);
 
@@ -635,7 +674,8 @@ static void client_done(int h, uint8_t status, uint64_t stamp, const uint8_t *va
 	if (o->outcome != O_PENDING || c->op != h)
 		return;
 	bool write = o->kind != H_GET;
-	if (write && (status == RKV_S_TIMEOUT || status == 0xff) && !c->retried && !o->bad_clock &&
+	if (write && o->kind != H_CAS && (status == RKV_S_TIMEOUT || status == 0xff) &&
+	    !c->retried && !o->bad_clock &&
 	    now + 1 < c->deadline) {
 		/* retry once, elsewhere, with the same stamp: replicas apply it at most once */
 		c->retried = true;
@@ -647,6 +687,11 @@ static void client_done(int h, uint8_t status, uint64_t stamp, const uint8_t *va
 	o->complete = now;
 	if (status == RKV_S_OK) {
 		o->outcome = O_OK;
+		if (o->kind == H_CAS && stamp != o->stamp)
+			fail("cas op %d: acknowledged version %" PRIx64 ", chosen %" PRIx64, h, stamp,
+			     o->stamp);
+		if (o->kind == H_CAS)
+			n_cas_ok++;
 		if (!write) {
 			o->stamp = stamp;
 			uint32_t id = 0;
@@ -665,6 +710,9 @@ static void client_done(int h, uint8_t status, uint64_t stamp, const uint8_t *va
 		o->outcome = O_NOTFOUND;
 		o->stamp = stamp;
 		n_reads_ok++;
+	} else if (status == RKV_S_VERSION_MISMATCH && o->kind == H_CAS) {
+		o->outcome = O_FAIL;     /* the compare failed on the first replica: not stored */
+		n_cas_lost++;
 	} else if ((status == RKV_S_UNAVAILABLE || status == RKV_S_BUSY || status == RKV_S_CLOCK) &&
 		   !c->retried) {
 		o->outcome = O_FAIL;     /* refused before anything was sent (a refused retry
@@ -677,7 +725,10 @@ static void client_done(int h, uint8_t status, uint64_t stamp, const uint8_t *va
 	if (o->bad_clock && o->outcome != O_FAIL)
 		fail("op %d: far-future stamp not refused (status %u)", h, status);
 	trace("client %d op %d %s key %u -> status %u stamp %" PRIx64, o->client, h,
-	      o->kind == H_PUT ? "put" : o->kind == H_DEL ? "del" : "get", o->key, status, stamp);
+	      o->kind == H_PUT ? "put" : o->kind == H_DEL ? "del" : o->kind == H_CAS ? "cas" : "get",
+	      o->key, status, stamp);
+	if (o->kind == H_GET && (o->outcome == O_OK || o->outcome == O_NOTFOUND))
+		c->seen[o->key] = o->outcome == O_OK ? o->stamp : 0;   /* next CAS expects it */
 	c->op = -1;
 	c->next_at = now + 1 + below(60);
 }
@@ -695,9 +746,13 @@ static void client_issue(struct client *c, int ci)
 	o->key = (uint8_t)below(NKEYS);
 	o->invoke = now;
 	unsigned r = below(100);
-	o->kind = r < 45 ? H_GET : r < 85 ? H_PUT : H_DEL;
+	o->kind = r < 45 ? H_GET : r < 78 ? H_PUT : r < 92 ? H_DEL : H_CAS;
 	c->vlen = 0;
-	if (o->kind != H_GET) {
+	if (o->kind == H_CAS) {
+		o->expect = c->seen[o->key];
+		o->value = (uint32_t)h;
+		value_bytes((uint32_t)h, c->val, &c->vlen);
+	} else if (o->kind != H_GET) {
 		wall_now = T0_MS + now;
 		o->stamp = rkv_clock_now(&c->clock);
 		o->value = (uint32_t)h;
@@ -841,7 +896,8 @@ static void check_read(int h)
 			fail("read op %d key %u returned op %d, a write that was refused", h, r->key, w);
 		if (o->invoke > r->complete)
 			fail("read op %d key %u returned op %d, invoked after the read", h, r->key, w);
-		if (r->outcome == O_OK && (o->kind != H_PUT || o->value != r->value))
+		if (r->outcome == O_OK && ((o->kind != H_PUT && o->kind != H_CAS) ||
+					   o->value != r->value))
 			fail("read op %d key %u: value %u does not match op %d", h, r->key, r->value, w);
 		if (r->outcome == O_NOTFOUND && o->kind != H_DEL)
 			fail("read op %d key %u: not found with the version of put op %d", h, r->key, w);
@@ -897,6 +953,7 @@ static void final_reads(uint64_t versions[NKEYS])
 struct seed_stats {
 	uint64_t acked, reads, unknown, failed, msgs, dropped, dups;
 	uint64_t partitions, kills, max_detect, down_marks, repairs, timeouts, late, duplicates;
+	uint64_t cas_ok, cas_lost;
 };
 
 static bool run_seed(uint64_t seed, struct seed_stats *ss)
@@ -914,7 +971,7 @@ static bool run_seed(uint64_t seed, struct seed_stats *ss)
 	memset(&net, 0, sizeof(net));
 	check_ring = false;
 	clients_on = false;
-	n_acked = n_reads_ok = n_unknown = n_fail = 0;
+	n_acked = n_reads_ok = n_unknown = n_fail = n_cas_ok = n_cas_lost = 0;
 	g_wcl = opt.weak ? RKV_CL_ONE : RKV_CL_QUORUM;
 	g_rcl = opt.weak ? RKV_CL_ONE : RKV_CL_QUORUM;
 
@@ -943,6 +1000,7 @@ static bool run_seed(uint64_t seed, struct seed_stats *ss)
 		clients[i].clock.wall_ms = sim_wall;
 		clients[i].op = -1;
 		clients[i].next_at = 0;
+		memset(clients[i].seen, 0, sizeof(clients[i].seen));
 	}
 
 	/* start-up: the cluster forms (probing, joining, up) */
@@ -1095,6 +1153,8 @@ static bool run_seed(uint64_t seed, struct seed_stats *ss)
 		}
 	}
 	ss->acked = n_acked;
+	ss->cas_ok = n_cas_ok;
+	ss->cas_lost = n_cas_lost;
 	ss->reads = n_reads_ok;
 	ss->unknown = n_unknown;
 	ss->failed = n_fail;
@@ -1176,6 +1236,8 @@ int main(int argc, char **argv)
 			printf("note: seed %u: a killed node took %" PRIu64 " ms to be seen down by all\n",
 			       s, ss.max_detect);
 		tot.partitions += ss.partitions;
+		tot.cas_ok += ss.cas_ok;
+		tot.cas_lost += ss.cas_lost;
 		tot.kills += ss.kills;
 		tot.down_marks += ss.down_marks;
 		tot.repairs += ss.repairs;
@@ -1192,9 +1254,10 @@ int main(int argc, char **argv)
 	       tot.reads, tot.unknown, tot.failed, tot.msgs, tot.dropped);
 	printf("  faults: %" PRIu64 " partitions, %" PRIu64 " kills (slowest seen-down-by-all: %"
 	       PRIu64 " ms); %" PRIu64 " down verdicts, %" PRIu64 " coordinator timeouts, %" PRIu64
-	       " read repairs, %" PRIu64 " late and %" PRIu64 " duplicate replies ignored\n",
+	       " read repairs, %" PRIu64 " late and %" PRIu64 " duplicate replies ignored; CAS: %"
+	       PRIu64 " stored, %" PRIu64 " lost the compare\n",
 	       tot.partitions, tot.kills, tot.max_detect, tot.down_marks, tot.timeouts, tot.repairs,
-	       tot.late, tot.duplicates);
+	       tot.late, tot.duplicates, tot.cas_ok, tot.cas_lost);
 	if (opt.weak || opt.empty_restart)
 		return bad ? 1 : 0;
 	if (bad)

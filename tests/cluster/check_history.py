@@ -26,6 +26,7 @@ Exit status: 0 when every check holds, 1 with one line per violation (at most 20
 fails unless it accepts the good ones and rejects each bad one for the right reason.
 Reads only its input files; writes only to stdout/stderr.
 """
+import bisect
 import sys
 
 ACKED = ("ok",)
@@ -79,6 +80,8 @@ def check(ops, weak=False, final=None, final_keys=0):
     for o in ops:
         keys.setdefault(o.key, []).append(o)
     final_seen = set()
+    # value -> key of the put that wrote it, to name a value read from the wrong key.
+    put_key = {o.val: o.key for o in ops if o.op == "put"}
     for key, kops in keys.items():
         puts = {}
         writes = []
@@ -96,6 +99,19 @@ def check(ops, weak=False, final=None, final_keys=0):
                 puts[o.val] = (o, st)
         # Acknowledged, versioned writes by completion time, for "latest acked before t".
         acked = sorted((o for o, st in writes if st == "acked" and o.ver), key=lambda o: o.cmp)
+        acked_cmp = [o.cmp for o in acked]
+        # prefix_max[i]: the highest-version write among acked[0..i].
+        prefix_max = []
+        for o in acked:
+            prefix_max.append(o if not prefix_max or o.ver > prefix_max[-1].ver else prefix_max[-1])
+        # Deletes that are not refused, by invocation time, with the running max of versions
+        # (0 = unknown version counts as "could be newer than anything").
+        dels = sorted((o for o, st in writes if o.op == "del" and st != "refused"), key=lambda o: o.inv)
+        dels_inv = [o.inv for o in dels]
+        dels_max = []
+        for o in dels:
+            v = float("inf") if o.ver == 0 else o.ver
+            dels_max.append(v if not dels_max or v > dels_max[-1] else dels_max[-1])
         for r in kops:
             if r.op != "get":
                 continue
@@ -108,16 +124,18 @@ def check(ops, weak=False, final=None, final_keys=0):
                 stats["reads_failed"] += 1
                 continue
             stats["reads_checked"] += 1
-            m = None
-            for w in acked:
-                if w.cmp >= r.inv:
-                    break
-                if m is None or w.ver > m.ver:
-                    m = w
+            i = bisect.bisect_left(acked_cmp, r.inv)   # acked[:i] completed before r began
+            m = prefix_max[i - 1] if i else None
             if r.status == "ok":
                 pw = puts.get(r.val)
                 if pw is None:
-                    bad.append("%s: read %s = %s, a value no put wrote" % (r.line, key, r.val))
+                    other = put_key.get(r.val)
+                    if other is not None:
+                        bad.append("%s: read %s = %s @%d, a value written to another key, %s" % (
+                            r.line, key, r.val, r.ver, other))
+                    else:
+                        bad.append("%s: read %s = %s @%d, a value no put wrote" % (
+                            r.line, key, r.val, r.ver))
                     continue
                 w, st = pw
                 if w.inv > r.cmp:
@@ -139,8 +157,8 @@ def check(ops, weak=False, final=None, final_keys=0):
             else:  # notfound
                 if weak or m is None or m.op == "del":
                     continue
-                newer_del = any(o.op == "del" and st != "refused" and o.inv < r.cmp and
-                                (o.ver == 0 or o.ver > m.ver) for o, st in writes)
+                j = bisect.bisect_left(dels_inv, r.cmp)    # dels[:j] invoked before r ended
+                newer_del = j > 0 and dels_max[j - 1] > m.ver
                 if not newer_del:
                     bad.append("%s: stale read: %s not found, but put %s @%d was acknowledged at %d, "
                                "before the read began at %d, and no later delete (%s)" % (
@@ -186,6 +204,8 @@ F get hk0 c1-2 2000 2100 ok 1300 1
          "final read"),
         ("1 put hk1 c1-0 100 200 ok 1000 1\n1 del hk1 - 300 400 ok 1100 1\n"
          "2 get hk1 c1-0 500 600 ok 1000 1\n", "stale read"),
+        ("1 put hk1 c1-0 100 200 ok 1000 1\n1 put hk2 c1-1 100 200 ok 1001 1\n"
+         "2 get hk1 c1-1 500 600 ok 1000 1\n", "written to another key"),
     ]
     fails = 0
     v, _ = check(parse(good.splitlines(), "good"), final="F", final_keys=1)
