@@ -64,8 +64,8 @@ int bench_hgrm_print(FILE *f, const struct bench_hist *h)
 		 * halves. */
 		double ticks = BENCH_HGRM_TICKS * pow(2.0, floor(log2(100.0 / (100.0 - p))) + 1);
 		p += 100.0 / ticks;
-		if (p >= 100.0)
-			break;
+		if (p / 100.0 >= 0.9999995)
+			break;   /* it would print as 1.000000: only the last row says that */
 	}
 	if (total)
 		fprintf(f, "%12.3f %12f %12" PRIu64 " %12.2f\n", (double)ld(&h->max) / 1e3, 1.0,

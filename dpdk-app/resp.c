@@ -133,6 +133,8 @@ struct resp_server {
 	uint32_t ntok;
 	int32_t *tfree;          /* free token stack */
 	uint32_t nfree;
+	int32_t *retry;          /* tokens whose owner's inbox was full: sent again */
+	uint32_t nretry;
 	struct rte_ring *done;   /* token indexes back from workers (MP, SC) */
 	pthread_t thr;
 	int stop;
@@ -372,8 +374,9 @@ static void tok_put(struct resp_server *s, int32_t i)
 	s->tfree[s->nfree++] = i;
 }
 
-/* Send token i's current op into the pipeline. 0, or a status to answer with. */
-static int tok_submit(struct resp_server *s, int32_t i)
+/* Send token i's current op into the pipeline: 0, -EAGAIN (inbox full), or a status to answer
+ * with. tok_submit() below keeps -EAGAIN tokens for a later try. */
+static int tok_send(struct resp_server *s, int32_t i)
 {
 	struct node *n = s->n;
 	struct token *t = &s->tok[i];
@@ -406,11 +409,24 @@ static int tok_submit(struct resp_server *s, int32_t i)
 	r->t_rx = rte_get_tsc_cycles();
 	unsigned d = route_worker(n, h);
 	if (rte_ring_mp_enqueue(n->workers[d].inbox, (void *)((uintptr_t)r | WORKER_TAG_SUBMIT))) {
+		/* The owner's inbox is full: not an error for the client, send it again on
+		 * the next loop (the token stays outstanding meanwhile). */
 		rte_mempool_put(n->msgpool, b);
-		return RKV_S_BUSY;
+		return -EAGAIN;
 	}
-	s->conns[t->conn].outstanding++;
 	return 0;
+}
+
+static int tok_submit(struct resp_server *s, int32_t i)
+{
+	int st = tok_send(s, i);
+	if (st == -EAGAIN) {
+		s->retry[s->nretry++] = i;
+		st = 0;
+	}
+	if (!st)
+		s->conns[s->tok[i].conn].outstanding++;
+	return st;
 }
 
 /* ---- commands ------------------------------------------------------------------------------ */
@@ -1091,6 +1107,22 @@ static void *resp_main(void *arg)
 			if (ev[k].events & EPOLLIN)
 				conn_read(s, c);
 		}
+		if (s->nretry) {
+			/* Tokens an inbox had no room for: again, in order. */
+			uint32_t k = s->nretry;
+			s->nretry = 0;
+			for (uint32_t j = 0; j < k; j++) {
+				int32_t ti = s->retry[j];
+				struct conn *c = &s->conns[s->tok[ti].conn];
+				int st = c->dead ? RKV_S_UNAVAILABLE : tok_send(s, ti);
+				if (st == -EAGAIN) {
+					s->retry[s->nretry++] = ti;
+				} else if (st) {
+					s->tok[ti].status = (uint8_t)st;
+					on_done(s, ti);
+				}
+			}
+		}
 		void *objs[64];
 		unsigned nd;
 		while ((nd = rte_ring_sc_dequeue_burst(s->done, objs, 64, NULL)) > 0) {
@@ -1148,7 +1180,8 @@ struct resp_server *resp_start(struct node *n, uint32_t ip_be, uint16_t port_be,
 	s->arena_cap = 2u * n->max_msg + 4096;
 	s->out_max = 8u * n->max_msg + (4u << 20);
 	s->nconns = s->max_clients + 1;
-	s->ntok = (uint32_t)RTE_MAX(16u, RTE_MIN(1024u, (64u << 20) / n->max_msg));
+	/* In flight at most half an inbox, so RESP alone never fills one. */
+	s->ntok = (uint32_t)RTE_MAX(16u, RTE_MIN(RKVD_INBOX_SIZE / 2, (64u << 20) / n->max_msg));
 	if (!n->msgpool) {
 		unsigned elt = (unsigned)(sizeof(struct bigmsg) + n->max_msg);
 		unsigned count = (unsigned)RTE_MIN(2047u, RTE_MAX(63u, (64u << 20) / elt));
@@ -1162,9 +1195,10 @@ struct resp_server *resp_start(struct node *n, uint32_t ip_be, uint16_t port_be,
 	s->conns = calloc(s->nconns, sizeof(*s->conns));
 	s->tok = calloc(s->ntok, sizeof(*s->tok));
 	s->tfree = calloc(s->ntok, sizeof(*s->tfree));
+	s->retry = calloc(s->ntok, sizeof(*s->retry));
 	s->done = rte_ring_create("rkv_resp_done", rte_align32pow2(s->ntok + 1),
 				  (int)rte_socket_id(), RING_F_SC_DEQ);
-	if (!s->conns || !s->tok || !s->tfree || !s->done) {
+	if (!s->conns || !s->tok || !s->tfree || !s->retry || !s->done) {
 		*err = -ENOMEM;
 		goto fail;
 	}
@@ -1212,6 +1246,7 @@ fail:
 			free(s->tok[i].buf);
 	free(s->tok);
 	free(s->tfree);
+	free(s->retry);
 	free(s->conns);
 	rte_ring_free(s->done);
 	free(s);
@@ -1238,6 +1273,7 @@ void resp_stop(struct resp_server *s)
 		free(s->tok[i].buf);
 	free(s->tok);
 	free(s->tfree);
+	free(s->retry);
 	free(s->conns);
 	rte_ring_free(s->done);
 	free(s);
