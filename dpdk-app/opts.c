@@ -94,10 +94,17 @@ void node_usage(FILE *f, const char *prog)
 		prog, prog);
 }
 
-int node_parse_size(const char *s, uint64_t *out)
+/* A unit suffix and what it multiplies by. */
+struct unit { char c; uint64_t mult; };
+
+/* "<digits>[unit][tail]": the number times its unit's multiplier (none: mult0); an optional
+ * tail character (size's 'B') may follow the unit. 0, or -1 on a bad number, suffix or an
+ * overflow past limit. */
+static int parse_scaled(const char *s, const struct unit *u, uint64_t mult0, const char *tail,
+			uint64_t limit, uint64_t *out)
 {
 	char *end;
-	uint64_t mult = 1;
+	uint64_t mult = mult0;
 
 	if (!s || !*s || *s == '-')
 		return -1;
@@ -105,21 +112,31 @@ int node_parse_size(const char *s, uint64_t *out)
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': mult = 1ull << 10; end++; break;
-	case 'm': case 'M': mult = 1ull << 20; end++; break;
-	case 'g': case 'G': mult = 1ull << 30; end++; break;
-	default: return -1;
+	if (*end) {
+		for (; u->c && u->c != *end; u++)
+			;
+		if (u->c) {
+			mult = u->mult;
+			end++;
+		} else if (!tail || !strchr(tail, *end)) {
+			return -1;
+		}
 	}
-	if (*end == 'B' || *end == 'b')
+	if (*end && tail && strchr(tail, *end))
 		end++;
-	if (*end != '\0')
-		return -1;
-	if (v > UINT64_MAX / mult)
+	if (*end != '\0' || v > limit / mult)
 		return -1;
 	*out = v * mult;
 	return 0;
+}
+
+int node_parse_size(const char *s, uint64_t *out)
+{
+	static const struct unit u[] = {
+		{ 'k', 1ull << 10 }, { 'K', 1ull << 10 }, { 'm', 1ull << 20 }, { 'M', 1ull << 20 },
+		{ 'g', 1ull << 30 }, { 'G', 1ull << 30 }, { 0, 0 },
+	};
+	return parse_scaled(s, u, 1, "Bb", UINT64_MAX, out);
 }
 
 /* Parse an unsigned integer in [lo, hi]. */
@@ -167,27 +184,10 @@ static int parse_hostport(const char *s, uint32_t *ip_be, uint16_t *port_be)
 /* "90s", "30m", "24h", "7d" (a bare number is seconds) -> ms. 0 or -1. */
 static int parse_duration(const char *s, uint64_t *ms)
 {
-	char *end;
-	uint64_t mult = 1000;
-
-	if (!s || !*s || *s == '-')
-		return -1;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 's': mult = 1000; end++; break;
-	case 'm': mult = 60000; end++; break;
-	case 'h': mult = 3600000; end++; break;
-	case 'd': mult = 86400000; end++; break;
-	default: return -1;
-	}
-	if (*end || v > UINT64_MAX / mult / 2)
-		return -1;
-	*ms = v * mult;
-	return 0;
+	static const struct unit u[] = {
+		{ 's', 1000 }, { 'm', 60000 }, { 'h', 3600000 }, { 'd', 86400000 }, { 0, 0 },
+	};
+	return parse_scaled(s, u, 1000, NULL, UINT64_MAX / 2, ms);
 }
 
 /* "IP:PORT,IP:PORT" -> o->seeds. 0 or -1 (message printed). */
