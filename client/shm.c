@@ -70,6 +70,7 @@ struct shm_client {
 	uint8_t *is_touched;
 	/* one-sided GETs */
 	int one_sided;
+	int cluster;                         /* RKV_SHM_HELLO_CLUSTER: explicit ONE, hits only */
 	struct rkv_table **view;
 	void **idx_map, **log_map;
 	uint64_t *idx_bytes, *log_bytes;
@@ -420,13 +421,13 @@ static uint8_t wire_op(int op)
 	}
 }
 
-/* Whether op may be answered one-sided: a GET at level ONE (or the node's default, which a
- * node serving one-sided reads keeps at ONE for its local keys; as rkv_get does). */
+/* Whether op may be answered one-sided: a GET at level ONE (or, from a node that is no
+ * cluster member, at the node's default, which is then ONE; as rkv_get does). */
 static int one_sided_op(const struct shm_client *c, const struct rkv_op *o)
 {
 	int cl = o->consistency ? o->consistency : c->base.opts.consistency;
 
-	return o->op == RKV_GET && (cl == RKV_CL_UNSET || cl == RKV_ONE);
+	return o->op == RKV_GET && (cl == RKV_ONE || (cl == RKV_CL_UNSET && !c->cluster));
 }
 
 /* One-sided lookups for the GETs among ops[0..m) that may take them (os[j] = 1 on entry),
@@ -475,6 +476,10 @@ static void one_sided_lookup(struct shm_client *c, struct rkv_op **ops, unsigned
 				o->version = q[k].version;
 				break;
 			case -ENOENT:
+				if (c->cluster) {   /* maybe not a replica here: ask the node */
+					os[c->ospos[(size_t)w * SHM_OS_BATCH + k]] = 0;
+					break;
+				}
 				o->status = RKV_ENOTFOUND;
 				o->out_len = 0;
 				o->version = 0;
@@ -598,8 +603,10 @@ static int shm_get_direct(struct rkv *h, const void *key, size_t klen, void *buf
 	uint64_t ver = 0;
 	int e;
 
-	/* Async ops outstanding: the ring path answers RKV_EBUSY (ringkv.h), hit or miss. */
-	if (!c->one_sided || c->dead || c->base.outstanding)
+	/* Async ops outstanding: the ring path answers RKV_EBUSY (ringkv.h), hit or miss. A
+	 * cluster member's table answers only an explicit ONE, and only hits (below). */
+	if (!c->one_sided || c->dead || c->base.outstanding ||
+	    (c->cluster && c->base.opts.consistency != RKV_ONE))
 		return 1;
 	/* Relaxed: the server's "gone" flag; it publishes no data. */
 	if (atomic_load_explicit(&c->hdr->server_state, memory_order_relaxed) !=
@@ -626,8 +633,8 @@ static int shm_get_direct(struct rkv *h, const void *key, size_t klen, void *buf
 		*vlen = vl;
 		*version = ver;
 		return RKV_OK;
-	case -ENOENT:
-		return RKV_ENOTFOUND;
+	case -ENOENT:                            /* a cluster member may not replicate it */
+		return c->cluster ? 1 : RKV_ENOTFOUND;
 	case -ENOBUFS:
 		*vlen = vl;
 		return RKV_ENOBUFS;
@@ -920,6 +927,7 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 				    c->g.ring_slots, RKV_SHM_SLOT, 0))
 			goto err_geom;
 	}
+	c->cluster = (h->flags & RKV_SHM_HELLO_CLUSTER) != 0;
 	if ((h->flags & RKV_SHM_HELLO_TABLES) && !c->base.opts.no_one_sided)
 		open_views(c, h, fds);
 	for (i = 0; i < nfds; i++)

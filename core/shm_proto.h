@@ -43,7 +43,10 @@
 enum { RKV_SHM_STATE_LIVE = 1, RKV_SHM_STATE_CLOSED = 2 };
 
 /* hello.flags */
-enum { RKV_SHM_HELLO_TABLES = 1u << 0 };
+/* TABLES: read-only table fds follow (one-sided GETs). CLUSTER: the node is a cluster member:
+ * its tables hold only the keys it replicates and its default level is not ONE, so a client
+ * may answer one-sided only a GET at an explicit ONE, and only a hit (a miss asks the node). */
+enum { RKV_SHM_HELLO_TABLES = 1u << 0, RKV_SHM_HELLO_CLUSTER = 1u << 1 };
 
 /* Request entry (client -> worker). Followed by key[klen] then value[vlen]. */
 struct rkv_shm_req {

@@ -387,7 +387,7 @@ int main(int argc, char **argv)
 			.sock_mode = n->opts.shm_mode,
 			.has_group = n->opts.shm_has_group,
 			.group = n->opts.shm_group,
-			.no_tables = n->cl.on,  /* one-sided reads: a cluster of one only */
+			.cluster = n->cl.on,  /* one-sided reads: explicit ONE, hits only */
 		};
 		int err = 0;
 		n->shm = shm_server_start(n->opts.shm_path, &sc, &err);

@@ -132,7 +132,7 @@ struct shm_server {
 	uint32_t next_id;
 	uint64_t boot_gen;        /* random, non-zero, per start: in every hello and channel */
 	unsigned sock_mode, sock_gid, owner, max_per_uid;
-	int no_tables;            /* conf->no_tables: hellos carry no table fds */
+	int cluster;              /* conf->cluster: hellos carry RKV_SHM_HELLO_CLUSTER */
 	/* Relaxed counters: the control thread writes, shm_server_ctl_stats() reads. */
 	_Atomic uint64_t n_accepted, n_refused_cred, n_refused_full, n_refused_uid;
 	struct rkv_shm_hello hello;
@@ -720,9 +720,9 @@ static int send_hello(struct shm_server *s, struct chan *ch, uint32_t id)
 	h->chan_bytes = s->g.chan_bytes;
 	h->client_id = id;
 	h->boot_gen = s->boot_gen;
-	h->flags = s->no_tables ? 0 : RKV_SHM_HELLO_TABLES;
+	h->flags = RKV_SHM_HELLO_TABLES;
 	fds[0] = ch->memfd;
-	for (w = 0; h->flags && w < s->g.nworkers; w++) {
+	for (w = 0; w < s->g.nworkers; w++) {
 		struct rkv_table_layout l;
 		int fi, fl;
 
@@ -742,6 +742,8 @@ static int send_hello(struct shm_server *s, struct chan *ch, uint32_t id)
 		fds[nfds++] = fl;
 		desc_from_layout(&h->tables[w], &l);
 	}
+	if (h->flags && s->cluster)
+		h->flags |= RKV_SHM_HELLO_CLUSTER;
 	if (!h->flags) {                 /* no one-sided GETs: the rings alone */
 		for (i = 1; i < nfds; i++)
 			close(fds[i]);
@@ -1119,7 +1121,7 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 	s->max_clients = conf->max_clients ? conf->max_clients : SHM_MAX_CLIENTS;
 	s->max_per_uid = conf->max_per_uid ? conf->max_per_uid
 					   : s->max_clients - s->max_clients / 4;
-	s->no_tables = conf->no_tables;
+	s->cluster = conf->cluster;
 	s->sock_mode = conf->sock_mode ? (conf->sock_mode & 0777u) : SHM_SOCK_MODE;
 	s->sock_gid = conf->has_group ? conf->group : (unsigned)getegid();
 	s->owner = (unsigned)geteuid();

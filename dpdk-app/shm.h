@@ -47,10 +47,10 @@ struct shm_server_conf {
 	int has_group;                    /* group is set (else the server's egid) */
 	unsigned group;                   /* gid of the socket file when has_group */
 	uint32_t max_per_uid;             /* channels one uid may hold; 0: 3/4 of max_clients */
-	int no_tables;                    /* nonzero: give clients no table mappings, so every GET
-					   * takes the rings. A cluster node sets it: its local
-					   * table holds only the keys it replicates, so a local
-					   * miss is no answer, and its default level is not ONE */
+	int cluster;                      /* nonzero: a cluster member. Hellos say so
+					   * (RKV_SHM_HELLO_CLUSTER): its tables hold only the keys
+					   * it replicates, so clients read one-sided only at an
+					   * explicit ONE and only hits */
 };
 
 /* Control-thread counters: connections accepted, and refused for credentials, for a full

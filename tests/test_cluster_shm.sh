@@ -6,9 +6,11 @@
 # Three nodes (scripts/cluster.sh) with replicas N = 2, so each key is missing from one node's
 # table. Each node also serves a shared-memory socket. Thirty keys are written at ALL over UDP;
 # then every key is read through every node's shm socket with the CLI at its default level
-# and at ONE: each read must return the value written (a node answering from its own table
-# would say "not found" for the keys it does not replicate). A shm put through node 3 must be
-# readable at ALL over UDP. A trap removes everything. Exits 77 without root, binaries, python3
+# (QUORUM: coordinated) and at ONE (one-sided from the mapped table on a hit, coordinated on a
+# miss): each read must return the value written (a node answering a miss from its own table
+# would say "not found" for the keys it does not replicate). The ONE reads through node 1 must
+# be served one-sided where node 1 holds the key: its `coordinated` counter grows by fewer than
+# the 30 reads (by the misses only). A shm put through node 3 must be readable at ALL over UDP. A trap removes everything. Exits 77 without root, binaries, python3
 # or cluster options.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -32,6 +34,16 @@ for k in $(seq 0 29); do
 	udp --consistency ALL put "sk$k" "v$k" || bad=$((bad + 1))
 done
 [ "$bad" = 0 ] && ok "30 puts at ALL over UDP" || fail "$bad of 30 puts at ALL failed"
+
+coord1() { udp stats | awk '$1 == "coordinated" { print $2 }'; }
+c0=$(coord1)
+for k in $(seq 0 29); do shm 1 --consistency ONE get "sk$k" >/dev/null; done
+c1=$(coord1)
+if [ -n "$c0" ] && [ -n "$c1" ] && [ $((c1 - c0)) -lt 30 ]; then
+	ok "node 1: 30 shm reads at ONE, $((c1 - c0)) coordinated (the rest one-sided hits)"
+else
+	fail "node 1: shm reads at ONE not served one-sided (coordinated $c0 -> $c1)"
+fi
 
 for i in 1 2 3; do
 	for level in "" "--consistency ONE"; do
