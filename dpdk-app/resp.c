@@ -1163,6 +1163,27 @@ static void *resp_main(void *arg)
 	return NULL;
 }
 
+/* Everything resp_start() may have made, in reverse: sockets, connection arenas (made lazily,
+ * NULL until used), tokens and their buffers, the completion ring, s itself. The thread is
+ * not running (never started, or joined). */
+static void resp_free(struct resp_server *s)
+{
+	if (s->lfd >= 0)
+		close(s->lfd);
+	if (s->ep >= 0)
+		close(s->ep);
+	for (unsigned i = 0; s->conns && i < s->nconns; i++)
+		free(s->conns[i].arena);
+	for (uint32_t i = 0; s->tok && i < s->ntok; i++)
+		free(s->tok[i].buf);
+	free(s->tok);
+	free(s->tfree);
+	free(s->retry);
+	free(s->conns);
+	rte_ring_free(s->done);
+	free(s);
+}
+
 struct resp_server *resp_start(struct node *n, uint32_t ip_be, uint16_t port_be, int *err)
 {
 	struct resp_server *s = calloc(1, sizeof(*s));
@@ -1237,19 +1258,7 @@ struct resp_server *resp_start(struct node *n, uint32_t ip_be, uint16_t port_be,
 fail_errno:
 	*err = -errno;
 fail:
-	if (s->lfd >= 0)
-		close(s->lfd);
-	if (s->ep >= 0)
-		close(s->ep);
-	if (s->tok)
-		for (uint32_t i = 0; i < s->ntok; i++)
-			free(s->tok[i].buf);
-	free(s->tok);
-	free(s->tfree);
-	free(s->retry);
-	free(s->conns);
-	rte_ring_free(s->done);
-	free(s);
+	resp_free(s);
 	return NULL;
 }
 
@@ -1265,16 +1274,6 @@ void resp_stop(struct resp_server *s)
 			c->outstanding = 0;   /* the workers are gone: nothing comes back */
 			conn_close(s, c);
 		}
-		free(c->arena);
 	}
-	close(s->lfd);
-	close(s->ep);
-	for (uint32_t i = 0; i < s->ntok; i++)
-		free(s->tok[i].buf);
-	free(s->tok);
-	free(s->tfree);
-	free(s->retry);
-	free(s->conns);
-	rte_ring_free(s->done);
-	free(s);
+	resp_free(s);
 }
