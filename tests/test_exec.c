@@ -14,6 +14,7 @@
 #include "testutil.h"
 #include "clock.h"
 #include "dpdk-app/exec.h"
+#include "exec_req.h"
 #include "hash.h"
 #include "table.h"
 
@@ -59,20 +60,6 @@ static void env_free(struct env *e)
 {
 	rkv_table_destroy(e->t);
 	free(e);
-}
-
-static void req(struct exec_req *r, uint8_t op, const char *key, const char *val, uint64_t stamp,
-		uint8_t flags)
-{
-	memset(r, 0, sizeof(*r));
-	r->op = op;
-	r->key = (const uint8_t *)key;
-	r->klen = (uint8_t)strlen(key);
-	r->hash = rkv_hash(key, r->klen);
-	r->val = (const uint8_t *)val;
-	r->vlen = val ? (uint32_t)strlen(val) : 0;
-	r->stamp = stamp;
-	r->flags = flags;
 }
 
 /* Run one request; returns it (done() must have been called exactly once). */
