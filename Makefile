@@ -165,9 +165,10 @@ run: deps
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 400
 # Sources a target needs beyond core/ and io/ (the shm server has no DPDK inside).
-FUZZ_EXTRA_fuzz_shm := dpdk-app/shm.c
+FUZZ_EXTRA_fuzz_shm := dpdk-app/shm.c dpdk-app/exec.c
 .SECONDEXPANSION:
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(IO_SRC) $$(FUZZ_EXTRA_$$*)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(IO_SRC) $$(FUZZ_EXTRA_$$*) \
+		$(wildcard core/*.h io/*.h dpdk-app/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 -O1 -g -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

@@ -177,7 +177,7 @@ int64_t rkv_log_alloc(struct rkv_log *l, uint64_t bytes, enum rkv_log_class cls)
  * unrolled: a jump into a run of word stores, no loop. */
 static inline void rkv_log_store_bytes(uint8_t *dst, const void *src, uint64_t n)
 {
-	const uint8_t *s = src, *tail = s + (n & ~7ull);
+	const uint8_t *s = src; /* NULL when n == 0: no arithmetic on it then (UB) */
 	uint8_t *dtail = dst + (n & ~7ull);
 	uint64_t w, words = n / 8;
 	if (words > 8) {
@@ -196,7 +196,7 @@ static inline void rkv_log_store_bytes(uint8_t *dst, const void *src, uint64_t n
 	}
 	if (n & 7) {
 		w = 0;
-		memcpy(&w, tail, n & 7);
+		memcpy(&w, (const uint8_t *)src + (n & ~7ull), n & 7);
 		rkv_log_st64(dtail, w);
 	}
 }

@@ -16,12 +16,12 @@
  * datagrams (one per op and direction, and segments), so the decoder's accepting paths are
  * reached from the first run (no binary corpus in git). Build and run:
  * `make fuzz FUZZ_SECONDS=N`. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proto.h"
+#include "seeds.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "check failed: %s (line %d)\n", #c, \
 					  __LINE__); abort(); } } while (0)
@@ -246,30 +246,6 @@ static void run_script(const uint8_t *data, size_t size)
 
 /* ---- seeds -------------------------------------------------------------------------------- */
 
-static int dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return 0; /* not a directory (a crash file to replay): leave it alone */
-	struct dirent *e;
-	int empty = 1;
-	while (empty && (e = readdir(d)) != NULL)
-		empty = e->d_name[0] == '.';
-	closedir(d);
-	return empty;
-}
-
-static void write_seed(const char *dir, int n, const uint8_t *b, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof path, "%s/seed-%02d", dir, n);
-	FILE *f = fopen(path, "wb");
-	if (f == NULL)
-		return;
-	fwrite(b, 1, len, f);
-	fclose(f);
-}
-
 static void write_seeds(const char *dir)
 {
 	static const uint8_t kv[] = "user:42some value bytes to store";
@@ -302,17 +278,6 @@ static void write_seeds(const char *dir)
 					write_seed(dir, n++, b, len);
 			}
 	}
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	for (int i = 1; i < *argc; i++)
-		if ((*argv)[i][0] != '-') {
-			if (dir_is_empty((*argv)[i]))
-				write_seeds((*argv)[i]);
-			break; /* libFuzzer adds new inputs to the first corpus directory */
-		}
-	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -15,7 +15,6 @@
  * Crashes, sanitizer reports and failed checks (abort) are findings. Keeps no state between
  * inputs. When the corpus directory it is given is empty it writes a few seed files (valid
  * small files, one torn, one with a flipped bit). Build and run: `make fuzz FUZZ_SECONDS=N`. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 
 #include "io/datarec.h"
 #include "io/frame.h"
+#include "seeds.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "check failed: %s (line %d)\n", #c, \
 					  __LINE__); abort(); } } while (0)
@@ -177,30 +177,6 @@ static void scan_built(const uint8_t *data, size_t size)
 
 /* ---- seeds -------------------------------------------------------------------------------- */
 
-static int dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return 0;
-	struct dirent *e;
-	int empty = 1;
-	while (empty && (e = readdir(d)) != NULL)
-		empty = e->d_name[0] == '.';
-	closedir(d);
-	return empty;
-}
-
-static void write_seed(const char *dir, int n, const uint8_t *b, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof path, "%s/seed-%02d", dir, n);
-	FILE *fp = fopen(path, "wb");
-	if (fp == NULL)
-		return;
-	fwrite(b, 1, len, fp);
-	fclose(fp);
-}
-
 static void write_seeds(const char *dir)
 {
 	uint8_t b[400];
@@ -229,17 +205,6 @@ static void write_seeds(const char *dir)
 	for (size_t i = 0; i < sizeof script; i++)
 		script[i] = (uint8_t)(i * 37 + 11);
 	write_seed(dir, 3, script, sizeof script);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	for (int i = 1; i < *argc; i++)
-		if ((*argv)[i][0] != '-') {
-			if (dir_is_empty((*argv)[i]))
-				write_seeds((*argv)[i]);
-			break;
-		}
-	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

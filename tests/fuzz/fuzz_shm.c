@@ -14,7 +14,6 @@
  * sanitizer reports and failed checks (abort) are findings. The only file it writes: seed
  * entries (a PUT, GET, DEL, CAS, STATS and a PAD) into the corpus directory it is given when
  * that is empty. Build and run: `make fuzz FUZZ_SECONDS=N`. */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -32,6 +31,7 @@
 #include "shm_proto.h"
 #include "spsc.h"
 #include "table.h"
+#include "seeds.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "check failed: %s (line %d)\n", #c, \
 					  __LINE__); abort(); } } while (0)
@@ -227,32 +227,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seeds -------------------------------------------------------------------------------- */
 
-static int dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int empty = 1;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			empty = 0;
-	closedir(d);
-	return empty;
-}
-
-static void write_seed(const char *dir, int n, const void *b, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof path, "%s/seed-%02d", dir, n);
-	FILE *f = fopen(path, "wb");
-	if (f) {
-		fwrite(b, 1, len, f);
-		fclose(f);
-	}
-}
-
 static void write_seeds(const char *dir)
 {
 	static const uint8_t ops[] = { RKV_OP_PUT, RKV_OP_GET, RKV_OP_DEL, RKV_OP_CAS,
@@ -281,15 +255,4 @@ static void write_seeds(const char *dir)
 	memcpy(b + 2 * RKV_SHM_SLOT, &get, sizeof get);
 	memcpy(b + 2 * RKV_SHM_SLOT + RKV_SHM_ENTRY_HDR, "key", 3);
 	write_seed(dir, n++, b, 3 * RKV_SHM_SLOT);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	for (int i = 1; i < *argc; i++)
-		if ((*argv)[i][0] != '-') {
-			if (dir_is_empty((*argv)[i]))
-				write_seeds((*argv)[i]);
-			break; /* libFuzzer adds new inputs to the first corpus directory */
-		}
-	return 0;
 }
