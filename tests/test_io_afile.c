@@ -5,6 +5,7 @@
  * short writes (RLIMIT_FSIZE with SIGXFSZ ignored: the rest is resubmitted, the failure is
  * reported and counted, and appends work again once the limit is lifted), and staging-buffer
  * backpressure. Files live in a fresh directory under $TMPDIR (or /tmp), removed at the end. */
+#include "io_testutil.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -340,13 +341,7 @@ static void test_backpressure(void **state)
 int main(void)
 {
 	tu_seed();
-	struct rkv_io *probe;
-	int rc = rkv_io_create(&probe, NULL);
-	if (rc < 0) {
-		printf("io_uring unavailable here (%s)\n", strerror(-rc));
-		return TEST_SKIP_EXIT;
-	}
-	rkv_io_destroy(probe);
+	tu_require_io_uring();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_group_commit_and_reopen),
 		cmocka_unit_test(test_torn_tail),

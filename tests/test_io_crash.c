@@ -7,6 +7,7 @@
  * directory, each continuing after the previous one's recovered records. (A process crash,
  * not a power cut: what reached the page cache survives; the test checks the library's own
  * ordering, recovery and truncation, not the disk's.) */
+#include "io_testutil.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -161,19 +162,13 @@ static void test_kill9_rounds(void **state)
 
 int main(void)
 {
-	struct rkv_io *probe;
-	int rc = rkv_io_create(&probe, NULL);
-	if (rc < 0) {
-		printf("io_uring unavailable here (%s)\n", strerror(-rc));
-		return TEST_SKIP_EXIT;
-	}
-	rkv_io_destroy(probe);
+	tu_require_io_uring();
 	const char *t = getenv("TMPDIR");
 	snprintf(g_dir, sizeof g_dir, "%s/rkv-io-crash-XXXXXX", t ? t : "/tmp");
 	if (mkdtemp(g_dir) == NULL)
 		return 1;
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_kill9_rounds) };
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
 	if (system(cmd) != 0)

@@ -11,6 +11,7 @@
  * as the baseline the issue compares with (Redis appendfsync always), write(2) + fdatasync(2)
  * of one 64-byte record per call. Files go to $RKV_IO_PERF_DIR, else $TMPDIR, else /tmp
  * (the disk under test). RKV_IO_PERF_MS changes the time per figure. */
+#include "io_testutil.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -206,13 +207,7 @@ static void test_group_commit_figures(void **state)
 int main(void)
 {
 	tu_seed();
-	struct rkv_io *probe;
-	int rc = rkv_io_create(&probe, NULL);
-	if (rc < 0) {
-		printf("io_uring unavailable here (%s)\n", strerror(-rc));
-		return TEST_SKIP_EXIT;
-	}
-	rkv_io_destroy(probe);
+	tu_require_io_uring();
 	const char *e = getenv("RKV_IO_PERF_MS");
 	if (e && atoi(e) > 0)
 		g_ms = atoi(e);
@@ -224,7 +219,7 @@ int main(void)
 		return 1;
 	g_dirfd = open(g_dir, O_RDONLY | O_DIRECTORY);
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_group_commit_figures) };
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	close(g_dirfd);
 	rmdir(g_dir);
 	return rc;

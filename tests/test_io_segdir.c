@@ -5,6 +5,7 @@
  * drops exactly a segment's records, rotation registers no new buffers (they are handed
  * along), an unused segment created ahead is cleaned up, and a
  * head whose FILE frame is damaged is skipped (counted) with a new head started after it. */
+#include "io_testutil.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -242,13 +243,7 @@ static void test_leftovers_and_bad_head(void **state)
 int main(void)
 {
 	tu_seed();
-	struct rkv_io *probe;
-	int rc = rkv_io_create(&probe, NULL);
-	if (rc < 0) {
-		printf("io_uring unavailable here (%s)\n", strerror(-rc));
-		return TEST_SKIP_EXIT;
-	}
-	rkv_io_destroy(probe);
+	tu_require_io_uring();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rotate_replay_remove),
 		cmocka_unit_test(test_leftovers_and_bad_head),
