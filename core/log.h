@@ -266,8 +266,9 @@ static inline __attribute__((always_inline)) void rkv_log_store_bytes(uint8_t *d
 
 /* Write a whole record at off (from rkv_log_alloc). key/val are the caller's bytes. Inline:
  * a put's record is a handful of word stores, and a call would cost as much as they do. */
-static inline __attribute__((always_inline)) void rkv_log_write(struct rkv_log *l, uint64_t off, uint64_t version,
-				 uint32_t csum, uint32_t meta, const void *key, const void *val)
+static inline __attribute__((always_inline)) void
+rkv_log_write(struct rkv_log *l, uint64_t off, uint64_t version, uint32_t csum, uint32_t meta,
+	      const void *key, const void *val)
 {
 	uint8_t *p = l->region.base + off;
 	uint32_t klen = rkv_rec_klen(meta);

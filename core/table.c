@@ -712,6 +712,14 @@ int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, 
 unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs, unsigned n)
 {
 	unsigned ok = 0;
+	if (t->view) {
+		/* a read-only handle: its buckets are another writer's, never read plainly */
+		for (unsigned i = 0; i < n; i++) {
+			reqs[i].status = -EROFS;
+			reqs[i].held = 0;
+		}
+		return 0;
+	}
 	for (unsigned base = 0; base < n; base += RKV_BURST) {
 		unsigned m = n - base < RKV_BURST ? n - base : RKV_BURST;
 		struct rkv_put_req *r = reqs + base;
