@@ -16,6 +16,10 @@
 int bench_engine_main(int argc, char **argv);
 void bench_engine_usage(FILE *out);
 
+/* `ringkv-bench engine-shm [flags]` (bench/engine_shm.c): one-sided shm GETs vs the
+ * engine's GET burst on the same keys. argv[0] is "engine-shm". */
+int bench_engine_shm_main(int argc, char **argv);
+
 /* Every other invocation (bench/load.c): argc/argv are the program's own, unchanged. */
 int bench_load_main(int argc, char **argv);
 

@@ -65,9 +65,18 @@ static inline void rkv_hash_secret_init(uint8_t secret[RKV_HASH_SECRET_BYTES], u
 	}
 }
 
-/* Hash with a seed: ring tokens (node id, vnode index) and checksums use this. */
+/* Hash with a seed: ring tokens (node id, vnode index) and record checksums use this. Same
+ * value as XXH3_64bits_withSeed; inputs up to 128 bytes (every small value's checksum, once
+ * per put and once per view GET) take the force-inlined short paths directly, which use the
+ * default secret with the seed exactly as the public entry point does below 241 bytes
+ * (tests/test_hash.c checks the equality). */
 static inline uint64_t rkv_hash_seeded(const void *data, size_t len, uint64_t seed)
 {
+	if (len <= 16)
+		return XXH3_len_0to16_64b((const xxh_u8 *)data, len, XXH3_kSecret, seed);
+	if (len <= 128)
+		return XXH3_len_17to128_64b((const xxh_u8 *)data, len, XXH3_kSecret,
+					    sizeof(XXH3_kSecret), seed);
 	return XXH3_64bits_withSeed(data, len, seed);
 }
 

@@ -95,37 +95,9 @@ void rkv_log_fini(struct rkv_log *l)
 	l->region.fd = -1;
 }
 
-#define RKV_LOG_PF_AHEAD 1024u   /* bytes past the head kept on their way into the cache */
-
-/* Appends store to lines nobody has touched for a while: each would stall the store buffer
- * on a read-for-ownership (measured: the first store of a record took 20% of a PUT
- * benchmark). Keep the next lines of the head segment prefetched for writing. prefetchw is a
- * NOP on x86 CPUs without it. */
-static inline void prefetch_head(struct rkv_log *l)
+/* rkv_log_alloc when the record does not fit the head segment: a new head. */
+int64_t rkv_log_alloc_new_head(struct rkv_log *l, uint64_t bytes, enum rkv_log_class cls)
 {
-	uint64_t want = l->head_pos + RKV_LOG_PF_AHEAD;
-	if (want > l->head_end)
-		want = l->head_end;
-	for (; l->pf_pos < want; l->pf_pos += 64) {
-#if defined(__x86_64__) || defined(__i386__)
-		__asm__ volatile("prefetchw %0" : : "m"(*(const char *)(l->region.base + l->pf_pos)));
-#else
-		__builtin_prefetch(l->region.base + l->pf_pos, 1);
-#endif
-	}
-}
-
-int64_t rkv_log_alloc(struct rkv_log *l, uint64_t bytes, enum rkv_log_class cls)
-{
-	/* The victim's records need the head (and the reserve it already took): finish first. */
-	if (cls != RKV_LOG_COMPACT && l->victim != RKV_SEG_NONE && l->nfree == 0)
-		return -ENOSPC;
-	if (bytes <= l->head_end - l->head_pos) {
-		uint64_t off = l->head_pos;
-		l->head_pos += bytes;
-		prefetch_head(l);
-		return (int64_t)off;
-	}
 	if (bytes > l->seg_bytes || l->nfree <= rkv_log_keep(cls))
 		return -ENOSPC;
 	struct rkv_log_seg *old = &l->segs[l->head];
@@ -140,7 +112,7 @@ int64_t rkv_log_alloc(struct rkv_log *l, uint64_t bytes, enum rkv_log_class cls)
 	l->pf_pos = l->head_pos;
 	uint64_t off = l->head_pos;
 	l->head_pos += bytes;
-	prefetch_head(l);
+	rkv_log_prefetch_head(l);
 	return (int64_t)off;
 }
 

@@ -5,6 +5,11 @@
 #   shm-get   shm one-sided GET, one client thread, synchronous (ringkv-bench --sync, workload
 #             C) vs redis-benchmark -c 1 GET over a unix socket.
 #             Target: >= 100 x Redis, and ringkv p50 <= 0.3 us.
+#   shm-batch shm one-sided GETs in async batches (rkv_submit), workload C, depth 32, one
+#             client thread; beside it, on the same node, `ringkv-bench engine-shm`: the same
+#             batched one-sided GETs driven exactly like the engine bench, alternating with
+#             the engine's own GET burst on the same keys in the client process.
+#             Targets (issue 11): >= 10 M GETs/s, and >= 0.8 x the engine's GET burst.
 #   shm-ring  shm through the rings, workload A (50/50), depth 32, one client thread vs
 #             redis-benchmark -c 1 -P 32 SET+GET over a unix socket.     Target: >= 3 x Redis.
 #   memif     DPDK over net_memif (kernel bypass, shared memory between two DPDK processes),
@@ -23,7 +28,8 @@
 # client CPU share (CPU time its client threads got / wall time) with it.
 #
 # Usage: scripts/bench-node.sh [--json] [--rounds N] [--duration S] [--keys K]
-#                              [--cases "shm-get shm-ring memif udp"] [--memif-depth D]
+#                              [--cases "shm-get shm-batch shm-ring memif udp"]
+#                              [--memif-depth D]
 # Needs root (DPDK runtime dirs, namespaces), built binaries (make), redis-server and
 # redis-benchmark. A case whose prerequisites are missing is reported as skipped. Everything
 # started or created (ringkvd, redis-server, sockets, namespaces, DPDK runtime dirs) is removed
@@ -39,7 +45,7 @@ ROUNDS=3
 DURATION=5
 KEYS=100000
 VSIZE=32
-CASES="shm-get shm-ring memif udp"
+CASES="shm-get shm-batch shm-ring memif udp"
 MEMIF_DEPTH=256
 JSON=0
 SRV_CPU=0
@@ -69,8 +75,8 @@ for v in ROUNDS DURATION KEYS MEMIF_DEPTH; do
 	fi
 done
 for c in $CASES; do
-	case "$c" in shm-get|shm-ring|memif|udp) ;; *)
-		echo "bench-node: unknown case '$c' (shm-get shm-ring memif udp)" >&2; exit 2 ;;
+	case "$c" in shm-get|shm-batch|shm-ring|memif|udp) ;; *)
+		echo "bench-node: unknown case '$c' (shm-get shm-batch shm-ring memif udp)" >&2; exit 2 ;;
 	esac
 done
 if [ "$(nproc)" -lt 2 ]; then
@@ -432,6 +438,56 @@ case_shm_get() {
 	out "  redis:   $REDIS_LAST_CMD"
 }
 
+case_shm_batch() {
+	out "== shm-batch: shm one-sided GETs in async batches, workload C, depth 32, 1 client thread (targets: >= 10 M/s; >= 0.8 x the engine's GET burst, same keys)"
+	if [ "$have_root" != 1 ] || ! [ -x "$NODE" ] || ! [ -x "$BENCH" ] || ! [ -x "$CLI" ]; then
+		out "  skipped: needs root and built binaries (make)"
+		SKIPPED="$SKIPPED shm-batch"
+		return
+	fi
+	local cmd="$BENCH --target shm:$tmp/node.sock --workload C --threads 1 --depth 32 --cpus $CLI_CPU $BENCH_COMMON"
+	local es="$BENCH engine-shm --target shm:$tmp/node.sock --keys $KEYS --core $CLI_CPU --rounds 3 --json"
+	local r rcpu p50 share eg sg ratio rcpuratio load met
+	for _ in $(seq "$ROUNDS"); do
+		out "  round: load generator, then engine-shm, on one node ... (load $(loadavg))"
+		loadavg >>"$tmp/shm-batch.load"
+		if node_start shm; then
+			# shellcheck disable=SC2086
+			rkv_run shm-batch $cmd
+			# shellcheck disable=SC2086
+			rkv_run shm-batch-es $es
+			node_stop
+		else
+			FAILED=1
+		fi
+	done
+	if [ ! -s "$tmp/shm-batch.json" ] || [ ! -s "$tmp/shm-batch-es.json" ]; then
+		out "  no complete round: no figures"
+		FAILED=1
+		return
+	fi
+	r=$(while read -r l; do printf '%s\n' "$l" | jfield ops_per_sec; done <"$tmp/shm-batch.json" | median)
+	p50=$(while read -r l; do printf '%s\n' "$l" | jfield p50_us; done <"$tmp/shm-batch.json" | median)
+	share=$(while read -r l; do printf '%s\n' "$l" | jfield client_cpu_share; done <"$tmp/shm-batch.json" | median)
+	rcpu=$(while read -r l; do printf '%s\n' "$l" | jfield ops_per_client_cpu_s; done <"$tmp/shm-batch.json" | median)
+	eg=$(while read -r l; do printf '%s\n' "$l" | jfield engine_get_mops; done <"$tmp/shm-batch-es.json" | median)
+	sg=$(while read -r l; do printf '%s\n' "$l" | jfield shm_get_mops; done <"$tmp/shm-batch-es.json" | median)
+	ratio=$(while read -r l; do printf '%s\n' "$l" | jfield ratio_round_median; done <"$tmp/shm-batch-es.json" | median)
+	rcpuratio=$(while read -r l; do printf '%s\n' "$l" | jfield ratio_per_cpu_round_median; done <"$tmp/shm-batch-es.json" | median)
+	load=$(median <"$tmp/shm-batch.load")
+	met=$(awk -v r="${r:-0}" -v q="${ratio:-0}" 'BEGIN { print (r >= 10e6 ? "yes" : "no") ", " (q >= 0.8 ? "yes" : "no") }')
+	out "  load generator: $(fmt_rate "$r")  p50 $(fmt_us "$p50")" \
+		"(client CPU share $(awk -v s="${share:-0}" 'BEGIN { printf "%.0f%%", s * 100 }'):" \
+		"$(fmt_rate "$rcpu") per client CPU-second)"
+	out "  engine-shm:     one-sided ${sg:-?} M/s vs the engine's GET burst ${eg:-?} M/s," \
+		"x${ratio:-?} per round (per CPU-second x${rcpuratio:-?})"
+	out "  targets: >= 10 M/s, >= 0.8 x engine: $met   (median load $load)"
+	out "  ringkvd: $NODE_CMD"
+	out "  bench:   $cmd"
+	out "  bench:   $es"
+	JSON_CASES="$JSON_CASES${JSON_CASES:+,}{\"case\":\"shm-batch\",\"title\":\"shm one-sided GETs in async batches, workload C, depth 32, 1 thread; engine-shm beside\",\"ringkv_ops_per_sec\":${r:-0},\"ringkv_p50_us\":${p50:-0},\"ringkv_client_cpu_share\":${share:-0},\"ringkv_ops_per_client_cpu_s\":${rcpu:-0},\"engine_get_mops\":${eg:-0},\"shm_get_mops\":${sg:-0},\"shm_vs_engine_round_median\":${ratio:-0},\"shm_vs_engine_per_cpu\":${rcpuratio:-0},\"rounds\":$(wc -l <"$tmp/shm-batch.json"),\"load\":${load:-0}}"
+}
+
 case_shm_ring() {
 	out "== shm-ring: shm through the rings, workload A, depth 32, 1 client thread (target: >= 3 x redis -c 1 -P 32 SET+GET)"
 	prereq shm-ring || return
@@ -502,6 +558,7 @@ case_udp() {
 for c in $CASES; do
 	case "$c" in
 	shm-get) case_shm_get ;;
+	shm-batch) case_shm_batch ;;
 	shm-ring) case_shm_ring ;;
 	memif) case_memif ;;
 	udp) case_udp ;;

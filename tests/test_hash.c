@@ -26,6 +26,23 @@ static void test_equals_xxh3_every_length(void **state)
 			assert_int_equal(rkv_hash(buf + off, len), XXH3_64bits(buf + off, len));
 }
 
+/* rkv_hash_seeded (record checksums) takes the short paths too: same values as the public
+ * seeded entry point, for seeds 0, small and large. */
+static void test_seeded_equals_xxh3_every_length(void **state)
+{
+	(void)state;
+	uint64_t seed = tu_seed();
+	uint8_t buf[301];
+	tu_fill(&seed, buf, sizeof buf);
+	const uint64_t seeds[] = { 0, 1, 0x9e3779b97f4a7c15ull, seed };
+	for (size_t len = 0; len <= 300; len++) {
+		size_t off = len + 3 <= sizeof buf ? (len & 3) : 0;   /* unaligned starts too */
+		for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++)
+			assert_int_equal(rkv_hash_seeded(buf + off, len, seeds[s]),
+					 XXH3_64bits_withSeed(buf + off, len, seeds[s]));
+	}
+}
+
 static void test_split_independent(void **state)
 {
 	(void)state;
@@ -58,6 +75,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answers),
 		cmocka_unit_test(test_equals_xxh3_every_length),
+		cmocka_unit_test(test_seeded_equals_xxh3_every_length),
 		cmocka_unit_test(test_split_independent),
 		cmocka_unit_test(test_partition_balance),
 	};

@@ -963,6 +963,11 @@ static void test_compression(void **state)
 	assert_int_equal(q.vlen, sizeof(comp));
 	assert_memory_equal(buf, comp, sizeof(comp));
 	assert_int_equal(rkv_table_put_owner(rd, "x", 1, "y", 1, 1), -EROFS);
+	struct rkv_put_req pr = { .key = "c", .klen = 1, .val = "y", .vlen = 1, .version = 9,
+				  .held = 5 };
+	assert_int_equal(rkv_table_put_burst_owner(rd, &pr, 1), 0);
+	assert_int_equal(pr.status, -EROFS);
+	assert_int_equal(pr.held, 0);
 	rkv_table_destroy(rd);
 	rkv_table_destroy(t);
 }

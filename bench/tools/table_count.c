@@ -8,7 +8,8 @@
  * compression off), then OPS operations of one phase:
  *   put       rkv_table_put_owner (overwrite)       putburst  rkv_table_put_burst_owner
  *   putlww    burst with RKV_TABLE_PUT_LWW          get       rkv_table_get_burst (32)
- *   get1      rkv_table_get
+ *   get1      rkv_table_get                         getview   get on a reader handle
+ *                                                             (checksums verified)
  * Every GET is checked (status and value bytes); wrong results are counted and printed.
  * Usage: table_count KEYS OPS PHASE [ROUNDS]   (HUGE=1 in the environment: THP for the table)
  * Build: cc -O2 -g -Icore -o build/table_count bench/tools/table_count.c \
@@ -56,7 +57,7 @@ static double clock_s(clockid_t id)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s KEYS OPS put|putburst|putlww|get|get1 [ROUNDS]\n", argv[0]);
+		fprintf(stderr, "usage: %s KEYS OPS put|putburst|putlww|get|get1|getview [ROUNDS]\n", argv[0]);
 		return 2;
 	}
 	uint64_t n = strtoull(argv[1], NULL, 0), ops = strtoull(argv[2], NULL, 0);
@@ -92,6 +93,9 @@ int main(int argc, char **argv)
 		p[j] = (struct rkv_put_req){ .key = k + 16 * j, .klen = 16, .val = v + 32 * j,
 					     .vlen = 32 };
 	}
+	/* getview: the same bursts on a reader handle, which checks like a client's view of
+	 * another process (seqlock and record checksum) */
+	struct rkv_table *rd = !strcmp(ph, "getview") ? rkv_table_open_reader(t) : NULL;
 	for (int r = 0; r < rounds; r++) {
 		double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 		if (!strcmp(ph, "put")) {
@@ -109,11 +113,11 @@ int main(int argc, char **argv)
 				}
 				bad += 32 - rkv_table_put_burst_owner(t, p, 32);
 			}
-		} else if (!strcmp(ph, "get")) {
+		} else if (!strcmp(ph, "get") || !strcmp(ph, "getview")) {
 			for (uint64_t o = 0; o < ops; o += 32) {
 				for (int j = 0; j < 32; j++)
 					make_kv(k + 16 * j, v + 32 * j, next_index(&rng, n));
-				rkv_table_get_burst(t, g, 32);
+				rkv_table_get_burst(rd ? rd : t, g, 32);
 				for (int j = 0; j < 32; j++)
 					bad += g[j].status || memcmp(out + 32 * j, v + 32 * j, 32);
 			}
@@ -133,6 +137,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)n, (unsigned long long)ops, ops / dw / 1e6,
 		       ops / dc / 1e6, (unsigned long long)bad);
 	}
+	rkv_table_destroy(rd);
 	rkv_table_destroy(t);
 	return bad != 0;
 }
