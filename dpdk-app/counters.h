@@ -30,7 +30,7 @@
 	/* malformed datagrams: one per enum rkv_proto_err (same order), then ours */ \
 	X(mal_truncated) X(mal_magic) X(mal_version) X(mal_opcode) X(mal_flags) X(mal_status) \
 	X(mal_klen) X(mal_vlen) X(mal_segment) X(mal_length) X(mal_reserved) X(mal_conflict) \
-	X(mal_reply) X(mal_other) \
+	X(mal_reply) X(mal_other) X(malformed_answered) \
 	/* work moved between workers */ \
 	X(handoff_out) X(handoff_in) X(handoff_full) \
 	/* cluster: coordination, replication, membership */ \

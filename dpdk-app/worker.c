@@ -69,7 +69,11 @@ static void count_malformed(struct worker *w, int err)
 }
 
 /* A datagram that failed to decode gets RKV_S_MALFORMED back if it looks enough like ours
- * (our magic, a whole header) to carry a request id; anything else is only counted. */
+ * (our magic, a whole header, not a reply) to carry a request id; anything else is only
+ * counted. The answer carries the request's own op when its op byte names one (issue 9 item
+ * 3: an answer with another op is dropped by the client as a mismatch, and the caller saw a
+ * timeout instead of RKV_EPROTO), else PING; no key, no value: 40 bytes for >= 40 received.
+ * Counted in malformed_answered (not in the malformed total, which counts datagrams). */
 static void reply_malformed(struct worker *w, const struct net_peer *peer, const uint8_t *p,
 			    uint32_t len)
 {
@@ -81,8 +85,9 @@ static void reply_malformed(struct worker *w, const struct net_peer *peer, const
 		return;
 	memcpy(&id, p + 8, sizeof(id));
 	memset(&q, 0, sizeof(q));
-	q.op = RKV_OP_PING; /* an op that carries no key, whatever the request's claimed */
+	q.op = p[3] >= RKV_OP_GET && p[3] < RKV_OP_MAX_ ? p[3] : RKV_OP_PING;
 	q.req_id = rte_le_to_cpu_64(id);
+	CNT_INC(w, malformed_answered);
 	ops_reply(w, peer, &q, RKV_S_MALFORMED, 0, NULL, 0, NULL, 0, 0);
 }
 
