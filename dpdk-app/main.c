@@ -357,6 +357,18 @@ int main(int argc, char **argv)
 	}
 
 	int exit_code = 1;
+	if (!n->opts.mem_bytes) {   /* no --mem: a share of the machine (issue 9 item 6b) */
+		uint64_t basis;
+		int cg;
+		char b[32], m[32];
+		n->opts.mem_bytes = node_default_mem(n->nworkers, &basis, &cg);
+		n->opts.mem_auto = 1;
+		fmt_size(b, sizeof(b), basis & ~((1ull << 20) - 1));
+		fmt_size(m, sizeof(m), n->opts.mem_bytes);
+		printf("ringkvd: --mem default %s per partition: 1/4 of %s (%s) over %u "
+		       "partition%s, within 64 MiB..1 GiB\n", m, b, cg ? "cgroup memory limit" :
+		       "MemTotal", n->nworkers, n->nworkers > 1 ? "s" : "");
+	}
 	rc = create_tables(n);
 	if (rc == -EINVAL)
 		exit_code = 2; /* options the table rejects (--mem vs --max-value): bad usage */

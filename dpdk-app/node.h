@@ -56,7 +56,8 @@ struct node_opts {
 	uint32_t ip;              /* network byte order; 0: no network service */
 	uint16_t port;            /* UDP port, host order */
 	const char *shm_path;     /* NULL: no shared-memory clients */
-	uint64_t mem_bytes;       /* per-partition log budget */
+	uint64_t mem_bytes;       /* per-partition log budget; 0 until main sizes the default */
+	int mem_auto;             /* no --mem: mem_bytes was sized from the machine */
 	uint32_t max_value;       /* node limit for values */
 	uint32_t mtu;             /* IP MTU of replies and of the segment size */
 	uint16_t node_id;         /* ring member id 1..255; HLC clock ids are node_id * 16 + w */
@@ -100,6 +101,13 @@ struct node_opts {
  * -1 with a message on stderr. */
 int node_opts_parse(int argc, char **argv, struct node_opts *o);
 void node_usage(FILE *f, const char *prog);
+/* The default --mem (opts.mem_bytes 0): a quarter of the memory this process may use
+ * (MemTotal from /proc/meminfo, or its cgroup's memory limit when lower, v1 or v2) split over
+ * `partitions`, clamped to [RKVD_MEM_FLOOR, RKVD_MEM_CAP] and rounded down to a MiB. *basis:
+ * the memory figure used; *from_cgroup: whether it was the cgroup limit. */
+#define RKVD_MEM_FLOOR (64ull << 20)
+#define RKVD_MEM_CAP   (1ull << 30)
+uint64_t node_default_mem(unsigned partitions, uint64_t *basis, int *from_cgroup);
 /* "64M" -> 67108864. Returns 0 or -1 (bad number, bad suffix, overflow). */
 int node_parse_size(const char *s, uint64_t *out);
 
