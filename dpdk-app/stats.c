@@ -57,6 +57,7 @@ void stats_publish(struct worker *w)
 	cnt_set(&w->cnt, CNT_compactions, ts.compactions);
 	cnt_set(&w->cnt, CNT_compacted_bytes, ts.compacted_bytes);
 	cnt_set(&w->cnt, CNT_read_retries, ts.read_retries);
+	cnt_set(&w->cnt, CNT_bad_slots, ts.bad_slots); /* index offsets outside the log */
 	if (w->reasm) {
 		struct rkv_reasm_stats rs;
 		rkv_reasm_get_stats(w->reasm, &rs);
