@@ -47,6 +47,7 @@
 	X(hints_expired) X(hints_read_errs) \
 	/* segmentation: request segments in, reassembled, reply segments out */ \
 	X(seg_rx) X(seg_too_big) X(reasm_done) X(reasm_expired) X(reasm_evicted) X(reasm_dup) \
+	X(reasm_quota) X(reasm_refused) \
 	X(replies) X(seg_replies) X(seg_tx) \
 	/* gauges published by the owner every few ms: its partition */ \
 	X(keys) X(log_bytes) X(log_live_bytes) X(log_capacity) X(compactions) \

@@ -49,6 +49,7 @@
 #define RKVD_INBOX_SIZE    1024u     /* entries in each worker's inbox ring (power of 2) */
 #define RKVD_TICK_MS       10u       /* housekeeping period */
 #define RKVD_STATS_TEXT    (64u * 1024u) /* STATS reply buffer per worker */
+#define RKVD_SRC_OK        4096u     /* entries of node.src_ok (power of 2) */
 
 /* ---- options (opts.c) ------------------------------------------------------------------ */
 
@@ -145,6 +146,11 @@ struct node {
 	uint64_t start_tsc;
 	uint64_t lat_q32;         /* ns per TSC tick, 32.32 (latency.h) */
 	struct metrics_server *metrics;  /* --metrics (metrics.c), NULL: off */
+	/* Reassembly (issue 9 item 2, worker.c): segments are steered to worker
+	 * seg_worker(source, req_id) under a random seed; src_ok is a direct-mapped set of
+	 * sources that completed a segmented message (RKVD_SRC_OK entries, relaxed atomics). */
+	uint64_t seg_seed;
+	uint64_t *src_ok;
 	struct resp_server *resp;        /* --resp (resp.c), NULL: off */
 };
 
@@ -166,7 +172,8 @@ struct req {
 	uint64_t t_rx;            /* TSC when it arrived (latency histograms, latency.h) */
 };
 
-/* A segment of a multi-datagram request on its way to worker 0's reassembler, decoded once. */
+/* A segment of a multi-datagram request on its way to the reassembling worker (seg_worker in
+ * worker.c), decoded once. */
 struct seg_priv {
 	struct rkv_msg msg;       /* payload points into the mbuf */
 	struct net_peer peer;
@@ -195,7 +202,7 @@ struct worker {
 	struct node *node;
 	struct rkv_table *table;
 	struct rte_ring *inbox;   /* MPSC: tagged pointers (see worker.c) from other workers */
-	struct rkv_reasm *reasm;  /* worker 0 only */
+	struct rkv_reasm *reasm;  /* this worker's share of segmented requests (worker.c) */
 	uint8_t *big;             /* max_msg bytes: large GET values, STATS is separate */
 	uint8_t *small;           /* RKV_LOCAL_MAX * seg_payload: values of burst GETs */
 	char *stats_text;         /* RKVD_STATS_TEXT bytes */

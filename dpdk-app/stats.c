@@ -65,6 +65,8 @@ void stats_publish(struct worker *w)
 		cnt_set(&w->cnt, CNT_reasm_dup, rs.duplicates);
 		cnt_set(&w->cnt, CNT_reasm_expired, rs.expired);
 		cnt_set(&w->cnt, CNT_reasm_evicted, rs.evicted);
+		cnt_set(&w->cnt, CNT_reasm_quota, rs.quota);     /* own oldest evicted at quota */
+		cnt_set(&w->cnt, CNT_reasm_refused, rs.refused); /* newcomer vs validated: dropped */
 	}
 	/* w->shm is written by shm_server_poll on this thread only; readers see shm_pub. */
 	for (size_t i = 0; i < SHM_NCOUNTERS; i++)
