@@ -380,7 +380,7 @@ int main(int argc, char **argv)
 		fmt_size(b, sizeof(b), basis & ~((1ull << 20) - 1));
 		fmt_size(m, sizeof(m), n->opts.mem_bytes);
 		printf("ringkvd: --mem default %s per partition: 1/4 of %s (%s) over %u "
-		       "partition%s, within 64 MiB..1 GiB\n", m, b, cg ? "cgroup memory limit" :
+		       "partition%s, within 64 MiB..512 MiB\n", m, b, cg ? "cgroup memory limit" :
 		       "MemTotal", n->nworkers, n->nworkers > 1 ? "s" : "");
 	}
 	rc = create_tables(n);

@@ -107,7 +107,7 @@ void node_usage(FILE *f, const char *prog);
  * `partitions`, clamped to [RKVD_MEM_FLOOR, RKVD_MEM_CAP] and rounded down to a MiB. *basis:
  * the memory figure used; *from_cgroup: whether it was the cgroup limit. */
 #define RKVD_MEM_FLOOR (64ull << 20)
-#define RKVD_MEM_CAP   (1ull << 30)
+#define RKVD_MEM_CAP   (512ull << 20)
 uint64_t node_default_mem(unsigned partitions, uint64_t *basis, int *from_cgroup);
 /* "64M" -> 67108864. Returns 0 or -1 (bad number, bad suffix, overflow). */
 int node_parse_size(const char *s, uint64_t *out);

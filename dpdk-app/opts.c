@@ -34,7 +34,7 @@ void node_usage(FILE *f, const char *prog)
 "  --mem SIZE           log memory budget per partition, K/M/G suffixes, 1M..1T. Default:\n"
 "                       a quarter of the machine's memory (MemTotal, or the cgroup memory\n"
 "                       limit when lower) split over the partitions (one per worker), at\n"
-"                       least 64M and at most 1G each; the start-up line shows the choice.\n"
+"                       least 64M and at most 512M each; the start-up line shows the choice.\n"
 "                       Set it explicitly when several nodes share a machine\n"
 "  --max-value SIZE     largest value accepted, up to 1M (default 10K)\n"
 "  --mtu N              IP MTU of datagrams sent, 576..9000 (default 1500)\n"

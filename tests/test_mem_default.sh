@@ -4,7 +4,7 @@
 #
 # Rule (dpdk-app/opts.c node_default_mem, --help): a quarter of the memory the process may use
 # — MemTotal, or its cgroup's memory limit when lower — split over the partitions (one per
-# worker), at least 64 MiB and at most 1 GiB each, rounded down to a MiB. This test computes
+# worker), at least 64 MiB and at most 512 MiB each, rounded down to a MiB. This test computes
 # the expected figure itself (from /proc/meminfo and the cgroup files) and checks what the
 # node reports on its start-up line and in `ringkv stats` (mem_per_partition):
 #   1. one worker, no --mem, in this shell's cgroup;
@@ -62,7 +62,7 @@ expected() {
 	done
 	m=$(( total / 4 / $1 ))
 	[ "$m" -lt $((64 << 20)) ] && m=$((64 << 20))
-	[ "$m" -gt $((1 << 30)) ] && m=$((1 << 30))
+	[ "$m" -gt $((512 << 20)) ] && m=$((512 << 20))
 	echo $(( m / 1048576 * 1048576 ))
 }
 
