@@ -37,6 +37,11 @@
  * segment is free. Puts compact on demand when no segment is free; a poll loop may call
  * rkv_table_compact_owner with a budget.
  *
+ * Bounds (issue 9 item 8): an offset the owner reads from its own index is checked against
+ * the log before it is followed (rec_is_key: one compare and branch; read_one). The memfd
+ * seals keep other processes from writing the index; this is defence in depth: a bad offset is
+ * counted (bad_slots) and its operation fails with -EIO, never dereferenced.
+ *
  * Never allocates or makes a syscall after create (compressed reads grow a per-thread
  * scratch buffer once); never blocks.
  */
@@ -148,9 +153,29 @@ struct loc {
 	unsigned i;
 };
 
-static inline bool rec_is_key(const struct rkv_table *t, uint64_t addr, const void *key,
-			      uint32_t klen)
+/* A slot of the owner's own index holds an offset outside its log (issue 9 item 8: memory
+ * corruption, or a writer the memfd seals should have kept out): never followed, counted. */
+static int slot_bad(const struct rkv_table *t)
 {
+	__atomic_fetch_add(&t->rs->bad_slots, 1, __ATOMIC_RELAXED); /* statistics only */
+	return -EIO;
+}
+
+/* addr is not an 8-aligned offset whose record header and klen-byte key lie inside the log.
+ * One compare and branch: rotating right by 3 moves a misaligned offset's low bits to the
+ * top, so it fails the same compare as one past the end. */
+static inline bool addr_outside(const struct rkv_table *t, uint64_t addr, uint32_t klen)
+{
+	return ((addr >> 3) | (addr << 61)) > (t->log_bytes - rkv_rec_voff(klen)) >> 3;
+}
+
+/* 1 if the record at addr holds this key, 0 if not, -EIO if addr is outside the log
+ * (checked before anything is read there). */
+static inline int rec_is_key(const struct rkv_table *t, uint64_t addr, const void *key,
+			     uint32_t klen)
+{
+	if (__builtin_expect(addr_outside(t, addr, klen), 0))
+		return -EIO;
 	const uint8_t *r = t->logb + addr;
 	uint32_t meta = (uint32_t)(rkv_log_ld64(r + 8) >> 32);
 	return rkv_rec_klen(meta) == klen && rkv_log_keycmp(r + RKV_REC_HDR, key, klen) == 0;
@@ -169,33 +194,40 @@ static inline int owner_first_match(const struct rkv_bucket *head, uint64_t tag)
 
 #define NOHINT RKV_BUCKET_SLOTS
 
-/* hint: a slot of head that held this tag a moment ago (the burst's stage 2 found it), or
+/* 1 and *out: the slot holding the key; 0: none; -EIO: a slot with the key's tag holds an
+ * offset outside the log (counted; the key's state is unknown, so no write may go on).
+ * hint: a slot of head that held this tag a moment ago (the burst's stage 2 found it), or
  * NOHINT. Any slot that holds the key is the key's one slot, so a hint that went stale (the
  * slot changed since) only costs the full walk below. */
-static bool owner_find(const struct rkv_table *t, struct rkv_bucket *head, uint64_t tag,
-		       const void *key, uint32_t klen, struct loc *out, unsigned hint)
+static int owner_find(const struct rkv_table *t, struct rkv_bucket *head, uint64_t tag,
+		      const void *key, uint32_t klen, struct loc *out, unsigned hint)
 {
 	/* The common case first: the head bucket's first tag match is the key. One predictable
 	 * branch instead of one per slot; anything else takes the full walk. */
-	int first = hint < RKV_BUCKET_SLOTS && (head->slot[hint] ^ tag) <= RKV_SLOT_ADDR_MASK
-			    ? (int)hint : owner_first_match(head, tag);
-	if (first >= 0 && rec_is_key(t, head->slot[first] & RKV_SLOT_ADDR_MASK, key, klen)) {
+	int k, first = hint < RKV_BUCKET_SLOTS && (head->slot[hint] ^ tag) <= RKV_SLOT_ADDR_MASK
+			       ? (int)hint : owner_first_match(head, tag);
+	if (first >= 0 &&
+	    (k = rec_is_key(t, head->slot[first] & RKV_SLOT_ADDR_MASK, key, klen)) != 0) {
+		if (k < 0)
+			return slot_bad(t);
 		out->b = head;
 		out->i = (unsigned)first;
-		return true;
+		return 1;
 	}
 	for (struct rkv_bucket *b = head; b; b = (struct rkv_bucket *)bucket_next(t, b)) {
 		for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++) {
 			uint64_t s = b->slot[i];
 			if ((s & ~RKV_SLOT_ADDR_MASK) == tag &&
-			    rec_is_key(t, s & RKV_SLOT_ADDR_MASK, key, klen)) {
+			    (k = rec_is_key(t, s & RKV_SLOT_ADDR_MASK, key, klen)) != 0) {
+				if (k < 0)
+					return slot_bad(t);
 				out->b = b;
 				out->i = i;
-				return true;
+				return 1;
 			}
 		}
 	}
-	return false;
+	return 0;
 }
 
 /* First empty slot of the chain, or (*last = its last bucket, *len = its length) none. */
@@ -508,7 +540,7 @@ static uint64_t held_version(const struct rkv_table *t, uint64_t h, const void *
 {
 	struct loc at;
 	bool tomb;
-	if (!owner_find(t, &t->bk[h & t->mask], slot_tag(h), key, klen, &at, NOHINT))
+	if (owner_find(t, &t->bk[h & t->mask], slot_tag(h), key, klen, &at, NOHINT) <= 0)
 		return 0;
 	return slot_version(t, &at, &tomb);
 }
@@ -542,7 +574,10 @@ put_body(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen, const 
 	bool looked = flags & (RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE | RKV_TABLE_PUT_LWW);
 	if (looked) {
 		/* conditional puts, deletes and last-writer-wins writes decide before they write */
-		found = owner_find(t, head, tag, key, klen, &at, hint);
+		int f = owner_find(t, head, tag, key, klen, &at, hint);
+		if (f < 0)
+			return f;
+		found = f;
 		uint64_t cur = found ? slot_version(t, &at, &cur_tomb) : 0;
 		*held = cur;
 		if (flags & RKV_TABLE_PUT_IF) {
@@ -583,7 +618,10 @@ put_body(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen, const 
 	enum rkv_log_class cls = RKV_LOG_PUT;
 	if (!looked && t->log.live + new_live > t->live_limit) {
 		looked = true;   /* the plain put must know what it replaces */
-		found = owner_find(t, head, tag, key, klen, &at, hint);
+		int f = owner_find(t, head, tag, key, klen, &at, hint);
+		if (f < 0)
+			return f;
+		found = f;
 		*held = found ? slot_version(t, &at, &cur_tomb) : 0;
 	}
 	if (looked) {
@@ -609,7 +647,10 @@ put_body(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen, const 
 	rkv_log_write(&t->log, (uint64_t)off, version, rkv_rec_csum(h, version, meta, sval, slen),
 		      meta, key, sval);
 	if (!looked || (found && t->tombs_dropped != dropped)) {
-		found = owner_find(t, head, tag, key, klen, &at, hint);
+		int f = owner_find(t, head, tag, key, klen, &at, hint);
+		if (f < 0)
+			return f;   /* the record just written stays garbage */
+		found = f;
 		if (found)
 			(void)slot_version(t, &at, &cur_tomb);
 	}
@@ -798,8 +839,13 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 				if ((s & ~RKV_SLOT_ADDR_MASK) != tag)
 					continue;
 				uint64_t addr = s & RKV_SLOT_ADDR_MASK;
-				if (addr & 7 || addr + RKV_REC_HDR > t->log_bytes)
+				if (addr_outside(t, addr, klen)) {
+					if (!t->view) {   /* the owner's index: no torn read */
+						rc = -EIO;
+						break;
+					}
 					continue;
+				}
 				const uint8_t *r = t->logb + addr;
 				uint64_t w1 = rkv_log_ld64(r + 8);
 				meta = (uint32_t)(w1 >> 32);
@@ -838,6 +884,8 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 				*version = 0;
 			return rc;
 		}
+		if (rc == -EIO)
+			return slot_bad(t);
 		if (t->verify && rc >= 0 &&
 		    rkv_rec_csum(h, ver, meta, rc == 1 ? copy : buf, slen) != csum)
 			continue;
@@ -1253,6 +1301,7 @@ void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->read_retries = __atomic_load_n(&t->rs->read_retries, __ATOMIC_RELAXED); /* stats */
+	s->bad_slots = __atomic_load_n(&t->rs->bad_slots, __ATOMIC_RELAXED); /* stats */
 	s->log_capacity = t->log_bytes;
 	if (t->view)
 		return;

@@ -193,6 +193,8 @@ struct rkv_table_stats {
 	uint64_t compactions, compacted_bytes;
 	uint64_t compressed_records;
 	uint64_t read_retries;     /* optimistic reads that had to retry (owner's view only) */
+	uint64_t bad_slots;        /* the owner met an index slot whose offset is outside the
+				    * log: not followed, the operation failed with -EIO */
 };
 void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s);
 

@@ -62,6 +62,7 @@ static inline bool rkv_slot_is_link(uint64_t s)
 /* Counters that readers (any thread) update: relaxed atomic adds, only on retries. */
 struct rkv_table_rstats {
 	uint64_t read_retries;
+	uint64_t bad_slots;          /* owner's handle: index offsets outside the log (item 8) */
 } __attribute__((aligned(64)));
 
 struct rkv_table {

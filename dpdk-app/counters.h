@@ -30,7 +30,7 @@
 	/* malformed datagrams: one per enum rkv_proto_err (same order), then ours */ \
 	X(mal_truncated) X(mal_magic) X(mal_version) X(mal_opcode) X(mal_flags) X(mal_status) \
 	X(mal_klen) X(mal_vlen) X(mal_segment) X(mal_length) X(mal_reserved) X(mal_conflict) \
-	X(mal_reply) X(mal_other) \
+	X(mal_reply) X(mal_other) X(malformed_answered) \
 	/* work moved between workers */ \
 	X(handoff_out) X(handoff_in) X(handoff_full) \
 	/* cluster: coordination, replication, membership */ \
@@ -47,10 +47,11 @@
 	X(hints_expired) X(hints_read_errs) \
 	/* segmentation: request segments in, reassembled, reply segments out */ \
 	X(seg_rx) X(seg_too_big) X(reasm_done) X(reasm_expired) X(reasm_evicted) X(reasm_dup) \
+	X(reasm_quota) X(reasm_refused) \
 	X(replies) X(seg_replies) X(seg_tx) \
 	/* gauges published by the owner every few ms: its partition */ \
 	X(keys) X(log_bytes) X(log_live_bytes) X(log_capacity) X(compactions) \
-	X(compacted_bytes) X(read_retries) X(idle_sleeps) \
+	X(compacted_bytes) X(read_retries) X(bad_slots) X(idle_sleeps) \
 	X(dur_pending) X(dur_segments) X(hints_pending) /* [dur] */ \
 	/* (events, appended here to ease merging) UDP checksum wrong: dropped */ \
 	X(drop_udp_checksum)

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -219,10 +220,21 @@ static int create_workers(struct node *n)
 			return rc;
 	}
 	if (n->net_on) {
+		/* Reassembly on every worker (worker.c seg_worker): the node's budget (about
+		 * 64 MiB, 8..256 messages) split over them, at least 4 messages each. */
 		unsigned slots = (unsigned)RTE_MIN(256u, RTE_MAX(8u, (64u << 20) / n->max_msg));
-		n->workers[0].reasm = rkv_reasm_create(slots, n->max_msg, 1000);
-		if (!n->workers[0].reasm)
+		slots = RTE_MAX(4u, slots / n->nworkers);
+		for (unsigned k = 0; k < n->nworkers; k++) {
+			n->workers[k].reasm = rkv_reasm_create(slots, n->max_msg, 1000);
+			if (!n->workers[k].reasm)
+				return -ENOMEM;
+		}
+		n->src_ok = rte_zmalloc("rkv_src_ok", RKVD_SRC_OK * sizeof(uint64_t),
+					RTE_CACHE_LINE_SIZE);
+		if (!n->src_ok)
 			return -ENOMEM;
+		if (getrandom(&n->seg_seed, sizeof(n->seg_seed), 0) != (ssize_t)sizeof(n->seg_seed))
+			n->seg_seed = rte_rdtsc() * 0x9e3779b97f4a7c15ull;
 		unsigned elt = (unsigned)(sizeof(struct bigmsg) + n->max_msg);
 		unsigned count = (unsigned)RTE_MIN(1023u, RTE_MAX(63u, (64u << 20) / elt));
 		n->msgpool = rte_mempool_create("rkv_msgs", count, elt, 0, 0, NULL, NULL, NULL,
@@ -264,6 +276,8 @@ static void teardown(struct node *n)
 		n->tables = NULL;
 	}
 
+	rte_free(n->src_ok);
+	n->src_ok = NULL;
 	rte_mempool_free(n->msgpool);
 	rte_mempool_free(n->pktpool);
 	n->msgpool = n->pktpool = NULL;
@@ -357,6 +371,18 @@ int main(int argc, char **argv)
 	}
 
 	int exit_code = 1;
+	if (!n->opts.mem_bytes) {   /* no --mem: a share of the machine (issue 9 item 6b) */
+		uint64_t basis;
+		int cg;
+		char b[32], m[32];
+		n->opts.mem_bytes = node_default_mem(n->nworkers, &basis, &cg);
+		n->opts.mem_auto = 1;
+		fmt_size(b, sizeof(b), basis & ~((1ull << 20) - 1));
+		fmt_size(m, sizeof(m), n->opts.mem_bytes);
+		printf("ringkvd: --mem default %s per partition: 1/4 of %s (%s) over %u "
+		       "partition%s, within 64 MiB..512 MiB\n", m, b, cg ? "cgroup memory limit" :
+		       "MemTotal", n->nworkers, n->nworkers > 1 ? "s" : "");
+	}
 	rc = create_tables(n);
 	if (rc == -EINVAL)
 		exit_code = 2; /* options the table rejects (--mem vs --max-value): bad usage */

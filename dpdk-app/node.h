@@ -49,6 +49,7 @@
 #define RKVD_INBOX_SIZE    1024u     /* entries in each worker's inbox ring (power of 2) */
 #define RKVD_TICK_MS       10u       /* housekeeping period */
 #define RKVD_STATS_TEXT    (64u * 1024u) /* STATS reply buffer per worker */
+#define RKVD_SRC_OK        4096u     /* entries of node.src_ok (power of 2) */
 
 /* ---- options (opts.c) ------------------------------------------------------------------ */
 
@@ -56,7 +57,8 @@ struct node_opts {
 	uint32_t ip;              /* network byte order; 0: no network service */
 	uint16_t port;            /* UDP port, host order */
 	const char *shm_path;     /* NULL: no shared-memory clients */
-	uint64_t mem_bytes;       /* per-partition log budget */
+	uint64_t mem_bytes;       /* per-partition log budget; 0 until main sizes the default */
+	int mem_auto;             /* no --mem: mem_bytes was sized from the machine */
 	uint32_t max_value;       /* node limit for values */
 	uint32_t mtu;             /* IP MTU of replies and of the segment size */
 	uint16_t node_id;         /* ring member id 1..255; HLC clock ids are node_id * 16 + w */
@@ -100,6 +102,13 @@ struct node_opts {
  * -1 with a message on stderr. */
 int node_opts_parse(int argc, char **argv, struct node_opts *o);
 void node_usage(FILE *f, const char *prog);
+/* The default --mem (opts.mem_bytes 0): a quarter of the memory this process may use
+ * (MemTotal from /proc/meminfo, or its cgroup's memory limit when lower, v1 or v2) split over
+ * `partitions`, clamped to [RKVD_MEM_FLOOR, RKVD_MEM_CAP] and rounded down to a MiB. *basis:
+ * the memory figure used; *from_cgroup: whether it was the cgroup limit. */
+#define RKVD_MEM_FLOOR (64ull << 20)
+#define RKVD_MEM_CAP   (512ull << 20)
+uint64_t node_default_mem(unsigned partitions, uint64_t *basis, int *from_cgroup);
 /* "64M" -> 67108864. Returns 0 or -1 (bad number, bad suffix, overflow). */
 int node_parse_size(const char *s, uint64_t *out);
 
@@ -137,6 +146,11 @@ struct node {
 	uint64_t start_tsc;
 	uint64_t lat_q32;         /* ns per TSC tick, 32.32 (latency.h) */
 	struct metrics_server *metrics;  /* --metrics (metrics.c), NULL: off */
+	/* Reassembly (issue 9 item 2, worker.c): segments are steered to worker
+	 * seg_worker(source, req_id) under a random seed; src_ok is a direct-mapped set of
+	 * sources that completed a segmented message (RKVD_SRC_OK entries, relaxed atomics). */
+	uint64_t seg_seed;
+	uint64_t *src_ok;
 	struct resp_server *resp;        /* --resp (resp.c), NULL: off */
 };
 
@@ -158,7 +172,8 @@ struct req {
 	uint64_t t_rx;            /* TSC when it arrived (latency histograms, latency.h) */
 };
 
-/* A segment of a multi-datagram request on its way to worker 0's reassembler, decoded once. */
+/* A segment of a multi-datagram request on its way to the reassembling worker (seg_worker in
+ * worker.c), decoded once. */
 struct seg_priv {
 	struct rkv_msg msg;       /* payload points into the mbuf */
 	struct net_peer peer;
@@ -187,7 +202,7 @@ struct worker {
 	struct node *node;
 	struct rkv_table *table;
 	struct rte_ring *inbox;   /* MPSC: tagged pointers (see worker.c) from other workers */
-	struct rkv_reasm *reasm;  /* worker 0 only */
+	struct rkv_reasm *reasm;  /* this worker's share of segmented requests (worker.c) */
 	uint8_t *big;             /* max_msg bytes: large GET values, STATS is separate */
 	uint8_t *small;           /* RKV_LOCAL_MAX * seg_payload: values of burst GETs */
 	char *stats_text;         /* RKVD_STATS_TEXT bytes */

@@ -31,7 +31,11 @@ void node_usage(FILE *f, const char *prog)
 "                       without it the port is not polled (shared-memory clients only)\n"
 "  --port N             UDP port (default 7700)\n"
 "  --shm PATH           unix socket for shared-memory clients (a stale file is replaced)\n"
-"  --mem SIZE           log memory budget per partition, K/M/G suffixes (default 64M)\n"
+"  --mem SIZE           log memory budget per partition, K/M/G suffixes, 1M..1T. Default:\n"
+"                       a quarter of the machine's memory (MemTotal, or the cgroup memory\n"
+"                       limit when lower) split over the partitions (one per worker), at\n"
+"                       least 64M and at most 512M each; the start-up line shows the choice.\n"
+"                       Set it explicitly when several nodes share a machine\n"
 "  --max-value SIZE     largest value accepted, up to 1M (default 10K)\n"
 "  --mtu N              IP MTU of datagrams sent, 576..9000 (default 1500)\n"
 "  --node-id N          this node's member id, 1..255 (required with --seeds; unique in the\n"
@@ -274,7 +278,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->port = 7700;
-	o->mem_bytes = 64ull << 20;
+	o->mem_bytes = 0;         /* 0: sized from the machine once the workers are known */
 	o->max_value = RKV_TABLE_VALUE_DEFAULT;
 	o->mtu = RKV_MTU_DEFAULT;
 	o->node_id = 1;
@@ -576,9 +580,103 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	o->batch_bytes = 1u << 20;
 	while (o->batch_bytes < 4u * (o->max_value + 512u))
 		o->batch_bytes <<= 1;
-	if (o->mem_bytes < 4ull * o->max_value) {
+	if (o->mem_bytes && o->mem_bytes < 4ull * o->max_value) {
 		fprintf(stderr, "%s: --mem must be at least 4 x --max-value\n", prog);
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- the default --mem (issue 9 item 6b) ------------------------------------------------ */
+
+/* The first number of a file (a cgroup limit: "max" or garbage reads as none). 0 or -1. */
+static int read_u64_file(const char *path, uint64_t *v)
+{
+	char buf[64];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	char *ok = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!ok)
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(buf, &end, 10);
+	if (errno || end == buf)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* The lowest memory limit of this process's cgroup and its ancestors (v2: memory.max under
+ * /sys/fs/cgroup or /sys/fs/cgroup/unified; v1: memory.limit_in_bytes of the memory
+ * hierarchy); UINT64_MAX when none is set or readable. */
+static uint64_t cgroup_mem_limit(void)
+{
+	char line[512], dir[1024], file[1100];
+	uint64_t lim = UINT64_MAX, v;
+	FILE *f = fopen("/proc/self/cgroup", "r");
+
+	if (!f)
+		return lim;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		const char *ctrl = c1 + 1, *path = c2 + 1;
+		static const char *const v2root[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+		int v1 = strcmp(ctrl, "memory") == 0;
+		if (!v1 && *ctrl)
+			continue;    /* another v1 controller */
+		for (unsigned r = 0; r < (v1 ? 1u : 2u); r++) {
+			const char *root = v1 ? "/sys/fs/cgroup/memory" : v2root[r];
+			const char *name = v1 ? "memory.limit_in_bytes" : "memory.max";
+			if ((size_t)snprintf(dir, sizeof(dir), "%s%s", root, path) >= sizeof(dir))
+				continue;
+			/* this cgroup, then each ancestor up to the root */
+			for (;;) {
+				snprintf(file, sizeof(file), "%s/%s", dir, name);
+				if (read_u64_file(file, &v) == 0 && v < lim)
+					lim = v;
+				char *slash = strrchr(dir, '/');
+				if (!slash || (size_t)(slash - dir) < strlen(root))
+					break;
+				*slash = '\0';
+			}
+		}
+	}
+	fclose(f);
+	return lim;
+}
+
+uint64_t node_default_mem(unsigned partitions, uint64_t *basis, int *from_cgroup)
+{
+	uint64_t total = 0, lim = cgroup_mem_limit();
+	char line[256];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (f) {
+		unsigned long long kb;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "MemTotal: %llu kB", &kb) == 1) {
+				total = (uint64_t)kb << 10;
+				break;
+			}
+		fclose(f);
+	}
+	*from_cgroup = lim < total;
+	if (lim < total)
+		total = lim;
+	*basis = total;
+	if (!partitions)
+		partitions = 1;
+	uint64_t m = total / 4 / partitions;
+	if (m < RKVD_MEM_FLOOR)
+		m = RKVD_MEM_FLOOR;
+	if (m > RKVD_MEM_CAP)
+		m = RKVD_MEM_CAP;
+	return m & ~((1ull << 20) - 1);
 }

@@ -57,6 +57,7 @@ void stats_publish(struct worker *w)
 	cnt_set(&w->cnt, CNT_compactions, ts.compactions);
 	cnt_set(&w->cnt, CNT_compacted_bytes, ts.compacted_bytes);
 	cnt_set(&w->cnt, CNT_read_retries, ts.read_retries);
+	cnt_set(&w->cnt, CNT_bad_slots, ts.bad_slots); /* index offsets outside the log */
 	if (w->reasm) {
 		struct rkv_reasm_stats rs;
 		rkv_reasm_get_stats(w->reasm, &rs);
@@ -64,6 +65,8 @@ void stats_publish(struct worker *w)
 		cnt_set(&w->cnt, CNT_reasm_dup, rs.duplicates);
 		cnt_set(&w->cnt, CNT_reasm_expired, rs.expired);
 		cnt_set(&w->cnt, CNT_reasm_evicted, rs.evicted);
+		cnt_set(&w->cnt, CNT_reasm_quota, rs.quota);     /* own oldest evicted at quota */
+		cnt_set(&w->cnt, CNT_reasm_refused, rs.refused); /* newcomer vs validated: dropped */
 	}
 	/* w->shm is written by shm_server_poll on this thread only; readers see shm_pub. */
 	for (size_t i = 0; i < SHM_NCOUNTERS; i++)

@@ -4,9 +4,11 @@
  * classify each frame (ARP/ICMP answered in place, junk dropped and counted), decode each
  * datagram, and route each request by its key's hash: requests we own are executed here in
  * one burst (ops.c), the others go to their owner's inbox, an rte_ring with one consumer.
- * Segments of multi-datagram requests all go to worker 0, whose reassembler (one per node, so
- * segments that RSS spreads over queues still meet) turns each complete message into a pooled
- * buffer that is routed by key like any other request. Then shared-memory clients are served
+ * Segments of multi-datagram requests are steered by (source, req_id) under a per-node random
+ * seed to one worker (seg_worker), so the segments of a message meet whatever queues RSS put
+ * them on and reassembly is spread over all workers (issue 9 item 2: it was all on worker 0);
+ * that worker's reassembler turns each complete message into a pooled buffer that is routed
+ * by key like any other request. Then shared-memory clients are served
  * (shm_server_poll), housekeeping runs every RKVD_TICK_MS, and an idle worker backs off.
  *
  * A request is decoded and its key hashed once, by the worker that received it: the result is
@@ -14,7 +16,7 @@
  * reassembled message, and that is what the owner gets and executes (ops.c, exec.c).
  * Inbox entries are tagged pointers (all 8-byte aligned, so the two low bits are free):
  * TAG_REQ a struct req, TAG_SEG an mbuf holding one decoded segment (struct seg_priv in its
- * private area; worker 0 only), TAG_TX a reply frame to send on our queue. Every object is
+ * private area; for reassembly), TAG_TX a reply frame to send on our queue. Every object is
  * owned by exactly one worker at a time: the sender gives it up by enqueuing it.
  *
  * Replies normally leave by the owner's TX queue. On PMDs whose queues are point-to-point
@@ -25,6 +27,7 @@
  * Never on this loop: a lock, a malloc, a syscall (except the idle back-off's nanosleep and
  * worker 0's periodic stats line), or a wait on another worker (a full inbox is answered
  * with RKV_S_BUSY). */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -48,6 +51,7 @@
 
 #define IDLE_SPINS       128u   /* idle iterations spent pausing before the first sleep */
 #define IDLE_SLEEP_SHIFT 10u    /* longest sleep 2^10 us, about 1 ms */
+#define RKVD_COMPACT_TICK (256u << 10) /* log bytes background compaction examines per tick */
 
 struct stage {
 	unsigned n[RKVD_MAX_WORKERS];
@@ -69,7 +73,11 @@ static void count_malformed(struct worker *w, int err)
 }
 
 /* A datagram that failed to decode gets RKV_S_MALFORMED back if it looks enough like ours
- * (our magic, a whole header) to carry a request id; anything else is only counted. */
+ * (our magic, a whole header, not a reply) to carry a request id; anything else is only
+ * counted. The answer carries the request's own op when its op byte names one (issue 9 item
+ * 3: an answer with another op is dropped by the client as a mismatch, and the caller saw a
+ * timeout instead of RKV_EPROTO), else PING; no key, no value: 40 bytes for >= 40 received.
+ * Counted in malformed_answered (not in the malformed total, which counts datagrams). */
 static void reply_malformed(struct worker *w, const struct net_peer *peer, const uint8_t *p,
 			    uint32_t len)
 {
@@ -81,8 +89,9 @@ static void reply_malformed(struct worker *w, const struct net_peer *peer, const
 		return;
 	memcpy(&id, p + 8, sizeof(id));
 	memset(&q, 0, sizeof(q));
-	q.op = RKV_OP_PING; /* an op that carries no key, whatever the request's claimed */
+	q.op = p[3] >= RKV_OP_GET && p[3] < RKV_OP_MAX_ ? p[3] : RKV_OP_PING;
 	q.req_id = rte_le_to_cpu_64(id);
+	CNT_INC(w, malformed_answered);
 	ops_reply(w, peer, &q, RKV_S_MALFORMED, 0, NULL, 0, NULL, 0, 0);
 }
 
@@ -249,17 +258,61 @@ out:
 		stage_put(w, dest, tag(r, TAG_REQ));
 }
 
-/* Worker 0: feed one segment to the reassembler; a completed message is copied into a pooled
- * buffer and routed. Frees m. */
+/* A UDP source (address and port) as the reassembler's source key; never 0. */
+static uint64_t src_key(const struct net_peer *peer)
+{
+	return 1ull << 63 | (uint64_t)rte_be_to_cpu_32(peer->ip) << 16 |
+	       rte_be_to_cpu_16(peer->port_be);
+}
+
+/* The worker that reassembles message (source, req_id): every segment of a message carries
+ * both, so they all meet there. Mixed under the node's random seed, so that nobody can aim
+ * every message at one worker. */
+static unsigned seg_worker(const struct node *n, uint64_t src, uint64_t req_id)
+{
+	uint64_t h = (src ^ n->seg_seed) * 0x9e3779b97f4a7c15ull;
+	h = (h ^ (h >> 29) ^ req_id) * 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (unsigned)(((h & 0xffffffffu) * n->nworkers) >> 32);
+}
+
+static_assert(RKVD_SRC_OK == 1u << 12, "src_ok_entry takes 12 bits of the mix");
+static uint64_t *src_ok_entry(const struct node *n, uint64_t key)
+{
+	return &n->src_ok[(key * 0x9e3779b97f4a7c15ull) >> 52]; /* 12 bits: RKVD_SRC_OK */
+}
+
+/* Is a segment's source validated, so that no new message of an unvalidated source may
+ * evict one of its messages (core/proto.h rkv_reasm_add_src)? Today: it completed a
+ * segmented message before (on any worker). That raises the bar -- a flood of first segments
+ * from fresh (spoofed) sources cannot push out a known client's large request -- but does
+ * not prove the address: the address-validation token (issue 9 item 1) is the proof, and is
+ * meant to be ORed in here. */
+static bool src_validated(const struct node *n, uint64_t key)
+{
+	/* relaxed: a hint that only steers an eviction choice; pairs with src_validate's store */
+	return __atomic_load_n(src_ok_entry(n, key), __ATOMIC_RELAXED) == key;
+}
+
+static void src_validate(const struct node *n, uint64_t key)
+{
+	uint64_t *e = src_ok_entry(n, key);
+	/* relaxed: see src_validated; another worker's store may win, which forgets one source */
+	if (__atomic_load_n(e, __ATOMIC_RELAXED) != key)
+		__atomic_store_n(e, key, __ATOMIC_RELAXED);
+}
+
+/* The reassembling worker (seg_worker): feed one segment to our reassembler; a completed
+ * message is copied into a pooled buffer and routed. Frees m. */
 static void reasm_feed(struct worker *w, struct req **lr, unsigned *nlr, struct rte_mbuf *m,
 		       const struct net_peer *peer, const struct rkv_msg *seg, uint16_t rxq)
 {
 	const struct node *n = w->node;
-	uint64_t src = ((uint64_t)rte_be_to_cpu_32(peer->ip) << 16) | rte_be_to_cpu_16(peer->port_be);
+	uint64_t src = src_key(peer);
 	struct rkv_msg out;
 	struct bigmsg *b;
 
-	int rc = rkv_reasm_add(w->reasm, src, seg, w->now_ms, &out);
+	int rc = rkv_reasm_add_src(w->reasm, src, src_validated(n, src), seg, w->now_ms, &out);
 	if (rc < 0) {
 		count_malformed(w, -rc); /* conflicting or impossible segment */
 		rte_pktmbuf_free(m);
@@ -269,6 +322,7 @@ static void reasm_feed(struct worker *w, struct req **lr, unsigned *nlr, struct 
 		rte_pktmbuf_free(m);
 		return;
 	}
+	src_validate(n, src);
 	if (rte_mempool_get(n->msgpool, (void **)&b) != 0) {
 		CNT_INC(w, err_busy);
 		ops_reply(w, peer, &out, RKV_S_BUSY, 0, out.key, out.klen, NULL, 0, 0);
@@ -327,14 +381,17 @@ static void rx_datagram(struct worker *w, struct req **lr, unsigned *nlr,
 		if (msg.vlen > n->opts.max_value) {
 			seg_too_big(w, peer, &msg);
 			rte_pktmbuf_free(m);
-		} else if (w->id == 0) {
-			reasm_feed(w, lr, nlr, m, peer, &msg, 0);
 		} else {
-			struct seg_priv *sp = &PKT_PRIV(m)->s;
-			sp->msg = msg;
-			sp->peer = *peer;
-			sp->rxq = (uint16_t)w->id;
-			stage_put(w, 0, tag(m, TAG_SEG));
+			unsigned d = seg_worker(n, src_key(peer), msg.req_id);
+			if (d == w->id) {
+				reasm_feed(w, lr, nlr, m, peer, &msg, (uint16_t)w->id);
+			} else {
+				struct seg_priv *sp = &PKT_PRIV(m)->s;
+				sp->msg = msg;
+				sp->peer = *peer;
+				sp->rxq = (uint16_t)w->id;
+				stage_put(w, d, tag(m, TAG_SEG));
+			}
 		}
 		return;
 	}
@@ -379,7 +436,7 @@ static unsigned worker_rx(struct worker *w, struct req **lr, unsigned *nlr)
 }
 
 /* What other workers handed us: decoded requests (executed with ours), decoded segments
- * (worker 0: reassembly) and reply frames to send. Nothing is decoded again. */
+ * (ours to reassemble) and reply frames to send. Nothing is decoded again. */
 static unsigned worker_inbox(struct worker *w, struct req **lr, unsigned *nlr)
 {
 	void *objs[RKVD_BURST];
@@ -414,7 +471,7 @@ static unsigned worker_inbox(struct worker *w, struct req **lr, unsigned *nlr)
 	return nb;
 }
 
-/* Every RKVD_TICK_MS: publish gauges, expire reassembly, compact when idle, log stats. */
+/* Every RKVD_TICK_MS: publish gauges, expire reassembly, compact (bounded), log stats. */
 static void worker_tick(struct worker *w, uint64_t now)
 {
 	struct node *n = w->node;
@@ -423,8 +480,13 @@ static void worker_tick(struct worker *w, uint64_t now)
 	w->now_ms = (now - n->start_tsc) * 1000 / n->tsc_hz;
 	if (w->reasm)
 		rkv_reasm_expire(w->reasm, w->now_ms);
-	if (w->idle > IDLE_SPINS)
-		rkv_table_compact_owner(w->table, 256u << 10, NULL);
+	/* Background compaction, bounded per tick: when the loop found nothing to do for a
+	 * while, and also under load when the table asks for it (free segments close to where
+	 * writes start paying, or a victim half done), so writes rarely have to. --busy-poll
+	 * counts idle iterations without sleeping, so this runs there too (issue 9 item 6:
+	 * the idle count never advanced and every compaction landed inside a PUT). */
+	if (w->idle > IDLE_SPINS || rkv_table_compact_wanted(w->table))
+		rkv_table_compact_owner(w->table, RKVD_COMPACT_TICK, NULL);
 	rkv_table_set_now_owner(w->table, w->clock.wall_ms()); /* tombstone grace (LWW) */
 	cluster_tick(w);
 	durable_tick(w); /* [dur] */
@@ -499,6 +561,8 @@ int worker_main(void *arg)
 			w->idle = 0;
 		else if (!n->opts.busy_poll)
 			worker_idle(w, iow);
+		else if (w->idle < UINT32_MAX)
+			w->idle++;   /* busy-poll: counted (background compaction), never slept */
 	}
 	durable_drain(w); /* [dur] */
 	stage_flush(w);

@@ -11,7 +11,9 @@
 # reply sent to the server, and datagrams too large for one frame (IP fragments, which the node
 # does not reassemble). Then the node's counters must account for every one: each crafted kind
 # in its own mal_* counter, the total in "malformed", each oversized datagram once in
-# drop_ip_fragment. And the node must still serve: CLI put/get and a short verified bench.
+# drop_ip_fragment. A malformed request is answered with its own op and req_id (status
+# MALFORMED, python3 sends and checks) so the client library can match it and return
+# RKV_EPROTO at once. And the node must still serve: CLI put/get and a short verified bench.
 # Bounded: fixed counts, paced sends, every client call under timeout. A trap removes the
 # namespaces, the node and DPDK's runtime directory. Exits 77 without root or the binaries.
 set -u
@@ -140,6 +142,56 @@ got=$(delta requests "$tmp/after" "$tmp/before")
 [ "$got" -le 2 ] || fail "a bad datagram became a request (requests +$got)"
 got=$(delta errors "$tmp/after" "$tmp/before")
 [ "$got" = 0 ] || fail "errors +$got"
+
+# ---- phase 3: a malformed request is answered so the client can match it -------------------
+# (issue 9 item 3) The answer must carry the request's own op and req_id with status MALFORMED:
+# the client library matches replies by req_id and op and maps MALFORMED to RKV_EPROTO, so
+# the caller gets an error at once instead of a timeout. An unknown op is answered as PING.
+cat >"$tmp/malreply.py" <<'EOF'
+import socket, struct, sys, time
+ip, port = sys.argv[1], int(sys.argv[2])
+HDR = '<HBBBBBBQQIHHII'   # core/proto.h: magic ver op flags cl status klen id stamp vlen
+                          # seg_idx seg_cnt seg_off aux (40 bytes)
+def req(op, klen, rid, vlen=0, aux=0, payload=b''):
+    return struct.pack(HDR, 0x4b52, 1, op, 0, 0, 0, klen, rid, 0, vlen, 0, 1, 0, aux) + payload
+cases = [  # (what, datagram, req_id, op the answer must carry)
+    ('GET with a reserved field set', req(1, 5, 0x1122334455667788, aux=7, payload=b'abcde'),
+     0x1122334455667788, 1),
+    ('PUT shorter than announced', req(2, 5, 0x0102030405060708, vlen=100, payload=b'k' * 15),
+     0x0102030405060708, 2),
+    ('DEL with trailing junk', req(3, 3, 77, payload=b'key' + b'j' * 20), 77, 3),
+    ('unknown op 77', req(77, 5, 4242, payload=b'abcde'), 4242, 6),
+]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2.0)
+bad = 0
+for what, d, rid, op in cases:
+    t0 = time.monotonic()
+    s.sendto(d, (ip, port))
+    try:
+        while True:
+            r, _ = s.recvfrom(65536)
+            if len(r) >= 40 and struct.unpack_from('<Q', r, 8)[0] == rid:
+                break
+    except socket.timeout:
+        print('FAIL: %s: no answer within 2 s' % what); bad += 1; continue
+    f = struct.unpack_from(HDR, r)
+    ms = (time.monotonic() - t0) * 1000
+    want = (0x4b52, 1, op, 1, 0, 6, 0, rid)
+    if len(r) != 40 or f[:8] != want or f[9] != 0 or f[11] != 1:
+        print('FAIL: %s: answer %r (%d bytes), want magic/ver/op/flags/cl/status/klen/id %r'
+              % (what, f, len(r), want)); bad += 1
+    else:
+        print('ok - %s: answered op %d status MALFORMED req_id %#x in %.1f ms'
+              % (what, op, rid, ms))
+sys.exit(1 if bad else 0)
+EOF
+cli stats >"$tmp/pre3" || { echo "FAIL: stats before phase 3"; exit 1; }
+timeout 30 ip netns exec "$RKV_NS_CLI" python3 "$tmp/malreply.py" "$RKV_IP_SRV" "$port" ||
+	fail "malformed requests are not answered so that the client can match them"
+cli stats >"$tmp/post3" || { echo "FAIL: stats after phase 3 (node dead?)"; exit 1; }
+got=$(delta malformed_answered "$tmp/post3" "$tmp/pre3")
+[ "$got" = 4 ] && ok "malformed_answered +4" || fail "malformed_answered +$got, sent 4"
 
 # ---- and it still serves ---------------------------------------------------------------------
 [ "$(cli get before)" = ok ] || fail "get after the barrage"

@@ -1175,6 +1175,84 @@ static void test_shared_view(void **state)
 	rkv_table_destroy(t);
 }
 
+/* Issue 9 item 8: the owner bounds-checks offsets it reads from its own index. A slot whose
+ * offset is past the log, at its very end, or misaligned (planted here through the test's
+ * access to the index memory, as a writer the memfd seals keep out would) is never followed:
+ * GET, PUT, DELETE and CAS of its key fail with -EIO and count it in bad_slots; other keys
+ * and compaction (which frees the segments the bad slots used to point into) go on. (Without the check the owner's PUT
+ * reads far outside the log: ASan reports it, or it faults.) */
+static uint64_t *slot_of(struct rkv_table *t, const char *key)
+{
+	uint64_t h = rkv_hash_keyed(key, strlen(key), t->secret);
+	uint64_t tag = (uint64_t)rkv_hash_tag(h) << RKV_SLOT_TAG_SHIFT;
+	for (struct rkv_bucket *b = &t->bk[h & t->mask]; b;) {
+		for (unsigned i = 0; i < RKV_BUCKET_SLOTS; i++)
+			if ((b->slot[i] & ~RKV_SLOT_ADDR_MASK) == tag)
+				return &b->slot[i];
+		uint64_t n = b->slot[RKV_LINK_SLOT];
+		b = rkv_slot_is_link(n) ? &t->bk[t->nbuckets + n - 1] : NULL;
+	}
+	return NULL;
+}
+
+static void test_owner_bounds(void **state)
+{
+	(void)state;
+	struct rkv_table *t = mk(8 << 20, 1000, 0, 0, 0);
+	char buf[256], key[32], val[200];
+	uint32_t vlen;
+	uint64_t ver, ok_ver = 100;
+	memset(val, 'v', sizeof(val));
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof(key), "key-%d", i);
+		assert_int_equal(rkv_table_put_owner(t, key, (uint32_t)strlen(key), val, 100, 1), 0);
+	}
+	const uint64_t bad[] = { t->log_bytes + 4096, (1ull << 47) + 8, t->log_bytes - 8,
+				 t->log_bytes - RKV_REC_HDR, 4096 + 3, RKV_SLOT_ADDR_MASK };
+	struct rkv_table_stats st;
+	uint64_t counted = 0;
+	for (unsigned c = 0; c < sizeof(bad) / sizeof(bad[0]); c++) {
+		snprintf(key, sizeof(key), "key-%u", c);
+		uint32_t kl = (uint32_t)strlen(key);
+		uint64_t *sl = slot_of(t, key);
+		assert_non_null(sl);
+		uint64_t saved = *sl;
+		*sl = (saved & ~RKV_SLOT_ADDR_MASK) | bad[c];
+		assert_int_equal(rkv_table_get(t, key, kl, buf, sizeof(buf), &vlen, &ver), -EIO);
+		assert_int_equal(rkv_table_put_owner(t, key, kl, "new", 3, 2), -EIO);
+		assert_int_equal(rkv_table_delete_owner(t, key, kl, 3), -EIO);
+		assert_int_equal(rkv_table_put_if_owner(t, key, kl, "cas", 3, 4, 1), -EIO);
+		struct rkv_put_req pr = { .key = key, .klen = kl, .val = "b", .vlen = 1,
+					  .version = 5, .flags = RKV_TABLE_PUT_LWW };
+		assert_int_equal(rkv_table_put_burst_owner(t, &pr, 1), 0);
+		assert_int_equal(pr.status, -EIO);
+		struct rkv_get_req gr = { .key = key, .klen = kl, .buf = buf, .cap = sizeof(buf) };
+		rkv_table_get_burst(t, &gr, 1);
+		assert_int_equal(gr.status, -EIO);
+		rkv_table_get_stats(t, &st);
+		assert_true(st.bad_slots >= counted + 6);
+		counted = st.bad_slots;
+		/* the rest of the table still works, compaction included */
+		assert_int_equal(rkv_table_put_owner(t, "other", 5, val, 100, ++ok_ver), 0);
+		for (int r = 0; r < 3000; r++) {
+			snprintf(key, sizeof(key), "key-%d", 100 + r % 100);
+			assert_int_equal(rkv_table_put_owner(t, key, (uint32_t)strlen(key), val,
+							     sizeof(val), ++ok_ver), 0);
+		}
+		int more = 1;
+		for (int r = 0; r < 1000 && more; r++)
+			rkv_table_compact_owner(t, 1u << 20, &more);
+		assert_int_equal(rkv_table_get(t, "other", 5, buf, sizeof(buf), &vlen, &ver), 0);
+		assert_int_equal(ver, ok_ver - 3000);
+		/* and the bad slot is still refused, never followed */
+		snprintf(key, sizeof(key), "key-%u", c);
+		assert_int_equal(rkv_table_put_owner(t, key, kl, "new", 3, 2), -EIO);
+	}
+	rkv_table_get_stats(t, &st);
+	assert_true(st.compactions > 0);
+	rkv_table_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1196,6 +1274,7 @@ int main(void)
 		cmocka_unit_test(test_burst_equals_single),
 		cmocka_unit_test(test_overflow_chains),
 		cmocka_unit_test(test_shared_view),
+		cmocka_unit_test(test_owner_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
