@@ -63,7 +63,8 @@ void node_usage(FILE *f, const char *prog)
 "  --durability MODE    sync (default with --data-dir): a write is answered (to a client, or\n"
 "                       a replica's ack to its coordinator) once its batch is on disk\n"
 "                       (fdatasync); async: answered at once, on disk within --sync-interval.\n"
-"                       sync does not cover --shm clients (use async with --shm)\n"
+"                       With sync, a --shm client sees a write's answer (and every later\n"
+"                       answer on that ring) once the write is on disk\n"
 "  --sync-interval T    async: how far the disk may lag before writes wait (default 10ms;\n"
 "                       1ms..10s, suffix ms or s)\n"
 "  --segment-size SIZE  segment file size in --data-dir (default 64M); old segments are\n"
@@ -564,12 +565,6 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	}
 	if (dura_set && !o->data_dir) {
 		fprintf(stderr, "%s: --durability needs --data-dir\n", prog);
-		return -1;
-	}
-	if (o->data_dir && o->durability_sync && o->shm_path) {
-		fprintf(stderr, "%s: --durability sync does not cover shared-memory clients yet "
-			"(their answers cannot wait for the disk): use --durability async with "
-			"--shm\n", prog);
 		return -1;
 	}
 	/* [dur] the staging buffer takes a loop iteration's writes and always the largest one */
