@@ -532,6 +532,7 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 		.kind = RKV_SEGDIR_DATA,
 		.owner = w->id,
 		.batch_bytes = n->opts.batch_bytes,
+		.pipeline = n->opts.commit_pipeline,
 		.cb = dur_batch,
 		.cb_arg = d,
 	};

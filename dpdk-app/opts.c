@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "io/afile.h"
 
 void node_usage(FILE *f, const char *prog)
 {
@@ -67,6 +68,9 @@ void node_usage(FILE *f, const char *prog)
 "                       answer on that ring) once the write is on disk\n"
 "  --sync-interval T    async: how far the disk may lag before writes wait (default 10ms;\n"
 "                       1ms..10s, suffix ms or s)\n"
+"  --commit-pipeline N  group commits in flight per segment file at most (default 4): a\n"
+"                       batch's write goes out while earlier batches' fdatasyncs run;\n"
+"                       1: one batch at a time\n"
 "  --segment-size SIZE  segment file size in --data-dir (default 64M); old segments are\n"
 "                       compacted (live records rewritten, the file removed)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
@@ -157,7 +161,7 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
        O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP,
-       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX,
+       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX, O_CPIPE,
        O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL /* [dur] [eco] */ };
 
 /* "ADDR:PORT" (IPv4, port 1..65535) -> network byte order. 0 or -1. */
@@ -255,6 +259,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "data-dir", required_argument, NULL, O_DATA },
 		{ "durability", required_argument, NULL, O_DURA },
 		{ "sync-interval", required_argument, NULL, O_SYNCI },
+		{ "commit-pipeline", required_argument, NULL, O_CPIPE },
 		{ "segment-size", required_argument, NULL, O_SEGSZ },
 		{ "sloppy-quorum", required_argument, NULL, O_SLOPPY },
 		{ "hint-rate", required_argument, NULL, O_HRATE },
@@ -289,6 +294,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	int dura_set = 0;
 	o->durability_sync = 1;
 	o->sync_interval_ms = 10;
+	o->commit_pipeline = RKV_AFILE_PIPE_DEFAULT;
 	o->seg_bytes = 64ull << 20;
 	o->sloppy_quorum = 1;
 	o->hint_rate = 1ull << 20;
@@ -432,6 +438,14 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 			o->sync_interval_ms = v * mult;
 			break;
 		}
+		case O_CPIPE:
+			if (parse_uint(arg, 1, RKV_AFILE_PIPE_MAX, &v)) {
+				fprintf(stderr, "%s: --commit-pipeline %s: want 1..%u\n", prog, arg,
+					RKV_AFILE_PIPE_MAX);
+				return -1;
+			}
+			o->commit_pipeline = (uint32_t)v;
+			break;
 		case O_SEGSZ:
 			if (node_parse_size(arg, &v) || v < (64u << 10) || v > (1ull << 30)) {
 				fprintf(stderr, "%s: --segment-size %s: want 64K..1G\n", prog, arg);
