@@ -5,7 +5,7 @@
  *
  * `status` prints the ring as the node describes it (RKV_OP_RING, core/ringinfo.h), like
  * `nodetool status`: one line per member (state UN/DN/UJ/UL, address, id, weight, owned
- * share, keys, bytes) under the ring epoch and N; `--json` prints one object for scripts.
+ * share, keys, bytes, and the hints the answering node holds for it) under the ring epoch and N; `--json` prints one object for scripts.
  * A request refused for want of replicas says how many were up and how many its level
  * needed, e.g. `ringkv: get k: unavailable (2 of 3 replicas up, ALL needs 3)`.
  *
@@ -46,8 +46,10 @@ static const char usage_text[] =
 "  stats           print the node's counters, one \"name value\" per line\n"
 "  status [--json] print the cluster ring as the node sees it: per member its state\n"
 "                  (UN up, DN down, UJ joining, UL leaving), address, node id, weight,\n"
-"                  owned share of the key space, keys and bytes stored; the ring epoch\n"
-"                  and the replica count N. --json: one object for scripts (UDP only)\n"
+"                  owned share of the key space, keys and bytes stored, and Hints: the\n"
+"                  writes the answering node holds for it (hinted handoff, not yet\n"
+"                  delivered); the ring epoch and the replica count N. --json: one\n"
+"                  object for scripts, hints as \"hints_pending\" (UDP only)\n"
 "\n"
 "options (before the command):\n"
 "  -t, --target T  udp:HOST:PORT[,HOST:PORT...] (any nodes of one cluster: requests go\n"
@@ -312,8 +314,8 @@ static int cmd_status(struct rkv *c, const char *target, int json)
 		       ri->replicas);
 	else
 		printf("Ring epoch %08x, replicas N=%u\n"
-		       "--  %-21s %5s %6s %7s %12s %14s\n", ri->epoch, ri->replicas,
-		       "Address", "ID", "Weight", "Owns", "Keys", "Bytes");
+		       "--  %-21s %5s %6s %7s %12s %14s %8s\n", ri->epoch, ri->replicas,
+		       "Address", "ID", "Weight", "Owns", "Keys", "Bytes", "Hints");
 	int first = 1;
 	for (unsigned i = 0; i < ri->count; i++) {
 		const struct rkv_ringinfo_member *m = &ri->m[i];
@@ -328,15 +330,16 @@ static int cmd_status(struct rkv *c, const char *target, int json)
 		double owns = rkv_ringinfo_share_double(m->owns);
 		if (json)
 			printf("%s{\"id\": %u, \"address\": \"%s\", \"state\": \"%s\", "
-			       "\"weight\": %u, \"owns\": %.4f, \"keys\": %llu, \"bytes\": %llu}",
+			       "\"weight\": %u, \"owns\": %.4f, \"keys\": %llu, \"bytes\": %llu, "
+			       "\"hints_pending\": %llu}",
 			       first ? "" : ", ", m->id, addr, rkv_ringinfo_state_name(m->state),
 			       m->weight, owns, (unsigned long long)m->keys,
-			       (unsigned long long)m->bytes);
+			       (unsigned long long)m->bytes, (unsigned long long)m->hints_pending);
 		else
-			printf("%s  %-21s %5u %6u %6.1f%% %12llu %14llu\n",
+			printf("%s  %-21s %5u %6u %6.1f%% %12llu %14llu %8llu\n",
 			       rkv_ringinfo_state_code(m->state), addr, m->id, m->weight,
 			       owns * 100.0, (unsigned long long)m->keys,
-			       (unsigned long long)m->bytes);
+			       (unsigned long long)m->bytes, (unsigned long long)m->hints_pending);
 		first = 0;
 	}
 	if (json)

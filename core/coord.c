@@ -5,8 +5,11 @@
  * order, so the list head is the next deadline (O(1)) and tick pops expired slots from the
  * head. Invariants: a slot is either on the free stack or on the busy list, never both; a
  * busy slot's client is answered at most once (`replied`); a slot id matches only while its
- * generation is the slot's current one. Never allocates after create, never reads a clock,
- * never does I/O. */
+ * generation is the slot's current one. Writes may also sit on a second list in start order,
+ * the stand-in list (rkv_coord_set_replica_timeout): its head is the next replica deadline; a
+ * write leaves it when its client is answered, its replica deadline passed, or it is freed.
+ * Stand-ins added to a write take ids[n .. n + nx). Never allocates after create, never reads
+ * a clock, never does I/O. */
 #include "coord.h"
 
 #include <errno.h>
@@ -20,6 +23,9 @@
 struct coord_slot {
 	uint32_t gen;
 	uint32_t prev, next;         /* busy list (start order) */
+	uint32_t sprev, snext;       /* stand-in list (start order), while on_slist */
+	uint8_t on_slist, nx;        /* nx: stand-ins added, at ids[n .. n + nx) */
+	uint64_t sdeadline;          /* replica deadline (write, replica timeout set) */
 	uint8_t busy, op, n, needed;
 	uint8_t replied, cas_phase2;
 	uint8_t last_err;
@@ -34,8 +40,10 @@ struct coord_slot {
 
 struct rkv_coord {
 	uint32_t nslots, timeout_ms;
+	uint32_t replica_ms;         /* 0: no stand-ins for slow replicas */
 	uint32_t nfree, inflight;
 	uint32_t head, tail;         /* busy list */
+	uint32_t shead, stail;       /* stand-in list */
 	uint32_t *free_stack;
 	struct coord_slot *s;
 	struct rkv_coord_stats st;
@@ -57,6 +65,7 @@ struct rkv_coord *rkv_coord_create(uint32_t slots, uint32_t timeout_ms)
 	c->nslots = slots;
 	c->timeout_ms = timeout_ms;
 	c->head = c->tail = NIL;
+	c->shead = c->stail = NIL;
 	for (uint32_t i = 0; i < slots; i++)
 		c->free_stack[i] = slots - 1 - i;   /* slot 0 is used first */
 	c->nfree = slots;
@@ -105,8 +114,31 @@ static void list_unlink(struct rkv_coord *c, uint32_t i)
 	s->prev = s->next = NIL;
 }
 
+static void slist_unlink(struct rkv_coord *c, uint32_t i)
+{
+	struct coord_slot *s = &c->s[i];
+	if (!s->on_slist)
+		return;
+	if (s->sprev != NIL)
+		c->s[s->sprev].snext = s->snext;
+	else
+		c->shead = s->snext;
+	if (s->snext != NIL)
+		c->s[s->snext].sprev = s->sprev;
+	else
+		c->stail = s->sprev;
+	s->sprev = s->snext = NIL;
+	s->on_slist = 0;
+}
+
+void rkv_coord_set_replica_timeout(struct rkv_coord *c, uint32_t ms)
+{
+	c->replica_ms = ms < c->timeout_ms ? ms : 0;
+}
+
 static void slot_free(struct rkv_coord *c, uint32_t i)
 {
+	slist_unlink(c, i);
 	list_unlink(c, i);
 	c->s[i].busy = 0;
 	c->free_stack[c->nfree++] = i;
@@ -122,6 +154,7 @@ static void result_base(const struct rkv_coord *c, uint32_t i, struct rkv_coord_
 	r->cookie = s->cookie;
 	r->op = s->op;
 	r->n = s->n;
+	r->nids = (uint8_t)(s->n + s->nx);
 	r->needed = s->needed;
 	r->got = (uint8_t)popcount32(s->acked);
 	r->newest = -1;
@@ -197,6 +230,18 @@ int rkv_coord_start(struct rkv_coord *c, enum rkv_coord_op op, const uint64_t *i
 	c->tail = i;
 	c->inflight++;
 	c->st.started++;
+	if (op == RKV_COORD_WRITE && c->replica_ms) {
+		/* a replica silent past replica_ms may get a stand-in (rkv_coord_tick) */
+		s->sdeadline = now + c->replica_ms;
+		s->on_slist = 1;
+		s->sprev = c->stail;
+		s->snext = NIL;
+		if (c->stail != NIL)
+			c->s[c->stail].snext = i;
+		else
+			c->shead = i;
+		c->stail = i;
+	}
 
 	uint32_t ask = 0;
 	if (op == RKV_COORD_WRITE) {
@@ -270,7 +315,7 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 	}
 	struct coord_slot *s = &c->s[i];
 	int j = -1;
-	for (unsigned k = 0; k < s->n; k++)
+	for (unsigned k = 0; k < (unsigned)s->n + s->nx; k++)
 		if (s->ids[k] == replica)
 			j = (int)k;
 	if (j < 0 || !(s->asked >> j & 1)) {
@@ -359,12 +404,14 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 			reply_success(s, r);
 			s->replied = 1;
 			c->st.replied++;
+			slist_unlink(c, i);
 		} else if (acked + pending < s->needed) {
 			r->actions |= RKV_COORD_A_REPLY;
 			r->status = s->last_err ? s->last_err : RKV_S_INTERNAL;
 			r->stamp = rkv_avail_pack(acked, s->n, s->needed);
 			s->replied = 1;
 			c->st.replied++;
+			slist_unlink(c, i);
 		}
 	} else if (pending == 0) {
 		c->st.background_done++;
@@ -387,6 +434,21 @@ unsigned rkv_coord_tick(struct rkv_coord *c, uint64_t now, struct rkv_coord_resu
 			unsigned cap)
 {
 	unsigned k = 0;
+	/* Writes whose replica deadline passed with the client not answered yet: the replicas
+	 * still silent are named, for stand-ins (rkv_coord_add_standin). */
+	while (k < cap && c->shead != NIL && c->s[c->shead].sdeadline <= now) {
+		uint32_t i = c->shead;
+		struct coord_slot *s = &c->s[i];
+		uint32_t silent = s->asked & ~s->answered;
+		slist_unlink(c, i);
+		if (s->replied || !silent)
+			continue;
+		struct rkv_coord_result *r = &out[k++];
+		result_base(c, i, r);
+		r->actions = RKV_COORD_A_STANDIN;
+		r->standin_mask = silent;
+		c->st.slow_replicas += popcount32(silent);
+	}
 	while (k < cap && c->head != NIL && c->s[c->head].deadline <= now) {
 		uint32_t i = c->head;
 		struct coord_slot *s = &c->s[i];
@@ -413,9 +475,41 @@ unsigned rkv_coord_tick(struct rkv_coord *c, uint64_t now, struct rkv_coord_resu
 	return k;
 }
 
+int rkv_coord_add_standin(struct rkv_coord *c, uint64_t id, uint64_t standin,
+			  struct rkv_coord_result *r)
+{
+	id &= RKV_COORD_ID_MASK;
+	uint32_t i = rkv_coord_slot_of(id);
+	if (i >= c->nslots || !c->s[i].busy || slot_id(c, i) != id)
+		return -ESTALE;
+	struct coord_slot *s = &c->s[i];
+	unsigned total = (unsigned)s->n + s->nx;
+	if (s->op != RKV_COORD_WRITE || standin == 0)
+		return -EINVAL;
+	if (s->replied)
+		return -EALREADY;
+	for (unsigned k = 0; k < total; k++)
+		if (s->ids[k] == standin)
+			return -EEXIST;
+	if (total >= RKV_COORD_MAX_N)
+		return -ENOSPC;
+	s->ids[total] = standin;
+	s->nx++;
+	s->asked |= 1u << total;
+	s->up_mask |= 1u << total;
+	c->st.standins++;
+	result_base(c, i, r);
+	r->actions = RKV_COORD_A_SEND;
+	r->send_mask = 1u << total;
+	return 0;
+}
+
 uint64_t rkv_coord_next_deadline(const struct rkv_coord *c)
 {
-	return c->head == NIL ? UINT64_MAX : c->s[c->head].deadline;
+	uint64_t d = c->head == NIL ? UINT64_MAX : c->s[c->head].deadline;
+	if (c->shead != NIL && c->s[c->shead].sdeadline < d)
+		d = c->s[c->shead].sdeadline;
+	return d;
 }
 
 uint32_t rkv_coord_inflight(const struct rkv_coord *c) { return c->inflight; }

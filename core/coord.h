@@ -44,6 +44,13 @@
  *   duplicate that arrives after a newer write to the key still answers VERSION_MISMATCH.
  *   The coordinator chooses the CAS's version (after observing the expected one), so a
  *   CAS is not retried by clients with the same version the way a PUT is.
+ * - Slow replicas (writes, after rkv_coord_set_replica_timeout(c, ms)): a write whose client
+ *   is not answered ms after its start comes out of rkv_coord_tick with A_STANDIN and
+ *   standin_mask = the replicas asked that have not answered. The caller may add a stand-in
+ *   node for each (rkv_coord_add_standin: it takes ids[n + k], its ack counts toward needed
+ *   like a replica's, Dynamo's sloppy quorum) and sends it the write with a hint naming the
+ *   slow owner. The slow replica's own ack, if it comes, counts too (it is another node that
+ *   holds the write). The request's overall deadline stays the same.
  * - A replica error status (NO_SPACE, BUSY, CLOCK, INTERNAL, ...) is an answer that does
  *   not count towards `needed`. A read then asks an up replica it has not asked yet, if any
  *   (A_SEND from rkv_coord_recv); when `needed` can no longer be reached the client gets
@@ -92,6 +99,9 @@ enum rkv_coord_action {
 	RKV_COORD_A_REPAIR = 1u << 3, /* write the newest record back to ids[i], bit i of
 				       * repair_mask (reads only; newest_tombstone: as a DEL) */
 	RKV_COORD_A_DONE = 1u << 4,   /* the slot is free: release what was kept for it */
+	RKV_COORD_A_STANDIN = 1u << 5,/* write: ids[i] for each bit i of standin_mask did not answer
+				       * within the replica timeout: add a stand-in for each if one
+				       * is free (rkv_coord_add_standin) — from rkv_coord_tick only */
 };
 
 struct rkv_coord_result {
@@ -106,15 +116,17 @@ struct rkv_coord_result {
 				    * mismatch: the version held), or rkv_avail_pack(got, n,
 				    * needed) on UNAVAILABLE / TIMEOUT */
 	uint8_t got, n, needed;    /* replicas up (start) or counted answers; N; needed */
+	uint8_t nids;              /* entries of ids[]: n, plus the stand-ins added (writes) */
 	uint32_t send_mask;        /* A_SEND: bits over the preference list (ids[]) */
 	uint32_t repair_mask;      /* A_REPAIR */
+	uint32_t standin_mask;     /* A_STANDIN: bits over ids[] */
 	uint64_t newest_version;   /* read: newest version seen (0: none); CAS phase 2: version
 				    * to replicate */
 	int newest;                /* read: index in ids[] of the replica holding the newest value
 				    * (-1: none or the newest is a tombstone) */
 	uint64_t newest_id;        /* its id (0 when newest < 0) */
 	bool newest_tombstone;     /* the newest version is a tombstone */
-	uint64_t ids[RKV_COORD_MAX_N];   /* the preference list given at start */
+	uint64_t ids[RKV_COORD_MAX_N];   /* the preference list given at start, then stand-ins */
 };
 
 struct rkv_coord_stats {
@@ -131,6 +143,8 @@ struct rkv_coord_stats {
 	uint64_t repairs;          /* replicas named as repair targets */
 	uint64_t replica_errors;   /* replica answers with an error status */
 	uint64_t fallbacks;        /* reads that asked one more replica after an error */
+	uint64_t slow_replicas;    /* write replicas silent at the replica timeout (A_STANDIN) */
+	uint64_t standins;         /* stand-ins added for them */
 };
 
 struct rkv_coord;   /* opaque: core/coord.c */
@@ -168,6 +182,16 @@ int rkv_coord_start(struct rkv_coord *c, enum rkv_coord_op op, const uint64_t *i
  * not asked (each counted, *r.actions = 0). */
 int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t status,
 		   uint64_t version, uint64_t now, struct rkv_coord_result *r);
+
+/* Writes started from now on get stand-ins for replicas silent ms after the start (A_STANDIN
+ * from rkv_coord_tick); 0 (the default), or ms >= the table's timeout: never. */
+void rkv_coord_set_replica_timeout(struct rkv_coord *c, uint32_t ms);
+/* Add node standin to write id (after A_STANDIN): it becomes ids[r->nids - 1], asked, and
+ * counts toward needed once it acks. Fills *r with A_SEND for it alone. 0, or -ESTALE (the
+ * slot is gone), -EALREADY (the client was answered meanwhile: not needed), -EEXIST (standin
+ * is in the list already), -ENOSPC (RKV_COORD_MAX_N entries), -EINVAL (not a write). */
+int rkv_coord_add_standin(struct rkv_coord *c, uint64_t id, uint64_t standin,
+			  struct rkv_coord_result *r);
 
 /* Expire slots whose deadline is <= now: TIMEOUT to the client if not answered yet, repair
  * targets for reads, DONE. Writes up to cap results; returns how many (call again while it

@@ -89,13 +89,17 @@ size_t rkv_ringinfo_encode(void *buf, size_t cap, const struct rkv_ringinfo *ri)
 	uint8_t *p = buf;
 	size_t len;
 
+	int hints = 0;
+
 	if (!buf || !ri || check_all(ri) != 0)
 		return 0;
-	len = rkv_ringinfo_size(ri->count);
+	for (unsigned i = 0; i < ri->count; i++)
+		hints |= ri->m[i].hints_pending != 0;
+	len = hints ? rkv_ringinfo_size_hints(ri->count) : rkv_ringinfo_size(ri->count);
 	if (cap < len)
 		return 0;
 	memset(p, 0, len);
-	p[0] = RKV_RINGINFO_FORMAT;
+	p[0] = hints ? RKV_RINGINFO_FORMAT_HINTS : RKV_RINGINFO_FORMAT;
 	p[1] = ri->replicas;
 	put16(p + 2, ri->count);
 	put32(p + 4, ri->epoch);
@@ -115,6 +119,8 @@ size_t rkv_ringinfo_encode(void *buf, size_t cap, const struct rkv_ringinfo *ri)
 		put32(q + 20, m->owns);
 		put64(q + 24, m->keys);
 		put64(q + 32, m->bytes);
+		if (hints)
+			put64(p + rkv_ringinfo_size(ri->count) + 8u * i, m->hints_pending);
 	}
 	return len;
 }
@@ -122,11 +128,13 @@ size_t rkv_ringinfo_encode(void *buf, size_t cap, const struct rkv_ringinfo *ri)
 int rkv_ringinfo_decode(const void *buf, size_t len, struct rkv_ringinfo *out)
 {
 	const uint8_t *p = buf;
+	int any = 0;
 
 	if (!buf || !out || len < RKV_RINGINFO_HDR_SIZE)
 		return -RKV_RIE_TRUNCATED;
-	if (p[0] != RKV_RINGINFO_FORMAT)
+	if (p[0] != RKV_RINGINFO_FORMAT && p[0] != RKV_RINGINFO_FORMAT_HINTS)
 		return -RKV_RIE_FORMAT;
+	int hints = p[0] == RKV_RINGINFO_FORMAT_HINTS;
 	out->replicas = p[1];
 	out->count = get16(p + 2);
 	out->epoch = get32(p + 4);
@@ -136,7 +144,7 @@ int rkv_ringinfo_decode(const void *buf, size_t len, struct rkv_ringinfo *out)
 		return -RKV_RIE_REPLICAS;
 	if (out->count == 0 || out->count > RKV_RINGINFO_MAX_MEMBERS)
 		return -RKV_RIE_COUNT;
-	if (len != rkv_ringinfo_size(out->count))
+	if (len != (hints ? rkv_ringinfo_size_hints(out->count) : rkv_ringinfo_size(out->count)))
 		return -RKV_RIE_LENGTH;
 	if (get16(p + 14) != 0)
 		return -RKV_RIE_RESERVED;
@@ -156,7 +164,12 @@ int rkv_ringinfo_decode(const void *buf, size_t len, struct rkv_ringinfo *out)
 		m->owns = get32(q + 20);
 		m->keys = get64(q + 24);
 		m->bytes = get64(q + 32);
+		/* format 2: the trailer, within len (checked above) */
+		m->hints_pending = hints ? get64(p + rkv_ringinfo_size(out->count) + 8u * i) : 0;
+		any |= m->hints_pending != 0;
 	}
+	if (hints && !any)
+		return -RKV_RIE_RESERVED;    /* no hints: it would have been format 1 */
 	return check_all(out);
 }
 

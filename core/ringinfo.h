@@ -33,6 +33,11 @@
  *   24 u64 keys stored on the member (0 when the sender does not know)
  *   32 u64 bytes stored on the member (0 when the sender does not know)
  * The whole value is exactly 16 + 40 * count bytes: 10,216 at most.
+ * Format 2 (RKV_RINGINFO_FORMAT_HINTS) is format 1 followed by count u64: the hints the
+ * answering node holds for each member (hinted handoff, pending delivery), in member order;
+ * it is sent only when one of them is not 0, so a node with no hints pending answers exactly
+ * format 1 (what older clients decode). The decoder takes both; a format 2 value whose
+ * counts are all 0 is refused (RKV_RIE_RESERVED: it would have been format 1).
  *
  * Decoding trusts nothing: every length, count, reserved field and enum is checked before it
  * is used, ids must be unique and self one of them; a bad value gets one error code (enum
@@ -48,13 +53,14 @@
 #include "ring.h"
 
 #define RKV_RINGINFO_FORMAT       1u
+#define RKV_RINGINFO_FORMAT_HINTS 2u
 #define RKV_RINGINFO_HDR_SIZE     16u
 #define RKV_RINGINFO_MEMBER_SIZE  40u
 #define RKV_RINGINFO_MAX_MEMBERS  255u
 #define RKV_RINGINFO_MAX_N        16u
 #define RKV_RINGINFO_MAX_WEIGHT   65535u
 #define RKV_RINGINFO_MAX_SIZE \
-	(RKV_RINGINFO_HDR_SIZE + RKV_RINGINFO_MAX_MEMBERS * RKV_RINGINFO_MEMBER_SIZE)
+	(RKV_RINGINFO_HDR_SIZE + RKV_RINGINFO_MAX_MEMBERS * (RKV_RINGINFO_MEMBER_SIZE + 8u))
 
 enum rkv_ringinfo_state {
 	RKV_RI_JOINING = 1,
@@ -77,6 +83,7 @@ struct rkv_ringinfo_member {
 	uint32_t ring_weight;
 	uint32_t owns;          /* share of the hash space in units of 2^-32 */
 	uint64_t keys, bytes;
+	uint64_t hints_pending; /* hints the answering node holds for it (format 2; else 0) */
 };
 
 struct rkv_ringinfo {
@@ -105,10 +112,15 @@ enum rkv_ringinfo_err {
 	RKV_RIE_MAX_
 };
 
-/* Bytes the encoding of count members takes. */
+/* Bytes the encoding of count members takes (format 1: no member has hints pending). */
 static inline size_t rkv_ringinfo_size(unsigned count)
 {
 	return RKV_RINGINFO_HDR_SIZE + (size_t)count * RKV_RINGINFO_MEMBER_SIZE;
+}
+/* ... and in format 2 (some member has hints pending). */
+static inline size_t rkv_ringinfo_size_hints(unsigned count)
+{
+	return rkv_ringinfo_size(count) + (size_t)count * 8u;
 }
 
 /* Encode ri into buf. Returns the length, 0 if cap is too small or ri breaks a rule the

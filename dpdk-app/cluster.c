@@ -24,6 +24,7 @@
 
 #define COORD_SLOTS      1024u
 #define COORD_TIMEOUT_MS 500u
+#define COORD_REPLICA_MS 150u     /* [dur] a write replica silent this long gets a stand-in */
 #define ADDR_VALID       (1ull << 63)
 
 /* ---- views ---------------------------------------------------------------------------- */
@@ -321,6 +322,7 @@ void cluster_ring_reply(struct worker *w, struct req *r)
 			m->weight = info[i].weight;
 			m->keys = info[i].keys;
 			m->bytes = info[i].bytes;
+			m->hints_pending = hints_pending_to(n, m->id);   /* [dur] */
 			long idx = v->ring ? rkv_ring_member_index(v->ring, info[i].id) : -1;
 			if (idx >= 0) {
 				m->flags = RKV_RINGINFO_F_IN_RING;
@@ -463,6 +465,47 @@ static void slot_release(struct worker *w, struct cslot *s)
 	memset(s, 0, sizeof(*s));
 }
 
+static void apply(struct worker *w, const struct rkv_coord_result *res);
+
+static void load_up(struct node *n, struct rkv_member_upset *up)
+{
+	for (int i = 0; i < 4; i++)
+		/* Relaxed: independent bits (see publish_members). */
+		up->w[i] = __atomic_load_n(&n->cl.up[i], __ATOMIC_RELAXED);
+}
+
+/* [dur] A write's replicas that are up but silent past COORD_REPLICA_MS: the write goes to a
+ * stand-in for each (the next up member past the N replicas not asked yet), with a hint naming
+ * the owner; its ack counts toward W (core/coord.h A_STANDIN, issue 8 §3). */
+static void standins(struct worker *w, struct cslot *s, const struct rkv_coord_result *res)
+{
+	struct node *n = w->node;
+	struct rkv_member_upset up;
+	struct rkv_coord_result r2;
+	uint64_t ids[RKV_COORD_MAX_N];
+	unsigned nids = res->nids;
+
+	if (!w->view->ring)
+		return;
+	load_up(n, &up);
+	memcpy(ids, res->ids, sizeof(ids));
+	for (unsigned i = 0; i < res->nids && i < RKV_COORD_MAX_N; i++) {
+		if (!(res->standin_mask >> i & 1))
+			continue;
+		unsigned owner = s->hint_for[i] ? s->hint_for[i] : (unsigned)res->ids[i];
+		if (owner == n->opts.node_id || owner > 255)
+			continue;                 /* our own write is not slow on the network */
+		uint64_t sub = hints_standin(w, w->view->ring, s->client->x.hash, ids, nids, &up);
+		if (!sub || rkv_coord_add_standin(w->coord, res->id, sub, &r2) != 0)
+			return;                   /* nobody left, or no longer needed */
+		nids = r2.nids;
+		ids[nids - 1] = sub;
+		s->hint_for[nids - 1] = (uint8_t)owner;
+		CNT_INC(w, hints_standins_slow);
+		apply(w, &r2);
+	}
+}
+
 /* Carry out what the coordinator asked for, in the order of the action bits. */
 static void apply(struct worker *w, const struct rkv_coord_result *res)
 {
@@ -470,6 +513,10 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 	struct cslot *s = res->slot < COORD_SLOTS ? &w->slots[res->slot] : NULL;
 	uint64_t id = ((uint64_t)w->id << RKV_COORD_ID_BITS) | res->id;
 
+	if ((res->actions & RKV_COORD_A_STANDIN) && s && s->client) {
+		standins(w, s, res);
+		return;                       /* A_STANDIN comes alone */
+	}
 	if ((res->actions & RKV_COORD_A_SEND) && s && s->client) {
 		const struct exec_req *c = &s->client->x;
 		uint8_t op = c->op;
@@ -486,7 +533,7 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 			stamp = res->newest_version;
 			s->version = stamp;
 		}
-		for (unsigned i = 0; i < res->n && i < RKV_COORD_MAX_N; i++) {
+		for (unsigned i = 0; i < res->nids && i < RKV_COORD_MAX_N; i++) {
 			if (!(res->send_mask >> i & 1))
 				continue;
 			if (res->ids[i] == n->opts.node_id)
@@ -541,7 +588,7 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 	if ((res->actions & RKV_COORD_A_DONE) && s) {
 		/* [dur] a write's replicas that never acknowledged get a hint kept here */
 		if (res->op == RKV_COORD_WRITE && s->client && w->hints)
-			for (unsigned i = 0; i < res->n && i < RKV_COORD_MAX_N; i++) {
+			for (unsigned i = 0; i < res->nids && i < RKV_COORD_MAX_N; i++) {
 				unsigned owner = s->hint_for[i] ? s->hint_for[i]
 								: (unsigned)res->ids[i];
 				if (!(s->acked >> i & 1) && owner != n->opts.node_id)
@@ -580,9 +627,7 @@ void cluster_coordinate(struct worker *w, struct req *r)
 		return;
 	}
 	size_t k = rkv_ring_preference_list(v->ring, x->hash, n->replicas, ids);
-	for (int i = 0; i < 4; i++)
-		/* Relaxed: independent bits (see publish_members). */
-		up.w[i] = __atomic_load_n(&n->cl.up[i], __ATOMIC_RELAXED);
+	load_up(n, &up);
 	int local = 0;
 	for (size_t i = 0; i < k; i++)
 		local |= ids[i] == n->opts.node_id;
@@ -693,9 +738,16 @@ void cluster_result(struct worker *w, struct req *r)
 	}
 	struct cslot *s = res.slot < COORD_SLOTS ? &w->slots[res.slot] : NULL;
 	if (s && res.op == RKV_COORD_WRITE && (status == RKV_S_OK || status == RKV_S_NOT_FOUND))
-		for (unsigned i = 0; i < res.n && i < RKV_COORD_MAX_N; i++)
-			if (res.ids[i] == replica)
-				s->acked |= (uint8_t)(1u << i);   /* [dur] for hints at the end */
+		for (unsigned i = 0; i < res.nids && i < RKV_COORD_MAX_N; i++) {
+			if (res.ids[i] != replica)
+				continue;
+			s->acked |= (uint8_t)(1u << i);   /* [dur] for hints at the end */
+			/* A stand-in added for a slow replica holds its hint now: the owner's
+			 * entry needs none from us either. */
+			for (unsigned j = 0; i >= res.n && j < res.n && s->hint_for[i]; j++)
+				if ((s->hint_for[j] ? s->hint_for[j] : res.ids[j]) == s->hint_for[i])
+					s->acked |= (uint8_t)(1u << j);
+		}
 	if ((res.actions & RKV_COORD_A_KEEP) && s) {
 		if (s->kept)
 			req_free(w, s->kept);
@@ -752,6 +804,8 @@ int cluster_init(struct node *n)
 		if (!w->coord || !w->slots)
 			return -ENOMEM;
 		rkv_coord_seed(w->coord, now_wall_ms() * 64 + i);
+		if (n->opts.sloppy_quorum)        /* [dur] stand-ins for slow replicas */
+			rkv_coord_set_replica_timeout(w->coord, COORD_REPLICA_MS);
 	}
 	if (!cl->on) {
 		/* A cluster of one: this node owns every key, N = 1, the view never changes. */

@@ -41,6 +41,13 @@ struct dur_park {
 	uint64_t seq;
 };
 
+#define DUR_FAILS 16u                    /* failed batch ranges remembered for dur_settled */
+
+struct dur_fail {
+	uint64_t lo, hi;                 /* batches lo..hi failed ... */
+	int err;                         /* ... with this (0: empty slot) */
+};
+
 struct durable {
 	struct worker *w;
 	struct rkv_io *io;
@@ -54,6 +61,9 @@ struct durable {
 	uint32_t credit_n;               /* ... and their park entries */
 	uint64_t last_seq;               /* batch of the newest record appended */
 	uint64_t done_seq;               /* newest batch that ended */
+	struct dur_fail fail[DUR_FAILS]; /* the last failed ranges (ring, nfail pushed) */
+	unsigned nfail;
+	uint64_t fail_floor;             /* batches up to this may have failed unrecorded */
 	int disk_err;                    /* -errno of the last batch that failed, 0 after success */
 	uint64_t probe_ms;               /* while disk_err: next write let through */
 	uint64_t lag_since_ms;           /* async: undurable records since then (0: none) */
@@ -151,8 +161,12 @@ static int dur_logged(void *arg, struct exec_req *q, const struct rkv_put_req *p
 	if (p->status == -EALREADY) {
 		/* Nothing new to write; the version held may still be in a batch on its way:
 		 * answer after everything appended so far. */
-		if (!d->sync || d->last_seq <= d->done_seq || q->route.kind == ROUTE_SHM)
+		if (!d->sync || d->last_seq <= d->done_seq)
 			return 0;
+		if (q->route.kind == ROUTE_SHM) {
+			q->dur_seq = d->last_seq;    /* shm.c holds the answer until it settles */
+			return 0;
+		}
 		park(d, q, done, darg, d->last_seq);
 		return 1;
 	}
@@ -182,10 +196,49 @@ static int dur_logged(void *arg, struct exec_req *q, const struct rkv_put_req *p
 	d->rec_bytes += need;
 	d->recs++;
 	CNT_INC(w, dur_records);
-	if (!d->sync || q->route.kind == ROUTE_SHM)
+	if (!d->sync)
 		return 0;
+	if (q->route.kind == ROUTE_SHM) {
+		/* A shared-memory answer is written into the client's ring at once (its slot was
+		 * reserved before the write ran) but published only once this batch settled. */
+		q->dur_seq = seq;
+		return 0;
+	}
 	park(d, q, done, darg, seq);
 	return 1;
+}
+
+/* Has batch seq ended? 1 durable, 0 in flight, -errno failed (exec_dur.settled). Batches end
+ * in seq order, so everything up to done_seq has ended; the failed ones are in fail[]. */
+static int dur_settled(void *arg, uint64_t seq)
+{
+	struct durable *d = arg;
+
+	if (seq > d->done_seq)
+		return 0;
+	if (seq <= d->fail_floor)
+		return -EIO;                 /* its failure record was overwritten: assume failed */
+	for (unsigned i = 0; i < DUR_FAILS; i++)
+		if (d->fail[i].err && seq >= d->fail[i].lo && seq <= d->fail[i].hi)
+			return d->fail[i].err;
+	return 1;
+}
+
+/* Remember that batch seq failed with err (consecutive failures with one error: one range). */
+static void note_fail(struct durable *d, uint64_t seq, int err)
+{
+	struct dur_fail *f = &d->fail[(d->nfail + DUR_FAILS - 1) % DUR_FAILS];
+
+	if (d->nfail && f->err == err && f->hi + 1 == seq) {
+		f->hi = seq;
+		return;
+	}
+	f = &d->fail[d->nfail % DUR_FAILS];
+	if (f->err && f->hi > d->fail_floor)
+		d->fail_floor = f->hi;       /* the oldest range is forgotten: see dur_settled */
+	f->lo = f->hi = seq;
+	f->err = err;
+	d->nfail++;
 }
 
 /* A batch ended: answer what waited for it. */
@@ -198,6 +251,7 @@ static void dur_batch(struct rkv_segdir *sd, uint64_t seq, int err, void *arg)
 	if (seq > d->done_seq)
 		d->done_seq = seq;
 	if (err) {
+		note_fail(d, seq, err == -ENOSPC ? -ENOSPC : -EIO);
 		CNT_INC(w, dur_failed);
 		if (err == -ENOSPC)
 			CNT_INC(w, dur_enospc);
@@ -478,6 +532,7 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 		.kind = RKV_SEGDIR_DATA,
 		.owner = w->id,
 		.batch_bytes = n->opts.batch_bytes,
+		.pipeline = n->opts.commit_pipeline,
 		.cb = dur_batch,
 		.cb_arg = d,
 	};
@@ -521,6 +576,7 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 	segread_init(&d->rd, d->io, d->cbuf, d->ccap);
 	d->hooks.admit = dur_admit;
 	d->hooks.logged = dur_logged;
+	d->hooks.settled = dur_settled;
 	d->hooks.arg = d;
 	w->x.dur = &d->hooks;
 	return 0;

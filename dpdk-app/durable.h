@@ -6,7 +6,9 @@
  * repair, a delivered hint) appends one DATA record (io/datarec.h) in the same loop iteration,
  * through the hooks of struct exec_dur (exec.h). With --durability sync the executor's done()
  * for that write (the reply to a client, or the ack to a coordinator) is parked with the seq
- * of its batch and called from the batch's durable callback; with async it is called at once
+ * of its batch and called from the batch's durable callback (a shared-memory answer, whose
+ * request lives in the client's ring, is written at once and published by shm.c only when
+ * the hooks' settled() says its batch is on disk); with async it is called at once
  * and the batch still goes out in the same iteration (writes are refused BUSY if the disk lags
  * more than --sync-interval). A failed batch answers its parked writes with the error
  * (RKV_S_NO_SPACE for ENOSPC); while the last batch failed with ENOSPC, writes are refused up

@@ -62,6 +62,9 @@ struct exec_req {
 	uint64_t version;        /* stored or read version (CAS lost: the winner's) */
 	const void *out_val;     /* GET: the value (buf, or the context's big buffer) */
 	uint32_t out_vlen;       /* GET: its full length */
+	uint64_t dur_seq;        /* [dur] sync, a route that cannot park (SHM): the answer may
+				  * be seen only once batch dur_seq is settled (exec_dur.settled);
+				  * 0: at once. Set by logged(); the transport zeroes it before */
 };
 
 /* Durability hooks (dpdk-app/durable.c; NULL in exec_ctx: memory only). [dur] */
@@ -75,6 +78,10 @@ struct exec_dur {
 	 * is durable (sync), 0 when exec calls done now. */
 	int (*logged)(void *arg, struct exec_req *q, const struct rkv_put_req *p,
 		      void (*done)(void *, struct exec_req *), void *darg);
+	/* Has batch seq (an exec_req's dur_seq) ended? 1 on disk, 0 not yet, or the negative
+	 * errno it failed with (its writes are not durable: the answer must say so). Shared
+	 * memory answers are written at once but published only when this says 1 (shm.c). */
+	int (*settled)(void *arg, uint64_t seq);
 	void *arg;
 };
 

@@ -119,6 +119,24 @@ uint32_t hints_sloppy(struct worker *w, const struct rkv_ring *ring, uint64_t ha
 	return keep;
 }
 
+uint64_t hints_standin(struct worker *w, const struct rkv_ring *ring, uint64_t hash,
+		       const uint64_t *ids, unsigned nids, const struct rkv_member_upset *up)
+{
+	uint64_t ext[16];
+
+	if (!w->node->opts.sloppy_quorum || !ring)
+		return 0;
+	size_t m = rkv_ring_preference_list(ring, hash, 16, ext);
+	for (size_t i = w->node->replicas; i < m; i++) {
+		int used = 0;
+		for (unsigned j = 0; j < nids; j++)
+			used |= ext[i] == ids[j];
+		if (!used && ext[i] <= 255 && rkv_member_upset_has(up, ext[i]))
+			return ext[i];
+	}
+	return 0;
+}
+
 void hints_keep(struct worker *w, const struct req *r, unsigned owner, uint64_t version)
 {
 	struct node *n = w->node;
@@ -493,6 +511,19 @@ void hints_tick(struct worker *w)
 			__atomic_store_n(&h->pub[id], t->count, __ATOMIC_RELAXED);
 	}
 	cnt_set(&w->cnt, CNT_hints_pending, pending);
+}
+
+uint64_t hints_pending_to(const struct node *n, unsigned id)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; id < 256 && i < n->nworkers; i++) {
+		const struct hints *h = n->workers[i].hints;
+		if (h)
+			/* Relaxed: pairs with hints_tick's store. */
+			sum += __atomic_load_n(&h->pub[id], __ATOMIC_RELAXED);
+	}
+	return sum;
 }
 
 size_t hints_stats_format(const struct node *n, char *buf, size_t cap)

@@ -4,7 +4,9 @@
  * key's preference list that the failure detector says is down is replaced by the next up
  * member clockwise past the N replicas (a stand-in); the replica op sent to the stand-in is an
  * F_PEER PUT/DEL whose header aux names the intended owner (core/proto.h). The stand-in's ack
- * counts toward W (--sloppy-quorum on, the default).
+ * counts toward W (--sloppy-quorum on, the default). A replica that is up but has not answered
+ * a write within the replica timeout (150 ms, cluster.c) gets a stand-in the same way, added to
+ * the write while it runs (hints_standin, core/coord.h A_STANDIN).
  *
  * Stand-in side (hints_store, from ops_execute): a hinted replica op is not applied to the
  * stand-in's table; it is appended as a HINT record (io/datarec.h) to the worker's hint spool
@@ -50,6 +52,11 @@ void hints_close(struct node *n);
 uint32_t hints_sloppy(struct worker *w, const struct rkv_ring *ring, uint64_t hash,
 		      uint64_t *ids, unsigned k, const struct rkv_member_upset *up,
 		      uint8_t *hint_for);
+/* Coordinator, for a replica that is up but did not answer a write within the replica timeout
+ * (core/coord.h A_STANDIN): the next up member clockwise past the N replicas that is not in
+ * ids[0..nids) yet (the replicas and the stand-ins already asked), or 0 when none. */
+uint64_t hints_standin(struct worker *w, const struct rkv_ring *ring, uint64_t hash,
+		       const uint64_t *ids, unsigned nids, const struct rkv_member_upset *up);
 /* Coordinator: keep a hint of client write r (version) for owner, on this node. */
 void hints_keep(struct worker *w, const struct req *r, unsigned owner, uint64_t version);
 /* Stand-in: a hinted replica op (F_PEER PUT/DEL with aux = owner). Takes r; answers it. */
@@ -60,6 +67,9 @@ void hints_reply(struct worker *w, struct req *r);
 int hints_poll(struct worker *w);
 /* Each tick: down times, rate tokens, published counts. */
 void hints_tick(struct worker *w);
+/* Hints this node holds for member id (summed over workers, as published at the last tick):
+ * the Hints column of `ringkv status` (RING reply, core/ringinfo.h format 2). */
+uint64_t hints_pending_to(const struct node *n, unsigned id);
 /* "hints_pending_to_<id> N" lines (summed over workers) for STATS. Returns bytes written. */
 size_t hints_stats_format(const struct node *n, char *buf, size_t cap);
 

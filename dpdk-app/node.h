@@ -83,6 +83,7 @@ struct node_opts {
 	const char *data_dir;     /* NULL: memory only */
 	int durability_sync;      /* 1: reply after the batch is on disk; 0: async */
 	uint64_t sync_interval_ms;/* async: the disk may lag this much before writes wait */
+	uint32_t commit_pipeline; /* group commits in flight per segment file (io/afile.h) */
 	uint64_t seg_bytes;       /* segment file size */
 	uint32_t batch_bytes;     /* staging buffer per segment (largest batch) */
 	int sloppy_quorum;        /* writes go to stand-ins for down replicas (hints.c) */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "io/afile.h"
 
 void node_usage(FILE *f, const char *prog)
 {
@@ -50,15 +51,16 @@ void node_usage(FILE *f, const char *prog)
 "  --hint-window D      longest outage a replica can have and still catch up without a\n"
 "                       full resync (default 3h); no hints are kept for a node down longer\n"
 "                       than this (counted)\n"
-"  --sloppy-quorum on|off  on (default): a write whose replica is down (failure detector)\n"
-"                       goes to the next up node past the key's N replicas, which keeps it\n"
-"                       as a hint (in DATA-DIR/hints; needs --data-dir there) and hands it\n"
-"                       to the owner when gossip shows it up again; its ack counts toward W.\n"
-"                       When no node is up past the N replicas, and for a replica that did\n"
-"                       not acknowledge before the request's deadline, the coordinator keeps\n"
-"                       the hint itself (not counted toward W)\n"
+"  --sloppy-quorum on|off  on (default): a write whose replica is down (failure detector),\n"
+"                       or up but silent for 150 ms, goes to the next up node past the key's\n"
+"                       N replicas, which keeps it as a hint (in DATA-DIR/hints; needs\n"
+"                       --data-dir there) and hands it to the owner when gossip shows it up;\n"
+"                       its ack counts toward W. When no node is up past the N replicas, and\n"
+"                       for a replica that did not acknowledge before the request's deadline,\n"
+"                       the coordinator keeps the hint itself (not counted toward W)\n"
 "  --hint-rate SIZE     hint delivery per target, bytes per second (default 1M)\n"
-"                       ('ringkv stats' shows hints_pending_to_<id> per target)\n"
+"                       ('ringkv stats' shows hints_pending_to_<id> per target, 'ringkv\n"
+"                       status' a Hints column)\n"
 "  --hint-max SIZE      hint bytes kept per target (default 1G); more are refused (counted)\n"
 "  --data-dir DIR       keep each partition's data in DIR (created if missing): every write\n"
 "                       is appended to a segment file (io_uring, group commit) and a restart\n"
@@ -67,9 +69,13 @@ void node_usage(FILE *f, const char *prog)
 "  --durability MODE    sync (default with --data-dir): a write is answered (to a client, or\n"
 "                       a replica's ack to its coordinator) once its batch is on disk\n"
 "                       (fdatasync); async: answered at once, on disk within --sync-interval.\n"
-"                       sync does not cover --shm clients (use async with --shm)\n"
+"                       With sync, a --shm client sees a write's answer (and every later\n"
+"                       answer on that ring) once the write is on disk\n"
 "  --sync-interval T    async: how far the disk may lag before writes wait (default 10ms;\n"
 "                       1ms..10s, suffix ms or s)\n"
+"  --commit-pipeline N  group commits in flight per segment file at most (default 4): a\n"
+"                       batch's write goes out while earlier batches' fdatasyncs run;\n"
+"                       1: one batch at a time\n"
 "  --segment-size SIZE  segment file size in --data-dir (default 64M); old segments are\n"
 "                       compacted (live records rewritten, the file removed)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
@@ -160,7 +166,7 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
        O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP,
-       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX,
+       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX, O_CPIPE,
        O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL /* [dur] [eco] */ };
 
 /* "ADDR:PORT" (IPv4, port 1..65535) -> network byte order. 0 or -1. */
@@ -258,6 +264,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "data-dir", required_argument, NULL, O_DATA },
 		{ "durability", required_argument, NULL, O_DURA },
 		{ "sync-interval", required_argument, NULL, O_SYNCI },
+		{ "commit-pipeline", required_argument, NULL, O_CPIPE },
 		{ "segment-size", required_argument, NULL, O_SEGSZ },
 		{ "sloppy-quorum", required_argument, NULL, O_SLOPPY },
 		{ "hint-rate", required_argument, NULL, O_HRATE },
@@ -292,6 +299,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	int dura_set = 0;
 	o->durability_sync = 1;
 	o->sync_interval_ms = 10;
+	o->commit_pipeline = RKV_AFILE_PIPE_DEFAULT;
 	o->seg_bytes = 64ull << 20;
 	o->sloppy_quorum = 1;
 	o->hint_rate = 1ull << 20;
@@ -435,6 +443,14 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 			o->sync_interval_ms = v * mult;
 			break;
 		}
+		case O_CPIPE:
+			if (parse_uint(arg, 1, RKV_AFILE_PIPE_MAX, &v)) {
+				fprintf(stderr, "%s: --commit-pipeline %s: want 1..%u\n", prog, arg,
+					RKV_AFILE_PIPE_MAX);
+				return -1;
+			}
+			o->commit_pipeline = (uint32_t)v;
+			break;
 		case O_SEGSZ:
 			if (node_parse_size(arg, &v) || v < (64u << 10) || v > (1ull << 30)) {
 				fprintf(stderr, "%s: --segment-size %s: want 64K..1G\n", prog, arg);
@@ -568,12 +584,6 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	}
 	if (dura_set && !o->data_dir) {
 		fprintf(stderr, "%s: --durability needs --data-dir\n", prog);
-		return -1;
-	}
-	if (o->data_dir && o->durability_sync && o->shm_path) {
-		fprintf(stderr, "%s: --durability sync does not cover shared-memory clients yet "
-			"(their answers cannot wait for the disk): use --durability async with "
-			"--shm\n", prog);
 		return -1;
 	}
 	/* [dur] the staging buffer takes a loop iteration's writes and always the largest one */

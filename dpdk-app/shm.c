@@ -32,7 +32,11 @@
  * pass's hash is reused when the key bytes are still the same) and runs through the node's one
  * executor (dpdk-app/exec.c), which stamps, maps errors and counts exactly as for UDP; its
  * done() callback (shm_done) writes the response entry. A write's response slot is reserved
- * before it runs, so nothing is executed without room for its answer.
+ * before it runs, so nothing is executed without room for its answer. With --durability sync
+ * a write's answer is written at once but the response ring is published only up to the
+ * first answer whose batch is not on disk yet (struct wcur.held; the durable hooks say when a
+ * batch settled); a failed batch turns its writes' answers into errors before anyone sees
+ * them. So the client sees no answer, a write's or a later read's, before the write is durable.
  *
  * This file includes no DPDK header, so tests compile it (with exec.c) directly. */
 #include <errno.h>
@@ -66,6 +70,7 @@
 #define SHM_STATS_BURST    8u     /* STATS requests a client may send at once, per worker */
 #define SHM_STATS_EVERY_MS 10u    /* then one more every this many ms (100 per second) */
 #define SHM_SOCK_MODE      0600u  /* default socket file mode: the server's uid (and root) */
+#define SHM_HELD           16u    /* --durability sync: batches a ring's answers may wait on */
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1 */
@@ -82,6 +87,12 @@ struct wcur {
 	uint32_t pending;                   /* response slots promised to submitted requests */
 	uint32_t stats_tokens;              /* STATS rate limit (token bucket, see execute()) */
 	uint64_t stats_ms;                  /* when the bucket was last refilled */
+	/* --durability sync: answers written into the response ring but not yet published,
+	 * because a write among them is not on disk yet. held[hh .. hh + hn) in ring order:
+	 * [start, end) of the ring holds answers that wait for batch seq (and every earlier one);
+	 * the ring is published only up to the first one's start (rsp_publish). */
+	struct { uint32_t start, end; uint64_t seq; } held[SHM_HELD];
+	uint32_t hh, hn;
 };
 
 struct chan {
@@ -173,6 +184,84 @@ static uint8_t *rsp_reserve(struct rkv_spsc *r, uint32_t units, uint32_t *rfree)
 		*rfree -= contig;
 	}
 	return rkv_spsc_slot(r, 0);
+}
+
+/* Make the answers written so far visible to the client, up to the first one that waits for
+ * the disk (all of them when none waits). */
+static void rsp_publish(struct wcur *k)
+{
+	if (!k->hn) {
+		rkv_spsc_prod_publish(&k->rsp);
+		return;
+	}
+	/* Pairs with the client's acquire load of tail in rkv_spsc_cons_avail(), as
+	 * rkv_spsc_prod_publish: the answers before this index are written when it sees it.
+	 * The index never goes back: held[hh].start is past everything published before. */
+	atomic_store_explicit(&k->rsp.hdr->tail, k->held[k->hh].start, memory_order_release);
+}
+
+/* Answers in [start, end) of the ring may be seen only once batch seq is on disk. Later
+ * answers wait behind them anyway (the ring is published in order), so a batch no newer than
+ * the last one held joins that range. The caller made sure a slot is free (execute()). */
+static void rsp_hold(struct wcur *k, uint32_t start, uint32_t end, uint64_t seq)
+{
+	if (k->hn) {
+		uint32_t last = (k->hh + k->hn - 1) % SHM_HELD;
+		if (seq <= k->held[last].seq) {
+			k->held[last].end = end;
+			return;
+		}
+	}
+	if (k->hn == SHM_HELD)
+		return;                  /* cannot happen: execute() refuses a write then */
+	uint32_t i = (k->hh + k->hn) % SHM_HELD;
+	k->held[i].start = start;
+	k->held[i].end = end;
+	k->held[i].seq = seq;
+	k->hn++;
+}
+
+/* A held range whose batch failed with err: every write answered OK in it is not on disk, so
+ * its answer becomes err (RKV_S_NO_SPACE for ENOSPC) before the client can see it. The range
+ * holds only entries this worker wrote (unpublished: the client has no business there); a
+ * header that does not parse ends the walk. */
+static void rsp_fail(struct wcur *k, uint32_t start, uint32_t end, int err, struct exec_ctx *x,
+		     struct shm_counters *c)
+{
+	for (uint32_t pos = start; pos != end;) {
+		uint8_t *p = k->rsp.slots + (size_t)(pos & k->rsp.mask) * k->rsp.slot_size;
+		struct rkv_shm_rep h;
+		memcpy(&h, p, sizeof h);
+		if (h.units < 1 || h.units > end - pos)
+			break;
+		if ((h.op == RKV_OP_PUT || h.op == RKV_OP_DEL || h.op == RKV_OP_CAS) &&
+		    h.status == RKV_S_OK) {
+			h.status = exec_status(x->cnt, err);
+			h.version = 0;
+			memcpy(p, &h, sizeof h);
+			c->shm_errors++;
+		}
+		pos += h.units;
+	}
+}
+
+/* Let go of the held answers whose batches ended. Returns how many ranges were let go. */
+static unsigned rsp_release(struct wcur *k, struct exec_ctx *x, struct shm_counters *c)
+{
+	unsigned n = 0;
+
+	while (k->hn) {
+		uint32_t i = k->hh;
+		int st = x->dur->settled(x->dur->arg, k->held[i].seq);
+		if (st == 0)
+			break;
+		if (st < 0)
+			rsp_fail(k, k->held[i].start, k->held[i].end, st, x, c);
+		k->hh = (k->hh + 1) % SHM_HELD;
+		k->hn--;
+		n++;
+	}
+	return n;
 }
 
 /* Write the reply header at p (from rsp_reserve) and move the cursor past it and dlen bytes. */
@@ -289,7 +378,10 @@ static void shm_done(void *arg, struct exec_req *r)
 		sc->c->shm_misses++;
 	else if (r->status != RKV_S_VERSION_MISMATCH)
 		sc->c->shm_errors++;
+	uint32_t start = sc->k->rsp.pos;     /* p is the slot at the cursor */
 	rsp_commit(&sc->k->rsp, p, sc->rfree, r->op, r->status, r->req_id, ver, vlen, dlen);
+	if (r->dur_seq)                      /* [dur] sync: seen once its batch is on disk */
+		rsp_hold(sc->k, start, sc->k->rsp.pos, r->dur_seq);
 }
 
 /* Execute one validated request whose key and value start at src (in the ring), through the
@@ -373,7 +465,7 @@ void shm_server_complete(struct shm_server *s, unsigned w, const struct exec_req
 	rsp_commit(&k->rsp, p, &rfree, r->op, r->status, r->req_id,
 		   r->status == RKV_S_OK || r->status == RKV_S_VERSION_MISMATCH ? r->version : 0,
 		   vlen, dlen);
-	rkv_spsc_prod_publish(&k->rsp);
+	rsp_publish(k);
 }
 
 void shm_server_set_submit(struct shm_server *s, shm_submit_fn fn, void *arg)
@@ -463,6 +555,9 @@ static int execute(struct shm_server *s, unsigned w, struct chan *ch, struct wcu
 		}
 		r.cap = cap;
 	} else {
+		/* [dur] sync: an answer may have to wait for its batch, in a free held range */
+		if (x->dur && x->dur->settled && k->hn == SHM_HELD)
+			return -ENOBUFS;
 		sc.p = rsp_reserve(&k->rsp, 1, rfree);
 		if (!sc.p)
 			return -ENOBUFS;
@@ -556,6 +651,8 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 
 	if (k->poisoned)
 		return 0;
+	if (k->hn && rsp_release(k, x, c))
+		rsp_publish(k);              /* [dur] answers whose batches are on disk now */
 	if (rkv_spsc_cons_avail(&k->req, &avail)) {
 		poison(ch, k, c);
 		return 0;
@@ -616,7 +713,7 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		served++;
 	}
 	if (replied)
-		rkv_spsc_prod_publish(&k->rsp);
+		rsp_publish(k);
 	if (moved)
 		rkv_spsc_cons_release(&k->req);
 	return served;
@@ -817,6 +914,7 @@ static int chan_setup(struct shm_server *s, struct chan *ch, int fd, uint32_t id
 			goto err;
 		k->poisoned = 0;
 		k->pending = 0;
+		k->hh = k->hn = 0;
 		k->stats_tokens = SHM_STATS_BURST;
 		k->stats_ms = 0;     /* refilled (to the burst) on the first STATS */
 	}

@@ -1,12 +1,17 @@
 /* io/afile.c — append file with group commit (contract in io/afile.h).
  *
- * State: buf[cur] stages frames for file offsets [stage_off, stage_off + fill); at most one
- * batch [fl_off, fl_off + fl_len) is in flight from buf[cur ^ 1]; stage_off == fl_off +
- * fl_len while it flies, == durable_end otherwise. A batch is one write linked to one
- * fdatasync (two CQEs, kinds K_WRITE and K_SYNC); it ends when both came back. Frames are
- * sealed (checksums) at commit with the offset and epoch they will have in the file, so a
- * failure that rewinds the file also discards the staged batch (see afile.h). Allocates only
- * in open/attach; never blocks outside open/drain/close. */
+ * State: buf[cur] stages frames for file offsets [stage_off, stage_off + fill). Batches in
+ * flight are b[bh .. bh + inflight) (a ring of `pipe` slots), in seq and offset order, each
+ * [off, off + len) contiguous with the next, the first starting at durable_end. A batch is one
+ * write linked to one fdatasync (two CQEs, kinds K_WRITE and K_SYNC, on the batch's own op);
+ * it ends when both came back. Only the newest batch's write can be in flight (wbusy), from
+ * buf[cur ^ 1]: a new batch goes out only once the previous write completed whole, so the
+ * swapped buffer is free; its fdatasync may still be running. An fdatasync that succeeded
+ * covers its own batch's write (linked before it) and every write completed before it was
+ * submitted. Batches are reported in order from the front of the ring. Frames are sealed
+ * (checksums) at commit with the offset and epoch they will have in the file, so a failure
+ * that rewinds the file also discards the batches behind it (see afile.h). Allocates only in
+ * open/attach; never blocks outside open/drain/close. */
 #include "afile.h"
 #include "uring_internal.h"
 
@@ -38,11 +43,17 @@ static void stage_file_frame(struct rkv_afile *f)
 	rkv_io_queue_flush(f->io, &f->fl);
 }
 
-/* Prepare write(rest of the in-flight batch) -> fdatasync. Needs two SQEs. */
+static struct rkv_afile_batch *newest(struct rkv_afile *f)
+{
+	return &f->b[(f->bh + (uint32_t)f->inflight - 1) % f->pipe];
+}
+
+/* Prepare write(rest of the newest batch) -> fdatasync. Needs two SQEs. */
 static void submit_batch(struct rkv_afile *f)
 {
+	struct rkv_afile_batch *bt = newest(f);
 	if (rkv_io_sq_space(f->io) < 2) {
-		f->inflight = 2;
+		f->sq_wait = 1;
 		f->st.sq_full++;
 		rkv_io_queue_flush(f->io, &f->fl);
 		return;
@@ -50,40 +61,45 @@ static void submit_batch(struct rkv_afile *f)
 	int b = f->cur ^ 1;
 	int fd = f->fixed_file >= 0 ? f->fixed_file : f->fd;
 	unsigned fix = f->fixed_file >= 0 ? IOSQE_FIXED_FILE : 0;
-	uint8_t *p = f->buf[b] + f->fl_done;
-	uint32_t n = f->fl_len - f->fl_done;
-	uint64_t off = f->fl_off + f->fl_done;
+	uint8_t *p = f->buf[b] + bt->done;
+	uint32_t n = bt->len - bt->done;
+	uint64_t off = bt->off + bt->done;
 
-	struct io_uring_sqe *w = rkv_io_sqe(f->io, &f->op, K_WRITE);
+	struct io_uring_sqe *w = rkv_io_sqe(f->io, &bt->op, K_WRITE);
 	if (f->fixed_buf[b] >= 0)
 		io_uring_prep_write_fixed(w, fd, p, n, off, f->fixed_buf[b]);
 	else
 		io_uring_prep_write(w, fd, p, n, off);
 	w->flags |= (uint8_t)(fix | IOSQE_IO_LINK);
-	struct io_uring_sqe *s = rkv_io_sqe(f->io, &f->op, K_SYNC);
+	struct io_uring_sqe *s = rkv_io_sqe(f->io, &bt->op, K_SYNC);
 	io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
 	s->flags |= (uint8_t)fix;
-	f->inflight = 1;
-	f->fl_cqes = 2;
-	f->fl_synced = 0;
+	f->sq_wait = 0;
+	bt->cqes = 2;
+	bt->synced = 0;
 	f->st.batches++;
 }
 
 static void flush(struct rkv_io_flusher *fl)
 {
 	struct rkv_afile *f = (struct rkv_afile *)((char *)fl - offsetof(struct rkv_afile, fl));
-	if (f->inflight == 2) {
+	if (f->sq_wait) {
 		submit_batch(f);
 		return;
 	}
-	if (f->inflight || f->fill == 0 || f->reserved || f->hold)
-		return; /* the completion re-queues us if something is staged */
-	f->fl_off = f->stage_off;
-	f->fl_len = f->fill;
-	f->fl_done = 0;
-	f->fl_nrec = f->nrec;
-	f->fl_seq = f->stage_seq;
-	f->fl_err = 0;
+	if (f->wbusy || f->failing || (uint32_t)f->inflight >= f->pipe || f->fill == 0 ||
+	    f->reserved || f->hold)
+		return; /* a completion re-queues us if something is staged */
+	f->inflight++;
+	struct rkv_afile_batch *bt = newest(f);
+	bt->off = f->stage_off;
+	bt->len = f->fill;
+	bt->done = 0;
+	bt->nrec = f->nrec;
+	bt->seq = f->stage_seq;
+	bt->err = 0;
+	bt->ended = 0;
+	f->wbusy = 1;
 	f->cur ^= 1;
 	f->stage_off += f->fill;
 	f->stage_seq++;
@@ -92,85 +108,114 @@ static void flush(struct rkv_io_flusher *fl)
 	submit_batch(f);
 }
 
-static void fail_batch(struct rkv_afile *f)
+/* Every batch in flight ended and the front one failed: it and every batch after it (in
+ * flight and staged) fail; the file rewinds to its durable end. */
+static void fail_all(struct rkv_afile *f)
 {
-	int err = f->fl_err;
+	int err = f->b[f->bh].err;
+	uint64_t lo = f->b[f->bh].seq, hi = lo + (uint64_t)f->inflight - 1;
+	for (int i = 0; i < f->inflight; i++) {
+		f->st.failed_batches++;
+		f->st.failed_records += f->b[(f->bh + (uint32_t)i) % f->pipe].nrec;
+	}
+	f->inflight = 0;
+	f->failing = 0;
 	f->last_err = err;
-	f->st.failed_batches++;
-	f->st.failed_records += f->fl_nrec;
-	uint64_t seq = f->fl_seq, staged_seq = f->stage_seq;
-	int staged = f->fill > 0;
-	if (staged) { /* framed for offsets after the failed batch: fails with it */
+	if (f->fill > 0) { /* framed for offsets after the failed batch: fails with it */
 		f->st.failed_batches++;
 		f->st.failed_records += f->nrec;
-		f->stage_seq++;
+		hi = f->stage_seq++;
 	}
 	f->fill = 0;
 	f->nrec = 0;
 	f->stage_off = f->durable_end;
-	f->epoch++; /* bytes the failed batch left past the next batch's end are stale */
+	f->epoch++; /* bytes the failed batches left past the next batch's end are stale */
 	if (f->durable_end == 0)
 		stage_file_frame(f); /* the FILE frame was in the failed batch */
-	if (f->cb) {
-		f->cb(f, seq, err, f->cb_arg);
-		if (staged)
-			f->cb(f, staged_seq, err, f->cb_arg);
-	}
+	if (f->cb)
+		for (uint64_t q = lo; q <= hi; q++)
+			f->cb(f, q, err, f->cb_arg);
 }
 
-static void batch_done(struct rkv_afile *f)
+/* Report the batches at the front that ended, in order. */
+static void retire(struct rkv_afile *f)
 {
-	f->inflight = 0;
-	if (f->fl_err == 0 && f->fl_done < f->fl_len) {
-		f->st.resubmits++; /* short write: the rest, then fdatasync again */
-		submit_batch(f);
-		return;
-	}
-	if (f->fl_err == 0 && !f->fl_synced)
-		f->fl_err = -EIO; /* fdatasync cancelled though the write was whole: never seen */
-	if (f->fl_err) {
-		fail_batch(f);
-	} else {
-		f->durable_end = f->fl_off + f->fl_len;
-		f->durable_seq = f->fl_seq;
+	while (f->inflight && f->b[f->bh].ended && !f->b[f->bh].err) {
+		struct rkv_afile_batch *bt = &f->b[f->bh];
+		uint64_t seq = bt->seq;
+		f->durable_end = bt->off + bt->len;
+		f->durable_seq = seq;
 		f->last_err = 0;
-		f->st.bytes += f->fl_len;
+		f->st.bytes += bt->len;
+		f->bh = (f->bh + 1) % f->pipe;
+		f->inflight--;
 		if (f->cb)
-			f->cb(f, f->fl_seq, 0, f->cb_arg);
+			f->cb(f, seq, 0, f->cb_arg);   /* may append: flush runs after, in the poll */
+	}
+	if (f->inflight && f->failing) {
+		for (int i = 0; i < f->inflight; i++)
+			if (!f->b[(f->bh + (uint32_t)i) % f->pipe].ended)
+				return;              /* wait until nothing of ours is in flight */
+		fail_all(f);
 	}
 	if (f->fill)
 		rkv_io_queue_flush(f->io, &f->fl);
 }
 
+static void batch_end(struct rkv_afile *f, struct rkv_afile_batch *bt)
+{
+	if (bt->err == 0 && bt->done < bt->len) {
+		f->st.resubmits++; /* short write (the newest batch): the rest, then fdatasync */
+		submit_batch(f);
+		return;
+	}
+	if (bt->err == 0 && !bt->synced)
+		bt->err = -EIO; /* fdatasync cancelled though the write was whole: never seen */
+	if (bt == newest(f))
+		f->wbusy = 0;   /* whatever happened, its write is no longer in flight */
+	bt->ended = 1;
+	if (bt->err)
+		f->failing = 1;
+	retire(f);
+}
+
 static void complete(struct rkv_io_op *op, unsigned kind, int res)
 {
-	struct rkv_afile *f = (struct rkv_afile *)op;
+	struct rkv_afile_batch *bt = (struct rkv_afile_batch *)op;
+	struct rkv_afile *f = bt->f;
 	if (kind == K_WRITE) {
 		if (res < 0) {
 			count_err(f, res);
-			if (!f->fl_err)
-				f->fl_err = res;
+			if (!bt->err)
+				bt->err = res;
 		} else if (res == 0) {
 			f->st.other_errs++; /* a write that makes no progress would loop: fail */
-			if (!f->fl_err)
-				f->fl_err = -EIO;
+			if (!bt->err)
+				bt->err = -EIO;
 		} else {
-			f->fl_done += (uint32_t)res;
-			if (f->fl_done < f->fl_len)
+			bt->done += (uint32_t)res;
+			if (bt->done < bt->len) {
 				f->st.short_writes++;
+			} else if (!f->failing) {
+				/* Whole: the buffer is free, the next batch may go out while this
+				 * one's fdatasync runs. */
+				f->wbusy = 0;
+				if (f->fill)
+					rkv_io_queue_flush(f->io, &f->fl);
+			}
 		}
 	} else {
 		if (res == 0) {
-			f->fl_synced = 1;
+			bt->synced = 1;
 			f->st.fsyncs++;
 		} else if (res != -ECANCELED) { /* -ECANCELED: the link broke on the write */
 			count_err(f, res);
-			if (!f->fl_err)
-				f->fl_err = res;
+			if (!bt->err)
+				bt->err = res;
 		}
 	}
-	if (--f->fl_cqes == 0)
-		batch_done(f);
+	if (--bt->cqes == 0)
+		batch_end(f, bt);
 }
 
 int rkv_afile_bufs_alloc(struct rkv_io *io, uint32_t cap, int no_register,
@@ -218,7 +263,13 @@ static int setup(struct rkv_afile *f, struct rkv_io *io, int fd, const struct rk
 		return -ENOMEM;
 	}
 	memset(f, 0, sizeof *f);
-	f->op.cb = complete;
+	f->pipe = cfg->pipeline ? cfg->pipeline : RKV_AFILE_PIPE_DEFAULT;
+	if (f->pipe > RKV_AFILE_PIPE_MAX)
+		f->pipe = RKV_AFILE_PIPE_MAX;
+	for (uint32_t i = 0; i < RKV_AFILE_PIPE_MAX; i++) {
+		f->b[i].op.cb = complete;
+		f->b[i].f = f;
+	}
 	f->fl.flush = flush;
 	f->io = io;
 	f->fd = fd;
@@ -377,7 +428,7 @@ uint64_t rkv_afile_commit(struct rkv_afile *f, uint8_t type)
 	f->fill += rkv_frame_size(f->res_len);
 	f->nrec++;
 	f->st.records++;
-	if (!f->inflight)
+	if (!f->wbusy && !f->failing)
 		rkv_io_queue_flush(f->io, &f->fl);
 	return f->stage_seq;
 }

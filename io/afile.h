@@ -4,18 +4,23 @@
  * append returns the sequence number of the batch that will carry it. In the next
  * rkv_io_poll, every record staged since the last batch goes out as ONE write at the file's
  * end linked (IOSQE_IO_LINK) to ONE fdatasync; when both complete, the owner's callback gets
- * (seq, 0) and every record of that batch is durable. At most one batch per file is in flight:
- * records appended meanwhile form the next batch (classic group commit: the batch grows while
- * the disk is busy), so callbacks come strictly in seq order and the file never has a hole.
+ * (seq, 0) and every record of that batch is durable. Group commits are pipelined: once a
+ * batch's write has completed (its bytes are in the page cache, its buffer free again), the
+ * next batch's write + fdatasync may go out while earlier fdatasyncs are still in flight (up
+ * to cfg.pipeline batches; 1: strictly one at a time). Only one write is in flight at a time,
+ * so the file never has a hole; records appended meanwhile form the next batch (the batch
+ * grows while the disk is busy). Callbacks come strictly in seq order: a batch is reported
+ * only after every earlier one was.
  *
  * Errors are handled, counted, and reported per batch, never ignored:
  *  - short write: the rest is resubmitted (write + fdatasync again), counted;
- *  - a failed write or fdatasync (ENOSPC, EIO, EFBIG, ...): the batch's callback gets (seq,
- *    -errno); the batch staged behind it fails with the same error (its records were framed
- *    for offsets after the failed batch); the file rewinds to its durable end and bumps its
- *    epoch, so the next batch overwrites the failed bytes and any it leaves behind are stale to
- *    the scanner. Nothing acknowledged is touched. Writes work again once the cause is gone
- *    (space freed): no sticky state.
+ *  - a failed write or fdatasync (ENOSPC, EIO, EFBIG, ...): no new batch goes out until every
+ *    batch in flight ended; then the failed batch's callback gets (seq, -errno), and so does
+ *    every batch after it (in flight, whatever their own outcome, and the one staged: they were
+ *    framed for offsets after the failed batch); the file rewinds to its durable end and bumps
+ *    its epoch, so the next batch overwrites the failed bytes and any it leaves behind are
+ *    stale to the scanner. Nothing acknowledged is touched. Writes work again once the cause is
+ *    gone (space freed): no sticky state.
  * A failed record is never reported durable; a durable record is never rewritten.
  *
  * How the node uses it (`--durability sync`): apply a write to the table, append its DATA record
@@ -83,27 +88,41 @@ struct rkv_afile_cfg {
 	int no_register;        /* 1: plain fd and buffers even if the ring could register them */
 	rkv_afile_cb cb;        /* may be NULL (poll rkv_afile_durable_seq instead) */
 	void *cb_arg;
+	uint32_t pipeline;      /* batches in flight at most (1..RKV_AFILE_PIPE_MAX); 0: default */
+};
+
+#define RKV_AFILE_PIPE_MAX 8u
+#define RKV_AFILE_PIPE_DEFAULT 4u
+
+/* One batch in flight: a write linked to an fdatasync (two CQEs). */
+struct rkv_afile_batch {
+	struct rkv_io_op op;         /* its completions */
+	struct rkv_afile *f;
+	uint64_t off, seq;
+	uint32_t len, done, nrec;
+	int cqes, synced, err, ended;
 };
 
 struct rkv_afile {
-	struct rkv_io_op op;         /* completions of this file's batch */
 	struct rkv_io_flusher fl;
 	struct rkv_io *io;
 	int fd, fixed_file;          /* fixed_file: registered slot or -1 */
 	uint8_t *buf[2];
 	int fixed_buf[2];
 	uint32_t cap;
-	int cur;                     /* buf[cur] stages; buf[cur ^ 1] is in flight */
+	int cur;                     /* buf[cur] stages; buf[cur ^ 1] is being written while wbusy */
 	uint32_t fill, nrec, res_len;
 	int reserved;
 	uint64_t stage_off;          /* file offset of buf[cur][0] */
 	uint64_t stage_seq;          /* seq of the staged batch */
-	int inflight;                /* 0 none, 1 SQEs out, 2 waiting for SQ space */
+	int inflight;                /* batches in flight (b[bh .. bh + inflight)), 0: none */
 	int hold;                    /* 1: stage but send no batch (io/segdir.c: the previous
 				      * segment is still finishing); clear, then queue a flush */
-	int fl_cqes, fl_synced, fl_err;
-	uint64_t fl_off, fl_seq;
-	uint32_t fl_len, fl_done, fl_nrec;
+	struct rkv_afile_batch b[RKV_AFILE_PIPE_MAX]; /* in flight, oldest at bh (a ring) */
+	uint32_t bh, pipe;
+	int wbusy;                   /* the newest batch's write has not completed whole */
+	int sq_wait;                 /* the newest batch's SQEs wait for SQ space */
+	int failing;                 /* a batch failed: none goes out until all in flight end */
 	uint64_t durable_end;        /* [0, durable_end) is on disk */
 	uint64_t durable_seq;        /* last batch reported durable */
 	int last_err;                /* result of the last batch that ended: 0 or -errno */

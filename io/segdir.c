@@ -288,7 +288,7 @@ static struct rkv_afile_cfg af_cfg(struct rkv_segdir *d)
 {
 	struct rkv_afile_cfg c = {
 		.batch_bytes = d->cfg.batch_bytes, .no_register = d->cfg.no_register,
-		.cb = af_cb, .cb_arg = d,
+		.cb = af_cb, .cb_arg = d, .pipeline = d->cfg.pipeline,
 	};
 	return c;
 }

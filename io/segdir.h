@@ -74,6 +74,7 @@ struct rkv_segdir_cfg {
 	uint32_t kind;            /* RKV_SEGDIR_* (in each FILE frame) */
 	uint64_t owner;           /* partition or node id (in each FILE frame) */
 	uint32_t batch_bytes;     /* per-segment staging buffer (io/afile.h); 0: 1 MiB */
+	uint32_t pipeline;        /* group commits in flight at most (io/afile.h); 0: default */
 	int no_register;
 	rkv_segdir_cb cb;         /* batch durable / failed; may be NULL */
 	void *cb_arg;

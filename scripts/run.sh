@@ -85,7 +85,7 @@ run_cluster() {
 	echo "run.sh: starting $k ringkvd nodes (replicas $RKV_CL_REPLICAS) on a bridge in rkv-$tag-br"
 	for i in $(seq "$k"); do
 		node_start "$tag" "$i" --shm "$dir/n$i.sock" --stats-interval "${RKV_RUN_STATS:-0}" \
-			--data-dir "$dir/data$i" --durability async
+			--data-dir "$dir/data$i" --durability sync
 	done
 	tail -q -n +1 -F "$(cl_dir "$tag")"/n*.log 2>/dev/null &
 	tail_pid=$!
@@ -104,7 +104,7 @@ run_cluster() {
 	cat <<EOF
 
 ringkv is running: $k nodes, replicas N=$RKV_CL_REPLICAS, node I's data in $dir/dataI
-(--durability async: on disk within 10 ms; sync is not offered with --shm yet). From $root, in
+(--durability sync: a write is answered once it is on disk). From $root, in
 the client namespace $cns ($(cl_client_ip 1)); any node takes any request:
 
   the ring:
@@ -194,7 +194,7 @@ ip netns exec "$RKV_NS_SRV" "$bin/ringkvd" --no-huge -m 512 --no-pci --file-pref
 	-l "$lcores" --log-level=lib.eal:warning --no-telemetry \
 	"--vdev=net_af_packet0,iface=$RKV_IF_SRV,qpairs=$nq" -- \
 	--ip "$RKV_IP_SRV" --port "$port" --shm "$sock" --mem "${RKV_RUN_MEM:-256M}" \
-	--data-dir "$dir/data" --durability async --stats-interval "${RKV_RUN_STATS:-0}" &
+	--data-dir "$dir/data" --durability sync --stats-interval "${RKV_RUN_STATS:-0}" &
 pid=$!
 
 # Ready when both transports answer a STATS request (bounded: 60 s).
@@ -222,8 +222,8 @@ fi
 
 cat <<EOF
 
-ringkv is running, its data in $dir/data (--durability async: on disk within 10 ms; sync is
-not offered with --shm yet). From $root:
+ringkv is running, its data in $dir/data (--durability sync: a write is answered, over UDP or
+shared memory, once it is on disk). From $root:
 
   shared memory (this namespace):
     $bin/ringkv --target shm:$sock put hello world

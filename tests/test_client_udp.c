@@ -1458,7 +1458,8 @@ static void test_cli_status_and_errors(void **state)
 	for (unsigned i = 0; i < 3; i++)
 		off += snprintf(json + off, sizeof json - (size_t)off,
 				"%s{\"id\": %u, \"address\": \"127.0.0.1:%u\", \"state\": \"%s\", "
-				"\"weight\": 1, \"owns\": %.4f, \"keys\": %u, \"bytes\": %u}",
+				"\"weight\": 1, \"owns\": %.4f, \"keys\": %u, \"bytes\": %u, "
+				"\"hints_pending\": 0}",
 				i ? ", " : "", i + 1, rs[i]->port, i == 2 ? "down" : "up",
 				rkv_ring_share(ring, i + 1), 100u * (i + 1), 12345u * (i + 1));
 	snprintf(json + off, sizeof json - (size_t)off, "]}\n");

@@ -469,6 +469,91 @@ static void test_random_exactly_once(void **st)
 	rkv_coord_destroy(c);
 }
 
+/* Slow replicas get stand-ins (rkv_coord_set_replica_timeout): W=ALL over {7,3,9}, replica 9
+ * silent. Without a replica timeout the write can only time out; with one, the tick at the
+ * replica deadline names 9 (A_STANDIN), a stand-in 11 is added (A_SEND to it alone), and its
+ * ack completes the write. The slow replica's late ack is a background answer. A write
+ * answered before its replica deadline gives no A_STANDIN; reads never do. */
+static void test_standin_for_slow_replica(void **st)
+{
+	(void)st;
+	struct rkv_coord *c = mk(4);            /* timeout 100 */
+	struct rkv_coord_result r, t[4];
+	struct rkv_coord_stats cs;
+
+	/* no replica timeout: nothing before the deadline, then TIMEOUT */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_WRITE, IDS, 3, 7, 3, 0, 77, 0, 0, &r), 0);
+	uint64_t id = r.id;
+	assert_int_equal(rkv_coord_recv(c, id, 7, RKV_S_OK, 77, 1, &r), 0);
+	assert_int_equal(rkv_coord_recv(c, id, 3, RKV_S_OK, 77, 1, &r), 0);
+	assert_int_equal(rkv_coord_next_deadline(c), 100);
+	assert_int_equal(rkv_coord_tick(c, 99, t, 4), 0);
+	assert_int_equal(rkv_coord_tick(c, 100, t, 4), 1);
+	assert_int_equal(t[0].status, RKV_S_TIMEOUT);
+
+	rkv_coord_set_replica_timeout(c, 30);
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_WRITE, IDS, 3, 7, 3, 0, 78, 0, 200, &r), 0);
+	id = r.id;
+	assert_int_equal(r.nids, 3);
+	assert_int_equal(rkv_coord_next_deadline(c), 230);
+	assert_int_equal(rkv_coord_recv(c, id, 7, RKV_S_OK, 78, 201, &r), 0);
+	assert_int_equal(rkv_coord_recv(c, id, 3, RKV_S_OK, 78, 201, &r), 0);
+	assert_int_equal(rkv_coord_tick(c, 229, t, 4), 0);
+	assert_int_equal(rkv_coord_tick(c, 230, t, 4), 1);
+	assert_int_equal(t[0].actions, RKV_COORD_A_STANDIN);
+	assert_int_equal(t[0].standin_mask, 1u << 2);     /* 9 */
+	assert_int_equal(t[0].id, id);
+	assert_int_equal(rkv_coord_next_deadline(c), 300);
+	/* a stand-in already in the list, or none, is refused */
+	assert_int_equal(rkv_coord_add_standin(c, id, 3, &r), -EEXIST);
+	assert_int_equal(rkv_coord_add_standin(c, id, 0, &r), -EINVAL);
+	assert_int_equal(rkv_coord_add_standin(c, id, 11, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_SEND);
+	assert_int_equal(r.send_mask, 1u << 3);
+	assert_int_equal(r.nids, 4);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.ids[3], 11);
+	assert_int_equal(rkv_coord_recv(c, id, 11, RKV_S_OK, 78, 240, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_REPLY);
+	assert_int_equal(r.status, RKV_S_OK);
+	assert_int_equal(r.stamp, 78);
+	assert_int_equal(r.got, 3);
+	/* answered: too late for more stand-ins; the slow one's ack ends the slot */
+	assert_int_equal(rkv_coord_add_standin(c, id, 12, &r), -EALREADY);
+	assert_int_equal(rkv_coord_recv(c, id, 9, RKV_S_OK, 78, 250, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_DONE);
+	assert_int_equal(rkv_coord_add_standin(c, id, 12, &r), -ESTALE);
+
+	/* answered in time: no A_STANDIN; a read: never */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_WRITE, IDS, 3, 7, 2, 0, 79, 0, 400, &r), 0);
+	id = r.id;
+	assert_int_equal(rkv_coord_recv(c, id, 7, RKV_S_OK, 79, 401, &r), 0);
+	assert_int_equal(rkv_coord_recv(c, id, 3, RKV_S_OK, 79, 401, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_REPLY);
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_READ, IDS, 3, 7, 2, 0, 0, 0, 400, &r), 0);
+	assert_int_equal(rkv_coord_next_deadline(c), 500);
+	assert_int_equal(rkv_coord_tick(c, 499, t, 4), 0);
+	assert_int_equal(rkv_coord_tick(c, 500, t, 4), 2);
+	assert_int_equal(t[0].actions & RKV_COORD_A_STANDIN, 0);
+	assert_int_equal(t[1].actions & RKV_COORD_A_STANDIN, 0);
+
+	/* at most RKV_COORD_MAX_N entries */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_WRITE, IDS, 3, 7, 3, 0, 80, 0, 600, &r), 0);
+	id = r.id;
+	assert_int_equal(rkv_coord_tick(c, 630, t, 4), 1);
+	assert_int_equal(t[0].standin_mask, 7);
+	for (uint64_t sid = 20; sid < 20 + RKV_COORD_MAX_N - 3; sid++)
+		assert_int_equal(rkv_coord_add_standin(c, id, sid, &r), 0);
+	assert_int_equal(rkv_coord_add_standin(c, id, 40, &r), -ENOSPC);
+	assert_int_equal(rkv_coord_tick(c, 700, t, 4), 1);
+	assert_int_equal(t[0].status, RKV_S_TIMEOUT);
+	assert_int_equal(rkv_coord_inflight(c), 0);
+	rkv_coord_get_stats(c, &cs);
+	assert_int_equal(cs.slow_replicas, 4);
+	assert_int_equal(cs.standins, 1 + RKV_COORD_MAX_N - 3);
+	rkv_coord_destroy(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_cas),
 		cmocka_unit_test(test_slots_and_generations),
 		cmocka_unit_test(test_random_exactly_once),
+		cmocka_unit_test(test_standin_for_slow_replica),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

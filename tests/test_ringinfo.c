@@ -82,6 +82,7 @@ static void assert_info_equal(const struct rkv_ringinfo *a, const struct rkv_rin
 		assert_int_equal(x->owns, y->owns);
 		assert_int_equal(x->keys, y->keys);
 		assert_int_equal(x->bytes, y->bytes);
+		assert_int_equal(x->hints_pending, y->hints_pending);
 	}
 }
 
@@ -101,6 +102,38 @@ static void test_known_answer(void **state)
 	assert_int_equal(d->m[2].port, 65535);
 	/* cap one byte short: nothing */
 	assert_int_equal(rkv_ringinfo_encode(buf, sizeof sample_bytes - 1, ri), 0);
+	free(ri);
+	free(d);
+}
+
+/* Format 2: the sample with hints pending for member 2 is the format 1 bytes with the format
+ * byte 2 and three u64 appended (0, 5, 0); it decodes back, and format 1 decodes with no hints.
+ * A format 2 value with no hint, or one whose length is the format 1 length, is refused. */
+static void test_hints_format(void **state)
+{
+	(void)state;
+	struct rkv_ringinfo *ri = new_info(), *d = new_info();
+	uint8_t buf[RKV_RINGINFO_MAX_SIZE], want[sizeof sample_bytes + 24];
+
+	sample(ri);
+	ri->m[1].hints_pending = 5;
+	memcpy(want, sample_bytes, sizeof sample_bytes);
+	want[0] = RKV_RINGINFO_FORMAT_HINTS;
+	memset(want + sizeof sample_bytes, 0, 24);
+	want[sizeof sample_bytes + 8] = 5;
+	assert_int_equal(rkv_ringinfo_encode(buf, sizeof buf, ri), sizeof want);
+	assert_memory_equal(buf, want, sizeof want);
+	assert_int_equal(rkv_ringinfo_encode(buf, sizeof want - 1, ri), 0);
+	assert_int_equal(rkv_ringinfo_decode(want, sizeof want, d), 0);
+	assert_info_equal(ri, d);
+	assert_int_equal(d->m[1].hints_pending, 5);
+	assert_int_equal(rkv_ringinfo_decode(want, sizeof sample_bytes, d), -RKV_RIE_LENGTH);
+	want[sizeof sample_bytes + 8] = 0;
+	assert_int_equal(rkv_ringinfo_decode(want, sizeof want, d), -RKV_RIE_RESERVED);
+	memset(d, 0xee, sizeof *d);
+	assert_int_equal(rkv_ringinfo_decode(sample_bytes, sizeof sample_bytes, d), 0);
+	for (unsigned i = 0; i < d->count; i++)
+		assert_int_equal(d->m[i].hints_pending, 0);
 	free(ri);
 	free(d);
 }
@@ -130,7 +163,7 @@ static void test_round_trip_max(void **state)
 		m->bytes = tu_next(&seed);
 	}
 	size_t len = rkv_ringinfo_encode(buf, sizeof buf, ri);
-	assert_int_equal(len, RKV_RINGINFO_MAX_SIZE);
+	assert_int_equal(len, rkv_ringinfo_size(RKV_RINGINFO_MAX_MEMBERS));
 	assert_int_equal(rkv_ringinfo_decode(buf, len, d), 0);
 	assert_info_equal(ri, d);
 	assert_int_equal(rkv_ringinfo_encode(buf2, sizeof buf2, d), len);
@@ -162,7 +195,7 @@ static void test_each_error(void **state)
 	assert_int_equal(rkv_ringinfo_decode(NULL, 0, d), -RKV_RIE_TRUNCATED);
 	assert_int_equal(rkv_ringinfo_decode(sample_bytes, sizeof sample_bytes - 1, d),
 			 -RKV_RIE_LENGTH);
-	expect_err(0, 2, RKV_RIE_FORMAT);
+	expect_err(0, 3, RKV_RIE_FORMAT);     /* 2: format 2 (test_hints_format) */
 	expect_err(1, 0, RKV_RIE_REPLICAS);
 	expect_err(1, RKV_RINGINFO_MAX_N + 1, RKV_RIE_REPLICAS);
 	expect_err(2, 0, RKV_RIE_COUNT);
@@ -348,6 +381,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answer),
 		cmocka_unit_test(test_round_trip_max),
+		cmocka_unit_test(test_hints_format),
 		cmocka_unit_test(test_each_error),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_build_ring_matches_node),

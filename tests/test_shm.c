@@ -1496,6 +1496,169 @@ static void test_socket_files(void **state)
 	}
 }
 
+/* ---- --durability sync: answers published only once their batch settled ----------------- */
+
+/* The disk side of exec's durability hooks, driven by the test: every logged write joins
+ * batch D.seq; D.state[seq] says whether that batch settled (1 on disk, <0 failed). */
+static struct {
+	uint64_t seq;
+	int state[8];
+	unsigned logged;
+} D;
+
+static int d_admit(void *arg, const struct exec_req *q)
+{
+	(void)arg;
+	(void)q;
+	return 0;
+}
+
+static int d_logged(void *arg, struct exec_req *q, const struct rkv_put_req *p,
+		    void (*done)(void *, struct exec_req *), void *darg)
+{
+	(void)arg;
+	(void)p;
+	(void)done;
+	(void)darg;
+	assert_int_equal(q->route.kind, ROUTE_SHM);
+	q->dur_seq = D.seq;
+	D.logged++;
+	return 0;
+}
+
+static int d_settled(void *arg, uint64_t seq)
+{
+	(void)arg;
+	assert_true(seq < 8);
+	return D.state[seq];
+}
+
+static void sync_send(struct raw *r, uint8_t op, const char *k, int kl, uint64_t id)
+{
+	uint8_t body[64];
+	uint32_t vl = op == RKV_OP_PUT ? 5 : 0;
+	memcpy(body, k, (size_t)kl);
+	memcpy(body + kl, "value", vl);
+	struct rkv_shm_req h = { .units = rkv_shm_units(RKV_SHM_ENTRY_HDR + (uint64_t)kl + vl),
+				 .op = op, .klen = (uint8_t)kl, .vlen = vl,
+				 .cap = op == RKV_OP_GET ? 32 : 0, .req_id = id };
+	raw_send(r, 0, &h, body, (size_t)kl + vl, h.units);
+}
+
+static uint32_t visible(struct raw *r)
+{
+	uint32_t n = 0;
+	assert_int_equal(rkv_spsc_cons_avail(&r->rsp[0], &n), 0);
+	return n;
+}
+
+/* The server is polled by hand here (no worker threads), through an executor context with
+ * the hooks above: a PUT's answer stays invisible (the response ring's tail does not move)
+ * until its batch settled; a GET behind it waits too; a failed batch turns the PUT's answer
+ * into RKV_S_NO_SPACE while the GET behind it is answered as usual; a full set of held
+ * ranges makes the next write wait in the request ring (not refused, not lost). */
+static void test_sync_durability(void **state)
+{
+	struct raw r;
+	struct rkv_shm_rep rep;
+	struct worker_counters wc;
+	struct shm_counters sc;
+	struct exec_dur dur = { .admit = d_admit, .logged = d_logged, .settled = d_settled };
+	struct exec_ctx x;
+	char k[32];
+	int kl;
+
+	(void)state;
+	srv_up(1, 1024, 8u << 20, 0);
+	workers_stop();                        /* this test polls by hand */
+	assert_int_equal(raw_open(&r), 0);
+	kl = key_for(0, 1, 1, k);
+	memset(&D, 0, sizeof D);
+	memset(&wc, 0, sizeof wc);
+	memset(&sc, 0, sizeof sc);
+	memset(&x, 0, sizeof x);
+	x.table = S.tables[0];
+	x.clock = &S.w[0].clk;
+	x.cnt = &wc;
+	x.dur = &dur;
+	for (int i = 0; i < 50 && visible(&r) == 0 && !sc.shm_requests; i++) {
+		shm_server_poll_x(S.s, 0, &x, &sc);    /* the channel goes live meanwhile */
+		usleep(1000);
+	}
+
+	/* Batch 1: a PUT, then a GET of it. Nothing visible until batch 1 is on disk. */
+	D.seq = 1;
+	sync_send(&r, RKV_OP_PUT, k, kl, 11);
+	sync_send(&r, RKV_OP_GET, k, kl, 12);
+	for (int i = 0; i < 200 && sc.shm_requests < 2; i++) {
+		shm_server_poll_x(S.s, 0, &x, &sc);
+		usleep(1000);
+	}
+	assert_int_equal(sc.shm_requests, 2);
+	assert_int_equal(D.logged, 1);
+	shm_server_poll_x(S.s, 0, &x, &sc);
+	assert_int_equal(visible(&r), 0);
+	D.state[1] = 1;
+	shm_server_poll_x(S.s, 0, &x, &sc);
+	assert_int_equal(raw_reply(&r, 0, &rep), 0);
+	assert_int_equal(rep.req_id, 11);
+	assert_int_equal(rep.status, RKV_S_OK);
+	assert_true(rep.version != 0);
+	assert_int_equal(raw_reply(&r, 0, &rep), 0);
+	assert_int_equal(rep.req_id, 12);
+	assert_int_equal(rep.status, RKV_S_OK);
+
+	/* Batch 2 fails (out of disk): the PUT is answered NO_SPACE, the GET behind it OK. */
+	D.seq = 2;
+	sync_send(&r, RKV_OP_PUT, k, kl, 21);
+	sync_send(&r, RKV_OP_GET, k, kl, 22);
+	for (int i = 0; i < 200 && sc.shm_requests < 4; i++) {
+		shm_server_poll_x(S.s, 0, &x, &sc);
+		usleep(1000);
+	}
+	assert_int_equal(visible(&r), 0);
+	D.state[2] = -ENOSPC;
+	shm_server_poll_x(S.s, 0, &x, &sc);
+	assert_int_equal(raw_reply(&r, 0, &rep), 0);
+	assert_int_equal(rep.req_id, 21);
+	assert_int_equal(rep.status, RKV_S_NO_SPACE);
+	assert_int_equal(rep.version, 0);
+	assert_int_equal(raw_reply(&r, 0, &rep), 0);
+	assert_int_equal(rep.req_id, 22);
+	assert_int_equal(rep.status, RKV_S_OK);
+
+	/* Batches 3..5 out of order of settling: 4 on disk first shows nothing (3 is before it);
+	 * then 3 shows 3 and 4, and 5 stays held. */
+	for (uint64_t b = 3; b <= 5; b++) {
+		D.seq = b;
+		sync_send(&r, RKV_OP_PUT, k, kl, 30 + b);
+		for (int i = 0; i < 200 && sc.shm_requests < 4 + (b - 2); i++) {
+			shm_server_poll_x(S.s, 0, &x, &sc);
+			usleep(1000);
+		}
+	}
+	assert_int_equal(sc.shm_requests, 7);
+	D.state[4] = 1;
+	shm_server_poll_x(S.s, 0, &x, &sc);
+	assert_int_equal(visible(&r), 0);
+	D.state[3] = 1;
+	shm_server_poll_x(S.s, 0, &x, &sc);
+	assert_int_equal(raw_reply(&r, 0, &rep), 0);
+	assert_int_equal(rep.req_id, 33);
+	assert_int_equal(raw_reply(&r, 0, &rep), 0);
+	assert_int_equal(rep.req_id, 34);
+	assert_int_equal(visible(&r), 0);
+	D.state[5] = 1;
+	shm_server_poll_x(S.s, 0, &x, &sc);
+	assert_int_equal(raw_reply(&r, 0, &rep), 0);
+	assert_int_equal(rep.req_id, 35);
+	assert_int_equal(rep.status, RKV_S_OK);
+	raw_close(&r);
+	shm_server_stop(S.s);
+	S.s = NULL;
+	rkv_table_destroy(S.tables[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1511,6 +1674,7 @@ int main(void)
 		cmocka_unit_test(test_sync_get_busy),
 		cmocka_unit_test(test_access),
 		cmocka_unit_test(test_socket_files),
+		cmocka_unit_test(test_sync_durability),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
