@@ -65,6 +65,14 @@ static void test_token_rules(void **state)
 		/* made again, the same: stateless */
 		assert_true(rkv_token_make(&k, ip, port, start) == t);
 	}
+	/* The token is SipHash-2-4 of the documented 16-byte layout (token.c), parity bit set. */
+	for (uint64_t b = 0; b < 4; b++) {
+		uint8_t m[16] = { 0xc6, 0x12, 0x00, 0x01, 0x23, 0x28, 'T', 1 };
+		for (int i = 0; i < 8; i++)
+			m[8 + i] = (uint8_t)(b >> (8 * i));
+		uint64_t want = (rkv_siphash24(&k, m, sizeof m) & ~1ull) | (b & 1);
+		assert_true(rkv_token_make(&k, ip, port, b * B + 5) == want);
+	}
 	/* Before the first bucket ends, a token naming an odd bucket is bad (no bucket -1). */
 	uint64_t odd = rkv_token_make(&k, ip, port, B) ;
 	assert_int_equal(rkv_token_check(&k, ip, port, 0, odd), RKV_TOKEN_BAD);
