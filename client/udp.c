@@ -636,8 +636,10 @@ static void handle_datagram(struct udp *u, uint16_t pi, const uint8_t *buf, size
 		u->cnt.malformed++;
 		return;
 	}
+	if (m.status == RKV_S_ADDRESS && (m.flags & RKV_F_TOKEN) && s->targets[s->cur] != pi)
+		return;   /* from an earlier target (token kept): the current attempt goes on */
 	if (m.status == RKV_S_ADDRESS && (m.flags & RKV_F_TOKEN) &&
-	    s->targets[s->cur] == pi && s->addr_resends < UDP_ADDR_RESENDS) {
+	    s->addr_resends < UDP_ADDR_RESENDS) {
 		/* The answer was too big for an address the node has not seen prove itself:
 		 * send the request again now, with the token just stored. (More than a few in a
 		 * row: the node is not taking our tokens; the op fails with RKV_EPERM.) */
