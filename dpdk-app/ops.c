@@ -85,14 +85,15 @@ static void send_reply(struct worker *w, const struct net_peer *peer, struct rkv
 	}
 	int tok_fits = whole + RKV_TOKEN_SIZE <= sp;
 	if (peer->budget != AMP_REFRESH) {
-		uint64_t bytes = tok_fits ? RKV_HDR_SIZE + whole + RKV_TOKEN_SIZE :
-			(uint64_t)rkv_proto_seg_count(klen, vlen, sp) * RKV_HDR_SIZE + whole;
+		uint64_t bytes = (uint64_t)rkv_proto_seg_count(klen, vlen, sp) * RKV_HDR_SIZE + whole;
 		if (bytes > peer->budget) {
 			CNT_INC(w, amp_retry);
 			h->status = RKV_S_ADDRESS;
 			h->stamp = 0;
 			klen = vlen = 0;
 			tok_fits = 1;
+		} else if (bytes + RKV_TOKEN_SIZE > peer->budget) {
+			tok_fits = 0;   /* the answer fits, the token beside it would not */
 		}
 	}
 	if (tok_fits) {
