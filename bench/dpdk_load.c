@@ -86,6 +86,8 @@ struct dl_worker {
 	uint32_t ntx;
 	uint64_t load_acked;
 	unsigned shown;
+	int has_token;               /* the node's address-validation token for our source port, */
+	uint64_t token;              /* echoed on every request (issue 9 item 1) */
 } __rte_cache_aligned;
 
 struct dl_shared {
@@ -243,6 +245,10 @@ static int send_req(struct dl_worker *w, struct dl_req *r, uint64_t now)
 	m.klen = (uint8_t)cfg->key_size;
 	m.vlen = r->kind == BENCH_OP_PUT ? cfg->value_size : 0;
 	m.req_id = r->req_id;
+	if (w->has_token) {   /* proves our address: replies beyond 3x our bytes are allowed */
+		m.flags |= RKV_F_TOKEN;
+		m.token = w->token;
+	}
 	bench_key_format(w->key, cfg->key_size, r->idx);
 	if (r->kind == BENCH_OP_PUT)   /* regenerated, so a resend is byte for byte the same */
 		bench_value_fill(w->val, cfg->value_size, r->idx, r->gen);
@@ -355,6 +361,13 @@ static void on_reply(struct dl_worker *w, const struct rkv_msg *m, uint64_t now,
 		bench_stat_add(&w->st->late_replies, 1);   /* answered already, or abandoned */
 		return;
 	}
+	if (m->status == RKV_S_ADDRESS && (m->flags & RKV_F_TOKEN) && r->tries < 8) {
+		/* Our address is not proven yet: on_frame kept the token; send again with it
+		 * (or, without room now, on the request's timer). Not an error. */
+		if (send_req(w, r, now) == 0)
+			r->tries++;
+		return;
+	}
 	if (m->op != (r->kind == BENCH_OP_PUT ? RKV_OP_PUT : RKV_OP_GET)) {
 		note_error(w, BENCH_E_proto, r, "reply for another opcode");
 	} else if (m->status != RKV_S_OK) {
@@ -431,6 +444,10 @@ static void on_frame(struct dl_worker *w, struct rte_mbuf *m, uint64_t now, enum
 		bench_stat_add(&w->st->late_replies, 1);
 		rte_pktmbuf_free(m);
 		return;
+	}
+	if (msg.flags & RKV_F_TOKEN) {   /* a token for our port: keep it (issue 9 item 1) */
+		w->token = msg.token;
+		w->has_token = 1;
 	}
 	if (msg.seg_cnt > 1) {
 		struct rkv_msg whole;
@@ -813,6 +830,8 @@ int bench_dpdk_run(struct bench_cfg *cfg, struct bench_run *run)
 		goto out;
 	}
 	sh->seg_payload = rkv_proto_seg_payload(cfg->mtu);
+	if (sh->seg_payload > RKV_TOKEN_SIZE)   /* room for the token after every slice */
+		sh->seg_payload -= RKV_TOKEN_SIZE;
 	sh->timeout_tsc = (uint64_t)(cfg->timeout_ms ? cfg->timeout_ms : 200) * sh->hz / 1000;
 	sh->drain_tsc = sh->timeout_tsc * (cfg->retries + 1) + sh->hz;
 	if (bench_keyspace_create(&sh->ks, cfg->keys, sh->nworkers) != 0) {

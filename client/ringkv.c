@@ -37,6 +37,7 @@ const char *rkv_strerror(int err)
 	case RKV_EINTERNAL: return "internal error in the node";
 	case RKV_EUNAVAILABLE: return "unavailable";
 	case RKV_ECLOCK:    return "clock skew (the node refused a stamp ahead of its clock)";
+	case RKV_EPERM:     return "not allowed from this address (node's --admin-net)";
 	default:            return "unknown error";
 	}
 }
@@ -56,6 +57,7 @@ int rkv_err_from_status(int status)
 	case RKV_S_UNAVAILABLE:      return RKV_EUNAVAILABLE;
 	case RKV_S_TIMEOUT:          return RKV_ETIMEDOUT;
 	case RKV_S_CLOCK:            return RKV_ECLOCK;
+	case RKV_S_ADDRESS:          return RKV_EPERM; /* (with a token the UDP client resends) */
 	default:                     return RKV_EPROTO;
 	}
 }

@@ -79,7 +79,9 @@ enum rkv_err {
 				 * nothing was written (counts: rkv_op / rkv_last_failure) */
 	RKV_ECLOCK = -14,     /* the node refused the write's stamp: this client's clock is
 			       * more than 1 s ahead of the node's */
-	RKV_ERR_MIN_ = -15
+	RKV_EPERM = -15,      /* the node refused the op from this client's address (STATS from
+			       * outside the node's --admin-net; use shared memory or loopback) */
+	RKV_ERR_MIN_ = -16
 };
 
 struct rkv_opts {
@@ -211,7 +213,11 @@ int rkv_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms);
 	X(ring_errors)     /* ring descriptions refused (malformed, or a ring that does not \
 			    * match its epoch); routing keeps the ring it had */ \
 	X(failovers)       /* re-sends that went to another node than the attempt before */ \
-	X(routed)          /* requests sent to a replica of their key (token-aware) */
+	X(routed)          /* requests sent to a replica of their key (token-aware) */ \
+	X(addr_tokens)     /* address-validation tokens received from nodes (kept per node, \
+			    * echoed on every later request to it) */ \
+	X(addr_retries)    /* requests sent again at once because the node asked this \
+			    * client to prove its address (RKV_S_ADDRESS with a token) */
 
 struct rkv_udp_counters {
 #define RKV_UDP_X_(n) uint64_t n;

@@ -30,6 +30,14 @@
  * then the op completes with RKV_ETIMEDOUT (RKV_ECONN if the kernel reported the port
  * unreachable since the last good datagram).
  *
+ * Address validation (issue 9 item 1): a node answers a client whose address it has not
+ * seen prove itself with at most 3x the bytes of the request; a bigger answer comes back as
+ * RKV_S_ADDRESS with a token (RKV_F_TOKEN), and any reply may bring a fresh token. The
+ * token is kept per peer and sent with every later request to that peer; a request answered
+ * RKV_S_ADDRESS-with-token is sent again at once (at most UDP_ADDR_RESENDS times per op, not
+ * counted as a retry), so callers never see it. Every request datagram leaves room for it.
+ * RKV_S_ADDRESS without a token is a refusal (STATS outside --admin-net): RKV_EPERM.
+ *
  * PUT and DEL carry the handle's client stamp (backend.h), chosen once at submit: every
  * re-send and failover repeats it, so replicas apply the write at most once.
  *
@@ -83,6 +91,7 @@
 #define UDP_REFRESH_GAP_MS    1000u   /* at most one ring refresh started per second */
 #define UDP_SUSPECT_MS        1000u   /* a node that timed out is tried last this long */
 #define UDP_RING_MAX_TOKENS   (1u << 22)  /* largest ring a description may make us build */
+#define UDP_ADDR_RESENDS      4u      /* RKV_S_ADDRESS re-sends per op before RKV_EPERM */
 
 _Static_assert(UDP_MAX_TARGETS >= UDP_MAX_SEEDS, "a slot holds every seed as a target");
 
@@ -93,6 +102,8 @@ struct peer {
 	uint64_t suspect_until; /* ms: an attempt to it timed out; route around it till then */
 	uint16_t id;            /* ring member id; 0: not in the current ring */
 	uint8_t state;          /* enum rkv_ringinfo_state in the current ring; 0: unknown */
+	uint8_t has_token;      /* the node gave us an address-validation token ... */
+	uint64_t token;         /* ... echoed on every request to it (RKV_F_TOKEN) */
 };
 
 struct slot {
@@ -104,6 +115,7 @@ struct slot {
 	uint8_t wire_op;        /* enum rkv_opcode */
 	uint8_t consistency;    /* enum rkv_consistency on the wire */
 	uint8_t ntargets, cur;  /* targets[cur] gets the current attempt */
+	uint8_t addr_resends;   /* immediate re-sends asked for by RKV_S_ADDRESS (bounded) */
 	uint16_t targets[UDP_MAX_TARGETS];   /* peer indices */
 };
 
@@ -389,6 +401,10 @@ static int send_slot(struct udp *u, const struct slot *s)
 	m.vlen = has_val ? (uint32_t)op->vlen : 0;
 	m.req_id = s->req_id;
 	m.stamp = s->stamp;
+	if (u->peers[pi].has_token) {   /* proves our address: no 3x reply limit */
+		m.flags |= RKV_F_TOKEN;
+		m.token = u->peers[pi].token;
+	}
 	nseg = rkv_proto_seg_count(m.klen, m.vlen, u->seg_payload);
 	if (nseg == 0 || nseg > UINT16_MAX)
 		return RKV_ETOOBIG;
@@ -513,6 +529,7 @@ static void ring_fetch(struct udp *u, int first, uint64_t now)
 			s->targets[s->ntargets++] = (uint16_t)i;
 	s->cur = 0;
 	s->tries_left = s->ntargets - 1u;
+	s->addr_resends = 0;
 	s->deadline = now + u->base.opts.timeout_ms;
 	if (s->deadline < u->next_deadline)
 		u->next_deadline = s->deadline;
@@ -600,6 +617,11 @@ static void handle_datagram(struct udp *u, uint16_t pi, const uint8_t *buf, size
 	}
 	u->peers[pi].refused = 0;
 	u->peers[pi].suspect_until = 0;
+	if (m.flags & RKV_F_TOKEN) {    /* a (fresh) address-validation token: keep it */
+		u->peers[pi].token = m.token;
+		u->peers[pi].has_token = 1;
+		u->cnt.addr_tokens++;
+	}
 	/* Any reply but STATS carries its sender's ring epoch: a different one than ours
 	 * means the membership changed (or we never had the ring). */
 	if (m.op != RKV_OP_STATS && m.aux != 0 && m.aux != u->epoch &&
@@ -612,6 +634,22 @@ static void handle_datagram(struct udp *u, uint16_t pi, const uint8_t *buf, size
 	}
 	if (m.op != s->wire_op) {
 		u->cnt.malformed++;
+		return;
+	}
+	if (m.status == RKV_S_ADDRESS && (m.flags & RKV_F_TOKEN) && s->targets[s->cur] != pi)
+		return;   /* from an earlier target (token kept): the current attempt goes on */
+	if (m.status == RKV_S_ADDRESS && (m.flags & RKV_F_TOKEN) &&
+	    s->addr_resends < UDP_ADDR_RESENDS) {
+		/* The answer was too big for an address the node has not seen prove itself:
+		 * send the request again now, with the token just stored. (More than a few in a
+		 * row: the node is not taking our tokens; the op fails with RKV_EPERM.) */
+		s->addr_resends++;
+		u->cnt.addr_retries++;
+		int e = send_slot(u, s);
+		if (e)
+			finish(u, s, e);
+		else
+			tx_flush(u);
 		return;
 	}
 	if (m.seg_cnt <= 1) {
@@ -809,6 +847,7 @@ static int udp_submit(struct rkv *c, struct rkv_op **ops, unsigned n)
 		s->cur = pick_target(u, s, 0, now);
 		s->deadline = now + c->opts.timeout_ms;
 		s->tries_left = c->opts.retries;
+		s->addr_resends = 0;
 		u->inflight++;
 		u->outstanding++;
 		u->cnt.requests++;
@@ -1066,8 +1105,10 @@ struct rkv *rkv_udp_open(const char *addr, const struct rkv_opts *opts, int *err
 			goto err_u;
 
 	e = RKV_ENOMEM;
+	/* Room for the address-validation token after every segment's slice. */
 	u->seg_payload = rkv_proto_seg_payload(o.mtu);
-	u->frame = u->seg_payload + RKV_HDR_SIZE;
+	u->seg_payload = u->seg_payload > RKV_TOKEN_SIZE ? u->seg_payload - RKV_TOKEN_SIZE : 0;
+	u->frame = u->seg_payload + RKV_HDR_SIZE + RKV_TOKEN_SIZE;
 	u->rx_size = u->frame > UDP_RX_MIN ? u->frame : UDP_RX_MIN;
 	while (nslots < 2 * o.max_inflight + 1)
 		nslots <<= 1;

@@ -154,12 +154,17 @@ int rkv_proto_decode(const void *buf, size_t len, struct rkv_msg *m)
 		.seg_off = ld32(p + OFF_SEG_OFF),
 	};
 	int rc = check_fields(&h);
+	size_t plen = len - RKV_HDR_SIZE;
+	if (h.flags & RKV_F_TOKEN) /* too short for the token: a length no segment has */
+		plen = plen >= RKV_TOKEN_SIZE ? plen - RKV_TOKEN_SIZE : SIZE_MAX;
 	if (rc == 0)
-		rc = check_segment(&h, len - RKV_HDR_SIZE);
+		rc = check_segment(&h, plen);
 	if (rc)
 		return rc;
 	h.payload = p + RKV_HDR_SIZE;
-	h.payload_len = (uint32_t)(len - RKV_HDR_SIZE);
+	h.payload_len = (uint32_t)plen;
+	if (h.flags & RKV_F_TOKEN)
+		h.token = ld64(p + RKV_HDR_SIZE + plen);
 	if (h.seg_cnt == 1) {
 		h.key = h.payload;
 		h.val = h.payload + h.klen;
@@ -214,7 +219,8 @@ size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
 		return 0;
 	uint32_t off, len;
 	seg_span(total, cnt, idx, &off, &len);
-	if (cap < RKV_HDR_SIZE || cap - RKV_HDR_SIZE < len)
+	size_t tok = (m->flags & RKV_F_TOKEN) ? RKV_TOKEN_SIZE : 0;
+	if (cap < RKV_HDR_SIZE + tok || cap - RKV_HDR_SIZE - tok < len)
 		return 0;
 
 	uint8_t *p = buf;
@@ -233,7 +239,9 @@ size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
 	st32(p + OFF_SEG_OFF, off);
 	st32(p + OFF_AUX, m->aux);
 	copy_slice(p + RKV_HDR_SIZE, key, m->klen, val, off, len);
-	return RKV_HDR_SIZE + (size_t)len;
+	if (tok)
+		st64(p + RKV_HDR_SIZE + len, m->token);
+	return RKV_HDR_SIZE + (size_t)len + tok;
 }
 
 size_t rkv_proto_encode(void *buf, size_t cap, const struct rkv_msg *m,
@@ -280,6 +288,7 @@ const char *rkv_status_str(int status)
 		[RKV_S_UNAVAILABLE] = "unavailable",
 		[RKV_S_TIMEOUT] = "timed out",
 		[RKV_S_CLOCK] = "version stamp too far ahead of the node's clock",
+		[RKV_S_ADDRESS] = "source address not validated (resend with the token) or not allowed",
 	};
 	return status >= 0 && status < RKV_S_MAX_ ? msg[status] : "unknown status";
 }

@@ -56,6 +56,20 @@
  *  28 u16 seg_idx            30 u16 seg_cnt  32 u32 seg_off (offset of this payload in key||value)
  *  36 u32 aux (STATS reply: worker index; other replies: ring epoch; peer requests:
  *           op-specific; 0 on other requests)
+ *  40 the payload: this segment's slice of key||value
+ *  then, only when flags has RKV_F_TOKEN: u64 token (RKV_TOKEN_SIZE bytes, after the slice)
+ *
+ * Address validation (issue 9 item 1, core/token.h, docs/SECURITY.md): RKV_F_TOKEN says the
+ * datagram ends with an 8-byte token, on any op, request or reply, whole message or segment
+ * (each segment of a message carries it). On a request it is the token the client last got
+ * from this node (echoed by the client library); on a reply it is a fresh token the node
+ * hands out (to a source that did not prove its address, or whose token is about to expire).
+ * A reply with status RKV_S_ADDRESS and RKV_F_TOKEN says: the answer would have been more
+ * than 3x the bytes you sent and your address is not proven; send the request again with
+ * this token. RKV_S_ADDRESS without a token: the op is not allowed from this address (an
+ * admin op from outside --admin-net). The token bytes are not part of klen/vlen/seg_off and
+ * not counted in the segment layout, so a flagged datagram is exactly its unflagged encoding
+ * plus 8 bytes (canonical either way).
  */
 #ifndef RKV_PROTO_H
 #define RKV_PROTO_H
@@ -70,6 +84,7 @@
 #define RKV_VALUE_MAX      (1024u * 1024u)   /* protocol limit; a node may configure less */
 #define RKV_MTU_DEFAULT    1500u
 #define RKV_IPV4_UDP_OVERHEAD 28u            /* 20 B IPv4 + 8 B UDP */
+#define RKV_TOKEN_SIZE     8u                /* the RKV_F_TOKEN suffix */
 
 enum rkv_opcode {
 	RKV_OP_GET = 1,
@@ -86,7 +101,8 @@ enum rkv_opcode {
 enum rkv_flags {
 	RKV_F_REPLY = 1u << 0, /* server -> client */
 	RKV_F_PEER = 1u << 1,  /* node -> node replica operation (see above) */
-	RKV_F_ALL_ = RKV_F_REPLY | RKV_F_PEER
+	RKV_F_TOKEN = 1u << 3, /* an address-validation token follows the payload (see above) */
+	RKV_F_ALL_ = RKV_F_REPLY | RKV_F_PEER | RKV_F_TOKEN
 };
 
 /* Reply status (byte 6 of a reply). Requests carry 0. */
@@ -105,7 +121,9 @@ enum rkv_status {
 	RKV_S_TIMEOUT = 10,         /* too few replicas answered in time (stamp: counts); a write
 				     * may still have been applied on some replicas */
 	RKV_S_CLOCK = 11,           /* the request's stamp is too far ahead of the node's clock */
-	RKV_S_MAX_ = 12
+	RKV_S_ADDRESS = 12,         /* source address not validated (with RKV_F_TOKEN: resend
+				     * with that token) or not allowed this op (admin) */
+	RKV_S_MAX_ = 13
 };
 
 /* Consistency level of a request (byte 5): how many of the key's N replicas must answer
@@ -176,6 +194,7 @@ struct rkv_msg {
 	uint64_t req_id;
 	uint64_t stamp;
 	uint32_t aux;
+	uint64_t token;         /* with RKV_F_TOKEN: the token suffix; else ignored (decode: 0) */
 	uint16_t seg_idx, seg_cnt;
 	uint32_t seg_off;
 	const uint8_t *payload; /* this segment's slice of key||value */
@@ -188,12 +207,14 @@ struct rkv_msg {
 /* Decode one datagram. Returns 0 or -enum rkv_proto_err; *m is written only on success.
  * Checks, in this order (the first failing one names the error): header length (TRUNCATED),
  * magic, version, opcode, flags, status, reserved (aux), klen per op, vlen per op and limit,
- * segment fields, exact payload length (a datagram longer or shorter than announced: LENGTH).
+ * segment fields, exact payload length (a datagram longer or shorter than announced, token
+ * suffix included: LENGTH). m->payload_len excludes the token.
  * On a segment (seg_cnt > 1) m->key and m->val are NULL. */
 int rkv_proto_decode(const void *buf, size_t len, struct rkv_msg *m);
 
 /* Encode a whole message that fits one datagram: header from m (seg fields ignored and set
- * to 1/0; m->payload/key/val ignored), then key and value (either may be NULL when its length
+ * to 1/0; m->payload/key/val ignored), then key and value, then m->token if m->flags has
+ * RKV_F_TOKEN (either may be NULL when its length
  * is 0). Returns the datagram length, or 0 if cap is too small or a field breaks the rules. */
 size_t rkv_proto_encode(void *buf, size_t cap, const struct rkv_msg *m,
 			const void *key, const void *val);
@@ -210,7 +231,9 @@ uint32_t rkv_proto_seg_count(uint32_t klen, uint32_t vlen, uint32_t seg_payload)
 /* Encode segment idx of a message (header fields from m; key/val the whole key and value)
  * cut into rkv_proto_seg_count(klen, vlen, seg_payload) segments; each carries at most
  * seg_payload bytes. Returns the datagram length or 0 on error (cap too small, idx out of
- * range, a field breaks the rules, more than 65535 segments). With one segment the output is
+ * range, a field breaks the rules, more than 65535 segments). With RKV_F_TOKEN each segment
+ * is followed by m->token (so a datagram holds up to seg_payload + RKV_TOKEN_SIZE bytes after
+ * the header: reserve them in seg_payload). With one segment the output is
  * exactly rkv_proto_encode()'s. To re-encode a decoded segment, pass
  * seg_payload = ceil((klen + vlen) / seg_cnt). */
 size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,

@@ -54,7 +54,12 @@
 	X(compacted_bytes) X(read_retries) X(bad_slots) X(idle_sleeps) \
 	X(dur_pending) X(dur_segments) X(hints_pending) /* [dur] */ \
 	/* (events, appended here to ease merging) UDP checksum wrong: dropped */ \
-	X(drop_udp_checksum)
+	X(drop_udp_checksum) \
+	/* address validation (issue 9 item 1): frames from broadcast, multicast and martian \
+	 * sources dropped; replies held back to unproven addresses (a token sent instead), \
+	 * tokens handed out, tokens that did not check, admin ops refused by address */ \
+	X(drop_src_bcast) X(drop_src_mcast) X(drop_src_martian) \
+	X(amp_retry) X(amp_tokens) X(amp_token_bad) X(admin_refused)
 
 enum worker_counter {
 #define X(n) CNT_##n,

@@ -41,6 +41,7 @@ struct reply_route {
 	uint32_t ip;             /* UDP: network byte order */
 	uint16_t worker;         /* SHM: worker whose rings; COORD: coordinating worker */
 	uint32_t slot;           /* SHM: channel index; COORD: slot index on that worker */
+	uint32_t budget;         /* UDP: reply bytes allowed (node.h AMP_*; issue 9 item 1) */
 };
 
 struct exec_req {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -363,6 +364,13 @@ int main(int argc, char **argv)
 	}
 	n->self.ip = n->opts.ip;
 	n->self.port_be = rte_cpu_to_be_16(n->opts.port);
+	/* The address-validation tokens' secret (core/token.h): new at every start, so tokens
+	 * of an earlier run are refused (clients fetch a new one transparently). */
+	if (getrandom(&n->token_key, sizeof(n->token_key), 0) != (ssize_t)sizeof(n->token_key)) {
+		fprintf(stderr, "ringkvd: getrandom: %s\n", strerror(errno));
+		rte_eal_cleanup();
+		return 1;
+	}
 	n->seg_payload = rkv_proto_seg_payload(n->opts.mtu);
 	n->max_msg = RKV_KEY_MAX + n->opts.max_value;
 	if (pick_port(n) < 0) {

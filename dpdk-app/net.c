@@ -4,7 +4,9 @@
  * it, and every frame that is not a well-formed IPv4/UDP datagram to our address and port is
  * either answered (ARP request for our IP, ICMP echo to it) or dropped with exactly one drop
  * counter bumped. It never trusts a length field it has not checked against the frame, never
- * answers for an address other than ours, and never allocates (answers reuse the frame). */
+ * answers for an address other than ours, never passes on a frame from a broadcast,
+ * multicast or martian source (src_refused), and never allocates (answers reuse the frame).
+ * A datagram's peer starts with the reply budget of an unproven address (node.h AMP_*). */
 #include <string.h>
 
 #include <rte_arp.h>
@@ -106,6 +108,35 @@ static int udp_cksum_ok(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
 	return sum == 0xffff || uh->dgram_cksum == (uint16_t)phs;
 }
 
+/* Sources we never answer (issue 9 item 1): an answer would go to many hosts or to none
+ * that asked. Dropped and counted: the limited broadcast 255.255.255.255 and a broadcast
+ * Ethernet source (drop_src_bcast); multicast 224/4 and a multicast Ethernet source
+ * (drop_src_mcast); "this network" 0/8, reserved 240/4, our own address, and loopback 127/8
+ * unless we serve a loopback address ourselves (drop_src_martian). The subnet's directed
+ * broadcast is not known here (--ip has no prefix); a reply to it would go to the request's
+ * Ethernet source only, and it is bounded by the amplification budget like any other. */
+static int src_refused(struct worker *w, const struct rte_ether_hdr *eh, uint32_t src_be)
+{
+	const struct net_self *self = &w->node->self;
+	uint32_t s = rte_be_to_cpu_32(src_be);
+	uint32_t top = s >> 24;
+
+	if (s == UINT32_MAX || rte_is_broadcast_ether_addr(&eh->src_addr)) {
+		CNT_INC(w, drop_src_bcast);
+		return 1;
+	}
+	if ((top & 0xf0) == 0xe0 || rte_is_multicast_ether_addr(&eh->src_addr)) {
+		CNT_INC(w, drop_src_mcast);
+		return 1;
+	}
+	if (top == 0 || (top & 0xf0) == 0xf0 || src_be == self->ip ||
+	    (top == 127 && (rte_be_to_cpu_32(self->ip) >> 24) != 127)) {
+		CNT_INC(w, drop_src_martian);
+		return 1;
+	}
+	return 0;
+}
+
 enum net_verdict net_classify(struct worker *w, struct rte_mbuf *m, struct net_peer *peer,
 			      const uint8_t **payload, uint32_t *len)
 {
@@ -154,6 +185,8 @@ enum net_verdict net_classify(struct worker *w, struct rte_mbuf *m, struct net_p
 		CNT_INC(w, drop_ip_checksum);
 		return NET_DROP;
 	}
+	if (src_refused(w, eh, ip->src_addr))
+		return NET_DROP;
 	uint16_t frag = rte_be_to_cpu_16(ip->fragment_offset);
 	if (frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) {
 		/* One count per datagram (its first fragment); the rest apart. */
@@ -196,6 +229,7 @@ enum net_verdict net_classify(struct worker *w, struct rte_mbuf *m, struct net_p
 	peer->port_be = uh->src_port;
 	*payload = (const uint8_t *)(uh + 1);
 	*len = ulen - (uint32_t)sizeof(*uh);
+	peer->budget = amp_budget(*len); /* unproven until the payload says otherwise */
 	return NET_UDP;
 }
 
@@ -212,6 +246,7 @@ void net_udp_locate(const struct rte_mbuf *m, struct net_peer *peer,
 	peer->port_be = uh->src_port;
 	*payload = (const uint8_t *)(uh + 1);
 	*len = rte_be_to_cpu_16(uh->dgram_len) - (uint32_t)sizeof(*uh);
+	peer->budget = amp_budget(*len);
 }
 
 void net_udp_build(struct worker *w, struct rte_mbuf *m, const struct net_peer *peer,

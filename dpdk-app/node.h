@@ -26,6 +26,7 @@
 #include "proto.h"
 #include "ring.h"
 #include "table.h"
+#include "token.h"
 #include "counters.h"
 #include "durable.h"
 #include "hints.h"
@@ -52,6 +53,8 @@
 #define RKVD_SRC_OK        4096u     /* entries of node.src_ok (power of 2) */
 
 /* ---- options (opts.c) ------------------------------------------------------------------ */
+
+#define RKVD_ADMIN_NETS_MAX 8u    /* --admin-net CIDR[,CIDR...] */
 
 struct node_opts {
 	uint32_t ip;              /* network byte order; 0: no network service */
@@ -94,6 +97,10 @@ struct node_opts {
 	uint32_t shm_mode;
 	int shm_has_group;
 	unsigned shm_group;
+	/* Admin ops (STATS) over UDP: from 127/8 and these networks only (--admin-net; issue 9
+	 * item 1). Network byte order, net already masked. */
+	struct { uint32_t net, mask; } admin_net[RKVD_ADMIN_NETS_MAX];
+	unsigned n_admin_net;
 };
 
 #define RKVD_MAX_CLUSTER_WORKERS 16u  /* clock id = node_id * 16 + worker */
@@ -134,6 +141,7 @@ struct node {
 	char port_driver[64];
 	int reply_via_rxq;        /* PMD queues are point-to-point (memif): reply by the RX queue */
 	struct net_self self;
+	struct rkv_token_key token_key; /* per-start secret of address-validation tokens */
 	uint32_t seg_payload;     /* key||value bytes per datagram at opts.mtu */
 	uint32_t max_msg;         /* RKV_KEY_MAX + max_value: largest request or reply */
 	struct rte_mempool *pktpool;  /* frames */
@@ -155,11 +163,27 @@ struct node {
 	struct resp_server *resp;        /* --resp (resp.c), NULL: off */
 };
 
+/* Reply budget of an address (issue 9 item 1, docs/SECURITY.md): an address that has not
+ * proven it receives our replies gets at most 3x the bytes its request had (UDP payload, all
+ * segments); a bigger answer becomes a small RKV_S_ADDRESS reply carrying a token. */
+#define AMP_FACTOR   3u
+#define AMP_ANY      UINT32_MAX        /* proven (current token, or a member's replica op) */
+#define AMP_REFRESH  (UINT32_MAX - 1u) /* proven by a token of the previous bucket: no limit,
+					* and a reply that has room hands out a fresh token */
+
 struct net_peer {
 	struct rte_ether_addr mac;
-	uint32_t ip;              /* network byte order */
 	uint16_t port_be;         /* network byte order */
+	uint32_t ip;              /* network byte order */
+	uint32_t budget;          /* reply bytes allowed to this address, or AMP_ANY/REFRESH */
 };
+
+/* The budget of a request of len bytes (UDP payload) from an unproven address. */
+static inline uint32_t amp_budget(uint64_t len)
+{
+	uint64_t b = (uint64_t)AMP_FACTOR * len;
+	return b < AMP_REFRESH ? (uint32_t)b : AMP_REFRESH - 1u;
+}
 
 /* A decoded request on its way to (or at) its owning worker: the executor's request (key hash,
  * op, stamp, consistency, key/value location, reply route) and what holds its bytes, given

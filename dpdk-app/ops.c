@@ -7,7 +7,10 @@
  * udp_done() for each in order; udp_done() builds the reply by the request's route and gives
  * the request's mbuf or message buffer back. STATS and PING are answered here. Replies echo
  * the key, carry the status and the stored version, and are cut into segments
- * (rkv_proto_encode_seg) when key + value exceed one datagram. Nothing here allocates except
+ * (rkv_proto_encode_seg) when key + value exceed one datagram. Every reply to a UDP client
+ * leaves through send_reply(), which keeps it within the address's budget (issue 9 item 1:
+ * at most 3x the request's bytes until the address is proven by a token; node.h AMP_*).
+ * STATS is answered only to loopback and --admin-net sources. Nothing here allocates except
  * mbufs from the frame pool. */
 #include <errno.h>
 #include <string.h>
@@ -62,6 +65,45 @@ static void send_datagram(struct worker *w, struct rte_mbuf *m, const struct net
 	worker_tx(w, m);
 }
 
+/* Send reply h (key, value) to peer within its budget (issue 9 item 1). A proven address
+ * gets it as is (with a fresh token when its own is from the previous bucket and the reply
+ * is one datagram with room). An unproven one gets it, with a token when it fits one
+ * datagram, if all its datagrams come to at most peer->budget bytes; otherwise only a
+ * header with status RKV_S_ADDRESS and a token (48 bytes, under the budget of the smallest
+ * request, 40 bytes), and the client sends the request again with the token. */
+static void send_reply(struct worker *w, const struct net_peer *peer, struct rkv_msg *h,
+		       const void *key, uint32_t klen, const void *val, uint32_t vlen)
+{
+	const struct node *n = w->node;
+	uint32_t sp = n->seg_payload;
+	uint64_t whole = (uint64_t)klen + vlen;
+
+	if (peer->budget == AMP_ANY || h->status == RKV_S_ADDRESS) {
+		/* (RKV_S_ADDRESS here is a refusal by address: it must carry no token.) */
+		ops_send(w, peer, h, key, klen, val, vlen);
+		return;
+	}
+	int tok_fits = whole + RKV_TOKEN_SIZE <= sp;
+	if (peer->budget != AMP_REFRESH) {
+		uint64_t bytes = (uint64_t)rkv_proto_seg_count(klen, vlen, sp) * RKV_HDR_SIZE + whole;
+		if (bytes > peer->budget) {
+			CNT_INC(w, amp_retry);
+			h->status = RKV_S_ADDRESS;
+			h->stamp = 0;
+			klen = vlen = 0;
+			tok_fits = 1;
+		} else if (bytes + RKV_TOKEN_SIZE > peer->budget) {
+			tok_fits = 0;   /* the answer fits, the token beside it would not */
+		}
+	}
+	if (tok_fits) {
+		h->flags |= RKV_F_TOKEN;
+		h->token = rkv_token_make(&n->token_key, peer->ip, peer->port_be, w->now_ms);
+		CNT_INC(w, amp_tokens);
+	}
+	ops_send(w, peer, h, key, klen, val, vlen);
+}
+
 void ops_reply_hdr(struct worker *w, const struct net_peer *peer, uint8_t op,
 		   uint8_t consistency, uint64_t req_id, uint8_t status, uint64_t stamp,
 		   const void *key, uint32_t klen, const void *val, uint32_t vlen, uint32_t aux)
@@ -77,7 +119,7 @@ void ops_reply_hdr(struct worker *w, const struct net_peer *peer, uint8_t op,
 	r.stamp = stamp;
 	/* Every reply but STATS carries the ring epoch, so ring-aware clients see changes. */
 	r.aux = op == RKV_OP_STATS || !w->view ? aux : w->view->epoch;
-	ops_send(w, peer, &r, key, klen, val, vlen);
+	send_reply(w, peer, &r, key, klen, val, vlen);
 }
 
 void ops_send(struct worker *w, const struct net_peer *peer, const struct rkv_msg *hdr,
@@ -147,6 +189,7 @@ void route_to_peer(const struct reply_route *rt, struct net_peer *p)
 	memcpy(p->mac.addr_bytes, rt->mac, RTE_ETHER_ADDR_LEN);
 	p->ip = rt->ip;
 	p->port_be = rt->port_be;
+	p->budget = rt->budget;
 }
 
 void route_from_peer(struct reply_route *rt, const struct net_peer *p, uint16_t rxq)
@@ -157,6 +200,7 @@ void route_from_peer(struct reply_route *rt, const struct net_peer *p, uint16_t 
 	rt->ip = p->ip;
 	rt->port_be = p->port_be;
 	rt->rxq = rxq;
+	rt->budget = p->budget;
 }
 
 void req_free(struct worker *w, struct req *r)
@@ -207,7 +251,7 @@ static void udp_done(void *arg, struct exec_req *x)
 	if (!(x->flags & RKV_F_PEER))   /* a client's request, answered here */
 		lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency,
 			   rte_get_tsc_cycles() - r->t_rx);
-	ops_send(w, &peer, &h, x->key, x->klen, x->out_val, x->out_vlen);
+	send_reply(w, &peer, &h, x->key, x->klen, x->out_val, x->out_vlen);
 	w->cur_rxq = (uint16_t)w->id;
 	req_free(w, r);
 }
@@ -224,7 +268,20 @@ void ops_init(struct worker *w)
 	w->x.arg = w;
 }
 
-/* STATS, PING and anything else that is not a key operation. */
+/* May the UDP source ip_be (network order) run admin ops (STATS)? Loopback, or a network
+ * of --admin-net (issue 9 item 1). A source address is spoofable: this keeps the node's
+ * counters from strangers, and the reply budget still bounds what a spoofed one draws. */
+static int admin_allowed(const struct node_opts *o, uint32_t ip_be)
+{
+	if ((rte_be_to_cpu_32(ip_be) >> 24) == 127)
+		return 1;
+	for (unsigned i = 0; i < o->n_admin_net; i++)
+		if ((ip_be & o->admin_net[i].mask) == o->admin_net[i].net)
+			return 1;
+	return 0;
+}
+
+/* STATS (admin: admin_allowed), PING and anything else that is not a key operation. */
 static void exec_other(struct worker *w, struct req *r)
 {
 	const struct exec_req *q = &r->x;
@@ -232,7 +289,11 @@ static void exec_other(struct worker *w, struct req *r)
 
 	w->cur_rxq = w->node->reply_via_rxq ? q->route.rxq : (uint16_t)w->id;
 	route_to_peer(&q->route, &peer);
-	if (q->op == RKV_OP_STATS) {
+	if (q->op == RKV_OP_STATS && !admin_allowed(&w->node->opts, q->route.ip)) {
+		CNT_INC(w, admin_refused);
+		ops_reply_hdr(w, &peer, q->op, q->consistency, q->req_id, RKV_S_ADDRESS, 0, NULL, 0,
+			      NULL, 0, w->id);
+	} else if (q->op == RKV_OP_STATS) {
 		CNT_INC(w, req_stats);
 		stats_publish(w);
 		size_t len = stats_format(w->node, w->stats_text, RKVD_STATS_TEXT);

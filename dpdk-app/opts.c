@@ -80,6 +80,8 @@ void node_usage(FILE *f, const char *prog)
 "                       compacted (live records rewritten, the file removed)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
 "  --stats-interval S   print counters to stdout every S seconds (default 0: off)\n"
+"  --admin-net CIDR[,CIDR]  UDP sources allowed admin ops (STATS) besides loopback 127/8\n"
+"                       (default: none; shared memory is always allowed), e.g. 10.0.0.0/24\n"
 "  --shm-mode MODE      octal mode of the --shm socket (default 0600: only this uid and\n"
 "                       root); every client's credentials are checked against it too\n"
 "  --shm-group GROUP    group (name or gid) of the --shm socket; with a mode like 0660\n"
@@ -167,7 +169,55 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
        O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP,
        O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX, O_CPIPE,
-       O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL /* [dur] [eco] */ };
+       O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL /* [dur] [eco] */, O_ADMIN_NET };
+
+/* "--admin-net CIDR[,CIDR...]" (issue 9 item 1): each a.b.c.d/len (len 0..32; without /len a
+ * single address), appended to o->admin_net (network order, host bits cleared). 0 or -1. */
+static int parse_admin_nets(const char *prog, const char *s, struct node_opts *o)
+{
+	char buf[256];
+	char *save = NULL;
+
+	if (strlen(s) >= sizeof(buf)) {
+		fprintf(stderr, "%s: --admin-net: too long\n", prog);
+		return -1;
+	}
+	strcpy(buf, s);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *slash = strchr(t, '/');
+		unsigned long len = 32;
+		struct in_addr a;
+		char *end;
+
+		if (slash) {
+			*slash = 0;
+			errno = 0;
+			len = strtoul(slash + 1, &end, 10);
+			if (errno || end == slash + 1 || *end || len > 32)
+				goto bad;
+		}
+		if (inet_pton(AF_INET, t, &a) != 1)
+			goto bad;
+		if (o->n_admin_net >= RKVD_ADMIN_NETS_MAX) {
+			fprintf(stderr, "%s: --admin-net: at most %u networks\n", prog,
+				RKVD_ADMIN_NETS_MAX);
+			return -1;
+		}
+		uint32_t mask = len ? htonl(~0u << (32 - len)) : 0;
+		o->admin_net[o->n_admin_net].mask = mask;
+		o->admin_net[o->n_admin_net].net = a.s_addr & mask;
+		o->n_admin_net++;
+		continue;
+bad:
+		fprintf(stderr, "%s: --admin-net %s: want ADDR[/LEN][,ADDR[/LEN]...]\n", prog, s);
+		return -1;
+	}
+	if (!o->n_admin_net) {
+		fprintf(stderr, "%s: --admin-net %s: no network given\n", prog, s);
+		return -1;
+	}
+	return 0;
+}
 
 /* "ADDR:PORT" (IPv4, port 1..65535) -> network byte order. 0 or -1. */
 static int parse_hostport(const char *s, uint32_t *ip_be, uint16_t *port_be)
@@ -275,6 +325,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "resp", required_argument, NULL, O_RESP },
 		{ "resp-max-clients", required_argument, NULL, O_RESP_MAX },
 		{ "resp-consistency", required_argument, NULL, O_RESP_CL },
+		{ "admin-net", required_argument, NULL, O_ADMIN_NET },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *prog = "ringkvd";
@@ -489,6 +540,10 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 					prog, arg);
 				return -1;
 			}
+			break;
+		case O_ADMIN_NET:
+			if (parse_admin_nets(prog, arg, o))
+				return -1;
 			break;
 		case O_SHM_MODE:
 			errno = 0;

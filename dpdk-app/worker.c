@@ -312,7 +312,11 @@ static void reasm_feed(struct worker *w, struct req **lr, unsigned *nlr, struct 
 	struct rkv_msg out;
 	struct bigmsg *b;
 
-	int rc = rkv_reasm_add_src(w->reasm, src, src_validated(n, src), seg, w->now_ms, &out);
+	/* A source validated by an earlier complete message, or a segment with a good token,
+	 * starts a message that unproven sources cannot evict. */
+	int rc = rkv_reasm_add_src(w->reasm, src,
+				   src_validated(n, src) || peer->budget >= AMP_REFRESH, seg,
+				   w->now_ms, &out);
 	if (rc < 0) {
 		count_malformed(w, -rc); /* conflicting or impossible segment */
 		rte_pktmbuf_free(m);
@@ -338,7 +342,12 @@ static void reasm_feed(struct worker *w, struct req **lr, unsigned *nlr, struct 
 	b->len = total;
 	out.key = b->data;
 	out.val = b->data + out.klen;
-	req_fill(&b->r, &out, peer, rxq); /* rxq: the queue of the segment that completed it */
+	/* An unproven sender's budget counts every segment it sent (headers, tokens too). */
+	struct net_peer whole = *peer;
+	if (whole.budget < AMP_REFRESH)
+		whole.budget = amp_budget(total + (uint64_t)seg->seg_cnt *
+				(RKV_HDR_SIZE + ((seg->flags & RKV_F_TOKEN) ? RKV_TOKEN_SIZE : 0)));
+	req_fill(&b->r, &out, &whole, rxq); /* rxq: the queue of the segment that completed it */
 	b->r.m = NULL;
 	b->r.b = b;
 	route_req(w, lr, nlr, &b->r);
@@ -356,9 +365,37 @@ static void seg_too_big(struct worker *w, const struct net_peer *peer, const str
 	}
 }
 
+/* Is the sender's address proven (issue 9 item 1)? peer->budget starts as an unproven
+ * address's (net.c); a good token lifts it (AMP_ANY, or AMP_REFRESH when a fresh token should
+ * go back). Replies and replica ops of members need no token: route_req drops those that do
+ * not come from a member's address (an attacker who spoofs a member is the peer boundary's
+ * problem, docs/SECURITY.md §4). One SipHash per tokened datagram. */
+static void amp_validate(struct worker *w, struct net_peer *peer, const struct rkv_msg *msg)
+{
+	if ((msg->flags & RKV_F_REPLY) ||
+	    ((msg->flags & RKV_F_PEER) && exec_is_key_op(msg->op))) {
+		peer->budget = AMP_ANY;
+		return;
+	}
+	if (!(msg->flags & RKV_F_TOKEN))
+		return;
+	switch (rkv_token_check(&w->node->token_key, peer->ip, peer->port_be, w->now_ms,
+				msg->token)) {
+	case RKV_TOKEN_CURRENT:
+		peer->budget = AMP_ANY;
+		break;
+	case RKV_TOKEN_PREVIOUS:
+		peer->budget = AMP_REFRESH;
+		break;
+	default:
+		CNT_INC(w, amp_token_bad); /* stays unproven: a big reply brings a new token */
+		break;
+	}
+}
+
 /* One datagram payload from the network (fresh from RX, m still ours): decoded here, once. */
 static void rx_datagram(struct worker *w, struct req **lr, unsigned *nlr,
-			struct rte_mbuf *m, const struct net_peer *peer, const uint8_t *p,
+			struct rte_mbuf *m, struct net_peer *peer, const uint8_t *p,
 			uint32_t len)
 {
 	const struct node *n = w->node;
@@ -371,6 +408,7 @@ static void rx_datagram(struct worker *w, struct req **lr, unsigned *nlr,
 		rte_pktmbuf_free(m);
 		return;
 	}
+	amp_validate(w, peer, &msg);
 	if ((msg.flags & RKV_F_REPLY) && !n->cl.on) {
 		CNT_INC(w, mal_reply);
 		rte_pktmbuf_free(m);

@@ -188,7 +188,7 @@ node_start() {
 		--log-level=lib.eal:warning \
 		"--vdev=net_af_packet0,iface=eth0,qpairs=$qp" -- \
 		--ip "$(cl_node_ip "$i")" --port "$RKV_CL_PORT" --mem "${RKV_CL_MEM:-64M}" \
-		"${cl[@]}" "$@" >>"$dir/n$i.log" 2>&1 &
+		--admin-net 198.18.0.0/15 "${cl[@]}" "$@" >>"$dir/n$i.log" 2>&1 &
 	echo $! >"$dir/n$i.pid"
 	echo "--- node $i started (pid $!): ringkvd ... ${cl[*]} $*" >>"$dir/n$i.log"
 }

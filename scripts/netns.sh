@@ -94,13 +94,17 @@ rkv_netns_wait_arp() {
 # rkv_node_start TAG PREFIX LOG [EAL args...] -- [ringkvd options...]
 # Start build/bin/ringkvd in rkv-TAG-srv with the EAL flags that work without hugepages and
 # EAL file prefix PREFIX, output to LOG. The caller adds -l, --vdev and the app options.
-# Sets RKV_NODE_PID.
+# Sets RKV_NODE_PID. The node answers STATS over UDP (ringkv stats, rkv_node_wait) only to
+# the test range: --admin-net ${RKV_NODE_ADMIN_NET-198.18.0.0/15} is appended to the app
+# options (set RKV_NODE_ADMIN_NET= to leave it out; needs the "--" before the app options).
 rkv_node_start() {
 	rkv_netns_names "$1" || return 2
-	local prefix=$2 log=$3
+	local prefix=$2 log=$3 admin=()
 	shift 3
+	[ -n "${RKV_NODE_ADMIN_NET-198.18.0.0/15}" ] &&
+		admin=(--admin-net "${RKV_NODE_ADMIN_NET-198.18.0.0/15}")
 	ip netns exec "$RKV_NS_SRV" build/bin/ringkvd --no-huge -m 512 --no-pci \
-		--file-prefix "$prefix" --no-telemetry "$@" >"$log" 2>&1 &
+		--file-prefix "$prefix" --no-telemetry "$@" "${admin[@]}" >"$log" 2>&1 &
 	RKV_NODE_PID=$!
 }
 

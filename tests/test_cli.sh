@@ -69,7 +69,7 @@ ip -n "$ns_cli" link set "$veth_cli" up
 
 ip netns exec "$ns_srv" build/bin/ringkvd --no-huge -m 512 --no-pci --file-prefix "$tag" -l 0 \
 	--vdev="net_af_packet0,iface=$veth_srv" -- --ip "$srv_ip" --port "$port" \
-	>"$tmp/ringkvd.log" 2>&1 &
+	--admin-net 198.18.0.0/15 >"$tmp/ringkvd.log" 2>&1 &
 srv_pid=$!
 
 # rkv ARGS...: the CLI in the client namespace, bounded; stdout/stderr to $tmp/out, $tmp/err.

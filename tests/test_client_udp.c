@@ -65,6 +65,12 @@ struct responder {
 	int silent;            /* receive, never answer */
 	int garbage;           /* before each reply: a malformed datagram and a stray reply */
 	int dup;               /* send each reply twice */
+	/* address validation (issue 9 item 1): with give_token set, a request that does not carry
+	 * accept_token is answered RKV_S_ADDRESS + give_token (as a node answers an unproven
+	 * address); refuse_stats answers STATS RKV_S_ADDRESS without a token (admin refusal) */
+	uint64_t give_token, accept_token;
+	int refuse_stats;
+	atomic_ulong addr_asks, tokened;
 	atomic_int force_status;     /* answer every GET/PUT/DEL/CAS with this status ... */
 	atomic_ullong force_stamp;   /* ... and this stamp */
 	int joined;
@@ -174,6 +180,27 @@ static void serve(struct responder *r, const struct sockaddr_in *from, const str
 		r->last_req_id = q->req_id;
 		if (r->copies < r->answer_copy)
 			return;
+	}
+	if (r->give_token && q->op != RKV_OP_RING) {
+		if ((q->flags & RKV_F_TOKEN) && q->token == r->accept_token) {
+			r->tokened++;
+		} else {
+			struct rkv_msg m = { .op = q->op, .flags = RKV_F_REPLY | RKV_F_TOKEN,
+					     .status = RKV_S_ADDRESS, .req_id = q->req_id,
+					     .token = r->give_token };
+			size_t l = rkv_proto_encode(r->tx, sizeof r->tx, &m, NULL, NULL);
+			if (l == 0) {
+				r->errors++;
+				return;
+			}
+			r->addr_asks++;
+			send_dgram(r, from, r->tx, l);
+			return;
+		}
+	}
+	if (r->refuse_stats && q->op == RKV_OP_STATS) {
+		reply(r, from, q, RKV_S_ADDRESS, 0, NULL, 0);
+		return;
 	}
 	int fs = atomic_load(&r->force_status);
 	if (fs && q->op >= RKV_OP_GET && q->op <= RKV_OP_CAS) {
@@ -947,6 +974,49 @@ static void test_retry_same_stamp(void **state)
 }
 
 /* UNAVAILABLE, TIMEOUT and CLOCK answers: distinct errors, counts for the caller, no retry. */
+/* Address validation (issue 9 item 1): a node that answers RKV_S_ADDRESS with a token gets
+ * the request again at once with that token, and every later request (segments too) carries
+ * it; the caller sees plain success. A node that never takes the token: RKV_EPERM after a
+ * bounded number of re-sends, not a hang. STATS refused by address (no token): RKV_EPERM. */
+static void test_address_token(void **state)
+{
+	(void)state;
+	struct responder *r = responder_new();
+	r->give_token = r->accept_token = 0x0123456789abcdefull;
+	r->refuse_stats = 1;
+	responder_start(r);
+	struct rkv *c = open_to(r, &patient);
+	static char big[5000], got[5000];
+	size_t n = 0;
+
+	assert_int_equal(rkv_put(c, "k", 1, "v", 1), 0);
+	struct rkv_udp_counters k = counters(c);
+	assert_int_equal(k.addr_retries, 1);
+	assert_true(k.addr_tokens >= 1);
+	memset(big, 'b', sizeof big);
+	assert_int_equal(rkv_put(c, "big", 3, big, sizeof big), 0);   /* 4 segments, each tokened */
+	assert_int_equal(rkv_get(c, "big", 3, got, sizeof got, &n, NULL), 0);
+	assert_int_equal(n, sizeof big);
+	assert_memory_equal(got, big, sizeof big);
+	assert_int_equal(counters(c).addr_retries, 1);   /* asked once, proven since */
+	assert_int_equal(counters(c).resends, 0);
+	char text[256];
+	assert_int_equal(rkv_stats(c, text, sizeof text), RKV_EPERM);
+	assert_string_equal(rkv_strerror(RKV_EPERM),
+			    "not allowed from this address (node's --admin-net)");
+
+	r->accept_token = 1;   /* from now on no token is good enough */
+	assert_int_equal(rkv_get(c, "k", 1, got, sizeof got, &n, NULL), RKV_EPERM);
+	k = counters(c);
+	assert_int_equal(k.addr_retries, 1 + 4);   /* UDP_ADDR_RESENDS, then the error */
+	assert_int_equal(k.timeouts, 0);
+	rkv_close(c);
+	responder_stop(r);
+	assert_true(atomic_load(&r->tokened) >= 3);
+	assert_int_equal(atomic_load(&r->errors), 0);
+	responder_free(r);
+}
+
 static void test_unavailable_timeout_clock(void **state)
 {
 	(void)state;
@@ -1665,6 +1735,7 @@ int main(void)
 		cmocka_unit_test(test_consistency_and_stamps),
 		cmocka_unit_test(test_retry_same_stamp),
 		cmocka_unit_test(test_unavailable_timeout_clock),
+		cmocka_unit_test(test_address_token),
 		cmocka_unit_test(test_ring_routing),
 		cmocka_unit_test(test_ring_epoch_change),
 		cmocka_unit_test(test_failover_dead_replica),

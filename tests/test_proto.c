@@ -53,10 +53,10 @@ static int ref_verdict(const uint8_t *b, size_t len)
 	uint32_t idx = le16(b + 28), cnt = le16(b + 30);
 	if (op < RKV_OP_GET || op > RKV_OP_RING)
 		return -RKV_PE_OPCODE;
-	if (flags > 3)
+	if (flags & ~0x0bu)   /* REPLY, PEER, TOKEN */
 		return -RKV_PE_FLAGS;
 	int reply = flags & 1, peer = flags & 2;
-	if ((!reply && status != 0) || status > RKV_S_CLOCK)
+	if ((!reply && status != 0) || status > RKV_S_ADDRESS)
 		return -RKV_PE_STATUS;
 	if (aux != 0 && !reply && !peer)
 		return -RKV_PE_RESERVED;
@@ -86,7 +86,10 @@ static int ref_verdict(const uint8_t *b, size_t len)
 	uint64_t want_len = (total + cnt - 1 - idx) / cnt;
 	if (off != want_off)
 		return -RKV_PE_SEGMENT;
-	if (len - 40 != want_len)
+	size_t pl = len - 40;     /* with a token: 8 bytes more, else no length fits */
+	if (flags & 8)
+		pl = pl >= 8 ? pl - 8 : SIZE_MAX;
+	if (pl != want_len)
 		return -RKV_PE_LENGTH;
 	return 0;
 }
@@ -154,6 +157,14 @@ static size_t make_samples(struct sample *s, size_t cap)
 	m = mk(RKV_OP_PING, 0, 0, 0);   ADD(m, NULL, NULL);
 	m = mk(RKV_OP_PING, 1, 0, 8);   ADD(m, NULL, val);
 	m = mk(RKV_OP_GET, 1, 0, 0);    m.status = RKV_S_MALFORMED; ADD(m, NULL, NULL);
+	/* address validation: a request echoing a token, the node's "resend with this token",
+	 * an admin refusal (no token), a reply handing out a token beside its value */
+	m = mk(RKV_OP_GET, 0, 7, 0);    m.flags |= RKV_F_TOKEN; m.token = 0x8877665544332211ull;
+	ADD(m, key, NULL);
+	m = mk(RKV_OP_GET, 1, 0, 0);    m.flags |= RKV_F_TOKEN; m.status = RKV_S_ADDRESS;
+	m.token = 0xfedcba9876543210ull; ADD(m, NULL, NULL);
+	m = mk(RKV_OP_STATS, 1, 0, 0);  m.status = RKV_S_ADDRESS; ADD(m, NULL, NULL);
+	m = mk(RKV_OP_GET, 1, 7, 12);   m.flags |= RKV_F_TOKEN; m.token = 1; ADD(m, key, val);
 #undef ADD
 	/* PUT of 7 + 31 bytes cut into 9-byte segments: 5 segments of 8,8,8,7,7 bytes. */
 	m = mk(RKV_OP_PUT, 0, 7, 31);
@@ -162,6 +173,16 @@ static size_t make_samples(struct sample *s, size_t cap)
 		assert_true(n < cap);
 		s[n].len = rkv_proto_encode_seg(s[n].buf, sizeof s[n].buf, &m, key, val, i, 9);
 		assert_int_equal(s[n].len, RKV_HDR_SIZE + (i < 3 ? 8 : 7));
+	}
+	/* The same with a token: each segment carries it after its slice. */
+	m.flags |= RKV_F_TOKEN;
+	m.token = 0x0123456789abcdefull;
+	for (uint32_t i = 0; i < 5; i++, n++) {
+		assert_true(n < cap);
+		s[n].len = rkv_proto_encode_seg(s[n].buf, sizeof s[n].buf, &m, key, val, i, 9);
+		assert_int_equal(s[n].len, RKV_HDR_SIZE + (i < 3 ? 8 : 7) + RKV_TOKEN_SIZE);
+		assert_int_equal(le32(s[n].buf + s[n].len - 8), 0x89abcdefu);
+		assert_int_equal(le32(s[n].buf + s[n].len - 4), 0x01234567u);
 	}
 	return n;
 }
@@ -211,7 +232,13 @@ static void test_roundtrip_every_sample(void **state)
 		assert_int_equal(rkv_proto_decode(s[i].buf, s[i].len, &m), 0);
 		assert_int_equal(m.req_id, 0x0102030405060708ull);
 		assert_int_equal(m.consistency, 2);
-		assert_int_equal(m.payload_len, s[i].len - RKV_HDR_SIZE);
+		size_t tok = (m.flags & RKV_F_TOKEN) ? RKV_TOKEN_SIZE : 0;
+		assert_int_equal(m.payload_len, s[i].len - RKV_HDR_SIZE - tok);
+		if (tok)   /* the token is the datagram's last 8 bytes, little-endian */
+			assert_true(m.token == ((uint64_t)le32(s[i].buf + s[i].len - 4) << 32 |
+						le32(s[i].buf + s[i].len - 8)));
+		else
+			assert_true(m.token == 0);
 		assert_ptr_equal(m.payload, s[i].buf + RKV_HDR_SIZE);
 		if (m.seg_cnt == 1) {
 			assert_ptr_equal(m.val, m.key + m.klen);
@@ -231,6 +258,12 @@ static void test_encode_rejects(void **state)
 	struct rkv_msg m = mk(RKV_OP_PUT, 0, 3, 5);
 	assert_int_equal(rkv_proto_encode(buf, 47, &m, "key", "value"), 0);     /* cap short */
 	assert_int_equal(rkv_proto_encode(buf, 48, &m, "key", "value"), 48);
+	m.flags = RKV_F_TOKEN;                                                   /* + 8 token bytes */
+	assert_int_equal(rkv_proto_encode(buf, 55, &m, "key", "value"), 0);
+	assert_int_equal(rkv_proto_encode(buf, 56, &m, "key", "value"), 56);
+	m.flags = 0x04;                                                          /* reserved bit */
+	assert_int_equal(rkv_proto_encode(buf, sizeof buf, &m, "key", "value"), 0);
+	m.flags = 0;
 	assert_int_equal(rkv_proto_encode(buf, 39, &m, NULL, NULL), 0);
 	assert_int_equal(rkv_proto_encode(buf, sizeof buf, &m, NULL, "value"), 0); /* no key */
 	assert_int_equal(rkv_proto_encode(buf, sizeof buf, &m, "key", NULL), 0);   /* no value */
@@ -371,6 +404,7 @@ static void test_targeted_corruption(void **state)
 	PATCH8(put, np, 4, 0x04, -RKV_PE_FLAGS);
 	PATCH8(put, np, 4, 0x80, -RKV_PE_FLAGS);
 	PATCH8(put, np, 4, 0x07, -RKV_PE_FLAGS);
+	PATCH8(put, np, 4, RKV_F_TOKEN, -RKV_PE_LENGTH);   /* a token flag without its 8 bytes */
 	PATCH8(put, np, 4, RKV_F_REPLY, -RKV_PE_VLEN);    /* a PUT reply has no value */
 	PATCH8(get, ng, 4, RKV_F_REPLY, 0);               /* GET reply echoing the key, no value */
 	/* status */
@@ -512,6 +546,8 @@ static void test_every_bit_flip(void **state)
 				assert_int_equal(rc, -RKV_PE_MAGIC);
 			else if (at == 2)
 				assert_int_equal(rc, -RKV_PE_VERSION);
+			else if (at == 4 && bit % 8 == 3)   /* RKV_F_TOKEN: 8 bytes off */
+				assert_int_equal(rc, -RKV_PE_LENGTH);
 			else if (at == 4 && bit % 8 > 1)
 				assert_int_equal(rc, -RKV_PE_FLAGS);
 			else if (at == 6 && !(orig.flags & RKV_F_REPLY))

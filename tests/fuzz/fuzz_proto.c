@@ -33,7 +33,8 @@ static uint8_t g_kv[RKV_KEY_MAX + RKV_VALUE_MAX];
 static void check_canonical(const uint8_t *b, size_t len, const struct rkv_msg *m)
 {
 	uint32_t total = (uint32_t)m->klen + m->vlen;
-	CHECK(m->payload == b + RKV_HDR_SIZE && m->payload_len == len - RKV_HDR_SIZE);
+	size_t tok = (m->flags & RKV_F_TOKEN) ? RKV_TOKEN_SIZE : 0;
+	CHECK(m->payload == b + RKV_HDR_SIZE && m->payload_len == len - RKV_HDR_SIZE - tok);
 	CHECK((uint64_t)m->seg_off + m->payload_len <= total);
 	size_t n;
 	if (m->seg_cnt == 1) {
@@ -56,7 +57,8 @@ static void check_encoder(const uint8_t *d, size_t size)
 	if (size < 16)
 		return;
 	struct rkv_msg m = {
-		.op = d[0] % 8, .flags = d[1] % 4, .consistency = d[1], .status = d[2] % 10,
+		.op = d[0] % 8, .flags = (uint8_t)(d[1] % 4 | (d[1] & 0x40 ? RKV_F_TOKEN : 0)),
+		.token = d[15] * 0x0101010101010101ull, .consistency = d[1], .status = d[2] % 10,
 		.klen = d[3], .req_id = d[4], .stamp = d[5],
 		.vlen = (uint32_t)(d[6] | d[7] << 8) | (d[8] & 0x80 ? (uint32_t)(d[8] & 0x1f) << 16 : 0),
 		.aux = d[9] & 0x80 ? d[9] : 0,
@@ -77,6 +79,7 @@ static void check_encoder(const uint8_t *d, size_t size)
 	CHECK(o.op == m.op && o.flags == m.flags && o.consistency == m.consistency &&
 	      o.status == m.status && o.klen == m.klen && o.vlen == m.vlen &&
 	      o.req_id == m.req_id && o.stamp == m.stamp && o.aux == m.aux && o.seg_idx == idx);
+	CHECK(o.token == ((m.flags & RKV_F_TOKEN) ? m.token : 0));
 	check_canonical(dg, n, &o);
 }
 
@@ -130,7 +133,7 @@ static void check_completed(const struct rkv_msg *out, uint64_t source, struct g
 	      out->val == out->payload + out->klen);
 	/* A valid whole message: encodes, and decodes back to itself. */
 	size_t n = rkv_proto_encode(g_out, sizeof g_out, out, out->key, out->val);
-	CHECK(n == RKV_HDR_SIZE + (size_t)total);
+	CHECK(n == RKV_HDR_SIZE + (size_t)total + ((out->flags & RKV_F_TOKEN) ? RKV_TOKEN_SIZE : 0));
 	struct rkv_msg d;
 	CHECK(rkv_proto_decode(g_out, n, &d) == 0);
 	CHECK(d.op == out->op && d.flags == out->flags && d.req_id == out->req_id &&
