@@ -64,6 +64,7 @@
 #include "route.h"
 
 #define RESP_CMDQ       64u          /* commands in flight per connection */
+#define RESP_CAS_TRIES  16u          /* SET XX / GETDEL: conditional writes lost in a row */
 #define RESP_MAX_ARGS   1024         /* arguments of one command */
 #define RESP_OUT_PAUSE  (256u << 10) /* unread replies: stop reading the connection */
 #define RESP_INLINE_MAX (64u << 10)  /* an inline command line */
@@ -86,6 +87,8 @@ struct token {
 	uint8_t klen;
 	uint8_t busy;
 	uint16_t qi;             /* index of its command in the connection's FIFO */
+	uint8_t tries;           /* SET XX / GETDEL: conditional writes lost so far */
+	uint8_t xflags;          /* exec_req flags to send (REQ_F_CAS_DEL) */
 	uint32_t vlen_in;        /* value bytes to send (in buf after the key) */
 	/* worker (resp_complete), then RESP thread */
 	uint8_t status;
@@ -489,6 +492,7 @@ static int tok_send(struct resp_server *s, int32_t i)
 	x->val = b->data + t->klen;
 	x->vlen = vlen;
 	x->op = t->op;
+	x->flags = t->xflags;
 	x->klen = t->klen;
 	x->consistency = s->cl;
 	x->route.kind = ROUTE_RESP;
@@ -875,6 +879,8 @@ static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int firs
 		t->conn = ci;
 		t->qi = (uint16_t)qi;
 		t->stage = 0;
+		t->tries = 0;
+		t->xflags = 0;
 		t->klen = (uint8_t)c->argl[i];
 		memcpy(t->buf, c->argv[i], t->klen);
 		t->vlen_in = with_val ? c->argl[i + 1] : 0;
@@ -1004,7 +1010,7 @@ static void answer_ready(struct resp_server *s, struct conn *c)
 		} else {
 			switch (q->kind) {
 			case K_GET: case K_GETDEL:
-				if (t->status == RKV_S_OK || (q->kind == K_GETDEL && t->stage == 1))
+				if (t->status == RKV_S_OK)
 					out_bulk(s, c, t->buf + t->klen, t->vlen);
 				else
 					out_add(s, c, "$-1\r\n", 5);
@@ -1058,25 +1064,54 @@ static void on_done(struct resp_server *s, int32_t i)
 		return;
 	}
 	struct cmd *q = &c->q[t->qi];   /* in flight: its slot holds it until answered */
-	/* Two-step commands. */
-	if (t->stage == 0 && q->kind == K_SET_XX && t->status == RKV_S_OK) {
+	/* Two-step commands: read the version, then write only that version (a CAS), so no
+	 * other write between the two is lost or doubled. A lost CAS starts again (bounded). */
+	if (q->kind == K_SET_XX && ((t->stage == 0 && t->status == RKV_S_OK) ||
+				    (t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH &&
+				     t->version && t->tries++ < RESP_CAS_TRIES))) {
+		/* Stage 1: replace the version we saw; lost to a newer one that is live: the key
+		 * still exists, so replace that one (t->version is the winner's). */
 		t->stage = 1;
-		t->op = RKV_OP_CAS;   /* replace only the version we saw */
+		t->op = RKV_OP_CAS;
 		int st = tok_submit(s, i);
 		if (!st)
 			return;
 		t->status = (uint8_t)st;
-	} else if (t->stage == 0 && q->kind == K_GETDEL && t->status == RKV_S_OK) {
-		t->stage = 1;
-		t->op = RKV_OP_DEL;
-		t->want_val = 0;   /* keeps the value the GET brought */
+	} else if (q->kind == K_GETDEL && ((t->stage == 0 && t->status == RKV_S_OK) ||
+					   (t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH &&
+					    t->version && t->tries++ < RESP_CAS_TRIES))) {
+		if (t->stage == 1) {
+			/* Changed since our read and still live: read it again. */
+			t->stage = 0;
+			t->op = RKV_OP_GET;
+			t->xflags = 0;
+			t->want_val = 1;
+		} else {
+			/* Delete the version we read, and only it (a single node: a CAS that
+			 * deletes; a cluster's coordinator has no such op: a plain DEL). */
+			t->stage = 1;
+			t->want_val = 0;   /* keeps the value the GET brought */
+			if (s->rd) {
+				t->op = RKV_OP_CAS;
+				t->xflags = REQ_F_CAS_DEL;
+			} else {
+				t->op = RKV_OP_DEL;
+			}
+		}
 		int st = tok_submit(s, i);
 		if (!st)
 			return;
 		t->status = (uint8_t)st;
 	}
-	if (q->kind == K_GETDEL && t->stage == 1 && t->status == RKV_S_NOT_FOUND)
-		t->status = RKV_S_OK;   /* deleted by someone else meanwhile: we still read it */
+	if (q->kind == K_GETDEL && t->stage == 1) {
+		if (t->op == RKV_OP_DEL && t->status == RKV_S_NOT_FOUND)
+			t->status = RKV_S_OK;   /* cluster: deleted by someone else meanwhile */
+		else if (t->status == RKV_S_VERSION_MISMATCH)
+			t->status = RKV_S_NOT_FOUND;   /* deleted by another: it had the value */
+	}
+	if (q->kind == K_SET_XX && t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH &&
+	    t->version)
+		t->status = RKV_S_BUSY;   /* lost RESP_CAS_TRIES times in a row */
 	q->ndone++;
 }
 

@@ -13,6 +13,8 @@
 # of its own, removed on exit) and the lock other node tests use:
 #   flock /tmp/rkv-node.lock scripts/bench-resp.sh [N [ROUNDS [FLAGS]]]
 #   N requests per test (default 1M), ROUNDS (default 3), FLAGS (default "-P 32 -c 50")
+#   HGRM=DIR: also run ringkv-bench --target resp: against both (the same client, every reply
+#   verified) and write DIR/ringkvd.hgrm, DIR/redis.hgrm and DIR/resp-vs-redis.png
 set -u
 cd "$(dirname "$0")/.." || exit 1
 n=${1:-1000000}
@@ -60,4 +62,20 @@ for r in $(seq "$rounds"); do
 		done
 	done
 done
+if [ -n "${HGRM:-}" ]; then
+	# The same client against both: ringkv-bench's RESP driver (YCSB A, 100k keys, 32-byte
+	# values, 2 connections x 32 pipelined), every reply verified, latency as .hgrm; then
+	# one picture of both (scripts/plot-latency.sh).
+	mkdir -p "$HGRM"
+	for p in 6379 6380; do
+		[ $p = 6379 ] && who=ringkvd || who=redis
+		ip netns exec "$ns" timeout 120 taskset -c "$CLI" build/bin/ringkv-bench \
+			--target "resp:127.0.0.1:$p" --workload A --keys 100000 --value-size 32 \
+			--threads 2 --depth 32 --duration "${HDUR:-5}" --hist-out "$HGRM/$who.hgrm" |
+			grep -E 'ops/s|latency us|errors:' | sed "s/^/$who: /"
+	done
+	scripts/plot-latency.sh -o "$HGRM/resp-vs-redis.png" \
+		-t "YCSB A over RESP, ringkv-bench, same client and cores" \
+		"ringkvd RESP=$HGRM/ringkvd.hgrm" "redis-server=$HGRM/redis.hgrm"
+fi
 echo "# load after: $(uptime | sed 's/.*load/load/')"

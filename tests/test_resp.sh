@@ -115,6 +115,11 @@ inns /usr/bin/python3 tests/resp/redis_py_check.py "$port" >"$tmp/py.out" 2>&1 &
 	ok "python3-redis: $(grep -c '^ok:' "$tmp/py.out") checks" ||
 	{ fail "python3-redis"; tail -n 5 "$tmp/py.out"; }
 
+# ---- read-modify-write commands under concurrency (tests/resp/atomic_check.py) -----------
+T=60 inns /usr/bin/python3 tests/resp/atomic_check.py "$port" >"$tmp/atomic.out" 2>&1 &&
+	ok "atomic under 4 racing clients: $(grep -c '^ok:' "$tmp/atomic.out") checks (GETDEL, SETNX, SET XX)" ||
+	{ fail "atomicity"; cat "$tmp/atomic.out"; }
+
 # ---- redis-benchmark ------------------------------------------------------------------------
 for P in 1 16; do
 	T=60 inns redis-benchmark -p "$port" -t set,get -n 20000 -c 20 -P $P -r 10000 --csv \
