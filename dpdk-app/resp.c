@@ -14,6 +14,21 @@
  * So RESP needs no shared-memory channel or UDP socket of its own, and workers see it as one
  * more reply route.
  *
+ * Batching (what makes pipelines cheap): requests are staged per owning worker and handed
+ * over in one burst enqueue per loop (not one ring operation each); after a read batch the
+ * thread waits briefly for its completions (polling the ring, yielding the CPU to a worker
+ * that may share it) so that all answers of the batch leave in one send per connection. On a
+ * single node (no cluster) reads are served by this thread itself through reader handles of
+ * the workers' tables (see local_ok below for why that is the same answer at every
+ * consistency level and keeps each connection's order); pipelined GETs are looked up in
+ * bursts of RKV_BURST. Writes always go to the owner (single writer).
+ *
+ * Read-modify-write commands are atomic: SET NX / SETNX are one CAS (expected version 0);
+ * SET XX and GETDEL read the key's version and then write only that version (a CAS; for
+ * GETDEL on a single node a CAS that deletes, REQ_F_CAS_DEL), starting again when another
+ * write came between (bounded, RESP_CAS_TRIES). In a cluster GETDEL's delete is a plain DEL
+ * (the coordinator has no conditional delete): two GETDELs racing there may both return it.
+ *
  * Why this and not a shared-memory channel: shm requests are executed by the worker that owns
  * the key's partition on this node only; a RESP request must reach every key of the cluster,
  * which only the coordinator path gives. The inbox is the pipeline's entrance for decoded
