@@ -36,6 +36,7 @@ struct rslot {
 
 struct rthread {
 	pthread_t th;
+	pthread_barrier_t *bar;       /* every thread's load phase ends before any run begins */
 	const struct bench_cfg *cfg;
 	struct bench_keyspace *ks;
 	struct bench_stats *st;
@@ -275,18 +276,19 @@ static void *rt_main(void *arg)
 	struct rthread *w = arg;
 	const struct bench_cfg *cfg = w->cfg;
 
-	if (rt_connect(w)) {
+	int ok = rt_connect(w) == 0;
+	if (!ok)
 		rt_err(w, BENCH_E_conn);
-		w->dead = 1;
-		return NULL;
-	}
 	uint64_t t = bench_fast_ns();
-	if (cfg->workload != BENCH_WL_LOAD &&
-	    rt_phase(w, 1, t + (uint64_t)(cfg->load_timeout_s * 1e9), t) < 0) {
+	if (ok && cfg->workload != BENCH_WL_LOAD &&
+	    rt_phase(w, 1, t + (uint64_t)(cfg->load_timeout_s * 1e9), t) < 0)
+		ok = 0;
+	w->load_ns = bench_fast_ns() - t;
+	pthread_barrier_wait(w->bar);   /* reads of others' keys only once all were written */
+	if (!ok) {
 		w->dead = 1;
 		return NULL;
 	}
-	w->load_ns = bench_fast_ns() - t;
 	uint64_t c0 = bench_thread_cpu_ns();
 	uint64_t s0 = bench_fast_ns();
 	uint64_t m0 = s0 + (uint64_t)(cfg->warmup_s * 1e9);
@@ -330,7 +332,11 @@ int bench_resp_run(struct bench_cfg *cfg, struct bench_run *run)
 	if (!st || !w)
 		goto out;
 	uint32_t started = 0;
+	pthread_barrier_t bar;
+	if (pthread_barrier_init(&bar, NULL, n))
+		goto out;
 	for (uint32_t i = 0; i < n; i++) {
+		w[i].bar = &bar;
 		bench_stats_init(&st[i]);
 		w[i].cfg = cfg;
 		w[i].ks = &ks;
@@ -346,10 +352,15 @@ int bench_resp_run(struct bench_cfg *cfg, struct bench_run *run)
 		if (!w[i].q || !w[i].putbusy || !w[i].out || !w[i].in)
 			goto join;
 	}
+	/* All or none: a thread that could not start would leave the others at the barrier. */
 	for (; started < n; started++)
 		if (pthread_create(&w[started].th, NULL, rt_main, &w[started]))
 			break;
-	rc = started == n ? 0 : 1;
+	if (started < n) {
+		fprintf(stderr, "ringkv-bench: cannot start %u threads\n", n);
+		exit(1);
+	}
+	rc = 0;
 join:
 	for (uint32_t i = 0; i < started; i++) {
 		pthread_join(w[i].th, NULL);
@@ -367,6 +378,7 @@ join:
 		free(w[i].out);
 		free(w[i].in);
 	}
+	pthread_barrier_destroy(&bar);
 	run->stats = st;
 	run->nstats = n;
 	run->measured_s = cfg->duration_s;
