@@ -6,7 +6,10 @@
 # partitions) in a network namespace of its own serving RESP on that namespace's 127.0.0.1, and
 # /metrics beside it. Then: redis-cli commands and their exit codes; inline commands; pipelined
 # raw input; Debian's python3-redis (tests/resp/redis_py_check.py: pipelines, binary values,
-# errors); redis-benchmark -t set,get with and without -P (every request answered, no error);
+# errors); four clients racing GETDEL / SETNX / SET XX on the same keys (tests/resp/
+# atomic_check.py: each GETDEL'd value returned exactly once, one SETNX winner per key, SET XX
+# never nil on a key that exists); redis-benchmark -t set,get with and without -P (every
+# request answered, no error);
 # hostile input (an oversized bulk length, a nested array, a megabyte of garbage, a client that
 # never reads its replies) closes that connection with an error, counted, while the node keeps
 # serving others; --resp-max-clients refuses the connection beyond it; the node stops with
