@@ -55,6 +55,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -864,6 +865,59 @@ static void local_multi(struct resp_server *s, struct conn *c, int exists)
 		out_num(s, c, ':', cnt);
 }
 
+static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int first, int last,
+		   int step, int with_val);
+
+/* GET k behind commands still in flight on c (a single node): read here too, unless one of
+ * them is on k (then it follows them through k's worker: a pipelined SET k; GET k reads its
+ * own write). The answer waits in c's FIFO for those before it. 1 done, 0 parked. */
+static int local_get_queued(struct resp_server *s, struct conn *c)
+{
+	const char *key = c->argv[1];
+	uint32_t klen = c->argl[1];
+
+	if (keys_ok(s, c, 1, 2, 1, 0))
+		return 1;
+	for (unsigned k = 0; k < c->qn; k++) {
+		const struct cmd *q = &c->q[(c->qh + k) % RESP_CMDQ];
+		for (int32_t j = q->first; j >= 0; j = s->tok[j].next)
+			if (s->tok[j].klen == klen && !memcmp(s->tok[j].buf, key, klen))
+				return key_cmd(s, c, K_GET, 1, 2, 1, 0);
+	}
+	if (!s->nfree || c->qn == RESP_CMDQ)
+		return 0;
+	unsigned qi = (c->qh + c->qn) % RESP_CMDQ;
+	struct cmd *q = &c->q[qi];
+	int32_t ti = tok_get(s);
+	struct token *t = &s->tok[ti];
+	const void *v;
+	uint32_t vlen = 0, cap = s->n->max_msg - klen;
+	c->qn++;
+	memset(q, 0, sizeof(*q));
+	q->kind = K_GET;
+	q->first = q->last = ti;
+	q->nops = q->ndone = 1;
+	memset(t, 0, offsetof(struct token, buf));
+	t->busy = 1;
+	t->next = -1;
+	t->conn = (uint32_t)(c - s->conns);
+	t->qi = (uint16_t)qi;
+	t->klen = (uint8_t)klen;
+	memcpy(t->buf, key, klen);
+	int rc = local_get1(s, key, klen, rkv_hash(key, klen), t->buf + klen, cap, &v, &vlen);
+	if (rc == 0 && v != t->buf + klen) {
+		if (vlen > cap)
+			rc = -ENOBUFS;
+		else
+			memcpy(t->buf + klen, v, vlen);
+	}
+	local_count(s);
+	t->vlen = vlen;
+	t->status = rc == 0 ? RKV_S_OK : rc == -ENOENT ? RKV_S_NOT_FOUND :
+		    rc == -EAGAIN ? RKV_S_BUSY : RKV_S_INTERNAL;
+	return 1;
+}
+
 /* Start command kind with nk keys from argv[first], every step-th argument (values beside
  * them when with_val). Returns 1 dispatched, 0 parked (no tokens). Errors are answered. */
 static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int first, int last,
@@ -944,6 +998,8 @@ static int dispatch(struct resp_server *s, struct conn *c)
 		return 1;
 	}
 	lget_flush(s, c);      /* GETs gathered before answer first */
+	if (c->argl[0] == 3 && !strcasecmp(cmd, "GET") && a == 2 && !c->aerr && s->rd)
+		return local_get_queued(s, c);
 	if (c->aerr) {
 		if (c->aerr == 2)
 			out_err(s, c, "ERR Protocol error: expected bulk strings");
@@ -1495,10 +1551,16 @@ static void *resp_main(void *arg)
 				conn_close(s, c);
 		}
 		stage_flush(s);
-		if (work)
+		if (work) {
 			idle = 0;
-		else if (idle < UINT32_MAX)
+		} else if (idle < UINT32_MAX) {
 			idle++;
+			if (s->inflight && idle > 8) {
+				/* Answers are slow (a cluster's replicas): poll less often. */
+				struct timespec ts = { 0, 20000 };
+				nanosleep(&ts, NULL);
+			}
+		}
 	}
 	return NULL;
 }
