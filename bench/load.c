@@ -67,7 +67,9 @@ static void install_signals(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-"  --target shm:PATH|udp:HOST:PORT[,HOST:PORT..]|dpdk:IP:PORT   node to load (required);\n"
+"  --target shm:PATH|udp:HOST:PORT[,HOST:PORT..]|dpdk:IP:PORT|resp:IP:PORT   node to load\n"
+"                       (required); resp: speaks RESP2 over TCP (ringkvd --resp, or\n"
+"                       redis-server), one connection per thread, --depth pipelined\n"
 "                       udp: is token-aware (requests go straight to a replica of their\n"
 "                       key) and reports the fraction the nodes still forwarded\n"
 "  --consistency L      ONE, TWO, QUORUM or ALL for reads and writes (default: the\n"
@@ -375,6 +377,8 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 		cfg->mode = BENCH_MODE_UDP;
 	else if (!strncmp(cfg->target, "dpdk:", 5))
 		cfg->mode = BENCH_MODE_DPDK;
+	else if (!strncmp(cfg->target, "resp:", 5))
+		cfg->mode = BENCH_MODE_RESP;   /* bench/resp_target.c */
 	else
 		return bad("--target", cfg->target, "expected shm:PATH, udp:HOST:PORT or dpdk:IP:PORT");
 	cfg->addr = strchr(cfg->target, ':') + 1;
@@ -1230,6 +1234,15 @@ int bench_load_main(int argc, char **argv)
 	memset(&run, 0, sizeof(run));
 	install_signals();
 	bench_clock_init();   /* before any thread reads the clock */
+	if (cfg.mode == BENCH_MODE_RESP) {
+		r = bench_resp_run(&cfg, &run);
+		if (run.stats) {
+			int rr = report(&cfg, &run);
+			r = r ? r : rr;
+		}
+		free(run.stats);
+		return r;
+	}
 	if (cfg.mode == BENCH_MODE_DPDK) {
 		r = bench_dpdk_run(&cfg, &run);
 		if (r == 0)

@@ -31,6 +31,7 @@ const char *bench_mode_name(enum bench_mode m)
 	case BENCH_MODE_SHM: return "shm";
 	case BENCH_MODE_UDP: return "udp";
 	case BENCH_MODE_DPDK: return "dpdk";
+	case BENCH_MODE_RESP: return "resp";
 	}
 	return "?";
 }

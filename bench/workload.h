@@ -27,7 +27,7 @@
 #include "hist.h"
 
 /* ---- configuration ------------------------------------------------------------------------ */
-enum bench_mode { BENCH_MODE_SHM, BENCH_MODE_UDP, BENCH_MODE_DPDK };
+enum bench_mode { BENCH_MODE_SHM, BENCH_MODE_UDP, BENCH_MODE_DPDK, BENCH_MODE_RESP };
 enum bench_workload { BENCH_WL_A, BENCH_WL_B, BENCH_WL_C, BENCH_WL_LOAD };
 
 #define BENCH_MAX_THREADS 256u
@@ -330,5 +330,10 @@ int bench_stop_requested(void);
  * Returns 0, or an exit status (1 run failed, 2 bad usage) after printing why. */
 int bench_dpdk_run(struct bench_cfg *cfg, struct bench_run *run);
 void bench_dpdk_release(struct bench_run *run);
+
+/* RESP mode (resp_target.c): one TCP connection per thread to a RESP server (ringkvd --resp
+ * or redis-server), --depth commands pipelined on each; fills *run like the others. Returns
+ * 0, or an exit status (1 run failed, 2 bad usage). */
+int bench_resp_run(struct bench_cfg *cfg, struct bench_run *run);
 
 #endif

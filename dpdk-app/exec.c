@@ -199,9 +199,14 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 			break;
 		case RKV_OP_CAS:
 			cnt_add(x->cnt, CNT_req_cas, 1);
+			p[k].expect = q->stamp;
+			if (q->flags & REQ_F_CAS_DEL) {
+				/* delete only the version the caller saw */
+				p[k].flags = RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE;
+				break;
+			}
 			p[k].val = q->val;
 			p[k].vlen = q->vlen;
-			p[k].expect = q->stamp;
 			p[k].flags = RKV_TABLE_PUT_IF;
 			break;
 		default: /* RKV_OP_DEL: a fresh version after the client's (observed above) */

@@ -97,6 +97,11 @@ struct exec_ctx {
 	const struct exec_dur *dur;      /* NULL: memory only [dur] */
 };
 
+/* A private flag on struct exec_req.flags (never on the wire; REQ_F_RESULT is 0x80): a CAS
+ * that deletes: the key is removed only if its live version is still stamp (RESP GETDEL on a
+ * single node; a cluster's CAS path does not carry it). */
+#define REQ_F_CAS_DEL 0x40u
+
 /* Execute r[0..n) in order, then (run by run) call x->done for each. Ops other than GET, PUT,
  * DEL and CAS end with RKV_S_INVALID. */
 void exec_run(struct exec_ctx *x, struct exec_req *const *r, unsigned n);

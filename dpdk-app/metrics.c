@@ -106,10 +106,14 @@ static void put_histograms(FILE *f, const struct node *n)
 				b[i] = 0;
 				for (unsigned w = 0; w < n->nworkers; w++)
 					b[i] += lat_read(&n->workers[w].lat.b[o][c][i]);
+				if (n->resp)   /* reads the RESP thread served itself */
+					b[i] += lat_read(&resp_lat(n->resp)->b[o][c][i]);
 				cnt += b[i];
 			}
 			for (unsigned w = 0; w < n->nworkers; w++)
 				sum += lat_read(&n->workers[w].lat.sum_ns[o][c]);
+			if (n->resp)
+				sum += lat_read(&resp_lat(n->resp)->sum_ns[o][c]);
 			if (!cnt && c != RKV_CL_DEFAULT)
 				continue; /* levels never asked for: no empty series */
 			const char *cl = rkv_cl_name(c);
@@ -223,6 +227,8 @@ char *metrics_format(const struct node *n, size_t *len)
 		RC("error_replies", rs.errors, "RESP error replies sent.");
 		RC("protocol_errors", rs.protocol_errors, "RESP connections closed for bad input.");
 		RC("closed_slow", rs.closed_slow, "RESP connections closed for unread replies.");
+		RC("local_gets", rs.local_gets, "RESP reads served by the RESP thread itself "
+		   "(a single node).");
 #undef RC
 	}
 	put_members(f, n);

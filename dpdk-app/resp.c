@@ -14,6 +14,21 @@
  * So RESP needs no shared-memory channel or UDP socket of its own, and workers see it as one
  * more reply route.
  *
+ * Batching (what makes pipelines cheap): requests are staged per owning worker and handed
+ * over in one burst enqueue per loop (not one ring operation each); after a read batch the
+ * thread waits briefly for its completions (polling the ring, yielding the CPU to a worker
+ * that may share it) so that all answers of the batch leave in one send per connection. On a
+ * single node (no cluster) reads are served by this thread itself through reader handles of
+ * the workers' tables (see local_ok below for why that is the same answer at every
+ * consistency level and keeps each connection's order); pipelined GETs are looked up in
+ * bursts of RKV_BURST. Writes always go to the owner (single writer).
+ *
+ * Read-modify-write commands are atomic: SET NX / SETNX are one CAS (expected version 0);
+ * SET XX and GETDEL read the key's version and then write only that version (a CAS; for
+ * GETDEL on a single node a CAS that deletes, REQ_F_CAS_DEL), starting again when another
+ * write came between (bounded, RESP_CAS_TRIES). In a cluster GETDEL's delete is a plain DEL
+ * (the coordinator has no conditional delete): two GETDELs racing there may both return it.
+ *
  * Why this and not a shared-memory channel: shm requests are executed by the worker that owns
  * the key's partition on this node only; a RESP request must reach every key of the cluster,
  * which only the coordinator path gives. The inbox is the pipeline's entrance for decoded
@@ -38,7 +53,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,15 +74,21 @@
 #include <rte_ring.h>
 
 #include "hash.h"
+#include "latency.h"
 #include "node.h"
 #include "resp.h"
 #include "route.h"
 
 #define RESP_CMDQ       64u          /* commands in flight per connection */
+#define RESP_CAS_TRIES  16u          /* SET XX / GETDEL: conditional writes lost in a row */
 #define RESP_MAX_ARGS   1024         /* arguments of one command */
 #define RESP_OUT_PAUSE  (256u << 10) /* unread replies: stop reading the connection */
 #define RESP_INLINE_MAX (64u << 10)  /* an inline command line */
-#define RESP_READ_CHUNK (16u << 10)
+#define RESP_READ_CHUNK (64u << 10)
+#define RESP_STAGE      64u          /* requests staged per worker before a burst enqueue */
+#define RESP_LVAL       4096u        /* a local GET's value slot in a burst; longer: again */
+#define RESP_SPIN       64u          /* empty polls of the completion ring before a yield */
+#define RESP_WAIT_NS    200000u      /* longest wait for completions before reading again */
 
 enum cmd_kind {
 	K_GET, K_SET, K_SETNX, K_SET_NX, K_SET_XX, K_GETDEL, K_DEL, K_EXISTS, K_MGET, K_MSET,
@@ -79,6 +102,9 @@ struct token {
 	uint8_t stage;           /* SET XX / GETDEL: 0 first op, 1 second */
 	uint8_t klen;
 	uint8_t busy;
+	uint16_t qi;             /* index of its command in the connection's FIFO */
+	uint8_t tries;           /* SET XX / GETDEL: conditional writes lost so far */
+	uint8_t xflags;          /* exec_req flags to send (REQ_F_CAS_DEL) */
 	uint32_t vlen_in;        /* value bytes to send (in buf after the key) */
 	/* worker (resp_complete), then RESP thread */
 	uint8_t status;
@@ -136,10 +162,31 @@ struct resp_server {
 	int32_t *retry;          /* tokens whose owner's inbox was full: sent again */
 	uint32_t nretry;
 	struct rte_ring *done;   /* token indexes back from workers (MP, SC) */
+	struct rte_mempool_cache *mcache; /* our own msgpool cache: we are no EAL lcore */
+	struct stage *stage;     /* per worker: requests waiting for one burst enqueue */
+	unsigned staged;         /* requests staged in all */
+	/* Local GETs (a single node only, see local_ok): reader handles over the workers'
+	 * tables, and the burst being gathered for one connection. */
+	struct rkv_table **rd;   /* rd[w] reads tables[w]; NULL in a cluster */
+	struct rkv_get_req lg[RKV_BURST];
+	uint8_t lkey[RKV_BURST][RKV_KEY_MAX];
+	uint8_t lpart[RKV_BURST];
+	uint8_t *lval;           /* RKV_BURST slots of RESP_LVAL bytes */
+	uint8_t *big;            /* max_value bytes: a value longer than a slot */
+	unsigned nlg;
+	uint32_t inflight;       /* tokens submitted and not back (sum of outstanding) */
 	pthread_t thr;
 	int stop;
 	uint64_t next_id;
+	uint64_t t_now;          /* TSC at the start of this loop (latency of local GETs) */
+	struct lat_hist lat;     /* local GETs; RESP thread writes, metrics reads (latency.h) */
 	struct resp_stats st;    /* RESP thread writes (relaxed), metrics reads */
+};
+
+struct stage {
+	unsigned n;
+	void *obj[RESP_STAGE];
+	int32_t tok[RESP_STAGE];
 };
 
 static void stat_add(uint64_t *c, uint64_t n)
@@ -154,6 +201,11 @@ void resp_get_stats(const struct resp_server *s, struct resp_stats *o)
 	uint64_t *dst = (uint64_t *)o;
 	for (size_t i = 0; i < sizeof(*o) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED); /* pairs with stat_add */
+}
+
+const struct lat_hist *resp_lat(const struct resp_server *s)
+{
+	return &s->lat;
 }
 
 /* ---- worker side -------------------------------------------------------------------------- */
@@ -181,30 +233,71 @@ void resp_complete(struct resp_server *s, uint32_t slot, uint8_t status, uint64_
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-static void out_add(struct resp_server *s, struct conn *c, const void *p, size_t len)
+/* Room for len more reply bytes in c->out: 0, or -1 when the client does not read its
+ * replies (closed, counted) or memory ran out. */
+static int out_grow(struct resp_server *s, struct conn *c, size_t len)
+{
+	size_t cap = c->ocap ? c->ocap : 4096;
+	if (c->ooff && c->ooff == c->olen)
+		c->olen = c->ooff = 0;
+	while (cap < c->olen + len)
+		cap *= 2;
+	if (cap <= c->ocap)
+		return 0;
+	if (cap > s->out_max) {
+		/* A client that does not read its replies: closed, counted. */
+		stat_add(&s->st.closed_slow, 1);
+		c->closing = 2;
+		return -1;
+	}
+	char *o = realloc(c->out, cap);
+	if (!o) {
+		c->closing = 2;
+		return -1;
+	}
+	c->out = o;
+	c->ocap = cap;
+	return 0;
+}
+
+static inline void out_add(struct resp_server *s, struct conn *c, const void *p, size_t len)
 {
 	if (c->dead || c->closing > 1)
 		return;
-	if (c->olen + len > c->ocap) {
-		size_t cap = c->ocap ? c->ocap : 4096;
-		while (cap < c->olen + len)
-			cap *= 2;
-		if (cap > s->out_max) {
-			/* A client that does not read its replies: closed, counted. */
-			stat_add(&s->st.closed_slow, 1);
-			c->closing = 2;
-			return;
-		}
-		char *o = realloc(c->out, cap);
-		if (!o) {
-			c->closing = 2;
-			return;
-		}
-		c->out = o;
-		c->ocap = cap;
-	}
+	if (c->olen + len > c->ocap && out_grow(s, c, len))
+		return;
 	memcpy(c->out + c->olen, p, len);
 	c->olen += len;
+}
+
+/* v in decimal at p (20 bytes of room); returns its length. */
+static unsigned u64_dec(char *p, uint64_t v)
+{
+	char t[20];
+	unsigned k = 0;
+	do {
+		t[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (unsigned i = 0; i < k; i++)
+		p[i] = t[k - 1 - i];
+	return k;
+}
+
+/* "<c><v>\r\n", e.g. "$5\r\n" or ":1\r\n". */
+static void out_num(struct resp_server *s, struct conn *c, char lead, int64_t v)
+{
+	char b[24];
+	unsigned k = 0;
+	b[k++] = lead;
+	if (v < 0) {
+		b[k++] = '-';
+		v = -v;
+	}
+	k += u64_dec(b + k, (uint64_t)v);
+	b[k++] = '\r';
+	b[k++] = '\n';
+	out_add(s, c, b, k);
 }
 
 static void out_fmt(struct resp_server *s, struct conn *c, const char *fmt, ...)
@@ -222,9 +315,20 @@ static void out_fmt(struct resp_server *s, struct conn *c, const char *fmt, ...)
 
 static void out_bulk(struct resp_server *s, struct conn *c, const void *p, size_t len)
 {
-	out_fmt(s, c, "$%zu\r\n", len);
-	out_add(s, c, p, len);
-	out_add(s, c, "\r\n", 2);
+	if (c->dead || c->closing > 1)
+		return;
+	if (c->olen + len + 32 > c->ocap && out_grow(s, c, len + 32))
+		return;
+	char *o = c->out + c->olen;
+	unsigned k = 0;
+	o[k++] = '$';
+	k += u64_dec(o + k, len);
+	o[k++] = '\r';
+	o[k++] = '\n';
+	memcpy(o + k, p, len);
+	o[k + len] = '\r';
+	o[k + len + 1] = '\n';
+	c->olen += k + len + 2;
 }
 
 static void out_err(struct resp_server *s, struct conn *c, const char *msg)
@@ -361,6 +465,8 @@ static redisReplyObjectFunctions arg_fns = {
 	.freeObject = arg_free,
 };
 
+static void stage_flush_one(struct resp_server *s, unsigned d);
+
 /* ---- tokens and submission ---------------------------------------------------------------- */
 
 static int32_t tok_get(struct resp_server *s)
@@ -374,8 +480,8 @@ static void tok_put(struct resp_server *s, int32_t i)
 	s->tfree[s->nfree++] = i;
 }
 
-/* Send token i's current op into the pipeline: 0, -EAGAIN (inbox full), or a status to answer
- * with. tok_submit() below keeps -EAGAIN tokens for a later try. */
+/* Send token i's current op into the pipeline: 0 (staged for its owner's inbox; see
+ * stage_flush), or a status to answer with. */
 static int tok_send(struct resp_server *s, int32_t i)
 {
 	struct node *n = s->n;
@@ -385,7 +491,7 @@ static int tok_send(struct resp_server *s, int32_t i)
 
 	if (__builtin_expect(node_stopping(), 0))
 		return RKV_S_UNAVAILABLE;
-	if (rte_mempool_get(n->msgpool, (void **)&b) != 0)
+	if (rte_mempool_generic_get(n->msgpool, (void **)&b, 1, s->mcache) != 0)
 		return RKV_S_BUSY;
 	uint32_t vlen = t->op == RKV_OP_PUT || t->op == RKV_OP_CAS ? t->vlen_in : 0;
 	memcpy(b->data, t->buf, t->klen + (size_t)vlen);
@@ -402,30 +508,52 @@ static int tok_send(struct resp_server *s, int32_t i)
 	x->val = b->data + t->klen;
 	x->vlen = vlen;
 	x->op = t->op;
+	x->flags = t->xflags;
 	x->klen = t->klen;
 	x->consistency = s->cl;
 	x->route.kind = ROUTE_RESP;
 	x->route.slot = (uint32_t)i;
-	r->t_rx = rte_get_tsc_cycles();
-	unsigned d = route_worker(n, h);
-	if (rte_ring_mp_enqueue(n->workers[d].inbox, (void *)((uintptr_t)r | WORKER_TAG_SUBMIT))) {
-		/* The owner's inbox is full: not an error for the client, send it again on
-		 * the next loop (the token stays outstanding meanwhile). */
-		rte_mempool_put(n->msgpool, b);
-		return -EAGAIN;
-	}
+	r->t_rx = s->t_now;
+	struct stage *g = &s->stage[route_worker(n, h)];
+	if (g->n == RESP_STAGE)
+		stage_flush_one(s, (unsigned)(g - s->stage));
+	g->obj[g->n] = (void *)((uintptr_t)r | WORKER_TAG_SUBMIT);
+	g->tok[g->n++] = i;
+	s->staged++;
 	return 0;
+}
+
+/* Hand worker d what is staged for it in one burst. What its inbox has no room for is not an
+ * error for the client: those tokens are sent again on the next loop (they stay outstanding
+ * meanwhile). */
+static void stage_flush_one(struct resp_server *s, unsigned d)
+{
+	struct stage *g = &s->stage[d];
+	unsigned k = rte_ring_mp_enqueue_burst(s->n->workers[d].inbox, g->obj, g->n, NULL);
+
+	for (unsigned j = k; j < g->n; j++) {
+		struct req *r = (struct req *)((uintptr_t)g->obj[j] & ~(uintptr_t)3u);
+		rte_mempool_generic_put(s->n->msgpool, (void **)&r->b, 1, s->mcache);
+		s->retry[s->nretry++] = g->tok[j];
+	}
+	s->staged -= g->n;
+	g->n = 0;
+}
+
+static void stage_flush(struct resp_server *s)
+{
+	for (unsigned d = 0; s->staged && d < s->n->nworkers; d++)
+		if (s->stage[d].n)
+			stage_flush_one(s, d);
 }
 
 static int tok_submit(struct resp_server *s, int32_t i)
 {
 	int st = tok_send(s, i);
-	if (st == -EAGAIN) {
-		s->retry[s->nretry++] = i;
-		st = 0;
-	}
-	if (!st)
+	if (!st) {
 		s->conns[s->tok[i].conn].outstanding++;
+		s->inflight++;
+	}
 	return st;
 }
 
@@ -581,6 +709,215 @@ static int local_cmd(struct resp_server *s, struct conn *c)
 	return 1;
 }
 
+/* ---- local reads (a single node) ----------------------------------------------------------
+ *
+ * On a node without a cluster every key has one replica, this node's, so a read at any
+ * consistency level is a read of the owning worker's table: the RESP thread does it itself
+ * through a reader handle (rkv_table_open_reader: seqlock and checksum, never a torn value,
+ * never blocking the owner). Per-connection order is kept by reading locally only while the
+ * connection has no command in flight: after a pipelined SET k, a GET k follows the SET
+ * through the same worker's inbox, so it sees it; a write answered to any client is in the
+ * table before its answer is sent, so every later local read sees it. In a cluster reads
+ * always go through the coordinator at --resp-consistency. */
+
+static int local_ok(const struct resp_server *s, const struct conn *c)
+{
+	return s->rd && c->qn == 0;
+}
+
+/* One key from the local tables: 0 with *v, *vlen; -ENOENT; or another negative errno. */
+static int local_get1(struct resp_server *s, const void *key, uint32_t klen, uint64_t h,
+		      void *buf, uint32_t cap, const void **v, uint32_t *vlen)
+{
+	const struct rkv_table *t = s->rd[route_worker(s->n, h)];
+	uint64_t ver;
+	int rc = -EAGAIN;
+
+	for (int tries = 0; tries < 8 && rc == -EAGAIN; tries++)
+		rc = rkv_table_get(t, key, klen, buf, cap, vlen, &ver);
+	if (rc == -ENOBUFS && *vlen <= s->n->opts.max_value) {
+		buf = s->big;
+		rc = -EAGAIN;
+		for (int tries = 0; tries < 8 && rc == -EAGAIN; tries++)
+			rc = rkv_table_get(t, key, klen, buf, s->n->opts.max_value, vlen, &ver);
+	}
+	*v = buf;
+	return rc;
+}
+
+static void local_count(struct resp_server *s)
+{
+	lat_record(&s->lat, s->n->lat_q32, RKV_OP_GET, s->cl, rte_get_tsc_cycles() - s->t_now);
+	stat_add(&s->st.local_gets, 1);
+}
+
+/* A local read's answer: the value, nil, or an error. */
+static void local_answer(struct resp_server *s, struct conn *c, int rc, const void *v,
+			 uint32_t vlen)
+{
+	local_count(s);
+	if (rc == 0)
+		out_bulk(s, c, v, vlen);
+	else if (rc == -ENOENT)
+		out_add(s, c, "$-1\r\n", 5);
+	else
+		out_status_err(s, c, rc == -EAGAIN ? RKV_S_BUSY : RKV_S_INTERNAL);
+}
+
+/* Answer the GETs gathered for c (s->lg), in order: one burst per partition (all buckets
+ * prefetched, then all records), then the replies. */
+static void lget_flush(struct resp_server *s, struct conn *c)
+{
+	unsigned n = s->nlg;
+
+	if (!n)
+		return;
+	s->nlg = 0;
+	if (s->n->nworkers == 1) {
+		rkv_table_get_burst(s->rd[0], s->lg, n);
+	} else {
+		struct rkv_get_req g[RKV_BURST];
+		unsigned idx[RKV_BURST];
+		for (unsigned d = 0; d < s->n->nworkers; d++) {
+			unsigned k = 0;
+			for (unsigned i = 0; i < n; i++)
+				if (s->lpart[i] == d) {
+					idx[k] = i;
+					g[k++] = s->lg[i];
+				}
+			if (!k)
+				continue;
+			rkv_table_get_burst(s->rd[d], g, k);
+			for (unsigned j = 0; j < k; j++)
+				s->lg[idx[j]] = g[j];
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct rkv_get_req *g = &s->lg[i];
+		const void *v = g->buf;
+		uint32_t vlen = g->vlen;
+		int rc = g->status;
+		if (rc == -ENOBUFS || rc == -EAGAIN)
+			rc = local_get1(s, g->key, g->klen, g->hash, g->buf, g->cap, &v, &vlen);
+		local_answer(s, c, rc, v, vlen);
+	}
+}
+
+/* Keys argv[first..last) every step-th: 1..RKV_KEY_MAX bytes, values beside them within the
+ * node's limit. 0, or -1 after answering with an error. */
+static int keys_ok(struct resp_server *s, struct conn *c, int first, int last, int step,
+		   int with_val)
+{
+	for (int i = first; i < last; i += step) {
+		if (c->argl[i] == 0 || c->argl[i] > RKV_KEY_MAX) {
+			out_err(s, c, c->argl[i] ? "ERR key too long (ringkv keys are 1..250 bytes)"
+				: "ERR empty keys are not supported by ringkv");
+			return -1;
+		}
+		if (with_val && c->argl[i + 1] > s->n->opts.max_value) {
+			out_status_err(s, c, RKV_S_TOO_BIG);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* GET k, served here: gathered into the burst (answered by lget_flush). */
+static void local_get(struct resp_server *s, struct conn *c)
+{
+	if (keys_ok(s, c, 1, 2, 1, 0))
+		return;
+	if (s->nlg == RKV_BURST)
+		lget_flush(s, c);
+	unsigned i = s->nlg++;
+	struct rkv_get_req *g = &s->lg[i];
+	memcpy(s->lkey[i], c->argv[1], c->argl[1]);
+	g->key = s->lkey[i];
+	g->klen = c->argl[1];
+	g->hash = rkv_hash(g->key, g->klen);
+	g->buf = s->lval + (size_t)i * RESP_LVAL;
+	g->cap = RESP_LVAL;
+	s->lpart[i] = (uint8_t)route_worker(s->n, g->hash);
+}
+
+/* MGET / EXISTS k..., served here, key by key. */
+static void local_multi(struct resp_server *s, struct conn *c, int exists)
+{
+	int64_t cnt = 0;
+
+	if (keys_ok(s, c, 1, c->argc, 1, 0))
+		return;
+	if (!exists)
+		out_num(s, c, '*', c->argc - 1);
+	for (int i = 1; i < c->argc; i++) {
+		const void *v;
+		uint32_t vlen;
+		uint64_t h = rkv_hash(c->argv[i], c->argl[i]);
+		int rc = local_get1(s, c->argv[i], c->argl[i], h, s->lval, RESP_LVAL, &v, &vlen);
+		if (exists) {
+			local_count(s);
+			cnt += rc == 0;
+		} else {
+			local_answer(s, c, rc == 0 || rc == -ENOENT ? rc : -ENOENT, v, vlen);
+		}
+	}
+	if (exists)
+		out_num(s, c, ':', cnt);
+}
+
+static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int first, int last,
+		   int step, int with_val);
+
+/* GET k behind commands still in flight on c (a single node): read here too, unless one of
+ * them is on k (then it follows them through k's worker: a pipelined SET k; GET k reads its
+ * own write). The answer waits in c's FIFO for those before it. 1 done, 0 parked. */
+static int local_get_queued(struct resp_server *s, struct conn *c)
+{
+	const char *key = c->argv[1];
+	uint32_t klen = c->argl[1];
+
+	if (keys_ok(s, c, 1, 2, 1, 0))
+		return 1;
+	for (unsigned k = 0; k < c->qn; k++) {
+		const struct cmd *q = &c->q[(c->qh + k) % RESP_CMDQ];
+		for (int32_t j = q->first; j >= 0; j = s->tok[j].next)
+			if (s->tok[j].klen == klen && !memcmp(s->tok[j].buf, key, klen))
+				return key_cmd(s, c, K_GET, 1, 2, 1, 0);
+	}
+	if (!s->nfree || c->qn == RESP_CMDQ)
+		return 0;
+	unsigned qi = (c->qh + c->qn) % RESP_CMDQ;
+	struct cmd *q = &c->q[qi];
+	int32_t ti = tok_get(s);
+	struct token *t = &s->tok[ti];
+	const void *v;
+	uint32_t vlen = 0, cap = s->n->max_msg - klen;
+	c->qn++;
+	memset(q, 0, sizeof(*q));
+	q->kind = K_GET;
+	q->first = q->last = ti;
+	q->nops = q->ndone = 1;
+	memset(t, 0, offsetof(struct token, buf));
+	t->busy = 1;
+	t->next = -1;
+	t->conn = (uint32_t)(c - s->conns);
+	t->qi = (uint16_t)qi;
+	t->klen = (uint8_t)klen;
+	memcpy(t->buf, key, klen);
+	int rc = local_get1(s, key, klen, rkv_hash(key, klen), t->buf + klen, cap, &v, &vlen);
+	if (rc == 0 && v != t->buf + klen) {
+		if (vlen > cap)
+			rc = -ENOBUFS;
+		else
+			memcpy(t->buf + klen, v, vlen);
+	}
+	local_count(s);
+	t->vlen = vlen;
+	t->status = rc == 0 ? RKV_S_OK : rc == -ENOENT ? RKV_S_NOT_FOUND :
+		    rc == -EAGAIN ? RKV_S_BUSY : RKV_S_INTERNAL;
+	return 1;
+}
+
 /* Start command kind with nk keys from argv[first], every step-th argument (values beside
  * them when with_val). Returns 1 dispatched, 0 parked (no tokens). Errors are answered. */
 static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int first, int last,
@@ -589,24 +926,16 @@ static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int firs
 	int nk = (last - first + step - 1) / step;
 	uint32_t ci = (uint32_t)(c - s->conns);
 
-	for (int i = first; i < last; i += step) {
-		if (c->argl[i] == 0 || c->argl[i] > RKV_KEY_MAX) {
-			out_err(s, c, c->argl[i] ? "ERR key too long (ringkv keys are 1..250 bytes)"
-				: "ERR empty keys are not supported by ringkv");
-			return 1;
-		}
-		if (with_val && c->argl[i + 1] > s->n->opts.max_value) {
-			out_status_err(s, c, RKV_S_TOO_BIG);
-			return 1;
-		}
-	}
+	if (keys_ok(s, c, first, last, step, with_val))
+		return 1;
 	if ((uint32_t)nk > s->ntok) {
 		out_err(s, c, "ERR too many keys in one command for this node");
 		return 1;
 	}
 	if ((uint32_t)nk > s->nfree || c->qn == RESP_CMDQ)
 		return 0;
-	struct cmd *q = &c->q[(c->qh + c->qn) % RESP_CMDQ];
+	unsigned qi = (c->qh + c->qn) % RESP_CMDQ;
+	struct cmd *q = &c->q[qi];
 	c->qn++;
 	memset(q, 0, sizeof(*q));
 	q->kind = kind;
@@ -617,7 +946,10 @@ static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int firs
 		t->busy = 1;
 		t->next = -1;
 		t->conn = ci;
+		t->qi = (uint16_t)qi;
 		t->stage = 0;
+		t->tries = 0;
+		t->xflags = 0;
 		t->klen = (uint8_t)c->argl[i];
 		memcpy(t->buf, c->argv[i], t->klen);
 		t->vlen_in = with_val ? c->argl[i + 1] : 0;
@@ -661,6 +993,13 @@ static int dispatch(struct resp_server *s, struct conn *c)
 	const char *cmd = c->argv[0];
 	int a = c->argc;
 
+	if (c->argl[0] == 3 && !strcasecmp(cmd, "GET") && a == 2 && !c->aerr && local_ok(s, c)) {
+		local_get(s, c);   /* the one command gathered into a burst */
+		return 1;
+	}
+	lget_flush(s, c);      /* GETs gathered before answer first */
+	if (c->argl[0] == 3 && !strcasecmp(cmd, "GET") && a == 2 && !c->aerr && s->rd)
+		return local_get_queued(s, c);
 	if (c->aerr) {
 		if (c->aerr == 2)
 			out_err(s, c, "ERR Protocol error: expected bulk strings");
@@ -700,10 +1039,14 @@ static int dispatch(struct resp_server *s, struct conn *c)
 		return a == 2 ? key_cmd(s, c, K_GETDEL, 1, 2, 1, 0) : (reply_arity(s, c), 1);
 	if (!strcasecmp(cmd, "DEL") || !strcasecmp(cmd, "UNLINK"))
 		return a >= 2 ? key_cmd(s, c, K_DEL, 1, a, 1, 0) : (reply_arity(s, c), 1);
-	if (!strcasecmp(cmd, "EXISTS"))
-		return a >= 2 ? key_cmd(s, c, K_EXISTS, 1, a, 1, 0) : (reply_arity(s, c), 1);
-	if (!strcasecmp(cmd, "MGET"))
-		return a >= 2 ? key_cmd(s, c, K_MGET, 1, a, 1, 0) : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "EXISTS") || !strcasecmp(cmd, "MGET")) {
+		int ex = cmd[0] == 'e' || cmd[0] == 'E';
+		if (a < 2)
+			return reply_arity(s, c), 1;
+		if (local_ok(s, c))
+			return local_multi(s, c, ex), 1;
+		return key_cmd(s, c, ex ? K_EXISTS : K_MGET, 1, a, 1, 0);
+	}
 	if (!strcasecmp(cmd, "MSET"))
 		return a >= 3 && a % 2 == 1 ? key_cmd(s, c, K_MSET, 1, a, 2, 1) : (reply_arity(s, c), 1);
 	/* Everything else is answered here, in order: wait for earlier answers. */
@@ -738,13 +1081,13 @@ static void answer_ready(struct resp_server *s, struct conn *c)
 		} else {
 			switch (q->kind) {
 			case K_GET: case K_GETDEL:
-				if (t->status == RKV_S_OK || (q->kind == K_GETDEL && t->stage == 1))
+				if (t->status == RKV_S_OK)
 					out_bulk(s, c, t->buf + t->klen, t->vlen);
 				else
 					out_add(s, c, "$-1\r\n", 5);
 				break;
 			case K_MGET:
-				out_fmt(s, c, "*%u\r\n", q->nops);
+				out_num(s, c, '*', q->nops);
 				for (int32_t i = ti; i >= 0; i = s->tok[i].next) {
 					struct token *u = &s->tok[i];
 					if (u->status == RKV_S_OK)
@@ -763,10 +1106,10 @@ static void answer_ready(struct resp_server *s, struct conn *c)
 					out_add(s, c, "$-1\r\n", 5);
 				break;
 			case K_SETNX:
-				out_fmt(s, c, ":%d\r\n", t->status == RKV_S_OK);
+				out_num(s, c, ':', t->status == RKV_S_OK);
 				break;
 			case K_DEL: case K_EXISTS:
-				out_fmt(s, c, ":%" PRId64 "\r\n", cnt);
+				out_num(s, c, ':', cnt);
 				break;
 			}
 		}
@@ -786,41 +1129,60 @@ static void on_done(struct resp_server *s, int32_t i)
 	struct conn *c = &s->conns[t->conn];
 
 	c->outstanding--;
+	s->inflight--;
 	if (c->dead || !c->qn) {
 		/* The connection is gone: its commands are dropped as their tokens return. */
 		return;
 	}
-	/* Which command: the one whose token list holds i (the head, almost always). */
-	struct cmd *q = NULL;
-	for (unsigned k = 0; k < c->qn && !q; k++) {
-		struct cmd *cand = &c->q[(c->qh + k) % RESP_CMDQ];
-		for (int32_t j = cand->first; j >= 0; j = s->tok[j].next)
-			if (j == i) {
-				q = cand;
-				break;
+	struct cmd *q = &c->q[t->qi];   /* in flight: its slot holds it until answered */
+	/* Two-step commands: read the version, then write only that version (a CAS), so no
+	 * other write between the two is lost or doubled. A lost CAS starts again (bounded). */
+	if (q->kind == K_SET_XX && ((t->stage == 0 && t->status == RKV_S_OK) ||
+				    (t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH &&
+				     t->version && t->tries++ < RESP_CAS_TRIES))) {
+		/* Stage 1: replace the version we saw; lost to a newer one that is live: the key
+		 * still exists, so replace that one (t->version is the winner's). */
+		t->stage = 1;
+		t->op = RKV_OP_CAS;
+		int st = tok_submit(s, i);
+		if (!st)
+			return;
+		t->status = (uint8_t)st;
+	} else if (q->kind == K_GETDEL && ((t->stage == 0 && t->status == RKV_S_OK) ||
+					   (t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH &&
+					    t->version && t->tries++ < RESP_CAS_TRIES))) {
+		if (t->stage == 1) {
+			/* Changed since our read and still live: read it again. */
+			t->stage = 0;
+			t->op = RKV_OP_GET;
+			t->xflags = 0;
+			t->want_val = 1;
+		} else {
+			/* Delete the version we read, and only it (a single node: a CAS that
+			 * deletes; a cluster's coordinator has no such op: a plain DEL). */
+			t->stage = 1;
+			t->want_val = 0;   /* keeps the value the GET brought */
+			if (s->rd) {
+				t->op = RKV_OP_CAS;
+				t->xflags = REQ_F_CAS_DEL;
+			} else {
+				t->op = RKV_OP_DEL;
 			}
-	}
-	if (!q)
-		return;
-	/* Two-step commands. */
-	if (t->stage == 0 && q->kind == K_SET_XX && t->status == RKV_S_OK) {
-		t->stage = 1;
-		t->op = RKV_OP_CAS;   /* replace only the version we saw */
-		int st = tok_submit(s, i);
-		if (!st)
-			return;
-		t->status = (uint8_t)st;
-	} else if (t->stage == 0 && q->kind == K_GETDEL && t->status == RKV_S_OK) {
-		t->stage = 1;
-		t->op = RKV_OP_DEL;
-		t->want_val = 0;   /* keeps the value the GET brought */
+		}
 		int st = tok_submit(s, i);
 		if (!st)
 			return;
 		t->status = (uint8_t)st;
 	}
-	if (q->kind == K_GETDEL && t->stage == 1 && t->status == RKV_S_NOT_FOUND)
-		t->status = RKV_S_OK;   /* deleted by someone else meanwhile: we still read it */
+	if (q->kind == K_GETDEL && t->stage == 1) {
+		if (t->op == RKV_OP_DEL && t->status == RKV_S_NOT_FOUND)
+			t->status = RKV_S_OK;   /* cluster: deleted by someone else meanwhile */
+		else if (t->status == RKV_S_VERSION_MISMATCH)
+			t->status = RKV_S_NOT_FOUND;   /* deleted by another: it had the value */
+	}
+	if (q->kind == K_SET_XX && t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH &&
+	    t->version)
+		t->status = RKV_S_BUSY;   /* lost RESP_CAS_TRIES times in a row */
 	q->ndone++;
 }
 
@@ -920,7 +1282,7 @@ static int bulk_too_big(const redisReader *rd, size_t cap)
 }
 
 /* Parse and dispatch what c's reader holds, as long as nothing parks. */
-static void conn_run(struct resp_server *s, struct conn *c)
+static void conn_run_(struct resp_server *s, struct conn *c)
 {
 	for (;;) {
 		if (c->dead || c->closing)
@@ -942,7 +1304,8 @@ static void conn_run(struct resp_server *s, struct conn *c)
 			char *nl = memchr(b, '\n', avail);
 			if (!nl) {
 				if (avail > RESP_INLINE_MAX) {
-					stat_add(&s->st.protocol_errors, 1);
+					lget_flush(s, c);
+				stat_add(&s->st.protocol_errors, 1);
 					out_err(s, c, "ERR Protocol error: too big inline request");
 					c->closing = 1;
 				}
@@ -952,6 +1315,7 @@ static void conn_run(struct resp_server *s, struct conn *c)
 			if (ll && b[ll - 1] == '\r')
 				ll--;
 			if (parse_inline(s, c, b, ll) < 0) {
+				lget_flush(s, c);
 				stat_add(&s->st.protocol_errors, 1);
 				out_err(s, c, "ERR Protocol error: too big inline request");
 				c->closing = 1;
@@ -972,6 +1336,7 @@ static void conn_run(struct resp_server *s, struct conn *c)
 			}
 			if (redisReaderGetReply(rd, &reply) != REDIS_OK) {
 				char b[200];
+				lget_flush(s, c);
 				stat_add(&s->st.protocol_errors, 1);
 				snprintf(b, sizeof(b), "ERR Protocol error: %s", rd->errstr);
 				out_err(s, c, b);
@@ -985,7 +1350,8 @@ static void conn_run(struct resp_server *s, struct conn *c)
 				size_t lim = RTE_MAX(s->arena_cap, (size_t)RKV_KEY_MAX + RKV_VALUE_MAX +
 						     4096);
 				if (bulk_too_big(rd, lim) || c->fed > 2 * lim) {
-					stat_add(&s->st.protocol_errors, 1);
+					lget_flush(s, c);
+				stat_add(&s->st.protocol_errors, 1);
 					out_err(s, c, "ERR Protocol error: request too large for this node");
 					c->closing = 1;
 				}
@@ -993,6 +1359,7 @@ static void conn_run(struct resp_server *s, struct conn *c)
 			}
 			c->fed = rd->len - rd->pos;
 			if (c->want < 0) {
+				lget_flush(s, c);
 				stat_add(&s->st.protocol_errors, 1);
 				out_err(s, c, "ERR Protocol error: expected an array of bulk strings");
 				c->closing = 1;
@@ -1010,6 +1377,12 @@ static void conn_run(struct resp_server *s, struct conn *c)
 		}
 		answer_ready(s, c);
 	}
+}
+
+static void conn_run(struct resp_server *s, struct conn *c)
+{
+	conn_run_(s, c);
+	lget_flush(s, c);   /* what was gathered is answered before we leave c */
 }
 
 static void conn_read(struct resp_server *s, struct conn *c)
@@ -1082,6 +1455,55 @@ static void do_accept(struct resp_server *s)
 	}
 }
 
+/* Tokens an inbox had no room for: staged again, in order, before anything newer. */
+static void retry_all(struct resp_server *s)
+{
+	uint32_t k = s->nretry;
+
+	s->nretry = 0;
+	for (uint32_t j = 0; j < k; j++) {
+		int32_t ti = s->retry[j];
+		struct conn *c = &s->conns[s->tok[ti].conn];
+		int st = c->dead ? RKV_S_UNAVAILABLE : tok_send(s, ti);
+		if (st) {
+			s->tok[ti].status = (uint8_t)st;
+			on_done(s, ti);
+		}
+	}
+}
+
+/* Take back what the workers finished. With tokens out, wait for them a little (polling the
+ * ring, yielding the CPU now and then to a worker that may share it), so the answers to one
+ * read batch leave together: one send per connection, not one per answer. Nonzero if any
+ * came back. */
+static int take_done(struct resp_server *s)
+{
+	void *objs[64];
+	unsigned empty = 0, got = 0;
+	uint64_t t0 = rte_get_tsc_cycles();
+	uint64_t lim = s->n->tsc_hz / (1000000000u / RESP_WAIT_NS);
+
+	for (;;) {
+		unsigned nd = rte_ring_sc_dequeue_burst(s->done, objs, 64, NULL);
+		if (nd) {
+			for (unsigned k = 0; k < nd; k++)
+				on_done(s, (int32_t)((uintptr_t)objs[k] - 1));
+			got += nd;
+			empty = 0;
+			if (s->staged)
+				stage_flush(s);   /* second steps of two-step commands */
+			continue;
+		}
+		if (!s->inflight || s->nretry || rte_get_tsc_cycles() - t0 > lim)
+			break;
+		if (++empty % RESP_SPIN == 0)
+			sched_yield();
+		else
+			rte_pause();
+	}
+	return got > 0;
+}
+
 static void *resp_main(void *arg)
 {
 	struct resp_server *s = arg;
@@ -1089,9 +1511,12 @@ static void *resp_main(void *arg)
 	unsigned idle = 0;
 
 	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) { /* pairs with resp_stop */
-		uint32_t busy = s->ntok - s->nfree;
-		int n = epoll_wait(s->ep, ev, 64, busy ? 0 : (idle > 64 ? 20 : 1));
+		s->t_now = rte_get_tsc_cycles();
+		int n = epoll_wait(s->ep, ev, 64, s->inflight || s->nretry ? 0 :
+				   (idle > 64 ? 20 : 1));
 		int work = n > 0;
+		if (s->nretry)
+			retry_all(s);
 		for (int k = 0; k < n; k++) {
 			if (ev[k].data.u32 == UINT32_MAX) {
 				do_accept(s);
@@ -1107,29 +1532,8 @@ static void *resp_main(void *arg)
 			if (ev[k].events & EPOLLIN)
 				conn_read(s, c);
 		}
-		if (s->nretry) {
-			/* Tokens an inbox had no room for: again, in order. */
-			uint32_t k = s->nretry;
-			s->nretry = 0;
-			for (uint32_t j = 0; j < k; j++) {
-				int32_t ti = s->retry[j];
-				struct conn *c = &s->conns[s->tok[ti].conn];
-				int st = c->dead ? RKV_S_UNAVAILABLE : tok_send(s, ti);
-				if (st == -EAGAIN) {
-					s->retry[s->nretry++] = ti;
-				} else if (st) {
-					s->tok[ti].status = (uint8_t)st;
-					on_done(s, ti);
-				}
-			}
-		}
-		void *objs[64];
-		unsigned nd;
-		while ((nd = rte_ring_sc_dequeue_burst(s->done, objs, 64, NULL)) > 0) {
-			work = 1;
-			for (unsigned k = 0; k < nd; k++)
-				on_done(s, (int32_t)((uintptr_t)objs[k] - 1));
-		}
+		stage_flush(s);
+		work |= take_done(s);
 		/* Answer, resume parked connections, flush, close. */
 		for (unsigned i = 0; i < s->nconns; i++) {
 			struct conn *c = &s->conns[i];
@@ -1146,18 +1550,16 @@ static void *resp_main(void *arg)
 			    c->closing > 1)
 				conn_close(s, c);
 		}
+		stage_flush(s);
 		if (work) {
 			idle = 0;
-		} else if (busy) {
-			/* Requests in flight: poll the completion ring, sleeping a little. */
-			if (++idle > 256) {
+		} else if (idle < UINT32_MAX) {
+			idle++;
+			if (s->inflight && idle > 8) {
+				/* Answers are slow (a cluster's replicas): poll less often. */
 				struct timespec ts = { 0, 20000 };
 				nanosleep(&ts, NULL);
-			} else {
-				rte_pause();
 			}
-		} else {
-			idle++;
 		}
 	}
 	return NULL;
@@ -1176,6 +1578,17 @@ static void resp_free(struct resp_server *s)
 		free(s->conns[i].arena);
 	for (uint32_t i = 0; s->tok && i < s->ntok; i++)
 		free(s->tok[i].buf);
+	for (unsigned w = 0; s->rd && w < s->n->nworkers; w++)
+		if (s->rd[w])
+			rkv_table_destroy(s->rd[w]);
+	free(s->rd);
+	free(s->lval);
+	free(s->big);
+	free(s->stage);
+	if (s->mcache) {
+		rte_mempool_cache_flush(s->mcache, s->n->msgpool);
+		rte_mempool_cache_free(s->mcache);
+	}
 	free(s->tok);
 	free(s->tfree);
 	free(s->retry);
@@ -1219,9 +1632,28 @@ struct resp_server *resp_start(struct node *n, uint32_t ip_be, uint16_t port_be,
 	s->retry = calloc(s->ntok, sizeof(*s->retry));
 	s->done = rte_ring_create("rkv_resp_done", rte_align32pow2(s->ntok + 1),
 				  (int)rte_socket_id(), RING_F_SC_DEQ);
-	if (!s->conns || !s->tok || !s->tfree || !s->retry || !s->done) {
+	s->stage = calloc(n->nworkers, sizeof(*s->stage));
+	s->mcache = rte_mempool_cache_create(256u,
+					     (int)rte_socket_id());
+	s->lval = malloc((size_t)RKV_BURST * RESP_LVAL);
+	s->big = malloc(n->opts.max_value ? n->opts.max_value : 1);
+	if (!s->conns || !s->tok || !s->tfree || !s->retry || !s->done || !s->stage ||
+	    !s->mcache || !s->lval || !s->big) {
 		*err = -ENOMEM;
 		goto fail;
+	}
+	if (!n->cl.on) {
+		/* A single node: reads are served here (local_ok). */
+		s->rd = calloc(n->nworkers, sizeof(*s->rd));
+		for (unsigned w = 0; s->rd && w < n->nworkers; w++)
+			if (!(s->rd[w] = rkv_table_open_reader(n->tables[w]))) {
+				*err = -ENOMEM;
+				goto fail;
+			}
+		if (!s->rd) {
+			*err = -ENOMEM;
+			goto fail;
+		}
 	}
 	for (uint32_t i = 0; i < s->ntok; i++) {
 		s->tok[i].buf = malloc(n->max_msg);

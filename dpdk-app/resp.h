@@ -26,8 +26,13 @@ void resp_complete(struct resp_server *s, uint32_t slot, uint8_t status, uint64_
 /* Counters for /metrics (relaxed loads of the RESP thread's single-writer values). */
 struct resp_stats {
 	uint64_t clients, accepted, rejected, commands, errors, protocol_errors, closed_slow,
-		 busy;
+		 busy, local_gets;
 };
 void resp_get_stats(const struct resp_server *s, struct resp_stats *out);
+
+/* Latency of the reads the RESP thread served itself (a single node); its only writer is the
+ * RESP thread, metrics.c adds it to the workers' (relaxed loads, latency.h). */
+struct lat_hist;
+const struct lat_hist *resp_lat(const struct resp_server *s);
 
 #endif

@@ -194,6 +194,40 @@ static void test_client_stamps(void **state)
 	env_free(e);
 }
 
+/* REQ_F_CAS_DEL (RESP GETDEL): deletes only the version the caller read. */
+static void test_cas_delete(void **state)
+{
+	(void)state;
+	struct env *e = env_new();
+	struct exec_req r;
+
+	req(&r, RKV_OP_PUT, "gd", "one", 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	uint64_t v1 = r.version;
+	req(&r, RKV_OP_PUT, "gd", "two", 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	uint64_t v2 = r.version;
+	/* an older version: refused, told the live one, the key stays */
+	req(&r, RKV_OP_CAS, "gd", NULL, v1, REQ_F_CAS_DEL);
+	assert_int_equal(run1(e, &r)->status, RKV_S_VERSION_MISMATCH);
+	assert_int_equal(r.version, v2);
+	req(&r, RKV_OP_GET, "gd", NULL, 0, 0);
+	r.buf = e->bufs[0];
+	r.cap = 16;
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	/* the live version: deleted; a second one finds nothing live (version 0) */
+	req(&r, RKV_OP_CAS, "gd", NULL, v2, REQ_F_CAS_DEL);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	req(&r, RKV_OP_CAS, "gd", NULL, v2, REQ_F_CAS_DEL);
+	assert_int_equal(run1(e, &r)->status, RKV_S_VERSION_MISMATCH);
+	assert_int_equal(r.version, 0);
+	req(&r, RKV_OP_GET, "gd", NULL, 0, 0);
+	r.buf = e->bufs[0];
+	r.cap = 16;
+	assert_int_equal(run1(e, &r)->status, RKV_S_NOT_FOUND);
+	env_free(e);
+}
+
 static void test_big_value(void **state)
 {
 	(void)state;
@@ -227,6 +261,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_runs),
+		cmocka_unit_test(test_cas_delete),
 		cmocka_unit_test(test_peer_lww_and_tombstone),
 		cmocka_unit_test(test_client_stamps),
 		cmocka_unit_test(test_big_value),

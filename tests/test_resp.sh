@@ -6,7 +6,10 @@
 # partitions) in a network namespace of its own serving RESP on that namespace's 127.0.0.1, and
 # /metrics beside it. Then: redis-cli commands and their exit codes; inline commands; pipelined
 # raw input; Debian's python3-redis (tests/resp/redis_py_check.py: pipelines, binary values,
-# errors); redis-benchmark -t set,get with and without -P (every request answered, no error);
+# errors); four clients racing GETDEL / SETNX / SET XX on the same keys (tests/resp/
+# atomic_check.py: each GETDEL'd value returned exactly once, one SETNX winner per key, SET XX
+# never nil on a key that exists); redis-benchmark -t set,get with and without -P (every
+# request answered, no error);
 # hostile input (an oversized bulk length, a nested array, a megabyte of garbage, a client that
 # never reads its replies) closes that connection with an error, counted, while the node keeps
 # serving others; --resp-max-clients refuses the connection beyond it; the node stops with
@@ -114,6 +117,11 @@ want=$(for i in $(seq 50); do echo +OK; done; for i in $(seq 50); do printf '$1\
 inns /usr/bin/python3 tests/resp/redis_py_check.py "$port" >"$tmp/py.out" 2>&1 &&
 	ok "python3-redis: $(grep -c '^ok:' "$tmp/py.out") checks" ||
 	{ fail "python3-redis"; tail -n 5 "$tmp/py.out"; }
+
+# ---- read-modify-write commands under concurrency (tests/resp/atomic_check.py) -----------
+T=60 inns /usr/bin/python3 tests/resp/atomic_check.py "$port" >"$tmp/atomic.out" 2>&1 &&
+	ok "atomic under 4 racing clients: $(grep -c '^ok:' "$tmp/atomic.out") checks (GETDEL, SETNX, SET XX)" ||
+	{ fail "atomicity"; cat "$tmp/atomic.out"; }
 
 # ---- redis-benchmark ------------------------------------------------------------------------
 for P in 1 16; do
