@@ -363,6 +363,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	n->self.ip = n->opts.ip;
+	if (n->opts.ip_mask) { /* --ip ADDR/LEN with LEN >= 1 */
+		n->self.subnet_net = n->opts.ip & n->opts.ip_mask;
+		n->self.subnet_bcast = n->opts.ip | ~n->opts.ip_mask;
+	}
 	n->self.port_be = rte_cpu_to_be_16(n->opts.port);
 	/* The address-validation tokens' secret (core/token.h): new at every start, so tokens
 	 * of an earlier run are refused (clients fetch a new one transparently). */

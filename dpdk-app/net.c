@@ -112,16 +112,18 @@ static int udp_cksum_ok(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
  * that asked. Dropped and counted: the limited broadcast 255.255.255.255 and a broadcast
  * Ethernet source (drop_src_bcast); multicast 224/4 and a multicast Ethernet source
  * (drop_src_mcast); "this network" 0/8, reserved 240/4, our own address, and loopback 127/8
- * unless we serve a loopback address ourselves (drop_src_martian). The subnet's directed
- * broadcast is not known here (--ip has no prefix); a reply to it would go to the request's
- * Ethernet source only, and it is bounded by the amplification budget like any other. */
+ * unless we serve a loopback address ourselves (drop_src_martian). With --ip ADDR/LEN the
+ * subnet's directed broadcast and its network address (the old BSD broadcast) are dropped as
+ * broadcast too; without a prefix they are not known here, and a reply to one would go to the
+ * request's Ethernet source only, bounded by the amplification budget like any other. */
 static int src_refused(struct worker *w, const struct rte_ether_hdr *eh, uint32_t src_be)
 {
 	const struct net_self *self = &w->node->self;
 	uint32_t s = rte_be_to_cpu_32(src_be);
 	uint32_t top = s >> 24;
 
-	if (s == UINT32_MAX || rte_is_broadcast_ether_addr(&eh->src_addr)) {
+	if (s == UINT32_MAX || rte_is_broadcast_ether_addr(&eh->src_addr) ||
+	    (self->subnet_bcast && (src_be == self->subnet_bcast || src_be == self->subnet_net))) {
 		CNT_INC(w, drop_src_bcast);
 		return 1;
 	}

@@ -58,6 +58,7 @@
 
 struct node_opts {
 	uint32_t ip;              /* network byte order; 0: no network service */
+	uint32_t ip_mask;         /* --ip ADDR/LEN: the subnet mask (network order); 0: unknown */
 	uint16_t port;            /* UDP port, host order */
 	const char *shm_path;     /* NULL: no shared-memory clients */
 	uint64_t mem_bytes;       /* per-partition log budget; 0 until main sizes the default */
@@ -125,6 +126,8 @@ int node_parse_size(const char *s, uint64_t *out);
 struct net_self {
 	struct rte_ether_addr mac;
 	uint32_t ip;              /* network byte order */
+	uint32_t subnet_bcast;    /* the subnet's directed broadcast (network order); 0: unknown */
+	uint32_t subnet_net;      /* the subnet's network address (network order); 0: unknown */
 	uint16_t port_be;         /* UDP port, network byte order */
 };
 

@@ -28,8 +28,10 @@ void node_usage(FILE *f, const char *prog)
 "Without --data-dir data lives in memory only: an acknowledged write survives a node's\n"
 "restart only on the other replicas of its key.\n"
 "\n"
-"  --ip ADDR            IPv4 address served on the DPDK port (ARP, ICMP echo, UDP);\n"
-"                       without it the port is not polled (shared-memory clients only)\n"
+"  --ip ADDR[/LEN]      IPv4 address served on the DPDK port (ARP, ICMP echo, UDP);\n"
+"                       without it the port is not polled (shared-memory clients only).\n"
+"                       With /LEN (0..30) the subnet is known, and datagrams whose source\n"
+"                       is its broadcast or network address are dropped (drop_src_bcast)\n"
 "  --port N             UDP port (default 7700)\n"
 "  --shm PATH           unix socket for shared-memory clients (a stale file is replaced)\n"
 "  --mem SIZE           log memory budget per partition, K/M/G suffixes, 1M..1T. Default:\n"
@@ -361,14 +363,40 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		const char *arg = optarg;
 		switch (c) {
-		case O_IP:
-			if (inet_pton(AF_INET, arg, &a) != 1 || a.s_addr == 0 ||
-			    a.s_addr == INADDR_BROADCAST) {
-				fprintf(stderr, "%s: --ip %s: not a usable IPv4 address\n", prog, arg);
+		case O_IP: {
+			char ipbuf[INET_ADDRSTRLEN + 4];
+			const char *slash = strchr(arg, '/');
+			size_t alen = slash ? (size_t)(slash - arg) : strlen(arg);
+			unsigned long plen = 32;
+			char *end;
+
+			if (alen >= INET_ADDRSTRLEN)
+				goto bad_ip;
+			memcpy(ipbuf, arg, alen);
+			ipbuf[alen] = 0;
+			if (slash) {
+				errno = 0;
+				plen = strtoul(slash + 1, &end, 10);
+				if (errno || end == slash + 1 || *end || plen > 30)
+					goto bad_ip;
+			}
+			if (inet_pton(AF_INET, ipbuf, &a) != 1 || a.s_addr == 0 ||
+			    a.s_addr == INADDR_BROADCAST)
+				goto bad_ip;
+			o->ip = a.s_addr;
+			o->ip_mask = slash && plen ? htonl(~0u << (32 - plen)) : 0;
+			if (slash && plen && ((a.s_addr & ~o->ip_mask) == 0 ||
+					      (a.s_addr | o->ip_mask) == INADDR_BROADCAST)) {
+				fprintf(stderr, "%s: --ip %s: the subnet's network or broadcast "
+					"address\n", prog, arg);
 				return -1;
 			}
-			o->ip = a.s_addr;
 			break;
+bad_ip:
+			fprintf(stderr, "%s: --ip %s: want a usable IPv4 address, optionally "
+				"/LEN with LEN 0..30\n", prog, arg);
+			return -1;
+		}
 		case O_PORT:
 			if (parse_uint(arg, 1, 65535, &v)) {
 				fprintf(stderr, "%s: --port %s: want 1..65535\n", prog, arg);

@@ -187,7 +187,7 @@ node_start() {
 		--file-prefix "$(cl_prefix "$tag" "$i")" --no-telemetry --lcores "$lcores" \
 		--log-level=lib.eal:warning \
 		"--vdev=net_af_packet0,iface=eth0,qpairs=$qp" -- \
-		--ip "$(cl_node_ip "$i")" --port "$RKV_CL_PORT" --mem "${RKV_CL_MEM:-64M}" \
+		--ip "$(cl_node_ip "$i")/24" --port "$RKV_CL_PORT" --mem "${RKV_CL_MEM:-64M}" \
 		--admin-net 198.18.0.0/15 "${cl[@]}" "$@" >>"$dir/n$i.log" 2>&1 &
 	echo $! >"$dir/n$i.pid"
 	echo "--- node $i started (pid $!): ringkvd ... ${cl[*]} $*" >>"$dir/n$i.log"

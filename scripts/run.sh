@@ -193,7 +193,7 @@ echo "run.sh: starting ringkvd (lcores $lcores, af_packet on $RKV_IF_SRV in $RKV
 ip netns exec "$RKV_NS_SRV" "$bin/ringkvd" --no-huge -m 512 --no-pci --file-prefix "$prefix" \
 	-l "$lcores" --log-level=lib.eal:warning --no-telemetry \
 	"--vdev=net_af_packet0,iface=$RKV_IF_SRV,qpairs=$nq" -- \
-	--ip "$RKV_IP_SRV" --port "$port" --shm "$sock" --mem "${RKV_RUN_MEM:-256M}" \
+	--ip "$RKV_IP_SRV/24" --port "$port" --shm "$sock" --mem "${RKV_RUN_MEM:-256M}" \
 	--admin-net "$RKV_IP_CLI/32" \
 	--data-dir "$dir/data" --durability sync --stats-interval "${RKV_RUN_STATS:-0}" &
 pid=$!

@@ -97,10 +97,12 @@ def csum(b):
 def cmd_frames(iface, src_mac, src_ip):
     """One PING per source below, as a raw Ethernet frame to the node (broadcast dst MAC)."""
     mac = lambda m: bytes(int(x, 16) for x in m.split(":"))
+    NET24 = ".".join(DST[0].split(".")[:3])  # the node runs with --ip ADDR/24
     cases = [("bcast_ip", src_mac, "255.255.255.255"), ("bcast_mac", "ff:ff:ff:ff:ff:ff", src_ip),
              ("mcast_ip", src_mac, "224.0.0.1"), ("mcast_mac", "01:00:5e:00:00:01", src_ip),
              ("zero_net", src_mac, "0.0.0.5"), ("reserved", src_mac, "240.0.0.1"),
              ("self", src_mac, DST[0]), ("loopback", src_mac, "127.0.0.1"),
+             ("subnet_bcast", src_mac, NET24 + ".255"), ("subnet_net", src_mac, NET24 + ".0"),
              ("control", src_mac, src_ip)]
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))

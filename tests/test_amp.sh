@@ -5,7 +5,8 @@
 # whole value comes back; the token is refused from another port and when forged (counted in
 # amp_token_bad); `ringkv get` (the client library, which echoes tokens itself) returns the
 # value unchanged. (2) Frames from broadcast, multicast and martian sources (IPv4 and
-# Ethernet) are dropped and counted (drop_src_bcast / drop_src_mcast / drop_src_martian)
+# Ethernet; with --ip ADDR/24 also the subnet's broadcast and network address) are dropped
+# and counted (drop_src_bcast / drop_src_mcast / drop_src_martian)
 # while the same frame from a proper source is answered. (3) STATS over UDP is refused with
 # RKV_S_ADDRESS and counted (admin_refused) from an address outside --admin-net, and
 # answered to one inside it; over shared memory it is always answered.
@@ -39,7 +40,7 @@ delta() { echo $(( $(rkv_stat "$1" <"$2") - $(rkv_stat "$1" <"$3") )); }
 
 ip -n "$RKV_NS_CLI" addr add "$admin_ip/24" dev "$RKV_IF_CLI" || { echo "FAIL: second address"; exit 1; }
 RKV_NODE_ADMIN_NET=$admin_ip/32 rkv_node_start "$tag" "$prefix" "$tmp/ringkvd.log" -l 0 \
-	"--vdev=net_af_packet0,iface=$RKV_IF_SRV" -- --ip "$RKV_IP_SRV" --port "$port" \
+	"--vdev=net_af_packet0,iface=$RKV_IF_SRV" -- --ip "$RKV_IP_SRV/24" --port "$port" \
 	--shm "$sock"
 up=
 for _ in $(seq 100); do
@@ -87,7 +88,7 @@ cli_mac=$(ip -n "$RKV_NS_CLI" -o link show "$RKV_IF_CLI" | grep -o 'link/ether [
 send frames "$RKV_IF_CLI" "$cli_mac" "$RKV_IP_CLI" >"$tmp/fr" || fail "amp_send.py frames"
 sleep 0.5
 shm_stats >"$tmp/s2" || { echo "FAIL: stats"; exit 1; }
-for c in "drop_src_bcast 2" "drop_src_mcast 2" "drop_src_martian 4" "req_ping 1"; do
+for c in "drop_src_bcast 4" "drop_src_mcast 2" "drop_src_martian 4" "req_ping 1"; do
 	set -- $c
 	got=$(delta "$1" "$tmp/s2" "$tmp/s1")
 	[ "$got" = "$2" ] && ok "$1 +$got" || fail "$1 +$got, want +$2"
