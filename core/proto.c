@@ -94,6 +94,15 @@ static int check_fields(const struct rkv_msg *m)
 		vr = VAL_NONE;
 	if (m->vlen > RKV_VALUE_MAX || (vr == VAL_NONE && m->vlen != 0))
 		return -RKV_PE_VLEN;
+	if (m->flags & RKV_F_TTL) {
+		/* requests: GET (asks for the expiry), PUT and CAS (carry one); replies: GET */
+		if (reply ? m->op != RKV_OP_GET
+			  : m->op != RKV_OP_GET && m->op != RKV_OP_PUT && m->op != RKV_OP_CAS)
+			return -RKV_PE_FLAGS;
+		/* the value starts with the u64 expiry: at least 8 bytes where there is one */
+		if (vr != VAL_NONE && m->vlen < RKV_TTL_PREFIX)
+			return -RKV_PE_VLEN;
+	}
 	return 0;
 }
 

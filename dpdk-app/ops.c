@@ -199,6 +199,8 @@ static void udp_done(void *arg, struct exec_req *x)
 	memset(&h, 0, sizeof(h));
 	h.op = x->op;
 	h.flags = RKV_F_REPLY | (x->flags & RKV_F_PEER); /* a replica's answer says so */
+	if (x->op == RKV_OP_GET && (x->flags & RKV_F_TTL) && x->status == RKV_S_OK)
+		h.flags |= RKV_F_TTL;    /* asked for: out_val is expiry || value (exec.h) */
 	h.consistency = x->consistency;
 	h.status = x->status;
 	h.req_id = x->req_id;

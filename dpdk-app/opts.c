@@ -32,7 +32,7 @@ void node_usage(FILE *f, const char *prog)
 "  --port N             UDP port (default 7700)\n"
 "  --shm PATH           unix socket for shared-memory clients (a stale file is replaced)\n"
 "  --mem SIZE           log memory budget per partition, K/M/G suffixes (default 64M)\n"
-"  --max-value SIZE     largest value accepted, up to 1M (default 10K)\n"
+"  --max-value SIZE     largest value accepted, up to 1M (1M: 1 MiB - 16; default 10K)\n"
 "  --mtu N              IP MTU of datagrams sent, 576..9000 (default 1500)\n"
 "  --node-id N          this node's member id, 1..255 (required with --seeds; unique in the\n"
 "                       cluster); version stamps use clock id node-id * 16 + worker\n"
@@ -329,11 +329,12 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 			o->mem_bytes = v;
 			break;
 		case O_MAXV:
-			if (node_parse_size(arg, &v) || v < 1 || v > RKV_TABLE_VALUE_LIMIT) {
+			if (node_parse_size(arg, &v) || v < 1 || v > RKV_VALUE_MAX) {
 				fprintf(stderr, "%s: --max-value %s: want 1 to 1M bytes\n", prog, arg);
 				return -1;
 			}
-			o->max_value = (uint32_t)v;
+			/* 1M means the table's limit: 1 MiB less 16 (room for an expiry word) */
+			o->max_value = (uint32_t)(v > RKV_TABLE_VALUE_LIMIT ? RKV_TABLE_VALUE_LIMIT : v);
 			break;
 		case O_MTU:
 			if (parse_uint(arg, 576, 9000, &v)) {

@@ -520,13 +520,14 @@ static void test_large_values(void **state)
 	size_t vl = 0;
 
 	(void)state;
-	srv_up(2, 1 << 20, 96u << 20, 0);
+	srv_up(2, RKV_TABLE_VALUE_LIMIT, 96u << 20, 0);   /* the largest: 1 MiB - 16 */
 	a = cli(0, 3000);
 	b = cli(1, 3000);
 	assert_non_null(a);
 	assert_non_null(b);
 	for (int i = 0; i < 12; i++) {
-		size_t l = i == 0 ? (1u << 20) : (size_t)(tu_next(&seed) % (1u << 20));
+		size_t l = i == 0 ? RKV_TABLE_VALUE_LIMIT
+				  : (size_t)(tu_next(&seed) % RKV_TABLE_VALUE_LIMIT);
 		char key[16];
 		int kl = snprintf(key, sizeof key, "L%d", i);
 		tu_fill(&seed, v, l);
@@ -540,7 +541,7 @@ static void test_large_values(void **state)
 		assert_int_equal(vl, l);
 		assert_memory_equal(o, v, l);
 	}
-	run_batches(b, 1 << 20, 64, 16);
+	run_batches(b, RKV_TABLE_VALUE_LIMIT, 64, 16);
 	rkv_close(a);
 	rkv_close(b);
 	free(v);
