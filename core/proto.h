@@ -242,6 +242,13 @@ uint32_t rkv_proto_seg_count(uint32_t klen, uint32_t vlen, uint32_t seg_payload)
 size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
 			    const void *key, const void *val, uint32_t idx, uint32_t seg_payload);
 
+/* rkv_proto_encode_seg for an RKV_F_TTL message (m->flags has it; m->vlen counts the 8-byte
+ * prefix) whose value is expiry (u64 LE) || val[0 .. m->vlen - 8), without the caller having
+ * to build that value. Same returns. */
+size_t rkv_proto_encode_seg_ttl(void *buf, size_t cap, const struct rkv_msg *m,
+				const void *key, uint64_t expiry, const void *val, uint32_t idx,
+				uint32_t seg_payload);
+
 const char *rkv_proto_strerror(int err);   /* for -enum rkv_proto_err */
 const char *rkv_status_str(int status);    /* for enum rkv_status */
 
