@@ -2,7 +2,7 @@
  *
  *   ringkv [--target T] [--timeout MS] [--retries N] [--consistency L] put KEY VALUE|-
  *   ringkv [options] put [--ttl S | --ttl-ms MS] KEY VALUE|-    (a value that expires)
- *   ringkv [options] get KEY | del KEY | ttl [--ms] KEY | stats | status [--json]
+ *   ringkv [options] get KEY | del KEY | ttl [--ms|--at] KEY | stats | status [--json]
  *
  * `ttl KEY` prints what Redis's TTL does: the seconds left (rounded up; --ms: milliseconds),
  * -1 for a key without expiry, -2 (exit 1) for a missing key.
@@ -51,8 +51,10 @@ static const char usage_text[] =
 "                  no read on any node returns it (a plain put stores one that never\n"
 "                  expires, replacing an earlier expiry)\n"
 "  get KEY         write the value's raw bytes to stdout (nothing added)\n"
-"  ttl [--ms] KEY  print the seconds (--ms: milliseconds) before KEY expires, rounded\n"
-"                  up; -1: KEY has no expiry; -2 (exit 1): KEY does not exist\n"
+"  ttl [--ms|--at] KEY\n"
+"                  print the seconds (--ms: milliseconds) before KEY expires, rounded\n"
+"                  up, or (--at) its expiry time in Unix ms; -1: KEY has no expiry;\n"
+"                  -2 (exit 1): KEY does not exist\n"
 "  del KEY         delete KEY\n"
 "  stats           print the node's counters, one \"name value\" per line\n"
 "  status [--json] print the cluster ring as the node sees it: per member its state\n"
@@ -271,11 +273,12 @@ static int cmd_put(struct rkv *c, char **args, int nargs)
 /* `ttl [--ms] KEY`: Redis's TTL/PTTL answer on stdout. */
 static int cmd_ttl(struct rkv *c, char **args, int nargs)
 {
-	int ms = 0;
+	int ms = 0, at = 0;
 	if (nargs == 2) {
-		if (strcmp(args[0], "--ms") != 0)
-			return fail("ttl: unknown option '%s' (want --ms)", args[0]);
-		ms = 1;
+		ms = strcmp(args[0], "--ms") == 0;
+		at = strcmp(args[0], "--at") == 0;
+		if (!ms && !at)
+			return fail("ttl: unknown option '%s' (want --ms or --at)", args[0]);
 		args++;
 	}
 	const char *key = args[0];
@@ -297,6 +300,8 @@ static int cmd_ttl(struct rkv *c, char **args, int nargs)
 		return rc;
 	if (!exp) {
 		printf("-1\n");
+	} else if (at) {
+		printf("%llu\n", (unsigned long long)exp);
 	} else {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);

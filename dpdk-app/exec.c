@@ -68,10 +68,10 @@ static void run_gets(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
 		if (rc == -ENOBUFS && x->big_cap) {
 			/* Longer than the request's buffer: fetch it whole into the big one. This
 			 * is why done() runs before the next request: the big buffer is reused.
-			 * (It holds max_value + RKV_TTL_PREFIX bytes: room for the prefix.) */
-			rc = rkv_table_get_ex(x->table, q->key, q->klen,
-					      x->big + (ttl ? RKV_TTL_PREFIX : 0), x->big_cap,
-					      &q->out_vlen, &q->version, &expire);
+			 * (ops.c sizes it max_value + RKV_TTL_PREFIX: room for the prefix.) */
+			uint32_t pre = ttl && x->big_cap >= RKV_TTL_PREFIX ? RKV_TTL_PREFIX : 0;
+			rc = rkv_table_get_ex(x->table, q->key, q->klen, x->big + pre,
+					      x->big_cap - pre, &q->out_vlen, &q->version, &expire);
 			q->out_val = x->big;
 		}
 		if (ttl && (rc == 0 || rc == -ENOBUFS)) {

@@ -221,7 +221,7 @@ void ops_init(struct worker *w)
 	w->x.clock = &w->clock;
 	w->x.cnt = &w->cnt;
 	w->x.big = w->big;
-	w->x.big_cap = w->node->opts.max_value;
+	w->x.big_cap = w->node->opts.max_value + RKV_TTL_PREFIX;   /* w->big: max_msg bytes */
 	w->x.done = udp_done;
 	w->x.arg = w;
 }
