@@ -517,6 +517,11 @@ void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms)
 		rkv_table_set_now(t, unix_ms);
 }
 
+int rkv_table_has_expiry(const struct rkv_table *t)
+{
+	return t->has_expiry;
+}
+
 void rkv_table_set_now(struct rkv_table *t, uint64_t unix_ms)
 {
 	/* relaxed: a time value; each handle's users read it (table_now), nothing else */
@@ -616,8 +621,10 @@ static int put_one(struct rkv_table *t, uint64_t h, const void *key, uint32_t kl
 			rflags |= RKV_REC_COMP;
 		}
 	}
-	if (expiry)
+	if (expiry) {
 		rflags |= RKV_REC_EXP;    /* the expiry word goes before the value */
+		t->has_expiry = 1;
+	}
 	uint32_t meta = rkv_rec_meta(klen, slen + (expiry ? RKV_REC_EXP_LEN : 0), rflags);
 	uint64_t size = rkv_rec_size(meta);
 	/* Admission (issue 9 item 6b): near the live-set limit, only writes that do not grow the

@@ -106,6 +106,9 @@ void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms);
  * that carry an expiry). A handle whose clock was never set (0) reads CLOCK_REALTIME when it
  * meets an expiring record. */
 void rkv_table_set_now(struct rkv_table *t, uint64_t unix_ms);
+/* Nonzero once the owner stored a record with an expiry (sticky): until then an owner need not
+ * keep the clock fresh for reads. Owner handle only (0 on views). */
+int rkv_table_has_expiry(const struct rkv_table *t);
 
 /* Reclaim space of overwritten and deleted records (and tombstones past their grace), doing
  * at most budget_bytes of log work (records examined; at least one). Works on log segments

@@ -37,7 +37,8 @@ static void run_gets(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
 {
 	struct rkv_get_req g[EXEC_RUN];
 
-	rkv_table_set_now_owner(x->table, exec_now(x));   /* expiry: once per run */
+	if (rkv_table_has_expiry(x->table))   /* expiry: the clock once per run, once needed */
+		rkv_table_set_now_owner(x->table, exec_now(x));
 	for (unsigned i = 0; i < n; i++) {
 		g[i].key = r[i]->key;
 		g[i].klen = r[i]->klen;
@@ -151,7 +152,8 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 	unsigned k = 0;
 	if (x->dur)
 		x->dur->admit(x->dur->arg, NULL);
-	rkv_table_set_now_owner(x->table, exec_now(x));   /* expired = absent, for CAS/DEL */
+	if (rkv_table_has_expiry(x->table))   /* expired = absent, for CAS/DEL */
+		rkv_table_set_now_owner(x->table, exec_now(x));
 	for (unsigned i = 0; i < n; i++) {
 		struct exec_req *q = r[i];
 		int peer = q->flags & RKV_F_PEER;
