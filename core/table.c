@@ -37,6 +37,11 @@
  * segment is free. Puts compact on demand when no segment is free; a poll loop may call
  * rkv_table_compact_owner with a budget.
  *
+ * Expiry (core/table.h): a record with an expiry (EXP, core/log.h) is decided by the reading
+ * handle's own clock, read once per record met, so records without one cost readers nothing
+ * but a flag test they already made; an expired record answers like a tombstone of its
+ * version, and compaction drops it under the tombstones' grace rule (rec_droppable).
+ *
  * Never allocates or makes a syscall after create (compressed reads grow a per-thread
  * scratch buffer once); never blocks.
  */
