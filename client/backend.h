@@ -7,6 +7,8 @@
 #ifndef RKV_CLIENT_BACKEND_H
 #define RKV_CLIENT_BACKEND_H
 
+#include <time.h>
+
 #include "ringkv.h"
 #include "clock.h"
 
@@ -18,7 +20,7 @@ struct rkv_backend {
 	/* Optional fast path for a synchronous GET (shm one-sided read). Returns 1 if it could
 	 * not decide (caller falls back to submit+poll), else 0 or an enum rkv_err. */
 	int (*get_direct)(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
-			  size_t *vlen, uint64_t *version);
+			  size_t *vlen, uint64_t *version, uint64_t *expire);
 	int (*stats)(struct rkv *c, char *buf, size_t cap);
 	/* Optional: the raw RKV_OP_RING value (rkv_ring_describe); NULL: RKV_EINVAL. */
 	int (*ring_describe)(struct rkv *c, void *buf, size_t cap);
@@ -45,6 +47,20 @@ struct rkv {
 static inline uint64_t rkv_client_stamp(struct rkv *c)
 {
 	return rkv_clock_now(&c->clock);
+}
+
+/* This client's time for expiry (one-sided reads of a node's table): its wall clock, or the
+ * newest version it has seen from the nodes when that is ahead (the nodes' time, as far as
+ * this client knows it). Unix ms. */
+static inline uint64_t rkv_client_now_ms(const struct rkv *c)
+{
+	/* the precise clock (the HLC's wall clock is the coarse one, a few ms behind): a
+	 * one-sided read never shows a value the node would already hide */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	uint64_t seen = c->clock.last ? rkv_stamp_ms(c->clock.last) : 0;
+	return wall > seen ? wall : seen;
 }
 
 /* Merge a version the handle read or had stored, so its later writes are newer; a version

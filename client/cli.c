@@ -1,7 +1,11 @@
-/* client/cli.c — `ringkv`, the command-line client: put, get, del, stats and status.
+/* client/cli.c — `ringkv`, the command-line client: put, get, del, ttl, stats and status.
  *
  *   ringkv [--target T] [--timeout MS] [--retries N] [--consistency L] put KEY VALUE|-
- *   ringkv [options] get KEY | del KEY | stats | status [--json]
+ *   ringkv [options] put [--ttl S | --ttl-ms MS] KEY VALUE|-    (a value that expires)
+ *   ringkv [options] get KEY | del KEY | ttl [--ms|--at] KEY | stats | status [--json]
+ *
+ * `ttl KEY` prints what Redis's TTL does: the seconds left (rounded up; --ms: milliseconds),
+ * -1 for a key without expiry, -2 (exit 1) for a missing key.
  *
  * `status` prints the ring as the node describes it (RKV_OP_RING, core/ringinfo.h), like
  * `nodetool status`: one line per member (state UN/DN/UJ/UL, address, id, weight, owned
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ringkv.h"
@@ -41,7 +46,15 @@ static const char usage_text[] =
 "commands:\n"
 "  put KEY VALUE   store VALUE under KEY; VALUE '-' reads it from stdin (binary-safe,\n"
 "                  at most 1 MiB; the node may accept less)\n"
+"  put --ttl S KEY VALUE, put --ttl-ms MS KEY VALUE\n"
+"                  store a value that expires S seconds (MS ms) from now: from then on\n"
+"                  no read on any node returns it (a plain put stores one that never\n"
+"                  expires, replacing an earlier expiry)\n"
 "  get KEY         write the value's raw bytes to stdout (nothing added)\n"
+"  ttl [--ms|--at] KEY\n"
+"                  print the seconds (--ms: milliseconds) before KEY expires, rounded\n"
+"                  up, or (--at) its expiry time in Unix ms; -1: KEY has no expiry;\n"
+"                  -2 (exit 1): KEY does not exist\n"
 "  del KEY         delete KEY\n"
 "  stats           print the node's counters, one \"name value\" per line\n"
 "  status [--json] print the cluster ring as the node sees it: per member its state\n"
@@ -200,13 +213,43 @@ static int result(struct rkv *c, int e, const char *what, const char *key)
 	return EXIT_ERR;
 }
 
-static int cmd_put(struct rkv *c, char **args)
+/* Unsigned decimal u64 >= 1. */
+static int parse_u64_pos(const char *s, uint64_t *out)
 {
-	const char *key = args[0];
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int cmd_put(struct rkv *c, char **args, int nargs)
+{
+	struct rkv_put_opts po = { 0 };
 	uint8_t *val = NULL;
 	size_t vlen;
 	int e;
 
+	if (nargs == 4) {   /* put --ttl S | --ttl-ms MS KEY VALUE */
+		uint64_t n;
+		int ms = strcmp(args[0], "--ttl-ms") == 0;
+		if (!ms && strcmp(args[0], "--ttl") != 0)
+			return fail("put: unknown option '%s' (want --ttl S or --ttl-ms MS)", args[0]);
+		if (parse_u64_pos(args[1], &n) || n > (ms ? 1ull << 40 : (1ull << 40) / 1000))
+			return fail("put %s %s: want a positive whole number of %s", args[0],
+				    args[1], ms ? "milliseconds" : "seconds");
+		po.ttl_ms = ms ? n : n * 1000;
+		args += 2;
+	} else if (nargs != 2) {
+		return fail("put: wrong number of arguments (try --help)");
+	}
+	const char *key = args[0];
 	if (check_key(key))
 		return EXIT_ERR;
 	if (strcmp(args[1], "-") == 0) {
@@ -221,12 +264,56 @@ static int cmd_put(struct rkv *c, char **args)
 		default:
 			return fail("put %s: reading stdin: %s", key, strerror(errno));
 		}
-		e = rkv_put(c, key, strlen(key), val, vlen);
+		e = rkv_put_ex(c, key, strlen(key), val, vlen, &po);
 		free(val);
 	} else {
-		e = rkv_put(c, key, strlen(key), args[1], strlen(args[1]));
+		e = rkv_put_ex(c, key, strlen(key), args[1], strlen(args[1]), &po);
 	}
 	return result(c, e, "put", key);
+}
+
+/* `ttl [--ms] KEY`: Redis's TTL/PTTL answer on stdout. */
+static int cmd_ttl(struct rkv *c, char **args, int nargs)
+{
+	int ms = 0, at = 0;
+	if (nargs == 2) {
+		ms = strcmp(args[0], "--ms") == 0;
+		at = strcmp(args[0], "--at") == 0;
+		if (!ms && !at)
+			return fail("ttl: unknown option '%s' (want --ms or --at)", args[0]);
+		args++;
+	}
+	const char *key = args[0];
+	if (check_key(key))
+		return EXIT_ERR;
+	uint8_t *buf = malloc(RKV_VALUE_MAX);
+	size_t vlen = 0;
+	uint64_t exp = 0;
+	if (!buf)
+		return fail("ttl %s: out of memory", key);
+	int e = rkv_get_ex(c, key, strlen(key), buf, RKV_VALUE_MAX, &vlen, NULL, &exp);
+	free(buf);
+	if (e == RKV_ENOTFOUND) {
+		printf("-2\n");
+		return EXIT_NOTFOUND;
+	}
+	int rc = result(c, e, "ttl", key);
+	if (rc != EXIT_OK)
+		return rc;
+	if (!exp) {
+		printf("-1\n");
+	} else if (at) {
+		printf("%llu\n", (unsigned long long)exp);
+	} else {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+		uint64_t left = exp > now ? exp - now : 0;
+		printf("%llu\n", (unsigned long long)(ms ? left : (left + 999) / 1000));
+	}
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return fail("ttl %s: writing stdout: %s", key, strerror(errno));
+	return EXIT_OK;
 }
 
 static int cmd_get(struct rkv *c, const char *key)
@@ -355,8 +442,8 @@ out:
 static const struct {
 	const char *name;
 	int nargs, max;
-} commands[] = { { "put", 2, 2 }, { "get", 1, 1 }, { "del", 1, 1 }, { "stats", 0, 0 },
-		 { "status", 0, 1 } };
+} commands[] = { { "put", 2, 4 }, { "get", 1, 1 }, { "del", 1, 1 }, { "ttl", 1, 2 },
+		 { "stats", 0, 0 }, { "status", 0, 1 } };
 
 int main(int argc, char **argv)
 {
@@ -444,7 +531,9 @@ int main(int argc, char **argv)
 		return fail("cannot open %s: %s", target, rkv_strerror(e));
 	}
 	if (strcmp(cmd, "put") == 0)
-		rc = cmd_put(c, argv + optind);
+		rc = cmd_put(c, argv + optind, argc - optind);
+	else if (strcmp(cmd, "ttl") == 0)
+		rc = cmd_ttl(c, argv + optind, argc - optind);
 	else if (strcmp(cmd, "get") == 0)
 		rc = cmd_get(c, argv[optind]);
 	else if (strcmp(cmd, "del") == 0)

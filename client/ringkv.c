@@ -153,6 +153,9 @@ static int check_op(const struct rkv_op *op)
 		return op->cap && !op->buf ? RKV_EINVAL : 0;
 	case RKV_PUT:
 	case RKV_PUT_IF:
+		/* a value with an expiry carries 8 bytes more on the wire */
+		if (op->expire_ms && op->vlen > RKV_VALUE_MAX - RKV_TTL_PREFIX)
+			return RKV_ETOOBIG;
 		return check_val(op->val, op->vlen);
 	case RKV_DEL:
 		return 0;
@@ -255,10 +258,38 @@ int rkv_put_if(struct rkv *c, const void *key, size_t klen, const void *val, siz
 	return e ? e : run_one(c, &op);
 }
 
+int rkv_put_ex(struct rkv *c, const void *key, size_t klen, const void *val, size_t vlen,
+	       const struct rkv_put_opts *o)
+{
+	struct rkv_op op = { .op = RKV_PUT, .key = key, .klen = klen, .val = val, .vlen = vlen };
+	if (o && (o->flags & ~(uint32_t)RKV_PUTF_IF))
+		return RKV_EINVAL;
+	if (o && (o->flags & RKV_PUTF_IF)) {
+		op.op = RKV_PUT_IF;
+		op.expect_version = o->expect_version;
+	}
+	if (c && o && o->ttl_ms) {
+		uint64_t now = c->clock.wall_ms();
+		op.expire_ms = o->ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + o->ttl_ms;
+	} else if (o) {
+		op.expire_ms = o->expire_ms;
+	}
+	int e = check_sync(c, &op);
+
+	return e ? e : run_one(c, &op);
+}
+
 int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 	    size_t *vlen, uint64_t *version)
 {
-	struct rkv_op op = { .op = RKV_GET, .key = key, .klen = klen, .buf = buf, .cap = cap };
+	return rkv_get_ex(c, key, klen, buf, cap, vlen, version, NULL);
+}
+
+int rkv_get_ex(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
+	       size_t *vlen, uint64_t *version, uint64_t *expire_ms)
+{
+	struct rkv_op op = { .op = RKV_GET, .key = key, .klen = klen, .buf = buf, .cap = cap,
+			     .flags = expire_ms ? RKV_OPF_EXPIRY : 0 };
 	int e = check_sync(c, &op);
 
 	if (e)
@@ -268,8 +299,8 @@ int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 	if (c->be->get_direct && (c->opts.consistency == RKV_CL_DEFAULT ||
 				  c->opts.consistency == RKV_CL_ONE)) {
 		size_t l = 0;
-		uint64_t v = 0;
-		e = c->be->get_direct(c, key, klen, buf, cap, &l, &v);
+		uint64_t v = 0, x = 0;
+		e = c->be->get_direct(c, key, klen, buf, cap, &l, &v, &x);
 		if (e != 1) {
 			memset(&c->last, 0, sizeof c->last);
 			c->last.err = e;
@@ -278,6 +309,8 @@ int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 				*vlen = l;
 			if (version && e == 0)
 				*version = v;
+			if (expire_ms)
+				*expire_ms = e == 0 || e == RKV_ENOBUFS ? x : 0;
 			return e;
 		}
 	}
@@ -286,6 +319,8 @@ int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 		*vlen = op.out_len;
 	if (version && e == 0)
 		*version = op.version;
+	if (expire_ms)
+		*expire_ms = e == 0 || e == RKV_ENOBUFS ? op.expire_ms : 0;
 	return e;
 }
 

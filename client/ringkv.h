@@ -134,6 +134,28 @@ int rkv_get(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
 	    size_t *vlen, uint64_t *version);
 int rkv_delete(struct rkv *c, const void *key, size_t klen);
 
+/* Expiry (TTL). A value may be stored with an expiry time: from that moment every read, on
+ * every node and transport (one-sided shm GETs included), finds no value, and the nodes'
+ * compaction reclaims it later. The expiry is absolute (Unix ms, the nodes' HLC units) and
+ * travels with the value to every replica, so replicas agree on it. A plain put (or an
+ * option-less rkv_put_ex) stores a value without expiry, removing an earlier one. */
+struct rkv_put_opts {
+	uint64_t ttl_ms;     /* > 0: expires ttl_ms after now (this client's clock) */
+	uint64_t expire_ms;  /* used when ttl_ms is 0: > 0 expires at this Unix ms; 0 never */
+	uint64_t expect_version; /* with RKV_PUTF_IF: store only if the stored version equals
+				  * it (0: only if absent), as rkv_put_if */
+	uint32_t flags;      /* RKV_PUTF_IF */
+};
+enum { RKV_PUTF_IF = 1u << 0 };
+/* rkv_put / rkv_put_if with options (o may be NULL: a plain put). A value with an expiry
+ * may be 8 bytes shorter than the protocol limit (RKV_ETOOBIG beyond). */
+int rkv_put_ex(struct rkv *c, const void *key, size_t klen, const void *val, size_t vlen,
+	       const struct rkv_put_opts *o);
+/* rkv_get that also reports the value's expiry in *expire_ms (Unix ms; 0: none; may be
+ * NULL). Served one-sided on shm like rkv_get. */
+int rkv_get_ex(struct rkv *c, const void *key, size_t klen, void *buf, size_t cap,
+	       size_t *vlen, uint64_t *version, uint64_t *expire_ms);
+
 /* Node statistics as text "name value\n" lines, NUL-terminated in buf. Returns the length
  * (without the NUL), RKV_ENOBUFS if the text needs more than cap - 1 bytes, or an error. */
 int rkv_stats(struct rkv *c, char *buf, size_t cap);
@@ -175,7 +197,14 @@ struct rkv_op {
 	 * RKV_ETIMEDOUT from a node: replicas that answered (got). All 0 otherwise (also on a
 	 * timeout with no reply from any node). */
 	unsigned got, n_replicas, needed;
+	/* Expiry (TTL; these two fields came last so the ones above kept their places).
+	 * PUT, PUT_IF: expire_ms > 0 stores the value with that absolute expiry (Unix ms), 0
+	 * without one. GET with RKV_OPF_EXPIRY in flags: set on completion to the value's
+	 * expiry (0: none). Zero both for the old behaviour. */
+	uint32_t flags;                 /* RKV_OPF_EXPIRY */
+	uint64_t expire_ms;
 };
+enum { RKV_OPF_EXPIRY = 1u << 0 };
 
 /* Submit up to n operations; returns how many were accepted (fewer when the window of
  * opts.max_inflight operations submitted and not yet polled back is full: poll, then submit

@@ -207,7 +207,23 @@ static void apply(struct shm_client *c, uint32_t w, const struct rkv_shm_rep *r,
 		return;                          /* late reply to an op that timed out: drop */
 	op = f->op;
 	st = rkv_err_from_status(r->status);
-	if (op->op == RKV_GET || op->op == OP_STATS_INTERNAL) {
+	if (op->op == RKV_GET && (op->flags & RKV_OPF_EXPIRY)) {
+		/* asked for the expiry (RKV_SHM_F_TTL): an OK value is u64 LE expiry || value */
+		op->expire_ms = 0;
+		if (st == RKV_OK) {
+			if (r->vlen < RKV_TTL_PREFIX || (r->dlen && r->dlen < RKV_TTL_PREFIX)) {
+				st = RKV_EPROTO;
+			} else {
+				if (r->dlen)
+					op->expire_ms = rkv_ttl_get(data);
+				op->out_len = r->vlen - RKV_TTL_PREFIX;
+				if (r->dlen != r->vlen || op->out_len > op->cap)
+					st = RKV_ENOBUFS;
+				else if (op->out_len)
+					memcpy(op->buf, data + RKV_TTL_PREFIX, op->out_len);
+			}
+		}
+	} else if (op->op == RKV_GET || op->op == OP_STATS_INTERNAL) {
 		if (st == RKV_OK) {
 			op->out_len = r->vlen;
 			if (r->dlen != r->vlen || r->vlen > op->cap)
@@ -327,7 +343,11 @@ static int enqueue(struct shm_client *c, uint32_t w, uint8_t op, const struct rk
 		   uint64_t req_id)
 {
 	struct rkv_spsc *r = &c->req[w];
-	uint32_t vlen = (op == RKV_OP_PUT || op == RKV_OP_CAS) ? (uint32_t)o->vlen : 0;
+	/* expiry: a PUT/CAS value goes as u64 LE expiry || value; a GET may ask for it */
+	const int ttl_put = (op == RKV_OP_PUT || op == RKV_OP_CAS) && o->expire_ms;
+	const int ttl = ttl_put || (op == RKV_OP_GET && (o->flags & RKV_OPF_EXPIRY));
+	uint32_t vlen = (op == RKV_OP_PUT || op == RKV_OP_CAS)
+		? (uint32_t)o->vlen + (ttl_put ? RKV_TTL_PREFIX : 0) : 0;
 	uint32_t klen = op == RKV_OP_STATS ? 0 : (uint32_t)o->klen;
 	uint32_t units = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + klen + vlen);
 	uint32_t contig = rkv_spsc_contig(r);
@@ -354,8 +374,9 @@ static int enqueue(struct shm_client *c, uint32_t w, uint8_t op, const struct rk
 	int cl = o->consistency ? o->consistency : c->base.opts.consistency;
 	struct rkv_shm_req h = {
 		.units = units, .op = op, .klen = (uint8_t)klen, .vlen = vlen,
-		.flags = op == RKV_OP_STATS ? 0 : (uint16_t)cl,
-		.cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap,
+		.flags = op == RKV_OP_STATS ? 0 : (uint16_t)(cl | (ttl ? RKV_SHM_F_TTL : 0)),
+		.cap = o->cap + (ttl ? RKV_TTL_PREFIX : 0) > UINT32_MAX ? UINT32_MAX
+			: (uint32_t)(o->cap + (ttl ? RKV_TTL_PREFIX : 0)),
 		.req_id = req_id,
 		.expect = op == RKV_OP_CAS ? o->expect_version
 			: op == RKV_OP_PUT || op == RKV_OP_DEL ? rkv_client_stamp(&c->base) : 0,
@@ -363,8 +384,13 @@ static int enqueue(struct shm_client *c, uint32_t w, uint8_t op, const struct rk
 	memcpy(p, &h, sizeof h);
 	if (klen)
 		memcpy(p + RKV_SHM_ENTRY_HDR, o->key, klen);
-	if (vlen)
+	if (ttl_put) {
+		rkv_ttl_put(p + RKV_SHM_ENTRY_HDR + klen, o->expire_ms);
+		if (o->vlen)
+			memcpy(p + RKV_SHM_ENTRY_HDR + klen + RKV_TTL_PREFIX, o->val, o->vlen);
+	} else if (vlen) {
 		memcpy(p + RKV_SHM_ENTRY_HDR + klen, o->val, vlen);
+	}
 	rkv_spsc_prod_advance(r, units);
 	if (!c->is_touched[w]) {
 		c->is_touched[w] = 1;
@@ -465,6 +491,7 @@ static void one_sided_lookup(struct shm_client *c, struct rkv_op **ops, unsigned
 		if (!n)
 			continue;
 		c->osn[w] = 0;
+		rkv_table_set_now(c->view[w], rkv_client_now_ms(&c->base));  /* expiry: per burst */
 		rkv_table_get_burst(c->view[w], q, n);
 		for (k = 0; k < n; k++) {
 			struct rkv_op *o = ops[c->ospos[(size_t)w * SHM_OS_BATCH + k]];
@@ -474,6 +501,8 @@ static void one_sided_lookup(struct shm_client *c, struct rkv_op **ops, unsigned
 				o->status = RKV_OK;
 				o->out_len = q[k].vlen;
 				o->version = q[k].version;
+				if (o->flags & RKV_OPF_EXPIRY)
+					o->expire_ms = q[k].expire;
 				break;
 			case -ENOENT:
 				if (c->cluster) {   /* maybe not a replica here: ask the node */
@@ -488,6 +517,8 @@ static void one_sided_lookup(struct shm_client *c, struct rkv_op **ops, unsigned
 				o->status = RKV_ENOBUFS;
 				o->out_len = q[k].vlen;
 				o->version = 0;
+				if (o->flags & RKV_OPF_EXPIRY)
+					o->expire_ms = q[k].expire;
 				break;
 			default:   /* -EAGAIN or anything else: ask the owner */
 				os[c->ospos[(size_t)w * SHM_OS_BATCH + k]] = 0;
@@ -596,7 +627,7 @@ static int shm_poll(struct rkv *h, struct rkv_op **done, unsigned max, int timeo
 /* ---- one-sided GET ----------------------------------------------------------------------- */
 
 static int shm_get_direct(struct rkv *h, const void *key, size_t klen, void *buf, size_t cap,
-			  size_t *vlen, uint64_t *version)
+			  size_t *vlen, uint64_t *version, uint64_t *expire)
 {
 	struct shm_client *c = (struct shm_client *)h;
 	uint32_t w, vl = 0;
@@ -624,10 +655,12 @@ static int shm_get_direct(struct rkv *h, const void *key, size_t klen, void *buf
 		.cap = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap, .hash = rkv_hash(key, klen),
 	};
 	w = rkv_hash_partition(q.hash, c->g.nworkers);
+	rkv_table_set_now(c->view[w], rkv_client_now_ms(&c->base));   /* expiry */
 	rkv_table_get_burst(c->view[w], &q, 1);
 	e = q.status;
 	vl = q.vlen;
 	ver = q.version;
+	*expire = q.expire;
 	switch (e) {
 	case 0:
 		*vlen = vl;

@@ -398,7 +398,11 @@ static int send_slot(struct udp *u, const struct slot *s)
 	m.op = s->wire_op;
 	m.consistency = s->consistency;
 	m.klen = has_key ? (uint8_t)op->klen : 0;
-	m.vlen = has_val ? (uint32_t)op->vlen : 0;
+	/* expiry: a PUT/CAS value goes as u64 LE expiry || value; a GET may ask for it */
+	const int ttl_put = has_val && op->expire_ms;
+	if (ttl_put || (s->wire_op == RKV_OP_GET && (op->flags & RKV_OPF_EXPIRY)))
+		m.flags |= RKV_F_TTL;
+	m.vlen = has_val ? (uint32_t)op->vlen + (ttl_put ? RKV_TTL_PREFIX : 0) : 0;
 	m.req_id = s->req_id;
 	m.stamp = s->stamp;
 	if (u->peers[pi].has_token) {   /* proves our address: no 3x reply limit */
@@ -410,8 +414,10 @@ static int send_slot(struct udp *u, const struct slot *s)
 		return RKV_ETOOBIG;
 	if (nseg == 1) {
 		uint8_t *b = tx_next(u);
-		len = rkv_proto_encode(b, u->frame, &m, has_key ? op->key : NULL,
-				       has_val ? op->val : NULL);
+		len = ttl_put ? rkv_proto_encode_seg_ttl(b, u->frame, &m, op->key, op->expire_ms,
+							 op->val, 0, RKV_KEY_MAX + RKV_VALUE_MAX)
+			      : rkv_proto_encode(b, u->frame, &m, has_key ? op->key : NULL,
+						 has_val ? op->val : NULL);
 		if (len == 0)
 			return RKV_EINVAL;
 		tx_stage(u, len, pi);
@@ -419,7 +425,10 @@ static int send_slot(struct udp *u, const struct slot *s)
 	}
 	for (i = 0; i < nseg; i++) {
 		uint8_t *b = tx_next(u);
-		len = rkv_proto_encode_seg(b, u->frame, &m, op->key, op->val, i, u->seg_payload);
+		len = ttl_put ? rkv_proto_encode_seg_ttl(b, u->frame, &m, op->key, op->expire_ms,
+							 op->val, i, u->seg_payload)
+			      : rkv_proto_encode_seg(b, u->frame, &m, op->key, op->val, i,
+						     u->seg_payload);
 		if (len == 0)
 			return RKV_EINVAL;
 		tx_stage(u, len, pi);
@@ -588,13 +597,24 @@ static void complete(struct udp *u, struct slot *s, const struct rkv_msg *m)
 	/* UNAVAILABLE / TIMEOUT replies carry counts in the stamp, not a version */
 	op->version = m->status == RKV_S_UNAVAILABLE || m->status == RKV_S_TIMEOUT ? 0 : m->stamp;
 	op->out_len = 0;
+	if (s->wire_op == RKV_OP_GET && (op->flags & RKV_OPF_EXPIRY))
+		op->expire_ms = 0;
 	if (st == RKV_OK && (s->wire_op == RKV_OP_GET || s->wire_op == RKV_OP_STATS ||
 			     s->wire_op == RKV_OP_RING)) {
-		op->out_len = m->vlen;
-		if (m->vlen > op->cap)
+		const uint8_t *v = m->val;
+		uint32_t vlen = m->vlen;
+		if (s->wire_op == RKV_OP_GET && (m->flags & RKV_F_TTL)) {
+			/* u64 LE expiry || value (decode checked vlen >= 8) */
+			if (op->flags & RKV_OPF_EXPIRY)
+				op->expire_ms = rkv_ttl_get(v);
+			v += RKV_TTL_PREFIX;
+			vlen -= RKV_TTL_PREFIX;
+		}
+		op->out_len = vlen;
+		if (vlen > op->cap)
 			st = RKV_ENOBUFS;
-		else if (m->vlen)
-			memcpy(op->buf, m->val, m->vlen);
+		else if (vlen)
+			memcpy(op->buf, v, vlen);
 	}
 	if (st == RKV_OK && s->wire_op != RKV_OP_STATS && s->wire_op != RKV_OP_RING)
 		rkv_client_observe(&u->base, m->stamp);

@@ -6,10 +6,20 @@
  *                   covers header, key (through its hash, which every reader has already
  *                   computed) and value, so a reader verifies it from its own copies without
  *                   re-reading shared memory
- *  12 u32 meta      bits 0..20 stored value length, 21..28 key length, 29..31 flags
+ *  12 u32 meta      bits 0..19 stored value length, 20 flag EXP, 21..28 key length,
+ *                   29..31 flags TOMB, COMP, DEAD
  * Records start 8-byte aligned, so key and value are read and written as whole 64-bit words
  * (a 16 B key + 32 B value record is exactly 64 bytes: one cache line). A compressed value is
  * stored as u32 original length + zstd frame.
+ *
+ * Expiry (TTL): a record with the EXP flag stores u64 expiry (Unix ms, the HLC's physical
+ * units, core/clock.h; never 0) as the first 8 bytes of its stored value, then the value
+ * (plain or compressed form); its stored length counts those 8 bytes. Its checksum is taken
+ * over the value part with the expiry mixed into the seed (rkv_rec_csum_exp), so a reader
+ * verifies it from the word it loaded and its own copy of the value, and the expiry is
+ * covered like everything else. Records without expiry are laid out exactly as before. The
+ * stored length is 20 bits (the table's value limit is 1 MiB - 16, so a value plus its
+ * expiry fits), which is where the fourth flag bit came from.
  *
  * Segments (RAMCloud / log-structured style): the log region is nsegs segments of seg_bytes
  * (a power of two, >= the largest record). Appends go to the head segment; when it is full a
@@ -43,8 +53,14 @@
 /* TOMB: a delete. COMP: the value is zstd-compressed. DEAD: set by the owner once no slot
  * points at the record any more (overwritten or deleted), so compaction skips it without an
  * index lookup; a reader that meets it is looking at a changed bucket and will retry. */
-enum { RKV_REC_TOMB = 1u, RKV_REC_COMP = 2u, RKV_REC_DEAD = 4u };
-#define RKV_REC_SLEN_MAX ((1u << 21) - 1u)
+/* EXP: the stored value starts with a u64 expiry (see the top of this file). rkv_rec_flags()
+ * returns all four; in meta, TOMB/COMP/DEAD are bits 29..31 and EXP is bit 20. */
+enum { RKV_REC_TOMB = 1u, RKV_REC_COMP = 2u, RKV_REC_DEAD = 4u, RKV_REC_EXP = 8u };
+#define RKV_REC_SLEN_MAX ((1u << 20) - 1u)
+#define RKV_REC_EXP_BIT  (1u << 20)
+#define RKV_REC_EXP_LEN  8u
+/* Any flag set in meta (the readers' fast path takes only records with none). */
+#define RKV_REC_FLAG_MASK (0xe0000000u | RKV_REC_EXP_BIT)
 
 struct rkv_rec_hdr {
 	uint64_t version;
@@ -55,11 +71,14 @@ static_assert(sizeof(struct rkv_rec_hdr) == RKV_REC_HDR, "record header is 16 by
 
 static inline uint32_t rkv_rec_meta(uint32_t klen, uint32_t slen, uint32_t flags)
 {
-	return slen | klen << 21 | flags << 29;
+	return slen | klen << 21 | (flags & 7u) << 29 | (flags & RKV_REC_EXP ? RKV_REC_EXP_BIT : 0);
 }
 static inline uint32_t rkv_rec_slen(uint32_t meta) { return meta & RKV_REC_SLEN_MAX; }
 static inline uint32_t rkv_rec_klen(uint32_t meta) { return (meta >> 21) & 0xffu; }
-static inline uint32_t rkv_rec_flags(uint32_t meta) { return meta >> 29; }
+static inline uint32_t rkv_rec_flags(uint32_t meta)
+{
+	return meta >> 29 | (meta & RKV_REC_EXP_BIT ? RKV_REC_EXP : 0);
+}
 static inline uint64_t rkv_rec_pad8(uint64_t n) { return (n + 7) & ~7ull; }
 /* Offset of the value inside a record. */
 static inline uint64_t rkv_rec_voff(uint32_t klen) { return RKV_REC_HDR + rkv_rec_pad8(klen); }
@@ -74,6 +93,13 @@ static inline uint32_t rkv_rec_csum(uint64_t khash, uint64_t version, uint32_t m
 {
 	uint64_t seed = khash ^ (version * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)meta << 32 | meta);
 	return (uint32_t)rkv_hash_seeded(val, slen, seed);
+}
+/* The checksum of an EXP record: over the value part (after the expiry word, len bytes),
+ * the expiry mixed into the seed. */
+static inline uint32_t rkv_rec_csum_exp(uint64_t khash, uint64_t version, uint32_t meta,
+					uint64_t expiry, const void *val, uint32_t len)
+{
+	return rkv_rec_csum(khash ^ (expiry * 0xc2b2ae3d27d4eb4full + 1), version, meta, val, len);
 }
 
 /* Racy word access to log memory (see the top of this file). p must be 8-byte aligned. */
@@ -276,6 +302,21 @@ rkv_log_write(struct rkv_log *l, uint64_t off, uint64_t version, uint32_t csum, 
 	rkv_log_st64(p + 8, (uint64_t)csum | (uint64_t)meta << 32);
 	rkv_log_store_bytes(p + RKV_REC_HDR, key, klen);
 	rkv_log_store_bytes(p + rkv_rec_voff(klen), val, rkv_rec_slen(meta));
+}
+
+/* Write a whole EXP record at off: header, key, the expiry word, then the value part (len
+ * bytes; meta's stored length is len + RKV_REC_EXP_LEN). */
+static inline void rkv_log_write_exp(struct rkv_log *l, uint64_t off, uint64_t version,
+				     uint32_t csum, uint32_t meta, const void *key,
+				     uint64_t expiry, const void *val, uint32_t len)
+{
+	uint8_t *p = l->region.base + off;
+	uint32_t klen = rkv_rec_klen(meta);
+	rkv_log_st64(p, version);
+	rkv_log_st64(p + 8, (uint64_t)csum | (uint64_t)meta << 32);
+	rkv_log_store_bytes(p + RKV_REC_HDR, key, klen);
+	rkv_log_st64(p + rkv_rec_voff(klen), expiry);
+	rkv_log_store_bytes(p + rkv_rec_voff(klen) + RKV_REC_EXP_LEN, val, len);
 }
 
 /* Copy a record of size bytes from one log offset to another (compaction). */

@@ -94,6 +94,15 @@ static int check_fields(const struct rkv_msg *m)
 		vr = VAL_NONE;
 	if (m->vlen > RKV_VALUE_MAX || (vr == VAL_NONE && m->vlen != 0))
 		return -RKV_PE_VLEN;
+	if (m->flags & RKV_F_TTL) {
+		/* requests: GET (asks for the expiry), PUT and CAS (carry one); replies: GET */
+		if (reply ? m->op != RKV_OP_GET
+			  : m->op != RKV_OP_GET && m->op != RKV_OP_PUT && m->op != RKV_OP_CAS)
+			return -RKV_PE_FLAGS;
+		/* the value starts with the u64 expiry: at least 8 bytes where there is one */
+		if (vr != VAL_NONE && m->vlen < RKV_TTL_PREFIX)
+			return -RKV_PE_VLEN;
+	}
 	return 0;
 }
 
@@ -206,13 +215,10 @@ uint32_t rkv_proto_seg_count(uint32_t klen, uint32_t vlen, uint32_t seg_payload)
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
-size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
-			    const void *key, const void *val, uint32_t idx, uint32_t seg_payload)
+/* Segment idx of a message whose key||value bytes are head[0..head_len) || tail[...]. */
+static size_t encode_seg(void *buf, size_t cap, const struct rkv_msg *m, const void *head,
+			 uint32_t head_len, const void *tail, uint32_t idx, uint32_t seg_payload)
 {
-	if (buf == NULL || m == NULL || check_fields(m) != 0)
-		return 0;
-	if ((m->klen && key == NULL) || (m->vlen && val == NULL))
-		return 0;
 	uint32_t total = (uint32_t)m->klen + m->vlen;
 	uint32_t cnt = rkv_proto_seg_count(m->klen, m->vlen, seg_payload);
 	if (cnt == 0 || cnt > UINT16_MAX || idx >= cnt)
@@ -238,10 +244,36 @@ size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
 	st16(p + OFF_SEG_CNT, (uint16_t)cnt);
 	st32(p + OFF_SEG_OFF, off);
 	st32(p + OFF_AUX, m->aux);
-	copy_slice(p + RKV_HDR_SIZE, key, m->klen, val, off, len);
+	copy_slice(p + RKV_HDR_SIZE, head, head_len, tail, off, len);
 	if (tok)
 		st64(p + RKV_HDR_SIZE + len, m->token);
 	return RKV_HDR_SIZE + (size_t)len + tok;
+}
+
+size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
+			    const void *key, const void *val, uint32_t idx, uint32_t seg_payload)
+{
+	if (buf == NULL || m == NULL || check_fields(m) != 0)
+		return 0;
+	if ((m->klen && key == NULL) || (m->vlen && val == NULL))
+		return 0;
+	return encode_seg(buf, cap, m, key, m->klen, val, idx, seg_payload);
+}
+
+size_t rkv_proto_encode_seg_ttl(void *buf, size_t cap, const struct rkv_msg *m,
+				const void *key, uint64_t expiry, const void *val, uint32_t idx,
+				uint32_t seg_payload)
+{
+	uint8_t head[RKV_KEY_MAX + RKV_TTL_PREFIX];
+	if (buf == NULL || m == NULL || !(m->flags & RKV_F_TTL) || check_fields(m) != 0)
+		return 0;
+	if ((m->klen && key == NULL) || (m->vlen > RKV_TTL_PREFIX && val == NULL))
+		return 0;
+	if (m->klen)
+		memcpy(head, key, m->klen);
+	rkv_ttl_put(head + m->klen, expiry);
+	return encode_seg(buf, cap, m, head, (uint32_t)m->klen + RKV_TTL_PREFIX, val, idx,
+			  seg_payload);
 }
 
 size_t rkv_proto_encode(void *buf, size_t cap, const struct rkv_msg *m,

@@ -41,6 +41,13 @@
  *                of the intended owner when the receiver is a sloppy-quorum stand-in, which
  *                keeps the write as a hint for that owner instead of applying it
  *                (dpdk-app/hints.h).
+ *   RKV_F_TTL    expiry (TTL), absolute, in Unix ms (the HLC's physical units, core/clock.h).
+ *                On a PUT or CAS request: the value is u64 LE expiry || value (0: none), so
+ *                vlen >= 8 (else RKV_PE_VLEN); replicas, hints and logs carry it as is, so
+ *                every replica holds the same expiry. On a GET request: "answer with the
+ *                expiry": the OK reply then has RKV_F_TTL and its value is u64 LE expiry (0:
+ *                none) || value (vlen >= 8). Not allowed on other ops (RKV_PE_FLAGS). An
+ *                expired record reads as a tombstone of its version (NOT_FOUND).
  *   aux          on a reply other than STATS: the low 32 bits of the sender's ring epoch, so a
  *                ring-aware client notices a membership change; 0 on a request without
  *                RKV_F_PEER.
@@ -101,9 +108,28 @@ enum rkv_opcode {
 enum rkv_flags {
 	RKV_F_REPLY = 1u << 0, /* server -> client */
 	RKV_F_PEER = 1u << 1,  /* node -> node replica operation (see above) */
+	RKV_F_TTL = 1u << 2,   /* expiry (see above): the value is u64 LE expiry || value */
 	RKV_F_TOKEN = 1u << 3, /* an address-validation token follows the payload (see above) */
-	RKV_F_ALL_ = RKV_F_REPLY | RKV_F_PEER | RKV_F_TOKEN
+	RKV_F_ALL_ = RKV_F_REPLY | RKV_F_PEER | RKV_F_TTL | RKV_F_TOKEN
 };
+/* Bytes of the expiry prefix of an RKV_F_TTL value. */
+#define RKV_TTL_PREFIX 8u
+
+/* The expiry of an RKV_F_TTL value (its first 8 bytes, little-endian). */
+static inline uint64_t rkv_ttl_get(const void *val)
+{
+	const uint8_t *p = val;
+	uint64_t e = 0;
+	for (int i = 7; i >= 0; i--)
+		e = e << 8 | p[i];
+	return e;
+}
+static inline void rkv_ttl_put(void *val, uint64_t expiry)
+{
+	uint8_t *p = val;
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(expiry >> (8 * i));
+}
 
 /* Reply status (byte 6 of a reply). Requests carry 0. */
 enum rkv_status {
@@ -238,6 +264,13 @@ uint32_t rkv_proto_seg_count(uint32_t klen, uint32_t vlen, uint32_t seg_payload)
  * seg_payload = ceil((klen + vlen) / seg_cnt). */
 size_t rkv_proto_encode_seg(void *buf, size_t cap, const struct rkv_msg *m,
 			    const void *key, const void *val, uint32_t idx, uint32_t seg_payload);
+
+/* rkv_proto_encode_seg for an RKV_F_TTL message (m->flags has it; m->vlen counts the 8-byte
+ * prefix) whose value is expiry (u64 LE) || val[0 .. m->vlen - 8), without the caller having
+ * to build that value. Same returns. */
+size_t rkv_proto_encode_seg_ttl(void *buf, size_t cap, const struct rkv_msg *m,
+				const void *key, uint64_t expiry, const void *val, uint32_t idx,
+				uint32_t seg_payload);
 
 const char *rkv_proto_strerror(int err);   /* for -enum rkv_proto_err */
 const char *rkv_status_str(int status);    /* for enum rkv_status */

@@ -30,7 +30,8 @@
 #include "spsc.h"
 
 #define RKV_SHM_MAGIC         0x6d68736bu   /* "kshm" little-endian */
-#define RKV_SHM_VERSION       2u            /* 2: boot_gen in the hello and the channel */
+#define RKV_SHM_VERSION       3u            /* 2: boot_gen in the hello and the channel;
+					     * 3: RKV_SHM_F_TTL, entries max_value + 8 */
 #define RKV_SHM_SLOT          64u           /* bytes per ring slot */
 #define RKV_SHM_ENTRY_HDR     32u           /* bytes of an entry header */
 #define RKV_SHM_MAX_WORKERS   64u
@@ -54,7 +55,7 @@ struct rkv_shm_req {
 	uint8_t op;        /* enum rkv_opcode: GET, PUT, DEL, CAS, STATS; or RKV_SHM_OP_PAD */
 	uint8_t klen;      /* 1..250 (0 for STATS and PAD) */
 	uint16_t flags;    /* low 8 bits: consistency (enum rkv_consistency, 0 = node default);
-			    * high 8 bits 0. STATS: 0 */
+			    * then RKV_SHM_F_TTL; other bits 0. STATS: 0 */
 	uint32_t vlen;     /* PUT/CAS value bytes; 0 otherwise */
 	uint32_t cap;      /* GET/STATS: the most value bytes the client takes back */
 	uint64_t req_id;   /* echoed in the reply */
@@ -63,6 +64,10 @@ struct rkv_shm_req {
 			    * the UDP header's stamp (core/proto.h) */
 };
 _Static_assert(sizeof(struct rkv_shm_req) == RKV_SHM_ENTRY_HDR, "request header size");
+/* Request flag, as core/proto.h's RKV_F_TTL: on PUT/CAS the value is u64 LE expiry (0: none)
+ * || value (vlen 8..max_value + 8); on GET it asks for the expiry: an OK reply's value is
+ * then u64 LE expiry || value (its vlen and dlen count the 8 bytes; ask with cap >= 8). */
+#define RKV_SHM_F_TTL 0x100u
 
 /* Reply entry (worker -> client). Followed by dlen value bytes. */
 struct rkv_shm_rep {
@@ -137,7 +142,8 @@ static inline int rkv_shm_geom_init(struct rkv_shm_geom *g, uint32_t nworkers,
 		return -EINVAL;
 	g->nworkers = nworkers;
 	g->max_value = max_value;
-	g->data_max = max_value > RKV_SHM_STATS_MAX ? max_value : RKV_SHM_STATS_MAX;
+	/* a value may come with its expiry: 8 bytes more (RKV_SHM_F_TTL) */
+	g->data_max = max_value + 8u > RKV_SHM_STATS_MAX ? max_value + 8u : RKV_SHM_STATS_MAX;
 	g->entry_max = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + RKV_KEY_MAX + g->data_max);
 	while (slots < 2 * g->entry_max)
 		slots *= 2;

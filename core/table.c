@@ -42,6 +42,11 @@
  * seals keep other processes from writing the index; this is defence in depth: a bad offset is
  * counted (bad_slots) and its operation fails with -EIO, never dereferenced.
  *
+ * Expiry (core/table.h): a record with an expiry (EXP, core/log.h) is decided by the reading
+ * handle's own clock, read once per record met, so records without one cost readers nothing
+ * but a flag test they already made; an expired record answers like a tombstone of its
+ * version, and compaction drops it under the tombstones' grace rule (rec_droppable).
+ *
  * Never allocates or makes a syscall after create (compressed reads grow a per-thread
  * scratch buffer once); never blocks.
  */
@@ -54,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #define READ_TRIES   4096u    /* optimistic attempts before -EAGAIN */
 #define MIN_RECORD   (RKV_REC_HDR + 8u)
@@ -301,15 +307,50 @@ static inline uint64_t rec_meta_at(const struct rkv_table *t, uint64_t addr)
 	return rkv_log_ld64(t->logb + addr + 8) >> 32;
 }
 
+/* ---- expiry ----------------------------------------------------------------------------- */
+
+/* The handle's clock for expiry (rkv_table_set_now); CLOCK_REALTIME if it was never set.
+ * Called only when a record with an expiry is met. */
+static uint64_t table_now(const struct rkv_table *t)
+{
+	/* relaxed: a time value, no data published with it (rkv_table_set_now) */
+	uint64_t n = __atomic_load_n(&t->now_ms, __ATOMIC_RELAXED);
+	if (n)
+		return n;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The expiry word of an EXP record at addr (owner, or a reader that re-checks after). */
+static inline uint64_t rec_expiry_at(const struct rkv_table *t, uint64_t addr, uint32_t meta)
+{
+	return rkv_log_ld64(t->logb + addr + rkv_rec_voff(rkv_rec_klen(meta)));
+}
+
+/* Owner: the record at addr carries an expiry that has passed. */
+static inline bool rec_expired(const struct rkv_table *t, uint64_t addr)
+{
+	uint32_t meta = (uint32_t)rec_meta_at(t, addr);
+	return (rkv_rec_flags(meta) & RKV_REC_EXP) && rec_expiry_at(t, addr, meta) <= table_now(t);
+}
+
 /* ---- compaction ------------------------------------------------------------------------- */
 
-/* A tombstone record (indexed, at addr) whose grace period is over. */
-static inline bool tomb_expired(const struct rkv_table *t, uint64_t addr)
+/* An indexed record compaction may drop: a tombstone whose grace period is over, or an
+ * expired record whose version's grace period is over too (until then it holds its version
+ * against older writes, like a tombstone). 1: tombstone, 2: expired record, 0: keep. */
+static inline int rec_droppable(const struct rkv_table *t, uint64_t addr)
 {
-	if (!(rkv_rec_flags((uint32_t)rec_meta_at(t, addr)) & RKV_REC_TOMB) || !t->now_ms)
-		return false;
+	uint32_t fl = rkv_rec_flags((uint32_t)rec_meta_at(t, addr));
+	if (!(fl & (RKV_REC_TOMB | RKV_REC_EXP)) || !t->now_ms)
+		return 0;
 	uint64_t ms = rkv_stamp_ms(rkv_log_ld64(t->logb + addr));
-	return t->now_ms >= ms && t->now_ms - ms >= t->grace_ms;
+	if (t->now_ms < ms || t->now_ms - ms < t->grace_ms)
+		return 0;
+	if (fl & RKV_REC_TOMB)
+		return 1;
+	return rec_expiry_at(t, addr, (uint32_t)rec_meta_at(t, addr)) <= t->now_ms ? 2 : 0;
 }
 
 /* Examine victim records until budget bytes were examined or the victim is done. Returns the
@@ -347,14 +388,20 @@ static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 					;
 				if (i == RKV_BUCKET_SLOTS)
 					continue;
-				if (tomb_expired(t, pos[j])) {
+				int drop = rec_droppable(t, pos[j]);
+				if (drop) {
 					/* past its grace period: nothing to keep it for */
 					wr_begin(head);
 					slot_clear(t, head, b, i);
 					wr_end(head);
 					rkv_log_kill(l, pos[j], size[j]);
-					t->tombs--;
-					t->tombs_dropped++;
+					if (drop == 1) {
+						t->tombs--;
+						t->tombs_dropped++;
+					} else {
+						t->keys--;
+						t->expired_dropped++;
+					}
 					break;
 				}
 				int64_t off = rkv_log_alloc(l, size[j], RKV_LOG_COMPACT);
@@ -520,7 +567,18 @@ uint64_t rkv_table_compact_owner(struct rkv_table *t, uint64_t budget_bytes, int
 void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms)
 {
 	if (!t->view)
-		t->now_ms = unix_ms;
+		rkv_table_set_now(t, unix_ms);
+}
+
+int rkv_table_has_expiry(const struct rkv_table *t)
+{
+	return t->has_expiry;
+}
+
+void rkv_table_set_now(struct rkv_table *t, uint64_t unix_ms)
+{
+	/* relaxed: a time value; each handle's users read it (table_now), nothing else */
+	__atomic_store_n(&t->now_ms, unix_ms, __ATOMIC_RELAXED);
 }
 
 /* ---- writes ----------------------------------------------------------------------------- */
@@ -559,9 +617,20 @@ put_body(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen, const 
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX)
 		return -EINVAL;
 	bool del = flags & RKV_TABLE_PUT_DELETE, lww = flags & RKV_TABLE_PUT_LWW;
+	uint64_t expiry = 0;
 	if (del) {
 		vlen = 0;
 	} else {
+		if (flags & RKV_TABLE_PUT_TTL) {
+			/* u64 LE expiry, then the value (core/proto.h RKV_F_TTL's form) */
+			if (vlen < RKV_REC_EXP_LEN || !val)
+				return -EINVAL;
+			const uint8_t *e = val;
+			for (int k = 7; k >= 0; k--)
+				expiry = expiry << 8 | e[k];
+			val = e + RKV_REC_EXP_LEN;
+			vlen -= RKV_REC_EXP_LEN;
+		}
 		if (vlen > t->max_value)
 			return -E2BIG;
 		if (vlen && !val)
@@ -579,15 +648,18 @@ put_body(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen, const 
 			return f;
 		found = f;
 		uint64_t cur = found ? slot_version(t, &at, &cur_tomb) : 0;
+		/* an expired record is no live record either (but is counted as a key) */
+		bool gone = !found || cur_tomb ||
+			    rec_expired(t, at.b->slot[at.i] & RKV_SLOT_ADDR_MASK);
 		*held = cur;
 		if (flags & RKV_TABLE_PUT_IF) {
 			/* a tombstone is no live record: it matches expect == 0 */
-			if ((found && !cur_tomb ? cur : 0) != expect)
+			if ((gone ? 0 : cur) != expect)
 				return -ECANCELED;
 		}
 		if (lww && version <= cur)
 			return -EALREADY;
-		if (del && !lww && (!found || cur_tomb))
+		if (del && !lww && gone)
 			return -ENOENT;
 	} else {
 		/* A plain put writes its record first and looks the key up after: the record
@@ -609,7 +681,11 @@ put_body(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen, const 
 			rflags |= RKV_REC_COMP;
 		}
 	}
-	uint32_t meta = rkv_rec_meta(klen, slen, rflags);
+	if (expiry) {
+		rflags |= RKV_REC_EXP;    /* the expiry word goes before the value */
+		t->has_expiry = 1;
+	}
+	uint32_t meta = rkv_rec_meta(klen, slen + (expiry ? RKV_REC_EXP_LEN : 0), rflags);
 	uint64_t size = rkv_rec_size(meta);
 	/* Admission (issue 9 item 6b): near the live-set limit, only writes that do not grow the
 	 * live set go in (overwrites no larger than the record they replace, deletes), and they
@@ -635,18 +711,23 @@ put_body(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen, const 
 		}
 	}
 	/* Compaction inside table_alloc moves addresses inside slots but never fills or relocates
-	 * a slot; it empties one only to drop an expired tombstone (counted in tombs_dropped),
+	 * a slot; it empties one only to drop an aged tombstone or expired record (counted),
 	 * after which a location found before is looked up again. */
-	uint64_t dropped = t->tombs_dropped;
+	uint64_t dropped = t->tombs_dropped + t->expired_dropped;
 	int64_t off = table_alloc(t, size, cls);
 	if (off < 0) {
 		if (!looked)
 			*held = held_version(t, h, key, klen);
 		return (int)off;
 	}
-	rkv_log_write(&t->log, (uint64_t)off, version, rkv_rec_csum(h, version, meta, sval, slen),
-		      meta, key, sval);
-	if (!looked || (found && t->tombs_dropped != dropped)) {
+	if (expiry)
+		rkv_log_write_exp(&t->log, (uint64_t)off, version,
+				  rkv_rec_csum_exp(h, version, meta, expiry, sval, slen), meta, key,
+				  expiry, sval, slen);
+	else
+		rkv_log_write(&t->log, (uint64_t)off, version,
+			      rkv_rec_csum(h, version, meta, sval, slen), meta, key, sval);
+	if (!looked || (found && t->tombs_dropped + t->expired_dropped != dropped)) {
 		int f = owner_find(t, head, tag, key, klen, &at, hint);
 		if (f < 0)
 			return f;   /* the record just written stays garbage */
@@ -812,8 +893,11 @@ static inline void count_retry(const struct rkv_table *t)
 
 /* The general optimistic read: any chain length, compressed values, retries. */
 static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint32_t klen,
-		    void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version)
+		    void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version, uint64_t *expire)
 {
+	uint64_t now = 0;   /* read once, when a record with an expiry is met */
+	if (expire)
+		*expire = 0;
 	const struct rkv_bucket *head = &t->bk[h & t->mask];
 	uint64_t tag = slot_tag(h);
 	for (unsigned attempt = 0; attempt < READ_TRIES; attempt++) {
@@ -828,7 +912,7 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 		}
 		int rc = -ENOENT;
 		uint32_t slen = 0, meta = 0, csum = 0;
-		uint64_t ver = 0;
+		uint64_t ver = 0, exp = 0;
 		uint8_t *copy = NULL;
 		unsigned hops = 0;
 		for (const struct rkv_bucket *b = head; b && rc == -ENOENT; b = bucket_next(t, b)) {
@@ -857,6 +941,23 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 				ver = rkv_log_ld64(r);
 				slen = rkv_rec_slen(meta);
 				const uint8_t *v = r + rkv_rec_voff(klen);
+				if ((rkv_rec_flags(meta) & (RKV_REC_EXP | RKV_REC_TOMB)) == RKV_REC_EXP) {
+					if (slen < RKV_REC_EXP_LEN) {
+						rc = -EIO;   /* torn or corrupt: re-check decides */
+						slen = 0;
+						break;
+					}
+					exp = rkv_log_ld64(v);
+					v += RKV_REC_EXP_LEN;
+					slen -= RKV_REC_EXP_LEN;
+					if (!now)
+						now = table_now(t);
+					if (exp <= now) {
+						rc = 3;   /* expired: reads as a tombstone */
+						slen = 0;
+						break;
+					}
+				}
 				if (rkv_rec_flags(meta) & RKV_REC_TOMB) {
 					rc = 2;   /* a tombstone: -ENOENT with its version */
 					slen = 0;
@@ -886,13 +987,16 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 		}
 		if (rc == -EIO)
 			return slot_bad(t);
-		if (t->verify && rc >= 0 &&
-		    rkv_rec_csum(h, ver, meta, rc == 1 ? copy : buf, slen) != csum)
+		if (t->verify && rc >= 0 && rc != 3 &&
+		    (exp ? rkv_rec_csum_exp(h, ver, meta, exp, rc == 1 ? copy : buf, slen)
+			 : rkv_rec_csum(h, ver, meta, rc == 1 ? copy : buf, slen)) != csum)
 			continue;
 		if (version)
 			*version = ver;
-		if (rc == 2)
-			return -ENOENT;
+		if (rc == 2 || rc == 3)
+			return -ENOENT;   /* the version of the tombstone or expired record */
+		if (expire)
+			*expire = exp;
 		if (rc == 1) {
 			if (slen < RKV_COMP_PREFIX)
 				return -EIO;
@@ -942,7 +1046,7 @@ get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint64_t ver,
 		uint64_t w1 = rkv_log_ld64(rec + 8);
 		uint32_t meta = (uint32_t)(w1 >> 32);
 		uint32_t slen = rkv_rec_slen(meta);
-		if (rkv_rec_klen(meta) != klen || rkv_rec_flags(meta) ||
+		if (rkv_rec_klen(meta) != klen || (meta & RKV_REC_FLAG_MASK) ||
 		    rkv_rec_size(meta) > t->log_bytes - a || slen > cap ||
 		    rkv_log_keycmp(rec + RKV_REC_HDR, key, klen) != 0)
 			return FAST_SLOW;
@@ -968,6 +1072,12 @@ get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint64_t ver,
 int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
 		  void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version)
 {
+	return rkv_table_get_ex(t, key, klen, buf, cap, vlen, version, NULL);
+}
+
+int rkv_table_get_ex(const struct rkv_table *t, const void *key, uint32_t klen, void *buf,
+		     uint32_t cap, uint32_t *vlen, uint64_t *version, uint64_t *expire)
+{
 	if (!key || klen == 0 || klen > RKV_TABLE_KEY_MAX || (!buf && cap))
 		return -EINVAL;
 	uint64_t h = key_hash(t, key, klen);
@@ -984,10 +1094,12 @@ int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
 				*vlen = vl;
 			if (version)
 				*version = v;   /* 0 on -ENOENT */
+			if (expire)
+				*expire = 0;    /* the fast path takes records without one only */
 			return rc;
 		}
 	}
-	return read_one(t, h, key, klen, buf, cap, vlen, version);
+	return read_one(t, h, key, klen, buf, cap, vlen, version, expire);
 }
 
 /* One group of at most RKV_BURST, in stages so that cache misses overlap: hash all and
@@ -1042,6 +1154,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 		struct rkv_get_req *q = &r[i];
 		if (ob[i])
 			continue;
+		q->expire = 0;   /* the fast path takes records without one only */
 		if (bad >> i & 1) {
 			q->status = -EINVAL;
 			continue;
@@ -1050,7 +1163,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 				  q->cap, &q->vlen, &q->version);
 		if (rc == FAST_SLOW)
 			rc = read_one(t, hs[i], q->key, q->klen, q->buf, q->cap, &q->vlen,
-				      &q->version);
+				      &q->version, &q->expire);
 		q->status = rc;
 		ok += rc == 0;
 	}
@@ -1068,13 +1181,14 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 		struct rkv_get_req *q = &r[i];
 		if (!ob[i])
 			continue;
+		q->expire = 0;
 		int rc = FAST_SLOW;
 		if (addr[i] != NOADDR || !bucket_next(t, ob[i]))
 			rc = get_fast(t, bk[i], ver[i], addr[i], hs[i], q->key, q->klen, q->buf,
 				      q->cap, &q->vlen, &q->version);
 		if (rc == FAST_SLOW)
 			rc = read_one(t, hs[i], q->key, q->klen, q->buf, q->cap, &q->vlen,
-				      &q->version);
+				      &q->version, &q->expire);
 		q->status = rc;
 		ok += rc == 0;
 	}
@@ -1308,6 +1422,7 @@ void rkv_table_get_stats(const struct rkv_table *t, struct rkv_table_stats *s)
 	s->keys = t->keys;
 	s->tombstones = t->tombs;
 	s->tombstones_dropped = t->tombs_dropped;
+	s->expired_dropped = t->expired_dropped;
 	s->index_bytes = (t->nbuckets + t->ovf_inuse) * sizeof(struct rkv_bucket);
 	s->chain_full = t->chain_full;
 	s->live_limit = t->live_limit;

@@ -37,7 +37,8 @@
 
 #define RKV_TABLE_KEY_MAX        250u
 #define RKV_TABLE_VALUE_DEFAULT  (10u * 1024u)
-#define RKV_TABLE_VALUE_LIMIT    (1024u * 1024u)
+/* 1 MiB less 16: a value plus its expiry word (core/log.h) fits the 20-bit stored length */
+#define RKV_TABLE_VALUE_LIMIT    (1024u * 1024u - 16u)
 #define RKV_TABLE_COMPRESS_DEFAULT 512u
 #define RKV_BURST                32u
 
@@ -88,8 +89,26 @@ int rkv_table_delete_owner(struct rkv_table *t, const void *key, uint32_t klen, 
 
 /* The time (Unix ms) by which tombstones age: compaction drops a last-writer-wins tombstone
  * only once unix_ms >= rkv_stamp_ms(its version) + tombstone_grace_ms. Until the first call
- * (or with 0) no tombstone is ever dropped. Call it from the owner's poll loop (a tick). */
+ * (or with 0) no tombstone is ever dropped. Call it from the owner's poll loop (a tick). It is
+ * also the owner handle's clock for expiry (rkv_table_set_now): the executor sets it before
+ * each burst of reads and writes. */
 void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms);
+
+/* Expiry (TTL). A record may carry an absolute expiry time in Unix ms (RKV_TABLE_PUT_TTL),
+ * comparable with the HLC's physical part (core/clock.h). From the moment now >= expiry the
+ * record reads exactly like a tombstone of its version: every read of every handle returns
+ * -ENOENT with *version = its version (so replicas compare it last-writer-wins like a
+ * delete), a conditional put sees no live record, a plain delete -ENOENT. It stays indexed,
+ * holding its version against older writes, until compaction drops it once now >= expiry and
+ * now >= rkv_stamp_ms(version) + tombstone_grace_ms (the tombstones' rule and reason).
+ * "now" is the handle's clock, set with rkv_table_set_now (any handle: relaxed atomic, so a
+ * reader thread or a view's owner sets its own; read once per record met, only for records
+ * that carry an expiry). A handle whose clock was never set (0) reads CLOCK_REALTIME when it
+ * meets an expiring record. */
+void rkv_table_set_now(struct rkv_table *t, uint64_t unix_ms);
+/* Nonzero once the owner stored a record with an expiry (sticky): until then an owner need not
+ * keep the clock fresh for reads. Owner handle only (0 on views). */
+int rkv_table_has_expiry(const struct rkv_table *t);
 
 /* Reclaim space of overwritten and deleted records (and tombstones past their grace), doing
  * at most budget_bytes of log work (records examined; at least one). Works on log segments
@@ -110,6 +129,9 @@ int rkv_table_compact_wanted(const struct rkv_table *t);
 /* Copy the value of key into buf (cap bytes). Sets *vlen and *version (either may be NULL). */
 int rkv_table_get(const struct rkv_table *t, const void *key, uint32_t klen,
 		  void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version);
+/* rkv_table_get that also sets *expire (may be NULL): the value's expiry in Unix ms, 0 none. */
+int rkv_table_get_ex(const struct rkv_table *t, const void *key, uint32_t klen, void *buf,
+		     uint32_t cap, uint32_t *vlen, uint64_t *version, uint64_t *expire);
 
 /* ---- bursts: hash all, prefetch all buckets, then all records, then compare ------------ */
 
@@ -123,6 +145,7 @@ struct rkv_get_req {
 	uint32_t vlen;     /* out */
 	int32_t status;    /* out: 0 or negative errno as above */
 	uint64_t version;  /* out */
+	uint64_t expire;   /* out: the value's expiry (Unix ms), 0: none */
 };
 
 struct rkv_put_req {
@@ -133,7 +156,7 @@ struct rkv_put_req {
 	uint64_t hash;     /* unused by the table (see rkv_get_req) */
 	uint64_t version;  /* in: the version to store */
 	uint64_t expect;   /* in: with RKV_TABLE_PUT_IF, the version the stored one must equal */
-	uint32_t flags;    /* in: RKV_TABLE_PUT_IF, RKV_TABLE_PUT_DELETE, RKV_TABLE_PUT_LWW */
+	uint32_t flags;    /* in: RKV_TABLE_PUT_IF, _DELETE, _LWW, _TTL */
 	int32_t status;    /* out */
 	uint64_t held;     /* out: the version held for the key after the call, live record or
 			    * tombstone (0: nothing held, or an invalid request) */
@@ -145,8 +168,12 @@ struct rkv_put_req {
  * record or tombstone), else -EALREADY; with PUT_DELETE it writes a tombstone that stays in
  * the index (also for a key never seen), so a later-arriving older write cannot bring the key
  * back; compaction drops it after the grace period (rkv_table_set_now_owner). Combinable:
- * PUT_IF is checked first, then PUT_LWW. */
-enum { RKV_TABLE_PUT_IF = 1u << 0, RKV_TABLE_PUT_DELETE = 1u << 1, RKV_TABLE_PUT_LWW = 1u << 2 };
+ * PUT_IF is checked first, then PUT_LWW. PUT_TTL: val is u64 little-endian expiry (Unix ms;
+ * 0: none) then the value, vlen counting the 8 bytes (-EINVAL when shorter): the wire form of
+ * core/proto.h's RKV_F_TTL, so transports pass it through. An expired record counts as a
+ * tombstone for PUT_IF and PUT_DELETE (see rkv_table_set_now). */
+enum { RKV_TABLE_PUT_IF = 1u << 0, RKV_TABLE_PUT_DELETE = 1u << 1, RKV_TABLE_PUT_LWW = 1u << 2,
+       RKV_TABLE_PUT_TTL = 1u << 3 };
 
 /* Returns how many requests succeeded (status 0). n may be any size; the table works in
  * groups of RKV_BURST internally. */
@@ -182,6 +209,7 @@ struct rkv_table_stats {
 	uint64_t keys;             /* live keys */
 	uint64_t tombstones;       /* last-writer-wins tombstones in the index */
 	uint64_t tombstones_dropped; /* ... dropped by compaction after their grace period */
+	uint64_t expired_dropped;  /* expired records dropped by compaction (after the grace) */
 	uint64_t index_bytes;      /* bucket memory in use (main + overflow buckets in chains) */
 	uint64_t chain_full;       /* inserts refused: their bucket chain is at its limit */
 	uint64_t live_limit;       /* live bytes beyond which growing writes get -ENOSPC */

@@ -30,7 +30,7 @@
 #define RKV_SLOT_TAG_SHIFT 48
 #define RKV_SLOT_ADDR_MASK ((1ull << RKV_SLOT_TAG_SHIFT) - 1)
 #define RKV_TABLE_MAGIC    0x544b5652u   /* "RVKT" */
-#define RKV_TABLE_LAYOUT_VERSION 3u
+#define RKV_TABLE_LAYOUT_VERSION 4u   /* 4: 20-bit stored length, EXP records */
 #define RKV_INDEX_HDR_BYTES 256u
 /* Longest chain in buckets (main + overflow): an insert that would make one longer fails
  * (-ENOSPC, counted), and readers never walk further. With the keyed bucket index a chain
@@ -95,7 +95,10 @@ struct rkv_table {
 	uint64_t keys;               /* live records in the index */
 	uint64_t tombs;              /* tombstones in the index (last-writer-wins deletes) */
 	uint64_t tombs_dropped;      /* tombstones dropped by compaction (also: slots emptied) */
-	uint64_t now_ms;             /* rkv_table_set_now_owner; 0: tombstones never expire */
+	uint64_t now_ms;             /* rkv_table_set_now(_owner) (relaxed atomic: any handle);
+				      * 0: tombstones never age, expiry reads CLOCK_REALTIME */
+	uint64_t expired_dropped;    /* expired records dropped by compaction */
+	int has_expiry;              /* a record with an expiry was stored (sticky) */
 	uint64_t grace_ms;           /* tombstone grace period */
 	uint64_t compressed_records;
 	uint64_t moved;              /* bytes re-appended from the current victim */

@@ -363,8 +363,11 @@ void cluster_ring_reply(struct worker *w, struct req *r)
 
 /* ---- coordinator ------------------------------------------------------------------------ */
 
+/* val is u64 LE expiry || value when ttl (a replica's RKV_F_TTL answer): an expired one is
+ * answered NOT_FOUND (replicas checked by their clocks, this is by ours, at the last moment);
+ * the client gets the prefix only if it asked for it (its request's RKV_F_TTL). */
 static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint64_t stamp,
-			 const void *val, uint32_t vlen)
+			 const void *val, uint32_t vlen, int ttl)
 {
 	struct req *r = s->client;
 	const struct exec_req *x;
@@ -374,6 +377,23 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 		return;
 	s->answered = 1;
 	x = &r->x;
+	if (ttl && status == RKV_S_OK) {
+		uint64_t e = vlen >= RKV_TTL_PREFIX ? rkv_ttl_get(val) : 1;
+		uint64_t now = w->clock.wall_ms();
+		if (w->clock.last && rkv_stamp_ms(w->clock.last) > now)
+			now = rkv_stamp_ms(w->clock.last);
+		if (e && e <= now) {
+			CNT_INC(w, misses);
+			status = RKV_S_NOT_FOUND;
+			val = NULL;
+			vlen = 0;
+			ttl = 0;
+		} else if (!(x->flags & RKV_F_TTL)) {
+			val = (const uint8_t *)val + RKV_TTL_PREFIX;   /* not asked: strip */
+			vlen -= RKV_TTL_PREFIX;
+			ttl = 0;
+		}
+	}
 	lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency ? x->consistency : RKV_CL_QUORUM,
 		   rte_get_tsc_cycles() - r->t_rx);
 	if (x->route.kind == ROUTE_SHM) {
@@ -391,8 +411,21 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 	}
 	route_to_peer(&x->route, &peer);
 	w->cur_rxq = w->node->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
-	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, stamp, x->key, x->klen,
-		      val, vlen, w->view->epoch);
+	if (ttl) {
+		struct rkv_msg h;
+		memset(&h, 0, sizeof(h));
+		h.op = x->op;
+		h.flags = RKV_F_REPLY | RKV_F_TTL;
+		h.consistency = x->consistency;
+		h.status = status;
+		h.req_id = x->req_id;
+		h.stamp = stamp;
+		h.aux = w->view->epoch;
+		ops_send(w, &peer, &h, x->key, x->klen, val, vlen);
+	} else {
+		ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, stamp, x->key,
+			      x->klen, val, vlen, w->view->epoch);
+	}
 	w->cur_rxq = (uint16_t)w->id;
 }
 
@@ -401,7 +434,7 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
  * id 0, a fire-and-forget repair (ROUTE_NONE). */
 static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 		     const uint8_t *key, uint8_t klen, uint64_t hash, const void *val,
-		     uint32_t vlen, unsigned aux)
+		     uint32_t vlen, unsigned aux, uint8_t ttl)
 {
 	struct node *n = w->node;
 	struct bigmsg *b;
@@ -424,11 +457,11 @@ static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 	x->key = b->data;
 	x->klen = klen;
 	x->op = op;
-	x->flags = RKV_F_PEER;
+	x->flags = RKV_F_PEER | ttl;       /* GET: asks for the expiry; PUT: carries one */
 	x->aux = aux;                      /* [dur] a stand-in's hint for owner aux */
 	if (op == RKV_OP_GET) {
 		x->buf = b->data + klen;
-		x->cap = n->opts.max_value;
+		x->cap = n->opts.max_value + RKV_TTL_PREFIX;   /* max_msg has room for both */
 	} else {
 		x->val = b->data + klen;
 		x->vlen = vlen;
@@ -439,7 +472,8 @@ static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 }
 
 static void peer_op(struct worker *w, unsigned to, uint8_t op, uint64_t id, uint64_t stamp,
-		    const uint8_t *key, uint8_t klen, const void *val, uint32_t vlen, unsigned aux)
+		    const uint8_t *key, uint8_t klen, const void *val, uint32_t vlen, unsigned aux,
+		    uint8_t ttl)
 {
 	struct net_peer p;
 	struct rkv_msg h;
@@ -448,7 +482,7 @@ static void peer_op(struct worker *w, unsigned to, uint8_t op, uint64_t id, uint
 		return;                    /* address unknown: counted as no answer */
 	memset(&h, 0, sizeof(h));
 	h.op = op;
-	h.flags = RKV_F_PEER;
+	h.flags = RKV_F_PEER | ttl;
 	h.req_id = id;
 	h.stamp = stamp;
 	h.aux = aux;                       /* [dur] intended owner (sloppy quorum), else 0 */
@@ -533,17 +567,21 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 			stamp = res->newest_version;
 			s->version = stamp;
 		}
+		/* replica reads always ask for the expiry (the coordinator checks it, repairs
+		 * carry it); writes carry the client's */
+		uint8_t ttl = op == RKV_OP_GET ? RKV_F_TTL
+			    : op == RKV_OP_DEL ? 0 : (uint8_t)(c->flags & RKV_F_TTL);
 		for (unsigned i = 0; i < res->nids && i < RKV_COORD_MAX_N; i++) {
 			if (!(res->send_mask >> i & 1))
 				continue;
 			if (res->ids[i] == n->opts.node_id)
 				local_op(w, op, id, stamp, c->key, c->klen, c->hash, c->val,
 					 op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen,
-					 s->hint_for[i]);
+					 s->hint_for[i], ttl);
 			else
 				peer_op(w, (unsigned)res->ids[i], op, id, stamp, c->key, c->klen,
 					c->val, op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen,
-					s->hint_for[i]);
+					s->hint_for[i], ttl);
 		}
 	}
 	if ((res->actions & RKV_COORD_A_REPLY) && s) {
@@ -553,22 +591,27 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 			CNT_INC(w, unavailable);
 		else if (res->status == RKV_S_TIMEOUT)
 			CNT_INC(w, timeouts);
+		int ttl = 0;
 		if (res->op == RKV_COORD_READ && res->status == RKV_S_OK && s->kept) {
 			val = s->kept->x.op == RKV_OP_GET && (s->kept->x.flags & REQ_F_RESULT)
 				? s->kept->x.out_val : s->kept->x.val;
 			vlen = (s->kept->x.flags & REQ_F_RESULT) ? s->kept->x.out_vlen
 								  : s->kept->x.vlen;
+			ttl = (s->kept->x.flags & RKV_F_TTL) != 0;   /* expiry || value */
 		}
-		client_reply(w, s, res->status, res->stamp, val, vlen);
+		client_reply(w, s, res->status, res->stamp, val, vlen, ttl);
 	}
 	if ((res->actions & RKV_COORD_A_REPAIR) && s && s->client) {
 		const struct exec_req *c = &s->client->x;
 		const void *val = NULL;
 		uint32_t vlen = 0;
+		uint8_t ttl = 0;
 		if (!res->newest_tombstone && s->kept) {
 			val = (s->kept->x.flags & REQ_F_RESULT) ? s->kept->x.out_val : s->kept->x.val;
 			vlen = (s->kept->x.flags & REQ_F_RESULT) ? s->kept->x.out_vlen
 								  : s->kept->x.vlen;
+			/* the newest record's expiry goes with it */
+			ttl = (uint8_t)(s->kept->x.flags & RKV_F_TTL);
 		}
 		uint8_t op = res->newest_tombstone ? RKV_OP_DEL : RKV_OP_PUT;
 		if (op == RKV_OP_DEL || s->kept) {
@@ -578,10 +621,10 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 				CNT_INC(w, read_repairs);
 				if (res->ids[i] == n->opts.node_id)
 					local_op(w, op, 0, res->newest_version, c->key, c->klen,
-						 c->hash, val, vlen, 0);
+						 c->hash, val, vlen, 0, ttl);
 				else
 					peer_op(w, (unsigned)res->ids[i], op, 0, res->newest_version,
-						c->key, c->klen, val, vlen, 0);
+						c->key, c->klen, val, vlen, 0, ttl);
 			}
 		}
 	}
@@ -615,14 +658,14 @@ void cluster_coordinate(struct worker *w, struct req *r)
 	CNT_INC(w, coordinated);
 	if (cl >= RKV_CL_MAX_) {
 		CNT_INC(w, err_invalid);
-		client_reply(w, &tmp, RKV_S_INVALID, 0, NULL, 0);
+		client_reply(w, &tmp, RKV_S_INVALID, 0, NULL, 0, 0);
 		req_free(w, r);
 		return;
 	}
 	if (!v->ring) {
 		CNT_INC(w, unavailable);
 		client_reply(w, &tmp, RKV_S_UNAVAILABLE,
-			     rkv_avail_pack(0, n->replicas, rkv_cl_needed(cl, n->replicas)), NULL, 0);
+			     rkv_avail_pack(0, n->replicas, rkv_cl_needed(cl, n->replicas)), NULL, 0, 0);
 		req_free(w, r);
 		return;
 	}
@@ -645,7 +688,7 @@ void cluster_coordinate(struct worker *w, struct req *r)
 		if (x->stamp) {
 			if (rkv_clock_observe_bounded(&w->clock, x->stamp, RKVD_MAX_AHEAD_MS)) {
 				CNT_INC(w, clock_refused);
-				client_reply(w, &tmp, RKV_S_CLOCK, 0, NULL, 0);
+				client_reply(w, &tmp, RKV_S_CLOCK, 0, NULL, 0, 0);
 				req_free(w, r);
 				return;
 			}
@@ -666,13 +709,13 @@ void cluster_coordinate(struct worker *w, struct req *r)
 	if (rc) {
 		CNT_INC(w, coord_full);
 		CNT_INC(w, err_busy);
-		client_reply(w, &tmp, rc == -EBUSY ? RKV_S_BUSY : RKV_S_INTERNAL, 0, NULL, 0);
+		client_reply(w, &tmp, rc == -EBUSY ? RKV_S_BUSY : RKV_S_INTERNAL, 0, NULL, 0, 0);
 		req_free(w, r);
 		return;
 	}
 	if (res.slot >= COORD_SLOTS) {    /* UNAVAILABLE: answered, no slot */
 		CNT_INC(w, unavailable);
-		client_reply(w, &tmp, res.status, res.stamp, NULL, 0);
+		client_reply(w, &tmp, res.status, res.stamp, NULL, 0, 0);
 		req_free(w, r);
 		return;
 	}

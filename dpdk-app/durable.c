@@ -176,7 +176,9 @@ static int dur_logged(void *arg, struct exec_req *q, const struct rkv_put_req *p
 		.val = p->val,
 		.klen = p->klen,
 		.vlen = vlen,
-		.flags = tomb ? RKV_DATAREC_TOMB : 0,
+		/* a value with an expiry is logged in its wire form (expiry || value) */
+		.flags = tomb ? RKV_DATAREC_TOMB
+			      : (p->flags & RKV_TABLE_PUT_TTL) ? RKV_DATAREC_TTL : 0,
 	};
 	void *pl;
 	int rc = rkv_segdir_reserve(&d->sd, rkv_datarec_len(r.klen, r.vlen), &pl);
@@ -486,7 +488,8 @@ static void replay_rec(void *arg, uint64_t seg_no, const struct rkv_frame *fr)
 	p.vlen = r.vlen;
 	p.hash = rkv_hash(r.key, r.klen);
 	p.version = r.version;
-	p.flags = RKV_TABLE_PUT_LWW | ((r.flags & RKV_DATAREC_TOMB) ? RKV_TABLE_PUT_DELETE : 0);
+	p.flags = RKV_TABLE_PUT_LWW | ((r.flags & RKV_DATAREC_TOMB) ? RKV_TABLE_PUT_DELETE : 0) |
+		  ((r.flags & RKV_DATAREC_TTL) ? RKV_TABLE_PUT_TTL : 0);   /* expiry restored */
 	for (int tries = 0; tries < 64; tries++) {
 		rkv_table_put_burst_owner(c->t, &p, 1);
 		if (p.status != -EBUSY)

@@ -25,16 +25,33 @@ uint8_t exec_status(struct worker_counters *c, int rc)
 	}
 }
 
+/* The node's time for expiry: the HLC's physical part (its wall clock, or the newest stamp it
+ * saw when that is ahead), read once per run. */
+static uint64_t exec_now(const struct exec_ctx *x)
+{
+	uint64_t wall = x->clock->wall_ms(), seen = x->clock->last ? rkv_stamp_ms(x->clock->last) : 0;
+	return wall > seen ? wall : seen;
+}
+
 static void run_gets(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
 {
 	struct rkv_get_req g[EXEC_RUN];
 
+	if (rkv_table_has_expiry(x->table))   /* expiry: the clock once per run, once needed */
+		rkv_table_set_now_owner(x->table, exec_now(x));
 	for (unsigned i = 0; i < n; i++) {
 		g[i].key = r[i]->key;
 		g[i].klen = r[i]->klen;
 		g[i].buf = r[i]->buf;
 		g[i].cap = r[i]->cap;
 		g[i].hash = r[i]->hash;
+		if ((r[i]->flags & RKV_F_TTL) && r[i]->cap < RKV_TTL_PREFIX)
+			r[i]->flags &= (uint8_t)~RKV_F_TTL;   /* no room: answered without it */
+		if (r[i]->flags & RKV_F_TTL) {
+			/* asked for the expiry: the value goes after its 8-byte prefix */
+			g[i].buf = (uint8_t *)r[i]->buf + RKV_TTL_PREFIX;
+			g[i].cap = r[i]->cap - RKV_TTL_PREFIX;
+		}
 	}
 	rkv_table_get_burst(x->table, g, n);
 	cnt_add(x->cnt, CNT_req_get, n);
@@ -43,15 +60,25 @@ static void run_gets(struct exec_ctx *x, struct exec_req *const *r, unsigned n)
 		struct exec_req *q = r[i];
 		int rc = g[i].status;
 
+		int ttl = q->flags & RKV_F_TTL;
+		uint64_t expire = g[i].expire;
+
 		q->out_val = q->buf;
 		q->out_vlen = g[i].vlen;
 		q->version = g[i].version;
 		if (rc == -ENOBUFS && x->big_cap) {
 			/* Longer than the request's buffer: fetch it whole into the big one. This
-			 * is why done() runs before the next request: the big buffer is reused. */
-			rc = rkv_table_get(x->table, q->key, q->klen, x->big, x->big_cap,
-					   &q->out_vlen, &q->version);
+			 * is why done() runs before the next request: the big buffer is reused.
+			 * (ops.c sizes it max_value + RKV_TTL_PREFIX: room for the prefix.) */
+			uint32_t pre = ttl && x->big_cap >= RKV_TTL_PREFIX ? RKV_TTL_PREFIX : 0;
+			rc = rkv_table_get_ex(x->table, q->key, q->klen, x->big + pre,
+					      x->big_cap - pre, &q->out_vlen, &q->version, &expire);
 			q->out_val = x->big;
+		}
+		if (ttl && (rc == 0 || rc == -ENOBUFS)) {
+			/* RKV_F_TTL's answer: u64 LE expiry (0: none) || value */
+			rkv_ttl_put((void *)q->out_val, expire);
+			q->out_vlen += RKV_TTL_PREFIX;
 		}
 		q->rc = rc;
 		if (rc == 0 || rc == -ENOBUFS) {
@@ -125,6 +152,8 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 	unsigned k = 0;
 	if (x->dur)
 		x->dur->admit(x->dur->arg, NULL);
+	if (rkv_table_has_expiry(x->table))   /* expired = absent, for CAS/DEL */
+		rkv_table_set_now_owner(x->table, exec_now(x));
 	for (unsigned i = 0; i < n; i++) {
 		struct exec_req *q = r[i];
 		int peer = q->flags & RKV_F_PEER;
@@ -178,7 +207,8 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 			p[k].val = q->val;
 			p[k].vlen = q->op == RKV_OP_PUT ? q->vlen : 0;
 			p[k].flags = RKV_TABLE_PUT_LWW |
-				(q->op == RKV_OP_DEL ? RKV_TABLE_PUT_DELETE : 0);
+				(q->op == RKV_OP_DEL ? RKV_TABLE_PUT_DELETE : 0) |
+				(q->op == RKV_OP_PUT && (q->flags & RKV_F_TTL) ? RKV_TABLE_PUT_TTL : 0);
 			p[k].version = q->stamp;
 			k++;
 			continue;
@@ -188,10 +218,11 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 			cnt_add(x->cnt, CNT_req_put, 1);
 			p[k].val = q->val;
 			p[k].vlen = q->vlen;
+			p[k].flags = q->flags & RKV_F_TTL ? RKV_TABLE_PUT_TTL : 0;
 			if (q->stamp) {
 				/* The client's own version (libringkv stamps its writes): a retry
 				 * carries the same one and is applied at most once. */
-				p[k].flags = RKV_TABLE_PUT_LWW;
+				p[k].flags |= RKV_TABLE_PUT_LWW;
 				p[k].version = q->stamp;
 				k++;
 				continue;
@@ -207,7 +238,8 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 			}
 			p[k].val = q->val;
 			p[k].vlen = q->vlen;
-			p[k].flags = RKV_TABLE_PUT_IF;
+			p[k].flags = RKV_TABLE_PUT_IF |
+				     (q->flags & RKV_F_TTL ? RKV_TABLE_PUT_TTL : 0);
 			break;
 		default: /* RKV_OP_DEL: a fresh version after the client's (observed above) */
 			cnt_add(x->cnt, CNT_req_del, 1);

@@ -11,6 +11,12 @@
  * shared-memory response entry, or a coordinator slot). UDP (ops.c), shared memory (shm.c)
  * and replica operations from peers all use it; no transport stamps, maps or counts on its own.
  *
+ * Expiry (RKV_F_TTL in a request's flags, core/proto.h): a PUT/CAS value is u64 LE expiry ||
+ * value and goes to the table as such (RKV_TABLE_PUT_TTL); a GET with it answers u64 LE expiry
+ * (0: none) || value in out_val (the flag is cleared when cap < 8: then answered without). The
+ * table's clock for expiry is set once per run from the HLC (max of wall clock and the newest
+ * stamp seen), so an expired record is a miss from that moment on every transport.
+ *
  * Invariants: called only by the partition's owner (single writer); a request's key and value
  * stay valid until its done() returns; nothing here allocates, locks, makes a syscall or
  * includes a DPDK header (tests link it with shm.c, without DPDK). */

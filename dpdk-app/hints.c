@@ -163,7 +163,7 @@ void hints_keep(struct worker *w, const struct req *r, unsigned owner, uint64_t 
 	x->val = b->data + c->klen;
 	x->vlen = vlen;
 	x->op = c->op;
-	x->flags = RKV_F_PEER;
+	x->flags = RKV_F_PEER | (c->op == RKV_OP_PUT ? (c->flags & RKV_F_TTL) : 0); /* expiry */
 	x->aux = owner;
 	x->route.kind = ROUTE_NONE;      /* nobody waits for it */
 	x->route.worker = (uint16_t)w->id;
@@ -227,7 +227,7 @@ void hints_store(struct worker *w, struct req *r)
 	}
 	struct rkv_datarec dr = {
 		.version = q->stamp, .key = q->key, .val = q->val, .klen = q->klen, .vlen = vlen,
-		.flags = tomb ? RKV_DATAREC_TOMB : 0,
+		.flags = tomb ? RKV_DATAREC_TOMB : (q->flags & RKV_F_TTL) ? RKV_DATAREC_TTL : 0,
 	};
 	void *pl;
 	if (rkv_segdir_reserve(&h->sd, len, &pl)) {
@@ -340,7 +340,7 @@ static int deliver_one(struct hints *h, const struct rkv_frame *fr)
 	struct rkv_msg m;
 	memset(&m, 0, sizeof(m));
 	m.op = (dr.flags & RKV_DATAREC_TOMB) ? RKV_OP_DEL : RKV_OP_PUT;
-	m.flags = RKV_F_PEER;
+	m.flags = RKV_F_PEER | ((dr.flags & RKV_DATAREC_TTL) ? RKV_F_TTL : 0); /* the expiry */
 	m.req_id = HINT_REQ_BIT | (uint64_t)w->id << 56 | (uint64_t)(h->round & 0xffffff) << 24 |
 		   slot;
 	m.stamp = dr.version;

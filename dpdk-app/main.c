@@ -376,7 +376,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	n->seg_payload = rkv_proto_seg_payload(n->opts.mtu);
-	n->max_msg = RKV_KEY_MAX + n->opts.max_value;
+	n->max_msg = RKV_KEY_MAX + RKV_TTL_PREFIX + n->opts.max_value;   /* + an expiry */
 	if (pick_port(n) < 0) {
 		rte_eal_cleanup();
 		return 2;

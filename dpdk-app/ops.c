@@ -243,6 +243,8 @@ static void udp_done(void *arg, struct exec_req *x)
 	memset(&h, 0, sizeof(h));
 	h.op = x->op;
 	h.flags = RKV_F_REPLY | (x->flags & RKV_F_PEER); /* a replica's answer says so */
+	if (x->op == RKV_OP_GET && (x->flags & RKV_F_TTL) && x->status == RKV_S_OK)
+		h.flags |= RKV_F_TTL;    /* asked for: out_val is expiry || value (exec.h) */
 	h.consistency = x->consistency;
 	h.status = x->status;
 	h.req_id = x->req_id;
@@ -263,7 +265,7 @@ void ops_init(struct worker *w)
 	w->x.clock = &w->clock;
 	w->x.cnt = &w->cnt;
 	w->x.big = w->big;
-	w->x.big_cap = w->node->opts.max_value;
+	w->x.big_cap = w->node->opts.max_value + RKV_TTL_PREFIX;   /* w->big: max_msg bytes */
 	w->x.done = udp_done;
 	w->x.arg = w;
 }

@@ -39,7 +39,7 @@ void node_usage(FILE *f, const char *prog)
 "                       limit when lower) split over the partitions (one per worker), at\n"
 "                       least 64M and at most 512M each; the start-up line shows the choice.\n"
 "                       Set it explicitly when several nodes share a machine\n"
-"  --max-value SIZE     largest value accepted, up to 1M (default 10K)\n"
+"  --max-value SIZE     largest value accepted, up to 1M (1M: 1 MiB - 16; default 10K)\n"
 "  --mtu N              IP MTU of datagrams sent, 576..9000 (default 1500)\n"
 "  --node-id N          this node's member id, 1..255 (required with --seeds; unique in the\n"
 "                       cluster); version stamps use clock id node-id * 16 + worker\n"
@@ -49,7 +49,8 @@ void node_usage(FILE *f, const char *prog)
 "  --replicas N         replicas per key, 1..8 (default 3; every member must agree)\n"
 "  --phi T              failure detector threshold (default 8)\n"
 "  --tombstone-grace D  how long a delete's tombstone is kept (default 24h; must exceed\n"
-"                       --hint-window); D is a number with s, m, h or d\n"
+"                       --hint-window); D is a number with s, m, h or d. An expired\n"
+"                       value is reclaimed once it is expired and its write this old\n"
 "  --hint-window D      longest outage a replica can have and still catch up without a\n"
 "                       full resync (default 3h); no hints are kept for a node down longer\n"
 "                       than this (counted)\n"
@@ -94,7 +95,9 @@ void node_usage(FILE *f, const char *prog)
 "                       (a non-worker thread; requests take the node's pipeline, so in a\n"
 "                       cluster every key is reachable): GET SET[NX|XX] SETNX GETDEL DEL\n"
 "                       EXISTS MGET MSET PING ECHO QUIT SELECT 0 DBSIZE INFO COMMAND\n"
-"                       CLIENT SETNAME/GETNAME HELLO 2; no TTLs yet (EXPIRE etc. refused)\n"
+"                       CLIENT SETNAME/GETNAME HELLO 2, expiry: SET EX/PX/EXAT/PXAT/\n"
+"                       KEEPTTL/GET SETEX PSETEX GETEX EXPIRE PEXPIRE EXPIREAT PEXPIREAT\n"
+"                       PERSIST TTL PTTL EXPIRETIME PEXPIRETIME\n"
 "  --resp-max-clients N RESP connections at most (default 128; more are refused)\n"
 "  --resp-consistency L R and W of RESP requests in a cluster: ONE, TWO, QUORUM, ALL\n"
 "                       (default QUORUM)\n"
@@ -420,11 +423,12 @@ bad_ip:
 			o->mem_bytes = v;
 			break;
 		case O_MAXV:
-			if (node_parse_size(arg, &v) || v < 1 || v > RKV_TABLE_VALUE_LIMIT) {
+			if (node_parse_size(arg, &v) || v < 1 || v > RKV_VALUE_MAX) {
 				fprintf(stderr, "%s: --max-value %s: want 1 to 1M bytes\n", prog, arg);
 				return -1;
 			}
-			o->max_value = (uint32_t)v;
+			/* 1M means the table's limit: 1 MiB less 16 (room for an expiry word) */
+			o->max_value = (uint32_t)(v > RKV_TABLE_VALUE_LIMIT ? RKV_TABLE_VALUE_LIMIT : v);
 			break;
 		case O_MTU:
 			if (parse_uint(arg, 576, 9000, &v)) {

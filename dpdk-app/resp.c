@@ -41,8 +41,15 @@
  * waiting for earlier answers) or more than RESP_OUT_PAUSE bytes of replies unread; a request
  * above RESP_ARENA bytes, a malformed one, or replies above RESP_OUT_MAX close it with an error,
  * counted. --resp-max-clients bounds connections (more are answered with an error and closed).
- * TTLs are not stored by the table yet: EXPIRE and friends, and SET's EX/PX/EXAT/PXAT/KEEPTTL,
- * are refused with an error that says so.
+ * Expiry (TTL): SET's EX/PX/EXAT/PXAT/KEEPTTL/GET, SETEX, PSETEX, GETEX, EXPIRE, PEXPIRE,
+ * EXPIREAT, PEXPIREAT (with NX/XX/GT/LT), PERSIST, TTL, PTTL, EXPIRETIME, PEXPIRETIME, with
+ * Redis's replies. The expiry is absolute (Unix ms, computed here from CLOCK_REALTIME for
+ * relative times) and travels as RKV_F_TTL (core/proto.h) with the value. Commands that change
+ * the expiry of a stored value (EXPIRE and friends, PERSIST, GETEX with an option, SET with
+ * KEEPTTL or GET) are a read-modify-write: a GET asking for the expiry, then a CAS (conditional
+ * put) on the version read, re-read and retried (at most RESP_RMW_TRIES times) when another
+ * write came between, so they never overwrite a newer value. An expiry in the past (EXPIRE
+ * with 0 or less) stores the value already expired: invisible at once, like Redis's delete.
  *
  * Threads: the RESP thread owns everything here except the completion path, which workers run:
  * a token is written by a worker only between its submission and its index's enqueue on the
@@ -92,7 +99,13 @@
 
 enum cmd_kind {
 	K_GET, K_SET, K_SETNX, K_SET_NX, K_SET_XX, K_GETDEL, K_DEL, K_EXISTS, K_MGET, K_MSET,
+	/* expiry (one key each; see the top of this file) */
+	K_TTL, K_PTTL, K_EXPTIME, K_PEXPTIME, K_EXPIRE, K_PERSIST, K_GETEX, K_SET_RMW,
 };
+#define RESP_RMW_TRIES 16    /* read-modify-write attempts against concurrent writes */
+/* struct cmd.sub: EXPIRE's condition, SET's options of the read-modify-write form */
+enum { SUB_NX = 1, SUB_XX = 2, SUB_GT = 4, SUB_LT = 8, SUB_GET = 16, SUB_KEEPTTL = 32,
+       SUB_PERSIST = 64, SUB_SETEXP = 128 };
 
 struct token {
 	/* RESP thread */
@@ -103,9 +116,13 @@ struct token {
 	uint8_t klen;
 	uint8_t busy;
 	uint16_t qi;             /* index of its command in the connection's FIFO */
-	uint8_t tries;           /* SET XX / GETDEL: conditional writes lost so far */
+	uint8_t tries;           /* SET XX / GETDEL / expiry commands: conditional writes lost
+				  * (read-modify-write attempts) so far */
 	uint8_t xflags;          /* exec_req flags to send (REQ_F_CAS_DEL) */
+	uint8_t ttl;             /* sent with RKV_F_TTL: a GET asks for the expiry (the reply is
+				  * expiry || value); a PUT/CAS's buf value is expiry || value */
 	uint32_t vlen_in;        /* value bytes to send (in buf after the key) */
+	uint64_t exp;            /* expiry commands: the expiry to set (Unix ms, 0: none) */
 	/* worker (resp_complete), then RESP thread */
 	uint8_t status;
 	uint8_t want_val;        /* copy the reply's value into buf + klen */
@@ -116,6 +133,8 @@ struct token {
 
 struct cmd {
 	uint8_t kind;
+	uint8_t sub;             /* SUB_* */
+	int8_t res;              /* expiry commands: 1 applied, 0 not */
 	uint16_t nops, ndone;
 	int32_t first, last;     /* token list */
 };
@@ -140,6 +159,7 @@ struct conn {
 	struct cmd q[RESP_CMDQ];
 	unsigned qh, qn;
 	unsigned outstanding;    /* tokens not back yet */
+	unsigned rmw;            /* read-modify-write commands queued (is_rmw): a barrier */
 	/* replies */
 	char *out;
 	size_t olen, ooff, ocap;
@@ -510,6 +530,7 @@ static int tok_send(struct resp_server *s, int32_t i)
 	x->op = t->op;
 	x->flags = t->xflags;
 	x->klen = t->klen;
+	x->flags = t->ttl && t->op != RKV_OP_DEL ? RKV_F_TTL : 0;   /* expiry: asked / carried */
 	x->consistency = s->cl;
 	x->route.kind = ROUTE_RESP;
 	x->route.slot = (uint32_t)i;
@@ -697,12 +718,6 @@ static int local_cmd(struct resp_server *s, struct conn *c)
 		} else {
 			out_err(s, c, "ERR ringkv's configuration is its command line (CONFIG GET only)");
 		}
-	} else if (!strcasecmp(cmd, "EXPIRE") || !strcasecmp(cmd, "PEXPIRE") ||
-		   !strcasecmp(cmd, "EXPIREAT") || !strcasecmp(cmd, "PEXPIREAT") ||
-		   !strcasecmp(cmd, "TTL") || !strcasecmp(cmd, "PTTL") ||
-		   !strcasecmp(cmd, "PERSIST") || !strcasecmp(cmd, "SETEX") ||
-		   !strcasecmp(cmd, "PSETEX") || !strcasecmp(cmd, "GETEX")) {
-		out_err(s, c, "ERR ringkv does not support key expiry yet: records have no TTL");
 	} else {
 		return 0;
 	}
@@ -950,6 +965,8 @@ static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int firs
 		t->stage = 0;
 		t->tries = 0;
 		t->xflags = 0;
+		t->ttl = 0;
+		t->exp = 0;
 		t->klen = (uint8_t)c->argl[i];
 		memcpy(t->buf, c->argv[i], t->klen);
 		t->vlen_in = with_val ? c->argl[i + 1] : 0;
@@ -987,6 +1004,444 @@ static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int firs
 	return 1;
 }
 
+/* ---- expiry commands ------------------------------------------------------------------- */
+
+static uint64_t now_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Argument i as a Redis integer (optional sign, digits, no spaces): 0, or -1. */
+static int arg_ll(const struct conn *c, int i, long long *v)
+{
+	char b[24], *end;
+	if (i >= c->argc || c->argl[i] == 0 || c->argl[i] >= sizeof(b))
+		return -1;
+	memcpy(b, c->argv[i], c->argl[i]);
+	b[c->argl[i]] = 0;
+	if (b[0] != '-' && (b[0] < '0' || b[0] > '9'))
+		return -1;
+	errno = 0;
+	*v = strtoll(b, &end, 10);
+	return errno || *end ? -1 : 0;
+}
+
+/* An expiry from a command's amount: unit 1000 (seconds) or 1; relative to now or absolute.
+ * 0 with *e set, -1 on overflow. An expiry at or before the epoch becomes 1 (long past). */
+static int mk_expiry(long long v, long long unit, int absolute, uint64_t now, uint64_t *e)
+{
+	if (v > INT64_MAX / unit || v < INT64_MIN / unit)
+		return -1;
+	long long ms = v * unit;
+	if (!absolute) {
+		if (ms > 0 && (uint64_t)ms > INT64_MAX - now)
+			return -1;
+		ms += (long long)now;
+	}
+	*e = ms <= 0 ? 1 : (uint64_t)ms;
+	return 0;
+}
+
+/* An error answer in its place: parked (0) while earlier commands are unanswered, so the
+ * command is dispatched again (and answered) once they are; else answered now (1). */
+static int err_in_order(struct resp_server *s, struct conn *c, const char *msg)
+{
+	if (c->qn)
+		return 0;
+	out_err(s, c, msg);
+	return 1;
+}
+
+/* The expiry commands that read, then write what they read: each waits for the connection's
+ * earlier commands to be answered and holds back the later ones until it is, so a pipeline
+ * sees them applied in order (a TTL after an EXPIRE of the same key sees the new expiry). */
+static int is_rmw(const struct cmd *q)
+{
+	return q->kind == K_EXPIRE || q->kind == K_PERSIST || q->kind == K_SET_RMW ||
+	       (q->kind == K_GETEX && q->sub);
+}
+
+/* Queue a one-key command of kind with nt tokens (1, or 2 for K_SET_RMW) on key argv[ki],
+ * value argv[vi] (vi < 0: none) stored as expiry || value when ttl. Submits the first token
+ * only. Returns 1 dispatched or answered, 0 parked (no tokens). */
+static int one_key(struct resp_server *s, struct conn *c, uint8_t kind, uint8_t sub, int ki,
+		   int vi, uint8_t op, uint8_t want_val, uint64_t exp, int nt)
+{
+	uint32_t ci = (uint32_t)(c - s->conns);
+	if (c->argl[ki] == 0 || c->argl[ki] > RKV_KEY_MAX)
+		return err_in_order(s, c, c->argl[ki]
+				    ? "ERR key too long (ringkv keys are 1..250 bytes)"
+				    : "ERR empty keys are not supported by ringkv");
+	if (vi >= 0 && c->argl[vi] > s->n->opts.max_value) {
+		if (c->qn)
+			return 0;   /* answered in order, after the earlier commands */
+		out_status_err(s, c, RKV_S_TOO_BIG);
+		return 1;
+	}
+	struct cmd probe = { .kind = kind, .sub = sub };
+	int rmw = is_rmw(&probe);
+	if ((uint32_t)nt > s->nfree || c->qn == RESP_CMDQ || (rmw && c->qn))
+		return 0;
+	struct cmd *q = &c->q[(c->qh + c->qn) % RESP_CMDQ];
+	c->qn++;
+	c->rmw += rmw;
+	memset(q, 0, sizeof(*q));
+	q->kind = kind;
+	q->sub = sub;
+	q->first = q->last = -1;
+	for (int k = 0; k < nt; k++) {
+		int32_t ti = tok_get(s);
+		struct token *t = &s->tok[ti];
+		t->busy = 1;
+		t->next = -1;
+		t->conn = ci;
+		t->stage = 0;
+		t->tries = 0;
+		t->ttl = 1;
+		t->exp = exp;
+		t->klen = (uint8_t)c->argl[ki];
+		memcpy(t->buf, c->argv[ki], t->klen);
+		t->vlen_in = 0;
+		/* K_SET_RMW: token 0 reads, token 1 holds the new value and writes it */
+		int writer = nt == 1 || k == 1;
+		if (vi >= 0 && writer) {
+			rkv_ttl_put(t->buf + t->klen, exp);
+			memcpy(t->buf + t->klen + RKV_TTL_PREFIX, c->argv[vi], c->argl[vi]);
+			t->vlen_in = RKV_TTL_PREFIX + c->argl[vi];
+		}
+		t->op = k == 0 ? op : RKV_OP_CAS;
+		t->want_val = k == 0 ? want_val : 0;
+		t->version = 0;
+		t->status = 0;
+		t->vlen = 0;
+		if (q->last >= 0)
+			s->tok[q->last].next = ti;
+		else
+			q->first = ti;
+		q->last = ti;
+		q->nops++;
+	}
+	int st = tok_submit(s, q->first);
+	if (st) {
+		s->tok[q->first].status = (uint8_t)st;
+		q->ndone = q->nops;
+	}
+	return 1;
+}
+
+/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL] */
+static int set_cmd(struct resp_server *s, struct conn *c)
+{
+	uint8_t sub = 0;
+	int have_exp = 0;
+	uint64_t exp = 0, now = now_unix_ms();
+	for (int i = 3; i < c->argc; i++) {
+		long long v;
+		int rel = arg_is(c, i, "EX") || arg_is(c, i, "PX");
+		int abs = arg_is(c, i, "EXAT") || arg_is(c, i, "PXAT");
+		if (arg_is(c, i, "NX") && !(sub & (SUB_NX | SUB_XX))) {
+			sub |= SUB_NX;
+		} else if (arg_is(c, i, "XX") && !(sub & (SUB_NX | SUB_XX))) {
+			sub |= SUB_XX;
+		} else if (arg_is(c, i, "GET") && !(sub & SUB_GET)) {
+			sub |= SUB_GET;
+		} else if (arg_is(c, i, "KEEPTTL") && !have_exp && !(sub & SUB_KEEPTTL)) {
+			sub |= SUB_KEEPTTL;
+		} else if ((rel || abs) && !have_exp && !(sub & SUB_KEEPTTL) && i + 1 < c->argc) {
+			if (arg_ll(c, i + 1, &v)) {
+				return err_in_order(s, c, "ERR value is not an integer or out of range");
+			}
+			long long unit = c->argv[i][0] == 'E' || c->argv[i][0] == 'e' ? 1000 : 1;
+			if (v <= 0 || mk_expiry(v, unit, abs, now, &exp)) {
+				return err_in_order(s, c, "ERR invalid expire time in 'set' command");
+			}
+			have_exp = 1;
+			i++;
+		} else {
+			return err_in_order(s, c, "ERR syntax error");
+		}
+	}
+	if (sub & (SUB_GET | SUB_KEEPTTL))
+		/* read first: the old value or expiry, then a CAS on the version read */
+		return one_key(s, c, K_SET_RMW, sub, 1, 2, RKV_OP_GET, 1, exp, 2);
+	if (sub & SUB_NX)
+		return one_key(s, c, K_SET_NX, sub, 1, 2, RKV_OP_CAS, 0, exp, 1);
+	if (sub & SUB_XX)
+		return one_key(s, c, K_SET_XX, sub, 1, 2, RKV_OP_GET, 0, exp, 1);
+	if (!have_exp)
+		return key_cmd(s, c, K_SET, 1, 2, 1, 1);   /* the plain form, as it was */
+	return one_key(s, c, K_SET, sub, 1, 2, RKV_OP_PUT, 0, exp, 1);
+}
+
+/* SETEX key seconds value, PSETEX key ms value */
+static int setex_cmd(struct resp_server *s, struct conn *c)
+{
+	long long v;
+	uint64_t exp;
+	int ms = c->argv[0][0] == 'P' || c->argv[0][0] == 'p';
+	if (arg_ll(c, 2, &v)) {
+		return err_in_order(s, c, "ERR value is not an integer or out of range");
+	}
+	if (v <= 0 || mk_expiry(v, ms ? 1 : 1000, 0, now_unix_ms(), &exp)) {
+		return err_in_order(s, c, ms ? "ERR invalid expire time in 'psetex' command"
+			      : "ERR invalid expire time in 'setex' command");
+	}
+	return one_key(s, c, K_SET, 0, 1, 3, RKV_OP_PUT, 0, exp, 1);
+}
+
+/* TTL, PTTL, EXPIRETIME, PEXPIRETIME, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST, GETEX:
+ * 1 / 0 as dispatch, -1 when the command is none of these. */
+static int expiry_cmd(struct resp_server *s, struct conn *c)
+{
+	const char *cmd = c->argv[0];
+	int a = c->argc;
+	static const struct { const char *name; uint8_t kind; } reads[] = {
+		{ "TTL", K_TTL }, { "PTTL", K_PTTL }, { "EXPIRETIME", K_EXPTIME },
+		{ "PEXPIRETIME", K_PEXPTIME },
+	};
+	for (unsigned i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (!strcasecmp(cmd, reads[i].name))
+			return a == 2 ? one_key(s, c, reads[i].kind, 0, 1, -1, RKV_OP_GET, 1, 0, 1)
+				      : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "PERSIST"))
+		return a == 2 ? one_key(s, c, K_PERSIST, SUB_PERSIST, 1, -1, RKV_OP_GET, 1, 0, 1)
+			      : (reply_arity(s, c), 1);
+	int unit = 0, abs = 0;
+	if (!strcasecmp(cmd, "EXPIRE"))
+		unit = 1000;
+	else if (!strcasecmp(cmd, "PEXPIRE"))
+		unit = 1;
+	else if (!strcasecmp(cmd, "EXPIREAT"))
+		unit = 1000, abs = 1;
+	else if (!strcasecmp(cmd, "PEXPIREAT"))
+		unit = 1, abs = 1;
+	if (unit) {
+		long long v;
+		uint64_t exp;
+		uint8_t sub = 0;
+		if (a < 3)
+			return reply_arity(s, c), 1;
+		if (arg_ll(c, 2, &v)) {
+			return err_in_order(s, c, "ERR value is not an integer or out of range");
+		}
+		for (int i = 3; i < a; i++) {
+			if (arg_is(c, i, "NX"))
+				sub |= SUB_NX;
+			else if (arg_is(c, i, "XX"))
+				sub |= SUB_XX;
+			else if (arg_is(c, i, "GT"))
+				sub |= SUB_GT;
+			else if (arg_is(c, i, "LT"))
+				sub |= SUB_LT;
+			else {
+				char b[96];
+				snprintf(b, sizeof(b), "ERR Unsupported option %.*s",
+					 (int)(c->argl[i] > 40 ? 40 : c->argl[i]), c->argv[i]);
+				return err_in_order(s, c, b);
+			}
+		}
+		if ((sub & SUB_NX) && (sub & (SUB_XX | SUB_GT | SUB_LT))) {
+			return err_in_order(s, c, "ERR NX and XX, GT or LT options at the same time are not "
+				"compatible");
+		}
+		if ((sub & SUB_GT) && (sub & SUB_LT)) {
+			return err_in_order(s, c, "ERR GT and LT options at the same time are not compatible");
+		}
+		if (mk_expiry(v, unit, abs, now_unix_ms(), &exp)) {
+			char b[96];
+			snprintf(b, sizeof(b), "ERR invalid expire time in '%s' command",
+				 unit == 1 ? (abs ? "pexpireat" : "pexpire") : (abs ? "expireat" : "expire"));
+			return err_in_order(s, c, b);
+		}
+		return one_key(s, c, K_EXPIRE, sub, 1, -1, RKV_OP_GET, 1, exp, 1);
+	}
+	if (!strcasecmp(cmd, "GETEX")) {
+		uint8_t sub = 0;
+		uint64_t exp = 0;
+		long long v;
+		if (a < 2)
+			return reply_arity(s, c), 1;
+		if (a == 3 && arg_is(c, 2, "PERSIST")) {
+			sub = SUB_PERSIST;
+		} else if (a == 4 && (arg_is(c, 2, "EX") || arg_is(c, 2, "PX") ||
+				      arg_is(c, 2, "EXAT") || arg_is(c, 2, "PXAT"))) {
+			int ab = c->argl[2] == 4;
+			long long unit = c->argv[2][0] == 'E' || c->argv[2][0] == 'e' ? 1000 : 1;
+			if (arg_ll(c, 3, &v)) {
+				return err_in_order(s, c, "ERR value is not an integer or out of range");
+			}
+			if (v <= 0 || mk_expiry(v, unit, ab, now_unix_ms(), &exp)) {
+				return err_in_order(s, c, "ERR invalid expire time in 'getex' command");
+			}
+			sub = SUB_SETEXP;
+		} else if (a != 2) {
+			return err_in_order(s, c, "ERR syntax error");
+		}
+		return one_key(s, c, K_GETEX, sub, 1, -1, RKV_OP_GET, 1, exp, 1);
+	}
+	return -1;
+}
+
+/* The expiry and value length of a GET that asked for the expiry (token t, status OK). */
+static uint64_t tok_expiry(const struct token *t)
+{
+	return t->vlen >= RKV_TTL_PREFIX ? rkv_ttl_get(t->buf + t->klen) : 0;
+}
+
+/* on_done for the read-modify-write kinds: 1 when the command is finished (q->ndone set),
+ * 0 when a token went out again. */
+static int rmw_step(struct resp_server *s, struct cmd *q, int32_t i)
+{
+	struct token *t = &s->tok[i];
+	if (q->kind == K_SET_RMW) {
+		struct token *r = &s->tok[q->first], *w = &s->tok[q->last];
+		if (i == q->first) {
+			if (t->status != RKV_S_OK && t->status != RKV_S_NOT_FOUND)
+				goto finish;            /* an error: answered as such */
+			int found = t->status == RKV_S_OK;
+			if (((q->sub & SUB_NX) && found) || ((q->sub & SUB_XX) && !found)) {
+				q->res = 0;
+				goto finish;
+			}
+			w->version = found ? t->version : 0;   /* CAS on what we read */
+			if (q->sub & SUB_KEEPTTL)
+				rkv_ttl_put(w->buf + w->klen, found ? tok_expiry(t) : 0);
+			w->status = 0;
+			int st = tok_submit(s, q->last);
+			if (!st)
+				return 0;
+			w->status = (uint8_t)st;
+			goto finish;
+		}
+		if (t->status == RKV_S_VERSION_MISMATCH && ++r->tries < RESP_RMW_TRIES) {
+			r->status = 0;           /* another write came between: read again */
+			r->vlen = 0;
+			int st = tok_submit(s, q->first);
+			if (!st)
+				return 0;
+			r->status = (uint8_t)st;
+		} else if (t->status == RKV_S_VERSION_MISMATCH) {
+			t->status = RKV_S_BUSY;
+		}
+		q->res = t->status == RKV_S_OK;
+	finish:
+		q->ndone = q->nops;
+		return 1;
+	}
+	if (t->stage == 0) {
+		/* the read (TTL and friends end here) */
+		if (t->status != RKV_S_OK || q->kind == K_TTL || q->kind == K_PTTL ||
+		    q->kind == K_EXPTIME || q->kind == K_PEXPTIME) {
+			q->res = 0;
+			q->ndone = q->nops;
+			return 1;
+		}
+		uint64_t old = tok_expiry(t), nw = t->exp;
+		int apply;
+		switch (q->kind) {
+		case K_EXPIRE:
+			apply = (!(q->sub & SUB_NX) || !old) && (!(q->sub & SUB_XX) || old) &&
+				(!(q->sub & SUB_GT) || (old && nw > old)) &&
+				(!(q->sub & SUB_LT) || !old || nw < old);
+			break;
+		case K_PERSIST:
+			apply = old != 0;
+			nw = 0;
+			break;
+		default:   /* K_GETEX */
+			apply = (q->sub & SUB_SETEXP) || ((q->sub & SUB_PERSIST) && old);
+			if (q->sub & SUB_PERSIST)
+				nw = 0;
+			break;
+		}
+		q->res = (int8_t)apply;
+		if (!apply || t->vlen < RKV_TTL_PREFIX) {
+			q->ndone = q->nops;
+			return 1;
+		}
+		/* the value read, with the new expiry, written only over the version read */
+		t->stage = 1;
+		t->op = RKV_OP_CAS;
+		t->want_val = 0;           /* keeps the value the GET brought (GETEX answers it) */
+		rkv_ttl_put(t->buf + t->klen, nw);
+		t->vlen_in = t->vlen;
+		int st = tok_submit(s, i);
+		if (!st)
+			return 0;
+		t->status = (uint8_t)st;
+		q->ndone = q->nops;
+		return 1;
+	}
+	if (t->status == RKV_S_VERSION_MISMATCH && ++t->tries < RESP_RMW_TRIES) {
+		t->stage = 0;              /* another write came between: read again */
+		t->op = RKV_OP_GET;
+		t->want_val = 1;
+		t->vlen = 0;
+		t->status = 0;
+		int st = tok_submit(s, i);
+		if (!st)
+			return 0;
+		t->status = (uint8_t)st;
+	} else if (t->status == RKV_S_VERSION_MISMATCH) {
+		t->status = RKV_S_BUSY;
+	}
+	if (t->status == RKV_S_OK && q->kind == K_GETEX)
+		t->vlen = t->vlen_in;     /* the value read, for the answer */
+	q->ndone = q->nops;
+	return 1;
+}
+
+/* Answers of the expiry kinds (no error among the tokens). */
+static void answer_expiry(struct resp_server *s, struct conn *c, const struct cmd *q)
+{
+	const struct token *t = &s->tok[q->first];
+	int found = t->status == RKV_S_OK && t->vlen >= RKV_TTL_PREFIX;
+	uint64_t e = found ? tok_expiry(t) : 0, now = now_unix_ms();
+	switch (q->kind) {
+	case K_TTL: case K_PTTL:
+		if (!found || (e && e <= now))
+			out_add(s, c, ":-2\r\n", 5);
+		else if (!e)
+			out_add(s, c, ":-1\r\n", 5);
+		else
+			out_fmt(s, c, ":%" PRIu64 "\r\n",
+				q->kind == K_PTTL ? e - now : (e - now + 500) / 1000);
+		break;
+	case K_EXPTIME: case K_PEXPTIME:
+		if (!found)
+			out_add(s, c, ":-2\r\n", 5);
+		else if (!e)
+			out_add(s, c, ":-1\r\n", 5);
+		else
+			out_fmt(s, c, ":%" PRIu64 "\r\n", q->kind == K_PEXPTIME ? e : e / 1000);
+		break;
+	case K_EXPIRE: case K_PERSIST:
+		out_fmt(s, c, ":%d\r\n", q->res > 0 && t->status == RKV_S_OK);
+		break;
+	case K_GETEX:
+		if (found)
+			out_bulk(s, c, t->buf + t->klen + RKV_TTL_PREFIX, t->vlen - RKV_TTL_PREFIX);
+		else
+			out_add(s, c, "$-1\r\n", 5);
+		break;
+	case K_SET_RMW:
+		if (q->sub & SUB_GET) {
+			if (found)
+				out_bulk(s, c, t->buf + t->klen + RKV_TTL_PREFIX,
+					 t->vlen - RKV_TTL_PREFIX);
+			else
+				out_add(s, c, "$-1\r\n", 5);
+		} else if (q->res > 0) {
+			out_add(s, c, "+OK\r\n", 5);
+		} else {
+			out_add(s, c, "$-1\r\n", 5);
+		}
+		break;
+	}
+}
+
 /* Dispatch the parsed command. 1 done (answered or in flight), 0 parked. */
 static int dispatch(struct resp_server *s, struct conn *c)
 {
@@ -1007,31 +1462,18 @@ static int dispatch(struct resp_server *s, struct conn *c)
 			out_status_err(s, c, RKV_S_TOO_BIG);
 		return 1;
 	}
+	if (c->rmw)
+		return 0;   /* a read-modify-write is in flight: wait for its answer (is_rmw) */
 	if (!strcasecmp(cmd, "GET"))
 		return a == 2 ? key_cmd(s, c, K_GET, 1, 2, 1, 0) : (reply_arity(s, c), 1);
-	if (!strcasecmp(cmd, "SET")) {
-		if (a < 3)
-			return reply_arity(s, c), 1;
-		uint8_t kind = K_SET;
-		for (int i = 3; i < a; i++) {
-			if (arg_is(c, i, "NX") && kind == K_SET) {
-				kind = K_SET_NX;
-			} else if (arg_is(c, i, "XX") && kind == K_SET) {
-				kind = K_SET_XX;
-			} else if (arg_is(c, i, "EX") || arg_is(c, i, "PX") || arg_is(c, i, "EXAT") ||
-				   arg_is(c, i, "PXAT") || arg_is(c, i, "KEEPTTL")) {
-				out_err(s, c, "ERR ringkv does not support key expiry yet: records "
-					"have no TTL");
-				return 1;
-			} else if (arg_is(c, i, "GET")) {
-				out_err(s, c, "ERR SET ... GET is not supported by ringkv");
-				return 1;
-			} else {
-				out_err(s, c, "ERR syntax error");
-				return 1;
-			}
-		}
-		return key_cmd(s, c, kind, 1, 2, 1, 1);
+	if (!strcasecmp(cmd, "SET"))
+		return a >= 3 ? set_cmd(s, c) : (reply_arity(s, c), 1);
+	if (!strcasecmp(cmd, "SETEX") || !strcasecmp(cmd, "PSETEX"))
+		return a == 4 ? setex_cmd(s, c) : (reply_arity(s, c), 1);
+	{
+		int r = expiry_cmd(s, c);
+		if (r >= 0)
+			return r;
 	}
 	if (!strcasecmp(cmd, "SETNX"))
 		return a == 3 ? key_cmd(s, c, K_SETNX, 1, 2, 1, 1) : (reply_arity(s, c), 1);
@@ -1111,12 +1553,16 @@ static void answer_ready(struct resp_server *s, struct conn *c)
 			case K_DEL: case K_EXISTS:
 				out_num(s, c, ':', cnt);
 				break;
+			default:
+				answer_expiry(s, c, q);
+				break;
 			}
 		}
 		for (int32_t i = ti, nx; i >= 0; i = nx) {
 			nx = s->tok[i].next;
 			tok_put(s, i);
 		}
+		c->rmw -= is_rmw(q);   /* answered: later commands may go */
 		c->qh = (c->qh + 1) % RESP_CMDQ;
 		c->qn--;
 	}
@@ -1135,6 +1581,10 @@ static void on_done(struct resp_server *s, int32_t i)
 		return;
 	}
 	struct cmd *q = &c->q[t->qi];   /* in flight: its slot holds it until answered */
+	if (q->kind >= K_TTL) {            /* the expiry commands: their own steps */
+		rmw_step(s, q, i);
+		return;
+	}
 	/* Two-step commands: read the version, then write only that version (a CAS), so no
 	 * other write between the two is lost or doubled. A lost CAS starts again (bounded). */
 	if (q->kind == K_SET_XX && ((t->stage == 0 && t->status == RKV_S_OK) ||

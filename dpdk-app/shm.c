@@ -294,9 +294,11 @@ static int reply_short(struct rkv_spsc *r, uint32_t *rfree, uint8_t op, uint8_t 
 /* Is this request header one an honest client could have written? */
 static int req_valid(const struct rkv_shm_req *q, uint32_t max_value)
 {
-	/* flags: the consistency level in the low byte (core/shm_proto.h), nothing else */
-	if ((q->flags & 0xff00u) || (q->flags & 0xffu) >= RKV_CL_MAX_ ||
-	    (q->op == RKV_OP_STATS && q->flags))
+	/* flags: the consistency level in the low byte (core/shm_proto.h) and RKV_SHM_F_TTL on
+	 * GET, PUT and CAS (PUT/CAS: then an 8-byte expiry before the value), nothing else */
+	uint32_t ttl = q->flags & RKV_SHM_F_TTL ? 8u : 0;
+	if ((q->flags & 0xff00u & ~RKV_SHM_F_TTL) || (q->flags & 0xffu) >= RKV_CL_MAX_ ||
+	    (q->op == RKV_OP_STATS && q->flags) || (ttl && q->op == RKV_OP_DEL))
 		return 0;
 	switch (q->op) {
 	case RKV_OP_GET:
@@ -306,7 +308,8 @@ static int req_valid(const struct rkv_shm_req *q, uint32_t max_value)
 		break;
 	case RKV_OP_PUT:
 	case RKV_OP_CAS:
-		if (q->klen < 1 || q->klen > RKV_TABLE_KEY_MAX || q->vlen > max_value)
+		if (q->klen < 1 || q->klen > RKV_TABLE_KEY_MAX || q->vlen > max_value + ttl ||
+		    q->vlen < ttl)
 			return 0;
 		break;
 	case RKV_OP_STATS:
@@ -396,9 +399,10 @@ static int submit(struct shm_server *s, unsigned w, struct chan *ch, struct wcur
 		  uint32_t *rfree, const struct rkv_shm_req *q, const uint8_t *key,
 		  const uint8_t *val, uint64_t hash)
 {
-	uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
+	uint32_t maxv = s->g.max_value + (q->flags & RKV_SHM_F_TTL ? 8u : 0);   /* + expiry */
+	uint32_t cap = q->cap < maxv ? q->cap : maxv;
 	uint32_t u = q->op == RKV_OP_GET ? rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap) : 1;
-	uint32_t slack = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + s->g.max_value);
+	uint32_t slack = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + s->g.data_max);
 	struct exec_req r;
 
 	if ((uint64_t)*rfree < (uint64_t)u + slack)
@@ -416,6 +420,7 @@ static int submit(struct shm_server *s, unsigned w, struct chan *ch, struct wcur
 	}
 	r.stamp = q->expect;                 /* CAS: expected version; PUT/DEL: client stamp */
 	r.consistency = (uint8_t)q->flags;
+	r.flags = q->flags & RKV_SHM_F_TTL ? RKV_F_TTL : 0;   /* expiry: asked for, or carried */
 	r.route.kind = ROUTE_SHM;
 	r.route.worker = (uint16_t)w;
 	r.route.slot = (uint32_t)(ch - s->chans);
@@ -540,12 +545,14 @@ static int execute(struct shm_server *s, unsigned w, struct chan *ch, struct wcu
 	r.op = q->op;
 	r.key = key;
 	r.klen = q->klen;
+	r.flags = q->flags & RKV_SHM_F_TTL ? RKV_F_TTL : 0;   /* expiry: asked for, or carried */
 	r.route.kind = ROUTE_SHM;
 	r.route.worker = (uint16_t)w;
 	if (q->op == RKV_OP_GET) {
 		/* Straight into the response ring when the contiguous room there can take the
-		 * largest answer, else through the worker's scratch buffer. */
-		uint32_t cap = q->cap < s->g.max_value ? q->cap : s->g.max_value;
+		 * largest answer, else through the worker's scratch buffer (data_max bytes). */
+		uint32_t maxv = s->g.max_value + (q->flags & RKV_SHM_F_TTL ? 8u : 0);
+		uint32_t cap = q->cap < maxv ? q->cap : maxv;
 		uint32_t need = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + cap);
 		if (need <= rkv_spsc_contig(&k->rsp) && need <= *rfree) {
 			sc.p = rkv_spsc_slot(&k->rsp, 0);

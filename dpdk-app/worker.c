@@ -416,7 +416,7 @@ static void rx_datagram(struct worker *w, struct req **lr, unsigned *nlr,
 	}
 	if (msg.seg_cnt > 1) {
 		CNT_INC(w, seg_rx);
-		if (msg.vlen > n->opts.max_value) {
+		if (msg.vlen > n->opts.max_value + (msg.flags & RKV_F_TTL ? RKV_TTL_PREFIX : 0)) {
 			seg_too_big(w, peer, &msg);
 			rte_pktmbuf_free(m);
 		} else {

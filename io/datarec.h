@@ -6,7 +6,9 @@
  *    0 u64 version   HLC stamp (core/clock.h)
  *    8 u32 vlen      stored value bytes (compressed form when RKV_DATAREC_COMP)
  *   12 u8  klen      1..255
- *   13 u8  flags     RKV_DATAREC_TOMB (a delete: vlen 0) | RKV_DATAREC_COMP
+ *   13 u8  flags     RKV_DATAREC_TOMB (a delete: vlen 0) | RKV_DATAREC_COMP |
+ *                   RKV_DATAREC_TTL (the value is u64 LE expiry || value, as core/proto.h's
+ *                   RKV_F_TTL; vlen >= 8; recovery restores the expiry with it)
  *   14 u16 zero
  *   16 key, then value
  * HINT payload: u32 target node id, u32 zero, then a DATA payload.
@@ -26,7 +28,8 @@
 
 #include "frame.h"
 
-enum { RKV_DATAREC_TOMB = 1u, RKV_DATAREC_COMP = 2u };
+enum { RKV_DATAREC_TOMB = 1u, RKV_DATAREC_COMP = 2u, RKV_DATAREC_TTL = 4u };
+#define RKV_DATAREC_FLAGS_ 7u
 #define RKV_DATAREC_HDR 16u
 #define RKV_HINTREC_HDR 8u
 #define RKV_MARKREC_LEN 24u
@@ -48,8 +51,9 @@ static inline uint32_t rkv_datarec_len(uint32_t klen, uint32_t vlen)
  * (klen 0 or > 255, a tombstone with a value, unknown flags, length over RKV_FRAME_MAX). */
 static inline uint32_t rkv_datarec_encode(uint8_t *dst, const struct rkv_datarec *r)
 {
-	if (r->klen == 0 || r->klen > 255 || (r->flags & ~3u) ||
+	if (r->klen == 0 || r->klen > 255 || (r->flags & ~RKV_DATAREC_FLAGS_) ||
 	    ((r->flags & RKV_DATAREC_TOMB) && r->vlen) ||
+	    ((r->flags & RKV_DATAREC_TTL) && (r->vlen < 8 || (r->flags & RKV_DATAREC_TOMB))) ||
 	    (uint64_t)r->klen + r->vlen + RKV_HINTREC_HDR + RKV_DATAREC_HDR > RKV_FRAME_MAX)
 		return 0;
 	rkv_le64_put(dst, r->version);
@@ -65,14 +69,15 @@ static inline uint32_t rkv_datarec_encode(uint8_t *dst, const struct rkv_datarec
 
 static inline int rkv_datarec_decode(const uint8_t *p, uint32_t len, struct rkv_datarec *r)
 {
-	if (len < RKV_DATAREC_HDR || p[14] || p[15] || (p[13] & ~3u) || p[12] == 0)
+	if (len < RKV_DATAREC_HDR || p[14] || p[15] || (p[13] & ~RKV_DATAREC_FLAGS_) || p[12] == 0)
 		return -EBADMSG;
 	r->version = rkv_le64_get(p);
 	r->vlen = rkv_le32_get(p + 8);
 	r->klen = p[12];
 	r->flags = p[13];
 	if ((uint64_t)RKV_DATAREC_HDR + r->klen + r->vlen != len ||
-	    ((r->flags & RKV_DATAREC_TOMB) && r->vlen))
+	    ((r->flags & RKV_DATAREC_TOMB) && r->vlen) ||
+	    ((r->flags & RKV_DATAREC_TTL) && (r->vlen < 8 || (r->flags & RKV_DATAREC_TOMB))))
 		return -EBADMSG;
 	r->key = p + RKV_DATAREC_HDR;
 	r->val = p + RKV_DATAREC_HDR + r->klen;

@@ -257,6 +257,75 @@ static void test_big_value(void **state)
 	env_free(e);
 }
 
+/* Expiry (RKV_F_TTL): a PUT's value is expiry || value; a GET asking for it gets the same
+ * form back (also through the big buffer), one not asking gets the value alone; from the
+ * moment the node's clock reaches the expiry the key is NOT_FOUND, and a replica GET reports
+ * the expired record's version like a tombstone's; a TTL PUT shorter than 8 bytes is refused. */
+static uint64_t fake_ms;
+static uint64_t fake_wall(void) { return fake_ms; }
+
+static void test_ttl(void **state)
+{
+	(void)state;
+	struct env *e = env_new();
+	struct exec_req r;
+	uint8_t v[16];
+	fake_ms = 1800000000000ull;
+	e->clk.wall_ms = fake_wall;
+	uint64_t exp = fake_ms + 1000;
+	rkv_ttl_put(v, exp);
+	memcpy(v + 8, "abc", 3);
+	req(&r, RKV_OP_PUT, "t", NULL, 0, RKV_F_TTL);
+	r.val = v;
+	r.vlen = 11;
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	uint64_t ver = r.version;
+	req(&r, RKV_OP_GET, "t", NULL, 0, RKV_F_TTL);
+	run1(e, &r);
+	assert_int_equal(r.status, RKV_S_OK);
+	assert_int_equal(r.out_vlen, 11);
+	assert_int_equal(rkv_ttl_get(r.out_val), exp);
+	assert_memory_equal((const uint8_t *)r.out_val + 8, "abc", 3);
+	req(&r, RKV_OP_GET, "t", NULL, 0, 0);
+	run1(e, &r);
+	assert_int_equal(r.out_vlen, 3);
+	assert_memory_equal(r.out_val, "abc", 3);
+	/* through the big buffer, asking */
+	static uint8_t bv[1008];
+	rkv_ttl_put(bv, exp);
+	memset(bv + 8, 'q', 1000);
+	req(&r, RKV_OP_PUT, "tb", NULL, 0, RKV_F_TTL);
+	r.val = bv;
+	r.vlen = sizeof(bv);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	req(&r, RKV_OP_GET, "tb", NULL, 0, RKV_F_TTL);
+	run1(e, &r);
+	assert_int_equal(r.status, RKV_S_OK);
+	assert_ptr_equal(r.out_val, e->big);
+	assert_int_equal(r.out_vlen, 1008);
+	assert_int_equal(rkv_ttl_get(r.out_val), exp);
+	/* malformed: shorter than its expiry */
+	req(&r, RKV_OP_PUT, "bad", "1234567", 0, RKV_F_TTL);
+	assert_int_equal(run1(e, &r)->status, RKV_S_INVALID);
+	/* the last millisecond, then the moment it expires */
+	fake_ms = exp - 1;
+	req(&r, RKV_OP_GET, "t", NULL, 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	fake_ms = exp;
+	req(&r, RKV_OP_GET, "t", NULL, 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_NOT_FOUND);
+	req(&r, RKV_OP_GET, "t", NULL, 0, RKV_F_PEER | RKV_F_TTL);
+	run1(e, &r);
+	assert_int_equal(r.status, RKV_S_NOT_FOUND);
+	assert_int_equal(r.version, ver);   /* a tombstone of its version, for LWW */
+	/* an older replica write cannot bring a value back over it */
+	req(&r, RKV_OP_PUT, "t", "old", ver - 1, RKV_F_PEER);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);   /* superseded, acknowledged */
+	req(&r, RKV_OP_GET, "t", NULL, 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_NOT_FOUND);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_peer_lww_and_tombstone),
 		cmocka_unit_test(test_client_stamps),
 		cmocka_unit_test(test_big_value),
+		cmocka_unit_test(test_ttl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -231,6 +231,22 @@ static void test_datarec_codecs(void **state)
 	t.vlen = 0;
 	t.klen = 0;
 	assert_int_equal(rkv_datarec_encode(b, &t), 0);
+	/* a value with its expiry (TTL): u64 LE expiry || value, at least the 8 bytes */
+	struct rkv_datarec e = { .version = 6, .key = "k2", .klen = 2, .val = "\1\0\0\0\0\0\0\0v",
+				 .vlen = 9, .flags = RKV_DATAREC_TTL };
+	n = rkv_datarec_encode(b, &e);
+	assert_int_equal(n, 16 + 2 + 9);
+	assert_int_equal(rkv_datarec_decode(b, n, &o), 0);
+	assert_int_equal(o.flags, RKV_DATAREC_TTL);
+	assert_int_equal(o.vlen, 9);
+	e.vlen = 7;   /* shorter than its expiry */
+	assert_int_equal(rkv_datarec_encode(b, &e), 0);
+	e.vlen = 9;
+	e.flags |= RKV_DATAREC_TOMB;
+	assert_int_equal(rkv_datarec_encode(b, &e), 0);
+	n = rkv_datarec_encode(b, &r);   /* a plain record, its flags byte patched */
+	b[13] = RKV_DATAREC_TTL;   /* 5 value bytes: too short for an expiry */
+	assert_int_equal(rkv_datarec_decode(b, n, &o), -EBADMSG);
 	/* hint */
 	n = rkv_hintrec_encode(b, 17, &r);
 	assert_int_equal(n, 8 + 16 + 2 + 5);

@@ -53,7 +53,7 @@ static int ref_verdict(const uint8_t *b, size_t len)
 	uint32_t idx = le16(b + 28), cnt = le16(b + 30);
 	if (op < RKV_OP_GET || op > RKV_OP_RING)
 		return -RKV_PE_OPCODE;
-	if (flags & ~0x0bu)   /* REPLY, PEER, TOKEN */
+	if (flags & ~0x0fu)   /* REPLY, PEER, TTL, TOKEN */
 		return -RKV_PE_FLAGS;
 	int reply = flags & 1, peer = flags & 2;
 	if ((!reply && status != 0) || status > RKV_S_ADDRESS)
@@ -70,6 +70,12 @@ static int ref_verdict(const uint8_t *b, size_t len)
 				      op == RKV_OP_GOSSIP);
 	if (vlen > 1024 * 1024 || (!may_have_value && vlen != 0))
 		return -RKV_PE_VLEN;
+	if (flags & 4) {   /* TTL: GET/PUT/CAS requests, GET replies; a value holds its expiry */
+		if (reply ? op != RKV_OP_GET : op != RKV_OP_GET && op != RKV_OP_PUT && op != RKV_OP_CAS)
+			return -RKV_PE_FLAGS;
+		if (may_have_value && vlen < 8)
+			return -RKV_PE_VLEN;
+	}
 	uint64_t total = klen + (uint64_t)vlen;
 	if (cnt == 0 || idx >= cnt)
 		return -RKV_PE_SEGMENT;
@@ -401,10 +407,13 @@ static void test_targeted_corruption(void **state)
 	PATCH8(put, np, 3, RKV_OP_CAS, 0);                /* CAS has the PUT shape */
 	/* flags */
 	PATCH8(put, np, 4, RKV_F_PEER, 0);                 /* a replica write */
-	PATCH8(put, np, 4, 0x04, -RKV_PE_FLAGS);
+	PATCH8(put, np, 4, RKV_F_TTL, -RKV_PE_VLEN);       /* 5 bytes: shorter than an expiry */
+	PATCH8(get, ng, 4, RKV_F_TTL, 0);                 /* a GET asking for the expiry */
+	PATCH8(rep, nr, 4, RKV_F_REPLY | RKV_F_TTL, -RKV_PE_VLEN);  /* reply: 5 < 8 bytes */
+	PATCH8(st, ns, 4, RKV_F_REPLY | RKV_F_TTL, -RKV_PE_FLAGS);  /* not on STATS */
 	PATCH8(put, np, 4, 0x80, -RKV_PE_FLAGS);
-	PATCH8(put, np, 4, 0x07, -RKV_PE_FLAGS);
 	PATCH8(put, np, 4, RKV_F_TOKEN, -RKV_PE_LENGTH);   /* a token flag without its 8 bytes */
+	PATCH8(put, np, 4, 0x10, -RKV_PE_FLAGS);
 	PATCH8(put, np, 4, RKV_F_REPLY, -RKV_PE_VLEN);    /* a PUT reply has no value */
 	PATCH8(get, ng, 4, RKV_F_REPLY, 0);               /* GET reply echoing the key, no value */
 	/* status */
@@ -548,7 +557,7 @@ static void test_every_bit_flip(void **state)
 				assert_int_equal(rc, -RKV_PE_VERSION);
 			else if (at == 4 && bit % 8 == 3)   /* RKV_F_TOKEN: 8 bytes off */
 				assert_int_equal(rc, -RKV_PE_LENGTH);
-			else if (at == 4 && bit % 8 > 1)
+			else if (at == 4 && bit % 8 > 3)
 				assert_int_equal(rc, -RKV_PE_FLAGS);
 			else if (at == 6 && !(orig.flags & RKV_F_REPLY))
 				assert_int_equal(rc, -RKV_PE_STATUS);

@@ -520,13 +520,14 @@ static void test_large_values(void **state)
 	size_t vl = 0;
 
 	(void)state;
-	srv_up(2, 1 << 20, 96u << 20, 0);
+	srv_up(2, RKV_TABLE_VALUE_LIMIT, 96u << 20, 0);   /* the largest: 1 MiB - 16 */
 	a = cli(0, 3000);
 	b = cli(1, 3000);
 	assert_non_null(a);
 	assert_non_null(b);
 	for (int i = 0; i < 12; i++) {
-		size_t l = i == 0 ? (1u << 20) : (size_t)(tu_next(&seed) % (1u << 20));
+		size_t l = i == 0 ? RKV_TABLE_VALUE_LIMIT
+				  : (size_t)(tu_next(&seed) % RKV_TABLE_VALUE_LIMIT);
 		char key[16];
 		int kl = snprintf(key, sizeof key, "L%d", i);
 		tu_fill(&seed, v, l);
@@ -540,11 +541,123 @@ static void test_large_values(void **state)
 		assert_int_equal(vl, l);
 		assert_memory_equal(o, v, l);
 	}
-	run_batches(b, 1 << 20, 64, 16);
+	run_batches(b, RKV_TABLE_VALUE_LIMIT, 64, 16);
 	rkv_close(a);
 	rkv_close(b);
 	free(v);
 	free(o);
+	srv_down();
+}
+
+/* ---- expiry (TTL): one-sided (sync and batched) and ring GETs agree, to the moment ------ */
+
+static uint64_t real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* GET key through handle c, synchronously and as a batch of one: both must agree. */
+static int ttl_get2(struct rkv *c, const char *key, char *buf, size_t cap, size_t *vl,
+		    uint64_t *exp)
+{
+	uint64_t e1 = 7;
+	int r1 = rkv_get_ex(c, key, strlen(key), buf, cap, vl, NULL, &e1);
+	struct rkv_op op = { .op = RKV_GET, .key = key, .klen = strlen(key), .buf = buf,
+			     .cap = cap, .flags = RKV_OPF_EXPIRY, .expire_ms = 9 }, *p = &op, *d;
+	assert_int_equal(rkv_submit(c, &p, 1), 1);
+	while (rkv_poll(c, &d, 1, 1000) != 1)
+		;
+	assert_int_equal(op.status, r1);
+	if (r1 == 0 || r1 == RKV_ENOBUFS)
+		assert_int_equal(op.expire_ms, e1);
+	*exp = e1;
+	return r1;
+}
+
+static void test_ttl(void **state)
+{
+	struct rkv *os, *rg;     /* one-sided GETs; rings only */
+	char buf[64];
+	size_t vl = 0;
+	uint64_t e = 0, e2 = 0;
+
+	(void)state;
+	srv_up(2, 10 * 1024, 32u << 20, 0);
+	os = cli(0, 3000);
+	rg = cli(1, 3000);
+	assert_non_null(os);
+	assert_non_null(rg);
+	uint64_t t0 = real_ms();
+	struct rkv_put_opts po = { .ttl_ms = 600 };
+	for (int i = 0; i < 16; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "t%d", i);
+		assert_int_equal(rkv_put_ex(rg, k, strlen(k), "short", 5, &po), 0);
+	}
+	struct rkv_put_opts far = { .expire_ms = t0 + 3600 * 1000 };
+	assert_int_equal(rkv_put_ex(os, "far", 3, "long", 4, &far), 0);
+	assert_int_equal(rkv_put(os, "plain", 5, "p", 1), 0);
+	struct rkv_put_opts past = { .expire_ms = t0 - 1000 };
+	assert_int_equal(rkv_put_ex(os, "past", 4, "gone", 4, &past), 0);
+	/* malformed option bits are refused; a value 8 bytes under the limit is the most */
+	struct rkv_put_opts bad = { .flags = 1u << 7 };
+	assert_int_equal(rkv_put_ex(os, "x", 1, "v", 1, &bad), RKV_EINVAL);
+
+	uint64_t E = 0;
+	for (int i = 0; i < 16; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "t%d", i);
+		assert_int_equal(ttl_get2(os, k, buf, sizeof buf, &vl, &e), 0);
+		assert_int_equal(ttl_get2(rg, k, buf, sizeof buf, &vl, &e2), 0);
+		assert_int_equal(vl, 5);
+		assert_int_equal(e, e2);      /* one-sided and rings: the same expiry */
+		assert_true(e >= t0 + 600 - 20 && e <= real_ms() + 600);
+		E = e > E ? e : E;
+	}
+	assert_int_equal(ttl_get2(os, "far", buf, sizeof buf, &vl, &e), 0);
+	assert_int_equal(e, t0 + 3600 * 1000);
+	assert_int_equal(ttl_get2(rg, "far", buf, sizeof buf, &vl, &e), 0);
+	assert_int_equal(e, t0 + 3600 * 1000);
+	assert_int_equal(ttl_get2(os, "plain", buf, sizeof buf, &vl, &e), 0);
+	assert_int_equal(e, 0);
+	assert_int_equal(ttl_get2(os, "far", buf, 2, &vl, &e), RKV_ENOBUFS);   /* cap too small */
+	assert_int_equal(vl, 4);
+	assert_int_equal(ttl_get2(os, "past", buf, sizeof buf, &vl, &e), RKV_ENOTFOUND);
+	assert_int_equal(ttl_get2(rg, "past", buf, sizeof buf, &vl, &e), RKV_ENOTFOUND);
+	/* read until just past the expiry: a value read after E (plus the node's coarse clock
+	 * on the ring path) would be an expired value returned */
+	unsigned hits = 0, miss = 0;
+	for (;;) {
+		uint64_t tb = real_ms();
+		if (tb > E + 50)
+			break;
+		for (int i = 0; i < 16; i++) {
+			char k[16];
+			snprintf(k, sizeof k, "t%d", i);
+			struct rkv *c = i & 1 ? os : rg;
+			int r = ttl_get2(c, k, buf, sizeof buf, &vl, &e);
+			if (r == 0) {
+				hits++;
+				assert_true(tb < E + (c == os ? 1 : 10));
+			} else {
+				assert_int_equal(r, RKV_ENOTFOUND);
+				assert_true(real_ms() >= E - 600);
+				miss++;
+			}
+		}
+	}
+	assert_true(hits > 0 && miss > 0);
+	for (int i = 0; i < 16; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "t%d", i);
+		assert_int_equal(ttl_get2(os, k, buf, sizeof buf, &vl, &e), RKV_ENOTFOUND);
+		assert_int_equal(ttl_get2(rg, k, buf, sizeof buf, &vl, &e), RKV_ENOTFOUND);
+	}
+	assert_int_equal(ttl_get2(rg, "far", buf, sizeof buf, &vl, &e), 0);
+	rkv_close(os);
+	rkv_close(rg);
 	srv_down();
 }
 
@@ -1666,6 +1779,7 @@ int main(void)
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_batch_one_sided),
 		cmocka_unit_test(test_large_values),
+		cmocka_unit_test(test_ttl),
 		cmocka_unit_test(test_no_torn_values),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_client_dies),
