@@ -528,9 +528,9 @@ static int tok_send(struct resp_server *s, int32_t i)
 	x->val = b->data + t->klen;
 	x->vlen = vlen;
 	x->op = t->op;
-	x->flags = t->xflags;
 	x->klen = t->klen;
-	x->flags = t->ttl && t->op != RKV_OP_DEL ? RKV_F_TTL : 0;   /* expiry: asked / carried */
+	/* REQ_F_CAS_DEL, and the expiry: asked (GET) / carried (PUT, CAS) */
+	x->flags = (uint8_t)(t->xflags | (t->ttl && t->op != RKV_OP_DEL ? RKV_F_TTL : 0));
 	x->consistency = s->cl;
 	x->route.kind = ROUTE_RESP;
 	x->route.slot = (uint32_t)i;
@@ -1097,8 +1097,10 @@ static int one_key(struct resp_server *s, struct conn *c, uint8_t kind, uint8_t 
 		t->busy = 1;
 		t->next = -1;
 		t->conn = ci;
+		t->qi = (uint16_t)(q - c->q);
 		t->stage = 0;
 		t->tries = 0;
+		t->xflags = 0;
 		t->ttl = 1;
 		t->exp = exp;
 		t->klen = (uint8_t)c->argl[ki];
