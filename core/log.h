@@ -138,12 +138,10 @@ static inline void rkv_log_copy_out(void *dst, const uint8_t *src, uint64_t n)
 	case 0:
 		break;
 	}
-	d += 8 * words;
-	src += 8 * words;
 	n &= 7;
-	if (n) {
-		w = rkv_log_ld64(src);
-		memcpy(d, &w, n);
+	if (n) { /* only now: dst may be NULL when nothing is copied (no arithmetic on it) */
+		w = rkv_log_ld64(src + 8 * words);
+		memcpy(d + 8 * words, &w, n);
 	}
 }
 
