@@ -536,6 +536,7 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 		.owner = w->id,
 		.batch_bytes = n->opts.batch_bytes,
 		.pipeline = n->opts.commit_pipeline,
+		.prealloc = 1,  /* zero-filled segments: fdatasync without a journal commit */
 		.cb = dur_batch,
 		.cb_arg = d,
 	};

@@ -303,12 +303,13 @@ int rkv_afile_attach_new(struct rkv_afile *f, struct rkv_io *io, int fd,
 
 /* Scan an open file; returns 0 with *end = its valid end, or -EBADMSG / -errno. */
 static int recover(int fd, rkv_afile_rec_fn fn, void *arg, struct rkv_scan_stats *st,
-		   uint64_t *end, uint32_t *epoch, struct rkv_frame_file *ident)
+		   uint64_t *end, uint32_t *epoch, struct rkv_frame_file *ident, uint64_t *zfrom)
 {
 	struct stat sb;
 	if (fstat(fd, &sb) < 0)
 		return -errno;
 	*end = 0;
+	*zfrom = (uint64_t)sb.st_size;
 	if (sb.st_size < (off_t)rkv_frame_size(RKV_FRAME_FILE_LEN)) {
 		if (st && sb.st_size > 0) {
 			st->torn++;
@@ -328,6 +329,7 @@ static int recover(int fd, rkv_afile_rec_fn fn, void *arg, struct rkv_scan_stats
 	munmap(m, (size_t)sb.st_size);
 	if (st)
 		rkv_scan_stats_add(st, &s.st);
+	*zfrom = s.zero_from;
 	if (s.st.bad_file)
 		return -EBADMSG;
 	*end = s.valid_end;
@@ -345,11 +347,39 @@ int rkv_afile_scan(int dirfd, const char *name, rkv_afile_rec_fn fn, void *arg,
 	uint64_t end = 0;
 	uint32_t epoch;
 	struct rkv_frame_file ff;
-	int rc = recover(fd, fn, arg, st, &end, &epoch, &ff);
+	uint64_t zfrom;
+	int rc = recover(fd, fn, arg, st, &end, &epoch, &ff, &zfrom);
 	close(fd);
 	if (valid_end)
 		*valid_end = end;
 	return rc;
+}
+
+/* Make [end, size) hold nothing: a file zero-filled ahead of time (zeros from zfrom to its
+ * size) keeps its written blocks, the non-zero bytes of its torn tail overwritten with zeros;
+ * any other file is truncated to end. Synced. Blocking (start-up). */
+static int cut_tail(int fd, uint64_t end, uint64_t zfrom)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	uint64_t size = (uint64_t)sb.st_size;
+	if (size == end)
+		return 0;
+	if (zfrom >= size) /* no zero suffix: a plain appended file */
+		return ftruncate(fd, (off_t)end) < 0 || fdatasync(fd) < 0 ? -errno : 0;
+	if (zfrom <= end)
+		return 0;  /* only zeros after the valid end: nothing to do */
+	for (uint64_t off = end; off < zfrom;) {
+		uint64_t n = zfrom - off < RKV_IO_ZEROS ? zfrom - off : RKV_IO_ZEROS;
+		ssize_t w = pwrite(fd, rkv_io_zeros, (size_t)n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		off += (uint64_t)w;
+	}
+	return fdatasync(fd) < 0 ? -errno : 0;
 }
 
 int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char *name,
@@ -362,15 +392,13 @@ int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char
 	uint64_t end = 0;
 	uint32_t epoch = 0;
 	struct rkv_frame_file found;
-	int rc = recover(fd, fn, arg, st, &end, &epoch, &found);
+	uint64_t zfrom = 0;
+	int rc = recover(fd, fn, arg, st, &end, &epoch, &found, &zfrom);
 	if (rc)
 		goto err_close;
-	struct stat sb;
-	if (fstat(fd, &sb) < 0 || ((uint64_t)sb.st_size != end &&
-				   (ftruncate(fd, (off_t)end) < 0 || fdatasync(fd) < 0))) {
-		rc = -errno;
+	rc = cut_tail(fd, end, zfrom);
+	if (rc)
 		goto err_close;
-	}
 	/* a file that may be new: its name must be durable before a record in it is */
 	if (end == 0 && fsync(dirfd) < 0) {
 		rc = -errno;

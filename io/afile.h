@@ -137,7 +137,10 @@ struct rkv_afile {
 /* Open or create dir/name for appending (blocking: start-up only). An existing file is
  * scanned: each good record goes to fn (NULL: none), counts add to *st (may be NULL), its
  * torn tail is truncated and the truncation synced; appends continue after its last good
- * record with a higher epoch. A new or empty file (or one shorter than a FILE frame: a
+ * record with a higher epoch. A file zero-filled ahead of time (io/segdir.h, cfg.prealloc:
+ * zeros up to its size) keeps its size and written blocks: the zero suffix is its clean end,
+ * and the non-zero bytes of a torn tail are overwritten with zeros (synced) instead; an
+ * all-zero file is a new one. A new or empty file (or one shorter than a FILE frame: a
  * creation cut short) gets a FILE frame for ident (its salt is drawn here), written with the
  * first batch; the directory is fsync'd first, so the file's name is durable. Returns 0,
  * -EBADMSG when an existing file's FILE frame is bad (the file is left untouched), -EINVAL

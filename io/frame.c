@@ -90,6 +90,20 @@ void rkv_scan_init(struct rkv_scan *s, const void *buf, uint64_t len)
 	s->buf = buf;
 	s->len = len;
 	s->bad_start = UINT64_MAX;
+	const uint8_t *b = buf;
+	uint64_t z = len;
+	while ((z & 7) && b[z - 1] == 0)
+		z--;
+	if ((z & 7) == 0) {
+		uint64_t w = 0;
+		while (z >= 8 && (memcpy(&w, b + z - 8, 8), w == 0))
+			z -= 8;
+	}
+	while (z > 0 && b[z - 1] == 0)
+		z--;
+	s->zero_from = (z + 7) & ~(uint64_t)7;
+	if (s->zero_from > len)
+		s->zero_from = len;
 }
 
 static void mark_bad(struct rkv_scan *s, uint64_t at, int new_region)
@@ -118,9 +132,9 @@ static int finish(struct rkv_scan *s)
 {
 	s->state = 2;
 	s->pos = s->len;
-	if (s->len > s->valid_end) {
+	if (s->zero_from > s->valid_end) { /* zeros after the valid end: a clean end */
 		s->st.torn = 1;
-		s->st.torn_bytes = s->len - s->valid_end;
+		s->st.torn_bytes = s->zero_from - s->valid_end;
 	}
 	return 0;
 }
@@ -133,7 +147,7 @@ int rkv_scan_next(struct rkv_scan *s, struct rkv_frame *f)
 		struct rkv_frame ff;
 		if (!rkv_frame_check(s->buf, s->len, 0, 0, &ff) || ff.type != RKV_FRAME_FILE ||
 		    ff.len != RKV_FRAME_FILE_LEN) {
-			s->st.bad_file = s->len > 0;
+			s->st.bad_file = s->zero_from > 0;
 			return finish(s);
 		}
 		s->file.salt = rkv_le64_get(ff.payload);
@@ -146,7 +160,7 @@ int rkv_scan_next(struct rkv_scan *s, struct rkv_frame *f)
 		s->state = 1;
 	}
 	const uint64_t salt = s->file.salt;
-	while (s->len - s->pos >= RKV_FRAME_HDR) {
+	while (s->pos < s->zero_from && s->len - s->pos >= RKV_FRAME_HDR) {
 		const uint8_t *h = s->buf + s->pos;
 		if (!hdr_ok(h, salt, s->pos)) {
 			/* a new bad region starts unless the previous 8 bytes were bad too */

@@ -102,13 +102,18 @@ struct rkv_scan {
 	uint64_t bad_start;      /* start of unaccounted bad bytes, or UINT64_MAX */
 	uint64_t bad_frames;     /* bad frames/regions since bad_start */
 	uint64_t stale_pending;
+	uint64_t zero_from;      /* start (8-aligned) of the all-zero suffix of buf: a segment
+				  * zero-filled ahead of time (io/segdir.c) ends where it starts */
 	uint32_t max_epoch;
 	int state;               /* 0 = FILE frame not read, 1 = scanning, 2 = done */
 	struct rkv_frame_file file;
 	struct rkv_scan_stats st;
 };
 
-/* Scan a whole file image buf[0..len). The buffer must stay valid while frames are used. */
+/* Scan a whole file image buf[0..len). The buffer must stay valid while frames are used.
+ * An all-zero suffix (a preallocated, zero-filled file) is the file's clean end: no frame
+ * starts there, and it is neither torn nor corrupt (torn_bytes counts only the non-zero bytes
+ * after the valid end). An all-zero image is an empty file (not bad_file). */
 void rkv_scan_init(struct rkv_scan *s, const void *buf, uint64_t len);
 /* The next good frame: 1 and *f filled, or 0 at the end, when s->st, s->valid_end,
  * s->max_epoch are final (and s->file holds the FILE frame unless st.bad_file). */

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { K_FILEOP = 1, K_DSYNC = 2, K_CLOSE = 3 };
+enum { K_FILEOP = 1, K_DSYNC = 2, K_CLOSE = 3, K_ZERO = 4, K_ZRANGE = 5, K_ZSYNC = 6 };
 
 void rkv_segdir_name(char *buf, const char *prefix, uint64_t seg_no)
 {
@@ -106,6 +106,13 @@ static void nameop_cb(struct rkv_io_op *op, unsigned kind, int res)
 	if (n == &d->create) {
 		if (n->res >= 0 && n->err == 0) {
 			d->next_fd = n->res;
+			d->next_pre = 0;
+			if (d->cfg.prealloc) {
+				d->filling = 1;
+				d->fill_off = 0;
+				d->fill_err = 0;
+				rkv_io_queue_flush(d->io, &d->fill_fl);
+			}
 		} else {
 			d->st.create_errs++;
 			if (n->res >= 0)
@@ -150,6 +157,63 @@ static void finish_old(struct rkv_segdir *d)
 		rkv_io_queue_flush(d->io, &h->fl);
 }
 
+/* ---- zero-fill of the next segment (cfg.prealloc) ---------------------------------------- */
+
+static void fill_done(struct rkv_segdir *d, int ok)
+{
+	d->filling = 0;
+	d->next_pre = ok;
+	if (ok)
+		d->st.prefills++;
+	else
+		d->st.prefill_errs++;
+}
+
+/* The next step: a zero chunk linked to a sync_file_range of it, or the final fdatasync. */
+static void fill_flush(struct rkv_io_flusher *fl)
+{
+	struct rkv_segdir *d = (struct rkv_segdir *)((char *)fl - offsetof(struct rkv_segdir, fill_fl));
+	if (!d->filling || d->fill_cqes)
+		return;
+	if (rkv_io_sq_space(d->io) < 2) {
+		rkv_io_queue_flush(d->io, &d->fill_fl); /* the next iteration */
+		return;
+	}
+	uint64_t left = d->cfg.seg_bytes - d->fill_off;
+	if (d->fill_off >= d->cfg.seg_bytes) {
+		struct io_uring_sqe *s = rkv_io_sqe(d->io, &d->fill_op, K_ZSYNC);
+		io_uring_prep_fsync(s, d->next_fd, IORING_FSYNC_DATASYNC);
+		d->fill_cqes = 1;
+		return;
+	}
+	unsigned n = left < RKV_IO_ZEROS ? (unsigned)left : RKV_IO_ZEROS;
+	struct io_uring_sqe *w = rkv_io_sqe(d->io, &d->fill_op, K_ZERO);
+	io_uring_prep_write(w, d->next_fd, rkv_io_zeros, n, d->fill_off);
+	w->flags |= IOSQE_IO_LINK;
+	struct io_uring_sqe *r = rkv_io_sqe(d->io, &d->fill_op, K_ZRANGE);
+	io_uring_prep_sync_file_range(r, d->next_fd, n, d->fill_off,
+				      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				      SYNC_FILE_RANGE_WAIT_AFTER);
+	d->fill_cqes = 2;
+}
+
+static void fill_cb(struct rkv_io_op *op, unsigned kind, int res)
+{
+	struct rkv_segdir *d = (struct rkv_segdir *)((char *)op - offsetof(struct rkv_segdir, fill_op));
+	if (kind == K_ZERO && res > 0)
+		d->fill_off += (uint64_t)res;     /* a short write: the rest goes next */
+	else if (kind == K_ZERO || (res < 0 && res != -ECANCELED))
+		d->fill_err = res < 0 ? res : -EIO;
+	if (--d->fill_cqes)
+		return;
+	if (d->fill_err)
+		fill_done(d, 0);  /* usable as it is: records append past the zeros */
+	else if (kind == K_ZSYNC)
+		fill_done(d, 1);
+	else
+		rkv_io_queue_flush(d->io, &d->fill_fl);
+}
+
 /* ---- rotation ---------------------------------------------------------------------------- */
 
 static void create_next(struct rkv_segdir *d)
@@ -177,7 +241,7 @@ static void create_next(struct rkv_segdir *d)
 
 static void rotate(struct rkv_segdir *d)
 {
-	if (d->next_fd < 0 || d->old_busy) {
+	if (d->next_fd < 0 || d->filling || d->old_busy) {
 		d->st.late++;
 		create_next(d);
 		return;
@@ -197,6 +261,8 @@ static void rotate(struct rkv_segdir *d)
 	}
 	nw->hold = 1;
 	d->next_fd = -1;
+	d->head_pre = d->next_pre;
+	d->next_pre = 0;
 	d->head ^= 1;
 	d->head_no = ident.file_no;
 	d->old_busy = 1;
@@ -210,10 +276,20 @@ int rkv_segdir_reserve(struct rkv_segdir *d, uint32_t len, void **payload)
 	struct rkv_afile *h = &d->af[d->head];
 	uint64_t end = rkv_afile_end(h);
 	if (end + rkv_frame_size(len) > d->cfg.seg_bytes &&
-	    end > rkv_frame_size(RKV_FRAME_FILE_LEN)) /* never rotate away from an empty one */
+	    end > rkv_frame_size(RKV_FRAME_FILE_LEN)) { /* never rotate away from an empty one */
 		rotate(d);
-	else if (end >= d->cfg.seg_bytes / 2)
-		create_next(d);
+	} else if (d->cfg.prealloc && !d->head_pre) {
+		/* a head that is not zero-filled: move to one that is as soon as it is ready */
+		if (d->next_fd >= 0 && !d->filling && !d->old_busy &&
+		    end > rkv_frame_size(RKV_FRAME_FILE_LEN)) {
+			d->st.early++;
+			rotate(d);
+		} else {
+			create_next(d);
+		}
+	} else if (d->cfg.prealloc || end >= d->cfg.seg_bytes / 2) {
+		create_next(d);   /* prealloc: at once, so the zero-fill is done long before */
+	}
 	return rkv_afile_reserve(&d->af[d->head], len, payload);
 }
 
@@ -242,7 +318,7 @@ int rkv_segdir_rotate(struct rkv_segdir *d)
 {
 	if (rkv_afile_end(&d->af[d->head]) <= rkv_frame_size(RKV_FRAME_FILE_LEN))
 		return -EAGAIN;
-	if (d->next_fd < 0 || d->old_busy) {
+	if (d->next_fd < 0 || d->filling || d->old_busy) {
 		create_next(d);
 		return -EBUSY;
 	}
@@ -350,7 +426,31 @@ static int open_head(struct rkv_segdir *d, uint64_t no, int existing, struct rep
 	}
 	d->head = 0;
 	d->head_no = no;
+	struct stat sb;
+	d->head_pre = d->cfg.prealloc && fstat(d->af[0].fd, &sb) == 0 &&
+		      (uint64_t)sb.st_size >= d->cfg.seg_bytes;
 	return 0;
+}
+
+/* The FILE frame's place holds only zeros: a zero-filled segment no batch ever reached (the
+ * FILE frame goes out with the first batch; bytes of an unsynced one are not acknowledged). */
+static int no_file_frame(struct rkv_segdir *d, const char *name)
+{
+	uint8_t b[RKV_FRAME_HDR + RKV_FRAME_FILE_LEN + 8];
+	int fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	size_t n = rkv_frame_size(RKV_FRAME_FILE_LEN);
+	if (n > sizeof b)
+		n = sizeof b;
+	ssize_t r = pread(fd, b, n, 0);
+	close(fd);
+	if (r < 0)
+		return 0;
+	for (size_t i = 0; i < (size_t)r; i++)
+		if (b[i])
+			return 0;
+	return 1;
 }
 
 int rkv_segdir_open(struct rkv_segdir *d, struct rkv_io *io, const char *path,
@@ -381,6 +481,8 @@ int rkv_segdir_open(struct rkv_segdir *d, struct rkv_io *io, const char *path,
 		d->rm[k].d = d;
 	}
 	d->close_op.cb = close_cb;
+	d->fill_op.cb = fill_cb;
+	d->fill_fl.flush = fill_flush;
 	d->af[0].fd = d->af[1].fd = -1;
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return -errno;
@@ -390,12 +492,12 @@ int rkv_segdir_open(struct rkv_segdir *d, struct rkv_io *io, const char *path,
 	int rc = list_segments(d);
 	if (rc)
 		goto err;
-	/* trailing empty segments: created ahead of time, never used */
+	/* trailing empty segments: created ahead of time (zero-filled or not), never used */
 	while (d->nsegs > 0) {
 		char name[RKV_SEGDIR_NAME_MAX];
 		struct stat sb;
 		rkv_segdir_name(name, d->prefix, d->segs[d->nsegs - 1]);
-		if (fstatat(d->dirfd, name, &sb, 0) < 0 || sb.st_size > 0)
+		if (fstatat(d->dirfd, name, &sb, 0) < 0 || (sb.st_size > 0 && !no_file_frame(d, name)))
 			break;
 		if (unlinkat(d->dirfd, name, 0) < 0 || fsync(d->dirfd) < 0) {
 			rc = -errno;
@@ -423,6 +525,8 @@ int rkv_segdir_open(struct rkv_segdir *d, struct rkv_io *io, const char *path,
 		rkv_afile_close(&d->af[0]);
 		goto err;
 	}
+	if (d->cfg.prealloc)
+		create_next(d); /* the zero-fill starts with the first poll, not the first write */
 	return 0;
 err:
 	close(d->dirfd);
@@ -433,7 +537,8 @@ err:
 
 int rkv_segdir_idle(const struct rkv_segdir *d)
 {
-	if (!rkv_afile_idle(&d->af[d->head]) || d->old_busy || d->create.busy || d->closes)
+	if (!rkv_afile_idle(&d->af[d->head]) || d->old_busy || d->create.busy || d->closes ||
+	    d->filling)
 		return 0;
 	for (int k = 0; k < RKV_SEGDIR_RM_SLOTS; k++)
 		if (d->rm[k].busy)
@@ -471,6 +576,7 @@ int rkv_segdir_close(struct rkv_segdir *d)
 		fsync(d->dirfd);
 		d->next_fd = -1;
 	}
+	rkv_io_cancel_flush(d->io, &d->fill_fl);
 	rkv_afile_bufs_free(d->io, &d->spare);
 	close(d->dirfd);
 	free(d->segs);

@@ -13,6 +13,18 @@
  *    across segments (one seq space per directory) and only the last segment can ever have a
  *    torn tail; the old head is then closed (IORING_OP_CLOSE);
  *  - if the next segment is not ready yet, the head grows past seg_bytes (counted late).
+ *  - cfg.prealloc (the partition log): once created, the next segment is zero-filled to
+ *    seg_bytes through the ring before it can become the head: 1 MiB zero writes, one at a
+ *    time, each followed by a sync_file_range of its range (writeback paced, not one 64 MiB
+ *    burst at the end), then one fdatasync (extents and size on disk). Records then overwrite
+ *    blocks that are allocated and written, so a batch's fdatasync flushes data and the device
+ *    cache only: no journal commit for the file's size or an unwritten-extent conversion
+ *    (ext4 runs one journal commit at a time, which serialized the pipelined group commits).
+ *    A head that is not zero-filled (the first segment of a new directory, a partial fill
+ *    after a crash) is rotated away from as soon as the next one is ready (counted early).
+ *    Recovery: an all-zero suffix is a segment's clean end (io/frame.h), neither torn nor
+ *    corrupt; an all-zero segment is an empty one; rkv_afile_open keeps a zero-filled head's
+ *    size (io/afile.h). Costs seg_bytes of disk ahead of need and one extra write of it.
  *  - rkv_segdir_remove unlinks a segment (unlinkat linked to a directory fsync).
  * Recovery (rkv_segdir_open, at start-up, blocking) scans every segment in number order and
  * hands each good record to the caller with its (segment, offset); it truncates only the
@@ -55,7 +67,10 @@ enum { RKV_SEGDIR_DATA = 1, RKV_SEGDIR_HINT = 2 };
 	X(create_errs)    /* ... that failed (retried later) */ \
 	X(removes)        /* segments unlinked */ \
 	X(remove_errs) \
-	X(close_errs)
+	X(close_errs) \
+	X(prefills)       /* next segments zero-filled and synced ahead of time (cfg.prealloc) */ \
+	X(prefill_errs)   /* ... that failed part way (the segment is used, appending past it) */ \
+	X(early)          /* rotations away from a head that was not zero-filled (prealloc) */
 
 struct rkv_segdir_stats {
 #define RKV_SEGDIR_FIELD(n) uint64_t n;
@@ -76,6 +91,8 @@ struct rkv_segdir_cfg {
 	uint32_t batch_bytes;     /* per-segment staging buffer (io/afile.h); 0: 1 MiB */
 	uint32_t pipeline;        /* group commits in flight at most (io/afile.h); 0: default */
 	int no_register;
+	int prealloc;             /* 1: zero-fill each next segment to seg_bytes ahead of time
+				   * (see above) */
 	rkv_segdir_cb cb;         /* batch durable / failed; may be NULL */
 	void *cb_arg;
 };
@@ -112,6 +129,12 @@ struct rkv_segdir {
 	int closes;               /* IORING_OP_CLOSE in flight */
 	struct rkv_segdir_nameop rm[RKV_SEGDIR_RM_SLOTS];
 	uint64_t appended;
+	/* cfg.prealloc: zero-filling the next segment (next_fd), one chunk in flight */
+	struct rkv_io_op fill_op;
+	struct rkv_io_flusher fill_fl;
+	uint64_t fill_off;
+	int filling, fill_cqes, fill_err;
+	int next_pre, head_pre;   /* the next segment / the head is zero-filled to seg_bytes */
 	struct rkv_segdir_stats st;
 };
 

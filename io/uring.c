@@ -15,6 +15,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
+uint8_t rkv_io_zeros[RKV_IO_ZEROS]; /* .bss: never written */
+
 int rkv_io_create(struct rkv_io **out, const struct rkv_io_cfg *cfg)
 {
 	static const struct rkv_io_cfg defaults = { .sqpoll_cpu = -1 };

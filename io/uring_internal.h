@@ -32,6 +32,11 @@ static inline unsigned rkv_io_sq_space(struct rkv_io *io)
 {
 	return io_uring_sq_space_left(&io->ring);
 }
+/* Zeros for zero-filling files (io/segdir.c preallocation, io/afile.c clearing a torn tail
+ * inside a preallocated file). Never written; read by the kernel only. */
+#define RKV_IO_ZEROS (1u << 20)
+extern uint8_t rkv_io_zeros[RKV_IO_ZEROS];
+
 /* Register a buffer / file in the ring's sparse tables: the slot index, or -1 (use the plain
  * form). Unregister with the index when the buffer is freed / the file closed. */
 int rkv_io_buf_register(struct rkv_io *io, void *buf, size_t len);

@@ -4,7 +4,8 @@
  * record in order at the (segment, offset) its commit reported, removal through the ring
  * drops exactly a segment's records, rotation registers no new buffers (they are handed
  * along), an unused segment created ahead is cleaned up, and a
- * head whose FILE frame is damaged is skipped (counted) with a new head started after it. */
+ * head whose FILE frame is damaged is skipped (counted) with a new head started after it;
+ * zero-filled segments (cfg.prealloc) survive a crash mid-file with exact counts. */
 #include "io_testutil.h"
 #include "testutil.h"
 
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "io/datarec.h"
@@ -240,6 +242,137 @@ static void test_leftovers_and_bad_head(void **state)
 	assert_int_equal(rkv_segdir_close(&d), 0);
 }
 
+/* cfg.prealloc: each next segment is zero-filled to seg_bytes before it becomes the head;
+ * the first head (not zero-filled) is left as soon as one is ready. A crash (a child process
+ * that appends, tears its last batch and exits without closing) leaves a zero-filled head
+ * with garbage after its last record, and a zero-filled next segment: reopening replays
+ * every record, counts the garbage as the torn tail and nothing else (the zero suffix is
+ * neither torn nor corrupt), keeps the head's size (its blocks stay written), drops the
+ * unused next segment; more appends and a clean reopen count nothing at all. */
+struct pre_report {
+	uint32_t n;
+	uint64_t prefills, prefill_errs, early, head_no, end;
+	int head_pre;
+};
+
+static void test_prealloc_crash(void **state)
+{
+	(void)state;
+	char dir[300];
+	snprintf(dir, sizeof dir, "%s/pre", g_dir);
+	struct ctx *c = &g_c;
+	memset(c, 0, sizeof *c);
+	struct rkv_segdir_cfg cfg = cfg_for(c);
+	cfg.prealloc = 1;
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rkv_io *io;
+		if (rkv_io_create(&io, NULL))
+			_exit(2);
+		g_io = io; /* this process's own ring (append_rec waits on g_io) */
+		struct rkv_segdir d;
+		struct rkv_scan_stats st = { 0 };
+		c->next_seq = 1;
+		if (rkv_segdir_open(&d, io, dir, &cfg, NULL, NULL, &st) ||
+		    rkv_segdir_drain(&d, 10000)) /* segment 2 zero-filled before any write */
+			_exit(3);
+		struct pre_report r = { 0 };
+		/* until the head is a zero-filled one not yet grown past seg_bytes (a head grows
+		 * past it while the next segment is not ready) */
+		while (r.n < 2000 || ((!d.head_pre || rkv_afile_end(rkv_segdir_head(&d)) +
+				       200 >= cfg.seg_bytes) && r.n < 2500)) {
+			append_rec(&d, c, r.n++);
+			if (r.n % 16 == 0)
+				rkv_io_poll(io);
+			if (r.n >= 2000)
+				rkv_segdir_drain(&d, 1000); /* let a zero-fill finish */
+		}
+		if (rkv_segdir_drain(&d, 10000))
+			_exit(4);
+		struct rkv_afile *h = rkv_segdir_head(&d);
+		r.prefills = d.st.prefills;
+		r.prefill_errs = d.st.prefill_errs;
+		r.early = d.st.early;
+		r.head_pre = d.head_pre;
+		r.head_no = d.head_no;
+		r.end = rkv_afile_end(h);
+		uint8_t junk[40];
+		memset(junk, 0xa5, sizeof junk); /* a batch torn after its first 40 bytes */
+		if (pwrite(h->fd, junk, sizeof junk, (off_t)r.end) != (ssize_t)sizeof junk)
+			_exit(5);
+		if (write(pfd[1], &r, sizeof r) != (ssize_t)sizeof r)
+			_exit(6);
+		_exit(0); /* crash: nothing closed, the next segment left as it is */
+	}
+	close(pfd[1]);
+	struct pre_report r;
+	assert_int_equal(read(pfd[0], &r, sizeof r), (ssize_t)sizeof r);
+	close(pfd[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	printf("prealloc: %u records, %llu zero-filled, %llu early rotation, head %llu end %llu\n",
+	       r.n, (unsigned long long)r.prefills, (unsigned long long)r.early,
+	       (unsigned long long)r.head_no, (unsigned long long)r.end);
+	assert_int_equal(r.early, 1);
+	assert_true(r.prefills >= 2);
+	assert_int_equal(r.prefill_errs, 0);
+	assert_int_equal(r.head_pre, 1);
+	assert_true(r.end + 40 < cfg.seg_bytes);
+
+	char name[RKV_SEGDIR_NAME_MAX], path[400];
+	rkv_segdir_name(name, "p3", r.head_no);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, cfg.seg_bytes);
+	assert_true((uint64_t)sb.st_blocks * 512 >= cfg.seg_bytes); /* not sparse */
+
+	struct rkv_segdir d;
+	struct rkv_scan_stats st = { 0 };
+	c->found = 0;
+	c->next_seq = 1;
+	assert_int_equal(rkv_segdir_open(&d, g_io, dir, &cfg, on_rec, c, &st), 0);
+	assert_int_equal(c->found, r.n);
+	for (uint32_t i = 0; i < r.n; i++)
+		assert_int_equal(c->order[i], i);
+	assert_int_equal(st.records, r.n);
+	assert_int_equal(st.corrupt + st.stale + st.bad_file, 0);
+	assert_int_equal(st.torn, 1);        /* the garbage, and only the garbage */
+	assert_int_equal(st.torn_bytes, 40);
+	uint32_t n;
+	const uint64_t *segs = rkv_segdir_list(&d, &n);
+	assert_int_equal(segs[n - 1], r.head_no); /* the unused zero-filled one is gone */
+	assert_int_equal(d.head_pre, 1);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, cfg.seg_bytes); /* kept: the garbage was zeroed, not cut */
+	int fd = open(path, O_RDONLY);
+	uint8_t b[40];
+	assert_int_equal(pread(fd, b, sizeof b, (off_t)r.end), (ssize_t)sizeof b);
+	close(fd);
+	for (size_t i = 0; i < sizeof b; i++)
+		assert_int_equal(b[i], 0);
+
+	for (uint32_t id = r.n; id < r.n + 300; id++) {
+		append_rec(&d, c, id);
+		if (id % 16 == 15)
+			rkv_io_poll(g_io);
+	}
+	assert_int_equal(rkv_segdir_close(&d), 0);
+	memset(&st, 0, sizeof st);
+	c->found = 0;
+	c->next_seq = 1;
+	assert_int_equal(rkv_segdir_open(&d, g_io, dir, &cfg, on_rec, c, &st), 0);
+	assert_int_equal(c->found, r.n + 300);
+	for (uint32_t i = 0; i < c->found; i++)
+		assert_int_equal(c->order[i], i);
+	assert_int_equal(st.corrupt + st.stale + st.bad_file + st.torn + st.torn_bytes, 0);
+	assert_int_equal(rkv_segdir_close(&d), 0);
+}
+
 int main(void)
 {
 	tu_seed();
@@ -247,6 +380,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rotate_replay_remove),
 		cmocka_unit_test(test_leftovers_and_bad_head),
+		cmocka_unit_test(test_prealloc_crash),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,7 +5,8 @@
  *  1. As a whole file image for rkv_scan. Every frame it returns must verify again through
  *     rkv_frame_check at its offset with the file's salt (the scanner never returns a frame
  *     whose sums fail), lie inside the input, follow the previous one, never be a FILE frame,
- *     and have a non-decreasing epoch; valid_end + torn_bytes must equal the input length.
+ *     and have a non-decreasing epoch; valid_end + torn_bytes must reach the input's all-zero
+ *     suffix (or its length), and only zeros may follow.
  *     DATA, HINT and MARK payloads go through their decoders, which must stay inside them.
  *  2. As a script that builds a valid file (a salt, then records of input-chosen types,
  *     lengths, epochs and bytes), damages it (bit flips, overwritten runs, a cut) and scans
@@ -62,7 +63,12 @@ static void scan_raw(const uint8_t *data, size_t size)
 		n++;
 	}
 	CHECK(s.st.records == n);
-	CHECK(s.valid_end <= size && s.valid_end + s.st.torn_bytes == size);
+	/* the bytes after the valid end are the torn tail, then an all-zero suffix (a clean end:
+	 * a zero-filled segment) */
+	uint64_t tail = s.valid_end > s.zero_from ? s.valid_end : s.zero_from;
+	CHECK(s.valid_end <= size && tail <= size && s.valid_end + s.st.torn_bytes == tail);
+	for (uint64_t i = tail; i < size; i++)
+		CHECK(data[i] == 0);
 	CHECK(s.st.torn == (s.st.torn_bytes > 0));
 	CHECK(n == 0 || s.valid_end == prev_end);
 	CHECK(!s.st.bad_file || n == 0);

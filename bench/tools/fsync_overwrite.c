@@ -1,0 +1,157 @@
+/* bench/tools/fsync_overwrite.c — what one group commit's fdatasync costs on a filesystem,
+ * for the three ways a log file can meet it (docs/PERF.md, issue 8 §5): appending (each
+ * fdatasync also commits the new size through the journal), writing into space reserved by
+ * fallocate (unwritten extents: each first write converts one, again a journal commit), and
+ * overwriting blocks already written (a zero-filled segment, io/segdir.c cfg.prealloc: data
+ * and a device cache flush only). 64 B write + fdatasync, N times in a row, then with D
+ * linked write+fdatasync pairs in flight through io_uring. Prints p50/p99 and syncs/s.
+ * Usage: fsync_overwrite FILE [N [D]]   (FILE is created and removed; default 2000, 4)
+ * Build: cc -O2 -o build/fsync_overwrite bench/tools/fsync_overwrite.c -luring */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { APPEND, FALLOC, OVERWRITE };
+static const char *const mode_name[] = { "append", "fallocate", "overwrite" };
+static double *lat;
+static int n_ops;
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmpd(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int prepare(const char *path, int mode)
+{
+	unlink(path);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		perror(path);
+		exit(1);
+	}
+	off_t size = (off_t)n_ops * 64 + (1 << 20);
+	if (mode == FALLOC && fallocate(fd, 0, 0, size) < 0) {
+		perror("fallocate");
+		exit(1);
+	}
+	if (mode == OVERWRITE) {
+		static char zeros[1 << 20];
+		for (off_t off = 0; off < size; off += (off_t)sizeof zeros)
+			if (pwrite(fd, zeros, sizeof zeros, off) != (ssize_t)sizeof zeros) {
+				perror("pwrite");
+				exit(1);
+			}
+	}
+	if (fsync(fd) < 0) {
+		perror("fsync");
+		exit(1);
+	}
+	return fd;
+}
+
+static void report(const char *what, int mode, double elapsed)
+{
+	qsort(lat, (size_t)n_ops, sizeof *lat, cmpd);
+	printf("%-9s %-12s p50 %6.0f us  p99 %6.0f us  %7.0f syncs/s\n", mode_name[mode], what,
+	       lat[n_ops / 2] * 1e6, lat[n_ops * 99 / 100] * 1e6, n_ops / elapsed);
+}
+
+static void serial(const char *path, int mode)
+{
+	int fd = prepare(path, mode);
+	char b[64];
+	memset(b, 'x', sizeof b);
+	double t0 = now();
+	for (int i = 0; i < n_ops; i++) {
+		double t = now();
+		if (pwrite(fd, b, sizeof b, (off_t)i * 64) != (ssize_t)sizeof b || fdatasync(fd) < 0) {
+			perror("write/fdatasync");
+			exit(1);
+		}
+		lat[i] = now() - t;
+	}
+	report("one at a time", mode, now() - t0);
+	close(fd);
+	unlink(path);
+}
+
+static void inflight(const char *path, int mode, int depth)
+{
+	int fd = prepare(path, mode);
+	struct io_uring r;
+	if (io_uring_queue_init(128, &r, 0) < 0) {
+		fprintf(stderr, "io_uring unavailable\n");
+		exit(1);
+	}
+	char b[64];
+	memset(b, 'y', sizeof b);
+	double start[64];
+	int done = 0, sub = 0;
+	double t0 = now();
+	while (done < n_ops) {
+		while (sub - done < depth && sub < n_ops) {
+			struct io_uring_sqe *w = io_uring_get_sqe(&r);
+			io_uring_prep_write(w, fd, b, sizeof b, (uint64_t)sub * 64);
+			w->flags |= IOSQE_IO_LINK;
+			w->user_data = 0;
+			struct io_uring_sqe *s = io_uring_get_sqe(&r);
+			io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
+			s->user_data = 1 + (unsigned)(sub % 64);
+			start[sub % 64] = now();
+			sub++;
+		}
+		io_uring_submit_and_wait(&r, 1);
+		struct io_uring_cqe *c;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&r, head, c) {
+			if (c->res < 0) {
+				fprintf(stderr, "io_uring op: %s\n", strerror(-c->res));
+				exit(1);
+			}
+			if (c->user_data)
+				lat[done++] = now() - start[c->user_data - 1];
+			seen++;
+		}
+		io_uring_cq_advance(&r, seen);
+	}
+	char what[32];
+	snprintf(what, sizeof what, "%d in flight", depth);
+	report(what, mode, now() - t0);
+	io_uring_queue_exit(&r);
+	close(fd);
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s FILE [N [DEPTH]]\n", argv[0]);
+		return 2;
+	}
+	n_ops = argc > 2 ? atoi(argv[2]) : 2000;
+	int depth = argc > 3 ? atoi(argv[3]) : 4;
+	if (n_ops < 100 || depth < 1 || depth > 32)
+		return 2;
+	lat = calloc((size_t)n_ops, sizeof *lat);
+	if (lat == NULL)
+		return 1;
+	for (int mode = APPEND; mode <= OVERWRITE; mode++)
+		serial(argv[1], mode);
+	for (int mode = APPEND; mode <= OVERWRITE; mode++)
+		inflight(argv[1], mode, depth);
+	free(lat);
+	return 0;
+}
