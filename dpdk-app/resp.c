@@ -531,6 +531,8 @@ static void stage_flush_one(struct resp_server *s, unsigned d)
 	struct stage *g = &s->stage[d];
 	unsigned k = rte_ring_mp_enqueue_burst(s->n->workers[d].inbox, g->obj, g->n, NULL);
 
+	if (k)
+		worker_kick(&s->n->workers[d]);   /* once per burst, a syscall only if it sleeps */
 	for (unsigned j = k; j < g->n; j++) {
 		struct req *r = (struct req *)((uintptr_t)g->obj[j] & ~(uintptr_t)3u);
 		rte_mempool_generic_put(s->n->msgpool, (void **)&r->b, 1, s->mcache);
