@@ -33,8 +33,8 @@
  * (worker_kick: one futex wake per batch, only while we sleep). On one core shared with the
  * RESP thread (scripts/bench-resp.sh) the ladder's short timed sleeps used to end ~9 times
  * per batch, each wake pre-empting the RESP thread for nothing; now, on a single node, a
- * sleep ended by a kick is followed by the ladder's longest sleep at once (the next batch
- * kicks us again), so the worker runs once per batch. Frames on the NIC and shm requests
+ * sleep ended by a kick is followed by the ladder's longest sleep at once, without spinning
+ * first (the next batch kicks us again), so the worker runs once per batch. Frames on the NIC and shm requests
  * wake nobody: a timed-out sleep that finds work resets the ladder as before, and in a
  * cluster (replica answers arrive on the NIC) the ladder is unchanged. */
 #include <assert.h>
@@ -567,14 +567,18 @@ void worker_kick(struct worker *w)
  * worker_kick (RESP batches); on a single node the sleep after a kicked one is the longest. */
 static void worker_idle(struct worker *w, int iow)
 {
+	/* Kicked on a single node: the next batch will kick us again, so no spinning first
+	 * (it would only keep the RESP thread that shares our core from running). */
+	int kicked = w->kicked && !w->node->cl.on;
+
 	if (w->idle < UINT32_MAX)
 		w->idle++;
-	if (w->idle < IDLE_SPINS) {
+	if (w->idle < IDLE_SPINS && !kicked) {
 		rte_pause();
 		return;
 	}
-	uint32_t shift = (w->idle - IDLE_SPINS) / 8;
-	if (w->kicked && !w->node->cl.on)
+	uint32_t shift = w->idle < IDLE_SPINS ? 0 : (w->idle - IDLE_SPINS) / 8;
+	if (kicked)
 		shift = IDLE_SLEEP_SHIFT;
 	if (shift > IDLE_SLEEP_SHIFT)
 		shift = IDLE_SLEEP_SHIFT;
