@@ -246,6 +246,7 @@ struct worker {
 	uint64_t next_stats;      /* tsc; worker 0 only */
 	uint64_t now_ms;          /* at the last tick or rx */
 	uint32_t idle;            /* consecutive idle iterations */
+	uint8_t kicked;           /* the last idle sleep was ended by worker_kick (worker.c) */
 	uint16_t ip_id;
 	uint16_t ntx;
 	uint16_t cur_rxq;         /* where replies being built go: our queue or, with
@@ -263,6 +264,9 @@ struct worker {
 	/* Request latency by op and consistency: owner writes, /metrics reads (latency.h). */
 	struct lat_hist lat __rte_cache_aligned;
 	uint64_t loop_tsc;        /* TSC at the top of this loop iteration (arrival times) */
+	/* 1 while the worker sleeps in worker_idle and may be woken early by worker_kick (a
+	 * futex word: written by the worker and by whoever kicks it). */
+	uint32_t nap __rte_cache_aligned;
 } __rte_cache_aligned;
 
 /* Set by the SIGINT/SIGTERM handler; workers poll it (main.c). */
@@ -281,6 +285,9 @@ void port_close(struct node *n);
 int worker_init(struct node *n, struct worker *w, unsigned id, unsigned lcore);
 void worker_fini(struct worker *w);
 int worker_main(void *arg);   /* lcore entry: runs until node_stopping() */
+/* After enqueuing to w's inbox from a non-worker thread (the RESP thread): wake w if it sleeps
+ * in its idle back-off. One load when it does not; one futex wake when it does. */
+void worker_kick(struct worker *w);
 
 /* ---- request execution and replies (ops.c) ---------------------------------------------- */
 

@@ -15,8 +15,10 @@
  * more reply route.
  *
  * Batching (what makes pipelines cheap): requests are staged per owning worker and handed
- * over in one burst enqueue per loop (not one ring operation each); after a read batch the
- * thread waits briefly for its completions (polling the ring, yielding the CPU to a worker
+ * over in one burst enqueue per loop (not one ring operation each), and each worker that got
+ * any is woken once per loop, just before we wait (worker_kick; a worker sharing our core then
+ * runs once per batch instead of waking on its own timer and pre-empting us); after a read
+ * batch the thread waits briefly for its completions (polling the ring, yielding the CPU to a worker
  * that may share it) so that all answers of the batch leave in one send per connection. On a
  * single node (no cluster) reads are served by this thread itself through reader handles of
  * the workers' tables (see local_ok below for why that is the same answer at every
@@ -185,6 +187,7 @@ struct resp_server {
 	struct rte_mempool_cache *mcache; /* our own msgpool cache: we are no EAL lcore */
 	struct stage *stage;     /* per worker: requests waiting for one burst enqueue */
 	unsigned staged;         /* requests staged in all */
+	uint64_t kick;           /* workers handed requests since the last kick_all (bitmap) */
 	/* Local GETs (a single node only, see local_ok): reader handles over the workers'
 	 * tables, and the burst being gathered for one connection. */
 	struct rkv_table **rd;   /* rd[w] reads tables[w]; NULL in a cluster */
@@ -552,6 +555,8 @@ static void stage_flush_one(struct resp_server *s, unsigned d)
 	struct stage *g = &s->stage[d];
 	unsigned k = rte_ring_mp_enqueue_burst(s->n->workers[d].inbox, g->obj, g->n, NULL);
 
+	if (k)
+		s->kick |= 1ull << d;   /* woken once per loop, when we are about to wait */
 	for (unsigned j = k; j < g->n; j++) {
 		struct req *r = (struct req *)((uintptr_t)g->obj[j] & ~(uintptr_t)3u);
 		rte_mempool_generic_put(s->n->msgpool, (void **)&r->b, 1, s->mcache);
@@ -559,6 +564,19 @@ static void stage_flush_one(struct resp_server *s, unsigned d)
 	}
 	s->staged -= g->n;
 	g->n = 0;
+}
+
+/* Wake the workers we handed requests to (worker_kick: a syscall only for one that sleeps).
+ * Done once per loop, after all readable connections were parsed and just before we wait for
+ * answers: a worker sharing our core then runs once for the whole batch instead of
+ * pre-empting us at every burst. */
+static void kick_all(struct resp_server *s)
+{
+	while (s->kick) {
+		unsigned d = (unsigned)__builtin_ctzll(s->kick);
+		s->kick &= s->kick - 1;
+		worker_kick(&s->n->workers[d]);
+	}
 }
 
 static void stage_flush(struct resp_server *s)
@@ -1935,6 +1953,7 @@ static int take_done(struct resp_server *s)
 	uint64_t t0 = rte_get_tsc_cycles();
 	uint64_t lim = s->n->tsc_hz / (1000000000u / RESP_WAIT_NS);
 
+	kick_all(s);
 	for (;;) {
 		unsigned nd = rte_ring_sc_dequeue_burst(s->done, objs, 64, NULL);
 		if (nd) {
@@ -1942,8 +1961,10 @@ static int take_done(struct resp_server *s)
 				on_done(s, (int32_t)((uintptr_t)objs[k] - 1));
 			got += nd;
 			empty = 0;
-			if (s->staged)
+			if (s->staged) {
 				stage_flush(s);   /* second steps of two-step commands */
+				kick_all(s);
+			}
 			continue;
 		}
 		if (!s->inflight || s->nretry || rte_get_tsc_cycles() - t0 > lim)
@@ -2003,6 +2024,7 @@ static void *resp_main(void *arg)
 				conn_close(s, c);
 		}
 		stage_flush(s);
+		kick_all(s);
 		if (work) {
 			idle = 0;
 		} else if (idle < UINT32_MAX) {
