@@ -161,6 +161,21 @@ rkv_test_init() {
 	ok() { echo "ok: $*"; }
 }
 
+# rkv_test_finish WHAT LOG: the common end of a single-node test started with rkv_test_init and
+# rkv_node_start: stop the node (SIGTERM must exit 0, counted like any check), then exit 1 with
+# LOG's tail if any check failed, else say "all WHAT checks passed".
+rkv_test_finish() {
+	local rc=0
+	rkv_node_stop "$RKV_NODE_PID" 10 || rc=$?
+	RKV_NODE_PID=
+	[ "$rc" = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
+	if [ "$fails" != 0 ]; then
+		echo "$fails check(s) failed; ringkvd log:"; tail -n 20 "$2"
+		exit 1
+	fi
+	echo "all $1 checks passed"
+}
+
 # rkv_test_netns NAME: the common set-up of a node test on a veth pair: sets tag (NAME + pid,
 # 9 characters at most), prefix (the EAL file prefix rkv-test-TAG), tmp (a private directory)
 # and RKV_NODE_PID, arms an EXIT trap that kills the pids in bg_pids, stops the node, removes

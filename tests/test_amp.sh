@@ -110,12 +110,4 @@ shm_stats >"$tmp/s3" || fail "stats over shm"
 got=$(delta admin_refused "$tmp/s3" "$tmp/s2")
 [ "$got" -ge 2 ] && ok "admin_refused +$got" || fail "admin_refused +$got"
 
-rkv_node_stop "$RKV_NODE_PID" 10
-rc=$?
-RKV_NODE_PID=
-[ "$rc" = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
-if [ "$fails" != 0 ]; then
-	echo "$fails check(s) failed; ringkvd log:"; tail -n 20 "$tmp/ringkvd.log"
-	exit 1
-fi
-echo "all amplification checks passed"
+rkv_test_finish "amplification" "$tmp/ringkvd.log"

@@ -103,13 +103,4 @@ done
 cli put after-compact yes >/dev/null && [ "$(cli get after-compact)" = yes ] ||
 	fail "put/get after background compaction"
 
-rkv_node_stop "$RKV_NODE_PID" 10
-rc=$?
-RKV_NODE_PID=
-[ "$rc" = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
-
-if [ "$fails" != 0 ]; then
-	echo "$fails check(s) failed; ringkvd log:"; tail -n 20 "$tmp/ringkvd.log"
-	exit 1
-fi
-echo "all busy-poll compaction checks passed"
+rkv_test_finish "busy-poll compaction" "$tmp/ringkvd.log"

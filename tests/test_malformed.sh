@@ -206,13 +206,4 @@ errs=$(tail -n 1 "$tmp/bench.out" | sed -n 's/.*"errors":\([0-9]*\).*/\1/p')
 [ "$brc" = 0 ] && [ "$errs" = 0 ] && ok "bench after the barrage: 0 errors" ||
 	{ fail "bench after the barrage (exit $brc, errors ${errs:-?})"; tail -n 5 "$tmp/bench.out"; }
 
-rkv_node_stop "$RKV_NODE_PID" 10
-rc=$?
-RKV_NODE_PID=
-[ "$rc" = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
-
-if [ "$fails" != 0 ]; then
-	echo "$fails check(s) failed; ringkvd log:"; tail -n 20 "$tmp/ringkvd.log"
-	exit 1
-fi
-echo "all malformed-input checks passed"
+rkv_test_finish "malformed-input" "$tmp/ringkvd.log"

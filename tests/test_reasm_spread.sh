@@ -121,13 +121,4 @@ for wk in 0 1; do
 done
 grep -E '^(reasm_|seg_rx)' "$tmp/s1" | tr '\n' ' '; echo
 
-rkv_node_stop "$RKV_NODE_PID" 10
-rc=$?
-RKV_NODE_PID=
-[ "$rc" = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
-
-if [ "$fails" != 0 ]; then
-	echo "$fails check(s) failed; ringkvd log:"; tail -n 20 "$tmp/ringkvd.log"
-	exit 1
-fi
-echo "all reassembly checks passed"
+rkv_test_finish "reassembly" "$tmp/ringkvd.log"
