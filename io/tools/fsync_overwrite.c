@@ -1,4 +1,4 @@
-/* bench/tools/fsync_overwrite.c — what one group commit's fdatasync costs on a filesystem,
+/* io/tools/fsync_overwrite.c — what one group commit's fdatasync costs on a filesystem,
  * for the three ways a log file can meet it (docs/PERF.md, issue 8 §5): appending (each
  * fdatasync also commits the new size through the journal), writing into space reserved by
  * fallocate (unwritten extents: each first write converts one, again a journal commit), and
@@ -6,7 +6,7 @@
  * and a device cache flush only). 64 B write + fdatasync, N times in a row, then with D
  * linked write+fdatasync pairs in flight through io_uring. Prints p50/p99 and syncs/s.
  * Usage: fsync_overwrite FILE [N [D]]   (FILE is created and removed; default 2000, 4)
- * Build: cc -O2 -o build/fsync_overwrite bench/tools/fsync_overwrite.c -luring */
+ * Build: cc -O2 -o build/fsync_overwrite io/tools/fsync_overwrite.c -luring */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <liburing.h>
