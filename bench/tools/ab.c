@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "table.h"
+#include "kvgen.h"
 
 struct rkv_table *a_rkv_table_create(const struct rkv_table_config *cfg, int *err);
 void a_rkv_table_destroy(struct rkv_table *t);
@@ -32,31 +33,6 @@ struct impl {
 	struct rkv_table *t;
 	uint64_t ver;
 };
-
-static inline uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static inline uint64_t next_index(uint64_t *s, uint64_t n)
-{
-	*s += 0x9e3779b97f4a7c15ull;
-	return (uint64_t)(((unsigned __int128)mix64(*s) * n) >> 64);
-}
-
-static void make_kv(uint8_t *k, uint8_t *v, uint64_t i)
-{
-	uint64_t s = mix64(i), w = s;
-	memcpy(k, &s, 8);
-	memcpy(k + 8, &s, 8);
-	for (int o = 0; o < 32; o += 8) {
-		w += 0xd6e8feb86659fd93ull;
-		memcpy(v + o, &w, 8);
-	}
-}
 
 static double cpu_s(void)
 {
