@@ -42,8 +42,7 @@ acked=$(awk '$2 != "get" && $7 == "ok"' "$tmp/h1" | wc -l)
 echo "writer: $(wc -l <"$tmp/h1") ops, $acked writes acknowledged"
 [ "$acked" -gt 100 ] || fail "too few writes acknowledged with one node down"
 
-stat_of() { cl_cli "$tag" 1 --timeout 500 --target "$(cl_target "$1")" stats 2>/dev/null | rkv_stat "$2"; }
-p1=$(stat_of 1 hints_pending); p2=$(stat_of 2 hints_pending)
+p1=$(ct_stat 1 hints_pending); p2=$(ct_stat 2 hints_pending)
 echo "hints pending before restarts: node 1 ${p1:-0}, node 2 ${p2:-0}"
 [ "$(( ${p1:-0} + ${p2:-0} ))" -gt 0 ] || fail "no hints kept for the dead node"
 
@@ -62,12 +61,12 @@ start_n 3
 cluster_wait_up "$tag" 3 40 || fail "node 3 did not rejoin"
 deadline=$(( $(date +%s) + 40 ))
 while :; do
-	p1=$(stat_of 1 hints_pending); p2=$(stat_of 2 hints_pending)
+	p1=$(ct_stat 1 hints_pending); p2=$(ct_stat 2 hints_pending)
 	[ "${p1:-1}" = 0 ] && [ "${p2:-1}" = 0 ] && break
 	[ "$(date +%s)" -ge "$deadline" ] && break
 	sleep 1
 done
-d1=$(stat_of 1 hints_delivered); d2=$(stat_of 2 hints_delivered)
+d1=$(ct_stat 1 hints_delivered); d2=$(ct_stat 2 hints_delivered)
 echo "after node 3's return: pending ${p1:-?}/${p2:-?}, delivered ${d1:-0}/${d2:-0}"
 [ "${p1:-1}" = 0 ] && [ "${p2:-1}" = 0 ] && [ "$(( ${d1:-0} + ${d2:-0} ))" -gt 0 ] &&
 	ok "every hint delivered" || fail "hints not delivered"

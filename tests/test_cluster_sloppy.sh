@@ -26,8 +26,7 @@ start_n() {
 for i in 1 2 3 4 5; do start_n "$i"; done
 cluster_wait_up "$tag" 5 60 || { echo "FAIL: no 5-node ring"; exit 1; }
 ok "5 durable nodes up"
-stat_of() { cl_cli "$tag" 1 --timeout 500 --target "$(cl_target "$1")" stats 2>/dev/null | rkv_stat "$2"; }
-sum_stat() { local s=0 i v; for i in "$@"; do :; done; for i in $NODES; do v=$(stat_of "$i" "$1"); s=$((s + ${v:-0})); done; echo "$s"; }
+sum_stat() { local s=0 i v; for i in "$@"; do :; done; for i in $NODES; do v=$(ct_stat "$i" "$1"); s=$((s + ${v:-0})); done; echo "$s"; }
 wait_down() { # node ids...: until node 1 sees them all down (bounded)
 	local dl=$(( $(date +%s) + 30 )) id all
 	while [ "$(date +%s)" -lt "$dl" ]; do
@@ -48,7 +47,7 @@ ct_hist 1 1 "$tmp/h1" --targets "$t1" --cl QUORUM --keys 40 --ops 200 --duration
 	--timeout-ms 1000 --mix 0,100,0
 wait $! || fail "writer: exit $?"
 acked=$(awk '$2 == "put" && $7 == "ok"' "$tmp/h1" | wc -l)
-standins=$(stat_of 1 hints_standins)
+standins=$(ct_stat 1 hints_standins)
 echo "two of five down: $acked of 200 QUORUM puts acknowledged, ${standins:-0} stand-ins used by node 1"
 [ "$acked" = 200 ] && [ "${standins:-0}" -gt 0 ] &&
 	ok "QUORUM writes succeed through stand-ins" || fail "QUORUM writes with two replicas down"

@@ -29,8 +29,7 @@ start_n() {
 for i in 1 2 3 4; do start_n "$i"; done
 cluster_wait_up "$tag" 4 60 || { echo "FAIL: no 4-node ring"; exit 1; }
 ok "4 durable nodes up"
-stat_of() { cl_cli "$tag" 1 --timeout 500 --target "$(cl_target "$1")" stats 2>/dev/null | rkv_stat "$2"; }
-sum_stat() { local s=0 i v; for i in 1 2 3 4; do v=$(stat_of "$i" "$1"); s=$((s + ${v:-0})); done; echo "$s"; }
+sum_stat() { local s=0 i v; for i in 1 2 3 4; do v=$(ct_stat "$i" "$1"); s=$((s + ${v:-0})); done; echo "$s"; }
 t1="$(cl_node_ip 1):$RKV_CL_PORT"
 p4=$(cl_pid "$tag" 4)
 [ -n "$p4" ] || { fail "no pid for node 4"; ct_finish; }
@@ -44,8 +43,8 @@ ct_hist 1 1 "$tmp/h1" --targets "$t1" --cl ALL --keys 8 --ops 8 --duration 3 \
 wait $! || fail "writer: exit $?"
 st4=$(ct_member_state 1 4)
 acked=$(awk '$2 == "put" && $7 == "ok"' "$tmp/h1" | wc -l)
-slow=$(stat_of 1 hints_standins_slow)
-down=$(stat_of 1 hints_standins)
+slow=$(ct_stat 1 hints_standins_slow)
+down=$(ct_stat 1 hints_standins)
 echo "node 4 stopped (node 1 sees it '$st4'): $acked of 8 ALL puts acknowledged," \
 	"${slow:-0} stand-ins for a slow replica, ${down:-0} for a down one"
 [ "$st4" = up ] || fail "node 1 saw node 4 $st4: the test needs it up but silent"
@@ -57,7 +56,7 @@ echo "node 4 stopped (node 1 sees it '$st4'): $acked of 8 ALL puts acknowledged,
 # still cannot take them.
 held=0 shown=0
 for i in 1 2 3; do
-	v=$(stat_of "$i" hints_pending_to_4)
+	v=$(ct_stat "$i" hints_pending_to_4)
 	held=$((held + ${v:-0}))
 	j=$(ct_status "$i" | python3 -c '
 import json, sys

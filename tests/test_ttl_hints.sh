@@ -29,7 +29,6 @@ ok "3 durable nodes up, N=3"
 
 udp() { cl_cli "$tag" 1 --timeout 500 --target "$(cl_target 1)" "$@"; }
 shm() { local i=$1; shift; timeout 20 build/bin/ringkv --timeout 2000 --target "shm:$tmp/n$i.sock" "$@"; }
-stat_of() { cl_cli "$tag" 1 --timeout 500 --target "$(cl_target "$1")" stats 2>/dev/null | rkv_stat "$2"; }
 
 udp --consistency ALL put --ttl 600 d1 before-kill || fail "put d1 at ALL"
 udp --consistency ALL put --ttl-ms 2000 d2 short-lived || fail "put d2 at ALL"
@@ -44,7 +43,7 @@ udp --consistency QUORUM put --ttl 900 h1 while-down || fail "put h1 at QUORUM w
 E2=$(shm 1 --consistency ONE ttl --at h1)   # node 1's own copy (node 3 may not be seen down yet)
 deadline=$(( $(date +%s) + 20 ))
 while :; do
-	p=$(( $(stat_of 1 hints_pending) + $(stat_of 2 hints_pending) ))
+	p=$(( $(ct_stat 1 hints_pending) + $(ct_stat 2 hints_pending) ))
 	[ "$p" -gt 0 ] && break
 	[ "$(date +%s)" -ge "$deadline" ] && break
 	sleep 0.5
@@ -55,7 +54,7 @@ start_n 3
 rec=$(grep "recovered" "$(cl_log "$tag" 3)" | tail -n 1)
 grep -q "recovered 3 records" <<<"$rec" && ok "node 3: $rec" || fail "node 3 recovery: $rec"
 cluster_wait_up "$tag" 3 40 || fail "node 3 did not rejoin"
-coord3() { stat_of 3 coordinated; }
+coord3() { ct_stat 3 coordinated; }
 # node 3's table as recovered from its own log: one-sided hits (a miss would be coordinated
 # and could be answered by another replica, so the coordinated count must not grow)
 c0=$(coord3)
@@ -71,7 +70,7 @@ out=$(shm 3 --consistency ONE get d2 2>&1); rc=$?
 	fail "d2 on node 3 after recovery: exit $rc '$out'"
 deadline=$(( $(date +%s) + 40 ))
 while :; do
-	p1=$(stat_of 1 hints_pending); p2=$(stat_of 2 hints_pending)
+	p1=$(ct_stat 1 hints_pending); p2=$(ct_stat 2 hints_pending)
 	[ "${p1:-1}" = 0 ] && [ "${p2:-1}" = 0 ] && break
 	[ "$(date +%s)" -ge "$deadline" ] && break
 	sleep 1

@@ -12,6 +12,7 @@
 #   ct_hist J ID OUT args...   hist_client in client namespace J, in the background (pid
 #                              appended to bg_pids, also in $! for the caller)
 #   ct_status I                `ringkv status --json` of node I from client 1
+#   ct_stat I NAME             one counter of node I's `ringkv stats` from client 1 ("" if absent)
 #   ct_member_state I ID       state of member ID in node I's status ("" if unknown)
 #   ct_mono_ns                 CLOCK_MONOTONIC in ns (the clock of hist_client's histories)
 #   ct_finish                  print the verdict, the node logs on failure; exit 0 or 1
@@ -97,6 +98,10 @@ ct_hist() {
 	timeout 120 ip netns exec "$(cl_ns_client "$tag" "$j")" "$HIST" --id "$id" --out "$out" "$@" \
 		2>>"$tmp/hist.err" &
 	bg_pids+=($!)
+}
+
+ct_stat() {
+	cl_cli "$tag" 1 --timeout 500 --target "$(cl_target "$1")" stats 2>/dev/null | rkv_stat "$2"
 }
 
 ct_status() {
