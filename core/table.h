@@ -206,7 +206,9 @@ struct rkv_table *rkv_table_open_reader(const struct rkv_table *owner);
 /* ---- statistics ------------------------------------------------------------------------ */
 
 struct rkv_table_stats {
-	uint64_t keys;             /* live keys */
+	uint64_t keys;             /* live keys (expired ones too, until compaction drops them
+				    * after the tombstone grace period: see rkv_table_set_now) */
+	uint64_t keys_with_expiry; /* ... of them with an expiry (TTL): the EXP records */
 	uint64_t tombstones;       /* last-writer-wins tombstones in the index */
 	uint64_t tombstones_dropped; /* ... dropped by compaction after their grace period */
 	uint64_t expired_dropped;  /* expired records dropped by compaction (after the grace) */

@@ -93,6 +93,9 @@ struct rkv_table {
 	uint64_t compact_work;       /* record bytes compaction examined, all time */
 	uint64_t pace_debt;          /* compaction bytes writes owe (paid in chunks) */
 	uint64_t keys;               /* live records in the index */
+	uint64_t exp_keys;           /* ... of them with an expiry (EXP flag; expired ones too,
+				      * until compaction drops them, like keys). Next to keys:
+				      * its update costs no other cache line (static_assert'ed) */
 	uint64_t tombs;              /* tombstones in the index (last-writer-wins deletes) */
 	uint64_t tombs_dropped;      /* tombstones dropped by compaction (also: slots emptied) */
 	uint64_t now_ms;             /* rkv_table_set_now(_owner) (relaxed atomic: any handle);

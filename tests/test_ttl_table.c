@@ -3,7 +3,9 @@
  * the memfds mapped at other addresses), the expiry covered by the readers' checksum,
  * compressed values with an expiry, malformed TTL puts, an expired record acting as a
  * tombstone of its version (last writer wins, conditional puts, plain deletes), and compaction
- * dropping expired records only once the grace period of their version is over.
+ * dropping expired records only once the grace period of their version is over; the count of
+ * live keys with an expiry (stats keys_with_expiry, RESP INFO's expires=) through every kind
+ * of write.
  *
  * Owns nothing but its tables; never sleeps (every clock is set explicitly). */
 #include "testutil.h"
@@ -231,6 +233,7 @@ static void test_ttl_lww_and_compaction(void **state)
 	struct rkv_table_stats s;
 	rkv_table_get_stats(h.t, &s);
 	assert_int_equal(s.keys, N + 1);   /* expired records stay indexed until dropped */
+	assert_int_equal(s.keys_with_expiry, N);   /* "cas" was replaced by one without */
 	/* churn inside the grace period: many compactions, nothing expired is dropped, and an
 	 * older write (a late replica write) still loses to the expired record's version */
 	uint64_t v = rkv_stamp_make(t0 + 1, 0, 2);
@@ -260,6 +263,7 @@ static void test_ttl_lww_and_compaction(void **state)
 	rkv_table_get_stats(h.t, &s);
 	assert_int_equal(s.expired_dropped, N);
 	assert_int_equal(s.keys, 16 + 1);
+	assert_int_equal(s.keys_with_expiry, 0);   /* dropped ones leave the count */
 	for (unsigned i = 0; i < N; i++) {
 		snprintf(k, sizeof(k), "ttl-%05u", i);
 		assert_int_equal(get_all(&h, k, NULL, 0, 0, 0), -ENOENT);   /* nothing held */
@@ -273,6 +277,97 @@ static void test_ttl_lww_and_compaction(void **state)
 		assert_int_equal(put_ttl(h.t, k, val, 150, v++, 0, RKV_TABLE_PUT_LWW, 0), 0);
 	}
 	assert_int_equal(get_all(&h, "long", "l", 1, vfar, t0 + 10 * grace), 0);
+	rkv_table_get_stats(h.t, &s);
+	assert_int_equal(s.keys_with_expiry, 1);
+	close_all(&h);
+}
+
+static void expect_counts(const struct rkv_table *t, uint64_t keys, uint64_t with_expiry)
+{
+	struct rkv_table_stats s;
+	rkv_table_get_stats(t, &s);
+	assert_int_equal(s.keys, keys);
+	assert_int_equal(s.keys_with_expiry, with_expiry);
+}
+
+/* keys_with_expiry (INFO's expires=) follows every write that adds, replaces or removes a
+ * record with an expiry, and refused writes leave it alone; an expired record counts (like
+ * keys) until compaction drops it. */
+static void test_ttl_expiry_count(void **state)
+{
+	(void)state;
+	const uint64_t grace = 60000, t0 = 1750000000000ull;
+	struct handles h;
+	open_all(&h, UINT32_MAX, grace);
+	uint64_t v = rkv_stamp_make(t0, 0, 1);
+	set_now_all(&h, t0);
+	expect_counts(h.t, 0, 0);
+	/* plain put, then overwritten with an expiry, with another expiry, and without one */
+	assert_int_equal(rkv_table_put_owner(h.t, "a", 1, "1", 1, v++), 0);
+	expect_counts(h.t, 1, 0);
+	assert_int_equal(put_ttl(h.t, "a", "2", 1, v++, t0 + 1000, 0, 0), 0);
+	expect_counts(h.t, 1, 1);
+	assert_int_equal(put_ttl(h.t, "a", "3", 1, v++, t0 + 2000, 0, 0), 0);
+	expect_counts(h.t, 1, 1);
+	assert_int_equal(put_ttl(h.t, "a", "4", 1, v++, 0, 0, 0), 0);   /* PERSIST's write */
+	expect_counts(h.t, 1, 0);
+	assert_int_equal(put_ttl(h.t, "a", "5", 1, v++, t0 + 1000, 0, 0), 0);
+	assert_int_equal(rkv_table_put_owner(h.t, "a", 1, "6", 1, v++), 0);   /* plain SET */
+	expect_counts(h.t, 1, 0);
+	/* a new key with an expiry, then deleted: plainly, and last-writer-wins (tombstone) */
+	assert_int_equal(put_ttl(h.t, "b", "1", 1, v++, t0 + 1000, 0, 0), 0);
+	expect_counts(h.t, 2, 1);
+	assert_int_equal(rkv_table_delete_owner(h.t, "b", 1, v++), 0);
+	expect_counts(h.t, 1, 0);
+	assert_int_equal(put_ttl(h.t, "c", "1", 1, v++, t0 + 1000, RKV_TABLE_PUT_LWW, 0), 0);
+	expect_counts(h.t, 2, 1);
+	struct rkv_put_req d = { .key = "c", .klen = 1, .version = v++,
+				 .flags = RKV_TABLE_PUT_LWW | RKV_TABLE_PUT_DELETE };
+	rkv_table_put_burst_owner(h.t, &d, 1);
+	assert_int_equal(d.status, 0);
+	expect_counts(h.t, 1, 0);
+	/* over the tombstone again (a replica's write), then a conditional delete (GETDEL) */
+	uint64_t vc = v++;
+	assert_int_equal(put_ttl(h.t, "c", "2", 1, vc, t0 + 1000, RKV_TABLE_PUT_LWW, 0), 0);
+	expect_counts(h.t, 2, 1);
+	struct rkv_put_req cd = { .key = "c", .klen = 1, .version = v++, .expect = vc - 1,
+				  .flags = RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE };
+	rkv_table_put_burst_owner(h.t, &cd, 1);
+	assert_int_equal(cd.status, -ECANCELED);   /* refused: nothing changes */
+	assert_int_equal(put_ttl(h.t, "c", "x", 1, v++, 0, RKV_TABLE_PUT_LWW | RKV_TABLE_PUT_IF,
+				 0), -ECANCELED);
+	assert_int_equal(put_ttl(h.t, "c", "x", 1, vc - 1, 0, RKV_TABLE_PUT_LWW, 0), -EALREADY);
+	expect_counts(h.t, 2, 1);
+	cd.expect = vc;
+	cd.version = v++;
+	rkv_table_put_burst_owner(h.t, &cd, 1);
+	assert_int_equal(cd.status, 0);
+	expect_counts(h.t, 1, 0);
+	/* expired: still counted, like keys, until compaction drops it after the grace */
+	assert_int_equal(put_ttl(h.t, "d", "1", 1, v++, t0 + 10, 0, 0), 0);
+	expect_counts(h.t, 2, 1);
+	set_now_all(&h, t0 + 10);
+	assert_int_equal(get_all(&h, "d", NULL, 0, v - 1, 0), -ENOENT);
+	expect_counts(h.t, 2, 1);
+	/* an expired record replaced by a conditional put (expect 0: it counts as absent) */
+	assert_int_equal(put_ttl(h.t, "d", "2", 1, v++, t0 + 5000, RKV_TABLE_PUT_IF, 0), 0);
+	expect_counts(h.t, 2, 1);
+	assert_int_equal(put_ttl(h.t, "e", "1", 1, v++, t0 + 20, 0, 0), 0);
+	expect_counts(h.t, 3, 2);
+	set_now_all(&h, t0 + 5000 + grace);
+	char k[32], val[150];
+	memset(val, 'v', sizeof(val));
+	for (unsigned n = 0; n < 20000; n++) {
+		snprintf(k, sizeof(k), "churn-%02u", n % 16);
+		assert_int_equal(put_ttl(h.t, k, val, sizeof(val), v++, 0, RKV_TABLE_PUT_LWW, 0), 0);
+	}
+	int more = 1;
+	for (int r = 0; more && r < 10000; r++)
+		rkv_table_compact_owner(h.t, 1 << 20, &more);
+	struct rkv_table_stats s;
+	rkv_table_get_stats(h.t, &s);
+	assert_int_equal(s.expired_dropped, 2);   /* "d" and "e" */
+	expect_counts(h.t, 1 + 16, 0);
 	close_all(&h);
 }
 
@@ -282,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_ttl_visibility),
 		cmocka_unit_test(test_ttl_compressed_and_checksum),
 		cmocka_unit_test(test_ttl_lww_and_compaction),
+		cmocka_unit_test(test_ttl_expiry_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
