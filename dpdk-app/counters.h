@@ -50,7 +50,7 @@
 	X(reasm_quota) X(reasm_refused) \
 	X(replies) X(seg_replies) X(seg_tx) \
 	/* gauges published by the owner every few ms: its partition */ \
-	X(keys) X(log_bytes) X(log_live_bytes) X(log_capacity) X(compactions) \
+	X(keys) X(keys_with_expiry) X(log_bytes) X(log_live_bytes) X(log_capacity) X(compactions) \
 	X(compacted_bytes) X(read_retries) X(bad_slots) X(idle_sleeps) \
 	X(dur_pending) X(dur_segments) X(hints_pending) /* [dur] */ \
 	/* (events, appended here to ease merging) UDP checksum wrong: dropped */ \

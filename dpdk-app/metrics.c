@@ -68,7 +68,8 @@ static const char *const shm_names[] = {
 /* Levels, not events: exposed as gauges without _total. */
 static int is_gauge(enum worker_counter c)
 {
-	return c == CNT_keys || c == CNT_log_bytes || c == CNT_log_live_bytes ||
+	return c == CNT_keys || c == CNT_keys_with_expiry || c == CNT_log_bytes ||
+	       c == CNT_log_live_bytes ||
 	       c == CNT_log_capacity;
 }
 

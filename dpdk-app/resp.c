@@ -628,11 +628,15 @@ static void reply_arity(struct resp_server *s, struct conn *c)
 	out_err(s, c, b);
 }
 
-static uint64_t node_keys(const struct node *n)
+/* The keys this node holds (counter c: CNT_keys, or CNT_keys_with_expiry for those with an
+ * expiry), summed over its partitions from the gauges the workers publish every few ms
+ * (stats_publish). In a cluster: this node's replicas, not the cluster's keys. Keys that
+ * expired count until compaction drops them (after the tombstone grace period). */
+static uint64_t node_keys(const struct node *n, enum worker_counter c)
 {
 	uint64_t k = 0;
 	for (unsigned w = 0; w < n->nworkers; w++)
-		k += cnt_read(&n->workers[w].cnt, CNT_keys);
+		k += cnt_read(&n->workers[w].cnt, c);
 	return k;
 }
 
@@ -650,11 +654,11 @@ static void reply_info(struct resp_server *s, struct conn *c)
 		PRIu64 "\r\nrejected_connections:%" PRIu64 "\r\ntotal_error_replies:%" PRIu64 "\r\n\r\n"
 		"# Replication\r\nrole:master\r\nconnected_slaves:0\r\nringkv_cluster:%s\r\n"
 		"ringkv_replicas:%u\r\nringkv_consistency:%s\r\n\r\n"
-		"# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n",
+		"# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0\r\n",
 		n->cl.on ? "cluster" : "standalone", (int)getpid(), ntohs(n->opts.resp_port), up,
 		n->opts.node_id, n->nworkers, s->st.clients, s->max_clients, s->st.accepted,
 		s->st.commands, s->st.rejected, s->st.errors, n->cl.on ? "yes" : "no", n->replicas,
-		rkv_cl_name(s->cl), node_keys(n));
+		rkv_cl_name(s->cl), node_keys(n, CNT_keys), node_keys(n, CNT_keys_with_expiry));
 	out_bulk(s, c, b, k > 0 ? (size_t)k : 0);
 }
 
@@ -686,7 +690,7 @@ static int local_cmd(struct resp_server *s, struct conn *c)
 		else
 			out_err(s, c, "ERR DB index is out of range");
 	} else if (!strcasecmp(cmd, "DBSIZE")) {
-		out_fmt(s, c, ":%" PRIu64 "\r\n", node_keys(s->n));
+		out_fmt(s, c, ":%" PRIu64 "\r\n", node_keys(s->n, CNT_keys));
 	} else if (!strcasecmp(cmd, "INFO")) {
 		reply_info(s, c);
 	} else if (!strcasecmp(cmd, "COMMAND")) {

@@ -51,6 +51,7 @@ void stats_publish(struct worker *w)
 
 	rkv_table_get_stats(w->table, &ts);
 	cnt_set(&w->cnt, CNT_keys, ts.keys);
+	cnt_set(&w->cnt, CNT_keys_with_expiry, ts.keys_with_expiry);
 	cnt_set(&w->cnt, CNT_log_bytes, ts.log_bytes);
 	cnt_set(&w->cnt, CNT_log_live_bytes, ts.log_live_bytes);
 	cnt_set(&w->cnt, CNT_log_capacity, ts.log_capacity);

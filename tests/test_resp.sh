@@ -4,14 +4,14 @@
 #
 # Starts ringkvd (net_null, two workers when CPUs 0 and 1 are usable, so keys live on two
 # partitions) in a network namespace of its own serving RESP on that namespace's 127.0.0.1, and
-# /metrics beside it. Then: redis-cli commands and their exit codes; inline commands; pipelined
-# raw input; Debian's python3-redis (tests/resp/redis_py_check.py: pipelines, binary values,
-# errors); four clients racing GETDEL / SETNX / SET XX on the same keys (tests/resp/
-# atomic_check.py: each GETDEL'd value returned exactly once, one SETNX winner per key, SET XX
-# never nil on a key that exists); redis-benchmark -t set,get with and without -P (every
-# request answered, no error);
-# hostile input (an oversized bulk length, a nested array, a megabyte of garbage, a client that
-# never reads its replies) closes that connection with an error, counted, while the node keeps
+# /metrics beside it. Then: redis-cli commands and their exit codes (INFO keyspace's expires=
+# through SET EX and PERSIST among them); inline commands; pipelined raw input; Debian's
+# python3-redis (tests/resp/redis_py_check.py: pipelines, binary values, errors); four clients
+# racing GETDEL / SETNX / SET XX on the same keys (tests/resp/atomic_check.py: each GETDEL'd
+# value returned exactly once, one SETNX winner per key, SET XX never nil on a key that exists);
+# redis-benchmark -t set,get with and without -P (every request answered, no error); hostile
+# input (an oversized bulk length, a nested array, a megabyte of garbage, a client that never
+# reads its replies) closes that connection with an error, counted, while the node keeps
 # serving others; --resp-max-clients refuses the connection beyond it; the node stops with
 # exit 0. Everything is removed on exit. Exits 77 without root or the tools.
 set -u
@@ -72,6 +72,12 @@ rc mset a 1 b 2 c 3 >/dev/null
 [ "$(rc dbsize)" = 3 ] && ok "DBSIZE 3" || fail "DBSIZE $(rc dbsize)"
 [ "$(rc select 0)" = OK ] && ok "SELECT 0" || fail "SELECT 0"
 rc info | grep -q '^db0:keys=3' && ok "INFO keyspace" || fail "INFO"
+# expires= counts the keys with an expiry (published by the workers every few ms: polled)
+expires() { rc info keyspace | tr -d '\r' | sed -n 's/^db0:.*,expires=\([0-9]*\),.*/\1/p'; }
+expires_is() { for _ in $(seq 40); do [ "$(expires)" = "$1" ] && return 0; sleep 0.05; done; return 1; }
+expires_is 0 && [ "$(rc set ek v ex 100)" = OK ] && expires_is 1 && [ "$(rc persist ek)" = 1 ] &&
+	expires_is 0 && [ "$(rc del ek)" = 1 ] &&
+	ok "INFO keyspace expires=: 0, 1 after SET EX 100, 0 after PERSIST" || fail "INFO expires=$(expires)"
 out=$(rc foo bar baz 2>&1)
 [ "$out" = "ERR unknown command 'foo', with args beginning with: 'bar' 'baz' " ] &&
 	ok "unknown command: Redis's text" || fail "unknown command: '$out'"
