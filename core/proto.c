@@ -103,6 +103,14 @@ static int check_fields(const struct rkv_msg *m)
 		if (vr != VAL_NONE && m->vlen < RKV_TTL_PREFIX)
 			return -RKV_PE_VLEN;
 	}
+	if (m->flags & RKV_F_CDEL) {
+		/* a peer CAS request only; its value is the tombstone's version */
+		if (reply || m->op != RKV_OP_CAS || !(m->flags & RKV_F_PEER) ||
+		    (m->flags & RKV_F_TTL))
+			return -RKV_PE_FLAGS;
+		if (m->vlen != RKV_CDEL_VLEN)
+			return -RKV_PE_VLEN;
+	}
 	return 0;
 }
 

@@ -48,6 +48,16 @@
  *                expiry": the OK reply then has RKV_F_TTL and its value is u64 LE expiry (0:
  *                none) || value (vlen >= 8). Not allowed on other ops (RKV_PE_FLAGS). An
  *                expired record reads as a tombstone of its version (NOT_FOUND).
+ *   RKV_F_CDEL   a conditional delete, node to node only (RESP GETDEL in a cluster): on a
+ *                request with RKV_F_PEER, op CAS and no RKV_F_TTL, never on a reply (else
+ *                RKV_PE_FLAGS); the value is exactly RKV_CDEL_VLEN bytes (else RKV_PE_VLEN),
+ *                the u64 LE version of the tombstone to write, chosen by the coordinator. The
+ *                replica deletes the key (writes that tombstone, last-writer-wins) only if
+ *                the version of its live record is stamp, and answers OK (deleted, or that
+ *                very tombstone held already: a duplicate), or VERSION_MISMATCH with the
+ *                live version (0: none) when it did not delete. A tombstone version not
+ *                newer than stamp is refused (INVALID), one too far ahead of the replica's
+ *                clock too (CLOCK).
  *   aux          on a reply other than STATS: the low 32 bits of the sender's ring epoch, so a
  *                ring-aware client notices a membership change; 0 on a request without
  *                RKV_F_PEER.
@@ -110,8 +120,11 @@ enum rkv_flags {
 	RKV_F_PEER = 1u << 1,  /* node -> node replica operation (see above) */
 	RKV_F_TTL = 1u << 2,   /* expiry (see above): the value is u64 LE expiry || value */
 	RKV_F_TOKEN = 1u << 3, /* an address-validation token follows the payload (see above) */
-	RKV_F_ALL_ = RKV_F_REPLY | RKV_F_PEER | RKV_F_TTL | RKV_F_TOKEN
+	RKV_F_CDEL = 1u << 4,  /* a peer CAS that deletes: a conditional delete (see above) */
+	RKV_F_ALL_ = RKV_F_REPLY | RKV_F_PEER | RKV_F_TTL | RKV_F_TOKEN | RKV_F_CDEL
 };
+/* Bytes of an RKV_F_CDEL request's value: the u64 LE version of the tombstone to write. */
+#define RKV_CDEL_VLEN 8u
 /* Bytes of the expiry prefix of an RKV_F_TTL value. */
 #define RKV_TTL_PREFIX 8u
 
