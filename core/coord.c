@@ -172,7 +172,8 @@ int rkv_coord_start(struct rkv_coord *c, enum rkv_coord_op op, const uint64_t *i
 		    uint64_t cookie, uint64_t now, struct rkv_coord_result *r)
 {
 	if (!c || !ids || !r || n == 0 || n > RKV_COORD_MAX_N || needed == 0 ||
-	    (op != RKV_COORD_READ && op != RKV_COORD_WRITE && op != RKV_COORD_CAS))
+	    (op != RKV_COORD_READ && op != RKV_COORD_WRITE && op != RKV_COORD_CAS &&
+	     op != RKV_COORD_CDEL))
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
 		if (ids[i] == 0)
@@ -246,7 +247,7 @@ int rkv_coord_start(struct rkv_coord *c, enum rkv_coord_op op, const uint64_t *i
 	uint32_t ask = 0;
 	if (op == RKV_COORD_WRITE) {
 		ask = up_mask;
-	} else if (op == RKV_COORD_CAS) {
+	} else if (op == RKV_COORD_CAS || op == RKV_COORD_CDEL) {
 		ask = up_mask & -up_mask;             /* first up replica in preference order */
 	} else {
 		unsigned k = 0;
@@ -295,7 +296,7 @@ static void reply_success(const struct coord_slot *s, struct rkv_coord_result *r
 	} else if (s->op == RKV_COORD_CAS) {
 		r->status = RKV_S_OK;
 		r->stamp = s->newest_version;
-	} else {
+	} else {   /* WRITE; CDEL: the tombstone's version */
 		r->status = RKV_S_OK;
 		r->stamp = s->version;
 	}
@@ -330,7 +331,7 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 	if (status >= RKV_S_MAX_)
 		status = RKV_S_INTERNAL;   /* a peer's unknown status never reaches a client */
 	uint32_t actions = 0;
-	bool success;
+	bool success, refused = false;
 	if (s->op == RKV_COORD_READ) {
 		success = status == RKV_S_OK || status == RKV_S_NOT_FOUND;
 		if (success) {
@@ -350,6 +351,10 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 		}
 	} else if (s->op == RKV_COORD_WRITE) {
 		success = status == RKV_S_OK || status == RKV_S_NOT_FOUND;
+	} else if (s->op == RKV_COORD_CDEL && s->cas_phase2) {
+		/* only a replica that deleted confirms; one that refused is a "no", no error */
+		success = status == RKV_S_OK;
+		refused = status == RKV_S_VERSION_MISMATCH || status == RKV_S_NOT_FOUND;
 	} else if (!s->cas_phase2) {
 		/* CAS phase 1: the first up replica's verdict is the client's answer unless OK */
 		success = status == RKV_S_OK;
@@ -366,7 +371,7 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 			return 0;
 		}
 		s->cas_phase2 = 1;
-		s->newest_version = version;
+		s->newest_version = s->op == RKV_COORD_CDEL ? s->version : version;
 		s->newest = (int8_t)j;
 		uint32_t rest = s->up_mask & ~s->asked;
 		s->asked |= rest;
@@ -378,6 +383,8 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 	}
 	if (success) {
 		s->acked |= 1u << j;
+	} else if (refused) {
+		s->last_err = RKV_S_VERSION_MISMATCH;
 	} else {
 		s->last_err = status;
 		c->st.replica_errors++;
@@ -409,6 +416,8 @@ int rkv_coord_recv(struct rkv_coord *c, uint64_t id, uint64_t replica, uint8_t s
 			r->actions |= RKV_COORD_A_REPLY;
 			r->status = s->last_err ? s->last_err : RKV_S_INTERNAL;
 			r->stamp = rkv_avail_pack(acked, s->n, s->needed);
+			if (r->status == RKV_S_VERSION_MISMATCH)
+				r->stamp = s->version;   /* CDEL refused by too many: partial */
 			s->replied = 1;
 			c->st.replied++;
 			slist_unlink(c, i);

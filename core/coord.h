@@ -44,6 +44,24 @@
  *   duplicate that arrives after a newer write to the key still answers VERSION_MISMATCH.
  *   The coordinator chooses the CAS's version (after observing the expected one), so a
  *   CAS is not retried by clients with the same version the way a PUT is.
+ * - CDEL (a conditional delete: RESP GETDEL in a cluster; on the wire a peer CAS with
+ *   RKV_F_CDEL, core/proto.h): version = the tombstone's version, chosen by the caller newer
+ *   than the expected one. Phase 1 goes to the first up replica only, like CAS: anything but
+ *   OK (it deleted) is the client's answer at once (VERSION_MISMATCH with the version it
+ *   holds). On OK the same conditional delete goes to the other up replicas; only their OK
+ *   counts (VERSION_MISMATCH or NOT_FOUND is a refusal, not an ack; not a replica error),
+ *   and the client gets OK (stamp = version) once `needed` replicas, phase 1's included,
+ *   deleted. When that can no longer happen the client gets VERSION_MISMATCH with stamp =
+ *   version (the delete is partial: read again), or the last replica error. Why `needed`
+ *   must be a majority (the caller passes at least N/2 + 1): a replica deletes only while
+ *   its live version is the expected one, and its delete writes a newer tombstone, so it
+ *   confirms at most one conditional delete of that version; two majorities of the same N
+ *   replicas share a replica, so two conditional deletes of one version (two racing
+ *   GETDELs that read it) cannot both be confirmed by a majority: at most one returns the
+ *   value, also when a failover lets them start on different first replicas. Phase 1 on a
+ *   first replica that all coordinators agree on makes one of them win in the common case,
+ *   instead of each winning some replicas and none a majority. No stand-ins: the majority
+ *   must be of the N replicas themselves.
  * - Slow replicas (writes, after rkv_coord_set_replica_timeout(c, ms)): a write whose client
  *   is not answered ms after its start comes out of rkv_coord_tick with A_STANDIN and
  *   standin_mask = the replicas asked that have not answered. The caller may add a stand-in
@@ -88,6 +106,7 @@ enum rkv_coord_op {
 	RKV_COORD_READ = 1,
 	RKV_COORD_WRITE = 2,
 	RKV_COORD_CAS = 3,
+	RKV_COORD_CDEL = 4,   /* a conditional delete (RESP GETDEL): see Semantics */
 };
 
 /* Action bits of a result: any combination, handle in this order. */
@@ -164,9 +183,9 @@ void rkv_coord_seed(struct rkv_coord *c, uint64_t seed);
  * than N members must not make QUORUM weaker; needed > n is simply unavailable), self = this
  * node's id (0 if
  * none; a read asks it first when it is a replica and up), version = the write's version
- * (WRITE; CAS: ignored), cookie = the caller's. Fills *r:
+ * (WRITE; CDEL: the tombstone's; CAS: ignored), cookie = the caller's. Fills *r:
  *   - UNAVAILABLE (A_REPLY | A_DONE, stamp = rkv_avail_pack(up, n, needed)) when fewer than
- *     needed replicas are up (CAS: none up, or fewer than needed); no slot is used
+ *     needed replicas are up (CAS, CDEL: none up, or fewer than needed); no slot is used
  *     (r->slot = UINT32_MAX, r->id = 0);
  *   - otherwise A_SEND with the replicas to contact, r->id the slot id to put in their req_id.
  * Returns 0, -EBUSY (no free slot: counted; answer the client BUSY), -EINVAL (bad arguments). */

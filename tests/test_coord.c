@@ -1,6 +1,8 @@
 /* tests/test_coord.c — the per-request coordinator (core/coord.h): W/R counting, exactly one
  * client answer, UNAVAILABLE before anything is sent, TIMEOUT with counts, newest version and
- * tombstones, read-repair targets, CAS in two phases, stale/duplicate/unexpected replies, slot
+ * tombstones, read-repair targets, CAS in two phases, conditional deletes (CDEL: phase 1, a
+ * majority of confirmations, and a model of racing deletes on replicas that never lets two
+ * win the same version), stale/duplicate/unexpected replies, slot
  * reuse with generations, and a seeded random run that checks every started request is
  * answered exactly once and every slot comes back. */
 #include "testutil.h"
@@ -340,6 +342,137 @@ static void test_cas(void **st)
 	rkv_coord_destroy(c);
 }
 
+static void test_cdel(void **st)
+{
+	(void)st;
+	struct rkv_coord *c = mk(4);
+	struct rkv_coord_result r;
+	struct rkv_coord_stats s0, s1;
+	rkv_coord_get_stats(c, &s0);
+	/* phase 1 on ids[0]; its OK sends the same delete to the others; one refusal is no
+	 * error, and the second OK makes the majority */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_CDEL, IDS, 3, 7, 2, 0, 500, 1, 0, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_SEND);
+	assert_int_equal(r.send_mask, 1);
+	uint64_t id = r.id;
+	assert_int_equal(rkv_coord_recv(c, id, 7, RKV_S_OK, 500, 1, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_SEND);
+	assert_int_equal(r.send_mask, 6);
+	assert_int_equal(r.newest_version, 500);
+	assert_int_equal(rkv_coord_recv(c, id, 3, RKV_S_VERSION_MISMATCH, 400, 1, &r), 0);
+	assert_int_equal(r.actions, 0);
+	assert_int_equal(rkv_coord_recv(c, id, 9, RKV_S_OK, 500, 1, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_REPLY | RKV_COORD_A_DONE);
+	assert_int_equal(r.status, RKV_S_OK);
+	assert_int_equal(r.stamp, 500);
+	rkv_coord_get_stats(c, &s1);
+	assert_int_equal(s1.replica_errors, s0.replica_errors);
+
+	/* refused by both others: the delete is partial, VERSION_MISMATCH with its version */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_CDEL, IDS, 3, 7, 2, 0, 600, 1, 0, &r), 0);
+	id = r.id;
+	assert_int_equal(rkv_coord_recv(c, id, 7, RKV_S_OK, 600, 1, &r), 0);
+	assert_int_equal(rkv_coord_recv(c, id, 3, RKV_S_VERSION_MISMATCH, 0, 1, &r), 0);
+	assert_int_equal(r.actions, 0);
+	assert_int_equal(rkv_coord_recv(c, id, 9, RKV_S_NOT_FOUND, 0, 1, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_REPLY | RKV_COORD_A_DONE);
+	assert_int_equal(r.status, RKV_S_VERSION_MISMATCH);
+	assert_int_equal(r.stamp, 600);
+
+	/* phase 1 refused: its answer at once, nothing else sent */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_CDEL, IDS, 3, 7, 2, 0, 700, 1, 0, &r), 0);
+	id = r.id;
+	assert_int_equal(rkv_coord_recv(c, id, 7, RKV_S_VERSION_MISMATCH, 77, 1, &r), 0);
+	assert_int_equal(r.actions, RKV_COORD_A_REPLY | RKV_COORD_A_DONE);
+	assert_int_equal(r.status, RKV_S_VERSION_MISMATCH);
+	assert_int_equal(r.stamp, 77);
+
+	/* a majority must be up: one of three is not enough for needed 2 */
+	assert_int_equal(rkv_coord_start(c, RKV_COORD_CDEL, IDS, 3, 4, 2, 0, 800, 1, 0, &r), 0);
+	assert_int_equal(r.status, RKV_S_UNAVAILABLE);
+	assert_int_equal(rkv_coord_inflight(c), 0);
+	rkv_coord_destroy(c);
+}
+
+/* A model of replicas for racing conditional deletes: each holds a live version or a
+ * tombstone; a CDEL(expect, tomb) deletes only the expected live version (or confirms its own
+ * tombstone, a duplicate). Two coordinators delete the same version; messages are delivered in
+ * a random order, and the second coordinator may see another first replica (a failover: its
+ * up_mask lacks ids[0]). Never may both be answered OK; with the same first replica exactly
+ * one is. */
+struct mreplica { uint64_t live, tomb; };
+
+static uint8_t model_cdel(struct mreplica *m, uint64_t expect, uint64_t tomb, uint64_t *held)
+{
+	if (m->tomb == tomb) {
+		*held = tomb;
+		return RKV_S_OK;
+	}
+	if (m->live != expect || m->tomb > m->live) {
+		*held = m->tomb > m->live ? 0 : m->live;
+		return RKV_S_VERSION_MISMATCH;
+	}
+	m->tomb = tomb;
+	*held = tomb;
+	return RKV_S_OK;
+}
+
+static void test_cdel_race_model(void **st)
+{
+	(void)st;
+	uint64_t seed = 0x5eed;
+	unsigned both = 0, one = 0, none = 0, same_one = 0;
+	for (unsigned round = 0; round < 4000; round++) {
+		struct rkv_coord *c[2] = { mk(4), mk(4) };
+		struct mreplica rep[3] = { { 100, 0 }, { 100, 0 }, { 100, 0 } };
+		int failover = round % 2;
+		uint32_t up[2] = { 7, failover ? 6u : 7u };
+		uint64_t tomb[2] = { 200 + round * 4, 201 + round * 4 };
+		uint64_t id[2];
+		uint32_t pend[2] = { 0, 0 };   /* sent, not delivered: bits over ids[] */
+		int ans[2] = { -1, -1 };
+		struct rkv_coord_result r;
+		for (int k = 0; k < 2; k++) {
+			assert_int_equal(rkv_coord_start(c[k], RKV_COORD_CDEL, IDS, 3, up[k], 2, 0,
+							 tomb[k], 0, 0, &r), 0);
+			id[k] = r.id;
+			pend[k] = r.send_mask;
+		}
+		for (unsigned steps = 0; (pend[0] | pend[1]) && steps < 64; steps++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			unsigned pick = (unsigned)(seed >> 33);
+			int k = (pend[0] && pend[1]) ? (int)(pick & 1) : pend[0] ? 0 : 1;
+			uint32_t m = pend[k];
+			unsigned nb = (unsigned)__builtin_popcount(m), want = (pick >> 1) % nb, j = 0;
+			for (;; j++)
+				if ((m >> j & 1) && want-- == 0)
+					break;
+			pend[k] &= ~(1u << j);
+			uint64_t held;
+			uint8_t status = model_cdel(&rep[j], 100, tomb[k], &held);
+			assert_int_equal(rkv_coord_recv(c[k], id[k], IDS[j], status, held, 1, &r), 0);
+			if (r.actions & RKV_COORD_A_SEND)
+				pend[k] |= r.send_mask;
+			if (r.actions & RKV_COORD_A_REPLY)
+				ans[k] = r.status;
+		}
+		assert_true(ans[0] >= 0 && ans[1] >= 0);   /* every request answered */
+		unsigned wins = (ans[0] == RKV_S_OK) + (ans[1] == RKV_S_OK);
+		both += wins == 2;
+		one += wins == 1;
+		none += wins == 0;
+		if (!failover)
+			same_one += wins == 1;
+		rkv_coord_destroy(c[0]);
+		rkv_coord_destroy(c[1]);
+	}
+	print_message("cdel race model: 4000 rounds, one winner %u, none %u, both %u\n", one,
+		      none, both);
+	assert_int_equal(both, 0);
+	assert_int_equal(same_one, 2000);   /* one first replica: always exactly one winner */
+	assert_true(one > 0);
+}
+
 static void test_slots_and_generations(void **st)
 {
 	(void)st;
@@ -568,6 +701,8 @@ int main(void)
 		cmocka_unit_test(test_replica_errors),
 		cmocka_unit_test(test_read_error_asks_another),
 		cmocka_unit_test(test_cas),
+		cmocka_unit_test(test_cdel),
+		cmocka_unit_test(test_cdel_race_model),
 		cmocka_unit_test(test_slots_and_generations),
 		cmocka_unit_test(test_random_exactly_once),
 		cmocka_unit_test(test_standin_for_slow_replica),
