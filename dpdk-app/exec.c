@@ -119,6 +119,20 @@ static void finish_writes(struct exec_ctx *x, struct exec_req *const *r,
 		q->out_vlen = 0;
 		if (rc == -ENOENT)
 			cnt_add(x->cnt, CNT_misses, 1);
+		const struct rkv_put_req *pi = &p[i];
+		struct rkv_put_req dup;
+		if (rc == -ECANCELED && q->op == RKV_OP_CAS && (q->flags & RKV_F_CDEL) &&
+		    p[i].held == p[i].version) {
+			/* a conditional delete whose tombstone is held already: this very
+			 * delete, a duplicate; it did delete (what a CAS replica must answer),
+			 * and is logged already ([dur]: superseded, like -EALREADY) */
+			rc = 0;
+			q->rc = 0;
+			q->version = p[i].version;
+			dup = p[i];
+			dup.status = -EALREADY;
+			pi = &dup;
+		}
 		if (rc == -ECANCELED) {
 			/* Tell the loser which version won, so it can retry against it. */
 			uint8_t none[1];
@@ -129,7 +143,7 @@ static void finish_writes(struct exec_ctx *x, struct exec_req *const *r,
 		q->status = exec_status(x->cnt, rc);
 		/* [dur] an applied (or superseded) write is logged; sync parks its answer. */
 		if (x->dur && rc == 0 &&
-		    x->dur->logged(x->dur->arg, q, &p[i], x->done, x->arg))
+		    x->dur->logged(x->dur->arg, q, pi, x->done, x->arg))
 			continue;
 		x->done(x->arg, q);
 	}
@@ -177,12 +191,21 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 			continue;
 		}
 
+		/* A peer's conditional delete (RKV_F_CDEL, core/proto.h): its value is the
+		 * coordinator's tombstone version, checked here like any stamp from outside
+		 * (decode checked the flags and the length; a local op did not go through it). */
+		int cdel = q->op == RKV_OP_CAS && (q->flags & RKV_F_CDEL);
+		uint64_t tomb = cdel && q->vlen == RKV_CDEL_VLEN ? rkv_ttl_get(q->val) : 0;
 		if (q->op == RKV_OP_CAS)
 			peer = 0;                /* a replica's CAS check is a plain CAS */
-		if ((q->op != RKV_OP_CAS && observe(x, q->stamp)) || (peer && !q->stamp)) {
+		int bad_cdel = cdel && (!(q->flags & RKV_F_PEER) || (q->flags & RKV_F_TTL) ||
+					!q->stamp || tomb <= q->stamp);
+		int clk = (q->op != RKV_OP_CAS && observe(x, q->stamp)) ||
+			  (cdel && !bad_cdel && observe(x, tomb));
+		if (clk || (peer && !q->stamp) || bad_cdel) {
 			/* Refused before the table: too far ahead, or a replica op without its
-			 * version. Answered in order. */
-			int clk = q->stamp != 0 && q->op != RKV_OP_CAS;
+			 * version, or a conditional delete whose tombstone is not newer than the
+			 * version it deletes. Answered in order. */
 			if (k) {
 				rkv_table_put_burst_owner(x->table, p, k);
 				finish_writes(x, run, p, k);
@@ -231,6 +254,16 @@ static void run_writes(struct exec_ctx *x, struct exec_req *const *r, unsigned n
 		case RKV_OP_CAS:
 			cnt_add(x->cnt, CNT_req_cas, 1);
 			p[k].expect = q->stamp;
+			if (cdel) {
+				/* a peer's conditional delete: the coordinator's tombstone, kept
+				 * in the index (LWW) like every replica's delete; IF is checked
+				 * first, and tomb > stamp makes LWW pass when it holds */
+				p[k].flags = RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE |
+					     RKV_TABLE_PUT_LWW;
+				p[k].version = tomb;
+				k++;
+				continue;
+			}
 			if (q->flags & REQ_F_CAS_DEL) {
 				/* delete only the version the caller saw */
 				p[k].flags = RKV_TABLE_PUT_IF | RKV_TABLE_PUT_DELETE;

@@ -104,8 +104,11 @@ struct exec_ctx {
 };
 
 /* A private flag on struct exec_req.flags (never on the wire; REQ_F_RESULT is 0x80): a CAS
- * that deletes: the key is removed only if its live version is still stamp (RESP GETDEL on a
- * single node; a cluster's CAS path does not carry it). */
+ * that deletes: the key is removed only if its live version is still stamp (RESP GETDEL; in a
+ * cluster the coordinator makes it a conditional delete of the replicas, core/coord.h CDEL).
+ * A replica's part of that is a peer CAS with RKV_F_CDEL (core/proto.h): value = the
+ * coordinator's tombstone version, checked here (newer than stamp, within the clock bound),
+ * written last-writer-wins so the tombstone stays indexed like any replica's delete. */
 #define REQ_F_CAS_DEL 0x40u
 
 /* Execute r[0..n) in order, then (run by run) call x->done for each. Ops other than GET, PUT,

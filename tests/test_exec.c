@@ -7,7 +7,9 @@
  * replica GET reports on NOT_FOUND and which an older PUT cannot overwrite; a client stamp more
  * than 1000 ms ahead is refused with RKV_S_CLOCK, counted, and does not move the clock; a
  * client-stamped PUT is stored with its own version and a retry of it changes nothing; a CAS
- * that loses reports the winner's version; counters add up. */
+ * that loses reports the winner's version; a CAS that deletes (REQ_F_CAS_DEL) and a peer's
+ * conditional delete (RKV_F_CDEL: the coordinator's tombstone, kept; duplicates confirmed;
+ * malformed or clock-breaking ones refused); counters add up. */
 #include <errno.h>
 #include <string.h>
 
@@ -228,6 +230,77 @@ static void test_cas_delete(void **state)
 	env_free(e);
 }
 
+/* A peer CAS with RKV_F_CDEL (RESP GETDEL in a cluster): deletes only the live version
+ * stamp, writing the coordinator's tombstone version (kept: a replica GET reports it, an
+ * older write cannot resurrect the key); the same delete again is confirmed (a duplicate);
+ * another is refused with the live version; a tombstone not newer than stamp, a missing
+ * RKV_F_PEER, a wrong length, or a tombstone too far ahead of the clock are refused. */
+static void set_cdel(struct exec_req *r, const char *key, uint64_t expect, uint64_t tomb,
+		     uint8_t *buf)
+{
+	rkv_ttl_put(buf, tomb);
+	req(r, RKV_OP_CAS, key, NULL, expect, RKV_F_PEER | RKV_F_CDEL);
+	r->val = buf;
+	r->vlen = RKV_CDEL_VLEN;
+}
+
+static void test_peer_cdel(void **state)
+{
+	(void)state;
+	struct env *e = env_new();
+	struct exec_req r;
+	uint8_t tb[8];
+
+	req(&r, RKV_OP_PUT, "pd", "one", 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	uint64_t v1 = r.version;
+	req(&r, RKV_OP_PUT, "pd", "two", 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	uint64_t v2 = r.version, t = rkv_clock_now(&e->clk);
+	/* refused before the table: tombstone not newer, not from a peer, bad length, too far
+	 * ahead of our clock (CLOCK), no expected version */
+	set_cdel(&r, "pd", v2, v2, tb);
+	assert_int_equal(run1(e, &r)->status, RKV_S_INVALID);
+	set_cdel(&r, "pd", v2, t, tb);
+	r.flags = RKV_F_CDEL;
+	assert_int_equal(run1(e, &r)->status, RKV_S_INVALID);
+	set_cdel(&r, "pd", v2, t, tb);
+	r.vlen = 7;
+	assert_int_equal(run1(e, &r)->status, RKV_S_INVALID);
+	set_cdel(&r, "pd", 0, t, tb);
+	assert_int_equal(run1(e, &r)->status, RKV_S_INVALID);
+	uint64_t clk0 = cnt_read(&e->cnt, CNT_clock_refused);
+	set_cdel(&r, "pd", v2, rkv_stamp_make(e->clk.wall_ms() + 60000, 0, 1), tb);
+	assert_int_equal(run1(e, &r)->status, RKV_S_CLOCK);
+	assert_int_equal(cnt_read(&e->cnt, CNT_clock_refused), clk0 + 1);
+	/* an older version: refused with the live one, the key stays */
+	set_cdel(&r, "pd", v1, t, tb);
+	assert_int_equal(run1(e, &r)->status, RKV_S_VERSION_MISMATCH);
+	assert_int_equal(r.version, v2);
+	req(&r, RKV_OP_GET, "pd", NULL, 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	/* the live version: deleted with our tombstone, which a replica GET reports */
+	set_cdel(&r, "pd", v2, t, tb);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	assert_int_equal(r.version, t);
+	req(&r, RKV_OP_GET, "pd", NULL, 0, RKV_F_PEER);
+	assert_int_equal(run1(e, &r)->status, RKV_S_NOT_FOUND);
+	assert_int_equal(r.version, t);
+	/* the same delete again (a duplicate): confirmed; another one of v2: refused */
+	set_cdel(&r, "pd", v2, t, tb);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);
+	assert_int_equal(r.version, t);
+	set_cdel(&r, "pd", v2, t + 1, tb);
+	assert_int_equal(run1(e, &r)->status, RKV_S_VERSION_MISMATCH);
+	assert_int_equal(r.version, 0);
+	/* a late replica write of v2 cannot bring the key back (the tombstone is indexed) */
+	req(&r, RKV_OP_PUT, "pd", "two", v2, RKV_F_PEER);
+	assert_int_equal(run1(e, &r)->status, RKV_S_OK);   /* superseded: acknowledged */
+	req(&r, RKV_OP_GET, "pd", NULL, 0, 0);
+	assert_int_equal(run1(e, &r)->status, RKV_S_NOT_FOUND);
+	env_free(e);
+}
+
 static void test_big_value(void **state)
 {
 	(void)state;
@@ -331,6 +404,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_runs),
 		cmocka_unit_test(test_cas_delete),
+		cmocka_unit_test(test_peer_cdel),
 		cmocka_unit_test(test_peer_lww_and_tombstone),
 		cmocka_unit_test(test_client_stamps),
 		cmocka_unit_test(test_big_value),
