@@ -431,10 +431,11 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 
 /* A replica op for ids[i] == self: a copy of key and value in a pooled buffer, executed by the
  * owning worker (LWW, F_PEER semantics), its result coming back to us (ROUTE_COORD); or, with
- * id 0, a fire-and-forget repair (ROUTE_NONE). */
+ * id 0, a fire-and-forget repair (ROUTE_NONE). fl: flags beside RKV_F_PEER (RKV_F_TTL,
+ * RKV_F_CDEL), as peer_op sends them. */
 static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 		     const uint8_t *key, uint8_t klen, uint64_t hash, const void *val,
-		     uint32_t vlen, unsigned aux, uint8_t ttl)
+		     uint32_t vlen, unsigned aux, uint8_t fl)
 {
 	struct node *n = w->node;
 	struct bigmsg *b;
@@ -457,7 +458,7 @@ static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 	x->key = b->data;
 	x->klen = klen;
 	x->op = op;
-	x->flags = RKV_F_PEER | ttl;       /* GET: asks for the expiry; PUT: carries one */
+	x->flags = RKV_F_PEER | fl;        /* GET: asks for the expiry; PUT: carries one */
 	x->aux = aux;                      /* [dur] a stand-in's hint for owner aux */
 	if (op == RKV_OP_GET) {
 		x->buf = b->data + klen;
@@ -473,7 +474,7 @@ static void local_op(struct worker *w, uint8_t op, uint64_t id, uint64_t stamp,
 
 static void peer_op(struct worker *w, unsigned to, uint8_t op, uint64_t id, uint64_t stamp,
 		    const uint8_t *key, uint8_t klen, const void *val, uint32_t vlen, unsigned aux,
-		    uint8_t ttl)
+		    uint8_t fl)
 {
 	struct net_peer p;
 	struct rkv_msg h;
@@ -482,7 +483,7 @@ static void peer_op(struct worker *w, unsigned to, uint8_t op, uint64_t id, uint
 		return;                    /* address unknown: counted as no answer */
 	memset(&h, 0, sizeof(h));
 	h.op = op;
-	h.flags = RKV_F_PEER | ttl;
+	h.flags = RKV_F_PEER | fl;
 	h.req_id = id;
 	h.stamp = stamp;
 	h.aux = aux;                       /* [dur] intended owner (sloppy quorum), else 0 */
@@ -569,19 +570,30 @@ static void apply(struct worker *w, const struct rkv_coord_result *res)
 		}
 		/* replica reads always ask for the expiry (the coordinator checks it, repairs
 		 * carry it); writes carry the client's */
-		uint8_t ttl = op == RKV_OP_GET ? RKV_F_TTL
-			    : op == RKV_OP_DEL ? 0 : (uint8_t)(c->flags & RKV_F_TTL);
+		uint8_t fl = op == RKV_OP_GET ? RKV_F_TTL
+			   : op == RKV_OP_DEL ? 0 : (uint8_t)(c->flags & RKV_F_TTL);
+		const void *val = c->val;
+		uint32_t vlen = op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen;
+		uint8_t tomb[RKV_CDEL_VLEN];
+		if (res->op == RKV_COORD_CDEL) {
+			/* both phases the same: delete if the live version is the one GETDEL
+			 * read (c->stamp), writing our tombstone version (core/proto.h) */
+			op = RKV_OP_CAS;
+			stamp = c->stamp;
+			fl = RKV_F_CDEL;
+			rkv_ttl_put(tomb, s->version);   /* u64 LE, the expiry's encoding */
+			val = tomb;
+			vlen = RKV_CDEL_VLEN;
+		}
 		for (unsigned i = 0; i < res->nids && i < RKV_COORD_MAX_N; i++) {
 			if (!(res->send_mask >> i & 1))
 				continue;
 			if (res->ids[i] == n->opts.node_id)
-				local_op(w, op, id, stamp, c->key, c->klen, c->hash, c->val,
-					 op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen,
-					 s->hint_for[i], ttl);
+				local_op(w, op, id, stamp, c->key, c->klen, c->hash, val, vlen,
+					 s->hint_for[i], fl);
 			else
 				peer_op(w, (unsigned)res->ids[i], op, id, stamp, c->key, c->klen,
-					c->val, op == RKV_OP_GET || op == RKV_OP_DEL ? 0 : c->vlen,
-					s->hint_for[i], ttl);
+					val, vlen, s->hint_for[i], fl);
 		}
 	}
 	if ((res->actions & RKV_COORD_A_REPLY) && s) {
@@ -652,6 +664,7 @@ void cluster_coordinate(struct worker *w, struct req *r)
 	unsigned cl = x->consistency ? x->consistency : RKV_CL_QUORUM;
 	struct cslot tmp;
 	enum rkv_coord_op op;
+	unsigned needed;
 
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.client = r;
@@ -670,6 +683,7 @@ void cluster_coordinate(struct worker *w, struct req *r)
 		return;
 	}
 	size_t k = rkv_ring_preference_list(v->ring, x->hash, n->replicas, ids);
+	needed = rkv_cl_needed(cl, n->replicas);
 	load_up(n, &up);
 	int local = 0;
 	for (size_t i = 0; i < k; i++)
@@ -678,7 +692,27 @@ void cluster_coordinate(struct worker *w, struct req *r)
 		CNT_INC(w, forwarded);
 	switch (x->op) {
 	case RKV_OP_GET: op = RKV_COORD_READ; CNT_INC(w, req_get); break;
-	case RKV_OP_CAS: op = RKV_COORD_CAS; CNT_INC(w, req_cas); break;
+	case RKV_OP_CAS:
+		CNT_INC(w, req_cas);
+		op = RKV_COORD_CAS;
+		if (!(x->flags & REQ_F_CAS_DEL))
+			break;
+		/* RESP GETDEL: delete version x->stamp only, confirmed by a majority of the
+		 * replicas (core/coord.h CDEL: two GETDELs of one version cannot both win).
+		 * Our tombstone is newer than that version: we observe it first. */
+		op = RKV_COORD_CDEL;
+		if (!x->stamp ||
+		    rkv_clock_observe_bounded(&w->clock, x->stamp, RKVD_MAX_AHEAD_MS)) {
+			cnt_add(&w->cnt, x->stamp ? CNT_clock_refused : CNT_err_invalid, 1);
+			client_reply(w, &tmp, x->stamp ? RKV_S_CLOCK : RKV_S_INVALID, 0, NULL, 0,
+				     0);
+			req_free(w, r);
+			return;
+		}
+		tmp.version = rkv_clock_now(&w->clock);
+		if (needed < n->replicas / 2 + 1)
+			needed = n->replicas / 2 + 1;   /* a majority, whatever the consistency */
+		break;
 	default:
 		op = RKV_COORD_WRITE;
 		if (x->op == RKV_OP_PUT)
@@ -704,8 +738,8 @@ void cluster_coordinate(struct worker *w, struct req *r)
 	if (op == RKV_COORD_WRITE) /* [dur] sloppy quorum: stand-ins for down replicas */
 		keep = hints_sloppy(w, v->ring, x->hash, ids, (unsigned)k, &up, tmp.hint_for);
 	int rc = rkv_coord_start(w->coord, op, ids, (unsigned)k, rkv_member_up_mask(&up, ids,
-				 (unsigned)k), rkv_cl_needed(cl, n->replicas), n->opts.node_id,
-				 tmp.version, 0, w->now_ms, &res);
+				 (unsigned)k), needed, n->opts.node_id, tmp.version, 0, w->now_ms,
+				 &res);
 	if (rc) {
 		CNT_INC(w, coord_full);
 		CNT_INC(w, err_busy);

@@ -27,9 +27,14 @@
  *
  * Read-modify-write commands are atomic: SET NX / SETNX are one CAS (expected version 0);
  * SET XX and GETDEL read the key's version and then write only that version (a CAS; for
- * GETDEL on a single node a CAS that deletes, REQ_F_CAS_DEL), starting again when another
- * write came between (bounded, RESP_CAS_TRIES). In a cluster GETDEL's delete is a plain DEL
- * (the coordinator has no conditional delete): two GETDELs racing there may both return it.
+ * GETDEL a CAS that deletes, REQ_F_CAS_DEL), starting again when another write came between
+ * (bounded, RESP_CAS_TRIES). In a cluster GETDEL's delete is the coordinator's conditional
+ * delete (core/coord.h CDEL, on the wire RKV_F_CDEL): each replica deletes only while its
+ * live version is the one GETDEL read, and GETDEL returns the value only when a majority of
+ * the N replicas (at any --resp-consistency) confirmed; two majorities intersect and a
+ * replica confirms one delete of a version at most, so of two GETDELs racing on any nodes
+ * at most one returns the value. A lost or partial delete reads the key again: nil once it
+ * reads as gone; BUSY when it kept losing (RESP_CAS_TRIES).
  *
  * Why this and not a shared-memory channel: shm requests are executed by the worker that owns
  * the key's partition on this node only; a RESP request must reach every key of the cluster,
@@ -1624,36 +1629,34 @@ static void on_done(struct resp_server *s, int32_t i)
 		t->status = (uint8_t)st;
 	} else if (q->kind == K_GETDEL && ((t->stage == 0 && t->status == RKV_S_OK) ||
 					   (t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH &&
-					    t->version && t->tries++ < RESP_CAS_TRIES))) {
+					    (t->version || !s->rd) && t->tries++ < RESP_CAS_TRIES))) {
 		if (t->stage == 1) {
-			/* Changed since our read and still live: read it again. */
+			/* Changed since our read and still live (in a cluster, or maybe only
+			 * partly deleted, or the first replica lags: the read decides): read it
+			 * again. */
 			t->stage = 0;
 			t->op = RKV_OP_GET;
 			t->xflags = 0;
 			t->want_val = 1;
 		} else {
-			/* Delete the version we read, and only it (a single node: a CAS that
-			 * deletes; a cluster's coordinator has no such op: a plain DEL). */
+			/* Delete the version we read, and only it: a CAS that deletes (on a
+			 * single node the owner's; in a cluster the coordinator's conditional
+			 * delete, confirmed by a majority of the replicas: core/coord.h CDEL). */
 			t->stage = 1;
 			t->want_val = 0;   /* keeps the value the GET brought */
-			if (s->rd) {
-				t->op = RKV_OP_CAS;
-				t->xflags = REQ_F_CAS_DEL;
-			} else {
-				t->op = RKV_OP_DEL;
-			}
+			t->op = RKV_OP_CAS;
+			t->xflags = REQ_F_CAS_DEL;
 		}
 		int st = tok_submit(s, i);
 		if (!st)
 			return;
 		t->status = (uint8_t)st;
 	}
-	if (q->kind == K_GETDEL && t->stage == 1) {
-		if (t->op == RKV_OP_DEL && t->status == RKV_S_NOT_FOUND)
-			t->status = RKV_S_OK;   /* cluster: deleted by someone else meanwhile */
-		else if (t->status == RKV_S_VERSION_MISMATCH)
-			t->status = RKV_S_NOT_FOUND;   /* deleted by another: it had the value */
-	}
+	if (q->kind == K_GETDEL && t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH)
+		/* single node: deleted by another, who had the value (version 0), or lost
+		 * RESP_CAS_TRIES times in a row; a cluster only gets here with the tries
+		 * spent (the read after a lost delete decides nil): BUSY, not a false nil */
+		t->status = s->rd ? RKV_S_NOT_FOUND : RKV_S_BUSY;
 	if (q->kind == K_SET_XX && t->stage == 1 && t->status == RKV_S_VERSION_MISMATCH &&
 	    t->version)
 		t->status = RKV_S_BUSY;   /* lost RESP_CAS_TRIES times in a row */
