@@ -100,7 +100,7 @@ void node_usage(FILE *f, const char *prog)
 "                       PERSIST TTL PTTL EXPIRETIME PEXPIRETIME\n"
 "  --resp-max-clients N RESP connections at most (default 128; more are refused)\n"
 "  --resp-consistency L R and W of RESP requests in a cluster: ONE, TWO, QUORUM, ALL\n"
-"                       (default QUORUM)\n"
+"                       (default QUORUM; GETDEL's delete always needs a majority)\n"
 "  --help               this text\n"
 "\n"
 "EAL args that work without hugepages: --no-huge -m 512 --no-pci --file-prefix NAME -l CORES\n"
