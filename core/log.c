@@ -159,3 +159,8 @@ uint64_t rkv_log_victim_finish(struct rkv_log *l)
 	l->compactions++;
 	return freed;
 }
+
+uint32_t rkv_rec_csum_long(const void *val, uint32_t slen, uint64_t seed)
+{
+	return (uint32_t)rkv_hash_seeded(val, slen, seed);
+}
