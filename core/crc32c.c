@@ -38,12 +38,11 @@ uint32_t rkv_crc32c(const void *p, size_t n)
 	return ~c;
 }
 
-uint32_t rkv_crc32c_seeded_sw(uint64_t seed, const void *p, size_t n)
+uint32_t rkv_crc32c_words_sw(uint32_t c, const void *p, size_t n)
 {
 	const uint8_t *b = (const uint8_t *)p;
 	uint64_t w;
 	size_t i;
-	uint32_t c = rkv_crc32c_u64_sw(0xffffffffu, seed);
 
 	for (i = 0; i + 8 <= n; i += 8) {
 		memcpy(&w, b + i, 8);

@@ -48,42 +48,43 @@ static inline uint32_t rkv_crc32c_u64_hw(uint32_t crc, uint64_t v)
 #endif
 }
 
-/* CRC-32C of the 64-bit word seed followed by the n bytes at p, the last n % 8 of them
- * zero-padded to a word (callers mix n into seed, so padding is unambiguous). Starts from
- * ~0; the result is not inverted (it is compared, never exchanged). The instruction's path is
- * inline and unrolled by four words (a 32-byte value: five crc32 and four loads); the
+/* Continue CRC c over the n bytes at p, the last n % 8 of them zero-padded to a word
+ * (callers make n part of what came before, so the padding is unambiguous). The result is
+ * not inverted (it is compared, never exchanged). The instruction's path is inline: up to 16
+ * words as a jump into a run of crc32, in ascending order (each case addresses its word from
+ * the end), so a 32-byte value costs its four loads and four crc32 and one jump; the
  * software path is out of line (core/crc32c.c), so callers stay small. */
-uint32_t rkv_crc32c_seeded_sw(uint64_t seed, const void *p, size_t n);
+uint32_t rkv_crc32c_words_sw(uint32_t c, const void *p, size_t n);
 
 static inline __attribute__((always_inline)) uint32_t
-rkv_crc32c_seeded(uint64_t seed, const void *p, size_t n)
+rkv_crc32c_words_hw(uint32_t c, const void *p, size_t n)
 {
 	const uint8_t *b = (const uint8_t *)p;
-	uint64_t w0, w1, w2, w3;
-	size_t i = 0;
-	uint32_t c;
+	size_t words = n / 8;
+	uint64_t w;
 
-	if (__builtin_expect(!rkv_crc32c_hw, 0))
-		return rkv_crc32c_seeded_sw(seed, p, n);
-	c = rkv_crc32c_u64_hw(0xffffffffu, seed);
-	for (; i + 32 <= n; i += 32) {
-		memcpy(&w0, b + i, 8);
-		memcpy(&w1, b + i + 8, 8);
-		memcpy(&w2, b + i + 16, 8);
-		memcpy(&w3, b + i + 24, 8);
-		c = rkv_crc32c_u64_hw(c, w0);
-		c = rkv_crc32c_u64_hw(c, w1);
-		c = rkv_crc32c_u64_hw(c, w2);
-		c = rkv_crc32c_u64_hw(c, w3);
+	for (; words > 16; words--, b += 8) {
+		memcpy(&w, b, 8);
+		c = rkv_crc32c_u64_hw(c, w);
 	}
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w0, b + i, 8);
-		c = rkv_crc32c_u64_hw(c, w0);
+	if (words) {
+		const uint8_t *e = b + 8 * words;
+		switch (words) {
+#define RKV_CRC_WORD(k) case k: memcpy(&w, e - 8 * k, 8); c = rkv_crc32c_u64_hw(c, w); __attribute__((fallthrough));
+		RKV_CRC_WORD(16) RKV_CRC_WORD(15) RKV_CRC_WORD(14) RKV_CRC_WORD(13)
+		RKV_CRC_WORD(12) RKV_CRC_WORD(11) RKV_CRC_WORD(10) RKV_CRC_WORD(9)
+		RKV_CRC_WORD(8) RKV_CRC_WORD(7) RKV_CRC_WORD(6) RKV_CRC_WORD(5)
+		RKV_CRC_WORD(4) RKV_CRC_WORD(3) RKV_CRC_WORD(2) RKV_CRC_WORD(1)
+#undef RKV_CRC_WORD
+		default:
+			break;
+		}
+		b = e;
 	}
 	if (n & 7) {
-		w0 = 0;
-		memcpy(&w0, b + i, n & 7);
-		c = rkv_crc32c_u64_hw(c, w0);
+		w = 0;
+		memcpy(&w, b, n & 7);
+		c = rkv_crc32c_u64_hw(c, w);
 	}
 	return c;
 }
