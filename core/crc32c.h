@@ -1,13 +1,14 @@
 /* core/crc32c.h — CRC-32C (Castagnoli), the record checksum of small values (core/log.h).
  *
- * Owns one function family: rkv_crc32c_u64 folds a 64-bit word into a running CRC-32C
- * (reflected polynomial 0x82f63b78, the function of SSE4.2's crc32 instruction and ARMv8's
- * crc32c*). On x86-64 it is that instruction, taken when the CPU has it (checked once at
- * start-up, core/crc32c.c); elsewhere, or on a CPU without it, a table-driven software
- * version that gives bit-for-bit the same result (tests/test_log.c checks both against each
- * other and against the standard check value), so records written under one are verified
- * under the other. Invariant: the value depends only on the inputs, never on the path taken.
- * Never allocates; the table is filled before main by a constructor.
+ * Owns one function family: rkv_crc32c_u64_hw / _sw fold a 64-bit word into a running
+ * CRC-32C (reflected polynomial 0x82f63b78, the function of SSE4.2's crc32 instruction and
+ * ARMv8's crc32c*), rkv_crc32c_words_hw / _sw a run of bytes. _hw is that instruction, for
+ * callers that checked rkv_crc32c_hw (set once at start-up, core/crc32c.c); _sw, for a CPU
+ * without it or another architecture, a table-driven version that gives bit-for-bit the same
+ * result (tests/test_log.c checks both against each other and against the standard check
+ * value), so records written under one are verified under the other. Invariant: the value
+ * depends only on the inputs, never on the path taken. Never allocates; the table is filled
+ * before main by a constructor.
  */
 #ifndef RKV_CRC32C_H
 #define RKV_CRC32C_H
