@@ -128,11 +128,6 @@ void rkv_close(struct rkv *c)
 
 /* ---- argument checks ------------------------------------------------------------------------ */
 
-static int check_key(const void *key, size_t klen)
-{
-	return key && klen >= 1 && klen <= RKV_KEY_MAX ? 0 : RKV_EINVAL;
-}
-
 static int check_val(const void *val, size_t vlen)
 {
 	if (vlen && !val)
@@ -140,17 +135,10 @@ static int check_val(const void *val, size_t vlen)
 	return vlen > RKV_VALUE_MAX ? RKV_ETOOBIG : 0;
 }
 
-static int check_op(const struct rkv_op *op)
+/* The write ops' part of check_op (out of line: a batch of GETs never calls it). */
+static int check_op_write(const struct rkv_op *op)
 {
-	int e;
-
-	if (!op || op->consistency < 0 || op->consistency >= RKV_CL_MAX_)
-		return RKV_EINVAL;
-	if ((e = check_key(op->key, op->klen)))
-		return e;
 	switch (op->op) {
-	case RKV_GET:
-		return op->cap && !op->buf ? RKV_EINVAL : 0;
 	case RKV_PUT:
 	case RKV_PUT_IF:
 		/* a value with an expiry carries 8 bytes more on the wire */
@@ -162,6 +150,19 @@ static int check_op(const struct rkv_op *op)
 	default:
 		return RKV_EINVAL;
 	}
+}
+
+/* Inline, GET first: rkv_submit runs it on every op of a batch (about 10 instructions per
+ * GET instead of a call through the general switch). The key: not NULL, 1..RKV_KEY_MAX
+ * bytes (klen - 1 wraps for klen 0); a negative level fails the unsigned compare. */
+static inline int check_op(const struct rkv_op *op)
+{
+	if (!op || (unsigned)op->consistency >= (unsigned)RKV_CL_MAX_ || !op->key ||
+	    op->klen - 1 >= RKV_KEY_MAX)
+		return RKV_EINVAL;
+	if (op->op == RKV_GET)
+		return op->cap && !op->buf ? RKV_EINVAL : 0;
+	return check_op_write(op);
 }
 
 /* ---- asynchronous batches ------------------------------------------------------------------- */

@@ -284,12 +284,14 @@ static unsigned reap(struct shm_client *c)
 
 static unsigned drain(struct shm_client *c, struct rkv_op **done, unsigned max)
 {
-	unsigned n = 0;
+	uint32_t head = c->dq_head, have = c->dq_tail - head, mask = c->dq_mask;
+	struct rkv_op **q = c->doneq;
+	unsigned n = have < max ? have : max, k;
 
-	while (n < max && c->dq_head != c->dq_tail) {
-		done[n++] = c->doneq[c->dq_head++ & c->dq_mask];
-		c->outstanding--;
-	}
+	for (k = 0; k < n; k++)
+		done[k] = q[(head + k) & mask];
+	c->dq_head = head + n;
+	c->outstanding -= n;
 	return n;
 }
 
@@ -447,85 +449,117 @@ static uint8_t wire_op(int op)
 	}
 }
 
-/* Whether op may be answered one-sided: a GET at level ONE (or, from a node that is no
- * cluster member, at the node's default, which is then ONE; as rkv_get does). */
-static int one_sided_op(const struct shm_client *c, const struct rkv_op *o)
+/* Whether a GET at the handle's default level (an op's consistency 0) may be answered
+ * one-sided: ONE, or, from a node that is no cluster member, the node's default, which is
+ * then ONE (as rkv_get does). An op with its own level may iff that level is ONE. */
+static int one_sided_default(const struct shm_client *c)
 {
-	int cl = o->consistency ? o->consistency : c->base.opts.consistency;
+	int cl = c->base.opts.consistency;
 
-	return o->op == RKV_GET && (cl == RKV_ONE || (cl == RKV_CL_UNSET && !c->cluster));
+	return cl == RKV_ONE || (cl == RKV_CL_UNSET && !c->cluster);
 }
 
-/* One-sided lookups for the GETs among ops[0..m) that may take them (os[j] = 1 on entry),
- * as one batch per worker's table: rkv_table_get_burst hashes all, prefetches all buckets,
- * then all records. os[j] is cleared for every GET the table could not decide (a writer in
- * the way, -EAGAIN, anything odd): it goes to the rings. Nothing is completed here. */
-static void one_sided_lookup(struct shm_client *c, struct rkv_op **ops, unsigned m,
-			     uint8_t *os)
+/* One-sided lookups for a chunk ops[0..m) of a batch, as one batch per worker's table
+ * (rkv_table_get_burst hashes all, prefetches all buckets, then all records). The GETs that
+ * may take them are the eligible ones (a GET at level ONE, see one_sided_default) before the
+ * first write of the chunk; *on is cleared at that write, so later GETs of the batch follow
+ * it to the rings. On return os[j] = 1 for every op answered here (status, out_len, version,
+ * expiry set; got, n_replicas, needed 0), 0 for the rest: not eligible, or a GET the table
+ * could not decide (a writer in the way, -EAGAIN, anything odd; in a cluster also a miss,
+ * which may mean "not a replica here"), which goes to the rings. Returns how many were
+ * answered. Nothing is completed here. */
+static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsigned m,
+				uint8_t *os, int *on)
 {
 	uint32_t nw = c->g.nworkers, w;
-	unsigned j;
+	int def_ok = one_sided_default(c) != 0, go = *on != 0;
+	unsigned j, answered = 0;
 
-	for (j = 0; j < m; j++) {
-		const struct rkv_op *o = ops[j];
-		uint64_t h;
+	/* Build each worker's requests. Locals, not c->osn[], in the loop: the stores into the
+	 * requests would otherwise make the compiler reload the counts after each one. */
+	if (nw == 1) {
+		struct rkv_get_req *q = c->osq;
+		uint8_t *pos = c->ospos;
+		uint32_t k = 0;
 
-		if (!os[j])
-			continue;
-		/* one hash for the partition (none with one worker); the table hashes with its own
-		 * secret */
-		h = nw > 1 ? rkv_hash(o->key, o->klen) : 0;
-		w = nw > 1 ? rkv_hash_partition(h, nw) : 0;
-		struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH + c->osn[w]];
-		q->key = o->key;
-		q->klen = (uint32_t)o->klen;
-		q->buf = o->buf;
-		q->cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap;
-		q->hash = h;
-		c->ospos[(size_t)w * SHM_OS_BATCH + c->osn[w]++] = (uint8_t)j;
+		/* branch-free: every op's inputs go into slot k, which only an eligible op keeps
+		 * (k <= j < SHM_OS_BATCH, so the slot exists); the table fills the outputs */
+		for (j = 0; j < m; j++) {
+			const struct rkv_op *o = ops[j];
+			int cl = o->consistency, ok;
+
+			go &= o->op == RKV_GET;   /* a write: later GETs of the batch follow it */
+			ok = go & (cl ? cl == RKV_ONE : def_ok);
+			os[j] = (uint8_t)ok;
+			q[k].key = o->key;
+			q[k].klen = (uint32_t)o->klen;
+			q[k].cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap;
+			q[k].buf = o->buf;
+			pos[k] = (uint8_t)j;
+			k += (uint32_t)ok;
+		}
+		c->osn[0] = k;
+	} else {
+		for (j = 0; j < m; j++) {
+			const struct rkv_op *o = ops[j];
+			int cl = o->consistency;
+
+			go &= o->op == RKV_GET;
+			os[j] = (uint8_t)(go && (cl ? cl == RKV_ONE : def_ok));
+			if (!os[j])
+				continue;
+			/* one hash for the partition; the table hashes with its own secret */
+			uint64_t h = rkv_hash(o->key, o->klen);
+			w = rkv_hash_partition(h, nw);
+			uint32_t k = c->osn[w]++;
+			c->osq[(size_t)w * SHM_OS_BATCH + k] = (struct rkv_get_req){
+				.key = o->key, .klen = (uint32_t)o->klen,
+				.cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap,
+				.buf = o->buf, .hash = h };
+			c->ospos[(size_t)w * SHM_OS_BATCH + k] = (uint8_t)j;
+		}
 	}
+	*on = go;
 	for (w = 0; w < nw; w++) {
 		uint32_t k, n = c->osn[w];
-		struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH];
+		const struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH];
+		const uint8_t *pos = &c->ospos[(size_t)w * SHM_OS_BATCH];
+		int cluster = c->cluster;
 
 		if (!n)
 			continue;
 		c->osn[w] = 0;
 		rkv_table_set_now(c->view[w], rkv_client_now_ms(&c->base));  /* expiry: per burst */
-		rkv_table_get_burst(c->view[w], q, n);
+		rkv_table_get_burst(c->view[w], c->osq + (size_t)w * SHM_OS_BATCH, n);
 		for (k = 0; k < n; k++) {
-			struct rkv_op *o = ops[c->ospos[(size_t)w * SHM_OS_BATCH + k]];
+			struct rkv_op *o = ops[pos[k]];
+			int st = q[k].status;
 
-			switch (q[k].status) {
-			case 0:
+			if (st == 0) {
 				o->status = RKV_OK;
 				o->out_len = q[k].vlen;
 				o->version = q[k].version;
-				if (o->flags & RKV_OPF_EXPIRY)
-					o->expire_ms = q[k].expire;
-				break;
-			case -ENOENT:
-				if (c->cluster) {   /* maybe not a replica here: ask the node */
-					os[c->ospos[(size_t)w * SHM_OS_BATCH + k]] = 0;
-					break;
-				}
+			} else if (st == -ENOBUFS) {
+				o->status = RKV_ENOBUFS;   /* out_len says how long it is */
+				o->out_len = q[k].vlen;
+				o->version = 0;
+			} else if (st == -ENOENT && !cluster) {
 				o->status = RKV_ENOTFOUND;
 				o->out_len = 0;
 				o->version = 0;
-				break;
-			case -ENOBUFS:
-				o->status = RKV_ENOBUFS;
-				o->out_len = q[k].vlen;
-				o->version = 0;
-				if (o->flags & RKV_OPF_EXPIRY)
-					o->expire_ms = q[k].expire;
-				break;
-			default:   /* -EAGAIN or anything else: ask the owner */
-				os[c->ospos[(size_t)w * SHM_OS_BATCH + k]] = 0;
-				break;
+			} else {
+				/* -EAGAIN or anything else, or a miss in a cluster (maybe not a
+				 * replica here): ask the owner */
+				os[pos[k]] = 0;
+				continue;
 			}
+			if ((o->flags & RKV_OPF_EXPIRY) && st != -ENOENT)
+				o->expire_ms = q[k].expire;
+			o->got = o->n_replicas = o->needed = 0;
+			answered++;
 		}
 	}
+	return answered;
 }
 
 static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
@@ -550,19 +584,26 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 	 * after a write of this handle that is still on the rings (or earlier in this batch)
 	 * goes to the rings too, behind that write, so a handle reads its own writes. */
 	while (i < n && c->outstanding < c->base.opts.max_inflight) {
-		unsigned room = c->base.opts.max_inflight - c->outstanding, nos = 0;
+		unsigned room = c->base.opts.max_inflight - c->outstanding, answered = 0;
 
 		m = n - i < SHM_OS_BATCH ? n - i : SHM_OS_BATCH;
 		if (m > room)
 			m = room;
-		for (j = 0; j < m; j++) {
-			os[j] = one_sided && !c->writes_live && one_sided_op(c, ops[i + j]);
-			nos += os[j];
-			if (ops[i + j]->op != RKV_GET)
-				one_sided = 0;   /* a write: later GETs of the batch follow it */
+		if (one_sided && c->writes_live)
+			one_sided = 0;
+		if (one_sided)
+			answered = one_sided_chunk(c, ops + i, m, os, &one_sided);
+		if (answered == m) {
+			/* the whole chunk answered one-sided (the common all-GET batch): complete
+			 * it at once, through the reply queue, in batch order */
+			for (j = 0; j < m; j++)
+				dq_push(c, ops[i + j]);
+			c->outstanding += m;
+			i += m;
+			continue;
 		}
-		if (nos)
-			one_sided_lookup(c, ops + i, m, os);
+		if (!answered)
+			memset(os, 0, m);
 		for (j = 0; j < m; j++, i++) {
 			struct rkv_op *o = ops[i];
 			uint8_t op = wire_op(o->op);
@@ -570,7 +611,6 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 
 			if (os[j]) {
 				/* answered one-sided: completes at once, through the reply queue */
-				o->got = o->n_replicas = o->needed = 0;
 				dq_push(c, o);
 				c->outstanding++;
 				continue;

@@ -159,3 +159,17 @@ uint64_t rkv_log_victim_finish(struct rkv_log *l)
 	l->compactions++;
 	return freed;
 }
+
+uint32_t rkv_rec_csum_long(uint64_t khash, uint64_t version, uint32_t meta, const void *val,
+			   uint32_t slen)
+{
+	uint64_t seed = khash ^ (version * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)meta << 32 | meta);
+	return (uint32_t)rkv_hash_seeded(val, slen, seed);
+}
+
+uint32_t rkv_rec_csum_sw(uint64_t khash, uint64_t version, uint32_t meta, const void *val,
+			 uint32_t slen)
+{
+	uint32_t c = rkv_crc32c_u64_sw(rkv_crc32c_u64_sw(~meta, khash), version);
+	return rkv_crc32c_words_sw(c, val, slen);
+}

@@ -1064,9 +1064,18 @@ get_fast(const struct rkv_table *t, const struct rkv_bucket *head, uint64_t ver,
 		    rkv_log_keycmp(rec + RKV_REC_HDR, key, klen) != 0)
 			return FAST_SLOW;
 		uint64_t v = rkv_log_ld64(rec);
-		rkv_log_copy_out(buf, rec + rkv_rec_voff(klen), slen);
-		if (t->verify && rkv_rec_csum(h, v, meta, buf, slen) != (uint32_t)w1)
-			return FAST_SLOW;
+		if (!t->verify) {
+			rkv_log_copy_out(buf, rec + rkv_rec_voff(klen), slen);
+		} else if (slen <= 64 && rkv_crc32c_hw) {
+			/* the checksum from the words as they are copied (core/log.h) */
+			if (rkv_log_copy_out_crc(buf, rec + rkv_rec_voff(klen), slen,
+						 rkv_rec_crc_start(h, v, meta)) != (uint32_t)w1)
+				return FAST_SLOW;
+		} else {
+			rkv_log_copy_out(buf, rec + rkv_rec_voff(klen), slen);
+			if (rkv_rec_csum(h, v, meta, buf, slen) != (uint32_t)w1)
+				return FAST_SLOW;
+		}
 		/* after the acquire loads above, so it cannot be hoisted before them; sees the
 		 * odd version of any change whose stores they saw (see read_one) */
 		if (__atomic_load_n(&head->version, __ATOMIC_RELAXED) != ver)

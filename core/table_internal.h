@@ -30,7 +30,8 @@
 #define RKV_SLOT_TAG_SHIFT 48
 #define RKV_SLOT_ADDR_MASK ((1ull << RKV_SLOT_TAG_SHIFT) - 1)
 #define RKV_TABLE_MAGIC    0x544b5652u   /* "RVKT" */
-#define RKV_TABLE_LAYOUT_VERSION 4u   /* 4: 20-bit stored length, EXP records */
+#define RKV_TABLE_LAYOUT_VERSION 5u   /* 4: 20-bit stored length, EXP records; 5: CRC-32C
+                                        * record checksums up to 128 B (core/log.h) */
 #define RKV_INDEX_HDR_BYTES 256u
 /* Longest chain in buckets (main + overflow): an insert that would make one longer fails
  * (-ENOSPC, counted), and readers never walk further. With the keyed bucket index a chain

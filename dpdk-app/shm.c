@@ -987,9 +987,10 @@ static void chan_accept(struct shm_server *s)
 
 	if (fd < 0)
 		return;
+	/* each refusal is counted before the close: a client that saw its EOF finds it counted */
 	if (!peer_ok(s, fd, &uid)) {
-		close(fd);                       /* EOF before any hello */
 		refuse(&s->n_refused_cred, "credentials (see --shm-mode / --shm-group)", uid);
+		close(fd);                       /* EOF before any hello */
 		return;
 	}
 	for (i = 0; i < s->max_clients; i++) {
@@ -1001,13 +1002,13 @@ static void chan_accept(struct shm_server *s)
 			mine++;
 	}
 	if (free_i == UINT32_MAX) {
-		close(fd);                       /* full: the client sees EOF before any hello */
 		refuse(&s->n_refused_full, "all client slots in use", uid);
+		close(fd);                       /* full: the client sees EOF before any hello */
 		return;
 	}
 	if (mine >= s->max_per_uid) {
-		close(fd);
 		refuse(&s->n_refused_uid, "too many channels for this uid", uid);
+		close(fd);
 		return;
 	}
 	i = free_i;

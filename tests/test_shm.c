@@ -506,6 +506,58 @@ static void test_batch_one_sided(void **state)
 		assert_int_equal(ops[i].out_len, (size_t)vl);
 		assert_memory_equal(outs[i], v, (size_t)vl);
 	}
+
+	/* Invalid ops in a batch of a one-sided handle (rkv_submit's contract): one leading the
+	 * batch is the batch's error and nothing is accepted; a later one ends the accepted
+	 * prefix, in the first chunk of one-sided GETs, in a later one, and behind a write (the
+	 * rings); every accepted op completes, nothing else does. */
+	{
+		struct rkv_op bad[6] = {
+			{ .op = RKV_GET, .key = NULL, .klen = 3, .buf = outs[0], .cap = 8 },
+			{ .op = RKV_GET, .key = "k", .klen = 0, .buf = outs[0], .cap = 8 },
+			{ .op = RKV_GET, .key = "k", .klen = 251, .buf = outs[0], .cap = 8 },
+			{ .op = RKV_GET, .key = "k", .klen = 1, .buf = NULL, .cap = 8 },
+			{ .op = RKV_GET, .key = "k", .klen = 1, .buf = outs[0], .cap = 8,
+			  .consistency = -1 },
+			{ .op = 99, .key = "k", .klen = 1 },
+		};
+		for (unsigned b = 0; b < 6; b++) {
+			struct rkv_op *bp[2] = { &bad[b], &ops[0] };
+			ops[0] = (struct rkv_op){ .op = RKV_GET, .key = keys[0],
+						  .klen = strlen(keys[0]), .buf = outs[0],
+						  .cap = sizeof outs[0] };
+			assert_int_equal(rkv_submit(c, bp, 2), RKV_EINVAL);
+			assert_int_equal(poll_now(c, d, 2), 0);
+		}
+		struct rkv_op *np[1] = { NULL };
+		assert_int_equal(rkv_submit(c, np, 1), RKV_EINVAL);
+		struct rkv_op big = { .op = RKV_PUT, .key = "k", .klen = 1, .val = v,
+				      .vlen = RKV_VALUE_MAX + 1 };
+		struct rkv_op *bigp = &big;
+		assert_int_equal(rkv_submit(c, &bigp, 1), RKV_ETOOBIG);
+		/* positions 5 (first chunk), 40 (second chunk), and behind a PUT (rings) */
+		unsigned at[3] = { 5, 40, 12 };
+		for (unsigned t = 0; t < 3; t++) {
+			for (i = 0; i < 50; i++) {
+				unsigned k = i % NK;
+				ops[i] = (struct rkv_op){ .op = RKV_GET, .key = keys[k],
+							  .klen = strlen(keys[k]), .buf = outs[i % NK],
+							  .cap = sizeof outs[0] };
+				p[i] = &ops[i];
+			}
+			if (t == 2) {
+				ops[3] = (struct rkv_op){ .op = RKV_PUT, .key = keys[3],
+							  .klen = strlen(keys[3]), .val = "again",
+							  .vlen = 5 };
+			}
+			p[at[t]] = &bad[1 + t];
+			assert_int_equal(rkv_submit(c, p, 50), (int)at[t]);
+			poll_rest(c, d, 0, at[t]);
+			assert_int_equal(poll_now(c, d, NB), 0);
+			for (i = 0; i < at[t]; i++)
+				assert_int_equal(ops[i].status, 0);
+		}
+	}
 	rkv_close(c);
 	workers_stop();
 	assert_true(sum_malformed() <= 1);   /* the QUORUM GET at most */
