@@ -536,7 +536,11 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 		.owner = w->id,
 		.batch_bytes = n->opts.batch_bytes,
 		.pipeline = n->opts.commit_pipeline,
-		.prealloc = 1,  /* zero-filled segments: fdatasync without a journal commit */
+		/* sync: zero-filled segments, so a group commit's fdatasync needs no journal
+		 * commit (its latency is what a sync answer waits for). async: none; answers do
+		 * not wait on fdatasync latency, throughput is bounded by disk bandwidth, and a
+		 * zero-fill writes every segment twice (docs/PERF.md, "Durability and hints"). */
+		.prealloc = n->opts.durability_sync,
 		.cb = dur_batch,
 		.cb_arg = d,
 	};

@@ -76,9 +76,9 @@ void node_usage(FILE *f, const char *prog)
 "                       answer on that ring) once the write is on disk\n"
 "  --sync-interval T    async: how far the disk may lag before writes wait (default 10ms;\n"
 "                       1ms..10s, suffix ms or s)\n"
-"  --commit-pipeline N  group commits in flight per segment file at most (default 4): a\n"
-"                       batch's write goes out while earlier batches' fdatasyncs run;\n"
-"                       1: one batch at a time\n"
+"  --commit-pipeline N  group commits in flight per segment file at most (default 1: one\n"
+"                       batch at a time, the largest batches); N > 1: a batch's write goes\n"
+"                       out while earlier batches' fdatasyncs run\n"
 "  --segment-size SIZE  segment file size in --data-dir (default 64M); old segments are\n"
 "                       compacted (live records rewritten, the file removed)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
@@ -355,7 +355,10 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	int dura_set = 0;
 	o->durability_sync = 1;
 	o->sync_interval_ms = 10;
-	o->commit_pipeline = RKV_AFILE_PIPE_DEFAULT;
+	/* One group commit at a time: on the disk measured (docs/PERF.md, "Durability and
+	 * hints") concurrent fdatasyncs barely raise the commit rate, so more in flight only
+	 * split the waiting writes into smaller, slower batches. */
+	o->commit_pipeline = 1;
 	o->seg_bytes = 64ull << 20;
 	o->sloppy_quorum = 1;
 	o->hint_rate = 1ull << 20;

@@ -3,11 +3,14 @@
 # (--data-dir on this machine's disk) beside Redis with appendonly/appendfsync always on the
 # same disk in the same run, async vs memory-only, recovery time, and one write+fdatasync.
 #
-#   fsync     64-byte write + fdatasync, 2000 times on DATADIR: median latency (python3)
+#   fsync     64-byte write + fdatasync, 2000 times on DATADIR: median latency (python3); and a
+#             10 KiB write into a zero-filled file + fdatasync, 1000 times (one sync batch)
 #   memory    ringkvd without --data-dir: ringkv-bench --workload load (PUTs of new keys)
 #   async     --data-dir --durability async
-#   sync      --data-dir --durability sync (group commits pipelined, --commit-pipeline 4)
-#   sync1     the same with --commit-pipeline 1 (one group commit at a time: the old way)
+#   sync      --data-dir --durability sync (default --commit-pipeline 1: one group commit at
+#             a time)
+#   sync4     the same with --commit-pipeline 4 (a batch's write goes out while up to 3
+#             earlier batches' fdatasyncs run; the default until 2026-12-02)
 #   redis     redis-server --appendonly yes --appendfsync always --dir DATADIR/redis,
 #             redis-benchmark -c 50 -t set -d VSIZE -n 100000 (TCP on loopback)
 #   recovery  a node loaded with RECS records (depth 256), stopped, restarted: the
@@ -17,7 +20,7 @@
 # sync a shared-memory answer is published only once its write is on disk. Each ringkv case
 # runs ROUNDS rounds (median), the cases alternating within a round. Usage:
 #   scripts/bench-durable.sh [--rounds N] [--duration S] [--depth D] [--recs N] [--dir DATADIR]
-#                            [--cases "memory async sync sync1"]
+#                            [--cases "memory async sync sync4"]
 # Needs root (for the same conditions as the other benches), built binaries,
 # redis-server/redis-benchmark (else the redis row is skipped). Everything created is removed
 # by the EXIT trap.
@@ -30,7 +33,7 @@ DEPTH=256
 RECS=2000000
 VSIZE=32
 DIR=/var/tmp
-CASES="memory async sync sync1"
+CASES="memory async sync sync4"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) ROUNDS=$2; shift ;;
@@ -107,6 +110,19 @@ for i in range(2000):
 os.close(fd); os.unlink(p)
 lat.sort()
 print("fsync: 64 B write + fdatasync median %.0f us, p99 %.0f us" % (lat[1000] * 1e6, lat[1980] * 1e6))
+# One group commit as the node does it at depth 256 (about 128 records of 80 B) into a
+# zero-filled file: what one sync batch waits for, at this moment.
+fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, bytes(1000 * 10240)); os.fdatasync(fd)
+lat = []
+for i in range(1000):
+    t = time.perf_counter()
+    os.pwrite(fd, b"z" * 10240, i * 10240)
+    os.fdatasync(fd)
+    lat.append(time.perf_counter() - t)
+os.close(fd); os.unlink(p)
+lat.sort()
+print("fsync: 10 KiB write into zero-filled space + fdatasync median %.0f us, p99 %.0f us" % (lat[500] * 1e6, lat[990] * 1e6))
 EOF
 
 declare -A ops p50 p99 res
@@ -114,8 +130,8 @@ for r in $(seq "$ROUNDS"); do
 	for mode in $CASES; do
 		case $mode in
 		memory) start_node ;;
-		sync1) rm -rf "$work/data"
-		       start_node --data-dir "$work/data" --durability sync --commit-pipeline 1 ;;
+		sync4) rm -rf "$work/data"
+		       start_node --data-dir "$work/data" --durability sync --commit-pipeline 4 ;;
 		*) rm -rf "$work/data"; start_node --data-dir "$work/data" --durability "$mode" ;;
 		esac
 		read -r o a b < <(bench load 100000000)
@@ -145,7 +161,7 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 	kill "$redis_pid"; wait "$redis_pid" 2>/dev/null; redis_pid=
 	red=$(printf '%s\n' "${rr[@]}" | median)
 	echo "redis appendfsync always: SET $red ops/s (redis-benchmark -c 50 -t set -d $VSIZE; rounds: ${rr[*]})"
-	for mode in sync sync1; do
+	for mode in sync sync4; do
 		[ -n "${res[$mode]:-}" ] || continue
 		read -r o _ _ <<<"${res[$mode]}"
 		python3 -c "print('ringkv $mode / redis = %.1fx' % ($o / max(float('${red:-0}' or 0), 1)))"

@@ -5,11 +5,21 @@
  * overwriting blocks already written (a zero-filled segment, io/segdir.c cfg.prealloc: data
  * and a device cache flush only). 64 B write + fdatasync, N times in a row, then with D
  * linked write+fdatasync pairs in flight through io_uring. Prints p50/p99 and syncs/s.
- * Usage: fsync_overwrite FILE [N [D]]   (FILE is created and removed; default 2000, 4)
+ * Then, into a zero-filled file only, group-commit-sized writes of SIZE bytes at a growing
+ * offset (a log) made durable four ways: buffered write + fdatasync; buffered pwritev2
+ * RWF_DSYNC; O_DIRECT write of the 4 KiB blocks the record touches (the tail block rewritten
+ * by the next one, as a log with O_DIRECT does) + fdatasync; and the same O_DIRECT write with
+ * RWF_DSYNC (one call: on a disk without FUA the kernel adds the cache flush itself). Each one
+ * at a time (plain syscalls, then io_uring) and with D in flight (io_uring; O_DIRECT in flight
+ * writes disjoint blocks).
+ * Usage: fsync_overwrite FILE [N [D [SIZE...]]]  (FILE is created and removed; default 2000,
+ *        4; no SIZE: the first part only; SIZE 0: skip the first part)
  * Build: cc -O2 -o build/fsync_overwrite io/tools/fsync_overwrite.c -luring */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +44,8 @@ static int cmpd(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static off_t prep_size;
+
 static int prepare(const char *path, int mode)
 {
 	unlink(path);
@@ -42,7 +54,7 @@ static int prepare(const char *path, int mode)
 		perror(path);
 		exit(1);
 	}
-	off_t size = (off_t)n_ops * 64 + (1 << 20);
+	off_t size = prep_size ? prep_size : (off_t)n_ops * 64 + (1 << 20);
 	if (mode == FALLOC && fallocate(fd, 0, 0, size) < 0) {
 		perror("fallocate");
 		exit(1);
@@ -135,10 +147,132 @@ static void inflight(const char *path, int mode, int depth)
 	unlink(path);
 }
 
+enum { M_WFDS, M_DSYNC, M_DIRECT_FDS, M_DIRECT_DSYNC };
+static const char *const meth_name[] = { "write+fdatasync", "pwritev2 RWF_DSYNC",
+					 "O_DIRECT+fdatasync", "O_DIRECT RWF_DSYNC" };
+
+static void sized_report(int meth, unsigned size, int depth, int uring, double elapsed)
+{
+	qsort(lat, (size_t)n_ops, sizeof *lat, cmpd);
+	printf("zero-filled %6u B %-20s %-8s %2d in flight  p50 %6.0f us  p99 %6.0f us  %7.0f syncs/s"
+	       "  %6.1f MB/s\n", size, meth_name[meth], uring ? "io_uring" : "syscall", depth,
+	       lat[n_ops / 2] * 1e6, lat[n_ops * 99 / 100] * 1e6, n_ops / elapsed,
+	       (double)n_ops * size / elapsed / 1e6);
+}
+
+/* Blocks [*off, *off + *len) that an O_DIRECT log write of record i (size bytes) covers. */
+static void direct_span(unsigned size, int i, int depth, off_t *off, size_t *len)
+{
+	if (depth > 1) { /* in flight: disjoint, each record in its own aligned span */
+		size_t a = ((size_t)size + 4095) & ~(size_t)4095;
+		*off = (off_t)i * (off_t)a;
+		*len = a;
+		return;
+	}
+	off_t pos = (off_t)i * size;
+	off_t lo = pos & ~(off_t)4095, hi = (pos + size + 4095) & ~(off_t)4095;
+	*off = lo;
+	*len = (size_t)(hi - lo);
+}
+
+static void sized(const char *path, int meth, unsigned size, int depth, int uring)
+{
+	size_t a = ((size_t)size + 4095) & ~(size_t)4095;
+	prep_size = (off_t)n_ops * (off_t)(a + 4096) + (1 << 20);
+	int fd = prepare(path, OVERWRITE);
+	int direct = meth >= M_DIRECT_FDS;
+	if (direct) {
+		close(fd);
+		fd = open(path, O_RDWR | O_DIRECT);
+		if (fd < 0) {
+			perror("open O_DIRECT");
+			exit(1);
+		}
+	}
+	void *b;
+	if (posix_memalign(&b, 4096, a + 4096)) {
+		exit(1);
+	}
+	memset(b, 'z', a + 4096);
+	struct io_uring r;
+	if (uring && io_uring_queue_init(128, &r, 0) < 0) {
+		fprintf(stderr, "io_uring unavailable\n");
+		exit(1);
+	}
+	double start[64];
+	int done = 0, sub = 0;
+	double t0 = now();
+	while (done < n_ops) {
+		off_t off = (off_t)sub * size;
+		size_t len = size;
+		if (direct)
+			direct_span(size, sub, depth, &off, &len);
+		if (!uring) {
+			double t = now();
+			ssize_t w;
+			if (meth == M_DSYNC || meth == M_DIRECT_DSYNC) {
+				struct iovec iov = { b, len };
+				w = pwritev2(fd, &iov, 1, off, RWF_DSYNC);
+			} else {
+				w = pwrite(fd, b, len, off);
+				if (w == (ssize_t)len && fdatasync(fd) < 0)
+					w = -1;
+			}
+			if (w != (ssize_t)len) {
+				perror("write");
+				exit(1);
+			}
+			lat[done++] = now() - t;
+			sub++;
+			continue;
+		}
+		while (sub - done < depth && sub < n_ops) {
+			if (direct)
+				direct_span(size, sub, depth, &off, &len);
+			else
+				off = (off_t)sub * size;
+			struct io_uring_sqe *w = io_uring_get_sqe(&r);
+			io_uring_prep_write(w, fd, b, (unsigned)len, (uint64_t)off);
+			if (meth == M_DSYNC || meth == M_DIRECT_DSYNC) {
+				w->rw_flags = RWF_DSYNC;
+				w->user_data = 1 + (unsigned)(sub % 64);
+			} else {
+				w->flags |= IOSQE_IO_LINK;
+				w->user_data = 0;
+				struct io_uring_sqe *s = io_uring_get_sqe(&r);
+				io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
+				s->user_data = 1 + (unsigned)(sub % 64);
+			}
+			start[sub % 64] = now();
+			sub++;
+		}
+		io_uring_submit_and_wait(&r, 1);
+		struct io_uring_cqe *c;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&r, head, c) {
+			if (c->res < 0) {
+				fprintf(stderr, "io_uring op: %s\n", strerror(-c->res));
+				exit(1);
+			}
+			if (c->user_data)
+				lat[done++] = now() - start[c->user_data - 1];
+			seen++;
+		}
+		io_uring_cq_advance(&r, seen);
+	}
+	sized_report(meth, size, depth, uring, now() - t0);
+	if (uring)
+		io_uring_queue_exit(&r);
+	free(b);
+	close(fd);
+	unlink(path);
+	prep_size = 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s FILE [N [DEPTH]]\n", argv[0]);
+		fprintf(stderr, "usage: %s FILE [N [DEPTH [SIZE...]]]\n", argv[0]);
 		return 2;
 	}
 	n_ops = argc > 2 ? atoi(argv[2]) : 2000;
@@ -148,10 +282,22 @@ int main(int argc, char **argv)
 	lat = calloc((size_t)n_ops, sizeof *lat);
 	if (lat == NULL)
 		return 1;
-	for (int mode = APPEND; mode <= OVERWRITE; mode++)
+	int first = argc <= 4 || atoi(argv[4]) != 0;
+	for (int mode = APPEND; first && mode <= OVERWRITE; mode++)
 		serial(argv[1], mode);
-	for (int mode = APPEND; mode <= OVERWRITE; mode++)
+	for (int mode = APPEND; first && mode <= OVERWRITE; mode++)
 		inflight(argv[1], mode, depth);
+	for (int i = 4; i < argc; i++) {
+		unsigned size = (unsigned)atoi(argv[i]);
+		if (size == 0 || size > (1u << 20))
+			continue;
+		for (int meth = M_WFDS; meth <= M_DIRECT_DSYNC; meth++)
+			sized(argv[1], meth, size, 1, 0);
+		for (int meth = M_WFDS; meth <= M_DIRECT_DSYNC; meth++)
+			sized(argv[1], meth, size, 1, 1);
+		for (int meth = M_WFDS; depth > 1 && meth <= M_DIRECT_DSYNC; meth++)
+			sized(argv[1], meth, size, depth, 1);
+	}
 	free(lat);
 	return 0;
 }
