@@ -165,6 +165,20 @@ static int events_pending(struct rkv_io *io)
 	       (IO_URING_READ_ONCE(*io->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
+int rkv_io_nap(struct rkv_io *io, unsigned timeout_us)
+{
+	if (events_pending(io))
+		return 1;
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_us / 1000000u, .tv_nsec = (long long)(timeout_us % 1000000u) * 1000,
+	};
+	struct io_uring_cqe *cqe;
+	int rc = io_uring_wait_cqe_timeout(&io->ring, &cqe, &ts);
+	if (rc == 0)
+		return 1;
+	return rc == -ETIME || rc == -EINTR ? 0 : rc;
+}
+
 int rkv_io_wait(struct rkv_io *io, int timeout_ms)
 {
 	if (io->flush_head || io_uring_sq_ready(&io->ring))

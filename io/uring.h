@@ -6,8 +6,9 @@
  * (an append file with staged records, a segment directory with work) prepare its SQEs; (3)
  * submits them with at most one io_uring_submit. Nothing here sleeps: a full SQ ring leaves the
  * flusher queued for the next iteration (counted), a failed submit leaves the SQEs for the next
- * iteration (counted). The only blocking call is rkv_io_wait(), for start-up, shutdown and
- * tests, never a worker's loop.
+ * iteration (counted). The only blocking calls are rkv_io_wait(), for start-up, shutdown and
+ * tests, and rkv_io_nap(), a worker's idle back-off while only its disk I/O is pending (in
+ * place of a timed sleep: a completion ends it at once).
  *
  * Owners embed a struct rkv_io_op (8-aligned) and get completions through its cb: user_data =
  * the op's address | a 3-bit kind chosen by the owner, so one op serves a small state machine
@@ -88,6 +89,11 @@ int rkv_io_poll(struct rkv_io *io);
 /* Blocking: wait up to timeout_ms for at least one completion, then rkv_io_poll. Start-up,
  * shutdown and tests only. Returns completions reaped (0 on timeout) or -errno. */
 int rkv_io_wait(struct rkv_io *io, int timeout_ms);
+
+/* Idle back-off of a worker whose only work is I/O in flight: sleep until a completion is
+ * waiting or timeout_us passed, whichever comes first; reaps nothing (the next rkv_io_poll
+ * does). Returns 1 when completions are waiting, 0 on timeout, or -errno. */
+int rkv_io_nap(struct rkv_io *io, unsigned timeout_us);
 
 /* Ask for fl->flush to run in the next rkv_io_poll (idempotent). */
 void rkv_io_queue_flush(struct rkv_io *io, struct rkv_io_flusher *fl);

@@ -4,7 +4,8 @@
  * truncates), a bit flip in the middle (skipped and counted, later records still returned),
  * short writes (RLIMIT_FSIZE with SIGXFSZ ignored: the rest is resubmitted, the failure is
  * reported and counted, and appends work again once the limit is lifted), staging-buffer
- * backpressure, and pipelined group commits (several batches in flight, callbacks in order).
+ * backpressure, pipelined group commits (several batches in flight, callbacks in order), and
+ * the worker's idle nap (rkv_io_nap: ends when a completion is waiting, times out otherwise).
  * Files live in a fresh directory under $TMPDIR (or /tmp), removed at the end. */
 #include "io_testutil.h"
 #include "testutil.h"
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io/afile.h"
@@ -396,6 +398,46 @@ static void test_backpressure(void **state)
 	assert_int_equal(rkv_afile_close(&f), 0);
 }
 
+/* rkv_io_nap, the idle worker's wait: with nothing in flight it times out (0, after about the
+ * time asked); with a batch in flight it returns 1 only when a completion is there to reap,
+ * and the batch becomes durable through naps and polls alone. */
+static void test_nap(void **state)
+{
+	(void)state;
+	struct rkv_afile f;
+	struct cbs c = { 0 };
+	struct rkv_scan_stats st;
+	open_file(&f, "nap.log", &c, NULL, &st);
+	assert_int_equal(rkv_afile_drain(&f, 5000), 0);
+	memset(&c, 0, sizeof c); /* the file's opening batch is behind us */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rkv_io_nap(g_io, 20000), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int64_t us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	assert_true(us >= 19000); /* it slept, and did not return early with nothing to reap */
+
+	int64_t seq = append_id(&f, 1);
+	assert_true(seq > 0);
+	rkv_io_poll(g_io); /* submits the batch's write + fdatasync */
+	unsigned naps = 0, woken = 0;
+	while (c.calls == 0 && naps < 100) {
+		int r = rkv_io_nap(g_io, 100000);
+		naps++;
+		assert_true(r == 0 || r == 1);
+		if (r == 1) {
+			woken++;
+			assert_true(rkv_io_poll(g_io) > 0); /* 1 means: something to reap */
+		}
+	}
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.last_err, 0);
+	assert_true(woken > 0);
+	printf("nap: 20 ms idle nap took %lld us; a batch became durable in %u naps\n",
+	       (long long)us, naps);
+	assert_int_equal(rkv_afile_close(&f), 0);
+}
+
 int main(void)
 {
 	tu_seed();
@@ -407,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_bit_flip),
 		cmocka_unit_test(test_short_write),
 		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_nap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
