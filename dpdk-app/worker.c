@@ -567,7 +567,7 @@ void worker_kick(struct worker *w)
  * flight ([dur] iow) the sleep is a wait in the worker's ring (rkv_io_nap), which a completion
  * ends at once, at most IDLE_IO_NAP_US: a nanosleep of a few us took about 60 (timer slack)
  * and the reaped fdatasync, and with it every sync answer, waited for its end (3 A/B rounds
- * of scripts/bench-durable.sh --cases sync: +4 % PUT/s, -6 % p50). A sleep can be ended early by
+ * of scripts/bench-durable.sh --cases sync: +4 % PUT/s, -10 % p50). A sleep can be ended early by
  * worker_kick (RESP batches); on a single node the sleep after a kicked one is the longest. */
 static void worker_idle(struct worker *w, int iow)
 {
