@@ -10,7 +10,8 @@
 #   sync      --data-dir --durability sync (default --commit-pipeline 1: one group commit at
 #             a time)
 #   sync4     the same with --commit-pipeline 4 (a batch's write goes out while up to 3
-#             earlier batches' fdatasyncs run; the default until 2026-12-02)
+#             earlier batches' fdatasyncs run; the default until 2026-12-02); any syncN or
+#             asyncN (N = 1..9) runs that mode with --commit-pipeline N
 #   redis     redis-server --appendonly yes --appendfsync always --dir DATADIR/redis,
 #             redis-benchmark -c 50 -t set -d VSIZE -n 100000 (TCP on loopback)
 #   recovery  a node loaded with RECS records (depth 256), stopped, restarted: the
@@ -130,8 +131,9 @@ for r in $(seq "$ROUNDS"); do
 	for mode in $CASES; do
 		case $mode in
 		memory) start_node ;;
-		sync4) rm -rf "$work/data"
-		       start_node --data-dir "$work/data" --durability sync --commit-pipeline 4 ;;
+		sync[0-9]|async[0-9]) rm -rf "$work/data"   # syncN, asyncN: --commit-pipeline N
+		       start_node --data-dir "$work/data" --durability "${mode%[0-9]}" \
+				  --commit-pipeline "${mode: -1}" ;;
 		*) rm -rf "$work/data"; start_node --data-dir "$work/data" --durability "$mode" ;;
 		esac
 		read -r o a b < <(bench load 100000000)
