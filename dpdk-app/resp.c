@@ -508,6 +508,39 @@ static void tok_put(struct resp_server *s, int32_t i)
 	s->tfree[s->nfree++] = i;
 }
 
+/* A free token (the caller checked s->nfree) for command q of connection c, appended to q's
+ * chain: key argv[ai] copied, no value, expiry (ttl, exp) as given, op and value left to the
+ * caller. */
+static struct token *tok_add(struct resp_server *s, struct conn *c, struct cmd *q, int ai,
+			     uint8_t ttl, uint64_t exp, int32_t *out)
+{
+	int32_t ti = tok_get(s);
+	struct token *t = &s->tok[ti];
+	t->busy = 1;
+	t->next = -1;
+	t->conn = (uint32_t)(c - s->conns);
+	t->qi = (uint16_t)(q - c->q);
+	t->stage = 0;
+	t->tries = 0;
+	t->xflags = 0;
+	t->ttl = ttl;
+	t->exp = exp;
+	t->klen = (uint8_t)c->argl[ai];
+	memcpy(t->buf, c->argv[ai], t->klen);
+	t->vlen_in = 0;
+	t->version = 0;
+	t->status = 0;
+	t->vlen = 0;
+	if (q->last >= 0)
+		s->tok[q->last].next = ti;
+	else
+		q->first = ti;
+	q->last = ti;
+	q->nops++;
+	*out = ti;
+	return t;
+}
+
 /* Send token i's current op into the pipeline: 0 (staged for its owner's inbox; see
  * stage_flush), or a status to answer with. */
 static int tok_send(struct resp_server *s, int32_t i)
@@ -966,7 +999,6 @@ static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int firs
 		   int step, int with_val)
 {
 	int nk = (last - first + step - 1) / step;
-	uint32_t ci = (uint32_t)(c - s->conns);
 
 	if (keys_ok(s, c, first, last, step, with_val))
 		return 1;
@@ -983,25 +1015,12 @@ static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int firs
 	q->kind = kind;
 	q->first = q->last = -1;
 	for (int i = first; i < last; i += step) {
-		int32_t ti = tok_get(s);
-		struct token *t = &s->tok[ti];
-		t->busy = 1;
-		t->next = -1;
-		t->conn = ci;
-		t->qi = (uint16_t)qi;
-		t->stage = 0;
-		t->tries = 0;
-		t->xflags = 0;
-		t->ttl = 0;
-		t->exp = 0;
-		t->klen = (uint8_t)c->argl[i];
-		memcpy(t->buf, c->argv[i], t->klen);
-		t->vlen_in = with_val ? c->argl[i + 1] : 0;
-		if (with_val)
+		int32_t ti;
+		struct token *t = tok_add(s, c, q, i, 0, 0, &ti);
+		if (with_val) {
+			t->vlen_in = c->argl[i + 1];
 			memcpy(t->buf + t->klen, c->argv[i + 1], t->vlen_in);
-		t->version = 0;
-		t->status = 0;
-		t->vlen = 0;
+		}
 		switch (kind) {
 		case K_GET: case K_MGET: case K_GETDEL:
 			t->op = RKV_OP_GET; t->want_val = 1; break;
@@ -1016,12 +1035,6 @@ static int key_cmd(struct resp_server *s, struct conn *c, uint8_t kind, int firs
 		default:
 			t->op = RKV_OP_PUT; t->want_val = 0; break;
 		}
-		if (q->last >= 0)
-			s->tok[q->last].next = ti;
-		else
-			q->first = ti;
-		q->last = ti;
-		q->nops++;
 		int st = tok_submit(s, ti);
 		if (st) {
 			t->status = (uint8_t)st;
@@ -1096,7 +1109,6 @@ static int is_rmw(const struct cmd *q)
 static int one_key(struct resp_server *s, struct conn *c, uint8_t kind, uint8_t sub, int ki,
 		   int vi, uint8_t op, uint8_t want_val, uint64_t exp, int nt)
 {
-	uint32_t ci = (uint32_t)(c - s->conns);
 	if (c->argl[ki] == 0 || c->argl[ki] > RKV_KEY_MAX)
 		return err_in_order(s, c, c->argl[ki]
 				    ? "ERR key too long (ringkv keys are 1..250 bytes)"
@@ -1119,20 +1131,8 @@ static int one_key(struct resp_server *s, struct conn *c, uint8_t kind, uint8_t 
 	q->sub = sub;
 	q->first = q->last = -1;
 	for (int k = 0; k < nt; k++) {
-		int32_t ti = tok_get(s);
-		struct token *t = &s->tok[ti];
-		t->busy = 1;
-		t->next = -1;
-		t->conn = ci;
-		t->qi = (uint16_t)(q - c->q);
-		t->stage = 0;
-		t->tries = 0;
-		t->xflags = 0;
-		t->ttl = 1;
-		t->exp = exp;
-		t->klen = (uint8_t)c->argl[ki];
-		memcpy(t->buf, c->argv[ki], t->klen);
-		t->vlen_in = 0;
+		int32_t ti;
+		struct token *t = tok_add(s, c, q, ki, 1, exp, &ti);
 		/* K_SET_RMW: token 0 reads, token 1 holds the new value and writes it */
 		int writer = nt == 1 || k == 1;
 		if (vi >= 0 && writer) {
@@ -1142,15 +1142,6 @@ static int one_key(struct resp_server *s, struct conn *c, uint8_t kind, uint8_t 
 		}
 		t->op = k == 0 ? op : RKV_OP_CAS;
 		t->want_val = k == 0 ? want_val : 0;
-		t->version = 0;
-		t->status = 0;
-		t->vlen = 0;
-		if (q->last >= 0)
-			s->tok[q->last].next = ti;
-		else
-			q->first = ti;
-		q->last = ti;
-		q->nops++;
 	}
 	int st = tok_submit(s, q->first);
 	if (st) {
