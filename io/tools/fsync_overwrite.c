@@ -38,6 +38,27 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* Submit what is prepared, wait for one completion, reap them all: an fdatasync's (or a
+ * RWF_DSYNC write's) completion (user_data 1 + its start slot) records its latency in
+ * lat[done++]. Any failed operation ends the tool. Returns the new done. */
+static int submit_reap(struct io_uring *r, double *lat, int done, const double *start)
+{
+	io_uring_submit_and_wait(r, 1);
+	struct io_uring_cqe *c;
+	unsigned head, seen = 0;
+	io_uring_for_each_cqe(r, head, c) {
+		if (c->res < 0) {
+			fprintf(stderr, "io_uring op: %s\n", strerror(-c->res));
+			exit(1);
+		}
+		if (c->user_data)
+			lat[done++] = now() - start[c->user_data - 1];
+		seen++;
+	}
+	io_uring_cq_advance(r, seen);
+	return done;
+}
+
 static int cmpd(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -125,19 +146,7 @@ static void inflight(const char *path, int mode, int depth)
 			start[sub % 64] = now();
 			sub++;
 		}
-		io_uring_submit_and_wait(&r, 1);
-		struct io_uring_cqe *c;
-		unsigned head, seen = 0;
-		io_uring_for_each_cqe(&r, head, c) {
-			if (c->res < 0) {
-				fprintf(stderr, "io_uring op: %s\n", strerror(-c->res));
-				exit(1);
-			}
-			if (c->user_data)
-				lat[done++] = now() - start[c->user_data - 1];
-			seen++;
-		}
-		io_uring_cq_advance(&r, seen);
+		done = submit_reap(&r, lat, done, start);
 	}
 	char what[32];
 	snprintf(what, sizeof what, "%d in flight", depth);
@@ -246,19 +255,7 @@ static void sized(const char *path, int meth, unsigned size, int depth, int urin
 			start[sub % 64] = now();
 			sub++;
 		}
-		io_uring_submit_and_wait(&r, 1);
-		struct io_uring_cqe *c;
-		unsigned head, seen = 0;
-		io_uring_for_each_cqe(&r, head, c) {
-			if (c->res < 0) {
-				fprintf(stderr, "io_uring op: %s\n", strerror(-c->res));
-				exit(1);
-			}
-			if (c->user_data)
-				lat[done++] = now() - start[c->user_data - 1];
-			seen++;
-		}
-		io_uring_cq_advance(&r, seen);
+		done = submit_reap(&r, lat, done, start);
 	}
 	sized_report(meth, size, depth, uring, now() - t0);
 	if (uring)
