@@ -55,14 +55,7 @@ static double run(struct impl *m, uint64_t n, uint64_t ops, const char *ph, uint
 	static uint8_t k[32 * 16], v[32 * 32], out[32 * 32];
 	struct rkv_get_req g[32];
 	struct rkv_put_req p[32];
-	memset(g, 0, sizeof g);
-	memset(p, 0, sizeof p);
-	for (int j = 0; j < 32; j++) {
-		g[j] = (struct rkv_get_req){ .key = k + 16 * j, .klen = 16, .buf = out + 32 * j,
-					     .cap = 32 };
-		p[j] = (struct rkv_put_req){ .key = k + 16 * j, .klen = 16, .val = v + 32 * j,
-					     .vlen = 32 };
-	}
+	make_bursts(g, p, k, v, out);
 	double c0 = cpu_s();
 	if (!strcmp(ph, "put")) {
 		for (uint64_t o = 0; o < ops; o++) {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "table.h"
+
 static inline uint64_t mix64(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;
@@ -32,6 +34,21 @@ static inline void make_kv(uint8_t *k, uint8_t *v, uint64_t i)
 	for (int o = 0; o < 32; o += 8) {
 		w += 0xd6e8feb86659fd93ull;
 		memcpy(v + o, &w, 8);
+	}
+}
+
+/* Bursts of 32 GET and PUT requests over key slots k (32 x 16 B), values v (32 x 32 B) and
+ * GET buffers out (32 x 32 B): fill k and v with make_kv, then hand g or p to the table. */
+static inline void make_bursts(struct rkv_get_req g[32], struct rkv_put_req p[32], uint8_t *k,
+			       uint8_t *v, uint8_t *out)
+{
+	memset(g, 0, 32 * sizeof *g);
+	memset(p, 0, 32 * sizeof *p);
+	for (int j = 0; j < 32; j++) {
+		g[j] = (struct rkv_get_req){ .key = k + 16 * j, .klen = 16, .buf = out + 32 * j,
+					     .cap = 32 };
+		p[j] = (struct rkv_put_req){ .key = k + 16 * j, .klen = 16, .val = v + 32 * j,
+					     .vlen = 32 };
 	}
 }
 

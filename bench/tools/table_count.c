@@ -61,14 +61,7 @@ int main(int argc, char **argv)
 	}
 	struct rkv_get_req g[32];
 	struct rkv_put_req p[32];
-	memset(g, 0, sizeof g);
-	memset(p, 0, sizeof p);
-	for (int j = 0; j < 32; j++) {
-		g[j] = (struct rkv_get_req){ .key = k + 16 * j, .klen = 16, .buf = out + 32 * j,
-					     .cap = 32 };
-		p[j] = (struct rkv_put_req){ .key = k + 16 * j, .klen = 16, .val = v + 32 * j,
-					     .vlen = 32 };
-	}
+	make_bursts(g, p, k, v, out);
 	/* getview: the same bursts on a reader handle, which checks like a client's view of
 	 * another process (seqlock and record checksum) */
 	struct rkv_table *rd = !strcmp(ph, "getview") ? rkv_table_open_reader(t) : NULL;

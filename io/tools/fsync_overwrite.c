@@ -38,6 +38,26 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* Prepare commit number sub: a write of len bytes at off, made durable by an RWF_DSYNC flag
+ * (dsync) or by a linked fdatasync; the completion that ends it carries user_data 1 + its
+ * start slot (sub % 64), the others 0. */
+static void prep_commit(struct io_uring *r, int fd, const void *buf, unsigned len, uint64_t off,
+			int dsync, int sub)
+{
+	struct io_uring_sqe *w = io_uring_get_sqe(r);
+	io_uring_prep_write(w, fd, buf, len, off);
+	if (dsync) {
+		w->rw_flags = RWF_DSYNC;
+		w->user_data = 1 + (unsigned)(sub % 64);
+		return;
+	}
+	w->flags |= IOSQE_IO_LINK;
+	w->user_data = 0;
+	struct io_uring_sqe *s = io_uring_get_sqe(r);
+	io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
+	s->user_data = 1 + (unsigned)(sub % 64);
+}
+
 /* Submit what is prepared, wait for one completion, reap them all: an fdatasync's (or a
  * RWF_DSYNC write's) completion (user_data 1 + its start slot) records its latency in
  * lat[done++]. Any failed operation ends the tool. Returns the new done. */
@@ -136,13 +156,7 @@ static void inflight(const char *path, int mode, int depth)
 	double t0 = now();
 	while (done < n_ops) {
 		while (sub - done < depth && sub < n_ops) {
-			struct io_uring_sqe *w = io_uring_get_sqe(&r);
-			io_uring_prep_write(w, fd, b, sizeof b, (uint64_t)sub * 64);
-			w->flags |= IOSQE_IO_LINK;
-			w->user_data = 0;
-			struct io_uring_sqe *s = io_uring_get_sqe(&r);
-			io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
-			s->user_data = 1 + (unsigned)(sub % 64);
+			prep_commit(&r, fd, b, sizeof b, (uint64_t)sub * 64, 0, sub);
 			start[sub % 64] = now();
 			sub++;
 		}
@@ -240,18 +254,8 @@ static void sized(const char *path, int meth, unsigned size, int depth, int urin
 				direct_span(size, sub, depth, &off, &len);
 			else
 				off = (off_t)sub * size;
-			struct io_uring_sqe *w = io_uring_get_sqe(&r);
-			io_uring_prep_write(w, fd, b, (unsigned)len, (uint64_t)off);
-			if (meth == M_DSYNC || meth == M_DIRECT_DSYNC) {
-				w->rw_flags = RWF_DSYNC;
-				w->user_data = 1 + (unsigned)(sub % 64);
-			} else {
-				w->flags |= IOSQE_IO_LINK;
-				w->user_data = 0;
-				struct io_uring_sqe *s = io_uring_get_sqe(&r);
-				io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
-				s->user_data = 1 + (unsigned)(sub % 64);
-			}
+			prep_commit(&r, fd, b, (unsigned)len, (uint64_t)off,
+				    meth == M_DSYNC || meth == M_DIRECT_DSYNC, sub);
 			start[sub % 64] = now();
 			sub++;
 		}
