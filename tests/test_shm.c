@@ -370,6 +370,14 @@ static void poll_rest(struct rkv *c, struct rkv_op **d, unsigned got, unsigned n
 	}
 }
 
+/* The main bucket of a key in the table of the worker that owns it. */
+static struct rkv_bucket *key_bucket(const char *k)
+{
+	uint32_t w = rkv_hash_partition(rkv_hash(k, strlen(k)), S.nw);
+	struct rkv_table *t = S.tables[w];
+	return &t->bk[rkv_hash_keyed(k, strlen(k), t->secret) & t->mask];
+}
+
 /* A batch of GETs from a one-sided client is answered from the mapped tables as one batched
  * lookup, without the server: with every worker stopped, hits, misses and too-small buffers
  * all complete at once with the right values, lengths and versions. What the tables cannot
@@ -475,36 +483,41 @@ static void test_batch_one_sided(void **state)
 	assert_int_equal(ops[4].status, 0);
 
 	/* A bucket held by its writer: the view gives up on that key (-EAGAIN after its bounded
-	 * retries) and the GET goes to the rings; its neighbours in the batch stay one-sided. */
+	 * retries) and the GET goes to the rings; its neighbours in the batch stay one-sided.
+	 * The neighbours are keys whose bucket is another one (the secret is drawn per table, so
+	 * two keys share a bucket now and then: such a neighbour would wait for the owner too). */
 	workers_stop();
 	{
-		const char *k = keys[5];
-		uint32_t w = rkv_hash_partition(rkv_hash(k, strlen(k)), S.nw);
-		struct rkv_table *t = S.tables[w];
-		struct rkv_bucket *b = &t->bk[rkv_hash_keyed(k, strlen(k), t->secret) & t->mask];
+		unsigned ks[3] = { 5, 0, 0 }, nn = 1;
+		struct rkv_bucket *b = key_bucket(keys[5]);
+		for (unsigned k = 4; k < NK && nn < 3; k++)   /* keys 1 and 3 get rewritten */
+			if (k != 5 && key_bucket(keys[k]) != b)
+				ks[nn++] = k;
+		assert_int_equal(nn, 3);
 		/* the owner is stopped: the test is the only writer (relaxed, as wr_begin) */
 		__atomic_store_n(&b->version, b->version + 1, __ATOMIC_RELAXED);
 		for (i = 0; i < 3; i++) {
-			ops[i] = (struct rkv_op){ .op = RKV_GET, .key = keys[4 + i],
-						  .klen = strlen(keys[4 + i]), .buf = outs[i],
-						  .cap = sizeof outs[i] };
+			ops[i] = (struct rkv_op){ .op = RKV_GET, .key = keys[ks[(i + 2) % 3]],
+						  .klen = strlen(keys[ks[(i + 2) % 3]]),
+						  .buf = outs[i], .cap = sizeof outs[i] };
 			p[i] = &ops[i];
 		}
+		/* ops[1] is the held key, between its two neighbours */
 		assert_int_equal(rkv_submit(c, p, 3), 3);
 		got = poll_now(c, d, 3);
 		assert_int_equal(got, 2);
 		assert_true(d[0] != &ops[1] && d[1] != &ops[1]);
 		/* pairs with the readers' acquire load of the version */
 		__atomic_store_n(&b->version, b->version + 1, __ATOMIC_RELEASE);
-	}
-	workers_start();
-	poll_rest(c, d, got, 3);
-	for (i = 0; i < 3; i++) {
-		unsigned k = 4 + i;
-		int vl = snprintf(v, sizeof v, "value-of-%u-%0*u", k, (int)(k % 17), k);
-		assert_int_equal(ops[i].status, 0);
-		assert_int_equal(ops[i].out_len, (size_t)vl);
-		assert_memory_equal(outs[i], v, (size_t)vl);
+		workers_start();
+		poll_rest(c, d, got, 3);
+		for (i = 0; i < 3; i++) {
+			unsigned k = ks[(i + 2) % 3];
+			int vl = snprintf(v, sizeof v, "value-of-%u-%0*u", k, (int)(k % 17), k);
+			assert_int_equal(ops[i].status, 0);
+			assert_int_equal(ops[i].out_len, (size_t)vl);
+			assert_memory_equal(outs[i], v, (size_t)vl);
+		}
 	}
 
 	/* Invalid ops in a batch of a one-sided handle (rkv_submit's contract): one leading the
