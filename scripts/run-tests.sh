@@ -4,7 +4,8 @@
 #
 # Exit status 77 from a test means "cannot run here" and is reported as skipped, never as
 # passed. A test that times out is reported as failed with "(timeout after Ns)" so the hung one
-# is named. Logs go to build/test-logs/NAME.log; a failing test's last lines are printed.
+# is named. Logs go to build/test-logs/NAME.log; for a failing test the runner prints the
+# lines that name the cause (failed checks, sanitizer verdicts; marked "!"), then its last lines.
 # A test may set its own limit with a line "# test-timeout: SECONDS" (scripts) or
 # TEST_TIMEOUT_<name>=S in the environment; the default is $TEST_TIMEOUT (300 s).
 # Skips are never silent: before the summary line the runner says how many tests were skipped,
@@ -45,6 +46,10 @@ for t in "$@"; do
 		else
 			echo "FAIL $name (exit $rc, ${dt}s)"
 		fi
+		# the cause first (a failed check, a sanitizer's verdict), then the end of the log:
+		# a leak report after a failed cmocka check would otherwise hide the check
+		grep -aE -m 8 'FAILED|ERROR|[Ff]ailure|Assert|error:|runtime error|AddressSanitizer|ThreadSanitizer|^not ok|FAIL:' "$log" |
+			sed 's/^/    ! /'
 		tail -n 25 "$log" | sed 's/^/    | /'
 	fi
 done
