@@ -121,6 +121,19 @@ static void dq_push(struct shm_client *c, struct rkv_op *op)
 	c->doneq[c->dq_tail++ & c->dq_mask] = op;
 }
 
+/* Push ops[0..n) in order: at most two block copies (the queue may wrap once). */
+static void dq_push_n(struct shm_client *c, struct rkv_op *const *ops, unsigned n)
+{
+	uint32_t at = c->dq_tail & c->dq_mask, first = c->dq_mask + 1 - at;
+
+	if (first > n)
+		first = n;
+	memcpy(c->doneq + at, ops, first * sizeof *ops);
+	if (n > first)
+		memcpy(c->doneq, ops + first, (n - first) * sizeof *ops);
+	c->dq_tail += n;
+}
+
 /* Finish flight i with status (already set fields stay). Internal ops are not handed back. */
 static void complete(struct shm_client *c, uint32_t i, int status)
 {
@@ -286,10 +299,15 @@ static unsigned drain(struct shm_client *c, struct rkv_op **done, unsigned max)
 {
 	uint32_t head = c->dq_head, have = c->dq_tail - head, mask = c->dq_mask;
 	struct rkv_op **q = c->doneq;
-	unsigned n = have < max ? have : max, k;
+	unsigned n = have < max ? have : max;
+	uint32_t at = head & mask, first = mask + 1 - at;
 
-	for (k = 0; k < n; k++)
-		done[k] = q[(head + k) & mask];
+	/* at most two block copies: the queue may wrap once */
+	if (first > n)
+		first = n;
+	memcpy(done, q + at, first * sizeof *done);
+	if (n > first)
+		memcpy(done + first, q, (n - first) * sizeof *done);
 	c->dq_head = head + n;
 	c->outstanding -= n;
 	return n;
@@ -530,7 +548,21 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 			continue;
 		c->osn[w] = 0;
 		rkv_table_set_now(c->view[w], rkv_client_now_ms(&c->base));  /* expiry: per burst */
-		rkv_table_get_burst(c->view[w], c->osq + (size_t)w * SHM_OS_BATCH, n);
+		if (rkv_table_get_burst(c->view[w], c->osq + (size_t)w * SHM_OS_BATCH, n) == n) {
+			/* every one a hit (status 0): the common case, without the status tests */
+			for (k = 0; k < n; k++) {
+				struct rkv_op *o = ops[pos[k]];
+
+				o->status = RKV_OK;
+				o->out_len = q[k].vlen;
+				o->version = q[k].version;
+				if (o->flags & RKV_OPF_EXPIRY)
+					o->expire_ms = q[k].expire;
+				o->got = o->n_replicas = o->needed = 0;
+			}
+			answered += n;
+			continue;
+		}
 		for (k = 0; k < n; k++) {
 			struct rkv_op *o = ops[pos[k]];
 			int st = q[k].status;
@@ -596,8 +628,7 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 		if (answered == m) {
 			/* the whole chunk answered one-sided (the common all-GET batch): complete
 			 * it at once, through the reply queue, in batch order */
-			for (j = 0; j < m; j++)
-				dq_push(c, ops[i + j]);
+			dq_push_n(c, ops + i, m);
 			c->outstanding += m;
 			i += m;
 			continue;
