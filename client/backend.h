@@ -49,18 +49,15 @@ static inline uint64_t rkv_client_stamp(struct rkv *c)
 	return rkv_clock_now(&c->clock);
 }
 
-/* This client's time for expiry (one-sided reads of a node's table): its wall clock, or the
- * newest version it has seen from the nodes when that is ahead (the nodes' time, as far as
- * this client knows it). Unix ms. */
-static inline uint64_t rkv_client_now_ms(const struct rkv *c)
+/* The floor of this client's time for expiry (one-sided reads of a node's table): the newest
+ * version it has seen from the nodes (the nodes' time, as far as this client knows it), Unix
+ * ms, 0 if none. The table compares an expiry with the later of this and CLOCK_REALTIME, the
+ * precise clock (the HLC's wall clock is the coarse one, a few ms behind), read only when a
+ * record with an expiry is met (rkv_table_set_now_floor): a one-sided read never shows a value
+ * the node would already hide, and a burst without such records reads no clock. */
+static inline uint64_t rkv_client_seen_ms(const struct rkv *c)
 {
-	/* the precise clock (the HLC's wall clock is the coarse one, a few ms behind): a
-	 * one-sided read never shows a value the node would already hide */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-	uint64_t seen = c->clock.last ? rkv_stamp_ms(c->clock.last) : 0;
-	return wall > seen ? wall : seen;
+	return c->clock.last ? rkv_stamp_ms(c->clock.last) : 0;
 }
 
 /* Merge a version the handle read or had stored, so its later writes are newer; a version
