@@ -532,6 +532,18 @@ static int one_sided_default(const struct shm_client *c)
 	return cl == RKV_ONE || (cl == RKV_CL_UNSET && !c->cluster);
 }
 
+/* A one-sided hit's result into its op (one_sided_chunk). */
+static inline __attribute__((always_inline)) void hit_back(struct rkv_op *o,
+							    const struct rkv_get_req *q)
+{
+	o->status = RKV_OK;
+	o->out_len = q->vlen;
+	o->version = q->version;
+	if (o->flags & RKV_OPF_EXPIRY)
+		o->expire_ms = q->expire;
+	o->got = o->n_replicas = o->needed = 0;
+}
+
 /* One-sided lookups for a chunk ops[0..m) of a batch, as one batch per worker's table
  * (rkv_table_get_burst hashes all, prefetches all buckets, then all records). The GETs that
  * may take them are the eligible ones (a GET at level ONE, see one_sided_default) before the
@@ -552,24 +564,33 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 	 * requests would otherwise make the compiler reload the counts after each one. */
 	if (nw == 1) {
 		struct rkv_get_req *q = c->osq;
-		uint8_t *pos = c->ospos;
 		uint32_t k = 0;
+		/* eligible by level: an op's own ONE, or 0 (the default) where that may; the
+		 * levels passed check_op, so they index this */
+		uint8_t cl_ok[RKV_CL_MAX_] = { [RKV_CL_UNSET] = (uint8_t)def_ok, [RKV_ONE] = 1 };
 
 		/* branch-free: every op's inputs go into slot k, which only an eligible op keeps
 		 * (k <= j < SHM_OS_BATCH, so the slot exists); the table fills the outputs */
 		for (j = 0; j < m; j++) {
 			const struct rkv_op *o = ops[j];
-			int cl = o->consistency, ok;
+			int ok;
 
 			go &= o->op == RKV_GET;   /* a write: later GETs of the batch follow it */
-			ok = go & (cl ? cl == RKV_ONE : def_ok);
+			ok = go & cl_ok[o->consistency];
 			os[j] = (uint8_t)ok;
 			q[k].key = o->key;
 			q[k].klen = (uint32_t)o->klen;
 			q[k].cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap;
 			q[k].buf = o->buf;
-			pos[k] = (uint8_t)j;
 			k += (uint32_t)ok;
+		}
+		/* request k is op k when all were eligible (the results loop then needs no
+		 * positions); otherwise the positions, from os[] */
+		if (k != m) {
+			uint32_t x = 0;
+			for (j = 0; j < m; j++)
+				if (os[j])
+					c->ospos[x++] = (uint8_t)j;
 		}
 		c->osn[0] = k;
 	} else {
@@ -597,7 +618,7 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 		uint32_t k, n = c->osn[w];
 		const struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH];
 		const uint8_t *pos = &c->ospos[(size_t)w * SHM_OS_BATCH];
-		int cluster = c->cluster;
+		int cluster = c->cluster, ident = nw == 1 && n == m;   /* request k is op k */
 
 		if (!n)
 			continue;
@@ -605,21 +626,17 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 		rkv_table_set_now_floor(c->view[w], rkv_client_seen_ms(&c->base));  /* expiry */
 		if (rkv_table_get_burst(c->view[w], c->osq + (size_t)w * SHM_OS_BATCH, n) == n) {
 			/* every one a hit (status 0): the common case, without the status tests */
-			for (k = 0; k < n; k++) {
-				struct rkv_op *o = ops[pos[k]];
-
-				o->status = RKV_OK;
-				o->out_len = q[k].vlen;
-				o->version = q[k].version;
-				if (o->flags & RKV_OPF_EXPIRY)
-					o->expire_ms = q[k].expire;
-				o->got = o->n_replicas = o->needed = 0;
-			}
+			if (ident)
+				for (k = 0; k < n; k++)
+					hit_back(ops[k], &q[k]);
+			else
+				for (k = 0; k < n; k++)
+					hit_back(ops[pos[k]], &q[k]);
 			answered += n;
 			continue;
 		}
 		for (k = 0; k < n; k++) {
-			struct rkv_op *o = ops[pos[k]];
+			struct rkv_op *o = ops[ident ? k : pos[k]];
 			int st = q[k].status;
 
 			if (st == 0) {
@@ -637,7 +654,7 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 			} else {
 				/* -EAGAIN or anything else, or a miss in a cluster (maybe not a
 				 * replica here): ask the owner */
-				os[pos[k]] = 0;
+				os[ident ? k : pos[k]] = 0;
 				continue;
 			}
 			if ((o->flags & RKV_OPF_EXPIRY) && st != -ENOENT)
