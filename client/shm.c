@@ -16,7 +16,8 @@
  * deadline, or RKV_ECONN when the server goes away), so a caller waiting for it never hangs.
  * The request path makes no syscall and allocates nothing: waiting spins briefly, then yields,
  * then sleeps, and checks the socket at most once a millisecond (also between one-sided GETs:
- * a stale read of a dead node's tables is bounded by that millisecond; the hello's boot
+ * a stale read of a dead node's tables is bounded by that millisecond, which an async batch
+ * measures by the TSC where it is invariant, without a clock read; the hello's boot
  * generation must match the channel's, so a restarted node is never taken for the old one;
  * a synchronous GET with async ops outstanding is refused, RKV_EBUSY). A handle is used by one
  * thread at a time (client/ringkv.h). Replies are checked against the ring bounds before use:
