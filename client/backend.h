@@ -11,11 +11,16 @@
 
 #include "ringkv.h"
 #include "clock.h"
+#include "proto.h"
 
 struct rkv_backend {
 	/* Same contracts as rkv_submit / rkv_poll in ringkv.h; arguments already validated
-	 * (key length 1..250, op known). */
+	 * (key length 1..250, op known), unless checks_ops (below). */
 	int (*submit)(struct rkv *c, struct rkv_op **ops, unsigned n);
+	/* Nonzero: submit checks every op itself (rkv_check_op, before acting on it) and
+	 * answers as rkv_submit does: the valid prefix, or the first op's error when it leads;
+	 * rkv_submit then passes batches unchecked (its own loop would look at every op twice). */
+	int checks_ops;
 	int (*poll)(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms);
 	/* Optional fast path for a synchronous GET (shm one-sided read). Returns 1 if it could
 	 * not decide (caller falls back to submit+poll), else 0 or an enum rkv_err. */
@@ -38,6 +43,21 @@ struct rkv {
 					* random in 0..15 ("node 0"), see ringkv.h */
 	struct rkv_failure last;       /* outcome of the last synchronous call (ringkv.c) */
 };
+
+/* The argument checks of client/ringkv.c (its opening comment): 0 or RKV_EINVAL /
+ * RKV_ETOOBIG. Inline, GET first: a batch runs it on every op (about 10 instructions per GET
+ * instead of a call through the general switch). The key: not NULL, 1..RKV_KEY_MAX bytes
+ * (klen - 1 wraps for klen 0); a negative level fails the unsigned compare. */
+int rkv_check_op_write(const struct rkv_op *op);
+static inline int rkv_check_op(const struct rkv_op *op)
+{
+	if (!op || (unsigned)op->consistency >= (unsigned)RKV_CL_MAX_ || !op->key ||
+	    op->klen - 1 >= RKV_KEY_MAX)
+		return RKV_EINVAL;
+	if (op->op == RKV_GET)
+		return op->cap && !op->buf ? RKV_EINVAL : 0;
+	return rkv_check_op_write(op);
+}
 
 /* Most a reply's version may be ahead of this client's wall clock and still be merged into
  * its clock (the nodes' bound for stamps from outside, core/proto.h). */

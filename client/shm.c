@@ -566,16 +566,28 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 	if (nw == 1) {
 		struct rkv_get_req *q = c->osq;
 		uint32_t k = 0;
-		/* eligible by level: an op's own ONE, or 0 (the default) where that may; the
-		 * levels passed check_op, so they index this */
+		/* eligible by level: an op's own ONE, or 0 (the default) where that may; indexed
+		 * by levels checked below */
 		uint8_t cl_ok[RKV_CL_MAX_] = { [RKV_CL_UNSET] = (uint8_t)def_ok, [RKV_ONE] = 1 };
 
-		/* branch-free: every op's inputs go into slot k, which only an eligible op keeps
-		 * (k <= j < SHM_OS_BATCH, so the slot exists); the table fills the outputs */
+		/* The ops are not checked yet (rkv_submit leaves it to us, backend.h checks_ops):
+		 * an op failing rkv_check_op's tests of the fields a GET uses (also any op with a
+		 * NULL pointer, and a write with a bad buffer, which would go to the rings anyway)
+		 * ends the one-sided GETs of the batch, like a write; the rings' loop then checks
+		 * it and ends the batch there. Otherwise branch-free: every op's inputs go into
+		 * slot k, which only an eligible op keeps (k <= j < SHM_OS_BATCH, so the slot
+		 * exists); the table fills the outputs. */
 		for (j = 0; j < m; j++) {
 			const struct rkv_op *o = ops[j];
 			int ok;
 
+			if (__builtin_expect(!o || (unsigned)o->consistency >= RKV_CL_MAX_ || !o->key ||
+					     o->klen - 1 >= RKV_KEY_MAX || (o->cap && !o->buf), 0)) {
+				go = 0;
+				for (; j < m; j++)
+					os[j] = 0;
+				break;
+			}
 			go &= o->op == RKV_GET;   /* a write: later GETs of the batch follow it */
 			ok = go & cl_ok[o->consistency];
 			os[j] = (uint8_t)ok;
@@ -597,10 +609,10 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 	} else {
 		for (j = 0; j < m; j++) {
 			const struct rkv_op *o = ops[j];
-			int cl = o->consistency;
 
-			go &= o->op == RKV_GET;
-			os[j] = (uint8_t)(go && (cl ? cl == RKV_ONE : def_ok));
+			/* not checked yet: as above, an op rkv_check_op would refuse ends it */
+			go &= o && o->op == RKV_GET && !rkv_check_op(o);
+			os[j] = (uint8_t)(go && (o->consistency ? o->consistency == RKV_ONE : def_ok));
 			if (!os[j])
 				continue;
 			/* one hash for the partition; the table hashes with its own secret */
@@ -711,9 +723,22 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 			memset(os, 0, m);
 		for (j = 0; j < m; j++, i++) {
 			struct rkv_op *o = ops[i];
-			uint8_t op = wire_op(o->op);
+			uint8_t op;
 			uint32_t w, fi;
 
+			if (!os[j]) {
+				/* rkv_submit's contract: the valid prefix; a batch that starts
+				 * with an invalid op is refused with its error */
+				int e = rkv_check_op(o);
+				if (e) {
+					if (i == 0) {
+						publish(c);
+						return e;
+					}
+					goto out;
+				}
+			}
+			op = wire_op(o->op);
 			if (os[j]) {
 				/* answered one-sided: completes at once, through the reply queue */
 				dq_push(c, o);
@@ -749,6 +774,13 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 	}
 out:
 	publish(c);
+	if (i == 0 && n) {
+		/* nothing accepted (a full window): an invalid first op is still the batch's
+		 * error, as rkv_submit's own check made it */
+		int e = rkv_check_op(ops[0]);
+		if (e)
+			return e;
+	}
 	return (int)i;
 }
 
@@ -927,6 +959,7 @@ static void shm_close(struct rkv *h)
 
 static const struct rkv_backend shm_backend = {
 	.submit = shm_submit,
+	.checks_ops = 1,
 	.poll = shm_poll,
 	.get_direct = shm_get_direct,
 	.stats = shm_stats,
