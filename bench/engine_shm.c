@@ -86,7 +86,7 @@ static void draw(struct es *e, uint64_t *rng, unsigned n)
 	}
 }
 
-static void run_engine(struct es *e, uint64_t ops, uint64_t rng)
+static __attribute__((noinline)) void run_engine(struct es *e, uint64_t ops, uint64_t rng)
 {
 	for (uint64_t done = 0; done < ops; done += ES_BURST) {
 		draw(e, &rng, ES_BURST);
@@ -101,7 +101,7 @@ static void run_engine(struct es *e, uint64_t ops, uint64_t rng)
 }
 
 /* Submit 32 GETs, poll until all are back. Returns -1 when the handle failed. */
-static int run_shm(struct es *e, uint64_t ops, uint64_t rng)
+static __attribute__((noinline)) int run_shm(struct es *e, uint64_t ops, uint64_t rng)
 {
 	for (uint64_t done = 0; done < ops; done += ES_BURST) {
 		unsigned got = 0;

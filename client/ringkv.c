@@ -3,7 +3,10 @@
  *
  * Invariant: nothing reaches a transport (client/udp.c, client/shm.c) unless it passed the
  * checks here: a key of 1..RKV_KEY_MAX bytes with a non-NULL pointer, a value of at most
- * RKV_VALUE_MAX bytes with a non-NULL pointer when it is not empty, a known op. Bad input is
+ * RKV_VALUE_MAX bytes with a non-NULL pointer when it is not empty, a known op; or, for a
+ * transport that checks a batch's ops itself (backend.h checks_ops: client/shm.c, which
+ * reads the fields in its one-sided pass anyway), the same checks (rkv_check_op) run by it
+ * before it acts on an op. Bad input is
  * answered with RKV_EINVAL (or RKV_ETOOBIG for an oversized value), never a crash.
  * Synchronous calls are one rkv_op submitted and polled until it completes; they keep no
  * pointer to caller memory after returning. This file never does I/O itself and never
@@ -135,8 +138,9 @@ static int check_val(const void *val, size_t vlen)
 	return vlen > RKV_VALUE_MAX ? RKV_ETOOBIG : 0;
 }
 
-/* The write ops' part of check_op (out of line: a batch of GETs never calls it). */
-static int check_op_write(const struct rkv_op *op)
+/* The write ops' part of rkv_check_op (client/backend.h; out of line: a batch of GETs never
+ * calls it). */
+int rkv_check_op_write(const struct rkv_op *op)
 {
 	switch (op->op) {
 	case RKV_PUT:
@@ -152,19 +156,6 @@ static int check_op_write(const struct rkv_op *op)
 	}
 }
 
-/* Inline, GET first: rkv_submit runs it on every op of a batch (about 10 instructions per
- * GET instead of a call through the general switch). The key: not NULL, 1..RKV_KEY_MAX
- * bytes (klen - 1 wraps for klen 0); a negative level fails the unsigned compare. */
-static inline int check_op(const struct rkv_op *op)
-{
-	if (!op || (unsigned)op->consistency >= (unsigned)RKV_CL_MAX_ || !op->key ||
-	    op->klen - 1 >= RKV_KEY_MAX)
-		return RKV_EINVAL;
-	if (op->op == RKV_GET)
-		return op->cap && !op->buf ? RKV_EINVAL : 0;
-	return check_op_write(op);
-}
-
 /* ---- asynchronous batches ------------------------------------------------------------------- */
 
 int rkv_submit(struct rkv *c, struct rkv_op **ops, unsigned n)
@@ -173,12 +164,19 @@ int rkv_submit(struct rkv *c, struct rkv_op **ops, unsigned n)
 
 	if (!c || (n && !ops))
 		return RKV_EINVAL;
+	if (c->be->checks_ops) {
+		/* the transport checks each op where it reads it anyway (backend.h) */
+		int r = c->be->submit(c, ops, n);
+		if (r > 0)
+			c->outstanding += (unsigned)r;
+		return r;
+	}
 	/* Accept the valid prefix; the first bad op is reported when it leads a batch. */
 	for (ok = 0; ok < n; ok++)
-		if (check_op(ops[ok]))
+		if (rkv_check_op(ops[ok]))
 			break;
 	if (ok == 0)
-		return n ? check_op(ops[0]) : 0;
+		return n ? rkv_check_op(ops[0]) : 0;
 	int r = c->be->submit(c, ops, ok);
 	if (r > 0)
 		c->outstanding += (unsigned)r;
@@ -199,10 +197,10 @@ int rkv_poll(struct rkv *c, struct rkv_op **done, unsigned max, int timeout_ms)
 
 /* ---- synchronous calls: one op, submitted and polled until it is back ----------------------- */
 
-/* The checks every synchronous call starts with: a handle, and an op check_op accepts. */
+/* The checks every synchronous call starts with: a handle, and an op rkv_check_op accepts. */
 static int check_sync(const struct rkv *c, const struct rkv_op *op)
 {
-	return c ? check_op(op) : RKV_EINVAL;
+	return c ? rkv_check_op(op) : RKV_EINVAL;
 }
 
 static int run_one(struct rkv *c, struct rkv_op *op)

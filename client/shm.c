@@ -16,7 +16,8 @@
  * deadline, or RKV_ECONN when the server goes away), so a caller waiting for it never hangs.
  * The request path makes no syscall and allocates nothing: waiting spins briefly, then yields,
  * then sleeps, and checks the socket at most once a millisecond (also between one-sided GETs:
- * a stale read of a dead node's tables is bounded by that millisecond; the hello's boot
+ * a stale read of a dead node's tables is bounded by that millisecond, which an async batch
+ * measures by the TSC where it is invariant, without a clock read; the hello's boot
  * generation must match the channel's, so a restarted node is never taken for the old one;
  * a synchronous GET with async ops outstanding is refused, RKV_EBUSY). A handle is used by one
  * thread at a time (client/ringkv.h). Replies are checked against the ring bounds before use:
@@ -33,6 +34,10 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
 
 #include "table.h"
 #include "backend.h"
@@ -92,6 +97,12 @@ struct shm_client {
 	uint32_t stats_pending;
 	uint64_t next_expiry;                /* no deadline is earlier than this */
 	uint64_t last_live_check;
+	/* The liveness check's gate (live_check_skip): TSC ticks in which surely less than
+	 * SHM_LIVE_CHECK_NS pass (0: read the clock instead), the TSC at the last check, and the
+	 * calibration (live_check_done): previous check's TSC and clock, samples, their least */
+	uint64_t tsc_live_ticks, tsc_at_check, cal_tsc, cal_ns, cal_min;
+	unsigned cal_samples;
+	int tsc_ok;                          /* x86 with an invariant TSC (CPUID) */
 	int dead;                            /* 0, or the error every op gets now */
 };
 
@@ -119,6 +130,19 @@ static inline void cpu_relax(void)
 static void dq_push(struct shm_client *c, struct rkv_op *op)
 {
 	c->doneq[c->dq_tail++ & c->dq_mask] = op;
+}
+
+/* Push ops[0..n) in order: at most two block copies (the queue may wrap once). */
+static void dq_push_n(struct shm_client *c, struct rkv_op *const *ops, unsigned n)
+{
+	uint32_t at = c->dq_tail & c->dq_mask, first = c->dq_mask + 1 - at;
+
+	if (first > n)
+		first = n;
+	memcpy(c->doneq + at, ops, first * sizeof *ops);
+	if (n > first)
+		memcpy(c->doneq, ops + first, (n - first) * sizeof *ops);
+	c->dq_tail += n;
 }
 
 /* Finish flight i with status (already set fields stay). Internal ops are not handed back. */
@@ -164,11 +188,56 @@ static int server_gone(struct shm_client *c)
 	return poll(&p, 1, 0) > 0;
 }
 
+/* A check at clock time now: note the TSC, and calibrate the gate with it. Each interval
+ * between two checks (at least SHM_LIVE_CHECK_NS of the clock) measures the TSC's ticks per
+ * SHM_LIVE_CHECK_NS; the gate takes the least of them, 2 % less, and only from the second on.
+ * An invariant TSC runs at one rate, so an error can only come from a TSC that differs
+ * between CPUs: a backward step skews a sample low (the gate checks more often), a forward one
+ * high, which the least of the samples after it undoes. */
+static void live_check_done(struct shm_client *c, uint64_t now)
+{
+#if defined(__x86_64__)
+	if (!c->tsc_ok)
+		return;
+	uint64_t t = __rdtsc();
+
+	if (c->cal_ns && now > c->cal_ns && t > c->cal_tsc) {
+		uint64_t ticks = (uint64_t)((double)(t - c->cal_tsc) / (double)(now - c->cal_ns) *
+					    (double)SHM_LIVE_CHECK_NS * 0.98);
+		if (c->cal_samples++ == 0 || ticks < c->cal_min)
+			c->cal_min = ticks;
+		if (c->cal_samples >= 2)
+			c->tsc_live_ticks = c->cal_min;
+	}
+	c->cal_tsc = t;
+	c->cal_ns = now;
+	c->tsc_at_check = t;
+#else
+	(void)c;
+	(void)now;
+#endif
+}
+
+/* Whether less than SHM_LIVE_CHECK_NS surely passed since the last liveness check, by the TSC
+ * (about 10 ns to read where a precise clock_gettime takes 50-65 on a KVM clock): the one-sided
+ * batch path then reads no clock. 0 where the gate is not calibrated or not available (then
+ * the caller reads the clock). A TSC read on a CPU behind the last one wraps: 0 as well. */
+static inline int live_check_skip(const struct shm_client *c)
+{
+#if defined(__x86_64__)
+	return c->tsc_live_ticks && __rdtsc() - c->tsc_at_check < c->tsc_live_ticks;
+#else
+	(void)c;
+	return 0;
+#endif
+}
+
 static void check_live(struct shm_client *c, uint64_t now)
 {
 	if (c->dead || now - c->last_live_check < SHM_LIVE_CHECK_NS)
 		return;
 	c->last_live_check = now;
+	live_check_done(c, now);
 	if (server_gone(c))
 		fail_all(c, RKV_ECONN);
 }
@@ -286,10 +355,15 @@ static unsigned drain(struct shm_client *c, struct rkv_op **done, unsigned max)
 {
 	uint32_t head = c->dq_head, have = c->dq_tail - head, mask = c->dq_mask;
 	struct rkv_op **q = c->doneq;
-	unsigned n = have < max ? have : max, k;
+	unsigned n = have < max ? have : max;
+	uint32_t at = head & mask, first = mask + 1 - at;
 
-	for (k = 0; k < n; k++)
-		done[k] = q[(head + k) & mask];
+	/* at most two block copies: the queue may wrap once */
+	if (first > n)
+		first = n;
+	memcpy(done, q + at, first * sizeof *done);
+	if (n > first)
+		memcpy(done + first, q, (n - first) * sizeof *done);
 	c->dq_head = head + n;
 	c->outstanding -= n;
 	return n;
@@ -459,6 +533,18 @@ static int one_sided_default(const struct shm_client *c)
 	return cl == RKV_ONE || (cl == RKV_CL_UNSET && !c->cluster);
 }
 
+/* A one-sided hit's result into its op (one_sided_chunk). */
+static inline __attribute__((always_inline)) void hit_back(struct rkv_op *o,
+							    const struct rkv_get_req *q)
+{
+	o->status = RKV_OK;
+	o->out_len = q->vlen;
+	o->version = q->version;
+	if (o->flags & RKV_OPF_EXPIRY)
+		o->expire_ms = q->expire;
+	o->got = o->n_replicas = o->needed = 0;
+}
+
 /* One-sided lookups for a chunk ops[0..m) of a batch, as one batch per worker's table
  * (rkv_table_get_burst hashes all, prefetches all buckets, then all records). The GETs that
  * may take them are the eligible ones (a GET at level ONE, see one_sided_default) before the
@@ -479,33 +565,54 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 	 * requests would otherwise make the compiler reload the counts after each one. */
 	if (nw == 1) {
 		struct rkv_get_req *q = c->osq;
-		uint8_t *pos = c->ospos;
 		uint32_t k = 0;
+		/* eligible by level: an op's own ONE, or 0 (the default) where that may; indexed
+		 * by levels checked below */
+		uint8_t cl_ok[RKV_CL_MAX_] = { [RKV_CL_UNSET] = (uint8_t)def_ok, [RKV_ONE] = 1 };
 
-		/* branch-free: every op's inputs go into slot k, which only an eligible op keeps
-		 * (k <= j < SHM_OS_BATCH, so the slot exists); the table fills the outputs */
+		/* The ops are not checked yet (rkv_submit leaves it to us, backend.h checks_ops):
+		 * an op failing rkv_check_op's tests of the fields a GET uses (also any op with a
+		 * NULL pointer, and a write with a bad buffer, which would go to the rings anyway)
+		 * ends the one-sided GETs of the batch, like a write; the rings' loop then checks
+		 * it and ends the batch there. Otherwise branch-free: every op's inputs go into
+		 * slot k, which only an eligible op keeps (k <= j < SHM_OS_BATCH, so the slot
+		 * exists); the table fills the outputs. */
 		for (j = 0; j < m; j++) {
 			const struct rkv_op *o = ops[j];
-			int cl = o->consistency, ok;
+			int ok;
 
+			if (__builtin_expect(!o || (unsigned)o->consistency >= RKV_CL_MAX_ || !o->key ||
+					     o->klen - 1 >= RKV_KEY_MAX || (o->cap && !o->buf), 0)) {
+				go = 0;
+				for (; j < m; j++)
+					os[j] = 0;
+				break;
+			}
 			go &= o->op == RKV_GET;   /* a write: later GETs of the batch follow it */
-			ok = go & (cl ? cl == RKV_ONE : def_ok);
+			ok = go & cl_ok[o->consistency];
 			os[j] = (uint8_t)ok;
 			q[k].key = o->key;
 			q[k].klen = (uint32_t)o->klen;
 			q[k].cap = o->cap > UINT32_MAX ? UINT32_MAX : (uint32_t)o->cap;
 			q[k].buf = o->buf;
-			pos[k] = (uint8_t)j;
 			k += (uint32_t)ok;
+		}
+		/* request k is op k when all were eligible (the results loop then needs no
+		 * positions); otherwise the positions, from os[] */
+		if (k != m) {
+			uint32_t x = 0;
+			for (j = 0; j < m; j++)
+				if (os[j])
+					c->ospos[x++] = (uint8_t)j;
 		}
 		c->osn[0] = k;
 	} else {
 		for (j = 0; j < m; j++) {
 			const struct rkv_op *o = ops[j];
-			int cl = o->consistency;
 
-			go &= o->op == RKV_GET;
-			os[j] = (uint8_t)(go && (cl ? cl == RKV_ONE : def_ok));
+			/* not checked yet: as above, an op rkv_check_op would refuse ends it */
+			go &= o && o->op == RKV_GET && !rkv_check_op(o);
+			os[j] = (uint8_t)(go && (o->consistency ? o->consistency == RKV_ONE : def_ok));
 			if (!os[j])
 				continue;
 			/* one hash for the partition; the table hashes with its own secret */
@@ -524,15 +631,25 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 		uint32_t k, n = c->osn[w];
 		const struct rkv_get_req *q = &c->osq[(size_t)w * SHM_OS_BATCH];
 		const uint8_t *pos = &c->ospos[(size_t)w * SHM_OS_BATCH];
-		int cluster = c->cluster;
+		int cluster = c->cluster, ident = nw == 1 && n == m;   /* request k is op k */
 
 		if (!n)
 			continue;
 		c->osn[w] = 0;
-		rkv_table_set_now(c->view[w], rkv_client_now_ms(&c->base));  /* expiry: per burst */
-		rkv_table_get_burst(c->view[w], c->osq + (size_t)w * SHM_OS_BATCH, n);
+		rkv_table_set_now_floor(c->view[w], rkv_client_seen_ms(&c->base));  /* expiry */
+		if (rkv_table_get_burst(c->view[w], c->osq + (size_t)w * SHM_OS_BATCH, n) == n) {
+			/* every one a hit (status 0): the common case, without the status tests */
+			if (ident)
+				for (k = 0; k < n; k++)
+					hit_back(ops[k], &q[k]);
+			else
+				for (k = 0; k < n; k++)
+					hit_back(ops[pos[k]], &q[k]);
+			answered += n;
+			continue;
+		}
 		for (k = 0; k < n; k++) {
-			struct rkv_op *o = ops[pos[k]];
+			struct rkv_op *o = ops[ident ? k : pos[k]];
 			int st = q[k].status;
 
 			if (st == 0) {
@@ -550,7 +667,7 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 			} else {
 				/* -EAGAIN or anything else, or a miss in a cluster (maybe not a
 				 * replica here): ask the owner */
-				os[pos[k]] = 0;
+				os[ident ? k : pos[k]] = 0;
 				continue;
 			}
 			if ((o->flags & RKV_OPF_EXPIRY) && st != -ENOENT)
@@ -565,8 +682,7 @@ static unsigned one_sided_chunk(struct shm_client *c, struct rkv_op **ops, unsig
 static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 {
 	struct shm_client *c = (struct shm_client *)h;
-	uint64_t now = now_ns();
-	uint64_t deadline = now + (uint64_t)c->base.opts.timeout_ms * 1000000ull;
+	uint64_t deadline = 0;                   /* read when an op goes to the rings */
 	uint8_t os[SHM_OS_BATCH];
 	unsigned i = 0, j, m;
 	int one_sided = c->one_sided && !c->dead;
@@ -574,8 +690,10 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 	if (one_sided) {
 		/* As for a synchronous one-sided GET: the server's "gone" flag (relaxed: it
 		 * publishes no data), and its socket looked at most once a millisecond, which
-		 * bounds a stale read of a dead server's tables. */
-		check_live(c, now);
+		 * bounds a stale read of a dead server's tables (the clock is read only when the
+		 * TSC cannot tell that less than that passed since the last look). */
+		if (!live_check_skip(c))
+			check_live(c, now_ns());
 		one_sided = !c->dead && atomic_load_explicit(&c->hdr->server_state,
 							     memory_order_relaxed) ==
 					RKV_SHM_STATE_LIVE;
@@ -596,8 +714,7 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 		if (answered == m) {
 			/* the whole chunk answered one-sided (the common all-GET batch): complete
 			 * it at once, through the reply queue, in batch order */
-			for (j = 0; j < m; j++)
-				dq_push(c, ops[i + j]);
+			dq_push_n(c, ops + i, m);
 			c->outstanding += m;
 			i += m;
 			continue;
@@ -606,9 +723,22 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 			memset(os, 0, m);
 		for (j = 0; j < m; j++, i++) {
 			struct rkv_op *o = ops[i];
-			uint8_t op = wire_op(o->op);
+			uint8_t op;
 			uint32_t w, fi;
 
+			if (!os[j]) {
+				/* rkv_submit's contract: the valid prefix; a batch that starts
+				 * with an invalid op is refused with its error */
+				int e = rkv_check_op(o);
+				if (e) {
+					if (i == 0) {
+						publish(c);
+						return e;
+					}
+					goto out;
+				}
+			}
+			op = wire_op(o->op);
 			if (os[j]) {
 				/* answered one-sided: completes at once, through the reply queue */
 				dq_push(c, o);
@@ -628,6 +758,9 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 				continue;
 			}
 			w = rkv_hash_partition(rkv_hash(o->key, o->klen), c->g.nworkers);
+			if (!deadline)
+				deadline = now_ns() +
+					   (uint64_t)c->base.opts.timeout_ms * 1000000ull;
 			fi = flight_take(c, o, w, deadline, 0);
 			if (enqueue(c, w, op, o, (uint64_t)c->fl[fi].gen << 32 | fi)) {
 				flight_drop(c, fi);
@@ -641,6 +774,13 @@ static int shm_submit(struct rkv *h, struct rkv_op **ops, unsigned n)
 	}
 out:
 	publish(c);
+	if (i == 0 && n) {
+		/* nothing accepted (a full window): an invalid first op is still the batch's
+		 * error, as rkv_submit's own check made it */
+		int e = rkv_check_op(ops[0]);
+		if (e)
+			return e;
+	}
 	return (int)i;
 }
 
@@ -695,7 +835,7 @@ static int shm_get_direct(struct rkv *h, const void *key, size_t klen, void *buf
 		.cap = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap, .hash = rkv_hash(key, klen),
 	};
 	w = rkv_hash_partition(q.hash, c->g.nworkers);
-	rkv_table_set_now(c->view[w], rkv_client_now_ms(&c->base));   /* expiry */
+	rkv_table_set_now_floor(c->view[w], rkv_client_seen_ms(&c->base));   /* expiry */
 	rkv_table_get_burst(c->view[w], &q, 1);
 	e = q.status;
 	vl = q.vlen;
@@ -819,6 +959,7 @@ static void shm_close(struct rkv *h)
 
 static const struct rkv_backend shm_backend = {
 	.submit = shm_submit,
+	.checks_ops = 1,
 	.poll = shm_poll,
 	.get_direct = shm_get_direct,
 	.stats = shm_stats,
@@ -1000,6 +1141,13 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 				    c->g.ring_slots, RKV_SHM_SLOT, 0))
 			goto err_geom;
 	}
+#if defined(__x86_64__)
+	{
+		unsigned a, b, cx, d;
+		/* CPUID 0x80000007 EDX bit 8: the TSC runs at one rate in every power state */
+		c->tsc_ok = __get_cpuid(0x80000007, &a, &b, &cx, &d) && (d & (1u << 8));
+	}
+#endif
 	c->cluster = (h->flags & RKV_SHM_HELLO_CLUSTER) != 0;
 	if ((h->flags & RKV_SHM_HELLO_TABLES) && !c->base.opts.no_one_sided)
 		open_views(c, h, fds);

@@ -309,8 +309,9 @@ static inline uint64_t rec_meta_at(const struct rkv_table *t, uint64_t addr)
 
 /* ---- expiry ----------------------------------------------------------------------------- */
 
-/* The handle's clock for expiry (rkv_table_set_now); CLOCK_REALTIME if it was never set.
- * Called only when a record with an expiry is met. */
+/* The handle's clock for expiry (rkv_table_set_now); if it was never set, CLOCK_REALTIME or
+ * the handle's floor (rkv_table_set_now_floor), the later. Called only when a record with an
+ * expiry is met. */
 static uint64_t table_now(const struct rkv_table *t)
 {
 	/* relaxed: a time value, no data published with it (rkv_table_set_now) */
@@ -319,7 +320,10 @@ static uint64_t table_now(const struct rkv_table *t)
 		return n;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	n = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	/* relaxed: a time value, like now_ms (rkv_table_set_now_floor) */
+	uint64_t floor = __atomic_load_n(&t->now_floor_ms, __ATOMIC_RELAXED);
+	return n > floor ? n : floor;
 }
 
 /* The expiry word of an EXP record at addr (owner, or a reader that re-checks after). */
@@ -580,6 +584,12 @@ void rkv_table_set_now(struct rkv_table *t, uint64_t unix_ms)
 {
 	/* relaxed: a time value; each handle's users read it (table_now), nothing else */
 	__atomic_store_n(&t->now_ms, unix_ms, __ATOMIC_RELAXED);
+}
+
+void rkv_table_set_now_floor(struct rkv_table *t, uint64_t unix_ms)
+{
+	/* relaxed: a time value, read by table_now only (pairs with nothing) */
+	__atomic_store_n(&t->now_floor_ms, unix_ms, __ATOMIC_RELAXED);
 }
 
 /* ---- writes ----------------------------------------------------------------------------- */
@@ -906,9 +916,11 @@ static inline void count_retry(const struct rkv_table *t)
 
 /* The general optimistic read: any chain length, compressed values, retries. */
 static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint32_t klen,
-		    void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version, uint64_t *expire)
+		    void *buf, uint32_t cap, uint32_t *vlen, uint64_t *version, uint64_t *expire,
+		    uint64_t *nowp)
 {
-	uint64_t now = 0;   /* read once, when a record with an expiry is met */
+	uint64_t now = *nowp;   /* the caller's: read once per lookup or burst, when a record
+				 * with an expiry is met (0: not yet) */
 	if (expire)
 		*expire = 0;
 	const struct rkv_bucket *head = &t->bk[h & t->mask];
@@ -964,7 +976,7 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 					v += RKV_REC_EXP_LEN;
 					slen -= RKV_REC_EXP_LEN;
 					if (!now)
-						now = table_now(t);
+						now = *nowp = table_now(t);
 					if (exp <= now) {
 						rc = 3;   /* expired: reads as a tombstone */
 						slen = 0;
@@ -1121,7 +1133,8 @@ int rkv_table_get_ex(const struct rkv_table *t, const void *key, uint32_t klen, 
 			return rc;
 		}
 	}
-	return read_one(t, h, key, klen, buf, cap, vlen, version, expire);
+	uint64_t now = 0;
+	return read_one(t, h, key, klen, buf, cap, vlen, version, expire, &now);
 }
 
 /* One group of at most RKV_BURST, in stages so that cache misses overlap: hash all and
@@ -1141,6 +1154,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 	uint64_t ver[RKV_BURST];
 	unsigned ok = 0, novf = 0;
 	uint32_t bad = 0;   /* bit i: request i is invalid (it rides along on bucket 0) */
+	uint64_t now = 0;   /* expiry clock, read at the group's first expiring record */
 
 	/* stage 1: hash all, then prefetch all buckets from a tight loop: a prefetch sits in
 	 * the reorder buffer until it is translated and under way, so the fewer instructions
@@ -1187,7 +1201,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 				  q->cap, &q->vlen, &q->version);
 		if (rc == FAST_SLOW)
 			rc = read_one(t, hs[i], q->key, q->klen, q->buf, q->cap, &q->vlen,
-				      &q->version, &q->expire);
+				      &q->version, &q->expire, &now);
 		q->status = rc;
 		ok += rc == 0;
 	}
@@ -1212,7 +1226,7 @@ static unsigned get_group(const struct rkv_table *t, struct rkv_get_req *r, unsi
 				      q->cap, &q->vlen, &q->version);
 		if (rc == FAST_SLOW)
 			rc = read_one(t, hs[i], q->key, q->klen, q->buf, q->cap, &q->vlen,
-				      &q->version, &q->expire);
+				      &q->version, &q->expire, &now);
 		q->status = rc;
 		ok += rc == 0;
 	}

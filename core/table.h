@@ -104,8 +104,13 @@ void rkv_table_set_now_owner(struct rkv_table *t, uint64_t unix_ms);
  * "now" is the handle's clock, set with rkv_table_set_now (any handle: relaxed atomic, so a
  * reader thread or a view's owner sets its own; read once per record met, only for records
  * that carry an expiry). A handle whose clock was never set (0) reads CLOCK_REALTIME when it
- * meets an expiring record. */
+ * meets an expiring record (once per lookup or burst), and takes the later of that and its
+ * floor (rkv_table_set_now_floor, 0 unless set). */
 void rkv_table_set_now(struct rkv_table *t, uint64_t unix_ms);
+/* The floor of an unset clock (above; relaxed atomic, any handle): a reader that may not show
+ * what a clock ahead of its own would hide (a client that saw a later version stamp) sets it
+ * here and reads no clock itself unless an expiring record is met. */
+void rkv_table_set_now_floor(struct rkv_table *t, uint64_t unix_ms);
 /* Nonzero once the owner stored a record with an expiry (sticky): until then an owner need not
  * keep the clock fresh for reads. Owner handle only (0 on views). */
 int rkv_table_has_expiry(const struct rkv_table *t);

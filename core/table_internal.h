@@ -101,6 +101,7 @@ struct rkv_table {
 	uint64_t tombs_dropped;      /* tombstones dropped by compaction (also: slots emptied) */
 	uint64_t now_ms;             /* rkv_table_set_now(_owner) (relaxed atomic: any handle);
 				      * 0: tombstones never age, expiry reads CLOCK_REALTIME */
+	uint64_t now_floor_ms;       /* rkv_table_set_now_floor (relaxed atomic: any handle) */
 	uint64_t expired_dropped;    /* expired records dropped by compaction */
 	int has_expiry;              /* a record with an expiry was stored (sticky) */
 	uint64_t grace_ms;           /* tombstone grace period */

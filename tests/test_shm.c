@@ -577,6 +577,77 @@ static void test_batch_one_sided(void **state)
 	srv_down();
 }
 
+/* rkv_submit's contract for invalid ops on a one-sided handle of a one-worker node, whose
+ * chunks the transport checks in its one-sided pass (client/shm.c, backend.h checks_ops):
+ * each invalid kind leading a batch is the batch's error and nothing is accepted; one at
+ * position 5 (first chunk) or 40 (second chunk), or a NULL op, ends the accepted prefix, all
+ * of which completes; with the window full, an invalid first op is still the error. */
+static void test_batch_invalid_one_worker(void **state)
+{
+	enum { N = 50 };
+	struct rkv *c, *w1;
+	struct rkv_op ops[N], *p[N], *d[N];
+	char outs[N][8], target[128];
+	unsigned i;
+	int err = 0;
+
+	(void)state;
+	srv_up(1, 1024, 16u << 20, 0);
+	c = cli(0, 3000);
+	assert_non_null(c);
+	assert_int_equal(rkv_put(c, "k", 1, "v", 1), 0);
+	struct rkv_op bad[7] = {
+		{ .op = RKV_GET, .key = NULL, .klen = 1, .buf = outs[0], .cap = 8 },
+		{ .op = RKV_GET, .key = "k", .klen = 0, .buf = outs[0], .cap = 8 },
+		{ .op = RKV_GET, .key = "k", .klen = 251, .buf = outs[0], .cap = 8 },
+		{ .op = RKV_GET, .key = "k", .klen = 1, .buf = NULL, .cap = 8 },
+		{ .op = RKV_GET, .key = "k", .klen = 1, .buf = outs[0], .cap = 8, .consistency = -1 },
+		{ .op = RKV_GET, .key = "k", .klen = 1, .buf = outs[0], .cap = 8, .consistency = 5 },
+		{ .op = 99, .key = "k", .klen = 1 },
+	};
+	for (unsigned b = 0; b < 7; b++) {
+		struct rkv_op *bp[2] = { &bad[b], &ops[0] };
+		ops[0] = (struct rkv_op){ .op = RKV_GET, .key = "k", .klen = 1, .buf = outs[0],
+					  .cap = sizeof outs[0] };
+		assert_int_equal(rkv_submit(c, bp, 2), RKV_EINVAL);
+		assert_int_equal(poll_now(c, d, 2), 0);
+	}
+	struct rkv_op *np[1] = { NULL };
+	assert_int_equal(rkv_submit(c, np, 1), RKV_EINVAL);
+	unsigned at[4] = { 5, 40, 7, 0 };
+	for (unsigned t = 0; t < 4; t++) {
+		for (i = 0; i < N; i++) {
+			ops[i] = (struct rkv_op){ .op = RKV_GET, .key = "k", .klen = 1,
+						  .buf = outs[i], .cap = sizeof outs[i] };
+			p[i] = &ops[i];
+		}
+		p[at[t]] = t == 2 ? NULL : &bad[t == 3 ? 3 : t];
+		assert_int_equal(rkv_submit(c, p, N), at[t] ? (int)at[t] : RKV_EINVAL);
+		poll_rest(c, d, 0, at[t]);
+		assert_int_equal(poll_now(c, d, N), 0);
+		for (i = 0; i < at[t]; i++)
+			assert_true(ops[i].status == 0 && ops[i].out_len == 1 && outs[i][0] == 'v');
+	}
+	/* a window of one, full with an op not polled back */
+	struct rkv_opts o = { .timeout_ms = 3000, .max_inflight = 1 };
+	snprintf(target, sizeof target, "shm:%s", S.path);
+	w1 = rkv_open(target, &o, &err);
+	assert_non_null(w1);
+	p[0] = &ops[0];
+	p[1] = &ops[1];
+	assert_int_equal(rkv_submit(w1, p, 1), 1);
+	struct rkv_op *bp0 = &bad[1];
+	assert_int_equal(rkv_submit(w1, &bp0, 1), RKV_EINVAL);
+	assert_int_equal(rkv_submit(w1, p + 1, 1), 0);
+	poll_rest(w1, d, 0, 1);
+	assert_ptr_equal(d[0], &ops[0]);
+	assert_int_equal(ops[0].status, 0);
+	rkv_close(w1);
+	rkv_close(c);
+	workers_stop();
+	srv_down();
+}
+
 static void test_large_values(void **state)
 {
 	struct rkv *a, *b;
@@ -1440,11 +1511,34 @@ static void test_server_killed(void **state)
 		assert_int_equal(rkv_get(c1, "k", 1, buf, sizeof buf, &vl, NULL), 0);
 		assert_memory_equal(buf, "old", 3);
 	}
+	/* ... and in async batches, for 20 ms: long enough for the batch path's TSC gate of the
+	 * liveness check to calibrate (client/shm.c live_check_skip) and skip the clock */
+	struct rkv *c3 = rkv_open(target, &o1, &err);
+	assert_non_null(c3);
+	char bb[32][4];
+	struct rkv_op bo[32], *bp[32], *bd[32];
+	for (int i = 0; i < 32; i++) {
+		bo[i] = (struct rkv_op){ .op = RKV_GET, .key = "k", .klen = 1, .buf = bb[i],
+					 .cap = sizeof bb[i] };
+		bp[i] = &bo[i];
+	}
+	for (uint64_t tb = ms_now(); ms_now() - tb < 20;) {
+		assert_int_equal(rkv_submit(c3, bp, 32), 32);
+		assert_int_equal(rkv_poll(c3, bd, 32, 0), 32);   /* all one-sided, at once */
+		for (int i = 0; i < 32; i++)
+			assert_true(bd[i]->status == 0 && bd[i]->out_len == 3 &&
+				    memcmp(bd[i]->buf, "old", 3) == 0);
+	}
 	uint64_t t0 = ms_now();
 	kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);   /* gone: its socket is closed */
 	usleep(3000);                                   /* more than the 1 ms bound */
 	assert_int_equal(rkv_get(c1, "k", 1, buf, sizeof buf, &vl, NULL), RKV_ECONN);
+	/* the batch path too: no stale one-sided answer past the bound */
+	assert_int_equal(rkv_submit(c3, bp, 1), 1);
+	assert_int_equal(rkv_poll(c3, bd, 1, -1), 1);
+	assert_int_equal(bd[0]->status, RKV_ECONN);
+	rkv_close(c3);
 	assert_int_equal(rkv_put(c1, "k", 1, "v", 1), RKV_ECONN);
 	assert_int_equal(rkv_put(c0, "k", 1, "v", 1), RKV_ECONN);
 	assert_true(ms_now() - t0 < 2000);
@@ -1850,6 +1944,7 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_batch_one_sided),
+		cmocka_unit_test(test_batch_invalid_one_worker),
 		cmocka_unit_test(test_large_values),
 		cmocka_unit_test(test_ttl),
 		cmocka_unit_test(test_no_torn_values),

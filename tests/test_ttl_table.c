@@ -144,6 +144,25 @@ static void test_ttl_visibility(void **state)
 	assert_int_equal(put_ttl(h.t, "far", "y", 1, v2, 4000000000000ull, 0, 0), 0);  /* 2096 */
 	char b[8];
 	assert_int_equal(rkv_table_get(h.rd, "far", 3, b, sizeof(b), NULL, NULL), 0);
+	/* ... or its floor, when that is later (a client that saw a stamp ahead of its clock):
+	 * on the single and the burst path; a floor before the clock changes nothing */
+	rkv_table_set_now(h.view, 0);
+	rkv_table_set_now_floor(h.view, 4000000000000ull);   /* the expiry itself: gone */
+	assert_int_equal(rkv_table_get(h.view, "far", 3, b, sizeof(b), NULL, NULL), -ENOENT);
+	struct rkv_get_req gf[2] = {
+		{ .key = "far", .klen = 3, .buf = b, .cap = sizeof(b) },
+		{ .key = "p", .klen = 1, .buf = b, .cap = sizeof(b) },
+	};
+	assert_int_equal(rkv_table_get_burst(h.view, gf, 2), 1);
+	assert_int_equal(gf[0].status, -ENOENT);
+	assert_int_equal(gf[0].version, v2);
+	assert_int_equal(gf[1].status, 0);
+	rkv_table_set_now_floor(h.view, 3999999999999ull);   /* its last millisecond */
+	assert_int_equal(rkv_table_get(h.view, "far", 3, b, sizeof(b), NULL, NULL), 0);
+	rkv_table_set_now_floor(h.view, 1577836800000ull);   /* 2020: the clock decides */
+	assert_int_equal(rkv_table_get(h.view, "far", 3, b, sizeof(b), NULL, NULL), 0);
+	assert_int_equal(rkv_table_get(h.view, "old", 3, NULL, 0, NULL, NULL), -ENOENT);
+	rkv_table_set_now_floor(h.view, 0);
 	/* malformed: a TTL put shorter than its expiry word */
 	struct rkv_put_req bad = { .key = "b", .klen = 1, .val = "1234567", .vlen = 7,
 				   .version = v2, .flags = RKV_TABLE_PUT_TTL };
