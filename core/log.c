@@ -119,11 +119,10 @@ int64_t rkv_log_alloc_new_head(struct rkv_log *l, uint64_t bytes, enum rkv_log_c
 void rkv_log_move(struct rkv_log *l, uint64_t dst, uint64_t src, uint64_t size)
 {
 	uint8_t *base = l->region.base;
-	for (uint64_t i = 0; i < size; i += 8) {
-		uint64_t w;
-		memcpy(&w, base + src + i, 8);   /* only the owner writes the log: plain read */
-		rkv_log_st64(base + dst + i, w);
-	}
+	/* only the owner writes the log: plain reads of src. Word stores through the unrolled
+	 * copy (a record of up to 64 bytes is one jump, no loop: compaction moves ~1 record in
+	 * 4 it examines at steady state) */
+	rkv_log_store_bytes(base + dst, base + src, size);
 }
 
 int rkv_log_victim_begin(struct rkv_log *l, uint64_t min_garbage)

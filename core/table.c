@@ -60,6 +60,9 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define READ_TRIES   4096u    /* optimistic attempts before -EAGAIN */
 #define MIN_RECORD   (RKV_REC_HDR + 8u)
@@ -187,15 +190,32 @@ static inline int rec_is_key(const struct rkv_table *t, uint64_t addr, const voi
 	return rkv_rec_klen(meta) == klen && rkv_log_keycmp(r + RKV_REC_HDR, key, klen) == 0;
 }
 
-/* The head bucket's first slot with this tag, or -1: a branch-free select chain as in
- * bucket_match (the owner reads its own slots plainly). */
+/* The head bucket's first slot with this tag, or -1 (the owner reads its own slots plainly).
+ * With SSE2 (every x86-64): a tag is a slot's top 16 bits, so one 16-bit compare over each
+ * quarter of the line and a byte mask find every matching slot at once, ~15 instructions
+ * where the select chain took ~39 per burst put (callgrind, docs/PERF.md "Issue 11, PUT
+ * steady state"); elsewhere a branch-free select chain as in bucket_match. */
 static inline int owner_first_match(const struct rkv_bucket *head, uint64_t tag)
 {
+#if defined(__SSE2__)
+	const __m128i t = _mm_set1_epi16((short)(uint16_t)(tag >> RKV_SLOT_TAG_SHIFT));
+	const __m128i *q = (const __m128i *)head;   /* 64-byte aligned */
+	/* one bit per 16-bit word of the line (packs: an equal word's 0xffff -> 0xff) */
+	__m128i a = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_load_si128(q), t),
+				    _mm_cmpeq_epi16(_mm_load_si128(q + 1), t));
+	__m128i b = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_load_si128(q + 2), t),
+				    _mm_cmpeq_epi16(_mm_load_si128(q + 3), t));
+	uint32_t m = (uint32_t)_mm_movemask_epi8(a) | (uint32_t)_mm_movemask_epi8(b) << 16;
+	/* the top 16-bit word of 64-bit words 1..7 (the slots; word 0 is the version) */
+	m &= 0x88888880u;
+	return m ? (int)(__builtin_ctz(m) >> 2) - 1 : -1;
+#else
 	int first = -1;
 #pragma GCC unroll 7
 	for (int j = (int)RKV_BUCKET_SLOTS - 1; j >= 0; j--)
 		first = (head->slot[j] ^ tag) <= RKV_SLOT_ADDR_MASK ? j : first;
 	return first;
+#endif
 }
 
 #define NOHINT RKV_BUCKET_SLOTS
@@ -234,6 +254,27 @@ static int owner_find(const struct rkv_table *t, struct rkv_bucket *head, uint64
 		}
 	}
 	return 0;
+}
+
+/* owner_find, with its most common case inline: the hinted slot of the head bucket holds the
+ * key (a burst put's stage 2 found the tag there and prefetched the record). The call cost
+ * ~25 instructions per put of prologue, epilogue and argument moves (callgrind,
+ * docs/PERF.md "Issue 11, PUT steady state"); anything else, a bad offset included, takes
+ * the call. */
+static inline __attribute__((always_inline)) int
+owner_find_hinted(const struct rkv_table *t, struct rkv_bucket *head, uint64_t tag,
+		  const void *key, uint32_t klen, struct loc *out, unsigned hint)
+{
+	if (hint < RKV_BUCKET_SLOTS) {
+		uint64_t s = head->slot[hint];
+		if ((s ^ tag) <= RKV_SLOT_ADDR_MASK &&
+		    rec_is_key(t, s & RKV_SLOT_ADDR_MASK, key, klen) > 0) {
+			out->b = head;
+			out->i = hint;
+			return 1;
+		}
+	}
+	return owner_find(t, head, tag, key, klen, out, hint);
 }
 
 /* First empty slot of the chain, or (*last = its last bucket, *len = its length) none. */
@@ -475,18 +516,24 @@ static inline __attribute__((always_inline)) void pace(struct rkv_table *t, uint
 	const struct rkv_log *l = &t->log;
 	if (l->nfree > rkv_log_keep(RKV_LOG_PUT) + PACE_FREE) {
 		t->pace_debt = 0;
+		t->pace_f = 0;
 		return;
 	}
-	/* examining used/garbage bytes gives one back on average: twice that keeps ahead,
-	 * PACE_FACTOR at most (garbage >= 1/8 of the log at the live-set limit) */
-	uint64_t used = rkv_log_used(l), garbage = used - l->live;
-	uint64_t f = garbage ? 2 * used / garbage : PACE_FACTOR;
-	t->pace_debt += size * (f < 2 ? 2 : f > PACE_FACTOR ? PACE_FACTOR : f);
+	if (!t->pace_f) {
+		/* examining used/garbage bytes gives one back on average: twice that keeps
+		 * ahead, PACE_FACTOR at most (garbage >= 1/8 of the log at the live-set limit).
+		 * Taken once per pacing chunk, not per write (a 64-bit division per put) */
+		uint64_t used = rkv_log_used(l), garbage = used - l->live;
+		uint64_t f = garbage ? 2 * used / garbage : PACE_FACTOR;
+		t->pace_f = f < 2 ? 2 : f > PACE_FACTOR ? PACE_FACTOR : f;
+	}
+	t->pace_debt += size * t->pace_f;
 	/* paid in chunks of 1/16 segment: whole compaction batches, their bucket misses
 	 * overlapped (per-write doses of a few records measured 40% slower PUTs) */
 	if (t->pace_debt >= l->seg_bytes / PACE_CHUNK) {
 		compact_step(t, t->pace_debt);
 		t->pace_debt = 0;
+		t->pace_f = 0;
 	}
 }
 
@@ -739,7 +786,7 @@ put_body(struct rkv_table *t, uint64_t h, const void *key, uint32_t klen, const 
 		rkv_log_write(&t->log, (uint64_t)off, version,
 			      rkv_rec_csum(h, version, meta, sval, slen), meta, key, sval);
 	if (!looked || (found && t->tombs_dropped + t->expired_dropped != dropped)) {
-		int f = owner_find(t, head, tag, key, klen, &at, hint);
+		int f = owner_find_hinted(t, head, tag, key, klen, &at, hint);
 		if (f < 0)
 			return f;   /* the record just written stays garbage */
 		found = f;
@@ -876,6 +923,7 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 		if (t->pace_debt && !t->view) {
 			compact_step(t, t->pace_debt);
 			t->pace_debt = 0;
+			t->pace_f = 0;
 		}
 		/* stage 1: hash all, then prefetch the buckets from a tight loop (see get_group) */
 		for (unsigned i = 0; i < m; i++) {

@@ -108,6 +108,7 @@ struct rkv_table {
 	uint64_t compressed_records;
 	uint64_t moved;              /* bytes re-appended from the current victim */
 	uint64_t compacted_bytes;
+	uint64_t pace_f;             /* bytes owed per byte written this chunk; 0: not taken */
 };
 
 #endif

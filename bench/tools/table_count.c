@@ -11,7 +11,8 @@
  *   get1      rkv_table_get                         getview   get on a reader handle
  *                                                             (checksums verified)
  * Every GET is checked (status and value bytes); wrong results are counted and printed.
- * Usage: table_count KEYS OPS PHASE [ROUNDS]   (HUGE=1 in the environment: THP for the table)
+ * Usage: table_count KEYS OPS PHASE [ROUNDS]   (HUGE=1 in the environment: THP for the table;
+ * AGE=W: W untimed burst overwrites first, to measure at the log's compaction steady state)
  * Build: cc -O2 -g -Icore -o build/table_count bench/tools/table_count.c \
  *            build/libringkv-core.a -lzstd -lm -pthread */
 #include <stdint.h>
@@ -62,6 +63,16 @@ int main(int argc, char **argv)
 	struct rkv_get_req g[32];
 	struct rkv_put_req p[32];
 	make_bursts(g, p, k, v, out);
+	/* AGE=W in the environment: W burst overwrites before the phase, untimed (and the same
+	 * in count.sh's run without operations), so the log is at its compaction steady state */
+	uint64_t age = getenv("AGE") ? strtoull(getenv("AGE"), NULL, 0) : 0, arng = 99;
+	for (uint64_t o = 0; o < age; o += 32) {
+		for (int j = 0; j < 32; j++) {
+			make_kv(k + 16 * j, v + 32 * j, next_index(&arng, n));
+			p[j].version = ++ver;
+		}
+		bad += 32 - rkv_table_put_burst_owner(t, p, 32);
+	}
 	/* getview: the same bursts on a reader handle, which checks like a client's view of
 	 * another process (seqlock and record checksum) */
 	struct rkv_table *rd = !strcmp(ph, "getview") ? rkv_table_open_reader(t) : NULL;
