@@ -188,7 +188,7 @@ node_start() {
 		$NODE_CMD >"$log" 2>&1 &
 		NODE_PID=$! ;;
 	afpacket)
-		NODE_CMD="ip netns exec $RKV_NS_SRV $NODE $EAL_SRV --vdev=net_af_packet0,iface=$RKV_IF_SRV,qpairs=1 -- --ip $RKV_IP_SRV --port 7700 --busy-poll"
+		NODE_CMD="ip netns exec $RKV_NS_SRV $NODE $EAL_SRV --vdev=net_af_packet0,iface=$RKV_IF_SRV,qpairs=1 -- --ip $RKV_IP_SRV --port 7700 --busy-poll --admin-net $RKV_IP_CLI/32"
 		$NODE_CMD >"$log" 2>&1 &
 		NODE_PID=$! ;;
 	esac
@@ -207,11 +207,11 @@ node_start() {
 			timeout 5 "$CLI" --timeout 300 --target "shm:$tmp/node.sock" stats >/dev/null 2>&1 && return 0
 			sleep 0.1
 		done
-		out "  ringkvd does not answer on its shm socket"; return 1
+		out "  ringkvd does not answer on its shm socket"; node_stop; return 1
 	fi
 	if [ "$kind" = afpacket ]; then
 		rkv_node_wait "$NODE_PID" "udp:$RKV_IP_SRV:7700" 30 "$RKV_NS_CLI" && return 0
-		out "  ringkvd does not answer over UDP"; return 1
+		out "  ringkvd does not answer over UDP"; node_stop; return 1
 	fi
 	return 0
 }
