@@ -99,8 +99,9 @@ struct shm_client {
 	uint64_t last_live_check;
 	/* The liveness check's gate (live_check_skip): TSC ticks in which surely less than
 	 * SHM_LIVE_CHECK_NS pass (0: read the clock instead), the TSC at the last check, and the
-	 * calibration (live_check_done): previous check's TSC and clock, samples, their least */
-	uint64_t tsc_live_ticks, tsc_at_check, cal_tsc, cal_ns, cal_min;
+	 * calibration (live_check_done): samples and their least (the clock at the last check
+	 * is last_live_check) */
+	uint64_t tsc_live_ticks, tsc_at_check, cal_min;
 	unsigned cal_samples;
 	int tsc_ok;                          /* x86 with an invariant TSC (CPUID) */
 	int dead;                            /* 0, or the error every op gets now */
@@ -188,32 +189,32 @@ static int server_gone(struct shm_client *c)
 	return poll(&p, 1, 0) > 0;
 }
 
-/* A check at clock time now: note the TSC, and calibrate the gate with it. Each interval
+/* A check at clock time now, the last one at prev (0: none): note the TSC, and calibrate the
+ * gate with it. Each interval
  * between two checks (at least SHM_LIVE_CHECK_NS of the clock) measures the TSC's ticks per
  * SHM_LIVE_CHECK_NS; the gate takes the least of them, 2 % less, and only from the second on.
  * An invariant TSC runs at one rate, so an error can only come from a TSC that differs
  * between CPUs: a backward step skews a sample low (the gate checks more often), a forward one
  * high, which the least of the samples after it undoes. */
-static void live_check_done(struct shm_client *c, uint64_t now)
+static void live_check_done(struct shm_client *c, uint64_t prev, uint64_t now)
 {
 #if defined(__x86_64__)
 	if (!c->tsc_ok)
 		return;
 	uint64_t t = __rdtsc();
 
-	if (c->cal_ns && now > c->cal_ns && t > c->cal_tsc) {
-		uint64_t ticks = (uint64_t)((double)(t - c->cal_tsc) / (double)(now - c->cal_ns) *
+	if (prev && now > prev && t > c->tsc_at_check) {
+		uint64_t ticks = (uint64_t)((double)(t - c->tsc_at_check) / (double)(now - prev) *
 					    (double)SHM_LIVE_CHECK_NS * 0.98);
 		if (c->cal_samples++ == 0 || ticks < c->cal_min)
 			c->cal_min = ticks;
 		if (c->cal_samples >= 2)
 			c->tsc_live_ticks = c->cal_min;
 	}
-	c->cal_tsc = t;
-	c->cal_ns = now;
 	c->tsc_at_check = t;
 #else
 	(void)c;
+	(void)prev;
 	(void)now;
 #endif
 }
@@ -236,8 +237,8 @@ static void check_live(struct shm_client *c, uint64_t now)
 {
 	if (c->dead || now - c->last_live_check < SHM_LIVE_CHECK_NS)
 		return;
+	live_check_done(c, c->last_live_check, now);
 	c->last_live_check = now;
-	live_check_done(c, now);
 	if (server_gone(c))
 		fail_all(c, RKV_ECONN);
 }
