@@ -400,6 +400,8 @@ void durable_tick(struct worker *w)
 	if (!d)
 		return;
 	cnt_set(&w->cnt, CNT_dur_pending, d->pcount);
+	/* --commit-direct: group commits written O_DIRECT + RWF_DSYNC (monotonic, the ring's) */
+	cnt_set(&w->cnt, CNT_dur_direct_writes, rkv_io_get_stats(d->io)->direct_writes);
 	uint32_t n;
 	rkv_segdir_list(&d->sd, &n);
 	cnt_set(&w->cnt, CNT_dur_segments, n);
@@ -541,6 +543,7 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 		 * not wait on fdatasync latency, throughput is bounded by disk bandwidth, and a
 		 * zero-fill writes every segment twice (docs/PERF.md, "Durability and hints"). */
 		.prealloc = n->opts.durability_sync,
+		.direct = n->opts.durability_sync && n->opts.commit_direct,
 		.cb = dur_batch,
 		.cb_arg = d,
 	};
@@ -611,8 +614,9 @@ int durable_open(struct node *n)
 			return -1;
 		}
 	}
-	printf("ringkvd: data in %s, durability %s%s\n", dir,
+	printf("ringkvd: data in %s, durability %s%s%s\n", dir,
 	       n->opts.durability_sync ? "sync" : "async",
+	       n->opts.durability_sync && n->opts.commit_direct ? ", direct commits" : "",
 	       n->opts.durability_sync ? "" : " (disk at most --sync-interval behind)");
 	fflush(stdout);
 	return 0;

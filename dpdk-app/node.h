@@ -88,6 +88,7 @@ struct node_opts {
 	int durability_sync;      /* 1: reply after the batch is on disk; 0: async */
 	uint64_t sync_interval_ms;/* async: the disk may lag this much before writes wait */
 	uint32_t commit_pipeline; /* group commits in flight per segment file (io/afile.h) */
+	int commit_direct;        /* sync: O_DIRECT + RWF_DSYNC group commits (io/afile.h) */
 	uint64_t seg_bytes;       /* segment file size */
 	uint32_t batch_bytes;     /* staging buffer per segment (largest batch) */
 	int sloppy_quorum;        /* writes go to stand-ins for down replicas (hints.c) */
@@ -246,6 +247,7 @@ struct worker {
 	uint64_t next_stats;      /* tsc; worker 0 only */
 	uint64_t now_ms;          /* at the last tick or rx */
 	uint32_t idle;            /* consecutive idle iterations */
+	uint64_t idle_tsc;        /* loop_tsc of the first of them */
 	uint8_t kicked;           /* the last idle sleep was ended by worker_kick (worker.c) */
 	uint16_t ip_id;
 	uint16_t ntx;

@@ -38,7 +38,7 @@ static void count_err(struct rkv_afile *f, int err)
 
 static void stage_file_frame(struct rkv_afile *f)
 {
-	rkv_frame_encode_file(f->buf[f->cur], f->epoch, &f->ident);
+	rkv_frame_encode_file(f->buf[f->cur] + f->lead, f->epoch, &f->ident);
 	f->fill = rkv_frame_size(RKV_FRAME_FILE_LEN);
 	rkv_io_queue_flush(f->io, &f->fl);
 }
@@ -48,11 +48,12 @@ static struct rkv_afile_batch *newest(struct rkv_afile *f)
 	return &f->b[(f->bh + (uint32_t)f->inflight - 1) % f->pipe];
 }
 
-/* Prepare write(rest of the newest batch) -> fdatasync. Needs two SQEs. */
+/* Prepare write(rest of the newest batch) -> fdatasync (two SQEs), or in direct mode one
+ * O_DIRECT write with RWF_DSYNC. */
 static void submit_batch(struct rkv_afile *f)
 {
 	struct rkv_afile_batch *bt = newest(f);
-	if (rkv_io_sq_space(f->io) < 2) {
+	if (rkv_io_sq_space(f->io) < (f->direct ? 1u : 2u)) {
 		f->sq_wait = 1;
 		f->st.sq_full++;
 		rkv_io_queue_flush(f->io, &f->fl);
@@ -62,14 +63,24 @@ static void submit_batch(struct rkv_afile *f)
 	int fd = f->fixed_file >= 0 ? f->fixed_file : f->fd;
 	unsigned fix = f->fixed_file >= 0 ? IOSQE_FIXED_FILE : 0;
 	uint8_t *p = f->buf[b] + bt->done;
-	uint32_t n = bt->len - bt->done;
-	uint64_t off = bt->off + bt->done;
+	uint32_t n = bt->wlen - bt->done;
+	uint64_t off = bt->off - bt->lead + bt->done;
 
 	struct io_uring_sqe *w = rkv_io_sqe(f->io, &bt->op, K_WRITE);
 	if (f->fixed_buf[b] >= 0)
 		io_uring_prep_write_fixed(w, fd, p, n, off, f->fixed_buf[b]);
 	else
 		io_uring_prep_write(w, fd, p, n, off);
+	if (f->direct) {
+		w->rw_flags = RWF_DSYNC;   /* durable when it completes */
+		w->flags |= (uint8_t)fix;
+		f->sq_wait = 0;
+		bt->cqes = 1;
+		bt->synced = 0;
+		f->st.batches++;
+		f->io->direct_inflight++;
+		return;
+	}
 	w->flags |= (uint8_t)(fix | IOSQE_IO_LINK);
 	struct io_uring_sqe *s = rkv_io_sqe(f->io, &bt->op, K_SYNC);
 	io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
@@ -94,12 +105,26 @@ static void flush(struct rkv_io_flusher *fl)
 	struct rkv_afile_batch *bt = newest(f);
 	bt->off = f->stage_off;
 	bt->len = f->fill;
+	bt->lead = f->lead;
+	bt->wlen = f->fill;
 	bt->done = 0;
 	bt->nrec = f->nrec;
 	bt->seq = f->stage_seq;
 	bt->err = 0;
 	bt->ended = 0;
 	f->wbusy = 1;
+	if (f->direct) {
+		/* whole blocks: zeros to the end of the last one (what the file holds there), and
+		 * its head is staged again in front of the next batch (the other buffer is free:
+		 * pipeline 1, and no write is in flight) */
+		uint8_t *src = f->buf[f->cur];
+		uint32_t end = f->lead + f->fill;
+		uint32_t aend = (end + RKV_AFILE_BLOCK - 1) & ~(RKV_AFILE_BLOCK - 1);
+		memset(src + end, 0, aend - end);
+		bt->wlen = aend;
+		f->lead = end & (RKV_AFILE_BLOCK - 1);
+		memcpy(f->buf[f->cur ^ 1], src + end - f->lead, f->lead);
+	}
 	f->cur ^= 1;
 	f->stage_off += f->fill;
 	f->stage_seq++;
@@ -125,6 +150,12 @@ static void fail_all(struct rkv_afile *f)
 		f->st.failed_batches++;
 		f->st.failed_records += f->nrec;
 		hi = f->stage_seq++;
+	}
+	if (f->direct) {
+		/* pipeline 1: the failed batch, the only one, started at durable_end; its buffer
+		 * begins with that block's head, which staging starts from again */
+		f->cur ^= 1;
+		f->lead = f->b[f->bh].lead;
 	}
 	f->fill = 0;
 	f->nrec = 0;
@@ -164,7 +195,9 @@ static void retire(struct rkv_afile *f)
 
 static void batch_end(struct rkv_afile *f, struct rkv_afile_batch *bt)
 {
-	if (bt->err == 0 && bt->done < bt->len) {
+	if (f->direct)
+		f->io->direct_inflight--;
+	if (bt->err == 0 && bt->done < bt->wlen) {
 		f->st.resubmits++; /* short write (the newest batch): the rest, then fdatasync */
 		submit_batch(f);
 		return;
@@ -194,8 +227,14 @@ static void complete(struct rkv_io_op *op, unsigned kind, int res)
 				bt->err = -EIO;
 		} else {
 			bt->done += (uint32_t)res;
-			if (bt->done < bt->len) {
+			if (bt->done < bt->wlen) {
 				f->st.short_writes++;
+				if (f->direct) /* again from the block it ended in */
+					bt->done &= ~(RKV_AFILE_BLOCK - 1);
+			} else if (f->direct) {
+				bt->synced = 1; /* RWF_DSYNC: whole means durable */
+				f->st.direct_writes++;
+				f->io->st.direct_writes++;
 			} else if (!f->failing) {
 				/* Whole: the buffer is free, the next batch may go out while this
 				 * one's fdatasync runs. */
@@ -281,6 +320,36 @@ static int setup(struct rkv_afile *f, struct rkv_io *io, int fd, const struct rk
 		f->fixed_buf[i] = b.fixed[i];
 	}
 	f->fixed_file = cfg->no_register ? -1 : rkv_io_file_register(io, fd);
+	return 0;
+}
+
+int rkv_afile_set_direct(struct rkv_afile *f)
+{
+	uint32_t head = (uint32_t)(f->stage_off & (RKV_AFILE_BLOCK - 1));
+	if (f->direct)
+		return 0;
+	if (f->pipe != 1 || f->inflight || f->reserved || f->failing || (f->cap % RKV_AFILE_BLOCK) ||
+	    (head && f->fill))
+		return -EINVAL;
+	int fl = fcntl(f->fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (head) {
+		/* a reopened file that ends inside a block: that block's head goes in front */
+		for (uint32_t got = 0; got < head;) {
+			ssize_t r = pread(f->fd, f->buf[f->cur] + got, head - got,
+					  (off_t)(f->stage_off - head + got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return r < 0 ? -errno : -EIO;
+			got += (uint32_t)r;
+		}
+	}
+	if (fcntl(f->fd, F_SETFL, fl | O_DIRECT) < 0)
+		return -errno;
+	f->lead = head;
+	f->direct = 1;
 	return 0;
 }
 
@@ -437,19 +506,19 @@ int rkv_afile_reserve(struct rkv_afile *f, uint32_t len, void **payload)
 		return -EMSGSIZE;
 	if (f->reserved)
 		return -EBUSY;
-	if (f->cap - f->fill < rkv_frame_size(len)) {
+	if (f->cap - f->lead - f->fill < rkv_frame_size(len)) {
 		f->st.full++;
 		return -ENOBUFS;
 	}
 	f->reserved = 1;
 	f->res_len = len;
-	*payload = f->buf[f->cur] + f->fill + RKV_FRAME_HDR;
+	*payload = f->buf[f->cur] + f->lead + f->fill + RKV_FRAME_HDR;
 	return 0;
 }
 
 uint64_t rkv_afile_commit(struct rkv_afile *f, uint8_t type)
 {
-	uint8_t *dst = f->buf[f->cur] + f->fill;
+	uint8_t *dst = f->buf[f->cur] + f->lead + f->fill;
 	rkv_frame_encode(dst, f->salt, f->stage_off + f->fill, f->epoch, type,
 			 dst + RKV_FRAME_HDR, f->res_len);
 	f->reserved = 0;

@@ -55,7 +55,8 @@
 	X(failed_batches) /* batches reported failed (incl. the staged one behind a failure) */ \
 	X(failed_records) \
 	X(full)           /* appends refused: staging buffer full (-ENOBUFS) */ \
-	X(sq_full)        /* a batch waited an iteration for SQ space */
+	X(sq_full)        /* a batch waited an iteration for SQ space */ \
+	X(direct_writes)  /* O_DIRECT + RWF_DSYNC batch writes that completed whole (direct mode) */
 
 struct rkv_afile_stats {
 #define RKV_AFILE_FIELD(n) uint64_t n;
@@ -93,13 +94,17 @@ struct rkv_afile_cfg {
 
 #define RKV_AFILE_PIPE_MAX 8u
 #define RKV_AFILE_PIPE_DEFAULT 4u
+#define RKV_AFILE_BLOCK 4096u  /* direct mode: the unit of every write (offset and length) */
 
 /* One batch in flight: a write linked to an fdatasync (two CQEs). */
 struct rkv_afile_batch {
 	struct rkv_io_op op;         /* its completions */
 	struct rkv_afile *f;
-	uint64_t off, seq;
+	uint64_t off, seq;           /* [off, off + len): its records */
 	uint32_t len, done, nrec;
+	uint32_t lead, wlen;         /* written: [off - lead, off - lead + wlen) from the buffer's
+				      * start (direct mode: whole blocks; else lead 0, wlen len);
+				      * done counts from there */
 	int cqes, synced, err, ended;
 };
 
@@ -112,8 +117,12 @@ struct rkv_afile {
 	uint32_t cap;
 	int cur;                     /* buf[cur] stages; buf[cur ^ 1] is being written while wbusy */
 	uint32_t fill, nrec, res_len;
+	uint32_t lead;               /* direct mode: buf[cur][0, lead) holds the file's bytes
+				      * [stage_off - lead, stage_off) (the partial block the last
+				      * batch ended in); records stage after them. Else 0. */
+	int direct;                  /* rkv_afile_set_direct: O_DIRECT + RWF_DSYNC batches */
 	int reserved;
-	uint64_t stage_off;          /* file offset of buf[cur][0] */
+	uint64_t stage_off;          /* file offset of the first staged record (buf[cur][lead]) */
 	uint64_t stage_seq;          /* seq of the staged batch */
 	int inflight;                /* batches in flight (b[bh .. bh + inflight)), 0: none */
 	int hold;                    /* 1: stage but send no batch (io/segdir.c: the previous
@@ -154,6 +163,28 @@ int rkv_afile_open(struct rkv_afile *f, struct rkv_io *io, int dirfd, const char
 int rkv_afile_attach_new(struct rkv_afile *f, struct rkv_io *io, int fd,
 			 const struct rkv_afile_cfg *cfg, const struct rkv_frame_file *ident,
 			 uint64_t first_seq);
+
+/* Direct mode: from now on each batch is one write of whole RKV_AFILE_BLOCK blocks with
+ * O_DIRECT and RWF_DSYNC, durable when it completes (one SQE, one CQE; no fdatasync, no io-wq
+ * thread: io_uring issues it from the submit, and the device's FUA or cache flush makes it
+ * durable). The bytes of the batch's first block that lie before it (the previous batch's
+ * partial tail) are staged again in front of it, and the rest of its last block is zeros. So
+ * the file must already hold zeros from the end of its records to a block boundary (a
+ * zero-filled file, io/segdir.h cfg.prealloc, which also makes every such write an overwrite
+ * of allocated blocks: nothing for the journal); the file's bytes end up exactly as a
+ * buffered batch would leave them. Needs pipeline 1 (a batch's first block is its
+ * predecessor's last, so two writes in flight could land in either order), an idle file, no
+ * open reserve, a block-multiple staging buffer, and either nothing staged or a staged part
+ * that starts on a block boundary; when the end is inside a block (a reopened file) its head
+ * is read back with pread (blocking: start-up). Returns 0, -EINVAL (a condition above), or
+ * the -errno of fcntl(F_SETFL, O_DIRECT) or the read (the file stays buffered). A file that
+ * later grows past its zero-filled size still works (the write extends it; RWF_DSYNC makes
+ * the size durable too). Call it only while the file's end is zero to the next block. */
+int rkv_afile_set_direct(struct rkv_afile *f);
+static inline int rkv_afile_is_direct(const struct rkv_afile *f)
+{
+	return f->direct;
+}
 
 /* Room for a payload of len bytes in the staged batch: 0 and *payload (write exactly len
  * bytes there, then rkv_afile_commit, with no rkv_io_poll in between), -EMSGSIZE (never

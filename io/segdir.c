@@ -239,6 +239,14 @@ static void create_next(struct rkv_segdir *d)
 	d->st.creates++;
 }
 
+static void set_direct(struct rkv_segdir *d, struct rkv_afile *f)
+{
+	if (rkv_afile_set_direct(f) == 0)
+		d->st.direct_heads++;
+	else
+		d->st.direct_errs++;
+}
+
 static void rotate(struct rkv_segdir *d)
 {
 	if (d->next_fd < 0 || d->filling || d->old_busy) {
@@ -260,6 +268,8 @@ static void rotate(struct rkv_segdir *d)
 		return;
 	}
 	nw->hold = 1;
+	if (d->cfg.direct && d->next_pre)
+		set_direct(d, nw);
 	d->next_fd = -1;
 	d->head_pre = d->next_pre;
 	d->next_pre = 0;
@@ -429,6 +439,8 @@ static int open_head(struct rkv_segdir *d, uint64_t no, int existing, struct rep
 	struct stat sb;
 	d->head_pre = d->cfg.prealloc && fstat(d->af[0].fd, &sb) == 0 &&
 		      (uint64_t)sb.st_size >= d->cfg.seg_bytes;
+	if (d->cfg.direct && d->head_pre)
+		set_direct(d, &d->af[0]); /* reads back the head of a partial last block */
 	return 0;
 }
 
@@ -466,6 +478,8 @@ int rkv_segdir_open(struct rkv_segdir *d, struct rkv_io *io, const char *path,
 		      c == '_'))
 			return -EINVAL;
 	}
+	if (cfg->direct && (!cfg->prealloc || cfg->pipeline != 1))
+		return -EINVAL;
 	memset(d, 0, sizeof *d);
 	d->io = io;
 	d->cfg = *cfg;

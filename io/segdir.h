@@ -70,7 +70,9 @@ enum { RKV_SEGDIR_DATA = 1, RKV_SEGDIR_HINT = 2 };
 	X(close_errs) \
 	X(prefills)       /* next segments zero-filled and synced ahead of time (cfg.prealloc) */ \
 	X(prefill_errs)   /* ... that failed part way (the segment is used, appending past it) */ \
-	X(early)          /* rotations away from a head that was not zero-filled (prealloc) */
+	X(early)          /* rotations away from a head that was not zero-filled (prealloc) */ \
+	X(direct_heads)   /* heads switched to direct mode (cfg.direct) */ \
+	X(direct_errs)    /* ... that could not be (fcntl O_DIRECT refused: stays buffered) */
 
 struct rkv_segdir_stats {
 #define RKV_SEGDIR_FIELD(n) uint64_t n;
@@ -93,6 +95,10 @@ struct rkv_segdir_cfg {
 	int no_register;
 	int prealloc;             /* 1: zero-fill each next segment to seg_bytes ahead of time
 				   * (see above) */
+	int direct;               /* 1 (with prealloc and pipeline 1): each zero-filled head is
+				   * written in direct mode (io/afile.h rkv_afile_set_direct:
+				   * O_DIRECT + RWF_DSYNC, one SQE per group commit); a head that
+				   * is not zero-filled stays buffered until the early rotation */
 	rkv_segdir_cb cb;         /* batch durable / failed; may be NULL */
 	void *cb_arg;
 };

@@ -165,6 +165,11 @@ static int events_pending(struct rkv_io *io)
 	       (IO_URING_READ_ONCE(*io->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
+int rkv_io_direct_pending(const struct rkv_io *io)
+{
+	return io->direct_inflight != 0;
+}
+
 int rkv_io_nap(struct rkv_io *io, unsigned timeout_us)
 {
 	if (events_pending(io))

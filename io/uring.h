@@ -57,7 +57,8 @@ struct rkv_io_flusher {
 	X(submit_errs)  /* io_uring_submit returned an error (SQEs kept for the next try) */ \
 	X(get_events)   /* syscalls to flush completions (CQ overflow / task work pending) */ \
 	X(reg_bufs)     /* buffers registered */ \
-	X(reg_files)    /* files registered */
+	X(reg_files)    /* files registered */ \
+	X(direct_writes) /* io/afile.c direct-mode batches durable (O_DIRECT + RWF_DSYNC writes) */
 
 struct rkv_io_stats {
 #define RKV_IO_FIELD(n) uint64_t n;
@@ -94,6 +95,12 @@ int rkv_io_wait(struct rkv_io *io, int timeout_ms);
  * waiting or timeout_us passed, whichever comes first; reaps nothing (the next rkv_io_poll
  * does). Returns 1 when completions are waiting, 0 on timeout, or -errno. */
 int rkv_io_nap(struct rkv_io *io, unsigned timeout_us);
+
+/* Direct-mode batch writes (io/afile.h rkv_afile_set_direct) in flight: their completion comes
+ * from the device interrupt as task work, with no io-wq thread to wake, so a worker with
+ * nothing else to do may spin on the ring for it (its answers wait on it) instead of napping
+ * and being woken. */
+int rkv_io_direct_pending(const struct rkv_io *io);
 
 /* Ask for fl->flush to run in the next rkv_io_poll (idempotent). */
 void rkv_io_queue_flush(struct rkv_io *io, struct rkv_io_flusher *fl);

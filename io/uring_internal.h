@@ -16,6 +16,7 @@ struct rkv_io {
 	uint8_t file_used[RKV_IO_FIXED_FILES];
 	uint8_t buf_used[RKV_IO_FIXED_BUFS];
 	struct rkv_io_stats st;
+	unsigned direct_inflight; /* io/afile.c direct-mode writes in flight (rkv_io_direct_pending) */
 };
 
 /* An SQE for owner op with kind (0..7), or NULL when the SQ ring is full (the caller retries

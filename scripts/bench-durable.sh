@@ -9,7 +9,9 @@
 #   async     --data-dir --durability async
 #   sync      --data-dir --durability sync (default --commit-pipeline 1: one group commit at
 #             a time)
-#   sync4     the same with --commit-pipeline 4 (a batch's write goes out while up to 3
+#   direct    sync with --commit-direct on (each group commit one O_DIRECT + RWF_DSYNC write
+#             of whole blocks into the zero-filled segment; the worker spins for it)
+#   sync4     the same as sync with --commit-pipeline 4 (a batch's write goes out while up to 3
 #             earlier batches' fdatasyncs run; the default until 2026-12-02); any syncN or
 #             asyncN (N = 1..9) runs that mode with --commit-pipeline N
 #   redis     redis-server --appendonly yes --appendfsync always --dir DATADIR/redis,
@@ -21,7 +23,7 @@
 # sync a shared-memory answer is published only once its write is on disk. Each ringkv case
 # runs ROUNDS rounds (median), the cases alternating within a round. Usage:
 #   scripts/bench-durable.sh [--rounds N] [--duration S] [--depth D] [--recs N] [--dir DATADIR]
-#                            [--cases "memory async sync sync4"]
+#                            [--cases "memory async sync direct sync4"]
 # Needs root (for the same conditions as the other benches), built binaries,
 # redis-server/redis-benchmark (else the redis row is skipped). Everything created is removed
 # by the EXIT trap.
@@ -131,6 +133,8 @@ for r in $(seq "$ROUNDS"); do
 	for mode in $CASES; do
 		case $mode in
 		memory) start_node ;;
+		direct) rm -rf "$work/data"
+		       start_node --data-dir "$work/data" --durability sync --commit-direct on ;;
 		sync[0-9]|async[0-9]) rm -rf "$work/data"   # syncN, asyncN: --commit-pipeline N
 		       start_node --data-dir "$work/data" --durability "${mode%[0-9]}" \
 				  --commit-pipeline "${mode: -1}" ;;
@@ -163,7 +167,7 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 	kill "$redis_pid"; wait "$redis_pid" 2>/dev/null; redis_pid=
 	red=$(printf '%s\n' "${rr[@]}" | median)
 	echo "redis appendfsync always: SET $red ops/s (redis-benchmark -c 50 -t set -d $VSIZE; rounds: ${rr[*]})"
-	for mode in sync sync4; do
+	for mode in sync direct sync4; do
 		[ -n "${res[$mode]:-}" ] || continue
 		read -r o _ _ <<<"${res[$mode]}"
 		python3 -c "print('ringkv $mode / redis = %.1fx' % ($o / max(float('${red:-0}' or 0), 1)))"

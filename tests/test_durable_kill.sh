@@ -15,7 +15,10 @@
 # acknowledged before it began or a newer one, deleted keys stay deleted, no invented values.
 # Segments are 64 KiB, so disk compaction (live records rewritten, old segments removed) runs
 # all along; a sixth round without a kill checks that it removed segments and keeps few on
-# disk, then one more kill -9. Also: each restart's log reports recovered records, and a
+# disk, then one more kill -9. The node restarted after rounds 1, 3 and 5 runs with
+# --commit-direct on (group commits as O_DIRECT + RWF_DSYNC block writes; rounds 2, 4 and 6
+# and the restarts around them switch modes on the same files, and round 6 checks that direct
+# writes happened). Also: each restart's log reports recovered records, and a
 # restart with a different worker count is refused with a clear message. A trap removes namespaces, processes and files.
 # Exits 77 without root, binaries or python3.
 set -u
@@ -32,8 +35,8 @@ fi
 ct_init dkl 1 1
 data=$tmp/data
 dopts=(--data-dir "$data" --durability sync --segment-size 64K)
-start() {
-	node_start "$tag" 1 "${dopts[@]}"
+start() { # extra ringkvd options
+	node_start "$tag" 1 "${dopts[@]}" "$@"
 	node_wait "$tag" 1 30 || { echo "FAIL: node did not start"; cat "$(cl_log "$tag" 1)"; exit 1; }
 }
 targets=$(ct_targets 1)
@@ -58,7 +61,7 @@ for round in 1 2 3 4 5; do
 	acked=$(awk '$2 != "get" && $7 == "ok"' "$tmp/h$round" | wc -l)
 	echo "round $round: $(wc -l <"$tmp/h$round") ops, $acked writes acknowledged before the kill"
 	[ "$acked" -gt 0 ] || fail "round $round: no write acknowledged"
-	start
+	if [ $((round % 2)) = 1 ]; then start --commit-direct on; else start; fi
 	grep -q "recovered" "$(cl_log "$tag" 1)" || fail "round $round: no recovery line"
 done
 # Round 6: no kill while writing; small segments must be compacted (old ones removed), then
@@ -72,6 +75,15 @@ removed=$(rkv_stat dur_segs_removed <<<"$st")
 segs=$(rkv_stat dur_segments <<<"$st")
 rewritten=$(rkv_stat dur_compacted <<<"$st")
 echo "compaction: ${removed:-0} segments removed, ${rewritten:-0} live records rewritten, ${segs:-?} segments on disk"
+direct=$(rkv_stat dur_direct_writes <<<"$st")
+if [ "${direct:-0}" -gt 0 ]; then
+	ok "round 6 (--commit-direct on): $direct group commits written O_DIRECT + RWF_DSYNC"
+elif dd if=/dev/zero of="$data/.dprobe" bs=4096 count=1 oflag=direct 2>/dev/null; then
+	fail "round 6: --commit-direct on but no direct group commit (dur_direct_writes ${direct:-none})"
+else
+	echo "SKIP: $data has no O_DIRECT: round 6 ran buffered"
+fi
+rm -f "$data/.dprobe"
 nfiles=$(ls "$data" | grep -c '^p0-.*\.seg$')
 if [ ! -e "$data/p0-0000000000000001.seg" ] && [ "$nfiles" -le 6 ]; then
 	ok "old segments compacted away (segment 1 gone, $nfiles on disk)"
