@@ -541,9 +541,11 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 		/* sync: zero-filled segments, so a group commit's fdatasync needs no journal
 		 * commit (its latency is what a sync answer waits for). async: none; answers do
 		 * not wait on fdatasync latency, throughput is bounded by disk bandwidth, and a
-		 * zero-fill writes every segment twice (docs/PERF.md, "Durability and hints"). */
-		.prealloc = n->opts.durability_sync,
-		.direct = n->opts.durability_sync && n->opts.commit_direct,
+		 * zero-fill writes every segment twice (docs/PERF.md, "Durability and hints").
+		 * --commit-direct, either mode: direct group commits need a zero-filled head,
+		 * and the zero-fill then goes O_DIRECT too (no page cache on the way). */
+		.prealloc = n->opts.durability_sync || n->opts.commit_direct,
+		.direct = n->opts.commit_direct,
 		.cb = dur_batch,
 		.cb_arg = d,
 	};
@@ -616,7 +618,7 @@ int durable_open(struct node *n)
 	}
 	printf("ringkvd: data in %s, durability %s%s%s\n", dir,
 	       n->opts.durability_sync ? "sync" : "async",
-	       n->opts.durability_sync && n->opts.commit_direct ? ", direct commits" : "",
+	       n->opts.commit_direct ? ", direct commits" : "",
 	       n->opts.durability_sync ? "" : " (disk at most --sync-interval behind)");
 	fflush(stdout);
 	return 0;

@@ -108,6 +108,10 @@ static void nameop_cb(struct rkv_io_op *op, unsigned kind, int res)
 			d->next_fd = n->res;
 			d->next_pre = 0;
 			if (d->cfg.prealloc) {
+				/* cfg.direct: the zeros go O_DIRECT too (no page cache to fill
+				 * and write back); buffered if the file system refuses it */
+				int fl = d->cfg.direct ? fcntl(n->res, F_GETFL) : -1;
+				d->fill_direct = fl >= 0 && fcntl(n->res, F_SETFL, fl | O_DIRECT) == 0;
 				d->filling = 1;
 				d->fill_off = 0;
 				d->fill_err = 0;
@@ -187,6 +191,15 @@ static void fill_flush(struct rkv_io_flusher *fl)
 		return;
 	}
 	unsigned n = left < RKV_IO_ZEROS ? (unsigned)left : RKV_IO_ZEROS;
+	if (d->fill_direct) {
+		/* whole blocks (a last partial one rounded up), already on the device when
+		 * written: nothing to pace with sync_file_range */
+		n = (n + RKV_AFILE_BLOCK - 1) & ~(RKV_AFILE_BLOCK - 1);
+		struct io_uring_sqe *w = rkv_io_sqe(d->io, &d->fill_op, K_ZERO);
+		io_uring_prep_write(w, d->next_fd, rkv_io_zeros, n, d->fill_off);
+		d->fill_cqes = 1;
+		return;
+	}
 	struct io_uring_sqe *w = rkv_io_sqe(d->io, &d->fill_op, K_ZERO);
 	io_uring_prep_write(w, d->next_fd, rkv_io_zeros, n, d->fill_off);
 	w->flags |= IOSQE_IO_LINK;

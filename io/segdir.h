@@ -97,8 +97,11 @@ struct rkv_segdir_cfg {
 				   * (see above) */
 	int direct;               /* 1 (with prealloc and pipeline 1): each zero-filled head is
 				   * written in direct mode (io/afile.h rkv_afile_set_direct:
-				   * O_DIRECT + RWF_DSYNC, one SQE per group commit); a head that
-				   * is not zero-filled stays buffered until the early rotation */
+				   * O_DIRECT + RWF_DSYNC, one SQE per group commit), and the
+				   * zero-fill itself is written O_DIRECT (1 MiB writes, then one
+				   * fdatasync): nothing of the log goes through the page cache.
+				   * A head that is not zero-filled stays buffered until the early
+				   * rotation; a file system without O_DIRECT stays buffered. */
 	rkv_segdir_cb cb;         /* batch durable / failed; may be NULL */
 	void *cb_arg;
 };
@@ -140,6 +143,7 @@ struct rkv_segdir {
 	struct rkv_io_flusher fill_fl;
 	uint64_t fill_off;
 	int filling, fill_cqes, fill_err;
+	int fill_direct;          /* cfg.direct: this fill writes O_DIRECT (no sync_file_range) */
 	int next_pre, head_pre;   /* the next segment / the head is zero-filled to seg_bytes */
 	struct rkv_segdir_stats st;
 };

@@ -15,7 +15,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
-uint8_t rkv_io_zeros[RKV_IO_ZEROS]; /* .bss: never written */
+/* .bss: never written; block-aligned so O_DIRECT writes can take it (io/segdir.c) */
+uint8_t rkv_io_zeros[RKV_IO_ZEROS] __attribute__((aligned(4096)));
 
 int rkv_io_create(struct rkv_io **out, const struct rkv_io_cfg *cfg)
 {

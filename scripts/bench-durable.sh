@@ -11,6 +11,7 @@
 #             a time)
 #   direct    sync with --commit-direct on (each group commit one O_DIRECT + RWF_DSYNC write
 #             of whole blocks into the zero-filled segment; the worker spins for it)
+#   adirect   async with --commit-direct on
 #   sync4     the same as sync with --commit-pipeline 4 (a batch's write goes out while up to 3
 #             earlier batches' fdatasyncs run; the default until 2026-12-02); any syncN or
 #             asyncN (N = 1..9) runs that mode with --commit-pipeline N
@@ -32,6 +33,8 @@ cd "$(dirname "$0")/.." || exit 2
 
 ROUNDS=3
 DURATION=5
+WARMUP=${RKV_BD_WARMUP:-0}
+BCPUS=${RKV_BD_CPUS:-}
 DEPTH=256
 RECS=2000000
 VSIZE=32
@@ -90,7 +93,7 @@ stop_node() {
 }
 bench() { # workload keys -> "ops p50_us p99_us"
 	timeout 120 build/bin/ringkv-bench --target "$target" --no-one-sided \
-		--workload "$1" --keys "$2" --depth "$DEPTH" --duration "$DURATION" \
+		--workload "$1" --keys "$2" --depth "$DEPTH" --duration "$DURATION" --warmup "$WARMUP" ${BCPUS:+--cpus "$BCPUS"} \
 		--value-size "$VSIZE" --timeout-ms 2000 --json 2>/dev/null | tail -n 1 |
 		python3 -c 'import json,sys
 d=json.loads(sys.stdin.read())
@@ -133,8 +136,9 @@ for r in $(seq "$ROUNDS"); do
 	for mode in $CASES; do
 		case $mode in
 		memory) start_node ;;
-		direct) rm -rf "$work/data"
-		       start_node --data-dir "$work/data" --durability sync --commit-direct on ;;
+		direct|adirect) rm -rf "$work/data"
+		       dm=sync; [ "$mode" = adirect ] && dm=async
+		       start_node --data-dir "$work/data" --durability $dm --commit-direct on ;;
 		sync[0-9]|async[0-9]) rm -rf "$work/data"   # syncN, asyncN: --commit-pipeline N
 		       start_node --data-dir "$work/data" --durability "${mode%[0-9]}" \
 				  --commit-pipeline "${mode: -1}" ;;
@@ -173,10 +177,11 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 		python3 -c "print('ringkv $mode / redis = %.1fx' % ($o / max(float('${red:-0}' or 0), 1)))"
 	done
 fi
-if [ -n "${res[async]:-}" ] && [ -n "${res[memory]:-}" ]; then
-	read -r s _ _ <<<"${res[async]}"; read -r m _ _ <<<"${res[memory]}"
-	python3 -c "print('ringkv async / memory-only = %.2f' % ($s / max($m, 1)))"
-fi
+for mode in async adirect; do
+	[ -n "${res[$mode]:-}" ] && [ -n "${res[memory]:-}" ] || continue
+	read -r s _ _ <<<"${res[$mode]}"; read -r m _ _ <<<"${res[memory]}"
+	python3 -c "print('ringkv $mode / memory-only = %.2f' % ($s / max($m, 1)))"
+done
 [ "$RECS" -gt 0 ] || exit 0
 
 # Recovery: RECS records of 16 B keys / VSIZE B values, then a restart.
