@@ -618,7 +618,8 @@ int durable_open(struct node *n)
 	}
 	printf("ringkvd: data in %s, durability %s%s%s\n", dir,
 	       n->opts.durability_sync ? "sync" : "async",
-	       n->opts.commit_direct ? ", direct commits" : "",
+	       !n->opts.commit_direct ? ", buffered commits" :
+	       n->opts.commit_spin_us ? ", direct commits (spin)" : ", direct commits",
 	       n->opts.durability_sync ? "" : " (disk at most --sync-interval behind)");
 	fflush(stdout);
 	return 0;

@@ -88,7 +88,8 @@ struct node_opts {
 	int durability_sync;      /* 1: reply after the batch is on disk; 0: async */
 	uint64_t sync_interval_ms;/* async: the disk may lag this much before writes wait */
 	uint32_t commit_pipeline; /* group commits in flight per segment file (io/afile.h) */
-	int commit_direct;        /* sync: O_DIRECT + RWF_DSYNC group commits (io/afile.h) */
+	int commit_direct;        /* O_DIRECT + RWF_DSYNC group commits (io/afile.h) */
+	uint32_t commit_spin_us;  /* idle spin while a direct commit is in flight (worker.c) */
 	uint64_t seg_bytes;       /* segment file size */
 	uint32_t batch_bytes;     /* staging buffer per segment (largest batch) */
 	int sloppy_quorum;        /* writes go to stand-ins for down replicas (hints.c) */

@@ -65,7 +65,6 @@
 
 #define IDLE_IO_NAP_US   50u    /* idle with disk I/O in flight: longest wait in the ring */
 #define IDLE_SPINS       128u   /* idle iterations spent pausing before the first sleep */
-#define IDLE_DIRECT_SPIN_US 2000u /* --commit-direct: spin this long at most for a commit */
 #define IDLE_SLEEP_SHIFT 10u    /* longest sleep 2^10 us, about 1 ms */
 #define RKVD_COMPACT_TICK (256u << 10) /* log bytes background compaction examines per tick */
 
@@ -580,9 +579,10 @@ static void worker_idle(struct worker *w, int iow)
 		w->idle_tsc = w->loop_tsc;
 	if (w->idle < UINT32_MAX)
 		w->idle++;
-	if (iow && !w->node->resp && rkv_io_direct_pending(durable_io(w)) &&
-	    w->loop_tsc - w->idle_tsc < w->node->tsc_hz / (1000000u / IDLE_DIRECT_SPIN_US)) {
-		/* --commit-direct: the commit's completion is task work the device interrupt
+	if (iow && w->node->opts.commit_spin_us && !w->node->resp &&
+	    rkv_io_direct_pending(durable_io(w)) &&
+	    w->loop_tsc - w->idle_tsc < w->node->opts.commit_spin_us * w->node->tsc_hz / 1000000u) {
+		/* --commit-spin: a direct commit's completion is task work the device interrupt
 		 * queues, seen in the ring's flags without a wake-up; sleeping would add one
 		 * (docs/PERF.md, "Direct group commits") */
 		rte_pause();

@@ -9,9 +9,10 @@
 #   async     --data-dir --durability async
 #   sync      --data-dir --durability sync (default --commit-pipeline 1: one group commit at
 #             a time)
-#   direct    sync with --commit-direct on (each group commit one O_DIRECT + RWF_DSYNC write
-#             of whole blocks into the zero-filled segment; the worker spins for it)
-#   adirect   async with --commit-direct on
+#   sync, async: the defaults, i.e. --commit-direct on (each group commit one O_DIRECT +
+#             RWF_DSYNC write of whole blocks into a segment zero-filled ahead, O_DIRECT)
+#   spin      sync with --commit-spin 2000 (the worker spins for its commit, up to 2 ms)
+#   bsync, basync  --commit-direct off (buffered write + fdatasync; async: no zero-fill)
 #   sync4     the same as sync with --commit-pipeline 4 (a batch's write goes out while up to 3
 #             earlier batches' fdatasyncs run; the default until 2026-12-02); any syncN or
 #             asyncN (N = 1..9) runs that mode with --commit-pipeline N
@@ -24,7 +25,7 @@
 # sync a shared-memory answer is published only once its write is on disk. Each ringkv case
 # runs ROUNDS rounds (median), the cases alternating within a round. Usage:
 #   scripts/bench-durable.sh [--rounds N] [--duration S] [--depth D] [--recs N] [--dir DATADIR]
-#                            [--cases "memory async sync direct sync4"]
+#                            [--cases "memory async sync spin bsync basync sync4"]
 # Needs root (for the same conditions as the other benches), built binaries,
 # redis-server/redis-benchmark (else the redis row is skipped). Everything created is removed
 # by the EXIT trap.
@@ -39,7 +40,7 @@ DEPTH=256
 RECS=2000000
 VSIZE=32
 DIR=/var/tmp
-CASES="memory async sync sync4"
+CASES="memory async basync sync spin bsync"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) ROUNDS=$2; shift ;;
@@ -136,9 +137,10 @@ for r in $(seq "$ROUNDS"); do
 	for mode in $CASES; do
 		case $mode in
 		memory) start_node ;;
-		direct|adirect) rm -rf "$work/data"
-		       dm=sync; [ "$mode" = adirect ] && dm=async
-		       start_node --data-dir "$work/data" --durability $dm --commit-direct on ;;
+		spin) rm -rf "$work/data"
+		       start_node --data-dir "$work/data" --durability sync --commit-spin 2000 ;;
+		bsync|basync) rm -rf "$work/data"
+		       start_node --data-dir "$work/data" --durability "${mode#b}" --commit-direct off ;;
 		sync[0-9]|async[0-9]) rm -rf "$work/data"   # syncN, asyncN: --commit-pipeline N
 		       start_node --data-dir "$work/data" --durability "${mode%[0-9]}" \
 				  --commit-pipeline "${mode: -1}" ;;
@@ -171,13 +173,13 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 	kill "$redis_pid"; wait "$redis_pid" 2>/dev/null; redis_pid=
 	red=$(printf '%s\n' "${rr[@]}" | median)
 	echo "redis appendfsync always: SET $red ops/s (redis-benchmark -c 50 -t set -d $VSIZE; rounds: ${rr[*]})"
-	for mode in sync direct sync4; do
+	for mode in sync spin bsync sync4; do
 		[ -n "${res[$mode]:-}" ] || continue
 		read -r o _ _ <<<"${res[$mode]}"
 		python3 -c "print('ringkv $mode / redis = %.1fx' % ($o / max(float('${red:-0}' or 0), 1)))"
 	done
 fi
-for mode in async adirect; do
+for mode in async basync; do
 	[ -n "${res[$mode]:-}" ] && [ -n "${res[memory]:-}" ] || continue
 	read -r s _ _ <<<"${res[$mode]}"; read -r m _ _ <<<"${res[memory]}"
 	python3 -c "print('ringkv $mode / memory-only = %.2f' % ($s / max($m, 1)))"

@@ -248,22 +248,34 @@ static void test_leftovers_and_bad_head(void **state)
  * with garbage after its last record, and a zero-filled next segment: reopening replays
  * every record, counts the garbage as the torn tail and nothing else (the zero suffix is
  * neither torn nor corrupt), keeps the head's size (its blocks stay written), drops the
- * unused next segment; more appends and a clean reopen count nothing at all. */
+ * unused next segment; more appends and a clean reopen count nothing at all.
+ * With cfg.direct (test_prealloc_direct_crash) the same, and: the zero-fills and every
+ * zero-filled head went O_DIRECT (group commits as direct writes, no fdatasync), and the
+ * reopened head, which ends mid-block, is direct again (its partial block read back) for the
+ * appends after the crash. */
 struct pre_report {
 	uint32_t n;
-	uint64_t prefills, prefill_errs, early, head_no, end;
+	uint64_t prefills, prefill_errs, early, head_no, end, direct_heads, direct_errs;
+	uint64_t direct_writes;
 	int head_pre;
 };
 
-static void test_prealloc_crash(void **state)
+static void prealloc_crash(int direct)
 {
-	(void)state;
 	char dir[300];
-	snprintf(dir, sizeof dir, "%s/pre", g_dir);
+	snprintf(dir, sizeof dir, "%s/%s", g_dir, direct ? "pred" : "pre");
 	struct ctx *c = &g_c;
 	memset(c, 0, sizeof *c);
 	struct rkv_segdir_cfg cfg = cfg_for(c);
 	cfg.prealloc = 1;
+	if (direct) {
+		cfg.direct = 1;
+		cfg.pipeline = 1;
+		struct rkv_segdir_cfg bad = cfg;
+		bad.pipeline = 2;
+		struct rkv_segdir d0;
+		assert_int_equal(rkv_segdir_open(&d0, g_io, dir, &bad, NULL, NULL, NULL), -EINVAL);
+	}
 	int pfd[2];
 	assert_int_equal(pipe(pfd), 0);
 	pid_t pid = fork();
@@ -299,9 +311,16 @@ static void test_prealloc_crash(void **state)
 		r.head_pre = d.head_pre;
 		r.head_no = d.head_no;
 		r.end = rkv_afile_end(h);
+		r.direct_heads = d.st.direct_heads;
+		r.direct_errs = d.st.direct_errs;
+		r.direct_writes = rkv_io_get_stats(io)->direct_writes;
 		uint8_t junk[40];
 		memset(junk, 0xa5, sizeof junk); /* a batch torn after its first 40 bytes */
-		if (pwrite(h->fd, junk, sizeof junk, (off_t)r.end) != (ssize_t)sizeof junk)
+		char jn[RKV_SEGDIR_NAME_MAX], jp[400];
+		rkv_segdir_name(jn, "p3", d.head_no);
+		snprintf(jp, sizeof jp, "%s/%s", dir, jn);
+		int jfd = open(jp, O_WRONLY); /* not the head's fd: that one may be O_DIRECT */
+		if (jfd < 0 || pwrite(jfd, junk, sizeof junk, (off_t)r.end) != (ssize_t)sizeof junk)
 			_exit(5);
 		if (write(pfd[1], &r, sizeof r) != (ssize_t)sizeof r)
 			_exit(6);
@@ -322,6 +341,14 @@ static void test_prealloc_crash(void **state)
 	assert_int_equal(r.prefill_errs, 0);
 	assert_int_equal(r.head_pre, 1);
 	assert_true(r.end + 40 < cfg.seg_bytes);
+	if (direct) {
+		printf("direct: %llu heads, %llu refused, %llu direct group commits\n",
+		       (unsigned long long)r.direct_heads, (unsigned long long)r.direct_errs,
+		       (unsigned long long)r.direct_writes);
+		assert_int_equal(r.direct_errs, 0);
+		assert_true(r.direct_heads >= 1);
+		assert_true(r.direct_writes > 0);
+	}
 
 	char name[RKV_SEGDIR_NAME_MAX], path[400];
 	rkv_segdir_name(name, "p3", r.head_no);
@@ -347,6 +374,11 @@ static void test_prealloc_crash(void **state)
 	const uint64_t *segs = rkv_segdir_list(&d, &n);
 	assert_int_equal(segs[n - 1], r.head_no); /* the unused zero-filled one is gone */
 	assert_int_equal(d.head_pre, 1);
+	if (direct) {
+		assert_int_equal(d.st.direct_heads, 1); /* the reopened head, mid-block */
+		assert_true(rkv_afile_end(rkv_segdir_head(&d)) % RKV_AFILE_BLOCK != 0);
+	}
+	uint64_t dw0 = rkv_io_get_stats(g_io)->direct_writes;
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_size, cfg.seg_bytes); /* kept: the garbage was zeroed, not cut */
 	int fd = open(path, O_RDONLY);
@@ -362,6 +394,8 @@ static void test_prealloc_crash(void **state)
 			rkv_io_poll(g_io);
 	}
 	assert_int_equal(rkv_segdir_close(&d), 0);
+	if (direct)
+		assert_true(rkv_io_get_stats(g_io)->direct_writes > dw0);
 	memset(&st, 0, sizeof st);
 	c->found = 0;
 	c->next_seq = 1;
@@ -373,6 +407,18 @@ static void test_prealloc_crash(void **state)
 	assert_int_equal(rkv_segdir_close(&d), 0);
 }
 
+static void test_prealloc_crash(void **state)
+{
+	(void)state;
+	prealloc_crash(0);
+}
+
+static void test_prealloc_direct_crash(void **state)
+{
+	(void)state;
+	prealloc_crash(1);
+}
+
 int main(void)
 {
 	tu_seed();
@@ -381,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_rotate_replay_remove),
 		cmocka_unit_test(test_leftovers_and_bad_head),
 		cmocka_unit_test(test_prealloc_crash),
+		cmocka_unit_test(test_prealloc_direct_crash),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
