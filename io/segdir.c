@@ -167,6 +167,12 @@ static void fill_done(struct rkv_segdir *d, int ok)
 {
 	d->filling = 0;
 	d->next_pre = ok;
+	if (!ok && d->fill_direct) {
+		/* used as it is, buffered (unaligned appends): drop O_DIRECT again */
+		int fl = fcntl(d->next_fd, F_GETFL);
+		if (fl < 0 || fcntl(d->next_fd, F_SETFL, fl & ~O_DIRECT) < 0)
+			d->st.direct_errs++;
+	}
 	if (ok)
 		d->st.prefills++;
 	else
