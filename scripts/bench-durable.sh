@@ -27,7 +27,8 @@
 #   scripts/bench-durable.sh [--rounds N] [--duration S] [--depth D] [--recs N] [--dir DATADIR]
 #                            [--cases "memory async sync spin bsync basync sync4"]
 # Environment: RKV_BD_WARMUP=S (ringkv-bench --warmup, default 0), RKV_BD_CPUS=LIST (pin the
-# client: ringkv-bench --cpus), RKV_BD_RINGKVD=PATH (another ringkvd build, for A/B runs).
+# client: ringkv-bench --cpus), RKV_BD_RINGKVD=PATH (another ringkvd build, for A/B runs),
+# RKV_BD_LCORES=LIST (ringkvd -l, default 0: one worker).
 # Needs root (for the same conditions as the other benches), built binaries,
 # redis-server/redis-benchmark (else the redis row is skipped). Everything created is removed
 # by the EXIT trap.
@@ -39,6 +40,7 @@ DURATION=5
 WARMUP=${RKV_BD_WARMUP:-0}     # ringkv-bench --warmup
 BCPUS=${RKV_BD_CPUS:-}         # ringkv-bench --cpus
 RINGKVD=${RKV_BD_RINGKVD:-build/bin/ringkvd}   # another build, for A/B runs
+LCORES=${RKV_BD_LCORES:-0}     # ringkvd -l: one worker (partition) per lcore
 DEPTH=256
 RECS=2000000
 VSIZE=32
@@ -75,7 +77,7 @@ target=shm:$sock
 
 start_node() { # args: ringkvd options
 	rm -rf "/var/run/dpdk/$prefix" "$sock"
-	"$RINGKVD" --no-huge -m 1024 --no-pci --no-telemetry --file-prefix "$prefix" -l 0 \
+	"$RINGKVD" --no-huge -m 1024 --no-pci --no-telemetry --file-prefix "$prefix" -l "$LCORES" \
 		--vdev=net_null0 -- --shm "$sock" --mem 1G "$@" >"$work/node.log" 2>&1 &
 	node_pid=$!
 	local deadline=$(( $(date +%s) + 60 ))
