@@ -166,6 +166,17 @@ int node_parse_size(const char *s, uint64_t *out)
 	return parse_scaled(s, u, 1, "Bb", UINT64_MAX, out);
 }
 
+/* An on|off flag's value into *out (1 or 0); otherwise a message naming the flag, and -1. */
+static int parse_onoff(const char *prog, const char *flag, const char *arg, int *out)
+{
+	if (strcmp(arg, "on") && strcmp(arg, "off")) {
+		fprintf(stderr, "%s: --%s %s: want on or off\n", prog, flag, arg);
+		return -1;
+	}
+	*out = !strcmp(arg, "on");
+	return 0;
+}
+
 /* Parse an unsigned integer in [lo, hi]. */
 static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
@@ -561,11 +572,8 @@ bad_ip:
 			o->seg_bytes = v;
 			break;
 		case O_CDIRECT:
-			if (strcmp(arg, "on") && strcmp(arg, "off")) {
-				fprintf(stderr, "%s: --commit-direct %s: want on or off\n", prog, arg);
+			if (parse_onoff(prog, "commit-direct", arg, &o->commit_direct))
 				return -1;
-			}
-			o->commit_direct = !strcmp(arg, "on");
 			direct_set = 1;
 			break;
 		case O_CSPIN:
@@ -577,11 +585,8 @@ bad_ip:
 			o->commit_spin_us = (uint32_t)v;
 			break;
 		case O_SLOPPY:
-			if (strcmp(arg, "on") && strcmp(arg, "off")) {
-				fprintf(stderr, "%s: --sloppy-quorum %s: want on or off\n", prog, arg);
+			if (parse_onoff(prog, "sloppy-quorum", arg, &o->sloppy_quorum))
 				return -1;
-			}
-			o->sloppy_quorum = !strcmp(arg, "on");
 			break;
 		case O_HRATE:
 		case O_HMAX:
