@@ -10,8 +10,12 @@
  * covers its own batch's write (linked before it) and every write completed before it was
  * submitted. Batches are reported in order from the front of the ring. Frames are sealed
  * (checksums) at commit with the offset and epoch they will have in the file, so a failure
- * that rewinds the file also discards the batches behind it (see afile.h). Allocates only in
- * open/attach; never blocks outside open/drain/close. */
+ * that rewinds the file also discards the batches behind it (see afile.h). Direct mode
+ * (rkv_afile_set_direct, pipeline 1): buf[cur] starts with `lead` bytes, the head of the block
+ * stage_off lies in; a batch is written as whole blocks from buf[cur ^ 1] in ONE O_DIRECT write
+ * with RWF_DSYNC (one CQE, no K_SYNC), and its last block's head is copied to the front of the
+ * other buffer when it goes out. Allocates only in open/attach; never blocks outside
+ * open/drain/close (and set_direct's read-back at start-up). */
 #include "afile.h"
 #include "uring_internal.h"
 

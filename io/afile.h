@@ -30,6 +30,9 @@
  * the next poll iteration. -ENOBUFS from an append means the staging buffer is full while a batch
  * is in flight: stop taking writes for this iteration (backpressure), retry after the callback.
  *
+ * Direct mode (rkv_afile_set_direct, below): the same contract, each batch one O_DIRECT +
+ * RWF_DSYNC write of whole blocks into a zero-filled file instead of write + fdatasync.
+ *
  * Only the owning worker calls anything here (no locks). The only blocking calls are
  * rkv_afile_open (start-up: open, scan, truncate), rkv_afile_drain and rkv_afile_close (which
  * close(2)s the fd); a worker rotates files with io/segdir.h, which opens and closes through
