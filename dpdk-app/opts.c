@@ -79,7 +79,8 @@ void node_usage(FILE *f, const char *prog)
 "                       1ms..10s, suffix ms or s)\n"
 "  --commit-pipeline N  group commits in flight per segment file at most (default 1: one\n"
 "                       batch at a time, the largest batches); N > 1: a batch's write goes\n"
-"                       out while earlier batches' fdatasyncs run\n"
+"                       out while earlier batches' fdatasyncs run (buffered: no direct\n"
+"                       commits then)\n"
 
 "  --commit-direct on|off  write each group commit with O_DIRECT + RWF_DSYNC as whole 4 KiB\n"
 "                       blocks into a segment zero-filled (O_DIRECT) ahead of need: one\n"
