@@ -335,9 +335,6 @@ int rkv_afile_set_direct(struct rkv_afile *f)
 	if (f->pipe != 1 || f->inflight || f->reserved || f->failing || (f->cap % RKV_AFILE_BLOCK) ||
 	    (head && f->fill))
 		return -EINVAL;
-	int fl = fcntl(f->fd, F_GETFL);
-	if (fl < 0)
-		return -errno;
 	if (head) {
 		/* a reopened file that ends inside a block: that block's head goes in front */
 		for (uint32_t got = 0; got < head;) {
@@ -350,8 +347,9 @@ int rkv_afile_set_direct(struct rkv_afile *f)
 			got += (uint32_t)r;
 		}
 	}
-	if (fcntl(f->fd, F_SETFL, fl | O_DIRECT) < 0)
-		return -errno;
+	int rc = rkv_io_fd_direct(f->fd, 1);
+	if (rc)
+		return rc;
 	f->lead = head;
 	f->direct = 1;
 	return 0;

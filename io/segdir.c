@@ -110,8 +110,7 @@ static void nameop_cb(struct rkv_io_op *op, unsigned kind, int res)
 			if (d->cfg.prealloc) {
 				/* cfg.direct: the zeros go O_DIRECT too (no page cache to fill
 				 * and write back); buffered if the file system refuses it */
-				int fl = d->cfg.direct ? fcntl(n->res, F_GETFL) : -1;
-				d->fill_direct = fl >= 0 && fcntl(n->res, F_SETFL, fl | O_DIRECT) == 0;
+				d->fill_direct = d->cfg.direct && rkv_io_fd_direct(n->res, 1) == 0;
 				d->filling = 1;
 				d->fill_off = 0;
 				d->fill_err = 0;
@@ -169,8 +168,7 @@ static void fill_done(struct rkv_segdir *d, int ok)
 	d->next_pre = ok;
 	if (!ok && d->fill_direct) {
 		/* used as it is, buffered (unaligned appends): drop O_DIRECT again */
-		int fl = fcntl(d->next_fd, F_GETFL);
-		if (fl < 0 || fcntl(d->next_fd, F_SETFL, fl & ~O_DIRECT) < 0)
+		if (rkv_io_fd_direct(d->next_fd, 0))
 			d->st.direct_errs++;
 	}
 	if (ok)

@@ -4,6 +4,8 @@
 #ifndef RKV_IO_URING_INTERNAL_H
 #define RKV_IO_URING_INTERNAL_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 
 #include "uring.h"
@@ -37,6 +39,16 @@ static inline unsigned rkv_io_sq_space(struct rkv_io *io)
  * inside a preallocated file). Never written; read by the kernel only. */
 #define RKV_IO_ZEROS (1u << 20)
 extern uint8_t rkv_io_zeros[RKV_IO_ZEROS];
+
+/* Turn O_DIRECT on or off on an open file (io/afile.c direct mode, io/segdir.c zero-fills):
+ * 0, or -errno (e.g. -EINVAL where the file system has no direct I/O). */
+static inline int rkv_io_fd_direct(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
+		return -errno;
+	return 0;
+}
 
 /* Register a buffer / file in the ring's sparse tables: the slot index, or -1 (use the plain
  * form). Unregister with the index when the buffer is freed / the file closed. */
