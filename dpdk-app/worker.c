@@ -40,6 +40,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -584,8 +585,11 @@ static void worker_idle(struct worker *w, int iow)
 	    w->loop_tsc - w->idle_tsc < w->node->opts.commit_spin_us * w->node->tsc_hz / 1000000u) {
 		/* --commit-spin: a direct commit's completion is task work the device interrupt
 		 * queues, seen in the ring's flags without a wake-up; sleeping would add one
-		 * (docs/PERF.md, "Direct group commits") */
-		rte_pause();
+		 * (docs/PERF.md, "Direct group commits"). Yield, not pause: on the CPU that takes
+		 * the disk's interrupts the commit's own completion work (the kernel's dio worker
+		 * that issues the flush) needs this CPU, and a pausing loop kept it off for a
+		 * whole time slice (58 K PUT/s, p50 4 ms, against 255 K sleeping). */
+		sched_yield();
 		return;
 	}
 	if (w->idle < IDLE_SPINS && !kicked) {
