@@ -26,9 +26,15 @@
 # runs ROUNDS rounds (median), the cases alternating within a round. Usage:
 #   scripts/bench-durable.sh [--rounds N] [--duration S] [--depth D] [--recs N] [--dir DATADIR]
 #                            [--cases "memory async sync spin bsync basync sync4"]
+# Placement: the worker runs on the CPU that takes the interrupts of DATADIR's disk and the
+# client on the other CPUs (as on a host whose NVMe queues complete on the submitting CPU; on a
+# single-queue virtio disk the completions' interrupts and kernel work land on one CPU, and a
+# client there lost them its time: async/memory 0.63-0.73 with the client on that CPU against
+# 0.75-0.83 with the worker there, docs/PERF.md). No such CPU found: worker on CPU 0, the client
+# unpinned.
 # Environment: RKV_BD_WARMUP=S (ringkv-bench --warmup, default 0), RKV_BD_CPUS=LIST (pin the
 # client: ringkv-bench --cpus), RKV_BD_RINGKVD=PATH (another ringkvd build, for A/B runs),
-# RKV_BD_LCORES=LIST (ringkvd -l, default 0: one worker).
+# RKV_BD_LCORES=LIST (ringkvd -l: one worker per lcore; default one, placed as above).
 # Needs root (for the same conditions as the other benches), built binaries,
 # redis-server/redis-benchmark (else the redis row is skipped). Everything created is removed
 # by the EXIT trap.
@@ -38,9 +44,9 @@ cd "$(dirname "$0")/.." || exit 2
 ROUNDS=3
 DURATION=5
 WARMUP=${RKV_BD_WARMUP:-0}     # ringkv-bench --warmup
-BCPUS=${RKV_BD_CPUS:-}         # ringkv-bench --cpus
+BCPUS=${RKV_BD_CPUS-}          # ringkv-bench --cpus (set empty: unpinned)
 RINGKVD=${RKV_BD_RINGKVD:-build/bin/ringkvd}   # another build, for A/B runs
-LCORES=${RKV_BD_LCORES:-0}     # ringkvd -l: one worker (partition) per lcore
+LCORES=${RKV_BD_LCORES:-}      # ringkvd -l: one worker (partition) per lcore
 DEPTH=256
 RECS=2000000
 VSIZE=32
@@ -58,6 +64,37 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+# The CPU that takes most interrupts of the disk holding $1 (its PCI function's MSI vectors), or
+# nothing.
+disk_irq_cpu() {
+	local mm sys dev irq n best= bestn=0
+	mm=$(stat -c '%Hd:%Ld' "$1" 2>/dev/null) || return 0
+	sys=$(readlink -f "/sys/dev/block/$mm" 2>/dev/null) || return 0
+	[ -e "$sys/partition" ] && sys=$(dirname "$sys")
+	dev=$(readlink -f "$sys/device" 2>/dev/null) || return 0
+	while [ -n "$dev" ] && [ "$dev" != / ] && [ ! -d "$dev/msi_irqs" ]; do dev=$(dirname "$dev"); done
+	[ -d "$dev/msi_irqs" ] || return 0
+	for irq in $(ls "$dev/msi_irqs"); do
+		n=$(awk -v i="$irq:" '$1 == i { s = 0; for (k = 2; k <= NF && $k ~ /^[0-9]+$/; k++) s += $k; print s }' /proc/interrupts)
+		if [ -n "$n" ] && [ "$n" -gt "$bestn" ]; then bestn=$n; best=$irq; fi
+	done
+	[ -n "$best" ] && cut -d, -f1 "/proc/irq/$best/effective_affinity_list" 2>/dev/null | cut -d- -f1
+	return 0
+}
+placed=
+if [ -z "$LCORES" ]; then
+	icpu=$(disk_irq_cpu "$DIR")
+	ncpu=$(nproc)
+	if [ -n "$icpu" ] && [ "$ncpu" -ge 2 ] && [ "$icpu" -lt "$ncpu" ]; then
+		LCORES=$icpu
+		placed=" (it takes the interrupts of the disk)"
+		[ -n "${RKV_BD_CPUS+x}" ] || BCPUS=$(seq 0 $((ncpu - 1)) | grep -vx "$icpu" | paste -sd,)
+	else
+		LCORES=0
+	fi
+fi
+echo "placement: ringkvd worker on CPU $LCORES$placed, client on CPUs ${BCPUS:-any}"
+
 prefix=rkv-bd$$
 work=$(mktemp -d "$DIR/rkv-benchdur.XXXXXX")
 sock=$work/ringkv.sock
