@@ -21,7 +21,7 @@
 #   recovery  a node loaded with RECS records (depth 256), stopped, restarted: the
 #             partition's "recovered ... in N ms" line (--recs 0: skipped)
 # ringkv-bench talks to ringkvd over shared memory (--target shm:, ring requests, no one-sided
-# reads), depth DEPTH, one thread; ringkvd has one worker (-l 0) and no NIC (net_null0). With
+# reads), depth DEPTH, one thread; ringkvd has one worker (placed below) and no NIC (net_null0). With
 # sync a shared-memory answer is published only once its write is on disk. Each ringkv case
 # runs ROUNDS rounds (median), the cases alternating within a round. Usage:
 #   scripts/bench-durable.sh [--rounds N] [--duration S] [--depth D] [--recs N] [--dir DATADIR]
@@ -29,9 +29,9 @@
 # Placement: the worker runs on the CPU that takes the interrupts of DATADIR's disk and the
 # client on the other CPUs (as on a host whose NVMe queues complete on the submitting CPU; on a
 # single-queue virtio disk the completions' interrupts and kernel work land on one CPU, and a
-# client there lost them its time: async/memory 0.63-0.73 with the client on that CPU against
-# 0.75-0.83 with the worker there, docs/PERF.md). No such CPU found: worker on CPU 0, the client
-# unpinned.
+# client there lost them its time: in alternating runs async/memory was 0.63-0.73 with the client
+# on that CPU against 0.75-0.83 with the worker there, docs/PERF.md). No such CPU found: worker
+# on CPU 0, the client unpinned.
 # Environment: RKV_BD_WARMUP=S (ringkv-bench --warmup, default 0), RKV_BD_CPUS=LIST (pin the
 # client: ringkv-bench --cpus), RKV_BD_RINGKVD=PATH (another ringkvd build, for A/B runs),
 # RKV_BD_LCORES=LIST (ringkvd -l: one worker per lcore; default one, placed as above).
