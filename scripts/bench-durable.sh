@@ -21,9 +21,9 @@
 #   recovery  a node loaded with RECS records (depth 256), stopped, restarted: the
 #             partition's "recovered ... in N ms" line (--recs 0: skipped)
 # ringkv-bench talks to ringkvd over shared memory (--target shm:, ring requests, no one-sided
-# reads), depth DEPTH, one thread; ringkvd has one worker (placed below) and no NIC (net_null0). With
-# sync a shared-memory answer is published only once its write is on disk. Each ringkv case
-# runs ROUNDS rounds (median), the cases alternating within a round. Usage:
+# reads), depth DEPTH, one thread; ringkvd has one worker (placed as below) and no NIC
+# (net_null0). With sync a shared-memory answer is published only once its write is on disk.
+# Each ringkv case runs ROUNDS rounds (median), the cases alternating within a round. Usage:
 #   scripts/bench-durable.sh [--rounds N] [--duration S] [--depth D] [--recs N] [--dir DATADIR]
 #                            [--cases "memory async sync spin bsync basync sync4"]
 # Placement: the worker runs on the CPU that takes the interrupts of DATADIR's disk and the
