@@ -402,7 +402,12 @@ void durable_tick(struct worker *w)
 		return;
 	cnt_set(&w->cnt, CNT_dur_pending, d->pcount);
 	/* --commit-direct: group commits written O_DIRECT + RWF_DSYNC (monotonic, the ring's) */
-	cnt_set(&w->cnt, CNT_dur_direct_writes, rkv_io_get_stats(d->io)->direct_writes);
+	const struct rkv_io_stats *ios = rkv_io_get_stats(d->io);
+	cnt_set(&w->cnt, CNT_dur_direct_writes, ios->direct_writes);
+	/* --commit-gather: batches held for the writers just answered, and how many of them went
+	 * out holding all that was expected (the rest: a pause in arrivals or the cap ended it) */
+	cnt_set(&w->cnt, CNT_dur_gathers, ios->gathers);
+	cnt_set(&w->cnt, CNT_dur_gather_full, ios->gather_full);
 	uint32_t n;
 	rkv_segdir_list(&d->sd, &n);
 	cnt_set(&w->cnt, CNT_dur_segments, n);
@@ -539,6 +544,10 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 		.owner = w->id,
 		.batch_bytes = n->opts.batch_bytes,
 		.pipeline = n->opts.commit_pipeline,
+		/* sync: a batch's writers are answered when it ends and may write again at
+		 * once; hold the next batch for them (io/afile.h "Gathering"). async answers
+		 * never wait for a batch, so nobody comes back on its end. */
+		.gather_us = n->opts.durability_sync ? n->opts.commit_gather_us : 0,
 		/* sync: zero-filled segments, so a group commit's fdatasync needs no journal
 		 * commit (its latency is what a sync answer waits for). async: none; answers do
 		 * not wait on fdatasync latency, throughput is bounded by disk bandwidth, and a

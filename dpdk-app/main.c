@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 			"--max-value", "--mtu", "--node-id", "--busy-poll", "--stats-interval",
 			"--seeds", "--weight", "--replicas", "--phi", "--tombstone-grace",
 			"--hint-window", "--data-dir", "--durability", "--sync-interval",
-			"--segment-size", "--commit-pipeline", "--sloppy-quorum", "--hint-rate", "--hint-max",
+			"--segment-size", "--commit-pipeline", "--commit-gather", "--sloppy-quorum", "--hint-rate", "--hint-max",
 			"--metrics", "--resp", "--resp-max-clients", "--resp-consistency" };
 		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 			if (!strncmp(argv[i], ours[k], strlen(ours[k])) &&

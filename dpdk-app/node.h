@@ -90,6 +90,7 @@ struct node_opts {
 	uint32_t commit_pipeline; /* group commits in flight per segment file (io/afile.h) */
 	int commit_direct;        /* O_DIRECT + RWF_DSYNC group commits (io/afile.h) */
 	uint32_t commit_spin_us;  /* idle spin while a direct commit is in flight (worker.c) */
+	uint32_t commit_gather_us;/* sync: hold a batch for returning writers (io/afile.h) */
 	uint64_t seg_bytes;       /* segment file size */
 	uint32_t batch_bytes;     /* staging buffer per segment (largest batch) */
 	int sloppy_quorum;        /* writes go to stand-ins for down replicas (hints.c) */

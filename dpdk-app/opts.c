@@ -92,6 +92,12 @@ void node_usage(FILE *f, const char *prog)
 "                       its ring up to US microseconds instead of sleeping: the completion\n"
 "                       is seen without a wake-up; it yields the CPU on each turn (default\n"
 "                       0; e.g. 2000 on a dedicated core)\n"
+"  --commit-gather US   sync, --commit-pipeline 1: when a group commit ends, hold the next\n"
+"                       one while the writers just answered keep writing again (a closed-\n"
+"                       loop client at depth D then fills one batch of D, not two of D/2),\n"
+"                       until no write came for US microseconds, the batch holds what was\n"
+"                       expected, or the hold took as long as the last commit (default 100;\n"
+"                       0: off, a batch goes as soon as the previous one ended)\n"
 "  --segment-size SIZE  segment file size in --data-dir (default 64M); old segments are\n"
 "                       compacted (live records rewritten, the file removed)\n"
 "  --busy-poll          never sleep when idle (lowest latency, burns the cores)\n"
@@ -197,7 +203,7 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 
 enum { O_IP = 256, O_PORT, O_SHM, O_MEM, O_MAXV, O_MTU, O_NODE, O_BUSY, O_STATS, O_HELP,
        O_SEEDS, O_WEIGHT, O_REPL, O_PHI, O_GRACE, O_HINT, O_SHM_MODE, O_SHM_GROUP,
-       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX, O_CPIPE, O_CDIRECT, O_CSPIN,
+       O_DATA, O_DURA, O_SYNCI, O_SEGSZ, O_SLOPPY, O_HRATE, O_HMAX, O_CPIPE, O_CDIRECT, O_CSPIN, O_CGATHER,
        O_METRICS, O_RESP, O_RESP_MAX, O_RESP_CL /* [dur] [eco] */, O_ADMIN_NET };
 
 /* "--admin-net CIDR[,CIDR...]" (issue 9 item 1): each a.b.c.d/len (len 0..32; without /len a
@@ -346,6 +352,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 		{ "commit-pipeline", required_argument, NULL, O_CPIPE },
 		{ "commit-direct", required_argument, NULL, O_CDIRECT },
 		{ "commit-spin", required_argument, NULL, O_CSPIN },
+		{ "commit-gather", required_argument, NULL, O_CGATHER },
 		{ "segment-size", required_argument, NULL, O_SEGSZ },
 		{ "sloppy-quorum", required_argument, NULL, O_SLOPPY },
 		{ "hint-rate", required_argument, NULL, O_HRATE },
@@ -386,6 +393,7 @@ int node_opts_parse(int argc, char **argv, struct node_opts *o)
 	 * hints") concurrent fdatasyncs barely raise the commit rate, so more in flight only
 	 * split the waiting writes into smaller, slower batches. */
 	o->commit_pipeline = 1;
+	o->commit_gather_us = 100;
 	/* Group commits O_DIRECT + RWF_DSYNC, no page cache (docs/PERF.md, "Direct group
 	 * commits"): faster in both modes on the disk measured, async most. */
 	o->commit_direct = 1;
@@ -586,6 +594,14 @@ bad_ip:
 				return -1;
 			}
 			o->commit_spin_us = (uint32_t)v;
+			break;
+		case O_CGATHER:
+			if (parse_uint(arg, 0, 5000, &v)) {
+				fprintf(stderr, "%s: --commit-gather %s: want 0..5000 (microseconds)\n",
+					prog, arg);
+				return -1;
+			}
+			o->commit_gather_us = (uint32_t)v;
 			break;
 		case O_SLOPPY:
 			if (parse_onoff(prog, "sloppy-quorum", arg, &o->sloppy_quorum))

@@ -47,6 +47,13 @@ static void stage_file_frame(struct rkv_afile *f)
 	rkv_io_queue_flush(f->io, &f->fl);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);   /* vDSO: no syscall */
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static struct rkv_afile_batch *newest(struct rkv_afile *f)
 {
 	return &f->b[(f->bh + (uint32_t)f->inflight - 1) % f->pipe];
@@ -69,6 +76,8 @@ static void submit_batch(struct rkv_afile *f)
 	uint8_t *p = f->buf[b] + bt->done;
 	uint32_t n = bt->wlen - bt->done;
 	uint64_t off = bt->off - bt->lead + bt->done;
+	if (f->gather_ns && bt->done == 0)
+		bt->t0 = now_ns();
 
 	struct io_uring_sqe *w = rkv_io_sqe(f->io, &bt->op, K_WRITE);
 	if (f->fixed_buf[b] >= 0)
@@ -95,6 +104,34 @@ static void submit_batch(struct rkv_afile *f)
 	f->st.batches++;
 }
 
+/* Gathering (afile.h): is the staged batch still waiting for writers expected back? Ends the
+ * gather (and counts it) when not. */
+static int gather_wait(struct rkv_afile *f)
+{
+	uint64_t now = now_ns();
+	int full = f->nrec >= f->g_target;
+
+	if (!full) {
+		if (f->nrec != f->g_seen) {
+			f->g_seen = f->nrec;
+			f->g_last = now;
+		}
+		if (now - f->g_last < f->gather_ns && now - f->g_start < f->g_cap) {
+			f->io->gathering = 1;
+			f->g_held = 1;
+			return 1;
+		}
+	}
+	f->g_on = 0;
+	if (f->g_held) {
+		f->st.gathers++;
+		f->io->st.gathers++;
+		f->io->st.gather_full += (uint64_t)full;
+		f->io->st.gather_us += (now - f->g_start) / 1000u;
+	}
+	return 0;
+}
+
 static void flush(struct rkv_io_flusher *fl)
 {
 	struct rkv_afile *f = (struct rkv_afile *)((char *)fl - offsetof(struct rkv_afile, fl));
@@ -105,6 +142,10 @@ static void flush(struct rkv_io_flusher *fl)
 	if (f->wbusy || f->failing || (uint32_t)f->inflight >= f->pipe || f->fill == 0 ||
 	    f->reserved || f->hold)
 		return; /* a completion re-queues us if something is staged */
+	if (f->g_on && gather_wait(f)) {
+		rkv_io_queue_flush(f->io, &f->fl);   /* look again in the next poll */
+		return;
+	}
 	f->inflight++;
 	struct rkv_afile_batch *bt = newest(f);
 	bt->off = f->stage_off;
@@ -184,6 +225,17 @@ static void retire(struct rkv_afile *f)
 		f->st.bytes += bt->len;
 		f->bh = (f->bh + 1) % f->pipe;
 		f->inflight--;
+		if (f->gather_ns && f->inflight == 0 && bt->nrec && !f->failing) {
+			/* its writers may come back: hold the next batch for them (afile.h) */
+			uint64_t now = now_ns(), took = now - bt->t0;
+			uint64_t max = (uint64_t)RKV_AFILE_GATHER_MAX_US * 1000u;
+			f->g_on = 1;
+			f->g_held = 0;
+			f->g_target = f->nrec + bt->nrec;
+			f->g_seen = f->nrec;
+			f->g_start = f->g_last = now;
+			f->g_cap = f->gather_max_ns ? f->gather_max_ns : took < max ? took : max;
+		}
 		if (f->cb)
 			f->cb(f, seq, 0, f->cb_arg);   /* may append: flush runs after, in the poll */
 	}
@@ -319,6 +371,10 @@ static int setup(struct rkv_afile *f, struct rkv_io *io, int fd, const struct rk
 	f->cap = cap;
 	f->cb = cfg->cb;
 	f->cb_arg = cfg->cb_arg;
+	if (f->pipe == 1) {
+		f->gather_ns = (uint64_t)cfg->gather_us * 1000u;
+		f->gather_max_ns = (uint64_t)cfg->gather_max_us * 1000u;
+	}
 	for (int i = 0; i < 2; i++) {
 		f->buf[i] = b.buf[i];
 		f->fixed_buf[i] = b.fixed[i];
@@ -553,6 +609,9 @@ int rkv_afile_drain(struct rkv_afile *f, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	uint64_t failed0 = f->st.failed_batches;
+	f->g_on = 0;             /* nobody is coming back: what is staged goes now */
+	if (f->fill)
+		rkv_io_queue_flush(f->io, &f->fl);
 	while (!rkv_afile_idle(f)) {
 		int64_t left = deadline - now_ms();
 		if (left <= 0)

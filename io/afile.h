@@ -33,6 +33,18 @@
  * Direct mode (rkv_afile_set_direct, below): the same contract, each batch one O_DIRECT +
  * RWF_DSYNC write of whole blocks into a zero-filled file instead of write + fdatasync.
  *
+ * Gathering (cfg.gather_us, pipeline 1; the node's `--commit-gather`): with one batch at a
+ * time, a closed-loop writer at depth D splits into two cohorts, one on the disk and one
+ * filling the next batch, so each batch carries about D/2 and each write waits about two
+ * commits. When a batch ends with nothing else in flight, the writers it answered (with
+ * `sync`) are expected back: the next batch is held while records keep coming, until the
+ * staged batch holds as many as were staged then plus the batch that ended, or no record came
+ * for gather_us (counting from the batch's end, then from each arrival), or the gather took
+ * as long as the batch that ended spent on the disk (at most RKV_AFILE_GATHER_MAX_US; or
+ * cfg.gather_max_us): never longer than the disk took, so a writer that nobody follows waits
+ * at most one commit more. rkv_afile_drain ends a gather at once. A writer alone at depth 1
+ * never waits: its next record is all that was expected.
+ *
  * Only the owning worker calls anything here (no locks). The only blocking calls are
  * rkv_afile_open (start-up: open, scan, truncate), rkv_afile_drain and rkv_afile_close (which
  * close(2)s the fd); a worker rotates files with io/segdir.h, which opens and closes through
@@ -59,7 +71,9 @@
 	X(failed_records) \
 	X(full)           /* appends refused: staging buffer full (-ENOBUFS) */ \
 	X(sq_full)        /* a batch waited an iteration for SQ space */ \
-	X(direct_writes)  /* O_DIRECT + RWF_DSYNC batch writes that completed whole (direct mode) */
+	X(direct_writes)  /* O_DIRECT + RWF_DSYNC batch writes that completed whole (direct mode) */ \
+	X(gathers)        /* batches held by cfg.gather_us after the previous one ended (also
+			   * counted in the ring's stats, with gather_full and gather_us) */
 
 struct rkv_afile_stats {
 #define RKV_AFILE_FIELD(n) uint64_t n;
@@ -93,11 +107,16 @@ struct rkv_afile_cfg {
 	rkv_afile_cb cb;        /* may be NULL (poll rkv_afile_durable_seq instead) */
 	void *cb_arg;
 	uint32_t pipeline;      /* batches in flight at most (1..RKV_AFILE_PIPE_MAX); 0: default */
+	uint32_t gather_us;     /* pipeline 1: hold the next batch while records keep coming, the
+				 * longest pause between them (see above); 0: off */
+	uint32_t gather_max_us; /* the longest hold; 0: as long as the batch that ended took on
+				 * the disk, at most RKV_AFILE_GATHER_MAX_US */
 };
 
 #define RKV_AFILE_PIPE_MAX 8u
 #define RKV_AFILE_PIPE_DEFAULT 4u
 #define RKV_AFILE_BLOCK 4096u  /* direct mode: the unit of every write (offset and length) */
+#define RKV_AFILE_GATHER_MAX_US 5000u /* a gather never holds a batch longer than this */
 
 /* One batch in flight: a write linked to an fdatasync (two CQEs). */
 struct rkv_afile_batch {
@@ -109,6 +128,7 @@ struct rkv_afile_batch {
 				      * start (direct mode: whole blocks; else lead 0, wlen len);
 				      * done counts from there */
 	int cqes, synced, err, ended;
+	uint64_t t0;                 /* gathering: when it was submitted (ns, CLOCK_MONOTONIC) */
 };
 
 struct rkv_afile {
@@ -144,6 +164,14 @@ struct rkv_afile {
 	rkv_afile_cb cb;
 	void *cb_arg;
 	struct rkv_afile_stats st;
+	/* gathering (cfg.gather_us): */
+	uint64_t gather_ns;          /* the longest pause between arrivals; 0: off */
+	uint64_t gather_max_ns;      /* the longest hold (0: the last batch's time on disk) */
+	int g_on;                    /* the staged batch may be held */
+	int g_held;                  /* ... and was, at least one poll */
+	uint32_t g_target, g_seen;   /* records it waits for; staged at the last look */
+	uint64_t g_start, g_last, g_cap; /* ns: the previous batch ended, the last arrival, the
+				      * longest hold */
 };
 
 /* Open or create dir/name for appending (blocking: start-up only). An existing file is

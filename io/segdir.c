@@ -392,6 +392,7 @@ static struct rkv_afile_cfg af_cfg(struct rkv_segdir *d)
 	struct rkv_afile_cfg c = {
 		.batch_bytes = d->cfg.batch_bytes, .no_register = d->cfg.no_register,
 		.cb = af_cb, .cb_arg = d, .pipeline = d->cfg.pipeline,
+		.gather_us = d->cfg.gather_us,
 	};
 	return c;
 }

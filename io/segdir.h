@@ -92,6 +92,7 @@ struct rkv_segdir_cfg {
 	uint64_t owner;           /* partition or node id (in each FILE frame) */
 	uint32_t batch_bytes;     /* per-segment staging buffer (io/afile.h); 0: 1 MiB */
 	uint32_t pipeline;        /* group commits in flight at most (io/afile.h); 0: default */
+	uint32_t gather_us;       /* io/afile.h cfg.gather_us (pipeline 1); 0: off */
 	int no_register;
 	int prealloc;             /* 1: zero-fill each next segment to seg_bytes ahead of time
 				   * (see above) */

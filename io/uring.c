@@ -133,6 +133,7 @@ int rkv_io_poll(struct rkv_io *io)
 
 	struct rkv_io_flusher *fl = io->flush_head;
 	io->flush_head = NULL; /* flushers that cannot finish queue themselves again */
+	io->gathering = 0;     /* ... and one that holds its batch says so again */
 	while (fl) {
 		struct rkv_io_flusher *next = fl->next;
 		fl->queued = 0;
@@ -169,6 +170,11 @@ static int events_pending(struct rkv_io *io)
 int rkv_io_direct_pending(const struct rkv_io *io)
 {
 	return io->direct_inflight != 0;
+}
+
+int rkv_io_gathering(const struct rkv_io *io)
+{
+	return io->gathering;
 }
 
 int rkv_io_nap(struct rkv_io *io, unsigned timeout_us)

@@ -58,7 +58,10 @@ struct rkv_io_flusher {
 	X(get_events)   /* syscalls to flush completions (CQ overflow / task work pending) */ \
 	X(reg_bufs)     /* buffers registered */ \
 	X(reg_files)    /* files registered */ \
-	X(direct_writes) /* io/afile.c direct-mode batches durable (O_DIRECT + RWF_DSYNC writes) */
+	X(direct_writes) /* io/afile.c direct-mode batches durable (O_DIRECT + RWF_DSYNC writes) */ \
+	X(gathers)      /* io/afile.c batches held for returning writers (cfg.gather_us) ... */ \
+	X(gather_full)  /* ... that went out holding all that was expected */ \
+	X(gather_us)    /* time they were held, in all */
 
 struct rkv_io_stats {
 #define RKV_IO_FIELD(n) uint64_t n;
@@ -101,6 +104,11 @@ int rkv_io_nap(struct rkv_io *io, unsigned timeout_us);
  * nothing else to do may spin on the ring for it (its answers wait on it) instead of napping
  * and being woken. */
 int rkv_io_direct_pending(const struct rkv_io *io);
+
+/* An append file (io/afile.h cfg.gather_us) is holding a batch for writers expected back: the
+ * worker should look at its inputs again soon rather than nap in the ring, where no completion
+ * will come. Set by the flushers of the last rkv_io_poll. */
+int rkv_io_gathering(const struct rkv_io *io);
 
 /* Ask for fl->flush to run in the next rkv_io_poll (idempotent). */
 void rkv_io_queue_flush(struct rkv_io *io, struct rkv_io_flusher *fl);

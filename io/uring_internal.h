@@ -19,6 +19,7 @@ struct rkv_io {
 	uint8_t buf_used[RKV_IO_FIXED_BUFS];
 	struct rkv_io_stats st;
 	unsigned direct_inflight; /* io/afile.c direct-mode writes in flight (rkv_io_direct_pending) */
+	int gathering;            /* a flusher of the last poll held its batch (rkv_io_gathering) */
 };
 
 /* An SQE for owner op with kind (0..7), or NULL when the SQ ring is full (the caller retries

@@ -12,6 +12,8 @@
 #   sync, async: the defaults, i.e. --commit-direct on (each group commit one O_DIRECT +
 #             RWF_DSYNC write of whole blocks into a segment zero-filled ahead, O_DIRECT)
 #   spin      sync with --commit-spin 2000 (the worker spins for its commit, up to 2 ms)
+#   nogather  sync with --commit-gather 0 (the next group commit goes as soon as one ended,
+#             with what arrived meanwhile: the default until 2026-12-02's last change)
 #   bsync, basync  --commit-direct off (buffered write + fdatasync; async: no zero-fill)
 #   sync4     the same as sync with --commit-pipeline 4 (a batch's write goes out while up to 3
 #             earlier batches' fdatasyncs run; the default until 2026-12-02); any syncN or
@@ -25,7 +27,7 @@
 # (net_null0). With sync a shared-memory answer is published only once its write is on disk.
 # Each ringkv case runs ROUNDS rounds (median), the cases alternating within a round. Usage:
 #   scripts/bench-durable.sh [--rounds N] [--duration S] [--depth D] [--recs N] [--dir DATADIR]
-#                            [--cases "memory async sync spin bsync basync sync4"]
+#                            [--cases "memory async sync nogather spin bsync basync sync4"]
 # Placement: the worker runs on the CPU that takes the interrupts of DATADIR's disk and the
 # client on the other CPUs (as on a host whose NVMe queues complete on the submitting CPU; on a
 # single-queue virtio disk the completions' interrupts and kernel work land on one CPU, and a
@@ -51,7 +53,7 @@ DEPTH=256
 RECS=2000000
 VSIZE=32
 DIR=/var/tmp
-CASES="memory async basync sync spin bsync"
+CASES="memory async basync sync nogather spin bsync"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) ROUNDS=$2; shift ;;
@@ -181,6 +183,8 @@ for r in $(seq "$ROUNDS"); do
 		memory) start_node ;;
 		spin) rm -rf "$work/data"
 		       start_node --data-dir "$work/data" --durability sync --commit-spin 2000 ;;
+		nogather) rm -rf "$work/data"
+		       start_node --data-dir "$work/data" --durability sync --commit-gather 0 ;;
 		bsync|basync) rm -rf "$work/data"
 		       start_node --data-dir "$work/data" --durability "${mode#b}" --commit-direct off ;;
 		sync[0-9]|async[0-9]) rm -rf "$work/data"   # syncN, asyncN: --commit-pipeline N
@@ -189,6 +193,10 @@ for r in $(seq "$ROUNDS"); do
 		*) rm -rf "$work/data"; start_node --data-dir "$work/data" --durability "$mode" ;;
 		esac
 		read -r o a b < <(bench load 100000000)
+		# records per group commit (durable cases): what gathering changes
+		timeout 5 build/bin/ringkv --target "$target" stats 2>/dev/null | awk -v m="$mode" \
+			-v r="$r" -v o="$o" '$1 == "dur_batches" { b = $2 } $1 == "dur_records" { n = $2 }
+			END { if (b) printf "round %s %s: %s PUT/s, %.1f records per group commit\n", r, m, o, n / b }'
 		stop_node
 		ops[$mode]="${ops[$mode]:-} $o"; p50[$mode]="${p50[$mode]:-} $a"; p99[$mode]="${p99[$mode]:-} $b"
 	done
@@ -215,7 +223,7 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 	kill "$redis_pid"; wait "$redis_pid" 2>/dev/null; redis_pid=
 	red=$(printf '%s\n' "${rr[@]}" | median)
 	echo "redis appendfsync always: SET $red ops/s (redis-benchmark -c 50 -t set -d $VSIZE; rounds: ${rr[*]})"
-	for mode in sync spin bsync sync4; do
+	for mode in sync nogather spin bsync sync4; do
 		[ -n "${res[$mode]:-}" ] || continue
 		read -r o _ _ <<<"${res[$mode]}"
 		python3 -c "print('ringkv $mode / redis = %.1fx' % ($o / max(float('${red:-0}' or 0), 1)))"

@@ -8,7 +8,10 @@
  * the worker's idle nap (rkv_io_nap: ends when a completion is waiting, times out otherwise),
  * and direct mode (rkv_afile_set_direct: O_DIRECT + RWF_DSYNC whole-block batches): the same
  * bytes as buffered batches into a zero-filled file, a reopen that ends mid-block (its head
- * read back), short writes and a failed batch (RLIMIT_FSIZE) rewinding to the block's head.
+ * read back), short writes and a failed batch (RLIMIT_FSIZE) rewinding to the block's head;
+ * and gathering (cfg.gather_us): a batch held for the writers just answered until they are
+ * back, until arrivals pause, or until the longest hold, never for a writer alone at depth 1,
+ * and ended at once by a drain.
  * Files live in a fresh directory under $TMPDIR (or /tmp), removed at the end. */
 #include "io_testutil.h"
 #include "testutil.h"
@@ -642,6 +645,117 @@ static void test_direct_reopen_and_fail(void **state)
 	scan_in_order("zr.log", 70, 1); /* the failed batch's bytes past the end are stale */
 }
 
+/* Poll until batch `calls` was reported (a batch is in flight: completions will come). */
+static void wait_calls(struct cbs *c, uint64_t calls)
+{
+	for (int i = 0; i < 2000 && c->calls < calls; i++)
+		rkv_io_wait(g_io, 10);
+	assert_int_equal(c->calls, calls);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Gathering (afile.h): after a batch of 4 ends, the next is held until 4 records are staged
+ * again (full), or until no record came for gather_us (pause), or for gather_max_us (cap); a
+ * writer alone at depth 1 is never held; rkv_afile_drain sends a held batch at once. Every
+ * record is in the file afterwards, in order. */
+static void test_gather(void **state)
+{
+	(void)state;
+	struct rkv_afile f;
+	struct cbs c = { 0 };
+	struct got g;
+	struct rkv_scan_stats st;
+	const struct rkv_io_stats *ios = rkv_io_get_stats(g_io);
+	uint32_t id = 0;
+
+	for (int round = 0; round < 2; round++) {
+		/* round 0: pause 1 s, hold at most 5 s; round 1: pause 5 s, hold at most 60 ms */
+		struct rkv_afile_cfg cfg = { .batch_bytes = 64 << 10, .cb = on_batch, .cb_arg = &c,
+					     .pipeline = 1,
+					     .gather_us = round ? 5000000 : 1000000,
+					     .gather_max_us = round ? 60000 : 5000000 };
+		memset(&c, 0, sizeof c);
+		assert_int_equal(rkv_afile_open(&f, g_io, g_dirfd, "gather.log", &cfg, &g_ident,
+						NULL, NULL, &st), 0);
+		uint64_t b0 = f.st.batches, gat0 = ios->gathers, full0 = ios->gather_full;
+
+		for (int k = 0; k < 4; k++)
+			assert_true(append_id(&f, id++) > 0);
+		rkv_io_poll(g_io);
+		assert_int_equal(f.st.batches, b0 + 1);
+		wait_calls(&c, 1);
+
+		/* full: one record is held over several polls, the fourth one sends the batch */
+		assert_true(append_id(&f, id++) > 0);
+		for (int k = 0; k < 3; k++) {
+			rkv_io_poll(g_io);
+			assert_int_equal(f.st.batches, b0 + 1);
+			assert_int_equal(rkv_io_gathering(g_io), 1);
+		}
+		for (int k = 0; k < 3; k++)
+			assert_true(append_id(&f, id++) > 0);
+		rkv_io_poll(g_io);
+		assert_int_equal(f.st.batches, b0 + 2);
+		assert_int_equal(rkv_io_gathering(g_io), 0);
+		assert_int_equal(ios->gathers, gat0 + 1);
+		assert_int_equal(ios->gather_full, full0 + 1);
+		wait_calls(&c, 2);
+
+		/* pause (round 0) or cap (round 1): one record, then nothing: held, then sent */
+		double t0 = mono_s();
+		assert_true(append_id(&f, id++) > 0);
+		rkv_io_poll(g_io);
+		assert_int_equal(f.st.batches, b0 + 2);
+		while (f.st.batches == b0 + 2 && mono_s() - t0 < 4.0) {
+			usleep(5000);
+			rkv_io_poll(g_io);
+		}
+		double held = mono_s() - t0;
+		printf("gather round %d: one record held %.0f ms\n", round, held * 1e3);
+		assert_int_equal(f.st.batches, b0 + 3);
+		assert_true(held >= (round ? 0.060 : 1.0));
+		assert_true(held < (round ? 2.0 : 3.5));
+		assert_int_equal(ios->gathers, gat0 + 2);
+		assert_int_equal(ios->gather_full, full0 + 1);
+		wait_calls(&c, 3);
+
+		/* alone at depth 1: its batch of 1 ended, its next record goes at once */
+		assert_true(append_id(&f, id++) > 0);
+		rkv_io_poll(g_io);
+		assert_int_equal(f.st.batches, b0 + 4);
+		assert_int_equal(ios->gathers, gat0 + 2);
+		wait_calls(&c, 4);
+
+		/* a drain does not wait for writers: two answered, one staged, drained at once */
+		assert_true(append_id(&f, id++) > 0);
+		assert_true(append_id(&f, id++) > 0);
+		rkv_io_poll(g_io);
+		wait_calls(&c, 5);
+		assert_true(append_id(&f, id++) > 0);
+		rkv_io_poll(g_io);
+		assert_int_equal(rkv_io_gathering(g_io), 1);
+		t0 = mono_s();
+		assert_int_equal(rkv_afile_drain(&f, 10000), 0);
+		if (round == 0)   /* neither the pause (1 s) nor the cap (5 s) ended it */
+			assert_true(mono_s() - t0 < 0.5);
+		assert_int_equal(c.calls, 6);
+		assert_int_equal(c.failed, 0);
+		assert_int_equal(rkv_afile_close(&f), 0);
+	}
+	struct cbs c2 = { 0 };
+	open_file(&f, "gather.log", &c2, &g, &st);
+	assert_int_equal(g.n, id);
+	for (uint32_t i = 0; i < id; i++)
+		assert_int_equal(g.ids[i], i);
+	assert_int_equal(rkv_afile_close(&f), 0);
+}
+
 int main(void)
 {
 	tu_seed();
@@ -656,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_nap),
 		cmocka_unit_test(test_direct_same_bytes),
 		cmocka_unit_test(test_direct_reopen_and_fail),
+		cmocka_unit_test(test_gather),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
