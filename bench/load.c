@@ -99,6 +99,8 @@ static void usage(FILE *out)
 "  --sync               shm/udp: synchronous rkv_get/rkv_put, one at a time (depth 1;\n"
 "                       shm GETs are then served one-sided when the library can)\n"
 "  --no-one-sided       shm: never read the node's table directly\n"
+"  --client-spin-us US  shm: wait for answers polling (spin, then yield) up to US before\n"
+"                       sleeping (libringkv's spin_us; default: the library's 220)\n"
 "  --json               print one JSON line last on stdout\n"
 "  --hist-out FILE      write the measured latency as HdrHistogram percentile text (.hgrm,\n"
 "                       microseconds): all ops to FILE, each op type to FILE with .get /\n"
@@ -206,7 +208,7 @@ enum {
 	OPT_TARGET = 256, OPT_EAL, OPT_WORKLOAD, OPT_THREADS, OPT_DEPTH, OPT_KEYS, OPT_KEY_SIZE,
 	OPT_VALUE_SIZE, OPT_DURATION, OPT_WARMUP, OPT_ZIPF, OPT_SEED, OPT_JSON, OPT_CPUS,
 	OPT_TIMEOUT, OPT_RETRIES, OPT_LOAD_TIMEOUT, OPT_SRC_IP, OPT_DST_MAC, OPT_MTU, OPT_SYNC,
-	OPT_NO_ONE_SIDED, OPT_CONSISTENCY, OPT_HIST_OUT, OPT_HELP
+	OPT_NO_ONE_SIDED, OPT_SPIN, OPT_CONSISTENCY, OPT_HIST_OUT, OPT_HELP
 };
 
 /* Returns 0 to run, 1 after --help, -1 on bad usage (message printed). */
@@ -235,6 +237,7 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 		{ "mtu", required_argument, NULL, OPT_MTU },
 		{ "sync", no_argument, NULL, OPT_SYNC },
 		{ "no-one-sided", no_argument, NULL, OPT_NO_ONE_SIDED },
+		{ "client-spin-us", required_argument, NULL, OPT_SPIN },
 		{ "consistency", required_argument, NULL, OPT_CONSISTENCY },
 		{ "hist-out", required_argument, NULL, OPT_HIST_OUT },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -347,6 +350,10 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg)
 			break;
 		case OPT_SYNC: cfg->sync = 1; break;
 		case OPT_NO_ONE_SIDED: cfg->no_one_sided = 1; break;
+		case OPT_SPIN:
+			if (parse_u32("--client-spin-us", optarg, 1, 1000000, &cfg->spin_us))
+				return -1;
+			break;
 		case OPT_CONSISTENCY:
 			cfg->consistency = rkv_cl_parse(optarg);
 			if (cfg->consistency <= 0)
@@ -854,6 +861,7 @@ static int cworker_init(struct cworker *w, struct ctl *ctl, uint32_t tid, struct
 		.max_inflight = d,
 		.no_one_sided = cfg->no_one_sided,
 		.consistency = cfg->consistency,
+		.spin_us = cfg->spin_us,
 	};
 	int err = 0;
 	w->c = rkv_open(cfg->target, &o, &err);

@@ -56,6 +56,7 @@ struct bench_cfg {
 	int sync;                    /* shm/udp: one synchronous call at a time (rkv_get/put:
 				      * shm GETs may then be served one-sided) instead of D async */
 	int no_one_sided;            /* shm: never read the table directly */
+	uint32_t spin_us;            /* shm: rkv_opts.spin_us (0: the library's) */
 	uint32_t ncpus;              /* --cpus: threads pinned round-robin over these */
 	uint32_t cpus[BENCH_MAX_THREADS];
 	int consistency;             /* --consistency: enum rkv_consistency (R and W); 0: the

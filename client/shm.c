@@ -48,7 +48,9 @@
 #define SHM_TIMEOUT_DEFAULT   1000u
 #define SHM_INFLIGHT_DEFAULT  256u
 #define SHM_SPIN_NS           20000ull    /* busy-wait this long for a reply, then yield */
-#define SHM_YIELD_NS          200000ull   /* then yield this long, then sleep */
+#define SHM_YIELD_NS          200000ull   /* then yield this long, then sleep (opts.spin_us:
+					   * spin and yield that long in all) */
+#define SHM_SPIN_US_MAX       1000000u
 #define SHM_SLEEP_MAX_NS      500000ull
 #define SHM_LIVE_CHECK_NS     1000000ull  /* liveness check at most this often (waits and
 					   * one-sided GETs): the bound on a stale read */
@@ -67,6 +69,7 @@ struct flight {
 struct shm_client {
 	struct rkv base;           /* first: the public handle */
 	int sock;
+	uint64_t poll_ns;          /* a wait spins, then yields, this long before it sleeps */
 	uint8_t *chan;
 	struct rkv_shm_geom g;
 	struct rkv_shm_chan_hdr *hdr;
@@ -392,7 +395,7 @@ static void wait_until(struct shm_client *c, int (*pred)(const struct shm_client
 		}
 		if (now - start < SHM_SPIN_NS) {
 			cpu_relax();
-		} else if (now - start < SHM_SPIN_NS + SHM_YIELD_NS) {
+		} else if (now - start < c->poll_ns) {
 			sched_yield();
 		} else {
 			struct timespec ts = { 0, (long)sleep_ns };
@@ -1077,6 +1080,12 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 		c->base.opts.timeout_ms = SHM_TIMEOUT_DEFAULT;
 	if (!c->base.opts.max_inflight)
 		c->base.opts.max_inflight = SHM_INFLIGHT_DEFAULT;
+	if (c->base.opts.spin_us > SHM_SPIN_US_MAX) {
+		e = RKV_EINVAL;
+		goto err;
+	}
+	c->poll_ns = c->base.opts.spin_us ? (uint64_t)c->base.opts.spin_us * 1000u :
+		     SHM_SPIN_NS + SHM_YIELD_NS;
 	c->next_expiry = UINT64_MAX;
 
 	e = RKV_ECONN;

@@ -34,7 +34,10 @@
 # client there lost them its time: in alternating runs async/memory was 0.63-0.73 with the client
 # on that CPU against 0.75-0.83 with the worker there, docs/PERF.md). No such CPU found: worker
 # on CPU 0, the client unpinned.
-# Environment: RKV_BD_WARMUP=S (ringkv-bench --warmup, default 0), RKV_BD_CPUS=LIST (pin the
+# The client waits for answers polling up to 2 ms before it sleeps (--client-spin-us 2000: a
+# sync answer takes ~0.5 ms, and a sleeping client woke 60-130 us after it; benchmarks poll on
+# purpose). Environment: RKV_BD_CLIENT_SPIN=US (that figure; set empty for the library's
+# default), RKV_BD_WARMUP=S (ringkv-bench --warmup, default 0), RKV_BD_CPUS=LIST (pin the
 # client: ringkv-bench --cpus), RKV_BD_RINGKVD=PATH (another ringkvd build, for A/B runs),
 # RKV_BD_LCORES=LIST (ringkvd -l: one worker per lcore; default one, placed as above).
 # Needs root (for the same conditions as the other benches), built binaries,
@@ -48,6 +51,7 @@ DURATION=5
 WARMUP=${RKV_BD_WARMUP:-0}     # ringkv-bench --warmup
 BCPUS=${RKV_BD_CPUS-}          # ringkv-bench --cpus (set empty: unpinned)
 RINGKVD=${RKV_BD_RINGKVD:-build/bin/ringkvd}   # another build, for A/B runs
+SPIN=${RKV_BD_CLIENT_SPIN-2000} # ringkv-bench --client-spin-us (set empty: the library's 220)
 LCORES=${RKV_BD_LCORES:-}      # ringkvd -l: one worker (partition) per lcore
 DEPTH=256
 RECS=2000000
@@ -139,6 +143,7 @@ stop_node() {
 bench() { # workload keys -> "ops p50_us p99_us"
 	timeout 120 build/bin/ringkv-bench --target "$target" --no-one-sided \
 		--workload "$1" --keys "$2" --depth "$DEPTH" --duration "$DURATION" --warmup "$WARMUP" ${BCPUS:+--cpus "$BCPUS"} \
+		${SPIN:+--client-spin-us "$SPIN"} \
 		--value-size "$VSIZE" --timeout-ms 2000 --json 2>/dev/null | tail -n 1 |
 		python3 -c 'import json,sys
 d=json.loads(sys.stdin.read())

@@ -343,6 +343,18 @@ static void test_batches(void **state)
 	assert_non_null(c);
 	run_batches(c, 10 * 1024, 3000, 64);
 	rkv_close(c);
+	/* spin_us: a client that polls 2 ms before sleeping works the same; above 1 s: EINVAL */
+	char target[128];
+	int err = 0;
+	snprintf(target, sizeof target, "shm:%s", S.path);
+	struct rkv_opts o = { .timeout_ms = 2000, .no_one_sided = 1, .spin_us = 1000001 };
+	assert_null(rkv_open(target, &o, &err));
+	assert_int_equal(err, RKV_EINVAL);
+	o.spin_us = 2000;
+	c = rkv_open(target, &o, &err);
+	assert_non_null(c);
+	run_batches(c, 10 * 1024, 1000, 64);
+	rkv_close(c);
 	workers_stop();
 	assert_int_equal(sum_malformed(), 0);
 	srv_down();
