@@ -245,6 +245,14 @@ static void route_req(struct worker *w, struct req **lr, unsigned *nlr, struct r
 			req_free(w, r);
 			return;
 		}
+		/* A replica write's version is observed on arrival, not only when ops_execute
+		 * applies it later in this iteration: a client request behind it in the same burst
+		 * is stamped by cluster_coordinate at once, and a client that saw this write
+		 * answered must not get an older stamp from us (tests/cluster/versions.py, after a
+		 * stamp ahead of our wall clock). Bounded as in exec, which observes it again and
+		 * refuses and counts a stamp too far ahead; nothing is merged here then. */
+		if (x->stamp)
+			(void)rkv_clock_observe_bounded(&w->clock, x->stamp, RKVD_MAX_AHEAD_MS);
 		x->hash = rkv_hash(x->key, x->klen);
 		dest = route_worker(n, x->hash);
 		goto out;
