@@ -124,7 +124,13 @@ static int dur_admit(void *arg, const struct exec_req *q)
 	}
 	uint32_t vlen = q->op == RKV_OP_DEL ? 0 : q->vlen;
 	uint32_t need = rec_frame(q->klen, vlen);
-	if (d->credit + need > h->cap - h->fill || d->pcount + d->credit_n >= DUR_PARK_CAP) {
+	/* The head's real room: in direct mode the partial block staged in front of the records
+	 * takes up to 4 KiB of it (counting cap - fill only, a full buffer refused the last
+	 * writes of a run after applying them: EIO, dur_failed, 15-156 K in a 4 s async run); and
+	 * a rotation inside the run starts a head whose FILE frame takes room first. */
+	uint32_t room = rkv_afile_room(h), file = rkv_frame_size(RKV_FRAME_FILE_LEN);
+	room = room > file ? room - file : 0;
+	if (d->credit + need > room || d->pcount + d->credit_n >= DUR_PARK_CAP) {
 		CNT_INC(w, dur_park_full);          /* backpressure: BUSY, the client retries */
 		return -EAGAIN;
 	}

@@ -226,6 +226,12 @@ uint64_t rkv_afile_commit(struct rkv_afile *f, uint8_t type);
 /* reserve + copy + commit: the batch seq (> 0) or -errno as rkv_afile_reserve. */
 int64_t rkv_afile_append(struct rkv_afile *f, uint8_t type, const void *payload, uint32_t len);
 
+/* Frame bytes the staging buffer can still take now: what rkv_afile_reserve checks (in direct
+ * mode the partial block staged in front of the records counts against it). */
+static inline uint32_t rkv_afile_room(const struct rkv_afile *f)
+{
+	return f->cap - f->lead - f->fill;
+}
 /* Nothing staged and nothing in flight. */
 static inline int rkv_afile_idle(const struct rkv_afile *f)
 {
