@@ -124,10 +124,8 @@ static int gather_wait(struct rkv_afile *f)
 	}
 	f->g_on = 0;
 	if (f->g_held) {
-		f->st.gathers++;
 		f->io->st.gathers++;
 		f->io->st.gather_full += (uint64_t)full;
-		f->io->st.gather_us += (now - f->g_start) / 1000u;
 	}
 	return 0;
 }
@@ -600,9 +598,7 @@ int64_t rkv_afile_append(struct rkv_afile *f, uint8_t type, const void *payload,
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(now_ns() / 1000000u);
 }
 
 int rkv_afile_drain(struct rkv_afile *f, int timeout_ms)

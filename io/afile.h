@@ -71,9 +71,7 @@
 	X(failed_records) \
 	X(full)           /* appends refused: staging buffer full (-ENOBUFS) */ \
 	X(sq_full)        /* a batch waited an iteration for SQ space */ \
-	X(direct_writes)  /* O_DIRECT + RWF_DSYNC batch writes that completed whole (direct mode) */ \
-	X(gathers)        /* batches held by cfg.gather_us after the previous one ended (also
-			   * counted in the ring's stats, with gather_full and gather_us) */
+	X(direct_writes)  /* O_DIRECT + RWF_DSYNC batch writes that completed whole (direct mode) */
 
 struct rkv_afile_stats {
 #define RKV_AFILE_FIELD(n) uint64_t n;

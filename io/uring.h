@@ -60,8 +60,7 @@ struct rkv_io_flusher {
 	X(reg_files)    /* files registered */ \
 	X(direct_writes) /* io/afile.c direct-mode batches durable (O_DIRECT + RWF_DSYNC writes) */ \
 	X(gathers)      /* io/afile.c batches held for returning writers (cfg.gather_us) ... */ \
-	X(gather_full)  /* ... that went out holding all that was expected */ \
-	X(gather_us)    /* time they were held, in all */
+	X(gather_full)  /* ... that went out holding all that was expected */
 
 struct rkv_io_stats {
 #define RKV_IO_FIELD(n) uint64_t n;
