@@ -130,6 +130,18 @@ static int gather_wait(struct rkv_afile *f)
 	return 0;
 }
 
+/* Pacing (afile.h): is it too soon for the staged batch to go out? Counts each batch held. */
+static int pace_wait(struct rkv_afile *f)
+{
+	if (f->lead + f->fill >= f->cap / 2 || now_ns() - f->pace_last >= f->pace_ns)
+		return 0;
+	if (!f->p_held) {
+		f->p_held = 1;
+		f->io->st.paced++;
+	}
+	return 1;
+}
+
 static void flush(struct rkv_io_flusher *fl)
 {
 	struct rkv_afile *f = (struct rkv_afile *)((char *)fl - offsetof(struct rkv_afile, fl));
@@ -140,9 +152,13 @@ static void flush(struct rkv_io_flusher *fl)
 	if (f->wbusy || f->failing || (uint32_t)f->inflight >= f->pipe || f->fill == 0 ||
 	    f->reserved || f->hold)
 		return; /* a completion re-queues us if something is staged */
-	if (f->g_on && gather_wait(f)) {
+	if ((f->g_on && gather_wait(f)) || (f->pace_ns && pace_wait(f))) {
 		rkv_io_queue_flush(f->io, &f->fl);   /* look again in the next poll */
 		return;
+	}
+	if (f->pace_ns) {
+		f->pace_last = now_ns();
+		f->p_held = 0;
 	}
 	f->inflight++;
 	struct rkv_afile_batch *bt = newest(f);
@@ -369,6 +385,7 @@ static int setup(struct rkv_afile *f, struct rkv_io *io, int fd, const struct rk
 	f->cap = cap;
 	f->cb = cfg->cb;
 	f->cb_arg = cfg->cb_arg;
+	f->pace_ns = f->pace_cfg_ns = (uint64_t)cfg->pace_us * 1000u;
 	if (f->pipe == 1) {
 		f->gather_ns = (uint64_t)cfg->gather_us * 1000u;
 		f->gather_max_ns = (uint64_t)cfg->gather_max_us * 1000u;
@@ -596,6 +613,13 @@ int64_t rkv_afile_append(struct rkv_afile *f, uint8_t type, const void *payload,
 	return (int64_t)rkv_afile_commit(f, type);
 }
 
+void rkv_afile_set_pacing(struct rkv_afile *f, int on)
+{
+	f->pace_ns = on ? f->pace_cfg_ns : 0;
+	if (!on && f->fill)
+		rkv_io_queue_flush(f->io, &f->fl);
+}
+
 static int64_t now_ms(void)
 {
 	return (int64_t)(now_ns() / 1000000u);
@@ -605,17 +629,23 @@ int rkv_afile_drain(struct rkv_afile *f, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	uint64_t failed0 = f->st.failed_batches;
+	int rc = 0;
 	f->g_on = 0;             /* nobody is coming back: what is staged goes now */
-	if (f->fill)
-		rkv_io_queue_flush(f->io, &f->fl);
+	rkv_afile_set_pacing(f, 0);
 	while (!rkv_afile_idle(f)) {
 		int64_t left = deadline - now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		int rc = rkv_io_wait(f->io, (int)(left < 100 ? left : 100));
+		if (left <= 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		rc = rkv_io_wait(f->io, (int)(left < 100 ? left : 100));
 		if (rc < 0)
-			return rc;
+			break;
+		rc = 0;
 	}
+	rkv_afile_set_pacing(f, 1);
+	if (rc)
+		return rc;
 	return f->st.failed_batches != failed0 ? -EIO : 0;
 }
 

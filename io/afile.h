@@ -45,6 +45,13 @@
  * at most one commit more. rkv_afile_drain ends a gather at once. A writer alone at depth 1
  * never waits: its next record is all that was expected.
  *
+ * Pacing (cfg.pace_us; the node's `--durability async`): a batch goes out no sooner than
+ * pace_us after the previous one went out, unless half the staging buffer is filled; drain
+ * sends it at once. Nobody waits on an async batch, and every batch costs a device write and a
+ * cache flush: on a disk that completes small batches quickly, a batch per loop iteration
+ * turned into a thousand small writes and flushes a second and lower throughput than a few
+ * hundred larger ones (docs/PERF.md, "Paced async group commits").
+ *
  * Only the owning worker calls anything here (no locks). The only blocking calls are
  * rkv_afile_open (start-up: open, scan, truncate), rkv_afile_drain and rkv_afile_close (which
  * close(2)s the fd); a worker rotates files with io/segdir.h, which opens and closes through
@@ -109,6 +116,8 @@ struct rkv_afile_cfg {
 				 * longest pause between them (see above); 0: off */
 	uint32_t gather_max_us; /* the longest hold; 0: as long as the batch that ended took on
 				 * the disk, at most RKV_AFILE_GATHER_MAX_US */
+	uint32_t pace_us;       /* the least time between two batches going out (see "Pacing");
+				 * 0: off */
 };
 
 #define RKV_AFILE_PIPE_MAX 8u
@@ -170,6 +179,11 @@ struct rkv_afile {
 	uint32_t g_target, g_seen;   /* records it waits for; staged at the last look */
 	uint64_t g_start, g_last, g_cap; /* ns: the previous batch ended, the last arrival, the
 				      * longest hold */
+	/* pacing (cfg.pace_us): */
+	uint64_t pace_ns;            /* 0: off (also while draining) */
+	uint64_t pace_cfg_ns;        /* cfg.pace_us, for rkv_afile_set_pacing */
+	uint64_t pace_last;          /* ns: when the last batch went out */
+	int p_held;                  /* the staged batch was held back at least one poll */
 };
 
 /* Open or create dir/name for appending (blocking: start-up only). An existing file is
@@ -251,6 +265,10 @@ static inline int rkv_afile_last_err(const struct rkv_afile *f)
 {
 	return f->last_err;
 }
+
+/* Pacing (cfg.pace_us) off (0) or back on (1): what is staged goes out at the next poll when
+ * off. For whoever waits for the file to become idle (a drain, a rotation). */
+void rkv_afile_set_pacing(struct rkv_afile *f, int on);
 
 /* Blocking: poll the ring until the file is idle or timeout_ms passed. 0, -ETIMEDOUT, or
  * -errno of the last failed batch. Start-up, shutdown, tests. */

@@ -273,6 +273,7 @@ static void rotate(struct rkv_segdir *d)
 	}
 	struct rkv_afile *old = &d->af[d->head], *nw = &d->af[d->head ^ 1];
 	uint64_t first_seq = old->stage_seq + (old->fill ? 1 : 0);
+	rkv_afile_set_pacing(old, 0); /* the new head waits for its end: no pacing now */
 	struct rkv_frame_file ident = {
 		.salt = next_salt(), .file_no = d->create.seg_no, .owner = d->cfg.owner,
 		.kind = d->cfg.kind,
@@ -392,7 +393,7 @@ static struct rkv_afile_cfg af_cfg(struct rkv_segdir *d)
 	struct rkv_afile_cfg c = {
 		.batch_bytes = d->cfg.batch_bytes, .no_register = d->cfg.no_register,
 		.cb = af_cb, .cb_arg = d, .pipeline = d->cfg.pipeline,
-		.gather_us = d->cfg.gather_us,
+		.gather_us = d->cfg.gather_us, .pace_us = d->cfg.pace_us,
 	};
 	return c;
 }
@@ -581,17 +582,23 @@ int rkv_segdir_idle(const struct rkv_segdir *d)
 int rkv_segdir_drain(struct rkv_segdir *d, int timeout_ms)
 {
 	struct timespec t0, t;
+	int rc = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rkv_afile_set_pacing(&d->af[d->head], 0);   /* what is staged goes now */
 	while (!rkv_segdir_idle(d)) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		int64_t ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-		if (ms >= timeout_ms)
-			return -ETIMEDOUT;
-		int rc = rkv_io_wait(d->io, 100);
+		if (ms >= timeout_ms) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		rc = rkv_io_wait(d->io, 100);
 		if (rc < 0)
-			return rc;
+			break;
+		rc = 0;
 	}
-	return 0;
+	rkv_afile_set_pacing(&d->af[d->head], 1);
+	return rc;
 }
 
 int rkv_segdir_close(struct rkv_segdir *d)

@@ -93,6 +93,7 @@ struct rkv_segdir_cfg {
 	uint32_t batch_bytes;     /* per-segment staging buffer (io/afile.h); 0: 1 MiB */
 	uint32_t pipeline;        /* group commits in flight at most (io/afile.h); 0: default */
 	uint32_t gather_us;       /* io/afile.h cfg.gather_us (pipeline 1); 0: off */
+	uint32_t pace_us;         /* io/afile.h cfg.pace_us; 0: off */
 	int no_register;
 	int prealloc;             /* 1: zero-fill each next segment to seg_bytes ahead of time
 				   * (see above) */

@@ -60,7 +60,8 @@ struct rkv_io_flusher {
 	X(reg_files)    /* files registered */ \
 	X(direct_writes) /* io/afile.c direct-mode batches durable (O_DIRECT + RWF_DSYNC writes) */ \
 	X(gathers)      /* io/afile.c batches held for returning writers (cfg.gather_us) ... */ \
-	X(gather_full)  /* ... that went out holding all that was expected */
+	X(gather_full)  /* ... that went out holding all that was expected */ \
+	X(paced)        /* io/afile.c batches held back by pacing (cfg.pace_us) */
 
 struct rkv_io_stats {
 #define RKV_IO_FIELD(n) uint64_t n;

@@ -756,6 +756,84 @@ static void test_gather(void **state)
 	assert_int_equal(rkv_afile_close(&f), 0);
 }
 
+/* Pacing (afile.h): a batch goes out no sooner than pace_us after the previous one went out,
+ * unless half the staging buffer is filled, and at once on rkv_afile_drain. Every record is in
+ * the file afterwards, in order. */
+static void test_pace(void **state)
+{
+	(void)state;
+	struct rkv_afile f;
+	struct cbs c = { 0 };
+	struct got g;
+	struct rkv_scan_stats st;
+	const struct rkv_io_stats *ios = rkv_io_get_stats(g_io);
+	uint32_t id = 0;
+	struct rkv_afile_cfg cfg = { .batch_bytes = 64 << 10, .cb = on_batch, .cb_arg = &c,
+				     .pipeline = 1, .pace_us = 300000 };
+
+	assert_int_equal(rkv_afile_open(&f, g_io, g_dirfd, "pace.log", &cfg, &g_ident, NULL, NULL,
+					&st), 0);
+	uint64_t b0 = f.st.batches, p0 = ios->paced;
+
+	/* the first batch goes at once (nothing went out before it) */
+	assert_true(append_id(&f, id++) > 0);
+	double t0 = mono_s();
+	rkv_io_poll(g_io);
+	assert_int_equal(f.st.batches, b0 + 1);
+	wait_calls(&c, 1);
+
+	/* the next waits for the pace, counted once however many polls hold it */
+	assert_true(append_id(&f, id++) > 0);
+	for (int k = 0; k < 3; k++) {
+		rkv_io_poll(g_io);
+		assert_int_equal(f.st.batches, b0 + 1);
+	}
+	assert_int_equal(ios->paced, p0 + 1);
+	while (f.st.batches == b0 + 1 && mono_s() - t0 < 4.0) {
+		usleep(5000);
+		rkv_io_poll(g_io);
+	}
+	double held = mono_s() - t0;
+	printf("pace: second batch out %.0f ms after the first\n", held * 1e3);
+	assert_int_equal(f.st.batches, b0 + 2);
+	assert_true(held >= 0.3);
+	assert_true(held < 3.0);
+	assert_int_equal(ios->paced, p0 + 1);
+	wait_calls(&c, 2);
+
+	/* half the buffer staged: out at once, pace or not */
+	uint32_t staged = 0;
+	while (staged < (32u << 10)) {
+		staged += rkv_frame_size(rec_len(id));
+		assert_true(append_id(&f, id++) > 0);
+	}
+	rkv_io_poll(g_io);
+	assert_int_equal(f.st.batches, b0 + 3);
+	wait_calls(&c, 3);
+
+	/* a drain sends a held batch at once, and pacing holds again after it */
+	assert_true(append_id(&f, id++) > 0);
+	rkv_io_poll(g_io);
+	assert_int_equal(f.st.batches, b0 + 3);
+	t0 = mono_s();
+	assert_int_equal(rkv_afile_drain(&f, 10000), 0);
+	assert_true(mono_s() - t0 < 0.25);
+	assert_int_equal(c.calls, 4);
+	assert_true(append_id(&f, id++) > 0);
+	rkv_io_poll(g_io);
+	assert_int_equal(f.st.batches, b0 + 4);
+	assert_int_equal(c.failed, 0);
+	assert_int_equal(rkv_afile_close(&f), 0);
+	assert_int_equal(c.calls, 5);
+
+	struct cbs c2 = { 0 };
+	open_file(&f, "pace.log", &c2, &g, &st);
+	assert_int_equal(g.n, id);
+	for (uint32_t i = 0; i < id; i++)
+		assert_int_equal(g.ids[i], i);
+	assert_int_equal(rkv_afile_close(&f), 0);
+}
+
 int main(void)
 {
 	tu_seed();
@@ -771,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_direct_same_bytes),
 		cmocka_unit_test(test_direct_reopen_and_fail),
 		cmocka_unit_test(test_gather),
+		cmocka_unit_test(test_pace),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
