@@ -42,7 +42,7 @@
 	X(dur_records) X(dur_batches) X(dur_parked) X(dur_park_full) X(dur_refused) \
 	X(dur_failed) X(dur_enospc) X(dur_lagging) X(dur_recovered) X(dur_corrupt) \
 	X(dur_compacted) X(dur_segs_removed) X(dur_compact_errs) X(dur_direct_writes) \
-	X(dur_gathers) X(dur_gather_full) \
+	X(dur_gathers) X(dur_gather_full) X(dur_paced) \
 	X(hints_standins) X(hints_standins_slow) X(hints_stored) X(hints_refused) X(hints_refused_window) \
 	X(hints_refused_cap) X(hints_sent) X(hints_delivered) X(hints_unacked) X(hints_moved) \
 	X(hints_expired) X(hints_read_errs) \

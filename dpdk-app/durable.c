@@ -414,6 +414,7 @@ void durable_tick(struct worker *w)
 	 * out holding all that was expected (the rest: a pause in arrivals or the cap ended it) */
 	cnt_set(&w->cnt, CNT_dur_gathers, ios->gathers);
 	cnt_set(&w->cnt, CNT_dur_gather_full, ios->gather_full);
+	cnt_set(&w->cnt, CNT_dur_paced, ios->paced);
 	uint32_t n;
 	rkv_segdir_list(&d->sd, &n);
 	cnt_set(&w->cnt, CNT_dur_segments, n);
@@ -554,6 +555,10 @@ static int open_one(struct node *n, struct worker *w, const char *dir)
 		 * once; hold the next batch for them (io/afile.h "Gathering"). async answers
 		 * never wait for a batch, so nobody comes back on its end. */
 		.gather_us = n->opts.durability_sync ? n->opts.commit_gather_us : 0,
+		/* async: nobody waits on a batch, so send fewer, larger ones: at most one per
+		 * quarter of --sync-interval (io/afile.h "Pacing"; docs/PERF.md, "Paced async
+		 * group commits"), well inside the interval the disk may lag */
+		.pace_us = n->opts.durability_sync ? 0 : (uint32_t)(n->opts.sync_interval_ms * 1000u / 4),
 		/* sync: zero-filled segments, so a group commit's fdatasync needs no journal
 		 * commit (its latency is what a sync answer waits for). async: none; answers do
 		 * not wait on fdatasync latency, throughput is bounded by disk bandwidth, and a
