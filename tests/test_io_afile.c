@@ -669,7 +669,6 @@ static void test_gather(void **state)
 	(void)state;
 	struct rkv_afile f;
 	struct cbs c = { 0 };
-	struct got g;
 	struct rkv_scan_stats st;
 	const struct rkv_io_stats *ios = rkv_io_get_stats(g_io);
 	uint32_t id = 0;
@@ -748,12 +747,7 @@ static void test_gather(void **state)
 		assert_int_equal(c.failed, 0);
 		assert_int_equal(rkv_afile_close(&f), 0);
 	}
-	struct cbs c2 = { 0 };
-	open_file(&f, "gather.log", &c2, &g, &st);
-	assert_int_equal(g.n, id);
-	for (uint32_t i = 0; i < id; i++)
-		assert_int_equal(g.ids[i], i);
-	assert_int_equal(rkv_afile_close(&f), 0);
+	scan_in_order("gather.log", id, 0);
 }
 
 /* Pacing (afile.h): a batch goes out no sooner than pace_us after the previous one went out,
@@ -764,7 +758,6 @@ static void test_pace(void **state)
 	(void)state;
 	struct rkv_afile f;
 	struct cbs c = { 0 };
-	struct got g;
 	struct rkv_scan_stats st;
 	const struct rkv_io_stats *ios = rkv_io_get_stats(g_io);
 	uint32_t id = 0;
@@ -826,12 +819,7 @@ static void test_pace(void **state)
 	assert_int_equal(rkv_afile_close(&f), 0);
 	assert_int_equal(c.calls, 5);
 
-	struct cbs c2 = { 0 };
-	open_file(&f, "pace.log", &c2, &g, &st);
-	assert_int_equal(g.n, id);
-	for (uint32_t i = 0; i < id; i++)
-		assert_int_equal(g.ids[i], i);
-	assert_int_equal(rkv_afile_close(&f), 0);
+	scan_in_order("pace.log", id, 0);
 }
 
 int main(void)
