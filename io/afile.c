@@ -130,11 +130,16 @@ static int gather_wait(struct rkv_afile *f)
 	return 0;
 }
 
-/* Pacing (afile.h): is it too soon for the staged batch to go out? Counts each batch held. */
+/* Pacing (afile.h): is it too soon for the staged batch to go out? Counts each batch held;
+ * when not, notes the time it goes out (the last check before it does). */
 static int pace_wait(struct rkv_afile *f)
 {
-	if (f->lead + f->fill >= f->cap / 2 || now_ns() - f->pace_last >= f->pace_ns)
+	uint64_t now = now_ns();
+	if (f->lead + f->fill >= f->cap / 2 || now - f->pace_last >= f->pace_ns) {
+		f->pace_last = now;
+		f->p_held = 0;
 		return 0;
+	}
 	if (!f->p_held) {
 		f->p_held = 1;
 		f->io->st.paced++;
@@ -155,10 +160,6 @@ static void flush(struct rkv_io_flusher *fl)
 	if ((f->g_on && gather_wait(f)) || (f->pace_ns && pace_wait(f))) {
 		rkv_io_queue_flush(f->io, &f->fl);   /* look again in the next poll */
 		return;
-	}
-	if (f->pace_ns) {
-		f->pace_last = now_ns();
-		f->p_held = 0;
 	}
 	f->inflight++;
 	struct rkv_afile_batch *bt = newest(f);
