@@ -56,29 +56,57 @@ static uint64_t physical(uint64_t unix_ms)
 void rkv_clock_init(struct rkv_clock *c, uint16_t node_id)
 {
 	c->last = 0;
+	c->base = 0;
 	c->node_id = (uint16_t)(node_id & ID_MASK);
 	c->wall_ms = wall_ms_default;
 }
 
-uint64_t rkv_clock_now(struct rkv_clock *c)
+/* The next stamp, given the wall clock pt (physical()). */
+static uint64_t stamp_at(struct rkv_clock *c, uint64_t pt)
 {
-	uint64_t pt = physical(c->wall_ms());
 	uint64_t last = c->last;
-	if (pt > last)
+	if (pt > last) {
 		last = pt;                    /* the wall moved past everything seen: follow it */
-	else if (last < CLEAR_MAX)
+		c->base = pt;
+	} else if (last < CLEAR_MAX) {
 		last += LOGICAL_ONE;          /* same ms or wall behind: count (carries into ms) */
+	}
 	/* else saturated at the top: repeat (documented in clock.h) */
 	c->last = last;
 	/* Never 0: either pt > 0, or last >= LOGICAL_ONE after the increment. */
 	return last | (c->node_id & ID_MASK);
 }
 
+uint64_t rkv_clock_now(struct rkv_clock *c)
+{
+	return stamp_at(c, physical(c->wall_ms()));
+}
+
+uint64_t rkv_clock_now_paced(struct rkv_clock *c, uint64_t max_carry_ms)
+{
+	uint64_t lim = max_carry_ms < MS_MAX ? max_carry_ms << MS_SHIFT : CLEAR_MAX;
+	uint64_t pt = physical(c->wall_ms());
+	/* The lead is measured from the later of base and the wall now: the wait ends as soon
+	 * as the wall has moved enough (a tick of the coarse clock at the sustained rate), not
+	 * when it has caught up with the whole lead. base <= last always; at the saturated top
+	 * it never starts (last == CLEAR_MAX repeats anyway). */
+	while (pt <= c->last && c->last - (pt > c->base ? pt : c->base) >= lim &&
+	       c->last < CLEAR_MAX) {
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+		pt = physical(c->wall_ms());
+	}
+	return stamp_at(c, pt);
+}
+
 void rkv_clock_observe(struct rkv_clock *c, uint64_t remote)
 {
 	uint64_t r = remote & ~ID_MASK;
-	if (r > c->last)
+	if (r > c->last) {
 		c->last = r;
+		c->base = r;   /* known time, not carrying: rkv_clock_now_paced follows it */
+	}
 }
 
 int rkv_clock_observe_bounded(struct rkv_clock *c, uint64_t remote, uint64_t max_ahead_ms)

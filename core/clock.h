@@ -26,6 +26,9 @@
 
 struct rkv_clock {
 	uint64_t last;        /* last stamp issued or observed, node bits cleared */
+	uint64_t base;        /* the last wall reading or remote stamp that moved last (id bits
+			       * clear): last - base is how far counting alone has carried the
+			       * clock ahead of everything it knows (rkv_clock_now_paced) */
 	uint16_t node_id;     /* the clock id: < RKV_CLOCK_ID_LIMIT (higher bits are dropped) */
 	uint64_t (*wall_ms)(void); /* wall clock in ms since the Unix epoch; tests may replace */
 };
@@ -35,6 +38,16 @@ void rkv_clock_init(struct rkv_clock *c, uint16_t node_id);
  * clock driven to the largest representable stamp (year 2089, or a bogus remote stamp merged
  * by rkv_clock_observe): it then repeats that stamp. rkv_clock_observe_bounded prevents it. */
 uint64_t rkv_clock_now(struct rkv_clock *c);
+/* As rkv_clock_now, but first waits (spins on the wall clock, no system call) while counting
+ * alone has carried this clock max_carry_ms or more ahead of the later of its wall clock and
+ * the newest remote stamp that moved it. 52 bits of ms and logical counter allow 2048 stamps
+ * per ms: a clock asked for more, for long, runs ahead of the wall without bound, and a node
+ * refuses stamps too far ahead of its own clock (client/ringkv.h); so a writer that stamps
+ * faster than that is held to 2048 stamps per ms once it has used max_carry_ms of lead (each
+ * wait lasts until the wall has moved by what the next stamp needs, not until it has caught
+ * up with the whole lead). A stamp merged from a remote clock
+ * that is ahead (skew) is followed without waiting; only the carrying beyond it is bounded. */
+uint64_t rkv_clock_now_paced(struct rkv_clock *c, uint64_t max_carry_ms);
 /* Merge a remote stamp (from a request or a replica) so later stamps exceed it. */
 void rkv_clock_observe(struct rkv_clock *c, uint64_t remote);
 /* As rkv_clock_observe, but a stamp more than max_ahead_ms ahead of this clock's wall clock

@@ -1,7 +1,8 @@
 /* tests/test_clock.c — the hybrid logical clock (core/clock.h): the stamp layout (known
  * answers), strict monotonicity against a fake wall clock that steps back, stalls and jumps,
  * logical-counter overflow carrying into the ms part, merging remote stamps (causality across
- * clocks), saturation at the top, and the encode/decode/format helpers.
+ * clocks), saturation at the top, paced stamping (bounded carry), and the encode/decode/format
+ * helpers.
  * The fake wall clocks are plain globals: a clock's wall_ms takes no argument. */
 #include "testutil.h"
 
@@ -240,6 +241,69 @@ static void test_saturation(void **state)
 	assert_int_equal(rkv_clock_now(&d), rkv_stamp_make(UINT64_MAX, 0, 5));
 }
 
+/* A wall clock that moves 1 ms every 8192 reads: a caller stamping once per read asks for
+ * four times what 2048 stamps per ms allow, and one that spins on it moves it along. */
+static uint64_t g_reads;
+static uint64_t reading_wall(void)
+{
+	if (++g_reads % 8192 == 0)
+		g_wall++;
+	return g_wall;
+}
+
+static void test_paced(void **state)
+{
+	(void)state;
+	struct rkv_clock c, u;
+	fake_clock(&c, 3, T0);
+	fake_clock(&u, 4, T0);
+	c.wall_ms = reading_wall;
+	u.wall_ms = reading_wall;
+	g_reads = 0;
+	/* Unpaced, the counter carries the clock ahead without bound (the behaviour paced
+	 * stamping exists for): 1 M stamps in 128 ms of wall are about 490 ms of stamps. */
+	uint64_t s = 0, prev = 0;
+	for (int i = 0; i < 1000000; i++) {
+		s = rkv_clock_now(&u);
+		assert_true(s > prev);
+		prev = s;
+	}
+	assert_true(rkv_stamp_ms(s) > g_wall + 300);
+	/* Paced with 5 ms of carry: strictly increasing, never more than 5 ms ahead of the wall,
+	 * and it does reach that lead (it waits only there). */
+	fake_clock(&c, 3, T0);
+	c.wall_ms = reading_wall;
+	uint64_t most = 0, reads0 = g_reads;
+	prev = 0;
+	for (int i = 0; i < 1000000; i++) {
+		s = rkv_clock_now_paced(&c, 5);
+		assert_true(s > prev);
+		prev = s;
+		uint64_t ms = rkv_stamp_ms(s);
+		assert_true(ms <= g_wall + 5);
+		if (ms > g_wall && ms - g_wall > most)
+			most = ms - g_wall;
+	}
+	assert_true(most >= 4);
+	/* and it kept the lead: waits are short (a wall ms), not a catch-up of the whole lead */
+	assert_true(rkv_stamp_ms(s) >= g_wall + 3);
+	/* it held the rate: about 2048 stamps per wall ms once the lead was used */
+	assert_true(g_reads - reads0 > 3000000);
+	/* A remote stamp 10 s ahead (another clock's skew) is followed without waiting: 8000
+	 * stamps carry less than 5 ms past it, one wall read each. */
+	uint64_t remote = rkv_stamp_make(g_wall + 10000, 0, 9);
+	rkv_clock_observe(&c, remote);
+	reads0 = g_reads;
+	for (int i = 0; i < 8000; i++) {
+		s = rkv_clock_now_paced(&c, 5);
+		assert_true(s > remote);
+	}
+	assert_int_equal(g_reads - reads0, 8000);
+	/* max_carry 0 with the wall caught up: no wait either */
+	fake_clock(&c, 3, T0);
+	assert_int_equal(rkv_clock_now_paced(&c, 0), rkv_stamp_make(T0, 0, 3));
+}
+
 static void test_id_bits(void **state)
 {
 	(void)state;
@@ -262,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_observe_bounded),
 		cmocka_unit_test(test_saturation),
 		cmocka_unit_test(test_id_bits),
+		cmocka_unit_test(test_paced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
