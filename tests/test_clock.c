@@ -255,9 +255,7 @@ static void test_paced(void **state)
 {
 	(void)state;
 	struct rkv_clock c, u;
-	fake_clock(&c, 3, T0);
 	fake_clock(&u, 4, T0);
-	c.wall_ms = reading_wall;
 	u.wall_ms = reading_wall;
 	g_reads = 0;
 	/* Unpaced, the counter carries the clock ahead without bound (the behaviour paced
