@@ -39,6 +39,7 @@
  * them. So the client sees no answer, a write's or a later read's, before the write is durable.
  *
  * This file includes no DPDK header, so tests compile it (with exec.c) directly. */
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -132,6 +133,7 @@ struct shm_server {
 	void *submit_arg;
 	shm_stats_fn stats_fn;
 	void *stats_arg;
+	int prefetchw;            /* the CPU has PREFETCHW (CPUID 0x80000001 ECX bit 8) */
 	_Alignas(64) _Atomic uint64_t epoch;
 	_Atomic uint32_t hiwater; /* chans[0..hiwater) have ever been used */
 	_Atomic uint32_t nclients;
@@ -269,14 +271,23 @@ static void rsp_commit(struct rkv_spsc *r, uint8_t *p, uint32_t *rfree, uint8_t 
 		       uint8_t status, uint64_t req_id, uint64_t version, uint32_t vlen,
 		       uint32_t dlen)
 {
-	struct rkv_shm_rep h = {
-		.units = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen),
-		.op = op, .status = status, .vlen = vlen, .dlen = dlen,
-		.req_id = req_id, .version = version,
-	};
-	memcpy(p, &h, sizeof h);
-	rkv_spsc_prod_advance(r, h.units);
-	*rfree -= h.units;
+	/* Stored field by field into the slot (slots are 32-byte aligned), not built on the stack
+	 * and copied: the copy's wide load of the narrow stores just made cannot be forwarded
+	 * and waits for the store buffer to drain, which on a write-heavy worker holds stores
+	 * that miss. */
+	struct rkv_shm_rep *h = (struct rkv_shm_rep *)(void *)p;
+	uint32_t units = rkv_shm_units((uint64_t)RKV_SHM_ENTRY_HDR + dlen);
+
+	h->units = units;
+	h->op = op;
+	h->status = status;
+	h->flags = 0;
+	h->vlen = vlen;
+	h->dlen = dlen;
+	h->req_id = req_id;
+	h->version = version;
+	rkv_spsc_prod_advance(r, units);
+	*rfree -= units;
 }
 
 /* A header-only reply. Returns 0, or -ENOBUFS when the response ring is full. */
@@ -649,6 +660,24 @@ static uint64_t warm_hash(struct wwarm *m, uint32_t off, const uint8_t *key, uin
 }
 
 /* Serve up to SHM_BURST entries of worker w's request ring in ch. Returns requests served. */
+/* Ask for the response lines this poll's first units answers go to, for writing. The client
+ * read them last, so each store there is a cross-core miss, and on a worker that stores a lot
+ * (the async log's staging copy) a store that misses holds up the store buffer behind it.
+ * PREFETCHW fetches the line exclusive ahead of time (a plain prefetch where the CPU lacks
+ * it). A/B in docs/PERF.md. */
+static void rsp_prefetch(const struct rkv_spsc *r, uint32_t units, int pw)
+{
+	uint32_t step = r->slot_size >= 64 ? 1 : 64 / r->slot_size;
+
+	for (uint32_t i = 0; i < units; i += step) {
+		const char *p = rkv_spsc_slot(r, i);
+		if (pw)
+			__asm__ volatile("prefetchw %0" : : "m"(*p));
+		else
+			__builtin_prefetch(p, 1, 3);
+	}
+}
+
 static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct exec_ctx *x,
 		      struct shm_counters *c)
 {
@@ -671,6 +700,8 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		return 0;
 	}
 	rfree = rfree > k->pending ? rfree - k->pending : 0; /* promised to coordinated requests */
+	rsp_prefetch(&k->rsp, avail < rfree ? (avail < SHM_BURST ? avail : SHM_BURST)
+					    : (rfree < SHM_BURST ? rfree : SHM_BURST), s->prefetchw);
 	s->warm[w].n = s->warm[w].next = 0;
 	if (avail > 1 && rfree > 1)
 		warm(s, w, x->table, k, avail);
@@ -1218,6 +1249,10 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		goto err0;
 	}
 	s->lfd = s->evfd = -1;
+	{
+		unsigned a, b, c, d;
+		s->prefetchw = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 8));
+	}
 	if (rkv_shm_geom_init(&s->g, conf->nworkers,
 			      conf->max_value ? conf->max_value : RKV_TABLE_VALUE_DEFAULT)) {
 		fprintf(stderr, "shm: %u workers / max value %u not supported\n", conf->nworkers,
