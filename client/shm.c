@@ -39,6 +39,7 @@
 #include <x86intrin.h>
 #endif
 
+#include "cpu.h"
 #include "table.h"
 #include "backend.h"
 #include "hash.h"
@@ -118,15 +119,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);  /* vDSO: no syscall */
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
 }
 
 /* ---- completions ------------------------------------------------------------------------- */
@@ -394,7 +386,7 @@ static void wait_until(struct shm_client *c, int (*pred)(const struct shm_client
 				return;
 		}
 		if (now - start < SHM_SPIN_NS) {
-			cpu_relax();
+			rkv_cpu_relax();
 		} else if (now - start < c->poll_ns) {
 			sched_yield();
 		} else {

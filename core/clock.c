@@ -14,6 +14,7 @@
  * call and than every stamp observed, except at the saturated top (see clock.h). Never locks,
  * never allocates, never makes a system call on the default wall clock (vDSO). */
 #include "clock.h"
+#include "cpu.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -92,9 +93,7 @@ uint64_t rkv_clock_now_paced(struct rkv_clock *c, uint64_t max_carry_ms)
 	 * it never starts (last == CLEAR_MAX repeats anyway). */
 	while (pt <= c->last && c->last - (pt > c->base ? pt : c->base) >= lim &&
 	       c->last < CLEAR_MAX) {
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
+		rkv_cpu_relax();
 		pt = physical(c->wall_ms());
 	}
 	return stamp_at(c, pt);

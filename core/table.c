@@ -53,6 +53,7 @@
 #include "table_internal.h"
 
 #include "clock.h"
+#include "cpu.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -79,13 +80,6 @@ static inline void prefetch(const void *p)
 	__asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
 #else
 	__builtin_prefetch(p);
-#endif
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
 #endif
 }
 
@@ -980,7 +974,7 @@ static int read_one(const struct rkv_table *t, uint64_t h, const void *key, uint
 		 * visible below */
 		uint64_t v1 = __atomic_load_n(&head->version, __ATOMIC_ACQUIRE);
 		if (v1 & 1) {
-			cpu_relax();
+			rkv_cpu_relax();
 			continue;
 		}
 		int rc = -ENOENT;
