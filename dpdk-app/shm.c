@@ -39,7 +39,6 @@
  * them. So the client sees no answer, a write's or a later read's, before the write is durable.
  *
  * This file includes no DPDK header, so tests compile it (with exec.c) directly. */
-#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -57,6 +56,10 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "exec.h"
 #include "shm.h"
@@ -659,7 +662,6 @@ static uint64_t warm_hash(struct wwarm *m, uint32_t off, const uint8_t *key, uin
 	return g->hash;
 }
 
-/* Serve up to SHM_BURST entries of worker w's request ring in ch. Returns requests served. */
 /* Ask for the response lines this poll's first units answers go to, for writing. The client
  * read them last, so each store there is a cross-core miss, and on a worker that stores a lot
  * (the async log's staging copy) a store that misses holds up the store buffer behind it.
@@ -671,18 +673,23 @@ static void rsp_prefetch(const struct rkv_spsc *r, uint32_t units, int pw)
 
 	for (uint32_t i = 0; i < units; i += step) {
 		const char *p = rkv_spsc_slot(r, i);
-		if (pw)
+#if defined(__x86_64__) || defined(__i386__)
+		if (pw) {
 			__asm__ volatile("prefetchw %0" : : "m"(*p));
-		else
-			__builtin_prefetch(p, 1, 3);
+			continue;
+		}
+#endif
+		(void)pw;
+		__builtin_prefetch(p, 1, 3);
 	}
 }
 
+/* Serve up to SHM_BURST entries of worker w's request ring in ch. Returns requests served. */
 static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct exec_ctx *x,
 		      struct shm_counters *c)
 {
 	struct wcur *k = &ch->cur[w];
-	uint32_t avail, rfree, n, served = 0, off = 0;
+	uint32_t avail, rfree, pf, n, served = 0, off = 0;
 	int moved = 0, replied = 0;
 
 	if (k->poisoned)
@@ -700,8 +707,8 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		return 0;
 	}
 	rfree = rfree > k->pending ? rfree - k->pending : 0; /* promised to coordinated requests */
-	rsp_prefetch(&k->rsp, avail < rfree ? (avail < SHM_BURST ? avail : SHM_BURST)
-					    : (rfree < SHM_BURST ? rfree : SHM_BURST), s->prefetchw);
+	pf = avail < rfree ? avail : rfree;   /* at most one unit per answer, SHM_BURST answers */
+	rsp_prefetch(&k->rsp, pf < SHM_BURST ? pf : SHM_BURST, s->prefetchw);
 	s->warm[w].n = s->warm[w].next = 0;
 	if (avail > 1 && rfree > 1)
 		warm(s, w, x->table, k, avail);
@@ -1249,10 +1256,12 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 		goto err0;
 	}
 	s->lfd = s->evfd = -1;
+#if defined(__x86_64__) || defined(__i386__)
 	{
 		unsigned a, b, c, d;
 		s->prefetchw = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 8));
 	}
+#endif
 	if (rkv_shm_geom_init(&s->g, conf->nworkers,
 			      conf->max_value ? conf->max_value : RKV_TABLE_VALUE_DEFAULT)) {
 		fprintf(stderr, "shm: %u workers / max value %u not supported\n", conf->nworkers,
