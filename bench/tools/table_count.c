@@ -12,7 +12,9 @@
  *                                                             (checksums verified)
  * Every GET is checked (status and value bytes); wrong results are counted and printed.
  * Usage: table_count KEYS OPS PHASE [ROUNDS]   (HUGE=1 in the environment: THP for the table;
- * AGE=W: W untimed burst overwrites first, to measure at the log's compaction steady state)
+ * AGE=W: W untimed burst overwrites first, to measure at the log's compaction steady state;
+ * LOGB=B: B bytes of log per key instead of the bench's 140, e.g. 320 so that no compaction
+ * runs for 14 rounds of 2.5 M puts at 10 M keys)
  * Build: cc -O2 -g -Icore -o build/table_count bench/tools/table_count.c \
  *            build/libringkv-core.a -lzstd -lm -pthread */
 #include <stdint.h>
@@ -41,7 +43,8 @@ int main(int argc, char **argv)
 	const char *ph = argv[3];
 	int rounds = argc > 4 ? atoi(argv[4]) : 1;
 	struct rkv_table_config c = {
-		.mem_bytes = (uint64_t)((double)n * (16 + 32 + 64) * 1.25) + (1u << 20),
+		.mem_bytes = (uint64_t)((double)n * (getenv("LOGB") ? atof(getenv("LOGB"))
+								 : (16 + 32 + 64) * 1.25)) + (1u << 20),
 		.huge_pages = getenv("HUGE") ? 1 : -1, .expected_keys = n,
 		.compress_min = UINT32_MAX, .hash_seed = 42,
 	};
@@ -113,9 +116,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		double dw = clock_s(CLOCK_MONOTONIC) - w0, dc = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-		printf("%s keys=%llu ops=%llu %.2f Mops wall %.2f Mops/cpu-s errors=%llu\n", ph,
-		       (unsigned long long)n, (unsigned long long)ops, ops / dw / 1e6,
-		       ops / dc / 1e6, (unsigned long long)bad);
+		struct rkv_table_stats st;
+		rkv_table_get_stats(t, &st);
+		printf("%s keys=%llu ops=%llu %.2f Mops wall %.2f Mops/cpu-s errors=%llu "
+		       "compactions=%llu\n", ph, (unsigned long long)n, (unsigned long long)ops,
+		       ops / dw / 1e6, ops / dc / 1e6, (unsigned long long)bad,
+		       (unsigned long long)st.compactions);
 	}
 	rkv_table_destroy(rd);
 	rkv_table_destroy(t);
