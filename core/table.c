@@ -393,117 +393,83 @@ static inline int rec_droppable(const struct rkv_table *t, uint64_t addr)
 	return rec_expiry_at(t, addr, (uint32_t)rec_meta_at(t, addr)) <= t->now_ms ? 2 : 0;
 }
 
-/* A batch of victim records that may be live: their offsets, sizes and key hashes. */
-struct cbatch {
-	uint64_t pos[COMPACT_BATCH], size[COMPACT_BATCH], hs[COMPACT_BATCH];
-	unsigned n;
-};
-
-/* Stage 1: walk victim records (up to *work reaching budget), hash the keys of those not
- * marked DEAD, prefetch their buckets. The walk is a chain (each header gives the next
- * record's offset), so nothing overlaps its misses but this: lines COMPACT_AHEAD bytes ahead
- * are fetched as the walk passes (the hardware's stream prefetch stops at each 4 KiB page;
- * without it 43% of compaction's samples sat on the header load). *pf: fetched below it. */
-static void compact_collect(struct rkv_table *t, struct cbatch *c, uint64_t *work,
-			    uint64_t budget, uint64_t *pf)
-{
-	struct rkv_log *l = &t->log;
-	unsigned n = 0;
-	while (n < COMPACT_BATCH && l->victim_pos < l->victim_end && *work < budget) {
-		uint64_t p = l->victim_pos;
-		for (; *pf < p + COMPACT_AHEAD && *pf < l->victim_end; *pf += 64)
-			prefetch(t->logb + *pf);
-		uint32_t meta = (uint32_t)rec_meta_at(t, p);
-		uint64_t sz = rkv_rec_size(meta);
-		l->victim_pos += sz;
-		*work += sz;
-		if (rkv_rec_flags(meta) & RKV_REC_DEAD)
-			continue;   /* no slot points here: no index lookup needed */
-		c->pos[n] = p;
-		c->size[n] = sz;
-		c->hs[n] = key_hash(t, t->logb + p + RKV_REC_HDR, rkv_rec_klen(meta));
-		n++;
-	}
-	c->n = n;
-	for (unsigned j = 0; j < n; j++)   /* a tight loop: see get_group */
-		prefetch(&t->bk[c->hs[j] & t->mask]);
-}
-
-/* Stage 2: a record is live iff a slot of its chain holds exactly its offset; move the live
- * ones, drop those past their grace period. -1 (and victim_pos back at the record) when the
- * log had no room for a move. */
-static int compact_settle(struct rkv_table *t, const struct cbatch *c)
-{
-	struct rkv_log *l = &t->log;
-	for (unsigned j = 0; j < c->n; j++) {
-		struct rkv_bucket *head = &t->bk[c->hs[j] & t->mask];
-		uint64_t want = slot_tag(c->hs[j]) | c->pos[j];
-		for (struct rkv_bucket *b = head; b; b = (struct rkv_bucket *)bucket_next(t, b)) {
-			unsigned i;
-			for (i = 0; i < RKV_BUCKET_SLOTS && b->slot[i] != want; i++)
-				;
-			if (i == RKV_BUCKET_SLOTS)
-				continue;
-			int drop = rec_droppable(t, c->pos[j]);
-			if (drop) {
-				/* past its grace period: nothing to keep it for */
-				wr_begin(head);
-				slot_clear(t, head, b, i);
-				wr_end(head);
-				rkv_log_kill(l, c->pos[j], c->size[j]);
-				if (drop == 1) {
-					t->tombs--;
-					t->tombs_dropped++;
-				} else {
-					t->keys--;
-					t->exp_keys--;   /* only EXP records expire */
-					t->expired_dropped++;
-				}
-				break;
-			}
-			int64_t off = rkv_log_alloc(l, c->size[j], RKV_LOG_COMPACT);
-			if (off < 0) {
-				/* cannot happen (the reserve segment holds any victim's live
-				 * bytes); stop with the record still in place, still live */
-				l->victim_pos = c->pos[j];
-				return -1;
-			}
-			rkv_log_move(l, (uint64_t)off, c->pos[j], c->size[j]);
-			wr_begin(head);
-			slot_store(&b->slot[i], slot_tag(c->hs[j]) | (uint64_t)off);
-			wr_end(head);
-			rkv_log_kill(l, c->pos[j], c->size[j]);
-			rkv_log_add_live(l, (uint64_t)off, c->size[j]);
-			t->moved += c->size[j];
-			break;
-		}
-	}
-	return 0;
-}
-
 /* Examine victim records until budget bytes were examined or the victim is done. Returns the
- * bytes reclaimed (nonzero only when the victim was freed by this call). Software-pipelined:
- * the next batch is walked and its buckets prefetched before this one is settled, so this
- * batch's bucket lines have had the walk's time to arrive. Settling one batch never touches
- * the next one's records (each is its own offset, still in place), and a settle that stops
- * puts victim_pos back at its record, which is before the next batch. */
+ * bytes reclaimed (nonzero only when the victim was freed by this call). */
 static uint64_t compact_victim(struct rkv_table *t, uint64_t budget)
 {
 	struct rkv_log *l = &t->log;
-	uint64_t work = 0, pf = l->victim_pos & ~(uint64_t)63;
-	struct cbatch c[2];
-	unsigned cur = 0;
-
-	compact_collect(t, &c[cur], &work, budget, &pf);
-	while (c[cur].n) {
-		c[cur ^ 1].n = 0;
-		if (l->victim_pos < l->victim_end && work < budget)
-			compact_collect(t, &c[cur ^ 1], &work, budget, &pf);
-		if (compact_settle(t, &c[cur])) {
-			t->compact_work += work;
-			return 0;
+	uint64_t work = 0;
+	/* The walk is a chain (each header gives the next record's offset), so nothing overlaps
+	 * its misses but this: lines COMPACT_AHEAD bytes ahead are fetched as the walk passes
+	 * (the hardware's stream prefetch stops at each 4 KiB page). pf: fetched below it. */
+	uint64_t pf = l->victim_pos & ~(uint64_t)63;
+	uint64_t pf_end = l->victim_end;
+	while (l->victim_pos < l->victim_end && work < budget) {
+		uint64_t pos[COMPACT_BATCH], size[COMPACT_BATCH], hs[COMPACT_BATCH];
+		unsigned n = 0;
+		/* stage 1: walk records, hash keys of the non-tombstones; prefetch their buckets */
+		while (n < COMPACT_BATCH && l->victim_pos < l->victim_end && work < budget) {
+			uint64_t p = l->victim_pos;
+			for (; pf < p + COMPACT_AHEAD && pf < pf_end; pf += 64)
+				prefetch(t->logb + pf);
+			uint32_t meta = (uint32_t)rec_meta_at(t, p);
+			uint64_t sz = rkv_rec_size(meta);
+			l->victim_pos += sz;
+			work += sz;
+			if (rkv_rec_flags(meta) & RKV_REC_DEAD)
+				continue;   /* no slot points here: no index lookup needed */
+			pos[n] = p;
+			size[n] = sz;
+			hs[n] = key_hash(t, t->logb + p + RKV_REC_HDR, rkv_rec_klen(meta));
+			n++;
 		}
-		cur ^= 1;
+		for (unsigned j = 0; j < n; j++)   /* a tight loop: see get_group */
+			prefetch(&t->bk[hs[j] & t->mask]);
+		/* stage 2: a record is live iff a slot of its chain holds exactly its offset */
+		for (unsigned j = 0; j < n; j++) {
+			struct rkv_bucket *head = &t->bk[hs[j] & t->mask];
+			uint64_t want = slot_tag(hs[j]) | pos[j];
+			for (struct rkv_bucket *b = head; b; b = (struct rkv_bucket *)bucket_next(t, b)) {
+				unsigned i;
+				for (i = 0; i < RKV_BUCKET_SLOTS && b->slot[i] != want; i++)
+					;
+				if (i == RKV_BUCKET_SLOTS)
+					continue;
+				int drop = rec_droppable(t, pos[j]);
+				if (drop) {
+					/* past its grace period: nothing to keep it for */
+					wr_begin(head);
+					slot_clear(t, head, b, i);
+					wr_end(head);
+					rkv_log_kill(l, pos[j], size[j]);
+					if (drop == 1) {
+						t->tombs--;
+						t->tombs_dropped++;
+					} else {
+						t->keys--;
+						t->exp_keys--;   /* only EXP records expire */
+						t->expired_dropped++;
+					}
+					break;
+				}
+				int64_t off = rkv_log_alloc(l, size[j], RKV_LOG_COMPACT);
+				if (off < 0) {
+					/* cannot happen (the reserve segment holds any victim's live
+					 * bytes); stop with the record still in place, still live */
+					l->victim_pos = pos[j];
+					t->compact_work += work;
+					return 0;
+				}
+				rkv_log_move(l, (uint64_t)off, pos[j], size[j]);
+				wr_begin(head);
+				slot_store(&b->slot[i], slot_tag(hs[j]) | (uint64_t)off);
+				wr_end(head);
+				rkv_log_kill(l, pos[j], size[j]);
+				rkv_log_add_live(l, (uint64_t)off, size[j]);
+				t->moved += size[j];
+				break;
+			}
+		}
 	}
 	t->compact_work += work;
 	if (l->victim_pos < l->victim_end)
