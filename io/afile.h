@@ -147,6 +147,8 @@ struct rkv_afile {
 	uint32_t cap;
 	int cur;                     /* buf[cur] stages; buf[cur ^ 1] is being written while wbusy */
 	uint32_t fill, nrec, res_len;
+	const uint8_t *pf_buf;       /* the staging buffer pf_end belongs to */
+	uint32_t pf_end;             /* bytes of pf_buf below this were prefetched for writing */
 	uint32_t lead;               /* direct mode: buf[cur][0, lead) holds the file's bytes
 				      * [stage_off - lead, stage_off) (the partial block the last
 				      * batch ended in); records stage after them. Else 0. */
