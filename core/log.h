@@ -47,6 +47,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "crc32c.h"
 #include "hash.h"
 #include "region.h"
@@ -282,13 +283,8 @@ static inline void rkv_log_prefetch_head(struct rkv_log *l)
 	uint64_t want = l->head_pos + RKV_LOG_PF_AHEAD;
 	if (want > l->head_end)
 		want = l->head_end;
-	for (; l->pf_pos < want; l->pf_pos += 64) {
-#if defined(__x86_64__) || defined(__i386__)
-		__asm__ volatile("prefetchw %0" : : "m"(*(const char *)(l->region.base + l->pf_pos)));
-#else
-		__builtin_prefetch(l->region.base + l->pf_pos, 1);
-#endif
-	}
+	for (; l->pf_pos < want; l->pf_pos += 64)
+		rkv_prefetchw(l->region.base + l->pf_pos);
 }
 
 int64_t rkv_log_alloc_new_head(struct rkv_log *l, uint64_t bytes, enum rkv_log_class cls);

@@ -18,6 +18,7 @@
  * open/drain/close (and set_direct's read-back at start-up). */
 #include "afile.h"
 #include "uring_internal.h"
+#include "cpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -589,13 +590,8 @@ static inline void stage_prefetch(struct rkv_afile *f, uint32_t pos, uint32_t en
 		f->pf_buf = b;       /* another buffer, or this one restarted: from here */
 		f->pf_end = pos & ~63u;
 	}
-	for (; f->pf_end < want; f->pf_end += 64) {
-#if defined(__x86_64__) || defined(__i386__)
-		__asm__ volatile("prefetchw %0" : : "m"(b[f->pf_end]));
-#else
-		__builtin_prefetch(b + f->pf_end, 1);
-#endif
-	}
+	for (; f->pf_end < want; f->pf_end += 64)
+		rkv_prefetchw(b + f->pf_end);
 }
 
 int rkv_afile_reserve(struct rkv_afile *f, uint32_t len, void **payload)
