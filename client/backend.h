@@ -71,6 +71,11 @@ static inline int rkv_check_op(const struct rkv_op *op)
  * drifted past the bound within a 4 s run, and each refused write spent one more stamp. */
 #define RKV_CLIENT_MAX_CARRY_MS 500u
 
+/* Set up handle c's clock: a transport's open calls it as soon as c is allocated, before it
+ * talks to a node, so that the node's clock floor (the RING reply's stamp, the shm hello's)
+ * can be merged into it. */
+void rkv_client_clock_init(struct rkv *c);
+
 /* The stamp of a new write (PUT or DELETE) of handle c (may wait: RKV_CLIENT_MAX_CARRY_MS). */
 static inline uint64_t rkv_client_stamp(struct rkv *c)
 {

@@ -92,6 +92,16 @@ int rkv_last_failure(const struct rkv *c, struct rkv_failure *out)
 
 /* ---- open / close --------------------------------------------------------------------------- */
 
+void rkv_client_clock_init(struct rkv *c)
+{
+	uint16_t id = 0;
+	/* A random clock id in 0..15 ("node 0": no node uses it), so two clients' writes in the
+	 * same millisecond still differ in version. */
+	if (getrandom(&id, sizeof id, GRND_NONBLOCK) != sizeof id)
+		id = (uint16_t)(getpid() ^ (uintptr_t)c >> 4);
+	rkv_clock_init(&c->clock, id & 15);
+}
+
 struct rkv *rkv_open(const char *target, const struct rkv_opts *opts, int *err)
 {
 	int e = RKV_EINVAL;
@@ -104,12 +114,6 @@ struct rkv *rkv_open(const char *target, const struct rkv_opts *opts, int *err)
 	else if (strncmp(target, "shm:", 4) == 0)
 		c = rkv_shm_open(target + 4, opts, &e);
 	if (c) {
-		uint16_t id = 0;
-		/* A random clock id in 0..15 ("node 0": no node uses it), so two clients' writes
-		 * in the same millisecond still differ in version. */
-		if (getrandom(&id, sizeof id, GRND_NONBLOCK) != sizeof id)
-			id = (uint16_t)(getpid() ^ (uintptr_t)c >> 4);
-		rkv_clock_init(&c->clock, id & 15);
 		memset(&c->last, 0, sizeof c->last);
 		if (err)
 			*err = RKV_OK;

@@ -1066,6 +1066,7 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 		goto err;
 	c->sock = -1;
 	c->base.be = &shm_backend;
+	rkv_client_clock_init(&c->base);
 	if (opts)
 		c->base.opts = *opts;
 	if (!c->base.opts.timeout_ms)
@@ -1151,6 +1152,8 @@ struct rkv *rkv_shm_open(const char *addr, const struct rkv_opts *opts, int *err
 	}
 #endif
 	c->cluster = (h->flags & RKV_SHM_HELLO_CLUSTER) != 0;
+	/* Start past every version the node answered before this hello (shm_proto.h). */
+	rkv_client_observe(&c->base, h->clock_floor);
 	if ((h->flags & RKV_SHM_HELLO_TABLES) && !c->base.opts.no_one_sided)
 		open_views(c, h, fds);
 	for (i = 0; i < nfds; i++)

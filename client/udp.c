@@ -616,7 +616,9 @@ static void complete(struct udp *u, struct slot *s, const struct rkv_msg *m)
 		else if (vlen)
 			memcpy(op->buf, v, vlen);
 	}
-	if (st == RKV_OK && s->wire_op != RKV_OP_STATS && s->wire_op != RKV_OP_RING)
+	/* a RING reply's stamp is the node's clock floor (every write it answered is at or
+	 * below it): merged, so this handle's writes are newer than those, whoever stamped them */
+	if (st == RKV_OK && s->wire_op != RKV_OP_STATS)
 		rkv_client_observe(&u->base, m->stamp);
 	finish(u, s, st);
 }
@@ -1110,6 +1112,7 @@ struct rkv *rkv_udp_open(const char *addr, const struct rkv_opts *opts, int *err
 	if (!u)
 		goto err_out;
 	u->base.be = &udp_backend;
+	rkv_client_clock_init(&u->base);
 	u->base.opts = o;
 	u->peers = calloc(UDP_MAX_PEERS, sizeof *u->peers);
 	u->pfd = calloc(UDP_MAX_PEERS, sizeof *u->pfd);

@@ -30,8 +30,9 @@
 #include "spsc.h"
 
 #define RKV_SHM_MAGIC         0x6d68736bu   /* "kshm" little-endian */
-#define RKV_SHM_VERSION       3u            /* 2: boot_gen in the hello and the channel;
-					     * 3: RKV_SHM_F_TTL, entries max_value + 8 */
+#define RKV_SHM_VERSION       4u            /* 2: boot_gen in the hello and the channel;
+					     * 3: RKV_SHM_F_TTL, entries max_value + 8;
+					     * 4: clock_floor in the hello */
 #define RKV_SHM_SLOT          64u           /* bytes per ring slot */
 #define RKV_SHM_ENTRY_HDR     32u           /* bytes of an entry header */
 #define RKV_SHM_MAX_WORKERS   64u
@@ -113,6 +114,11 @@ struct rkv_shm_hello {
 	/* Boot generation: a random non-zero value drawn at every server start, so a client
 	 * never takes a restarted server (same socket path, new tables) for the one it mapped. */
 	uint64_t boot_gen;
+	/* The node's clock floor (core/clock.h stamp, 0: none): at or above the version of every
+	 * write the node answered before this hello. The client merges it into its clock (bounded
+	 * like any version it reads), so its own writes are newer than all of those even when
+	 * another client stamped ahead of the wall clock. */
+	uint64_t clock_floor;
 	struct rkv_shm_table_desc tables[RKV_SHM_MAX_WORKERS];
 };
 

@@ -355,8 +355,11 @@ void cluster_ring_reply(struct worker *w, struct req *r)
 	}
 	route_to_peer(&x->route, &peer);
 	w->cur_rxq = n->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
-	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, 0, NULL, 0,
-		      w->stats_text, (uint32_t)len, v->epoch);
+	/* stamp: the node's clock floor, which a client merges on open so that its writes are
+	 * newer than every write this node answered before (exec_clock_publish) */
+	exec_clock_publish(&w->x);
+	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, node_clock_floor(n),
+		      NULL, 0, w->stats_text, (uint32_t)len, v->epoch);
 	w->cur_rxq = (uint16_t)w->id;
 	req_free(w, r);
 }

@@ -165,6 +165,12 @@ static int pick_port(struct node *n)
 	return 0;
 }
 
+/* The shm hello's clock floor (runs on the shm control thread; atomic loads only). */
+static uint64_t node_clock_floor_cb(void *arg)
+{
+	return node_clock_floor(arg);
+}
+
 /* The shm STATS reply: the same text as the UDP one (runs on worker 0, reads only). */
 static size_t shm_stats(void *arg, char *buf, size_t cap)
 {
@@ -426,6 +432,8 @@ int main(int argc, char **argv)
 			.has_group = n->opts.shm_has_group,
 			.group = n->opts.shm_group,
 			.cluster = n->cl.on,  /* one-sided reads: explicit ONE, hits only */
+			.clock_floor = node_clock_floor_cb,
+			.clock_arg = n,
 		};
 		int err = 0;
 		n->shm = shm_server_start(n->opts.shm_path, &sc, &err);

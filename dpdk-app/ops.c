@@ -268,6 +268,7 @@ void ops_init(struct worker *w)
 	w->x.big_cap = w->node->opts.max_value + RKV_TTL_PREFIX;   /* w->big: max_msg bytes */
 	w->x.done = udp_done;
 	w->x.arg = w;
+	w->x.clock_pub = &w->clock_pub;
 }
 
 /* May the UDP source ip_be (network order) run admin ops (STATS)? Loopback, or a network

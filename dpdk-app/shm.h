@@ -51,6 +51,11 @@ struct shm_server_conf {
 					   * (RKV_SHM_HELLO_CLUSTER): its tables hold only the keys
 					   * it replicates, so clients read one-sided only at an
 					   * explicit ONE and only hits */
+	/* The node's clock floor (node_clock_floor), read by the control thread for every
+	 * hello: a client starts its clock past it, so its writes are newer than every write
+	 * answered before it attached. NULL: 0 (a test server without a node). */
+	uint64_t (*clock_floor)(void *arg);
+	void *clock_arg;
 };
 
 /* Control-thread counters: connections accepted, and refused for credentials, for a full

@@ -646,6 +646,18 @@ static void worker_idle(struct worker *w, int iow)
 	w->kicked = __atomic_exchange_n(&w->nap, 0, __ATOMIC_ACQ_REL) == 0;
 }
 
+uint64_t node_clock_floor(const struct node *n)
+{
+	uint64_t f = 0;
+
+	for (unsigned i = 0; i < n->nworkers; i++) {
+		/* Pairs with the release store in exec_clock_publish(). */
+		uint64_t v = atomic_load_explicit(&n->workers[i].clock_pub, memory_order_acquire);
+		f = v > f ? v : f;
+	}
+	return f;
+}
+
 int worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -662,6 +674,7 @@ int worker_main(void *arg)
 	w->next_tick = 0;
 	w->next_stats = rte_get_tsc_cycles() +
 		(uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
+	exec_clock_publish(&w->x);   /* what recovery merged, before the first answer */
 	while (!node_stopping()) {
 		unsigned nlr = 0, work = 0;
 		uint64_t now = rte_get_tsc_cycles();
@@ -686,6 +699,7 @@ int worker_main(void *arg)
 			else if (d)
 				iow = 1;          /* only waiting for the disk */
 		}
+		exec_clock_publish(&w->x);  /* before this iteration's answers leave */
 		if (nlr || w->dur)
 			stage_flush(w); /* replies going back to the queue they came by */
 		worker_tx_flush(w);

@@ -11,6 +11,10 @@
 # ahead is refused; a PUT stamped 300 ms ahead is accepted and stored with that very version;
 # then plain PUTs get strictly increasing versions close to the wall clock; a CAS with the
 # version before the last write loses (VERSION_MISMATCH) and one with the current version wins.
+# Then a new handle's writes are never older than what the node already answered: a value
+# stamped 900 ms ahead of the wall (as a fast client's paced clock may be), then a fresh
+# `ringkv put` of the same key over UDP and over shared memory, must read back the new value
+# (the handle starts past the node's clock floor: the RING reply's stamp, the shm hello's).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . scripts/netns.sh
@@ -19,8 +23,9 @@ rkv_test_init ringkvd ringkv
 command -v python3 >/dev/null || { echo "skip: needs python3"; exit 77; }
 rkv_test_netns stp
 target=udp:$RKV_IP_SRV:7700
+sock=$tmp/ringkv.sock
 rkv_node_start "$tag" "$prefix" "$tmp/ringkvd.log" -l 0 \
-	"--vdev=net_af_packet0,iface=$RKV_IF_SRV" -- --ip "$RKV_IP_SRV"
+	"--vdev=net_af_packet0,iface=$RKV_IF_SRV" -- --ip "$RKV_IP_SRV" --shm "$sock"
 if ! rkv_node_wait "$RKV_NODE_PID" "$target" 40 "$RKV_NS_CLI"; then
 	echo "FAIL: ringkvd did not answer on $target"; cat "$tmp/ringkvd.log"; exit 1
 fi
@@ -58,6 +63,11 @@ def check(c, what):
     print(("ok: " if c else "FAIL: ") + what)
     fails += 0 if c else 1
 PUT, CAS = 2, 4
+if len(sys.argv) > 3:   # ahead KEY: one PUT stamped 900 ms ahead; print its ms (Unix)
+    ms = now_ms() + 900
+    st, ver = call(PUT, sys.argv[3].encode(), b"old", stamp(ms))
+    print(ms + EPOCH)
+    sys.exit(0 if st == 0 and ver == stamp(ms) else 1)
 st, ver = call(PUT, b"k", b"future", stamp(now_ms() + 3600 * 1000))
 check(st == 11, "PUT stamped 1 h ahead refused with RKV_S_CLOCK (status %d)" % st)
 near = stamp(now_ms() + 300)
@@ -82,5 +92,23 @@ timeout 60 ip netns exec "$RKV_NS_CLI" python3 "$tmp/stamp.py" "$RKV_IP_SRV" 770
 n=$(timeout 20 ip netns exec "$RKV_NS_CLI" build/bin/ringkv --target "$target" stats |
 	rkv_stat clock_refused)
 [ "${n:-0}" -ge 1 ] && ok "clock_refused = $n" || fail "clock_refused = '${n:-}'"
+
+# A new handle after a value stamped ahead of the wall: its PUT must win.
+for t in "udp:$RKV_IP_SRV:7700" "shm:$sock"; do
+	key=ahead${t%%:*}
+	ahead=$(timeout 20 ip netns exec "$RKV_NS_CLI" python3 "$tmp/stamp.py" "$RKV_IP_SRV" 7700 \
+		"$key") || { fail "$t: the PUT stamped 900 ms ahead was not stored as sent"; continue; }
+	timeout 20 ip netns exec "$RKV_NS_CLI" build/bin/ringkv --target "$t" put "$key" new ||
+		{ fail "$t: ringkv put $key"; continue; }
+	late=$(( $(date +%s%3N) - ahead ))
+	got=$(timeout 20 ip netns exec "$RKV_NS_CLI" build/bin/ringkv --target "$t" get "$key")
+	if [ "$got" = new ]; then
+		# Without the floor the put loses only while the wall is behind the old stamp.
+		[ "$late" -lt 0 ] && ok "$t: a new handle's PUT wins over a value stamped ahead" ||
+			ok "$t: new value read back (inconclusive: the put came ${late} ms after the old stamp)"
+	else
+		fail "$t: a new handle's acknowledged PUT lost to a value stamped ahead (read '$got')"
+	fi
+done
 [ "$fails" = 0 ] && echo "all stamp checks passed"
 exit $(( fails > 0 ))
