@@ -33,6 +33,8 @@
  *                (0: the coordinator stamps it); a retry carries the same stamp, so replicas
  *                apply it at most once. On CAS: the expected version. On a reply: the version
  *                stored or read; on RKV_S_UNAVAILABLE / RKV_S_TIMEOUT: rkv_avail_pack() counts.
+ *                On a RING reply and on GOSSIP: the sender's clock floor (at or above every
+ *                version it answered), merged by a client on open and by a member.
  *   RKV_F_PEER   node to node: a replica operation. PUT/DEL carry the coordinator's version in
  *                stamp and are applied last-writer-wins on the receiving node's own partition,
  *                never coordinated again; GET reads the local replica (reply stamp: the version

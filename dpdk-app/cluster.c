@@ -203,6 +203,8 @@ static void send_gossip(struct worker *w, const struct rkv_member_msg *msg)
 	h.op = RKV_OP_GOSSIP;
 	h.flags = RKV_F_PEER;
 	h.req_id = ++w->peer_seq;
+	exec_clock_publish(&w->x);
+	h.stamp = node_clock_floor(n);   /* merged by the receiver: clocks meet every round */
 	ops_send(w, &p, &h, NULL, 0, msg->buf, msg->len);
 	CNT_INC(w, gossip_out);
 }
@@ -220,6 +222,10 @@ void cluster_gossip_in(struct worker *w, struct req *r)
 	}
 	struct rkv_member_addr src = { ntohl(x->route.ip), ntohs(x->route.port_be) };
 	CNT_INC(w, gossip_in);
+	/* The sender's clock floor: merged (bounded like any peer's stamp), so a handle that
+	 * attaches here starts past the writes the other members answered a round ago too. */
+	if (x->stamp && rkv_clock_observe_bounded(&w->clock, x->stamp, RKVD_MAX_AHEAD_MS))
+		CNT_INC(w, clock_refused);
 	cl->reply->len = 0;
 	int rc = rkv_member_recv(cl->mem, x->val, x->vlen, src, w->now_ms, cl->reply);
 	if (rc < 0)

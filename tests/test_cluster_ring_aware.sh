@@ -10,7 +10,10 @@
 # over UDP, told only node 1's address) runs YCSB-B on 10 000 keys for 4 s: it must finish
 # without errors, and the forwarded delta summed over all nodes must be < 1% of the
 # operations the bench sent (load and run phases), as must the bench's own forwarded_fraction.
-# (Fractions are of client operations: the nodes' `requests` also count peer messages.) A trap removes everything. Exits 77 without root, binaries, python3 or
+# (Fractions are of client operations: the nodes' `requests` also count peer messages.)
+# Last, tests/cluster/floor.py: a write stamped 950 ms ahead through node 1, then every node's
+# clock floor (its RING reply's stamp) must reach that stamp within 5 s, through gossip.
+# A trap removes everything. Exits 77 without root, binaries, python3 or
 # cluster options.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -68,4 +71,12 @@ echo "ring-aware client: forwarded $df of its $bops operations ($dr requests at 
 	fail "ring-aware: forwarded $df of $bops (want < 1%)"
 [ -n "$ff" ] && python3 -c "import sys; sys.exit(0 if float('$ff') < 0.01 else 1)" ||
 	fail "bench's forwarded_fraction ${ff:-missing} (want < 0.01)"
+
+# Clock floors (a new handle starts past its node's): gossip carries them to every member.
+if timeout 30 ip netns exec "$(cl_ns_client "$tag" 1)" python3 tests/cluster/floor.py \
+	"$RKV_CL_PORT" "$(cl_node_ip 1)" "$(cl_node_ip 2)" "$(cl_node_ip 3)" "$(cl_node_ip 4)"; then
+	ok "clock floors: every member reached a write's stamp through gossip"
+else
+	fail "floor.py (exit $?)"
+fi
 ct_finish
