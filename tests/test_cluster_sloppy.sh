@@ -1,6 +1,6 @@
 #!/bin/bash
-# tests/test_cluster_sloppy.sh — sloppy quorum and the hint window on 5 durable nodes (issue 8,
-# tests 4.4 and the window half of 4.5).
+# tests/test_cluster_sloppy.sh — sloppy quorum, the hint window and the hint cap on 5 durable
+# nodes (issue 8, tests 4.4 and the window and cap half of 4.5).
 # test-timeout: 240
 #
 # Five ringkvd nodes (scripts/cluster.sh), N = 3, each with its own --data-dir, --durability
@@ -13,6 +13,11 @@
 # first) must pass the history checker: no stale read, i.e. the hints brought them up to date.
 # Part 2: node 5 is killed again and left down past the window; writes then keep no hint for
 # it (hints_refused_window counted, hints_pending_to_5 absent everywhere).
+# Part 3: the hint cap. Node 2 restarts with --hint-max 1K and node 4 is killed; 400 puts
+# through node 2 make it keep hints for node 4 (as a stand-in, or as the coordinator when no
+# healthy node is left past the replicas) until 1 KiB of them: the rest are refused and
+# counted (hints_refused_cap > 0), and node 2 holds no more hints for node 4 than fit (a
+# hint's frame is at least 40 bytes: at most 25).
 # Exits 77 without root, binaries, python3 or cluster options.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -20,7 +25,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 ct_init slp 5 1
 start_n() {
-	node_start "$tag" "$1" --data-dir "$tmp/d$1" --durability sync --hint-window 12s
+	node_start "$tag" "$@" --data-dir "$tmp/d$1" --durability sync --hint-window 12s
 	node_wait "$tag" "$1" 30 || { echo "FAIL: node $1 did not start"; cat "$(cl_log "$tag" "$1")"; exit 1; }
 }
 for i in 1 2 3 4 5; do start_n "$i"; done
@@ -91,4 +96,30 @@ done
 echo "node 5 down past the window: $refused hints refused (window), $held pending for it"
 [ "$refused" -gt 0 ] && [ "$held" = 0 ] && ok "no hints kept past the window, refusals counted" ||
 	fail "hint window: refused $refused, pending for node 5 $held"
+
+# ---- part 3: the hint cap ----------------------------------------------------------------
+wait_state() { # OBSERVER ID STATE: until OBSERVER's status shows member ID in STATE (30 s)
+	local dl=$(( $(date +%s) + 30 ))
+	while [ "$(date +%s)" -lt "$dl" ]; do
+		[ "$(ct_member_state "$1" "$2")" = "$3" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+node_kill "$tag" 2
+start_n 2 --hint-max 1K
+{ wait_state 1 2 up && wait_state 2 1 up && wait_state 2 4 up; } || fail "node 2 did not rejoin"
+node_kill "$tag" 4
+wait_state 2 4 down || fail "node 2 did not see node 4 down"
+t2="$(cl_node_ip 2):$RKV_CL_PORT"
+ct_hist 1 3 "$tmp/h3" --targets "$t2" --cl ONE --keys 40 --ops 400 --duration 20 \
+	--timeout-ms 1000 --mix 0,100,0
+wait $! || fail "writer 3: exit $?"
+capped=$(ct_stat 2 hints_refused_cap)
+held=$(cl_cli "$tag" 1 --timeout 500 --target "$(cl_target 2)" stats 2>/dev/null |
+	rkv_stat hints_pending_to_4)
+echo "node 2 with --hint-max 1K, node 4 down: ${capped:-0} hints refused (cap), ${held:-0} kept for node 4"
+[ "${capped:-0}" -gt 0 ] && [ "${held:-0}" -ge 1 ] && [ "${held:-0}" -le 25 ] &&
+	ok "hint cap: node 2 kept ${held} hints for node 4 and refused ${capped}, counted" ||
+	fail "hint cap: refused ${capped:-0}, kept ${held:-0} for node 4 (want > 0 refused, 1..25 kept)"
 ct_finish
