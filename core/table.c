@@ -920,13 +920,6 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 		struct rkv_bucket *bk[RKV_BURST];
 		uint64_t hs[RKV_BURST];
 		uint8_t hint[RKV_BURST];
-		/* compaction owed by earlier writes (less than a pacing chunk): pay it now, not
-		 * between this group's prefetches and their use */
-		if (t->pace_debt && !t->view) {
-			compact_step(t, t->pace_debt);
-			t->pace_debt = 0;
-			t->pace_f = 0;
-		}
 		/* stage 1: hash all, then prefetch the buckets from a tight loop (see get_group) */
 		for (unsigned i = 0; i < m; i++) {
 			bool valid = r[i].key && r[i].klen && r[i].klen <= RKV_TABLE_KEY_MAX;
@@ -935,6 +928,14 @@ unsigned rkv_table_put_burst_owner(struct rkv_table *t, struct rkv_put_req *reqs
 		}
 		for (unsigned i = 0; i < m; i++)
 			prefetch(bk[i]);
+		/* compaction owed by earlier writes (less than a pacing chunk): paid while this
+		 * group's bucket lines are on their way, so its own bucket misses overlap theirs;
+		 * stage 2 reads the buckets after it (a moved record's slot is current there) */
+		if (t->pace_debt) {
+			compact_step(t, t->pace_debt);
+			t->pace_debt = 0;
+			t->pace_f = 0;
+		}
 		/* stage 2: the first tag match is likely the old version: prefetch its record,
 		 * and tell stage 3 which slot it was (its key compare starts there) */
 		for (unsigned i = 0; i < m; i++) {
