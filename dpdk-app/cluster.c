@@ -405,6 +405,9 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 	}
 	lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency ? x->consistency : RKV_CL_QUORUM,
 		   rte_get_tsc_cycles() - r->t_rx);
+	/* SHM and RESP answers become visible at once, not with the loop's NIC burst */
+	if (x->route.kind == ROUTE_SHM || x->route.kind == ROUTE_RESP)
+		exec_clock_publish(&w->x);
 	if (x->route.kind == ROUTE_SHM) {
 		struct exec_req e = *x;
 		e.status = status;
