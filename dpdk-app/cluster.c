@@ -203,8 +203,7 @@ static void send_gossip(struct worker *w, const struct rkv_member_msg *msg)
 	h.op = RKV_OP_GOSSIP;
 	h.flags = RKV_F_PEER;
 	h.req_id = ++w->peer_seq;
-	exec_clock_publish(&w->x);
-	h.stamp = node_clock_floor(n);   /* merged by the receiver: clocks meet every round */
+	h.stamp = worker_clock_floor(w);   /* merged by the receiver: clocks meet every round */
 	ops_send(w, &p, &h, NULL, 0, msg->buf, msg->len);
 	CNT_INC(w, gossip_out);
 }
@@ -363,8 +362,7 @@ void cluster_ring_reply(struct worker *w, struct req *r)
 	w->cur_rxq = n->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
 	/* stamp: the node's clock floor, which a client merges on open so that its writes are
 	 * newer than every write this node answered before (exec_clock_publish) */
-	exec_clock_publish(&w->x);
-	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, node_clock_floor(n),
+	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, worker_clock_floor(w),
 		      NULL, 0, w->stats_text, (uint32_t)len, v->epoch);
 	w->cur_rxq = (uint16_t)w->id;
 	req_free(w, r);

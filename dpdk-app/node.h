@@ -284,6 +284,9 @@ void node_request_stop(void);
  * worker's clock_pub): at or above the version of every write this node has answered.
  * A handle that attaches starts its clock past it (the RING reply, the shm hello). */
 uint64_t node_clock_floor(const struct node *n);
+/* node_clock_floor() as worker w sees it now: w's own clock published first, so the floor
+ * covers what w stamped or observed in this loop iteration too. */
+uint64_t worker_clock_floor(struct worker *w);
 
 /* ---- the port (port.c) --------------------------------------------------------------- */
 

@@ -658,6 +658,12 @@ uint64_t node_clock_floor(const struct node *n)
 	return f;
 }
 
+uint64_t worker_clock_floor(struct worker *w)
+{
+	exec_clock_publish(&w->x);
+	return node_clock_floor(w->node);
+}
+
 int worker_main(void *arg)
 {
 	struct worker *w = arg;
