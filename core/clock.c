@@ -60,6 +60,22 @@ void rkv_clock_init(struct rkv_clock *c, uint16_t node_id)
 	c->base = 0;
 	c->node_id = (uint16_t)(node_id & ID_MASK);
 	c->wall_ms = wall_ms_default;
+	c->pub = NULL;
+}
+
+/* c->last moved: tell the readers of c->pub. Release: a reader that sees this value also sees
+ * what the owner wrote before, and whatever the owner does after (an answer carrying this
+ * stamp) comes after it. */
+static inline void publish(struct rkv_clock *c)
+{
+	if (c->pub)
+		atomic_store_explicit(c->pub, c->last, memory_order_release);
+}
+
+void rkv_clock_publish_to(struct rkv_clock *c, _Atomic uint64_t *pub)
+{
+	c->pub = pub;
+	publish(c);
 }
 
 /* The next stamp, given the wall clock pt (physical()). */
@@ -74,6 +90,7 @@ static uint64_t stamp_at(struct rkv_clock *c, uint64_t pt)
 	}
 	/* else saturated at the top: repeat (documented in clock.h) */
 	c->last = last;
+	publish(c);
 	/* Never 0: either pt > 0, or last >= LOGICAL_ONE after the increment. */
 	return last | (c->node_id & ID_MASK);
 }
@@ -105,6 +122,7 @@ void rkv_clock_observe(struct rkv_clock *c, uint64_t remote)
 	if (r > c->last) {
 		c->last = r;
 		c->base = r;   /* known time, not carrying: rkv_clock_now_paced follows it */
+		publish(c);
 	}
 }
 

@@ -15,6 +15,7 @@
 #ifndef RKV_CLOCK_H
 #define RKV_CLOCK_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,9 +32,17 @@ struct rkv_clock {
 			       * clock ahead of everything it knows (rkv_clock_now_paced) */
 	uint16_t node_id;     /* the clock id: < RKV_CLOCK_ID_LIMIT (higher bits are dropped) */
 	uint64_t (*wall_ms)(void); /* wall clock in ms since the Unix epoch; tests may replace */
+	_Atomic uint64_t *pub;     /* NULL, or where last is published for other threads each
+				    * time it moves (release store, rkv_clock_publish_to) */
 };
 
 void rkv_clock_init(struct rkv_clock *c, uint16_t node_id);
+/* From now on, store c->last to *pub (release) whenever it moves, and once now: another
+ * thread's acquire load of *pub then reads at least every stamp this clock issued or merged
+ * before. A node publishes each worker's clock this way so that a client attaching later
+ * starts past every version the node answered (dpdk-app/worker.c node_clock_floor). The
+ * owner is the only writer of *pub. */
+void rkv_clock_publish_to(struct rkv_clock *c, _Atomic uint64_t *pub);
 /* A new stamp, greater than every stamp this clock issued or observed. The one exception is a
  * clock driven to the largest representable stamp (year 2089, or a bogus remote stamp merged
  * by rkv_clock_observe): it then repeats that stamp. rkv_clock_observe_bounded prevents it. */

@@ -203,7 +203,7 @@ static void send_gossip(struct worker *w, const struct rkv_member_msg *msg)
 	h.op = RKV_OP_GOSSIP;
 	h.flags = RKV_F_PEER;
 	h.req_id = ++w->peer_seq;
-	h.stamp = worker_clock_floor(w);   /* merged by the receiver: clocks meet every round */
+	h.stamp = node_clock_floor(n);   /* merged by the receiver: clocks meet every round */
 	ops_send(w, &p, &h, NULL, 0, msg->buf, msg->len);
 	CNT_INC(w, gossip_out);
 }
@@ -361,8 +361,8 @@ void cluster_ring_reply(struct worker *w, struct req *r)
 	route_to_peer(&x->route, &peer);
 	w->cur_rxq = n->reply_via_rxq ? x->route.rxq : (uint16_t)w->id;
 	/* stamp: the node's clock floor, which a client merges on open so that its writes are
-	 * newer than every write this node answered before (exec_clock_publish) */
-	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, worker_clock_floor(w),
+	 * newer than every write this node answered before (node_clock_floor) */
+	ops_reply_hdr(w, &peer, x->op, x->consistency, x->req_id, status, node_clock_floor(n),
 		      NULL, 0, w->stats_text, (uint32_t)len, v->epoch);
 	w->cur_rxq = (uint16_t)w->id;
 	req_free(w, r);
@@ -403,9 +403,6 @@ static void client_reply(struct worker *w, struct cslot *s, uint8_t status, uint
 	}
 	lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency ? x->consistency : RKV_CL_QUORUM,
 		   rte_get_tsc_cycles() - r->t_rx);
-	/* SHM and RESP answers become visible at once, not with the loop's NIC burst */
-	if (x->route.kind == ROUTE_SHM || x->route.kind == ROUTE_RESP)
-		exec_clock_publish(&w->x);
 	if (x->route.kind == ROUTE_SHM) {
 		struct exec_req e = *x;
 		e.status = status;

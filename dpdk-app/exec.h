@@ -23,7 +23,6 @@
 #ifndef RKVD_EXEC_H
 #define RKVD_EXEC_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "clock.h"
@@ -102,28 +101,7 @@ struct exec_ctx {
 	void (*done)(void *arg, struct exec_req *r); /* in order, once per request */
 	void *arg;
 	const struct exec_dur *dur;      /* NULL: memory only [dur] */
-	_Atomic uint64_t *clock_pub;     /* where clock's newest stamp is published for handles
-					  * that attach later (exec_clock_publish); NULL: nowhere */
 };
-
-/* Publish x->clock's newest stamp (issued or observed) to x->clock_pub. The owner calls it
- * after executing and before any answer of that work can leave (a NIC burst, a shared-memory
- * ring's publication): so every write acknowledged before a client attaches is at or below
- * the floor that client is given (the node's RING reply, the shared-memory hello), and a new
- * handle's writes are never superseded, last-writer-wins, by values another handle stamped
- * ahead of the wall clock before it attached (client/backend.h's RKV_CLIENT_MAX_CARRY_MS).
- * The owner is the only writer: its relaxed load reads back its own last store. Release, so
- * a reader's acquire load orders after it; the answers that follow it in program order are
- * published with release stores or a NIC doorbell, so whoever saw an answer and then asks
- * for the floor gets this value or a later one. No store when nothing changed. */
-static inline void exec_clock_publish(struct exec_ctx *x)
-{
-	if (x->clock_pub) {
-		uint64_t v = x->clock->last;
-		if (atomic_load_explicit(x->clock_pub, memory_order_relaxed) != v)
-			atomic_store_explicit(x->clock_pub, v, memory_order_release);
-	}
-}
 
 /* A private flag on struct exec_req.flags (never on the wire; REQ_F_RESULT is 0x80): a CAS
  * that deletes: the key is removed only if its live version is still stamp (RESP GETDEL; in a

@@ -263,8 +263,8 @@ struct worker {
 	struct worker_counters cnt __rte_cache_aligned;
 	/* Sequence of the newest view this worker passed (cluster.c: deferred view freeing). */
 	uint64_t view_seen __rte_cache_aligned;
-	/* The clock's newest stamp, for handles that attach (exec_clock_publish, x.clock_pub):
-	 * the owner stores, node_clock_floor() reads. */
+	/* The clock's newest stamp, for handles that attach (rkv_clock_publish_to): the clock
+	 * stores whenever it moves, node_clock_floor() reads. */
 	_Atomic uint64_t clock_pub;
 	/* The shm counters republished for readers every tick (relaxed stores). */
 	struct shm_counters shm_pub __rte_cache_aligned;
@@ -280,13 +280,10 @@ struct worker {
 int node_stopping(void);
 /* Ask every worker to stop (a fatal condition found while running, e.g. an id conflict). */
 void node_request_stop(void);
-/* The newest stamp any worker's clock has issued or observed as last published (struct
- * worker's clock_pub): at or above the version of every write this node has answered.
+/* The newest stamp any worker's clock has issued or observed (struct worker's clock_pub,
+ * published as the clock moves): at or above the version of every write this node answered.
  * A handle that attaches starts its clock past it (the RING reply, the shm hello). */
 uint64_t node_clock_floor(const struct node *n);
-/* node_clock_floor() as worker w sees it now: w's own clock published first, so the floor
- * covers what w stamped or observed in this loop iteration too. */
-uint64_t worker_clock_floor(struct worker *w);
 
 /* ---- the port (port.c) --------------------------------------------------------------- */
 

@@ -233,7 +233,6 @@ static void udp_done(void *arg, struct exec_req *x)
 	if (x->route.kind == ROUTE_RESP) {   /* a RESP client's request (resp.c) */
 		lat_record(&w->lat, w->node->lat_q32, x->op, x->consistency,
 			   rte_get_tsc_cycles() - r->t_rx);
-		exec_clock_publish(&w->x);   /* the RESP thread answers at once, not per loop */
 		resp_complete(w->node->resp, x->route.slot, x->status, x->version, x->out_val,
 			      x->out_vlen);
 		req_free(w, r);
@@ -269,7 +268,6 @@ void ops_init(struct worker *w)
 	w->x.big_cap = w->node->opts.max_value + RKV_TTL_PREFIX;   /* w->big: max_msg bytes */
 	w->x.done = udp_done;
 	w->x.arg = w;
-	w->x.clock_pub = &w->clock_pub;
 }
 
 /* May the UDP source ip_be (network order) run admin ops (STATS)? Loopback, or a network

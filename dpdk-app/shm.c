@@ -759,10 +759,8 @@ static unsigned serve(struct shm_server *s, struct chan *ch, unsigned w, struct 
 		moved = replied = 1;
 		served++;
 	}
-	if (replied) {
-		exec_clock_publish(x);               /* before the client can see an answer */
+	if (replied)
 		rsp_publish(k);
-	}
 	if (moved)
 		rkv_spsc_cons_release(&k->req);
 	return served;

@@ -651,17 +651,11 @@ uint64_t node_clock_floor(const struct node *n)
 	uint64_t f = 0;
 
 	for (unsigned i = 0; i < n->nworkers; i++) {
-		/* Pairs with the release store in exec_clock_publish(). */
+		/* Pairs with the release store of rkv_clock_publish_to's clock. */
 		uint64_t v = atomic_load_explicit(&n->workers[i].clock_pub, memory_order_acquire);
 		f = v > f ? v : f;
 	}
 	return f;
-}
-
-uint64_t worker_clock_floor(struct worker *w)
-{
-	exec_clock_publish(&w->x);
-	return node_clock_floor(w->node);
 }
 
 int worker_main(void *arg)
@@ -680,7 +674,6 @@ int worker_main(void *arg)
 	w->next_tick = 0;
 	w->next_stats = rte_get_tsc_cycles() +
 		(uint64_t)(n->opts.stats_interval * (double)n->tsc_hz);
-	exec_clock_publish(&w->x);   /* what recovery merged, before the first answer */
 	while (!node_stopping()) {
 		unsigned nlr = 0, work = 0;
 		uint64_t now = rte_get_tsc_cycles();
@@ -705,7 +698,6 @@ int worker_main(void *arg)
 			else if (d)
 				iow = 1;          /* only waiting for the disk */
 		}
-		exec_clock_publish(&w->x);  /* before this iteration's answers leave */
 		if (nlr || w->dur)
 			stage_flush(w); /* replies going back to the queue they came by */
 		worker_tx_flush(w);
@@ -737,6 +729,7 @@ int worker_init(struct node *n, struct worker *w, unsigned id, unsigned lcore)
 	w->table = n->tables[id];
 	/* Clock ids must be unique per clock in the cluster (core/clock.h); main checked range. */
 	rkv_clock_init(&w->clock, (uint16_t)(n->opts.node_id * RKVD_MAX_CLUSTER_WORKERS + id));
+	rkv_clock_publish_to(&w->clock, &w->clock_pub);   /* node_clock_floor reads it */
 	snprintf(name, sizeof(name), "rkv_inbox_%u", id);
 	w->inbox = rte_ring_create(name, RKVD_INBOX_SIZE, (int)rte_lcore_to_socket_id(lcore),
 				   RING_F_SC_DEQ);

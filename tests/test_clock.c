@@ -312,6 +312,33 @@ static void test_id_bits(void **state)
 	assert_int_equal(RKV_CLOCK_ID_LIMIT, 4096);
 }
 
+/* A published clock: the slot follows every move of last (issued or merged), from the
+ * moment it is set, and is left alone by a merge that does not move the clock. */
+static void test_publish(void **state)
+{
+	(void)state;
+	struct rkv_clock c;
+	_Atomic uint64_t pub = 12345;
+	fake_clock(&c, 3, T0);
+	uint64_t s1 = rkv_clock_now(&c);
+	assert_int_equal(pub, 12345);                /* not published yet: untouched */
+	rkv_clock_publish_to(&c, &pub);
+	assert_int_equal(pub, c.last);               /* at once */
+	assert_int_equal(pub, s1 & ~(uint64_t)(RKV_CLOCK_ID_LIMIT - 1));
+	uint64_t s2 = rkv_clock_now(&c);             /* same ms: counting moves it */
+	assert_true(s2 > s1);
+	assert_int_equal(pub, c.last);
+	uint64_t ahead = rkv_stamp_make(T0 + 500, 9, 7);
+	rkv_clock_observe(&c, ahead);                /* a merge that moves it */
+	assert_int_equal(pub, ahead & ~(uint64_t)(RKV_CLOCK_ID_LIMIT - 1));
+	atomic_store(&pub, 1);                       /* a merge that does not move it: no store */
+	rkv_clock_observe(&c, rkv_stamp_make(T0, 0, 1));
+	assert_int_equal(pub, 1);
+	uint64_t s3 = rkv_clock_now(&c);
+	assert_true(s3 > ahead);
+	assert_int_equal(pub, c.last);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_saturation),
 		cmocka_unit_test(test_id_bits),
 		cmocka_unit_test(test_paced),
+		cmocka_unit_test(test_publish),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
