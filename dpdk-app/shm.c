@@ -149,8 +149,8 @@ struct shm_server {
 	uint64_t boot_gen;        /* random, non-zero, per start: in every hello and channel */
 	unsigned sock_mode, sock_gid, owner, max_per_uid;
 	int cluster;              /* conf->cluster: hellos carry RKV_SHM_HELLO_CLUSTER */
-	uint64_t (*conf_clock_floor)(void *);   /* conf->clock_floor: the hello's clock_floor */
-	void *conf_clock_arg;
+	uint64_t (*clock_floor_fn)(void *);     /* conf->clock_floor: the hello's clock_floor */
+	void *clock_floor_arg;
 	/* Relaxed counters: the control thread writes, shm_server_ctl_stats() reads. */
 	_Atomic uint64_t n_accepted, n_refused_cred, n_refused_full, n_refused_uid;
 	struct rkv_shm_hello hello;
@@ -864,7 +864,7 @@ static int send_hello(struct shm_server *s, struct chan *ch, uint32_t id)
 	h->chan_bytes = s->g.chan_bytes;
 	h->client_id = id;
 	h->boot_gen = s->boot_gen;
-	h->clock_floor = s->conf_clock_floor ? s->conf_clock_floor(s->conf_clock_arg) : 0;
+	h->clock_floor = s->clock_floor_fn ? s->clock_floor_fn(s->clock_floor_arg) : 0;
 	h->flags = RKV_SHM_HELLO_TABLES;
 	fds[0] = ch->memfd;
 	for (w = 0; w < s->g.nworkers; w++) {
@@ -1275,8 +1275,8 @@ struct shm_server *shm_server_start(const char *path, const struct shm_server_co
 	s->max_per_uid = conf->max_per_uid ? conf->max_per_uid
 					   : s->max_clients - s->max_clients / 4;
 	s->cluster = conf->cluster;
-	s->conf_clock_floor = conf->clock_floor;
-	s->conf_clock_arg = conf->clock_arg;
+	s->clock_floor_fn = conf->clock_floor;
+	s->clock_floor_arg = conf->clock_arg;
 	s->sock_mode = conf->sock_mode ? (conf->sock_mode & 0777u) : SHM_SOCK_MODE;
 	s->sock_gid = conf->has_group ? conf->group : (unsigned)getegid();
 	s->owner = (unsigned)geteuid();
